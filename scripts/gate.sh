@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The one gate: format, lint, types, import contracts, tests. Run through `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${VENV:-.venv}/bin
+step() { printf '\n== %s\n' "$*"; }
+step "format (ruff format --check)"; "$bin/ruff" format --check simulator sweep_controller tests bench
+step "lint (ruff check)";            "$bin/ruff" check simulator sweep_controller tests bench
+step "types (mypy)";                 "$bin/mypy"
+step "import contracts (lint-imports)"; "$bin/lint-imports"
+step "tests (pytest)";               "$bin/python" -m pytest "$@"

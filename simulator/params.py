@@ -1,0 +1,110 @@
+"""Simulation parameters: the one definition shared by the CLI, run records and sweeps.
+
+Every field here is a simulator parameter a sweep may vary (by its snake_case name). A run is a
+pure function of ``(SimParams, seed)``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class InfluenceModel(StrEnum):
+    """Random graph family of the influence network."""
+
+    ERDOS_RENYI = "erdos_renyi"
+    SMALL_WORLD = "small_world"
+
+
+class AgentRecords(StrEnum):
+    """Where per-agent records go: inline in the JSONL line, a Parquet side file, or nowhere."""
+
+    INLINE = "inline"
+    PARQUET = "parquet"
+    NONE = "none"
+
+
+class Archetype(StrEnum):
+    """Agent archetypes; the integer code of each is its position in ``ARCHETYPES``."""
+
+    OPTIMIZER = "optimizer"
+    REPUTATION_SEEKER = "reputation_seeker"
+    CONTRARIAN = "contrarian"
+    INSTITUTIONAL = "institutional"
+    RETAIL = "retail"
+    WHALE = "whale"
+
+
+ARCHETYPES: tuple[Archetype, ...] = tuple(Archetype)
+
+DEFAULT_DENSITY = 0.2
+
+
+class ArchetypeMix(BaseModel):
+    """Relative weights of the non-whale archetypes; they share ``1 - whale_ratio``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    optimizer: float = Field(0.20, ge=0)
+    reputation_seeker: float = Field(0.20, ge=0)
+    contrarian: float = Field(0.10, ge=0)
+    institutional: float = Field(0.15, ge=0)
+    retail: float = Field(0.35, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Self:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("archetype_mix: at least one weight must be positive")
+        return self
+
+    def shares(self) -> dict[str, float]:
+        """Normalised shares of the non-whale population (they sum to 1)."""
+        weights = self.model_dump()
+        total = sum(weights.values())
+        return {name: w / total for name, w in weights.items()}
+
+
+class SimParams(BaseModel):
+    """Every parameter of one simulation run except its seed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: int = Field(50, ge=1, le=50_000_000, description="Number of agents N.")
+    conformity_threshold: float = Field(
+        0.6, ge=0, le=1, description="Minimum conformity for an agent to follow the whale signal."
+    )
+    whale_ratio: float = Field(0.15, ge=0, le=1, description="Share of agents that are whales.")
+    influence_model: InfluenceModel = Field(
+        InfluenceModel.ERDOS_RENYI, description="Influence network family."
+    )
+    network_density: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Edge probability (Erdos-Renyi) or k/(N-1) (small world). "
+        "Default 0.2 when mean_degree is not given.",
+    )
+    mean_degree: float | None = Field(
+        None, gt=0, description="Expected degree; alternative to network_density for large N."
+    )
+    rewire_prob: float = Field(0.1, ge=0, le=1, description="Small-world rewiring probability.")
+    cascade_rounds: int = Field(
+        1, ge=1, le=10_000, description="Maximum influence rounds; stops early when none flips."
+    )
+    archetype_mix: ArchetypeMix = Field(default_factory=ArchetypeMix)
+
+    @model_validator(mode="after")
+    def _one_density(self) -> Self:
+        if self.network_density is not None and self.mean_degree is not None:
+            raise ValueError("give either network_density or mean_degree, not both")
+        return self
+
+    def expected_degree(self) -> float:
+        """Mean degree implied by ``network_density`` or ``mean_degree``."""
+        if self.mean_degree is not None:
+            return min(self.mean_degree, float(self.agents - 1))
+        density = DEFAULT_DENSITY if self.network_density is None else self.network_density
+        return density * (self.agents - 1)

@@ -1,0 +1,168 @@
+"""The v0.4 run record: one JSON object per line of a results file.
+
+This module is the single definition of the record. ``schema/run-record.schema.json`` is generated
+from it (``python -m simulator.schema --write``) and a test fails if the checked-in copy drifts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, UUID4
+
+from simulator.params import AgentRecords, Archetype, SimParams
+
+SCHEMA_VERSION = "0.4"
+SCHEMA_PATH = Path(__file__).with_name("run-record.schema.json")
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
+        raise ValueError("timestamp must be in UTC (ISO 8601 with Z or +00:00)")
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Proposal(_Strict):
+    """The proposal agents vote on; each attribute is in [0, 1]."""
+
+    risk: Share
+    yield_: Share = Field(alias="yield")
+    complexity: Share
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Count(_Strict):
+    """Head count of yes and no votes."""
+
+    yes: NonNegativeInt
+    no: NonNegativeInt
+
+
+class Stake(_Strict):
+    """Stake-weighted yes and no totals."""
+
+    yes: Annotated[float, Field(ge=0)]
+    no: Annotated[float, Field(ge=0)]
+
+
+class Weighted(_Strict):
+    """Stake-weighted tallies before and after the influence phase."""
+
+    initial: Stake
+    final: Stake
+    total_stake: Annotated[float, Field(ge=0)]
+
+
+class Votes(_Strict):
+    """Tallies: head counts initial and final, stake-weighted, and the outcome."""
+
+    initial: Count
+    final: Count
+    weighted: Weighted
+    passed: bool = Field(description="Final stake-weighted yes exceeds final stake-weighted no.")
+    passed_initial: bool = Field(description="The same test on the round-0 votes.")
+
+
+class Flips(_Strict):
+    """Vote changes during the influence rounds (an agent may flip more than once)."""
+
+    total: NonNegativeInt = Field(description="Flip events over all rounds.")
+    yes_to_no: NonNegativeInt
+    no_to_yes: NonNegativeInt
+    per_round: list[NonNegativeInt] = Field(description="Flip events in rounds 1..cascade_rounds.")
+    whale_signal_followers: NonNegativeInt = Field(
+        description="Agent-rounds in which an agent followed the whale majority against its vote."
+    )
+
+
+class AgentRecord(_Strict):
+    """One agent's attributes and votes."""
+
+    id: NonNegativeInt
+    archetype: Archetype
+    stake: Annotated[float, Field(ge=0)]
+    risk_tolerance: Share
+    conformity: Share
+    threshold: Share
+    degree: NonNegativeInt
+    initial_vote: bool
+    final_vote: bool
+    flip_count: NonNegativeInt
+    flip_round: Annotated[int, Field(ge=1)] | None = Field(
+        description="Round of the agent's first flip, or null if it never flipped."
+    )
+
+
+class AgentRecordsRef(_Strict):
+    """Where the per-agent records of this run are."""
+
+    mode: AgentRecords
+    path: str | None = Field(
+        None, description="Parquet side file, relative to the JSONL file (mode parquet)."
+    )
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    count: NonNegativeInt
+
+
+class RunRecord(_Strict):
+    """A v0.4 run record."""
+
+    schema_version: Literal["0.4"]
+    run_id: UUID4
+    timestamp: UtcDatetime
+    seed: NonNegativeInt = Field(description="The seed the run's generator was made from.")
+    base_seed: NonNegativeInt = Field(description="The --seed (or sweep seed) it derives from.")
+    run_index: NonNegativeInt = Field(description="Index whose SeedSequence child gave `seed`.")
+    code_version: str
+    params: SimParams
+    proposal: Proposal
+    votes: Votes
+    flips: Flips
+    influence_model: str
+    cascade_rounds: NonNegativeInt = Field(description="Influence rounds actually run.")
+    agents_flipped_total: NonNegativeInt = Field(description="Agents that flipped at least once.")
+    agent_records: AgentRecordsRef
+    agents: list[AgentRecord] | None = Field(
+        None, description="Per-agent records when agent_records.mode is inline."
+    )
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema of a run record, generated from the pydantic model."""
+    schema = RunRecord.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://govsim.io/schemas/run-record-0.4.json"
+    return schema
+
+
+def render_json_schema() -> str:
+    """The checked-in text of the JSON Schema."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m simulator.schema [--write]``: print or write the generated JSON Schema."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--write"]:
+        SCHEMA_PATH.write_text(render_json_schema())
+        print(f"wrote {SCHEMA_PATH}")
+    else:
+        sys.stdout.write(render_json_schema())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
