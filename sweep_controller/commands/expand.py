@@ -1,0 +1,104 @@
+"""``sweepctl expand SPEC``: list a sweep's runs (task, run, point, replicate, seed, values)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+
+from sweep_controller.expand import RunSpec, SweepPlan, SweptValue
+from sweep_controller.parameters import PARAM_KINDS, ParamKind
+from sweep_controller.spec import load_sweep
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, inf)")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``expand`` subcommand."""
+    parser = subparsers.add_parser(
+        "expand",
+        help="list the runs of a sweep in task order",
+        description="List the runs of a sweep (or of one task) in the order tasks perform them.",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.add_argument("--format", choices=("table", "jsonl"), default="table")
+    parser.add_argument("--limit", type=_non_negative, metavar="N", help="print at most N runs")
+    parser.add_argument("--task", type=_non_negative, metavar="I", help="only the runs of task I")
+    parser.set_defaults(handler=run)
+
+
+def _cell(value: SweptValue) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def table_lines(plan: SweepPlan, rows: Iterator[tuple[int, RunSpec]]) -> Iterator[str]:
+    """Fixed-width table lines (header first) for (position, run) pairs, streamed."""
+    widths = {
+        "task": len(str(plan.n_tasks - 1)),
+        "run": len(str(plan.n_runs - 1)),
+        "point": len(str(plan.n_points - 1)),
+        "replicate": len(str(plan.replicates - 1)),
+        "seed": 19,
+    }
+    for name in plan.swept_names:
+        wide = 24 if PARAM_KINDS[name] is ParamKind.CHOICE else 12
+        widths[name] = wide
+    widths = {key: max(width, len(key)) for key, width in widths.items()}
+    yield "  ".join(key.rjust(width) for key, width in widths.items()).rstrip()
+    for position, spec in rows:
+        cells = [
+            str(position // plan.runs_per_task),
+            str(spec.run_index),
+            str(spec.point_index),
+            str(spec.replicate),
+            str(spec.seed),
+            *(_cell(spec.swept[name]) for name in plan.swept_names),
+        ]
+        yield "  ".join(
+            cell.rjust(width) for cell, width in zip(cells, widths.values(), strict=True)
+        ).rstrip()
+
+
+def jsonl_lines(plan: SweepPlan, rows: Iterator[tuple[int, RunSpec]]) -> Iterator[str]:
+    """One JSON object per run: task, position, indexes, seed, swept values and full params."""
+    for position, spec in rows:
+        yield json.dumps(
+            {
+                "task": position // plan.runs_per_task,
+                "position": position,
+                "run_index": spec.run_index,
+                "point_index": spec.point_index,
+                "replicate": spec.replicate,
+                "seed": spec.seed,
+                "swept": spec.swept,
+                "params": spec.params.model_dump(mode="json"),
+            },
+            separators=(",", ":"),
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the runs, lazily, so huge sweeps stream."""
+    plan = SweepPlan(load_sweep(args.spec))
+    if args.task is not None:
+        positions = plan.task_positions(args.task)
+        start, stop = positions.start, positions.stop
+    else:
+        start, stop = 0, plan.n_runs
+    if args.limit is not None:
+        stop = min(stop, start + args.limit)
+    rows = enumerate(plan.iter_runs(start, stop), start)
+    lines = table_lines(plan, rows) if args.format == "table" else jsonl_lines(plan, rows)
+    for line in lines:
+        print(line)
+    return 0

@@ -1,0 +1,76 @@
+"""``sweepctl validate SPEC``: check a sweep spec and print its size before anything runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sweep_controller.parameters import ParameterSpec, Scale, fmt_value
+from sweep_controller.spec import SAMPLED_METHODS, Sweep, load_sweep, spec_hash
+
+# Above this many tasks a Kubernetes Job gets slow and its status large (see docs/sweeps.md).
+MAX_JOB_COMPLETIONS = 100_000
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``validate`` subcommand."""
+    parser = subparsers.add_parser(
+        "validate",
+        help="check a sweep spec and print its size",
+        description="Check a sweep spec and print points, replicates, runs and tasks.",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.set_defaults(handler=run)
+
+
+def describe_parameter(param: ParameterSpec, *, grid: bool) -> str:
+    """One phrase describing how a parameter varies."""
+    if param.values is not None:
+        shown = ", ".join(v if isinstance(v, str) else fmt_value(v) for v in param.values)
+        return f"{'values' if grid else 'choices'} {shown}"
+    span = f"{fmt_value(param.min)} to {fmt_value(param.max)}"
+    scale = "" if param.scale is Scale.LINEAR else ", log scale"
+    if grid:
+        return f"{param.steps} steps from {span}{scale}"
+    return f"sampled from {span}{scale}"
+
+
+def summary(sweep: Sweep) -> list[str]:
+    """The lines ``validate`` prints for a valid sweep."""
+    spec = sweep.spec
+    grid = spec.method not in SAMPLED_METHODS
+    lines = [f"sweep: {sweep.name}", f"method: {spec.method}"]
+    if spec.parameters:
+        lines.append("parameters:")
+        lines += [
+            f"  {name}: {describe_parameter(p, grid=grid)}" for name, p in spec.parameters.items()
+        ]
+    else:
+        lines.append("parameters: none (replicates of one point)")
+    lines += [f"zip: {' + '.join(group)}" for group in spec.zip]
+    if spec.samples is not None:
+        lines.append(f"samples: {spec.samples}")
+    lines += [
+        f"points: {spec.n_points}",
+        f"replicates: {spec.replicates}",
+        f"runs: {spec.n_runs}",
+        f"tasks: {spec.n_tasks} ({spec.runs_per_task} runs per task)",
+        f"order: {spec.order}",
+        f"seed: {spec.seed}",
+        f"output: {spec.output.uri}",
+        f"spec hash: {spec_hash(sweep)}",
+    ]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the spec and print its summary."""
+    sweep = load_sweep(args.spec)
+    print("\n".join(summary(sweep)))
+    if sweep.spec.n_tasks > MAX_JOB_COMPLETIONS:
+        print(
+            f"sweepctl: warning: {sweep.spec.n_tasks} tasks exceed the {MAX_JOB_COMPLETIONS} "
+            "completions one Kubernetes Job should have; raise pointsPerTask",
+            file=sys.stderr,
+        )
+    return 0

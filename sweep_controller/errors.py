@@ -1,0 +1,33 @@
+"""One exception hierarchy for sweeps: spec, storage (retryable or permanent) and task errors.
+
+Callers decide whether to retry by type alone: only `TransientStorageError` is worth retrying; a
+`SpecError` or `PermanentStorageError` will fail the same way every time.
+"""
+
+
+class SweepError(Exception):
+    """Base class of every error the sweep controller raises on purpose."""
+
+
+class SpecError(SweepError, ValueError):
+    """A sweep spec is malformed, names an unknown parameter or leaves a range (permanent)."""
+
+
+class StorageError(SweepError):
+    """Reading or writing results storage failed."""
+
+
+class TransientStorageError(StorageError):
+    """A storage failure that may succeed on retry (timeouts, throttling, 5xx, resets)."""
+
+
+class PermanentStorageError(StorageError):
+    """A storage failure that will not succeed on retry (bad URI, missing bucket, access denied)."""
+
+
+class TaskError(SweepError):
+    """A task index is out of range or a task cannot be executed as specified."""
+
+
+class KeyNotFound(PermanentStorageError):
+    """A store has no object under the requested key."""

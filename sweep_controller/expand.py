@@ -1,0 +1,276 @@
+"""Expansion: a sweep's runs computed from their indexes, without materialising the sweep.
+
+Index contract (see docs/sweeps.md):
+- points are numbered ``0 .. n_points-1``: on a grid by mixed-radix decoding over the axes (the
+  last axis varies fastest, like ``itertools.product``); for sampled methods row ``p`` of the
+  sample;
+- runs are numbered point-major: run ``p * replicates + r`` is replicate ``r`` of point ``p``, and
+  its seed is ``SeedSequence(sweep seed, spawn_key=(run index,))`` (``simulator.seeding.run_seed``);
+- runs are dealt to tasks in an order: position ``k`` holds run ``k`` (sequential) or run
+  ``perm(k)`` (shuffled: a seeded bijection of ``[0, n_runs)``, computed per position);
+- task ``i`` performs the runs at positions ``[i * runs_per_task, min((i + 1) * runs_per_task,
+  n_runs))``, in that order.
+
+Everything here is a pure function of the sweep's result-determining fields, so any process (a Job
+pod, a local worker, a report) computes the same runs for the same task.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+import numpy as np
+
+from simulator.params import SimParams
+from simulator.seeding import run_seed
+from sweep_controller.errors import TaskError
+from sweep_controller.parameters import PARAM_KINDS, grid_value, sample_value
+from sweep_controller.spec import Method, Order, Sweep
+
+# Entropy tags: the sampler and the shuffle draw from streams that differ from every run's stream
+# (run seeds use the bare sweep seed as entropy and the run index as spawn key).
+SAMPLE_STREAM = 0x53574545_5053  # "SWEEPS"
+ORDER_STREAM = 0x53574545_504F  # "SWEEPO"
+_FEISTEL_ROUNDS = 4
+_CHUNK = 4096  # positions per vectorised shuffle step while iterating
+_AXIS_CACHE = 1 << 16  # grid axes up to this long are computed once
+
+SweptValue = int | float | str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: where it sits, what it simulates, and the seed that reproduces it."""
+
+    run_index: int
+    point_index: int
+    replicate: int
+    seed: int
+    params: SimParams
+    swept: dict[str, SweptValue]
+
+
+# --- shuffled order -----------------------------------------------------------------------------
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, elementwise on uint64 (wrapping arithmetic)."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+class ShuffledOrder:
+    """A seeded pseudo-random bijection of ``[0, n)``, evaluated per element in O(1) memory.
+
+    A balanced Feistel network permutes ``[0, 4**h)`` (the smallest such range holding ``n``);
+    cycle-walking (re-applying it until the value falls below ``n``) restricts it to ``[0, n)``,
+    which takes fewer than four rounds on average. Keys come from ``SeedSequence([seed,
+    ORDER_STREAM])``.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        if n > 1 << 62:
+            raise ValueError(f"cannot shuffle {n} runs; at most 2**62")
+        self.n = n
+        self._half = max(1, ((n - 1).bit_length() + 1) // 2)
+        self._mask = np.uint64((1 << self._half) - 1)
+        seq = np.random.SeedSequence([seed, ORDER_STREAM])
+        self._keys = [np.uint64(k) for k in seq.generate_state(_FEISTEL_ROUNDS, dtype=np.uint64)]
+
+    def _encrypt(self, x: np.ndarray) -> np.ndarray:
+        shift = np.uint64(self._half)
+        left, right = x >> shift, x & self._mask
+        for key in self._keys:
+            left, right = right, left ^ (_mix(right ^ key) & self._mask)
+        return (left << shift) | right
+
+    def __call__(self, positions: np.ndarray) -> np.ndarray:
+        """The run index at each position (uint64 array in, uint64 array out)."""
+        out = self._encrypt(positions.astype(np.uint64))
+        outside = out >= np.uint64(self.n)
+        while outside.any():
+            out[outside] = self._encrypt(out[outside])
+            outside = out >= np.uint64(self.n)
+        return out
+
+
+# --- samples ------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _qmc_matrix(method: Method, d: int, n: int, seed: int) -> np.ndarray:
+    """The whole ``n x d`` unit sample of a Latin hypercube or scrambled Sobol design (cached)."""
+    from scipy.stats import qmc  # scipy.stats takes most of a second to import: only when needed
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, SAMPLE_STREAM]))
+    if method is Method.SOBOL:
+        matrix = qmc.Sobol(d, scramble=True, rng=rng).random_base2(int(math.log2(n)))
+    else:
+        matrix = qmc.LatinHypercube(d, rng=rng).random(n)
+    matrix.setflags(write=False)
+    return matrix
+
+
+# --- the plan -----------------------------------------------------------------------------------
+
+
+class SweepPlan:
+    """The lazily evaluated runs of one sweep: sizes, points, runs and tasks by index."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        spec = sweep.spec
+        self.sweep = sweep
+        self.method = spec.method
+        self.seed = spec.seed
+        self.replicates = spec.replicates
+        self.runs_per_task = spec.runs_per_task
+        self.n_points = spec.n_points
+        self.n_runs = spec.n_runs
+        self.n_tasks = spec.n_tasks
+        self.axes = spec.axes()
+        self.swept_names: tuple[str, ...] = tuple(spec.parameters)
+        self._params = spec.parameters
+        self._lengths = [self._params[axis[0]].grid_length() or 0 for axis in self.axes]
+        # Field values as held (nested models stay instances, so they are not re-validated).
+        self._fixed = {name: getattr(spec.simulator, name) for name in SimParams.model_fields}
+        self._axis_values = [
+            self._grid_axis(axis, length) if self.method is Method.GRID else None
+            for axis, length in zip(self.axes, self._lengths, strict=True)
+        ]
+        self._order = (
+            ShuffledOrder(self.n_runs, self.seed) if spec.order is Order.SHUFFLED else None
+        )
+        self._cached: tuple[int, SimParams, dict[str, SweptValue]] | None = None
+
+    # -- points ---------------------------------------------------------------------------------
+
+    def _grid_axis(self, axis: tuple[str, ...], length: int) -> list[tuple[SweptValue, ...]] | None:
+        """All values of a short grid axis, computed once (long axes are computed per point)."""
+        if length > _AXIS_CACHE:
+            return None
+        return [
+            tuple(grid_value(self._params[name], k, PARAM_KINDS[name]) for name in axis)
+            for k in range(length)
+        ]
+
+    def _unit(self, point_index: int) -> np.ndarray:
+        """Coordinates in [0, 1)^d of a sampled point (one per axis)."""
+        d = len(self.axes)
+        if self.method is Method.RANDOM:
+            seq = np.random.SeedSequence([self.seed, SAMPLE_STREAM], spawn_key=(point_index,))
+            return np.random.default_rng(seq).random(d)
+        return _qmc_matrix(self.method, d, self.n_points, self.seed)[point_index]
+
+    def point_values(self, point_index: int) -> dict[str, SweptValue]:
+        """The swept values of point ``point_index`` as the spec produces them (before coercion)."""
+        if not 0 <= point_index < self.n_points:
+            raise TaskError(f"point index {point_index} is outside [0, {self.n_points - 1}]")
+        values: dict[str, SweptValue] = {}
+        if self.method is Method.GRID:
+            rest = point_index
+            for a in range(len(self.axes) - 1, -1, -1):
+                rest, k = divmod(rest, self._lengths[a])
+                known = self._axis_values[a]
+                for j, name in enumerate(self.axes[a]):
+                    if known is not None:
+                        values[name] = known[k][j]
+                    else:
+                        values[name] = grid_value(self._params[name], k, PARAM_KINDS[name])
+        else:
+            unit = self._unit(point_index)
+            for axis, u in zip(self.axes, unit, strict=True):
+                for name in axis:
+                    values[name] = sample_value(self._params[name], float(u), PARAM_KINDS[name])
+        return {name: values[name] for name in self.swept_names}
+
+    def point(self, point_index: int) -> tuple[SimParams, dict[str, SweptValue]]:
+        """The resolved parameters of a point and its swept values (as the parameters hold them)."""
+        if self._cached is not None and self._cached[0] == point_index:
+            return self._cached[1], self._cached[2]
+        params = SimParams.model_validate({**self._fixed, **self.point_values(point_index)})
+        swept: dict[str, SweptValue] = {}
+        for name in self.swept_names:
+            value = getattr(params, name)
+            swept[name] = value.value if isinstance(value, Enum) else value
+        self._cached = (point_index, params, swept)
+        return params, swept
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def run(self, run_index: int) -> RunSpec:
+        """Run ``run_index``: replicate ``run_index % replicates`` of point ``// replicates``."""
+        if not 0 <= run_index < self.n_runs:
+            raise TaskError(f"run index {run_index} is outside [0, {self.n_runs - 1}]")
+        point_index, replicate = divmod(run_index, self.replicates)
+        params, swept = self.point(point_index)
+        return RunSpec(
+            run_index=run_index,
+            point_index=point_index,
+            replicate=replicate,
+            seed=run_seed(self.seed, run_index),
+            params=params,
+            swept=dict(swept),
+        )
+
+    def run_indexes(self, start: int, stop: int) -> list[int]:
+        """Run indexes at positions ``[start, stop)`` of the run order."""
+        if self._order is None:
+            return list(range(start, stop))
+        if start >= stop:
+            return []
+        return [int(i) for i in self._order(np.arange(start, stop, dtype=np.uint64))]
+
+    def iter_runs(self, start: int = 0, stop: int | None = None) -> Iterator[RunSpec]:
+        """Runs at positions ``[start, stop)`` (default: all), lazily, in task order."""
+        stop = self.n_runs if stop is None else min(stop, self.n_runs)
+        if self._order is None:
+            yield from map(self.run, range(start, stop))
+            return
+        for chunk in range(start, stop, _CHUNK):
+            for run_index in self.run_indexes(chunk, min(chunk + _CHUNK, stop)):
+                yield self.run(run_index)
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    def task_positions(self, task_index: int) -> range:
+        """Positions in the run order that task ``task_index`` performs."""
+        if not 0 <= task_index < self.n_tasks:
+            raise TaskError(
+                f"task index {task_index} is outside [0, {self.n_tasks - 1}] "
+                f"(sweep {self.sweep.name} has {self.n_tasks} tasks)"
+            )
+        start = task_index * self.runs_per_task
+        return range(start, min(start + self.runs_per_task, self.n_runs))
+
+    def task_run_indexes(self, task_index: int) -> list[int]:
+        """Run indexes of task ``task_index``, in the order it performs them."""
+        positions = self.task_positions(task_index)
+        return self.run_indexes(positions.start, positions.stop)
+
+    def task_runs(self, task_index: int) -> list[RunSpec]:
+        """The runs of task ``task_index`` (one Job index), in the order it performs them."""
+        return [self.run(i) for i in self.task_run_indexes(task_index)]
+
+
+def swept_parameter_names(sweep: Sweep) -> tuple[str, ...]:
+    """Names of the swept parameters, in spec order."""
+    return tuple(sweep.spec.parameters)
+
+
+def task_runs(sweep: Sweep, index: int) -> list[RunSpec]:
+    """The runs task ``index`` performs (``TaskError`` if there is no such task)."""
+    return SweepPlan(sweep).task_runs(index)
+
+
+def iter_runs(sweep: Sweep) -> Iterator[RunSpec]:
+    """Every run of the sweep, lazily, in task order (task 0's runs first)."""
+    return SweepPlan(sweep).iter_runs()

@@ -1,0 +1,276 @@
+"""Swept parameters: which simulator fields a sweep may vary, their bounds, and value mapping.
+
+Names, value types and allowed intervals come from ``simulator.params.SimParams`` field metadata,
+never restated here, so a new simulator parameter is sweepable as soon as it exists. A
+``ParameterSpec`` is either explicit ``values`` or a ``min``..``max`` range; ``grid_value`` and
+``sample_value`` are the one definition of how a range becomes concrete values.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any, Self
+
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from simulator.params import SimParams
+
+# Integer grids up to this many steps are checked exactly for duplicates after rounding.
+_EXACT_ROUNDING_CHECK = 100_000
+
+
+class Scale(StrEnum):
+    """Spacing of a range: even steps, or even steps of the logarithm."""
+
+    LINEAR = "linear"
+    LOG = "log"
+
+
+class ParamKind(StrEnum):
+    """Value type of a sweepable simulator parameter."""
+
+    INT = "int"
+    FLOAT = "float"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The allowed interval of a numeric simulator parameter, read from its field constraints."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        """Whether ``value`` lies in the interval."""
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return not (
+            self.high is not None and (value > self.high or (self.high_open and value == self.high))
+        )
+
+    def __str__(self) -> str:
+        low = "(-inf" if self.low is None else ("(" if self.low_open else "[") + fmt_value(self.low)
+        high = (
+            "inf)" if self.high is None else fmt_value(self.high) + (")" if self.high_open else "]")
+        )
+        return f"{low}, {high}"
+
+
+def fmt_value(value: object) -> str:
+    """A number as a user wrote it: integral floats of bounds without a trailing '.0'."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def unwrap_optional(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; anything else unchanged."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _kind_of(annotation: Any) -> ParamKind | None:
+    base = unwrap_optional(annotation)
+    if base is int:
+        return ParamKind.INT
+    if base is float:
+        return ParamKind.FLOAT
+    if isinstance(base, type) and issubclass(base, Enum):
+        return ParamKind.CHOICE
+    return None
+
+
+def _bounds_of(name: str) -> Bounds:
+    low = high = None
+    low_open = high_open = False
+    for item in SimParams.model_fields[name].metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = float(item.ge)  # type: ignore[arg-type]
+        elif isinstance(item, annotated_types.Gt):
+            low, low_open = float(item.gt), True  # type: ignore[arg-type]
+        elif isinstance(item, annotated_types.Le):
+            high = float(item.le)  # type: ignore[arg-type]
+        elif isinstance(item, annotated_types.Lt):
+            high, high_open = float(item.lt), True  # type: ignore[arg-type]
+    return Bounds(low, high, low_open, high_open)
+
+
+PARAM_KINDS: dict[str, ParamKind] = {
+    name: kind
+    for name, info in SimParams.model_fields.items()
+    if (kind := _kind_of(info.annotation)) is not None
+}
+"""Simulator parameters a sweep may vary, with their value type (derived from SimParams)."""
+
+SWEEPABLE: tuple[str, ...] = tuple(sorted(PARAM_KINDS))
+
+
+def param_bounds(name: str) -> Bounds:
+    """The allowed interval of numeric simulator parameter ``name``."""
+    return _bounds_of(name)
+
+
+def param_choices(name: str) -> tuple[str, ...]:
+    """The allowed values of a categorical simulator parameter."""
+    enum = unwrap_optional(SimParams.model_fields[name].annotation)
+    return tuple(member.value for member in enum)
+
+
+def spec_error(path: str, reason: str) -> PydanticCustomError:
+    """A spec error at ``path`` below the model being validated (joined to its location)."""
+    return PydanticCustomError("sweep_spec", "{path}: {reason}", {"path": path, "reason": reason})
+
+
+class StrictModel(BaseModel):
+    """Base of every spec model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ParameterSpec(StrictModel):
+    """How one parameter varies: explicit ``values``, or a ``min``..``max`` range."""
+
+    values: list[int | float | str] | None = Field(
+        None, min_length=1, description="Explicit values (grid) or choices (sampled methods)."
+    )
+    min: float | None = Field(None, description="Lower end of the range (inclusive).")
+    max: float | None = Field(None, description="Upper end of the range (inclusive).")
+    steps: int | None = Field(
+        None, ge=1, description="Grid only: number of evenly spaced values from min to max."
+    )
+    scale: Scale = Field(Scale.LINEAR, description="Spacing of the range: linear or log.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.values is not None:
+            for key in ("min", "max", "steps"):
+                if getattr(self, key) is not None:
+                    raise spec_error(key, "give either values or min/max, not both")
+            if self.scale is Scale.LOG:
+                raise spec_error("scale", "log applies to min/max ranges, not to values")
+            return self
+        if self.min is None and self.max is None:
+            raise spec_error("values", "give values, or min and max")
+        for key in ("min", "max"):
+            if getattr(self, key) is None:
+                raise spec_error(key, "required with a range (give both min and max)")
+        assert self.min is not None and self.max is not None
+        if self.min > self.max:
+            raise spec_error("max", f"{fmt_value(self.max)} is below min {fmt_value(self.min)}")
+        if self.scale is Scale.LOG and self.min <= 0:
+            raise spec_error("min", f"{fmt_value(self.min)} must be > 0 for scale log")
+        return self
+
+    @property
+    def is_range(self) -> bool:
+        """Whether this is a min/max range rather than a list of values."""
+        return self.values is None
+
+    def grid_length(self) -> int | None:
+        """Number of grid values (values, or steps of a range); None for a range without steps."""
+        return len(self.values) if self.values is not None else self.steps
+
+
+def check_parameter(name: str, param: ParameterSpec, *, grid: bool) -> None:
+    """Types and ranges of one swept parameter against its SimParams field."""
+    kind = PARAM_KINDS[name]
+    base = f"parameters.{name}"
+    if kind is ParamKind.CHOICE:
+        choices = param_choices(name)
+        if param.values is None:
+            raise spec_error(base, f"takes values only (any of {', '.join(choices)})")
+        for i, choice in enumerate(param.values):
+            if choice not in choices:
+                raise spec_error(
+                    f"{base}.values.{i}", f"{fmt_value(choice)} is not one of {', '.join(choices)}"
+                )
+        return
+    bounds = param_bounds(name)
+    numbered: list[tuple[str, object]]
+    if param.values is not None:
+        numbered = [(f"values.{i}", v) for i, v in enumerate(param.values)]
+    else:
+        numbered = [("min", param.min), ("max", param.max)]
+    for key, value in numbered:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise spec_error(f"{base}.{key}", f"{fmt_value(value)} is not a number")
+        if kind is ParamKind.INT and not float(value).is_integer():
+            raise spec_error(f"{base}.{key}", f"{fmt_value(value)} is not an integer")
+        if value not in bounds:
+            raise spec_error(f"{base}.{key}", f"{fmt_value(value)} is outside {bounds}")
+    if kind is ParamKind.INT and grid and param.steps is not None:
+        _check_integer_steps(base, param)
+
+
+def _check_integer_steps(base: str, param: ParameterSpec) -> None:
+    """An integer grid range must not produce the same integer twice after rounding."""
+    assert param.min is not None and param.max is not None and param.steps is not None
+    steps, low, high = param.steps, param.min, param.max
+    why = f"steps {steps} over [{fmt_value(low)}, {fmt_value(high)}] repeat integers after rounding"
+    if steps > high - low + 1:
+        raise spec_error(f"{base}.steps", f"{why}; at most {int(high - low) + 1}")
+    if param.scale is Scale.LOG and steps > 1:
+        if steps <= _EXACT_ROUNDING_CHECK:
+            values = [grid_value(param, k, ParamKind.INT) for k in range(steps)]
+            if len(set(values)) != steps:
+                raise spec_error(f"{base}.steps", why)
+        elif low * ((high / low) ** (1 / (steps - 1)) - 1) < 1:
+            raise spec_error(f"{base}.steps", why)
+
+
+def grid_value(param: ParameterSpec, k: int, kind: ParamKind) -> int | float | str:
+    """Grid value ``k`` of a parameter: ``values[k]``, or step ``k`` of its min..max range.
+
+    Linear steps are ``min + (max - min) * k / (steps - 1)``, log steps the same on ``log(x)``;
+    the ends are exactly min and max. Floats are rounded to 12 significant digits (so 0.3..0.9 in
+    4 steps is 0.3, 0.5, 0.7, 0.9); integers to the nearest integer, halves up.
+    """
+    if param.values is not None:
+        return param.values[k]
+    assert param.min is not None and param.max is not None and param.steps is not None
+    low, high, last = param.min, param.max, param.steps - 1
+    if k == 0 or last == 0:
+        x = low
+    elif k == last:
+        x = high
+    elif param.scale is Scale.LOG:
+        x = math.exp(math.log(low) + (math.log(high) - math.log(low)) * k / last)
+    else:
+        x = low + (high - low) * k / last
+    if kind is ParamKind.INT:
+        return math.floor(x + 0.5)
+    return min(max(float(f"{x:.12g}"), low), high)
+
+
+def sample_value(param: ParameterSpec, u: float, kind: ParamKind) -> int | float | str:
+    """The value at unit coordinate ``u`` in [0, 1) of a parameter for a sampled method.
+
+    Values are choices: ``values[floor(u * len)]``. Ranges map u linearly (or log-linearly) onto
+    [min, max]; integer ranges onto [min, max + 1) rounded down, so each integer is equally likely
+    (linear scale) and min and max both occur.
+    """
+    if param.values is not None:
+        return param.values[min(int(u * len(param.values)), len(param.values) - 1)]
+    assert param.min is not None and param.max is not None
+    low, high = param.min, param.max
+    top = high + 1 if kind is ParamKind.INT else high
+    if param.scale is Scale.LOG:
+        x = math.exp(math.log(low) + (math.log(top) - math.log(low)) * u)
+    else:
+        x = low + (top - low) * u
+    if kind is ParamKind.INT:
+        return int(min(max(math.floor(x), low), high))
+    return min(max(x, low), high)

@@ -1,0 +1,467 @@
+"""The Sweep spec: one pydantic model for the YAML file, the custom resource and the local CLI.
+
+A sweep names fixed simulator parameters (``spec.simulator``), swept parameters
+(``spec.parameters``, optionally ``spec.zip``-ped together), a method (grid or a sampler), the
+number of replicates, a seed and how many runs one task performs. This module only validates;
+``sweep_controller.expand`` turns a valid sweep into runs. Parameter names, types and ranges are
+taken from ``simulator.params.SimParams``, never restated. Every structural and range error is
+reported as ``FILE: spec.path.to.field: reason`` (see ``load_sweep``). Field by field reference:
+docs/sweeps.md. The models stay JSON-schema friendly: the CRD schema is generated from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import typing
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+from simulator.params import SimParams
+from sweep_controller.errors import SpecError
+from sweep_controller.parameters import (
+    PARAM_KINDS,
+    SWEEPABLE,
+    ParameterSpec,
+    StrictModel,
+    check_parameter,
+    fmt_value,
+    param_bounds,
+    spec_error,
+    unwrap_optional,
+)
+
+API_VERSION = "govsim.io/v1alpha1"
+KIND = "Sweep"
+# Job and pod names derive from the sweep name; 52 leaves room for "-" plus a 10-character suffix
+# within the 63 characters of a Kubernetes label value.
+MAX_NAME_LENGTH = 52
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+OUTPUT_URI_PATTERN = r"^(file://.+|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?)$"
+MAX_RUNS = 10**12
+
+
+class Method(StrEnum):
+    """How points are chosen: a full grid or a sampler over the unit hypercube."""
+
+    GRID = "grid"
+    RANDOM = "random"
+    LATIN_HYPERCUBE = "latin_hypercube"
+    SOBOL = "sobol"
+
+
+SAMPLED_METHODS: frozenset[Method] = frozenset(
+    {Method.RANDOM, Method.LATIN_HYPERCUBE, Method.SOBOL}
+)
+
+
+class Order(StrEnum):
+    """Order in which runs are dealt to tasks."""
+
+    SEQUENTIAL = "sequential"
+    SHUFFLED = "shuffled"
+
+
+class Output(StrictModel):
+    """Where results go: ``file://PATH`` (relative to the working directory) or ``s3://BUCKET/PREFIX``."""
+
+    uri: str = Field(
+        "file://results",
+        pattern=OUTPUT_URI_PATTERN,
+        description="file://PATH or s3://BUCKET[/PREFIX]; results go under <uri>/<sweep name>/.",
+    )
+
+
+class SweepSpec(StrictModel):
+    """What a sweep runs: fixed and swept parameters, method, replicates, seed, task size."""
+
+    simulator: SimParams = Field(
+        default_factory=SimParams,
+        description="Fixed simulator parameters; unset ones take the simulator's defaults.",
+    )
+    parameters: dict[str, ParameterSpec] = Field(
+        default_factory=dict, description="Swept parameters by simulator name (snake_case)."
+    )
+    zip: list[list[str]] = Field(
+        default_factory=list,
+        description="Groups of swept parameters varied together (paired), not crossed.",
+    )
+    method: Method = Field(Method.GRID, description="grid, random, latin_hypercube or sobol.")
+    samples: int | None = Field(None, ge=1, description="Number of points (sampled methods).")
+    replicates: int = Field(1, ge=1, description="Runs per point, each with its own seed.")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="Sweep seed; run seeds derive from it.")
+    runs_per_task: int = Field(
+        1,
+        ge=1,
+        alias="pointsPerTask",
+        description="Runs (point x replicate) one task, i.e. one Job index, performs.",
+    )
+    order: Order = Field(Order.SEQUENTIAL, description="sequential or shuffled run order.")
+    output: Output = Field(default_factory=Output)
+    parallelism: int | None = Field(None, ge=1, description="Tasks running at once (Kubernetes).")
+    backoff_limit_per_index: int = Field(
+        2, ge=0, alias="backoffLimitPerIndex", description="Retries of one task (Kubernetes)."
+    )
+    max_failed_indexes: int | None = Field(
+        None,
+        ge=0,
+        alias="maxFailedIndexes",
+        description="Failed tasks tolerated before the sweep fails; unset: run all, fail if any.",
+    )
+    queue_name: str | None = Field(
+        None,
+        alias="queueName",
+        pattern=NAME_PATTERN,
+        max_length=63,
+        description="Kueue LocalQueue to submit the Job to.",
+    )
+
+    # -- sizes --------------------------------------------------------------------------------
+
+    def axes(self) -> tuple[tuple[str, ...], ...]:
+        """Swept parameters grouped into axes: a zip group is one axis at its first member."""
+        group_of = {name: tuple(group) for group in self.zip for name in group}
+        axes: list[tuple[str, ...]] = []
+        for name in self.parameters:
+            axis = group_of.get(name, (name,))
+            if axis not in axes:
+                axes.append(axis)
+        return tuple(axes)
+
+    @property
+    def n_points(self) -> int:
+        """Number of parameter points: the grid's product of axis lengths, or ``samples``."""
+        if self.method in SAMPLED_METHODS:
+            return self.samples or 0
+        return math.prod(self.parameters[axis[0]].grid_length() or 0 for axis in self.axes())
+
+    @property
+    def n_runs(self) -> int:
+        """Number of runs: points times replicates."""
+        return self.n_points * self.replicates
+
+    @property
+    def n_tasks(self) -> int:
+        """Number of tasks (Job indexes): runs divided by runs per task, rounded up."""
+        return -(-self.n_runs // self.runs_per_task)
+
+    # -- semantic checks ----------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _semantics(self) -> Self:
+        self._check_names()
+        self._check_zip()
+        self._check_method()
+        for name, param in self.parameters.items():
+            check_parameter(name, param, grid=self.method is Method.GRID)
+        self._check_merged()
+        if self.n_runs > MAX_RUNS:
+            raise spec_error("replicates", f"the sweep has {self.n_runs} runs; at most {MAX_RUNS}")
+        return self
+
+    def _check_names(self) -> None:
+        for name in self.parameters:
+            if name not in PARAM_KINDS:
+                raise spec_error(
+                    f"parameters.{name}",
+                    f"not a simulator parameter; valid names: {', '.join(SWEEPABLE)}",
+                )
+            if name in self.simulator.model_fields_set:
+                raise spec_error(
+                    f"simulator.{name}",
+                    f"also swept in spec.parameters.{name}; set it in one place",
+                )
+
+    def _check_zip(self) -> None:
+        seen: dict[str, int] = {}
+        for g, group in enumerate(self.zip):
+            if len(group) < 2:
+                raise spec_error(f"zip.{g}", "a zip group needs at least two parameters")
+            for i, name in enumerate(group):
+                if name not in self.parameters:
+                    raise spec_error(f"zip.{g}.{i}", f"{name!r} is not in spec.parameters")
+                if name in seen:
+                    raise spec_error(f"zip.{g}.{i}", f"{name} is already in zip group {seen[name]}")
+                seen[name] = g
+            if self.method is Method.GRID:
+                lengths = {n: self.parameters[n].grid_length() for n in group}
+            else:
+                lengths = {n: len(v) for n in group if (v := self.parameters[n].values)}
+            if len(set(lengths.values()) - {None}) > 1:
+                sizes = ", ".join(f"{n} has {k}" for n, k in lengths.items() if k is not None)
+                raise spec_error(f"zip.{g}", f"zipped parameters need equal lengths: {sizes}")
+
+    def _check_method(self) -> None:
+        if self.method is Method.GRID:
+            if self.samples is not None:
+                raise spec_error(
+                    "samples", "only used by sampled methods (random, latin_hypercube, sobol)"
+                )
+            for name, param in self.parameters.items():
+                if param.grid_length() is None:
+                    raise spec_error(
+                        f"parameters.{name}.steps", "required by method grid (or give values)"
+                    )
+            return
+        if self.samples is None:
+            raise spec_error("samples", f"required by method {self.method}")
+        if not self.parameters:
+            raise spec_error("parameters", f"method {self.method} needs at least one parameter")
+        if self.method is Method.SOBOL and self.samples & (self.samples - 1):
+            low = 1 << (self.samples.bit_length() - 1)
+            raise spec_error(
+                "samples",
+                f"{self.samples} is not a power of 2 (sobol needs one: {low} or {low * 2})",
+            )
+        for name, param in self.parameters.items():
+            if param.steps is not None:
+                raise spec_error(
+                    f"parameters.{name}.steps", f"only used by method grid, not {self.method}"
+                )
+
+    def _check_merged(self) -> None:
+        """Every value of every swept parameter, and the first point, must make valid SimParams."""
+        fixed = self.simulator.model_dump()
+        for name, param in self.parameters.items():
+            candidates = param.values if param.values is not None else [param.min, param.max]
+            for value in candidates:
+                _validate_params({**fixed, name: value}, f"parameters.{name}")
+        first = {
+            name: p.values[0] if p.values is not None else p.min
+            for name, p in self.parameters.items()
+        }
+        _validate_params({**fixed, **first}, "parameters")
+
+
+def _validate_params(data: dict[str, Any], path: str) -> None:
+    try:
+        SimParams.model_validate(data)
+    except ValidationError as exc:
+        detail = exc.errors(include_url=False)[0]
+        reason = detail["msg"].removeprefix("Value error, ")
+        raise spec_error(path, reason) from None
+
+
+class Metadata(StrictModel):
+    """Kubernetes-style metadata; ``name`` names the sweep, its Job and its output folder."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        pattern=NAME_PATTERN,
+        description="DNS-1123 label of at most 52 characters.",
+    )
+    namespace: str | None = Field(None, max_length=63, pattern=NAME_PATTERN)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Sweep(StrictModel):
+    """A Sweep custom resource (``apiVersion: govsim.io/v1alpha1``, ``kind: Sweep``)."""
+
+    api_version: Literal["govsim.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Sweep"]
+    metadata: Metadata
+    spec: SweepSpec
+
+    @property
+    def name(self) -> str:
+        """The sweep's name (``metadata.name``)."""
+        return self.metadata.name
+
+
+# --- loading and error messages -----------------------------------------------------------------
+
+_FRIENDLY_PATTERNS = {
+    NAME_PATTERN: "must be a DNS-1123 label: lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit",
+    OUTPUT_URI_PATTERN: "must be file://PATH or s3://BUCKET[/PREFIX]",
+}
+_RANGE_TYPES = {
+    "greater_than_equal": ("ge", "[{}, inf)"),
+    "greater_than": ("gt", "({}, inf)"),
+    "less_than_equal": ("le", "(-inf, {}]"),
+    "less_than": ("lt", "(-inf, {})"),
+}
+_UNION_TAGS = {"int", "float", "str", "bool"}
+
+
+def _clean_loc(loc: Sequence[int | str]) -> list[int | str]:
+    """Drop pydantic's union-branch tags ('int', 'function-after[...]') from an error location."""
+    return [p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]
+
+
+def _annotation_at(loc: Sequence[int | str]) -> Any:
+    """The annotation reached by following ``loc`` from ``Sweep`` (None if it cannot be)."""
+    annotation: Any = Sweep
+    for part in loc:
+        annotation = unwrap_optional(annotation)
+        origin = typing.get_origin(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = annotation.model_fields
+            match = [f for n, f in fields.items() if part in (n, f.alias)]
+            if not match:
+                return None
+            annotation = match[0].annotation
+        elif origin is dict:
+            annotation = typing.get_args(annotation)[1]
+        elif origin is list:
+            annotation = typing.get_args(annotation)[0]
+        else:
+            return None
+    return unwrap_optional(annotation)
+
+
+def _valid_keys(loc: Sequence[int | str]) -> list[str]:
+    model = _annotation_at(loc)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _reason(err: ErrorDetails, loc: list[int | str]) -> str:
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        valid = _valid_keys(loc[:-1])
+        return "unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else "")
+    if kind == "missing":
+        return "required"
+    if kind in _RANGE_TYPES:
+        if len(loc) == 3 and loc[:2] == ["spec", "simulator"] and str(loc[2]) in PARAM_KINDS:
+            return f"{fmt_value(value)} is outside {param_bounds(str(loc[2]))}"
+        key, template = _RANGE_TYPES[kind]
+        return f"{fmt_value(value)} is outside {template.format(fmt_value(ctx[key]))}"
+    if kind == "string_pattern_mismatch":
+        friendly = _FRIENDLY_PATTERNS.get(str(ctx.get("pattern")))
+        return (
+            f"{fmt_value(value)} {friendly}"
+            if friendly
+            else f"{err['msg']} (got {fmt_value(value)})"
+        )
+    message = err["msg"].removeprefix("Value error, ")
+    if isinstance(value, (str, int, float)) and kind not in ("value_error", "assertion_error"):
+        return f"{message} (got {fmt_value(value)})"
+    return message
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line for the first error: ``SOURCE: spec.path: reason`` (plus a count of the rest)."""
+    errors = exc.errors(include_url=False)
+    lines: list[str] = []
+    union_locs = [tuple(_clean_loc(e["loc"])) for e in errors if _clean_loc(e["loc"]) != e["loc"]]
+    for err in errors:
+        loc = _clean_loc(err["loc"])
+        if union_locs.count(tuple(loc)) > 1:  # every branch of a union failed: say so once
+            where = ".".join(str(p) for p in loc)
+            line = f"{where}: {fmt_value(err.get('input'))} is not a number or a string"
+            if line not in lines:
+                lines.append(line)
+            continue
+        if err["type"] == "sweep_spec":
+            ctx = err.get("ctx") or {}
+            where = ".".join(str(p) for p in [*loc, ctx["path"]])
+            line = f"{where}: {ctx['reason']}"
+        else:
+            where = ".".join(str(p) for p in loc) or "(top level)"
+            line = f"{where}: {_reason(err, loc)}"
+        if line not in lines:
+            lines.append(line)
+    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+    return f"{source}: {lines[0]}{more}"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader: duplicate keys are errors, and ``1e-3`` is a float as in YAML 1.2."""
+
+
+# PyYAML follows YAML 1.1, where 1e-3 (no dot) is a string; kubectl and JSON read it as a number.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    keys: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in keys:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+        keys.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def parse_sweep(data: object, source: str = "<sweep>") -> Sweep:
+    """Validate a decoded Sweep document; every failure is a one-line ``SpecError``."""
+    if not isinstance(data, Mapping):
+        got = type(data).__name__ if data is not None else "an empty document"
+        raise SpecError(f"{source}: expected a Sweep mapping at the top level, got {got}")
+    try:
+        return Sweep.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, source)) from None
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a Sweep YAML file; errors are ``SpecError('FILE: spec.path: reason')``."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SpecError(f"{source}: cannot read: {reason}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{source}: {where}invalid YAML: {problem}") from None
+    return parse_sweep(data, source)
+
+
+def sweep_from_resource(body: Mapping[str, Any], source: str = "<resource>") -> Sweep:
+    """A Sweep from a custom resource read from the API: server-set metadata and status dropped."""
+    metadata = body.get("metadata") or {}
+    kept = {k: metadata[k] for k in ("name", "namespace", "labels", "annotations") if k in metadata}
+    data = {k: body[k] for k in ("apiVersion", "kind", "spec") if k in body}
+    return parse_sweep({**data, "metadata": kept}, source)
+
+
+RESULT_FIELDS: frozenset[str] = frozenset(
+    {
+        "simulator",
+        "parameters",
+        "zip",
+        "method",
+        "samples",
+        "replicates",
+        "seed",
+        "runs_per_task",
+        "order",
+    }
+)
+"""The spec fields that decide which runs each task performs and what they compute."""
+
+
+def spec_hash(sweep: Sweep) -> str:
+    """Hex sha256 of the canonical JSON of the result-determining fields (``RESULT_FIELDS``)."""
+    data = sweep.spec.model_dump(mode="json", by_alias=True, include=set(RESULT_FIELDS))
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
