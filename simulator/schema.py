@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, UUID4
+from pydantic import UUID4, AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt
 
 from simulator.params import AgentRecords, Archetype, SimParams
 

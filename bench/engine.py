@@ -1,0 +1,171 @@
+"""The engine's hot paths against their baselines, measured in the same process run.
+
+1. Full run as a user starts it: ``python -m simulator`` with N = 10^6 agents, mean degree 10,
+   10 cascade rounds, ``--agent-records none``, in a subprocess: wall time (interpreter start,
+   imports and network generation included) and peak RSS (``ru_maxrss`` of the child). Targets:
+   <= 3 s and <= 1.5 GiB on a 2-core machine.
+2. Vectorized engine vs the plain-Python reference (:mod:`simulator.reference`) on the same agents
+   and network: round-0 votes plus 10 influence rounds at N = 10^4 and 10^5 (target >= 100x at
+   10^5). The two must agree flip for flip; the bench checks it.
+3. :func:`simulator.cascade.threshold_cascade` vs NDlib's ThresholdModel (same graph, thresholds
+   and initial adopters, 10 rounds) at N = 10^5, when ndlib is installed (``pip install -e
+   '.[bench]'``).
+
+Run: ``python -m bench.engine [--quick]`` (``--quick`` skips the reference at 10^5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from simulator.agents import draw_agents
+from simulator.cascade import threshold_cascade
+from simulator.model import initial_votes, run_influence
+from simulator.network import build_network, erdos_renyi
+from simulator.params import SimParams
+from simulator.proposal import draw_proposal
+from simulator.reference import reference_influence, reference_initial_votes, to_networkx
+from simulator.seeding import make_rng
+
+T = TypeVar("T")
+GIB = 1024**3
+ROUNDS = 10
+
+
+def best_of(repeats: int, fn: Callable[[], T]) -> tuple[float, T]:
+    """Smallest wall time of ``repeats`` calls, and the last result."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    assert out is not None
+    return min(times), out
+
+
+def full_run(repeats: int = 3) -> None:
+    """N = 10^6 CLI run in a subprocess: wall time and peak RSS against the targets."""
+    walls, cpus = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, "-m", "simulator", "--agents", "1000000", "--mean-degree", "10",
+            "--cascade-rounds", str(ROUNDS), "--agent-records", "none",
+            "--output", str(Path(tmp) / "bench.jsonl"),
+        ]  # fmt: skip
+        for _ in range(repeats):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            walls.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
+    wall = min(walls)
+    print(f"full run N=10^6, mean degree 10, {ROUNDS} rounds, agent records none (CLI subprocess)")
+    print(
+        f"  wall   best {wall:.2f} s, median {statistics.median(walls):.2f} s of {repeats}; "
+        f"CPU (user+sys) best {min(cpus):.2f} s"
+    )
+    print(f"  target 3.00 s: ratio target/best {3.0 / wall:.2f}x  {'OK' if wall <= 3 else 'MISS'}")
+    print(
+        f"  peak RSS {rss / 2**20:.0f} MiB; target 1536 MiB: ratio {1.5 * GIB / rss:.2f}x  "
+        f"{'OK' if rss <= 1.5 * GIB else 'MISS'}"
+    )
+
+
+def engine_vs_reference(n: int) -> None:
+    """Round-0 votes + 10 influence rounds: engine vs plain Python on the same inputs."""
+    params = SimParams(agents=n, mean_degree=10, cascade_rounds=ROUNDS)
+    rng = make_rng(7)
+    proposal = draw_proposal(rng)
+    agents = draw_agents(params, rng)
+    adjacency = build_network(params, rng)
+    graph = to_networkx(adjacency)
+
+    def engine() -> tuple[np.ndarray, np.ndarray]:
+        votes = initial_votes(agents, proposal)
+        out = run_influence(
+            adjacency, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS, check=False
+        )
+        return out.final_votes, out.flips_per_round
+
+    def reference() -> tuple[list[bool], list[int]]:
+        votes = reference_initial_votes(agents, proposal)
+        out = reference_influence(graph, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS)
+        return out.final_votes, out.flips_per_round
+
+    t_engine, (votes, per_round) = best_of(5, engine)
+    t_ref, (ref_votes, ref_per_round) = best_of(1, reference)
+    same = votes.tolist() == ref_votes and per_round.tolist() == ref_per_round
+    print(
+        f"engine vs reference N={n:.0e}: engine {t_engine * 1e3:.1f} ms, reference "
+        f"{t_ref:.2f} s, ratio {t_ref / t_engine:.0f}x (flips per round {per_round.tolist()}, "
+        f"identical: {same})"
+    )
+    if not same:
+        raise SystemExit("engine and reference disagree")
+
+
+def cascade_vs_ndlib(n: int) -> None:
+    """threshold_cascade vs NDlib ThresholdModel, 10 rounds on one ER graph."""
+    try:
+        import ndlib.models.ModelConfig as mc
+        from ndlib.models.epidemics import ThresholdModel
+    except ImportError:
+        print("threshold_cascade vs NDlib: skipped (pip install -e '.[bench]' for ndlib)")
+        return
+    rng = np.random.default_rng(3)
+    adjacency = erdos_renyi(n, 10 / (n - 1), rng=rng)
+    thresholds = rng.uniform(0.05, 0.35, n)
+    start = rng.random(n) < 0.01
+    t_ours, ours = best_of(5, lambda: threshold_cascade(adjacency, thresholds, start, ROUNDS))
+    t_bare, _ = best_of(
+        5, lambda: threshold_cascade(adjacency, thresholds, start, ROUNDS, check=False)
+    )
+
+    graph = to_networkx(adjacency)
+    model = ThresholdModel(graph, seed=0)
+    config = mc.Configuration()
+    config.add_model_initial_configuration("Infected", np.flatnonzero(start).tolist())
+    for node, theta in enumerate(thresholds.tolist()):
+        config.add_node_configuration("threshold", node, theta)
+    model.set_initial_status(config)
+    t0 = time.perf_counter()
+    model.iteration_bunch(ROUNDS + 1, node_status=False)  # iteration 0 reports the start
+    t_ndlib = time.perf_counter() - t0
+    theirs = np.array([model.status[i] == 1 for i in range(n)])
+    print(
+        f"threshold_cascade vs NDlib ThresholdModel N={n:.0e}, {ROUNDS} rounds: ours "
+        f"{t_ours * 1e3:.1f} ms with input checks ({t_bare * 1e3:.1f} ms without), NDlib "
+        f"{t_ndlib:.2f} s, ratio {t_ndlib / t_ours:.0f}x ({t_ndlib / t_bare:.0f}x) "
+        f"(new per round {ours.new_per_round.tolist()}, same final state: "
+        f"{bool(np.array_equal(ours.active, theirs))})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every engine benchmark and print its ratio."""
+    parser = argparse.ArgumentParser(prog="python -m bench.engine", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip the reference at N=10^5")
+    args = parser.parse_args(argv)
+    full_run()  # first, so ru_maxrss of children is this run's
+    engine_vs_reference(10_000)
+    if not args.quick:
+        engine_vs_reference(100_000)
+    cascade_vs_ndlib(100_000)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,255 @@
+"""Run records: from a RunResult to a v0.4 ``RunRecord``, Parquet side files, and the JSONL writer.
+
+Appending is the one write path for results files, and it must never damage what is already
+there: every record batch becomes complete lines written with a single ``os.write`` on an
+``O_APPEND`` descriptor, so concurrent or interrupted writers cannot interleave half lines, and a
+file whose last line lacks its newline (a previous writer died mid-line) is refused rather than
+glued onto. Per-agent records of large runs go to a Parquet side file next to the JSONL file,
+written to a temporary name and renamed into place, so a record never points at a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+import simulator
+from simulator.errors import ParameterError, RecordError
+from simulator.model import RunResult, simulate
+from simulator.params import ARCHETYPES, AgentRecords, SimParams
+from simulator.schema import (
+    SCHEMA_VERSION,
+    AgentRecord,
+    AgentRecordsRef,
+    Count,
+    Flips,
+    RunRecord,
+    Stake,
+    Votes,
+    Weighted,
+)
+from simulator.schema import Proposal as ProposalBlock
+from simulator.seeding import run_seed
+
+__all__ = [
+    "agent_columns",
+    "append_records",
+    "build_record",
+    "parquet_path",
+    "run_records",
+    "utc_now",
+    "write_agent_parquet",
+]
+
+
+def utc_now() -> datetime:
+    """The default clock: the current time in UTC."""
+    return datetime.now(UTC)
+
+
+def _tally(votes: np.ndarray, stake: np.ndarray) -> tuple[Count, Stake]:
+    yes = int(np.count_nonzero(votes))
+    yes_stake = float(stake[votes].sum())
+    no_stake = float(stake[~votes].sum())
+    return Count(yes=yes, no=len(votes) - yes), Stake(yes=yes_stake, no=no_stake)
+
+
+def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
+    """Per-agent records as columns (``flip_round`` 0 means never flipped)."""
+    a = result.agents
+    return {
+        "id": np.arange(len(a), dtype=np.int64),
+        "archetype": a.archetype,
+        "stake": a.stake,
+        "risk_tolerance": a.risk_tolerance,
+        "conformity": a.conformity,
+        "threshold": a.threshold,
+        "degree": result.degree,
+        "initial_vote": result.initial_votes,
+        "final_vote": result.final_votes,
+        "flip_count": result.flip_count,
+        "flip_round": result.flip_round,
+    }
+
+
+def _inline_agents(result: RunResult) -> list[AgentRecord]:
+    cols = {k: v.tolist() for k, v in agent_columns(result).items()}
+    names = [a.value for a in ARCHETYPES]
+    return [
+        AgentRecord(
+            id=cols["id"][i],
+            archetype=names[cols["archetype"][i]],
+            stake=cols["stake"][i],
+            risk_tolerance=cols["risk_tolerance"][i],
+            conformity=cols["conformity"][i],
+            threshold=cols["threshold"][i],
+            degree=cols["degree"][i],
+            initial_vote=cols["initial_vote"][i],
+            final_vote=cols["final_vote"][i],
+            flip_count=cols["flip_count"][i],
+            flip_round=cols["flip_round"][i] or None,
+        )
+        for i in range(len(result.agents))
+    ]
+
+
+def build_record(
+    result: RunResult,
+    *,
+    run_id: uuid.UUID,
+    timestamp: datetime,
+    base_seed: int,
+    run_index: int,
+    agent_records: AgentRecords | AgentRecordsRef = AgentRecords.INLINE,
+) -> RunRecord:
+    """The run record of ``result``; for Parquet pass the ref ``write_agent_parquet`` returned."""
+    n = len(result.agents)
+    stake = result.agents.stake
+    initial, initial_stake = _tally(result.initial_votes, stake)
+    final, final_stake = _tally(result.final_votes, stake)
+    if isinstance(agent_records, AgentRecordsRef):
+        ref, agents = agent_records, None
+    elif agent_records is AgentRecords.INLINE:
+        ref, agents = AgentRecordsRef(mode=agent_records, count=n), _inline_agents(result)
+    elif agent_records is AgentRecords.NONE:
+        ref, agents = AgentRecordsRef(mode=agent_records, count=0), None
+    else:
+        raise ParameterError("agent_records: parquet needs the side file; use write_agent_parquet")
+    p = result.proposal
+    return RunRecord(
+        schema_version=SCHEMA_VERSION,
+        run_id=run_id,
+        timestamp=timestamp,
+        seed=result.seed,
+        base_seed=base_seed,
+        run_index=run_index,
+        code_version=simulator.__version__,
+        params=result.params,
+        proposal=ProposalBlock(risk=p.risk, yield_=p.yield_, complexity=p.complexity),
+        votes=Votes(
+            initial=initial,
+            final=final,
+            weighted=Weighted(
+                initial=initial_stake, final=final_stake, total_stake=float(stake.sum())
+            ),
+            passed=final_stake.yes > final_stake.no,
+            passed_initial=initial_stake.yes > initial_stake.no,
+        ),
+        flips=Flips(
+            total=int(result.flip_count.sum()),
+            yes_to_no=result.yes_to_no,
+            no_to_yes=result.no_to_yes,
+            per_round=result.flips_per_round.tolist(),
+            whale_signal_followers=result.whale_signal_followers,
+        ),
+        influence_model=result.params.influence_model.value,
+        cascade_rounds=result.rounds_run,
+        agents_flipped_total=int(np.count_nonzero(result.flip_count)),
+        agent_records=ref,
+        agents=agents,
+    )
+
+
+def parquet_path(jsonl_path: Path, run_id: uuid.UUID) -> Path:
+    """Where a run's side file goes: ``<dir>/<stem>.agents/<run_id>.parquet``."""
+    return jsonl_path.parent / f"{jsonl_path.stem}.agents" / f"{run_id}.parquet"
+
+
+def write_agent_parquet(result: RunResult, jsonl_path: Path, run_id: uuid.UUID) -> AgentRecordsRef:
+    """Write the per-agent records beside ``jsonl_path`` atomically; return the record's ref."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = agent_columns(result)
+    names = pa.array([a.value for a in ARCHETYPES])
+    table = pa.table(
+        {
+            **cols,
+            "archetype": pa.DictionaryArray.from_arrays(
+                pa.array(cols["archetype"], type=pa.int8()), names
+            ),
+            "flip_round": pa.array(cols["flip_round"], mask=cols["flip_round"] == 0),
+        }
+    )
+    target = parquet_path(jsonl_path, run_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return AgentRecordsRef(
+        mode=AgentRecords.PARQUET,
+        path=target.relative_to(jsonl_path.parent).as_posix(),
+        sha256=digest,
+        count=len(result.agents),
+    )
+
+
+def append_records(path: str | os.PathLike[str], records: Iterable[RunRecord]) -> int:
+    """Append records as JSON lines in one write; create parent dirs; return the count."""
+    lines = [r.model_dump_json(by_alias=True) + "\n" for r in records]
+    if not lines:
+        return 0
+    data = "".join(lines).encode()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            raise RecordError(
+                f"{target}: last line has no trailing newline (truncated by an earlier writer?); "
+                "refusing to append; check it with python -m simulator.validate"
+            )
+        view = memoryview(data)
+        while view:  # a regular file takes it in one write; loop only if the OS says otherwise
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    return len(lines)
+
+
+def run_records(
+    params: SimParams,
+    *,
+    base_seed: int,
+    runs: int,
+    agent_records: AgentRecords = AgentRecords.INLINE,
+    output: Path | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    first_index: int = 0,
+) -> Iterator[RunRecord]:
+    """Records of runs ``first_index .. first_index + runs - 1`` (seeds from ``run_seed``).
+
+    Parquet side files need ``output`` (the JSONL path they sit beside) and are written before
+    the record is yielded, so a record never refers to a missing file.
+    """
+    if agent_records is AgentRecords.PARQUET and output is None:
+        raise ParameterError("agent_records: parquet needs an output path for the side files")
+    for index in range(first_index, first_index + runs):
+        seed = run_seed(base_seed, index)
+        result = simulate(params, seed)
+        run_id = new_id()
+        ref: AgentRecords | AgentRecordsRef = agent_records
+        if agent_records is AgentRecords.PARQUET and output is not None:
+            ref = write_agent_parquet(result, output, run_id)
+        yield build_record(
+            result,
+            run_id=run_id,
+            timestamp=clock(),
+            base_seed=base_seed,
+            run_index=index,
+            agent_records=ref,
+        )

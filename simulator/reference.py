@@ -1,0 +1,205 @@
+"""A naive pure-Python statement of the model's rules over a networkx graph.
+
+The engine (:mod:`simulator.model`) is vectorized and therefore hard to read against docs/model.md;
+this module says the same rules agent by agent, neighbour by neighbour, the way a reader would
+re-implement them. Tests require both to give identical votes and flips for the same seed, and the
+benchmark reports how much faster the engine is. Randomness is shared, not restated: proposal,
+agents and network come from the same generators as the engine's, and the network is converted to
+a ``networkx.Graph`` from the same sparse matrix. Slow on purpose; for tests and benchmarks only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+from scipy import sparse
+
+from simulator.agents import Agents, draw_agents
+from simulator.model import OPTIMIZER_HURDLE, RunResult
+from simulator.network import build_network
+from simulator.params import ARCHETYPES, Archetype, SimParams
+from simulator.proposal import Proposal, draw_proposal
+from simulator.seeding import make_rng
+
+__all__ = [
+    "ReferenceInfluence",
+    "reference_influence",
+    "reference_initial_votes",
+    "reference_simulate",
+    "reference_threshold_cascade",
+    "to_networkx",
+]
+
+
+def to_networkx(adjacency: sparse.sparray | sparse.spmatrix) -> nx.Graph:
+    """The undirected graph of a symmetric adjacency matrix (nodes 0..n-1)."""
+    return nx.from_scipy_sparse_array(sparse.csr_array(adjacency))
+
+
+def reference_initial_votes(agents: Agents, proposal: Proposal) -> list[bool]:
+    """Round-0 votes, one agent at a time."""
+    r, y, c = proposal.risk, proposal.yield_, proposal.complexity
+    appeal = (y + 1.0 - r) / 2.0
+    votes = []
+    for code, rho, eps in zip(
+        agents.archetype.tolist(),
+        agents.risk_tolerance.tolist(),
+        agents.noise.tolist(),
+        strict=True,
+    ):
+        kind = ARCHETYPES[code]
+        if kind is Archetype.OPTIMIZER:
+            u = y - (1.0 - rho) * r - OPTIMIZER_HURDLE
+        elif kind is Archetype.REPUTATION_SEEKER:
+            u = (appeal - 0.5) + (1.0 - rho) * (0.5 - c)
+        elif kind is Archetype.CONTRARIAN:
+            u = -(y - (1.0 - rho) * r - OPTIMIZER_HURDLE)
+        elif kind is Archetype.INSTITUTIONAL:
+            u = y - (1.0 - rho) * r - 0.5 * c
+        elif kind is Archetype.RETAIL:
+            u = y - (1.0 - rho) * r - OPTIMIZER_HURDLE + eps
+        else:
+            u = (y - 0.5) + (rho - 0.5) * r
+        votes.append(u > 0.0)
+    return votes
+
+
+@dataclass(frozen=True)
+class ReferenceInfluence:
+    """Outcome of the reference influence phase, as plain lists."""
+
+    final_votes: list[bool]
+    flip_count: list[int]
+    flip_round: list[int]
+    flips_per_round: list[int]
+    yes_to_no: int
+    no_to_yes: int
+    whale_signal_followers: int
+
+
+def reference_influence(
+    graph: nx.Graph,
+    agents: Agents,
+    votes: list[bool],
+    *,
+    conformity_threshold: float,
+    max_rounds: int,
+) -> ReferenceInfluence:
+    """Influence rounds, one agent and one neighbour at a time (same rules as the engine)."""
+    kind = [ARCHETYPES[c] for c in agents.archetype.tolist()]
+    stake = agents.stake.tolist()
+    conformity = agents.conformity.tolist()
+    threshold = agents.threshold.tolist()
+    n = len(kind)
+    votes = list(votes)
+    flip_count = [0] * n
+    flip_round = [0] * n
+    per_round: list[int] = []
+    yes_to_no = no_to_yes = followed = 0
+    for t in range(1, max_rounds + 1):
+        new = list(votes)
+        for i in range(n):
+            neighbours = list(graph.adj[i])
+            degree = len(neighbours)
+            if degree == 0:
+                continue
+            whales = [j for j in neighbours if kind[j] is Archetype.WHALE]
+            if (
+                conformity[i] >= conformity_threshold
+                and whales
+                and kind[i] not in (Archetype.WHALE, Archetype.CONTRARIAN)
+            ):
+                yes_stake = sum(stake[j] for j in whales if votes[j])
+                no_stake = sum(stake[j] for j in whales if not votes[j])
+                if yes_stake != no_stake:
+                    new[i] = yes_stake > no_stake
+                    if new[i] != votes[i]:
+                        followed += 1
+                continue
+            agreeing = sum(1 for j in neighbours if votes[j] == votes[i])
+            if kind[i] is Archetype.CONTRARIAN:
+                if agreeing / degree > threshold[i]:
+                    new[i] = not votes[i]
+            elif (degree - agreeing) / degree > threshold[i]:
+                new[i] = not votes[i]
+        flips = 0
+        for i in range(n):
+            if new[i] != votes[i]:
+                flips += 1
+                flip_count[i] += 1
+                if flip_round[i] == 0:
+                    flip_round[i] = t
+                if votes[i]:
+                    yes_to_no += 1
+                else:
+                    no_to_yes += 1
+        per_round.append(flips)
+        votes = new
+        if flips == 0:
+            break
+    return ReferenceInfluence(
+        final_votes=votes,
+        flip_count=flip_count,
+        flip_round=flip_round,
+        flips_per_round=per_round,
+        yes_to_no=yes_to_no,
+        no_to_yes=no_to_yes,
+        whale_signal_followers=followed,
+    )
+
+
+def reference_threshold_cascade(
+    graph: nx.Graph, thresholds: list[float], active: list[bool], max_rounds: int | None = None
+) -> tuple[list[bool], list[int]]:
+    """Watts threshold cascade, node by node: (final active flags, new activations per round)."""
+    state = list(active)
+    per_round: list[int] = []
+    while max_rounds is None or len(per_round) < max_rounds:
+        new = []
+        for i in graph.nodes:
+            if state[i]:
+                continue
+            neighbours = list(graph.adj[i])
+            if neighbours and sum(state[j] for j in neighbours) / len(neighbours) >= thresholds[i]:
+                new.append(i)
+        per_round.append(len(new))
+        for i in new:
+            state[i] = True
+        if not new:
+            break
+    return state, per_round
+
+
+def reference_simulate(params: SimParams, seed: int) -> RunResult:
+    """A whole run with the reference rules (draws shared with the engine)."""
+    rng = make_rng(seed)
+    proposal = draw_proposal(rng)
+    agents = draw_agents(params, rng)
+    adjacency = build_network(params, rng)
+    graph = to_networkx(adjacency)
+    votes0 = reference_initial_votes(agents, proposal)
+    out = reference_influence(
+        graph,
+        agents,
+        votes0,
+        conformity_threshold=params.conformity_threshold,
+        max_rounds=params.cascade_rounds,
+    )
+    return RunResult(
+        params=params,
+        seed=seed,
+        agents=agents,
+        proposal=proposal,
+        degree=np.array([graph.degree[i] for i in range(params.agents)], dtype=np.int32),
+        initial_votes=np.array(votes0, dtype=bool),
+        final_votes=np.array(out.final_votes, dtype=bool),
+        flip_count=np.array(out.flip_count, dtype=np.int32),
+        flip_round=np.array(out.flip_round, dtype=np.int32),
+        flips_per_round=np.array(out.flips_per_round, dtype=np.int64),
+        yes_to_no=out.yes_to_no,
+        no_to_yes=out.no_to_yes,
+        whale_signal_followers=out.whale_signal_followers,
+        rounds_run=len(out.flips_per_round),
+    )

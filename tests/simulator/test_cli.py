@@ -1,0 +1,169 @@
+"""``python -m simulator`` end to end, as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from simulator.schema import SCHEMA_PATH, RunRecord
+from simulator.seeding import run_seed
+
+
+def govsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_default_run_prints_a_readable_summary() -> None:
+    out = govsim()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"run 1/1  seed {run_seed(42, 0)}  agents 50  network erdos_renyi")
+    assert "PASSED" in out.stdout or "FAILED" in out.stdout
+    assert "proposal" in out.stdout and "flips" in out.stdout
+
+
+def test_output_appends_creates_parents_and_keeps_earlier_lines(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "runs.jsonl"
+    first = govsim("--agents", "30", "--runs", "2", "--seed", "5", "--output", str(path))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ""
+    before = path.read_bytes()
+    second = govsim(
+        "--agents", "25", "--influence-model", "small_world", "--cascade-rounds", "3",
+        "--mean-degree", "4", "--agent-records", "none", "--output", str(path),
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    after = path.read_bytes()
+    assert after.startswith(before)
+    lines = after.decode().splitlines()
+    assert len(lines) == 3
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    records = [json.loads(line) for line in lines]
+    for data in records:
+        validator.validate(data)
+        RunRecord.model_validate(data)
+    assert [r["seed"] for r in records] == [run_seed(5, 0), run_seed(5, 1), run_seed(42, 0)]
+    assert records[0]["params"]["network_density"] == 0.2
+    assert records[2]["params"]["mean_degree"] == 4 and records[2]["agents"] is None
+    assert records[2]["influence_model"] == "small_world"
+    assert len(records[0]["agents"]) == 30
+    check = subprocess.run(
+        [sys.executable, "-m", "simulator.validate", "--file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_same_flags_same_records_apart_from_id_and_time(tmp_path: Path) -> None:
+    outs = []
+    for name in ("a.jsonl", "b.jsonl"):
+        assert (
+            govsim("--agents", "40", "--runs", "2", "--output", str(tmp_path / name)).returncode
+            == 0
+        )
+        recs = [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]
+        for r in recs:
+            del r["run_id"], r["timestamp"]
+        outs.append(recs)
+    assert outs[0] == outs[1]
+
+
+def test_parquet_side_files_sit_beside_the_output(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    out = govsim("--agents", "20", "--agent-records", "parquet", "--output", str(path))
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(path.read_text())
+    assert rec["agent_records"]["mode"] == "parquet"
+    assert (tmp_path / rec["agent_records"]["path"]).is_file()
+
+
+def test_refuses_to_append_to_a_cut_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    path.write_text('{"cut')
+    out = govsim("--output", str(path))
+    assert out.returncode == 2
+    assert out.stderr.startswith("govsim: error: --output: ")
+    assert len(out.stderr.splitlines()) == 1
+    assert path.read_text() == '{"cut'
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--whale-ratio", "1.7"], "govsim: error: --whale-ratio: 1.7 is outside [0, 1]"),
+        (["--agents", "-5"], "govsim: error: --agents: -5 is outside [1, 50000000]"),
+        (["--agents", "many"], "govsim: error: --agents: 'many' is not an integer"),
+        (["--runs", "0"], "govsim: error: --runs: 0 is outside [1, inf)"),
+        (["--seed", "-1"], "govsim: error: --seed: -1 is outside [0, inf)"),
+        (
+            ["--conformity-threshold", "x"],
+            "govsim: error: --conformity-threshold: 'x' is not a number",
+        ),
+        (["--rewire-prob", "2"], "govsim: error: --rewire-prob: 2 is outside [0, 1]"),
+        (["--network-density", "-0.1"], "govsim: error: --network-density: -0.1 is outside [0, 1]"),
+        (["--mean-degree", "0"], "govsim: error: --mean-degree: 0 is outside (0, inf)"),
+        (["--cascade-rounds", "0"], "govsim: error: --cascade-rounds: 0 is outside [1, 10000]"),
+        (
+            ["--influence-model", "scale_free"],
+            "govsim: error: --influence-model: 'scale_free' is not one of erdos_renyi, small_world",
+        ),
+        (
+            ["--mean-degree", "4", "--network-density", "0.1"],
+            "govsim: error: --mean-degree: not allowed with --network-density (give one)",
+        ),
+        (
+            ["--agent-records", "csv"],
+            "govsim: error: --agent-records: 'csv' is not one of inline, parquet, none",
+        ),
+        (["--agent-records", "parquet"], "govsim: error: --agent-records: parquet needs --output"),
+        (["--archetype-mix", "retail=-1"], "govsim: error: --archetype-mix: retail=-1 is outside"),
+        (["--archetype-mix", "whale=1"], "govsim: error: --archetype-mix: 'whale' is not one of"),
+        (
+            ["--archetype-mix", "retail"],
+            "govsim: error: --archetype-mix: 'retail' is not NAME=WEIGHT",
+        ),
+        (["--archetype-mix", "retail=0"], "govsim: error: --archetype-mix: at least one weight"),
+        (["--bogus"], "govsim: error: unrecognized arguments: --bogus"),
+        (["--agents", "1000000"], "govsim: error: network: 1000000 agents at mean degree 2e+05"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line_naming_the_flag(args: list[str], message: str) -> None:
+    out = govsim(*args)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+    assert out.stderr.startswith(message), out.stderr
+
+
+def test_archetype_mix_flag_sets_the_population(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    out = govsim(
+        "--agents", "40", "--whale-ratio", "0.25", "--archetype-mix", "contrarian=1,retail=1",
+        "--output", str(path),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(path.read_text())
+    kinds = sorted({a["archetype"] for a in rec["agents"]})
+    assert kinds == ["contrarian", "retail", "whale"]
+    assert sum(a["archetype"] == "whale" for a in rec["agents"]) == 10
+    assert rec["params"]["archetype_mix"]["optimizer"] == 0
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("govsim")
+    if not script.exists():
+        pytest.skip(f"{script} not installed (pip install -e . creates it)")
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("govsim 0.4")

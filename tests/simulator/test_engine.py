@@ -1,0 +1,111 @@
+"""The engine against the plain-Python reference, and its invariants under random parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.errors import ParameterError
+from simulator.model import RunResult, simulate
+from simulator.params import ArchetypeMix, InfluenceModel, SimParams
+from simulator.reference import reference_simulate
+
+ARRAYS = ("degree", "initial_votes", "final_votes", "flip_count", "flip_round", "flips_per_round")
+SCALARS = ("yes_to_no", "no_to_yes", "whale_signal_followers", "rounds_run")
+
+
+def assert_same_run(a: RunResult, b: RunResult) -> None:
+    for name in ARRAYS:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    for name in SCALARS:
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.proposal == b.proposal
+    for name in ("archetype", "stake", "risk_tolerance", "conformity", "threshold", "noise"):
+        assert np.array_equal(getattr(a.agents, name), getattr(b.agents, name)), name
+
+
+@pytest.mark.parametrize("model", list(InfluenceModel))
+@pytest.mark.parametrize("rounds", [1, 3, 12])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_engine_matches_reference_flip_for_flip(
+    model: InfluenceModel, rounds: int, seed: int
+) -> None:
+    params = SimParams(
+        agents=60 + 37 * seed,
+        influence_model=model,
+        mean_degree=4 + 2 * seed,
+        cascade_rounds=rounds,
+        conformity_threshold=0.4 + 0.1 * seed,
+        whale_ratio=0.1 + 0.05 * seed,
+    )
+    engine, reference = simulate(params, seed), reference_simulate(params, seed)
+    assert_same_run(engine, reference)
+
+
+def test_engine_matches_reference_on_a_dense_default_network() -> None:
+    params = SimParams(agents=150, cascade_rounds=6)  # density 0.2 as the CLI default
+    assert_same_run(simulate(params, 99), reference_simulate(params, 99))
+
+
+def test_same_seed_same_run_other_seed_other_run() -> None:
+    params = SimParams(agents=400, mean_degree=6, cascade_rounds=5)
+    assert_same_run(simulate(params, 7), simulate(params, 7))
+    other = simulate(params, 8)
+    assert other.proposal != simulate(params, 7).proposal
+    assert not np.array_equal(other.agents.stake, simulate(params, 7).agents.stake)
+
+
+def test_negative_seed_is_rejected() -> None:
+    with pytest.raises(ParameterError, match="seed"):
+        simulate(SimParams(agents=5), -1)
+
+
+@st.composite
+def sim_params(draw: st.DrawFn) -> SimParams:
+    n = draw(st.integers(1, 80))
+    mix = ArchetypeMix(
+        **{
+            name: draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+            for name in ("optimizer", "reputation_seeker", "contrarian", "institutional")
+        },
+        retail=draw(st.sampled_from([0.1, 1.0])),
+    )
+    density = draw(st.one_of(st.none(), st.floats(0, 1)))
+    return SimParams(
+        agents=n,
+        whale_ratio=draw(st.floats(0, 1)),
+        conformity_threshold=draw(st.floats(0, 1)),
+        influence_model=draw(st.sampled_from(list(InfluenceModel))),
+        network_density=density,
+        mean_degree=None if density is not None else draw(st.floats(0.5, 30)),
+        rewire_prob=draw(st.floats(0, 1)),
+        cascade_rounds=draw(st.integers(1, 6)),
+        archetype_mix=mix,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(params=sim_params(), seed=st.integers(0, 2**63 - 1))
+def test_run_invariants(params: SimParams, seed: int) -> None:
+    r = simulate(params, seed)
+    n = params.agents
+    assert len(r.initial_votes) == len(r.final_votes) == len(r.degree) == n
+    # flips: per agent, per round and per direction all count the same events
+    total = int(r.flip_count.sum())
+    assert total == int(r.flips_per_round.sum()) == r.yes_to_no + r.no_to_yes
+    assert np.array_equal(r.flip_count > 0, r.flip_round > 0)
+    assert r.flip_round.max(initial=0) <= r.rounds_run == len(r.flips_per_round)
+    assert 1 <= r.rounds_run <= params.cascade_rounds
+    assert r.rounds_run == params.cascade_rounds or r.flips_per_round[-1] == 0
+    assert np.all(r.flips_per_round[:-1] > 0)
+    # an agent's final vote differs from its first exactly when it flipped an odd number of times
+    assert np.array_equal(r.final_votes != r.initial_votes, r.flip_count % 2 == 1)
+    assert r.no_to_yes - r.yes_to_no == int(r.final_votes.sum()) - int(r.initial_votes.sum())
+    assert r.whale_signal_followers <= total
+    # stake tallies are exact: yes and no always add up to the total stake
+    stake = r.agents.stake
+    for votes in (r.initial_votes, r.final_votes):
+        assert float(stake[votes].sum()) + float(stake[~votes].sum()) == float(stake.sum())
+    assert np.all(r.degree <= n - 1)

@@ -1,0 +1,187 @@
+"""Vectorized networks against their definitions and networkx's generators."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from scipy import sparse
+
+from simulator.errors import ParameterError
+from simulator.network import (
+    _unrank_pairs,
+    build_network,
+    edge_probability,
+    erdos_renyi,
+    lattice_k,
+    small_world,
+)
+from simulator.params import SimParams
+
+
+def assert_simple_symmetric(a: sparse.csr_array, n: int) -> None:
+    assert a.shape == (n, n)
+    assert a.indices.dtype == np.int32 and a.data.dtype == np.float32
+    assert np.all(a.data == 1)
+    assert a.has_sorted_indices
+    assert not a.diagonal().any(), "self-loop"
+    assert (a != a.T).nnz == 0, "not symmetric"
+    a.sum_duplicates()
+    assert a.nnz == len(a.data)
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 40])
+def test_unrank_lists_every_upper_pair_in_row_major_order(n: int) -> None:
+    i, j = _unrank_pairs(np.arange(n * (n - 1) // 2, dtype=np.int64), n)
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == list(
+        itertools.combinations(range(n), 2)
+    )
+
+
+def test_unrank_is_exact_for_millions_of_nodes() -> None:
+    n = 3_000_000
+    rows = [0, 1, 2, n // 3, n // 2, n - 3, n - 2]
+    pairs = sorted({(r, r + 1) for r in rows} | {(r, n - 1) for r in rows})
+    # rank of (i, j): the pairs of rows 0..i-1, then j - i - 1 within row i
+    ranks = np.array([i * (2 * n - i - 1) // 2 + (j - i - 1) for i, j in pairs], dtype=np.int64)
+    i, j = _unrank_pairs(ranks, n)
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == pairs
+
+
+@pytest.mark.parametrize("n,p", [(0, 0.5), (1, 0.5), (2, 1.0), (30, 0.0), (30, 1.0), (200, 0.05)])
+def test_erdos_renyi_is_a_simple_symmetric_graph(n: int, p: float) -> None:
+    a = erdos_renyi(n, p, rng=np.random.default_rng(1))
+    assert_simple_symmetric(a, n)
+    if p == 1.0:
+        assert a.nnz == n * (n - 1)
+    if p == 0.0:
+        assert a.nnz == 0
+
+
+def test_erdos_renyi_same_generator_state_same_graph() -> None:
+    a = erdos_renyi(500, 0.02, rng=np.random.default_rng(5))
+    b = erdos_renyi(500, 0.02, rng=np.random.default_rng(5))
+    c = erdos_renyi(500, 0.02, rng=np.random.default_rng(6))
+    assert (a != b).nnz == 0
+    assert (a != c).nnz > 0
+
+
+def test_erdos_renyi_degrees_are_binomial_like_networkx() -> None:
+    n, p = 2000, 0.01
+    ours = np.concatenate(
+        [np.diff(erdos_renyi(n, p, rng=np.random.default_rng(s)).indptr) for s in range(4)]
+    )
+    theirs = np.concatenate(
+        [np.array([d for _, d in nx.fast_gnp_random_graph(n, p, seed=s).degree]) for s in range(4)]
+    )
+    mean, var = (n - 1) * p, (n - 1) * p * (1 - p)
+    # the mean degree is 2M/n with M ~ Binomial(n(n-1)/2, p), 4 graphs: sd of the mean ~0.07
+    sd_mean = 2 * math.sqrt(n * (n - 1) / 2 * p * (1 - p)) / n / 2
+    for degrees in (ours, theirs):
+        assert abs(degrees.mean() - mean) < 6 * sd_mean
+        assert abs(degrees.var() - var) < 6 * var * math.sqrt(2 / len(degrees))
+    # and the two samples agree with each other on the shape of the distribution
+    for q in (0.1, 0.5, 0.9):
+        assert abs(np.quantile(ours, q) - np.quantile(theirs, q)) <= 1
+
+
+def test_erdos_renyi_every_pair_is_equally_likely() -> None:
+    n, p, draws = 6, 0.3, 3000
+    rng = np.random.default_rng(11)
+    counts = np.zeros((n, n))
+    for _ in range(draws):
+        counts += erdos_renyi(n, p, rng=rng).toarray()
+    freq = counts[np.triu_indices(n, 1)] / draws
+    sd = math.sqrt(p * (1 - p) / draws)
+    assert np.all(np.abs(freq - p) < 5 * sd), freq
+
+
+@pytest.mark.parametrize(
+    "mean,n,k",
+    [(9.8, 50, 10), (3.0, 100, 4), (5.0, 100, 6), (0.9, 10, 0), (1.0, 10, 2), (40, 9, 8)],
+)
+def test_lattice_k_is_nearest_even_halves_up_capped(mean: float, n: int, k: int) -> None:
+    assert lattice_k(mean, n) == k
+
+
+@pytest.mark.parametrize("n,k", [(20, 4), (11, 6), (100, 10)])
+def test_small_world_without_rewiring_is_networkx_ring_lattice(n: int, k: int) -> None:
+    ours = small_world(n, k, rewire_prob=0.0, rng=np.random.default_rng(0))
+    ring = nx.to_scipy_sparse_array(nx.watts_strogatz_graph(n, k, 0.0), nodelist=range(n))
+    assert (ours != ring).nnz == 0
+
+
+@pytest.mark.parametrize("n,k,beta", [(300, 6, 0.1), (300, 6, 1.0), (10, 8, 1.0), (5, 4, 0.7)])
+def test_small_world_is_simple_and_keeps_edges_and_half_degrees(
+    n: int, k: int, beta: float
+) -> None:
+    a = small_world(n, k, rewire_prob=beta, rng=np.random.default_rng(3))
+    assert_simple_symmetric(a, n)
+    degree = np.diff(a.indptr)
+    assert degree.sum() == n * k
+    assert degree.min() >= k // 2
+
+
+def _clustering(a: sparse.csr_array) -> float:
+    return nx.average_clustering(nx.from_scipy_sparse_array(a))
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.1, 0.3, 1.0])
+def test_small_world_clustering_matches_networkx(beta: float) -> None:
+    n, k, seeds = 1000, 10, range(3)
+    ours = np.mean(
+        [
+            _clustering(small_world(n, k, rewire_prob=beta, rng=np.random.default_rng(s)))
+            for s in seeds
+        ]
+    )
+    theirs = np.mean(
+        [nx.average_clustering(nx.watts_strogatz_graph(n, k, beta, seed=s)) for s in seeds]
+    )
+    assert abs(ours - theirs) < 0.02, (ours, theirs)
+
+
+def test_small_world_rewiring_shortens_paths() -> None:
+    n, k = 400, 6
+    ring = nx.from_scipy_sparse_array(
+        small_world(n, k, rewire_prob=0.0, rng=np.random.default_rng(0))
+    )
+    sw = nx.from_scipy_sparse_array(
+        small_world(n, k, rewire_prob=0.1, rng=np.random.default_rng(0))
+    )
+    assert nx.average_shortest_path_length(sw) < 0.5 * nx.average_shortest_path_length(ring)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: erdos_renyi(10, 1.5, rng=np.random.default_rng(0)),
+        lambda: small_world(10, 3, rewire_prob=0.1, rng=np.random.default_rng(0)),
+        lambda: small_world(10, 10, rewire_prob=0.1, rng=np.random.default_rng(0)),
+        lambda: small_world(10, 4, rewire_prob=-0.1, rng=np.random.default_rng(0)),
+    ],
+)
+def test_bad_generator_arguments_raise_parameter_error(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ParameterError):
+        call()
+
+
+def test_build_network_follows_params() -> None:
+    rng = np.random.default_rng(0)
+    er = build_network(SimParams(agents=3000, mean_degree=8), rng)
+    assert abs(er.nnz / 3000 - 8) < 0.5
+    assert edge_probability(SimParams(agents=101, mean_degree=10)) == pytest.approx(0.1)
+    assert edge_probability(SimParams(agents=101)) == 0.2
+    assert edge_probability(SimParams(agents=1, mean_degree=3)) == 0.0
+    sw = build_network(
+        SimParams(agents=101, network_density=0.05, influence_model="small_world"), rng
+    )
+    assert sw.nnz == 101 * 6  # 0.05 * 100 = 5 -> nearest even, halves up: 6
+
+
+@pytest.mark.parametrize("p", [5e-324, 1e-300, 1e-12])
+def test_erdos_renyi_tiny_probabilities_terminate_with_few_edges(p: float) -> None:
+    assert erdos_renyi(1000, p, rng=np.random.default_rng(0)).nnz == 0
