@@ -1,0 +1,164 @@
+# IAM roles for service accounts (IRSA). The cluster's OIDC issuer is registered with IAM; each
+# role trusts exactly one Kubernetes service account (namespace and name in the token's sub).
+#   govsim-worker:      read and write objects under the results prefix, nothing else;
+#   govsim-controller:  read (list and get) under the results prefix;
+#   cluster-autoscaler: describe Auto Scaling groups, resize only this cluster's groups.
+
+locals {
+  oidc_issuer_host = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
+
+  # Lets a role use the data key only when S3 calls KMS on its behalf (SSE-KMS objects).
+  s3_kms_via_service = {
+    StringEquals = { "kms:ViaService" = "s3.${var.region}.${local.dns_suffix}" }
+  }
+
+  list_results_prefix = {
+    Sid      = "ListResultsPrefix"
+    Effect   = "Allow"
+    Action   = ["s3:ListBucket"]
+    Resource = [local.results_bucket_arn]
+    Condition = {
+      StringLike = { "s3:prefix" = [var.results_prefix, "${var.results_prefix}/*"] }
+    }
+  }
+
+  worker_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      local.list_results_prefix,
+      {
+        Sid      = "ReadWriteResultsPrefix"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+        Resource = [local.results_prefix_arn]
+      },
+      {
+        Sid       = "UseDataKeyThroughS3"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = [aws_kms_key.data.arn]
+        Condition = local.s3_kms_via_service
+      },
+    ]
+  }
+
+  controller_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      local.list_results_prefix,
+      {
+        Sid      = "ReadResultsPrefix"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = [local.results_prefix_arn]
+      },
+      {
+        Sid       = "DecryptThroughS3"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt"]
+        Resource  = [aws_kms_key.data.arn]
+        Condition = local.s3_kms_via_service
+      },
+    ]
+  }
+
+  # Least privilege for the cluster autoscaler on AWS, as its documentation lists it: describe
+  # calls cannot be scoped by resource, the two mutating calls are limited to groups tagged as
+  # owned by this cluster (EKS tags its managed node groups' Auto Scaling groups so).
+  autoscaler_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid    = "Describe"
+        Effect = "Allow"
+        Action = [
+          "autoscaling:DescribeAutoScalingGroups",
+          "autoscaling:DescribeAutoScalingInstances",
+          "autoscaling:DescribeLaunchConfigurations",
+          "autoscaling:DescribeScalingActivities",
+          "autoscaling:DescribeTags",
+          "ec2:DescribeImages",
+          "ec2:DescribeInstanceTypes",
+          "ec2:DescribeLaunchTemplateVersions",
+          "ec2:GetInstanceTypesFromInstanceRequirements",
+        ]
+        Resource = ["*"]
+      },
+      {
+        Sid      = "DescribeOwnNodegroups"
+        Effect   = "Allow"
+        Action   = ["eks:DescribeNodegroup"]
+        Resource = ["arn:${local.partition}:eks:${var.region}:${local.account_id}:nodegroup/${var.name}/*"]
+      },
+      {
+        Sid      = "ResizeOwnGroups"
+        Effect   = "Allow"
+        Action   = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+        Resource = ["*"]
+        Condition = {
+          StringEquals = { "aws:ResourceTag/k8s.io/cluster-autoscaler/${var.name}" = "owned" }
+        }
+      },
+    ]
+  }
+
+  irsa_roles = {
+    worker = {
+      namespace       = local.k8s_namespace
+      service_account = local.worker_service_account
+      policy          = local.worker_policy
+    }
+    controller = {
+      namespace       = local.k8s_namespace
+      service_account = local.controller_service_account
+      policy          = local.controller_policy
+    }
+    cluster-autoscaler = {
+      namespace       = local.autoscaler_namespace
+      service_account = local.autoscaler_service_account
+      policy          = local.autoscaler_policy
+    }
+  }
+}
+
+resource "aws_iam_openid_connect_provider" "eks" {
+  url             = aws_eks_cluster.this.identity[0].oidc[0].issuer
+  client_id_list  = ["sts.amazonaws.com"]
+  thumbprint_list = length(var.eks_oidc_thumbprints) > 0 ? var.eks_oidc_thumbprints : null
+}
+
+resource "aws_iam_role" "irsa" {
+  for_each = local.irsa_roles
+
+  name = "${var.name}-${each.key}"
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = {
+          "${local.oidc_issuer_host}:sub" = "system:serviceaccount:${each.value.namespace}:${each.value.service_account}"
+          "${local.oidc_issuer_host}:aud" = "sts.amazonaws.com"
+        }
+      }
+    }]
+  })
+}
+
+resource "aws_iam_policy" "irsa" {
+  for_each = local.irsa_roles
+
+  name        = "${var.name}-${each.key}"
+  description = "${var.name}: permissions of the ${each.value.namespace}/${each.value.service_account} service account"
+  policy      = jsonencode(each.value.policy)
+}
+
+resource "aws_iam_role_policy_attachment" "irsa" {
+  for_each = local.irsa_roles
+
+  role       = aws_iam_role.irsa[each.key].name
+  policy_arn = aws_iam_policy.irsa[each.key].arn
+}

@@ -1,0 +1,223 @@
+# IRSA and GitHub roles: each role trusts exactly one identity and may do only its job.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  endpoint_public_access_cidrs = ["203.0.113.0/24"]
+  github_repository            = "example-org/govsim"
+}
+
+run "worker_policy_names_only_the_bucket_and_its_prefix" {
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Resource
+      if anytrue([for a in s.Action : startswith(a, "s3:")])
+      ])) == toset([
+      "arn:aws:s3:::govsim-results-123456789012-us-east-1",
+      "arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*",
+    ])
+    error_message = "The worker's S3 statements must name exactly the bucket ARN and <bucket>/sweeps/*."
+  }
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Action
+      ])) == toset([
+      "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts", "kms:Decrypt", "kms:GenerateDataKey",
+    ])
+    error_message = "The worker may list, read and write objects and use the data key, nothing more (no delete, no wildcard)."
+  }
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement :
+      contains(s.Action, "s3:ListBucket") ? toset(s.Condition.StringLike["s3:prefix"]) == toset(["sweeps", "sweeps/*"]) : true
+    ])
+    error_message = "ListBucket must be limited to the results prefix by an s3:prefix condition."
+  }
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement :
+      anytrue([for a in s.Action : startswith(a, "kms:")])
+      ? (s.Resource == [aws_kms_key.data.arn] && s.Condition.StringEquals["kms:ViaService"] == "s3.us-east-1.amazonaws.com")
+      : true
+    ])
+    error_message = "The worker may use only the data key, and only through S3."
+  }
+  assert {
+    condition     = alltrue([for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Effect == "Allow"])
+    error_message = "Unexpected statement effect in the worker policy."
+  }
+}
+
+run "controller_policy_is_read_only" {
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Action
+    ])) == toset(["s3:ListBucket", "s3:GetObject", "kms:Decrypt"])
+    error_message = "The controller may only list and read results."
+  }
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Resource
+      if anytrue([for a in s.Action : startswith(a, "s3:")])
+      ])) == toset([
+      "arn:aws:s3:::govsim-results-123456789012-us-east-1",
+      "arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*",
+    ])
+    error_message = "The controller's S3 statements must name exactly the bucket and its prefix."
+  }
+}
+
+run "prefix_variable_moves_every_grant" {
+  variables {
+    results_prefix = "experiments"
+  }
+
+  assert {
+    condition = alltrue([
+      for r in flatten([for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Resource]) :
+      !strcontains(r, "sweeps")
+    ])
+    error_message = "No grant may still name the default prefix."
+  }
+  assert {
+    condition = contains(
+      flatten([for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Resource]),
+      "arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*",
+    )
+    error_message = "The worker must be granted the configured prefix."
+  }
+}
+
+run "irsa_roles_trust_exactly_one_service_account" {
+  assert {
+    condition = jsondecode(aws_iam_role.irsa["worker"].assume_role_policy).Statement[0].Condition.StringEquals == {
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub" = "system:serviceaccount:govsim:govsim-worker"
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:aud" = "sts.amazonaws.com"
+    }
+    error_message = "The worker role must trust only govsim/govsim-worker through the cluster's issuer."
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.irsa["controller"].assume_role_policy).Statement[0].Condition.StringEquals[
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
+    ] == "system:serviceaccount:govsim:govsim-controller"
+    error_message = "The controller role must trust only govsim/govsim-controller."
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.irsa["cluster-autoscaler"].assume_role_policy).Statement[0].Condition.StringEquals[
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
+    ] == "system:serviceaccount:kube-system:cluster-autoscaler"
+    error_message = "The autoscaler role must trust only kube-system/cluster-autoscaler."
+  }
+  assert {
+    condition = alltrue([
+      for r in aws_iam_role.irsa :
+      length(jsondecode(r.assume_role_policy).Statement) == 1
+      && jsondecode(r.assume_role_policy).Statement[0].Principal.Federated == aws_iam_openid_connect_provider.eks.arn
+      && jsondecode(r.assume_role_policy).Statement[0].Action == "sts:AssumeRoleWithWebIdentity"
+    ])
+    error_message = "Every IRSA role must trust only the cluster's OIDC provider."
+  }
+  assert {
+    condition     = aws_iam_openid_connect_provider.eks.url == aws_eks_cluster.this.identity[0].oidc[0].issuer
+    error_message = "The IAM OIDC provider must be the cluster's issuer."
+  }
+}
+
+run "autoscaler_resizes_only_this_clusters_groups" {
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_policy.irsa["cluster-autoscaler"].policy).Statement :
+      anytrue([for a in s.Action : !startswith(a, "autoscaling:Describe") && !startswith(a, "ec2:Describe") && !startswith(a, "ec2:Get") && !startswith(a, "eks:Describe")])
+      ? s.Condition.StringEquals["aws:ResourceTag/k8s.io/cluster-autoscaler/govsim"] == "owned"
+      : true
+    ])
+    error_message = "Every mutating autoscaler action must be conditioned on the cluster's owned tag."
+  }
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_policy.irsa["cluster-autoscaler"].policy).Statement : s.Action
+      if !startswith(s.Action[0], "autoscaling:Describe") && !startswith(s.Action[0], "ec2:") && !startswith(s.Action[0], "eks:")
+    ])) == toset(["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"])
+    error_message = "The autoscaler may only set capacity and terminate instances."
+  }
+}
+
+run "no_policy_uses_wildcard_actions" {
+  assert {
+    condition = alltrue(flatten([
+      for p in concat(
+        [for k, v in aws_iam_policy.irsa : v.policy],
+        [aws_iam_role_policy.github_release[0].policy, aws_iam_role_policy.flow_logs.policy, aws_iam_role_policy.cluster_kms.policy],
+        ) : [
+        for s in jsondecode(p).Statement : [for a in s.Action : !strcontains(a, "*")]
+      ]
+    ]))
+    error_message = "IAM policies must list actions explicitly."
+  }
+}
+
+run "github_release_role_trusts_release_tags_of_one_repository" {
+  assert {
+    condition = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Condition == {
+      StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
+      StringLike   = { "token.actions.githubusercontent.com:sub" = ["repo:example-org/govsim:ref:refs/tags/v*"] }
+    }
+    error_message = "The release role must trust only release tags of example-org/govsim."
+  }
+  assert {
+    condition     = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Principal.Federated == aws_iam_openid_connect_provider.github[0].arn
+    error_message = "The release role must trust the GitHub OIDC provider."
+  }
+  assert {
+    condition     = aws_iam_openid_connect_provider.github[0].url == "https://token.actions.githubusercontent.com"
+    error_message = "The GitHub OIDC provider must be token.actions.githubusercontent.com."
+  }
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_role_policy.github_release[0].policy).Statement : s.Resource
+      if s.Sid == "PushToOurRepositories"
+    ])) == toset([for r in aws_ecr_repository.this : r.arn])
+    error_message = "The release role may push only to the deployment's repositories."
+  }
+  assert {
+    condition     = jsondecode(aws_iam_role.github["plan"].assume_role_policy).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:sub"] == ["repo:example-org/govsim:pull_request"]
+    error_message = "The plan role must trust only pull requests of example-org/govsim."
+  }
+  assert {
+    condition     = aws_iam_role_policy_attachment.github_plan[0].policy_arn == "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    error_message = "The plan role must be read-only."
+  }
+}
+
+run "existing_github_provider_is_referenced_not_created" {
+  variables {
+    create_github_oidc_provider = false
+  }
+
+  assert {
+    condition     = length(aws_iam_openid_connect_provider.github) == 0
+    error_message = "No GitHub OIDC provider may be created when one exists."
+  }
+  assert {
+    condition     = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Principal.Federated == "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    error_message = "The release role must trust the account's existing GitHub provider."
+  }
+}
+
+run "no_github_repository_no_github_roles" {
+  variables {
+    github_repository = null
+  }
+
+  assert {
+    condition     = length(aws_iam_role.github) == 0 && length(aws_iam_openid_connect_provider.github) == 0
+    error_message = "Without github_repository no GitHub trust may exist."
+  }
+  assert {
+    condition     = output.github_release_role_arn == null && output.github_plan_role_arn == null
+    error_message = "The GitHub role outputs must be null without github_repository."
+  }
+}

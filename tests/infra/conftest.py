@@ -1,0 +1,66 @@
+"""Fixtures for the infrastructure checks: Terraform and checkov, each prepared once per session."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from infrakit import (
+    CHART_VALUES,
+    PLUGIN_DIR,
+    REPO,
+    TERRAFORM_DIR,
+    Terraform,
+    terraform_binary,
+    terraform_env,
+)
+from servers import require_or_skip
+
+
+@pytest.fixture(scope="session")
+def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
+    """`terraform init -backend=false` on a copy of infra/terraform, once per session."""
+    binary = terraform_binary()
+    root = tmp_path_factory.mktemp("tf")
+    workdir = root / "infra" / "terraform"
+    shutil.copytree(
+        TERRAFORM_DIR,
+        workdir,
+        ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"),
+    )
+    if CHART_VALUES.is_file():
+        (root / "charts" / "govsim").mkdir(parents=True)
+        shutil.copy2(CHART_VALUES, root / "charts" / "govsim" / "values.yaml")
+    tf = Terraform(binary, workdir, terraform_env(root / "tf-data"))
+    init = ["init", "-backend=false", "-input=false", "-no-color"]
+    if PLUGIN_DIR.is_dir():
+        init.append(f"-plugin-dir={PLUGIN_DIR}")
+    done = tf.run(*init)
+    if done.returncode != 0:
+        source = PLUGIN_DIR if PLUGIN_DIR.is_dir() else "the registry"
+        require_or_skip(
+            f"terraform init could not install the AWS provider from {source}:\n"
+            f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    return tf
+
+
+@pytest.fixture(scope="session")
+def checkov_script() -> Path:
+    """scripts/checkov.sh with its virtualenv installed (once; later runs reuse it)."""
+    script = REPO / "scripts" / "checkov.sh"
+    done = subprocess.run(
+        [str(script), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        require_or_skip(
+            f"checkov could not be installed by scripts/checkov.sh:\n{done.stderr[-2000:]}"
+        )
+    print(f"checkov {done.stdout.strip()}")
+    return script

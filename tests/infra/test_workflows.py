@@ -1,0 +1,253 @@
+"""GitHub Actions workflows, checked offline: schema, actionlint, and our own supply-chain rules.
+
+Schema validation uses the GitHub workflow schema vendored in check-jsonschema; actionlint (with
+shellcheck over every `run:` script) comes from a PyPI wheel. On top of those, the rules that keep
+a release pipeline honest: every action pinned to an exact version or commit, read-only default
+permissions, OIDC tokens (id-token: write) only where AWS is reached, no stored AWS keys, no
+untrusted triggers, a timeout on every job, and each pipeline doing the steps it exists for.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from infrakit import REPO
+from servers import require_or_skip
+
+WORKFLOW_DIR = REPO / ".github" / "workflows"
+WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml"))
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v?\d+\.\d+\.\d+|[0-9a-f]{40})$")
+# (workflow file, job id) pairs allowed to request an OIDC token: they assume AWS roles.
+OIDC_JOBS = {("release.yml", "release"), ("terraform.yml", "plan")}
+
+
+def tool(name: str) -> str:
+    """Return a CLI installed beside this interpreter (the test extra) or on PATH, else skip."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if found is None:
+        require_or_skip(f"{name} not found (pip install -e '.[test]')")
+    return found
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Parse a workflow; YAML 1.1 reads the key `on` as True, so put it back."""
+    doc = yaml.safe_load(path.read_text())
+    if True in doc:
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def steps(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Return (job id, step) for every step of every job, in order."""
+    return [(job_id, step) for job_id, job in doc["jobs"].items() for step in job.get("steps", [])]
+
+
+def run_text(doc: dict[str, Any], job_id: str | None = None) -> str:
+    """Return the concatenated `run:` scripts of one job (or all jobs)."""
+    return "\n".join(
+        step.get("run", "") for jid, step in steps(doc) if job_id is None or jid == job_id
+    )
+
+
+def uses_index(doc: dict[str, Any], job_id: str, prefix: str) -> int:
+    """Return the position of the first step of a job that uses an action starting with prefix."""
+    job_steps = doc["jobs"][job_id]["steps"]
+    for i, step in enumerate(job_steps):
+        if str(step.get("uses", "")).startswith(prefix):
+            return i
+    raise AssertionError(f"job {job_id} has no step using {prefix}")
+
+
+def run_index(doc: dict[str, Any], job_id: str, needle: str) -> int:
+    """Return the position of the first `run:` step of a job containing needle."""
+    for i, step in enumerate(doc["jobs"][job_id]["steps"]):
+        if needle in step.get("run", ""):
+            return i
+    raise AssertionError(f"job {job_id} has no run step containing {needle!r}")
+
+
+def test_the_four_pipelines_exist() -> None:
+    """ci, e2e-kind, release and terraform workflows are all present."""
+    names = {p.name for p in WORKFLOWS}
+    assert {"ci.yml", "e2e-kind.yml", "release.yml", "terraform.yml"} <= names
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_matches_github_schema(path: Path) -> None:
+    """Each workflow validates against GitHub's workflow JSON schema (offline copy)."""
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dependabot_config_matches_schema() -> None:
+    """Dependabot, which bumps the pinned actions, is configured validly."""
+    done = subprocess.run(
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.dependabot",
+            str(REPO / ".github" / "dependabot.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_passes() -> None:
+    """actionlint finds no problem, including shellcheck findings in `run:` scripts."""
+    done = subprocess.run(
+        [
+            tool("actionlint"),
+            "-no-color",
+            "-shellcheck",
+            tool("shellcheck"),
+            *map(str, WORKFLOWS),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_to_exact_versions(path: Path) -> None:
+    """Every `uses:` names an exact release (vX.Y.Z) or a commit, never a moving branch or major."""
+    loose = [
+        f"{job}: {step['uses']}"
+        for job, step in steps(load(path))
+        if "uses" in step and not step["uses"].startswith("./") and not PINNED.match(step["uses"])
+    ]
+    assert not loose, f"{path.name}: unpinned actions: {loose}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_permissions_are_least_privilege(path: Path) -> None:
+    """Read-only by default; only AWS-facing jobs may get an OIDC token; nothing else writes."""
+    doc = load(path)
+    top = doc.get("permissions")
+    assert isinstance(top, dict), f"{path.name}: set top-level permissions explicitly"
+    assert all(v in ("read", "none") for v in top.values()), f"{path.name}: top-level {top}"
+    for job_id, job in doc["jobs"].items():
+        perms = job.get("permissions", {})
+        assert isinstance(perms, dict), f"{path.name}:{job_id}: permissions must be a mapping"
+        for scope, level in perms.items():
+            if level != "write":
+                continue
+            assert scope == "id-token" and (path.name, job_id) in OIDC_JOBS, (
+                f"{path.name}:{job_id}: {scope}: write is not allowed here"
+            )
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_untrusted_triggers_or_stored_keys(path: Path) -> None:
+    """No pull_request_target/workflow_run triggers, and no long-lived AWS keys from secrets."""
+    doc = load(path)
+    triggers = doc["on"] if isinstance(doc["on"], dict) else {doc["on"]: None}
+    assert not {"pull_request_target", "workflow_run"} & set(triggers), path.name
+    text = path.read_text()
+    assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text, path.name
+    for _, step in steps(doc):
+        if str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"):
+            assert step["with"]["role-to-assume"].startswith("${{ vars."), path.name
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_jobs_have_timeouts_and_checkouts_keep_no_token(path: Path) -> None:
+    """Every job is bounded in time; checkout does not leave the token in .git/config."""
+    doc = load(path)
+    for job_id, job in doc["jobs"].items():
+        assert 0 < job.get("timeout-minutes", 0) <= 90, f"{path.name}:{job_id}: timeout-minutes"
+    for job_id, step in steps(doc):
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, (
+                f"{path.name}:{job_id}: checkout needs persist-credentials: false"
+            )
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_scripts_that_workflows_run_exist(path: Path) -> None:
+    """Each scripts/*.sh (and .ci/run) a workflow calls is in the repository and executable."""
+    called = set(
+        re.findall(r"(?:^|[\s/])((?:scripts/[\w.-]+\.sh)|\.ci/run)\b", run_text(load(path)))
+    )
+    for rel in sorted(called):
+        script = REPO / rel
+        if not script.is_file():
+            require_or_skip(f"{path.name} calls {rel}, which is not in the tree yet")
+        assert script.stat().st_mode & 0o111, f"{rel} is not executable"
+
+
+def test_ci_uploads_only_validated_outputs() -> None:
+    """ci.yml: the gate through .ci/run, then make demo, validation, and upload of what passed."""
+    doc = load(WORKFLOW_DIR / "ci.yml")
+    gate = run_index(doc, "gate", ".ci/run")
+    demo = run_index(doc, "gate", "make demo")
+    collect = run_index(doc, "gate", "scripts/collect-validated.sh results validated")
+    upload = uses_index(doc, "gate", "actions/upload-artifact@")
+    assert gate < demo < collect < upload
+    upload_step = doc["jobs"]["gate"]["steps"][upload]
+    assert upload_step["with"]["path"].rstrip("/") == "validated"
+    assert "if" not in upload_step, "the upload must not run when validation failed"
+    setup = doc["jobs"]["gate"]["steps"][uses_index(doc, "gate", "actions/setup-python@")]
+    assert setup["with"]["python-version"] == "3.11"
+
+
+def test_release_builds_scans_then_pushes() -> None:
+    """release.yml: one build path, a failing scan before any push, OIDC role, chart to ECR."""
+    doc = load(WORKFLOW_DIR / "release.yml")
+    assert set(doc["on"]) == {"push"} and doc["on"]["push"]["tags"] == ["v*"]
+    build = run_index(doc, "release", "scripts/image-build.sh")
+    scan = uses_index(doc, "release", "aquasecurity/trivy-action@")
+    creds = uses_index(doc, "release", "aws-actions/configure-aws-credentials@")
+    push = run_index(doc, "release", "docker push")
+    chart = run_index(doc, "release", "helm push")
+    assert build < scan < creds < push < chart
+    scan_with = doc["jobs"]["release"]["steps"][scan]["with"]
+    assert scan_with["exit-code"] == "1" and "CRITICAL" in scan_with["severity"]
+    assert "helm package charts/govsim" in run_text(doc, "release")
+
+
+def test_terraform_workflow_checks_then_plans_read_only() -> None:
+    """terraform.yml: fmt, validate, test and checkov on every change; a lock-free plan on PRs."""
+    doc = load(WORKFLOW_DIR / "terraform.yml")
+    checks = run_text(doc, "check")
+    for needle in (
+        "terraform fmt -check",
+        "terraform init -backend=false",
+        "terraform validate",
+        "terraform test",
+        "scripts/checkov.sh",
+    ):
+        assert needle in checks, needle
+    plan = doc["jobs"]["plan"]
+    assert "pull_request" in plan["if"] and plan["needs"] == "check"
+    assert "terraform plan -lock=false" in run_text(doc, "plan")
+    assert "pull_request" in doc["on"]
+
+
+def test_e2e_workflow_runs_the_kind_script() -> None:
+    """e2e-kind.yml sets up kind, kubectl and helm, then runs scripts/e2e-kind.sh."""
+    doc = load(WORKFLOW_DIR / "e2e-kind.yml")
+    uses_index(doc, "kind", "helm/kind-action@")
+    uses_index(doc, "kind", "azure/setup-helm@")
+    run_index(doc, "kind", "scripts/e2e-kind.sh")
