@@ -1,3 +1,19 @@
-"""Parameter sweeps of the simulator: spec, expansion, worker, stores, runners and the controller."""
+"""Parameter sweeps of the simulator: spec, expansion, worker, stores, runner and controller."""
 
-__all__: list[str] = []
+from sweep_controller.errors import SpecError, StorageError, SweepError, TaskError
+from sweep_controller.expand import RunSpec, SweepPlan
+from sweep_controller.spec import Sweep, SweepSpec, load_sweep, parse_sweep, spec_hash
+
+__all__ = [
+    "RunSpec",
+    "SpecError",
+    "StorageError",
+    "Sweep",
+    "SweepError",
+    "SweepPlan",
+    "SweepSpec",
+    "TaskError",
+    "load_sweep",
+    "parse_sweep",
+    "spec_hash",
+]
