@@ -3,26 +3,34 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXAMPLE ?= examples/whale-vs-conformity.yaml
 
-.PHONY: install demo test gate bench clean
+.PHONY: install install-test demo test gate bench clean
 
 install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
 demo: install
-	$(PY) -m simulator --agents 200 --runs 3 --seed 42 --output results/demo.jsonl
-	$(PY) -m simulator.validate --file results/demo.jsonl
+	$(VENV)/bin/sweepctl run $(EXAMPLE)
+	$(VENV)/bin/sweepctl collect $(EXAMPLE) --out results/$(basename $(notdir $(EXAMPLE)))/runs.csv
+	$(VENV)/bin/sweepctl report $(EXAMPLE) --out results/$(basename $(notdir $(EXAMPLE)))/report
+	@echo "report: results/$(basename $(notdir $(EXAMPLE)))/report/index.html (and index.md)"
 
-test: install
+test: install-test
 	scripts/gate.sh
 
 gate: test
 
-bench: install
+bench: install-test
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench
 

@@ -31,3 +31,15 @@ class TaskError(SweepError):
 
 class KeyNotFound(PermanentStorageError):
     """A store has no object under the requested key."""
+
+
+class OutputConflict(TaskError):
+    """The output prefix already holds results of a sweep with another spec hash (permanent)."""
+
+
+class TaskInterrupted(SweepError):
+    """A task stopped early on request (SIGTERM, Ctrl-C); it left no partial object (retryable)."""
+
+
+class ResultsError(SweepError):
+    """Results in the store are missing, corrupt or inconsistent with the spec."""

@@ -1,0 +1,46 @@
+{{/*
+The controller's environment: every field of its ControllerConfig (sweep_controller/k8s_objects.py,
+ControllerConfig.ENV), always present; an empty value means "unset". The controller passes the
+worker-side settings on to the Jobs it builds (image, service account, S3 endpoint, region,
+addressing and credentials Secret, Pushgateway, resources, scheduling, TTL, Kueue queue).
+*/}}
+{{- define "govsim.controllerEnv" -}}
+- name: HOME
+  value: /tmp
+- name: TMPDIR
+  value: /tmp
+- name: GOVSIM_WORKER_IMAGE
+  value: {{ include "govsim.image" . | quote }}
+- name: GOVSIM_WORKER_IMAGE_PULL_POLICY
+  value: {{ .Values.image.pullPolicy | quote }}
+- name: GOVSIM_WORKER_SERVICE_ACCOUNT
+  value: {{ .Values.serviceAccounts.worker.name | quote }}
+- name: GOVSIM_S3_BUCKET
+  value: {{ .Values.s3.bucket | quote }}
+- name: GOVSIM_S3_PREFIX
+  value: {{ trimAll "/" .Values.s3.prefix | quote }}
+- name: GOVSIM_S3_ENDPOINT
+  value: {{ .Values.s3.endpoint | quote }}
+- name: GOVSIM_S3_REGION
+  value: {{ .Values.s3.region | quote }}
+- name: GOVSIM_S3_ADDRESSING
+  value: {{ .Values.s3.addressing | quote }}
+- name: GOVSIM_S3_CREDENTIALS_SECRET
+  value: {{ .Values.s3.credentialsSecret | quote }}
+- name: GOVSIM_PUSHGATEWAY_URL
+  value: {{ .Values.pushgateway.url | quote }}
+- name: GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS
+  value: {{ .Values.pushgateway.cleanupGraceSeconds | int64 | quote }}
+- name: GOVSIM_WORKER_RESOURCES
+  value: {{ .Values.worker.resources | toJson | quote }}
+- name: GOVSIM_WORKER_NODE_SELECTOR
+  value: {{ .Values.worker.nodeSelector | toJson | quote }}
+- name: GOVSIM_WORKER_TOLERATIONS
+  value: {{ .Values.worker.tolerations | toJson | quote }}
+- name: GOVSIM_DEFAULT_PARALLELISM
+  value: {{ .Values.worker.parallelism | int64 | quote }}
+- name: GOVSIM_JOB_TTL_SECONDS
+  value: {{ .Values.worker.ttlSecondsAfterFinished | int64 | quote }}
+- name: GOVSIM_DEFAULT_QUEUE
+  value: {{ .Values.kueue.queueName | quote }}
+{{- end }}

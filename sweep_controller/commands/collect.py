@@ -1,0 +1,51 @@
+"""``sweepctl collect SPEC --out FILE``: every run of a sweep as one row, in Parquet or CSV.
+
+Tasks that are not done yet are left out with a warning (``--require-complete`` makes that an
+error, exit 1); a task whose JSONL does not match its manifest is an error naming its key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sweep_controller.results import collect, write_table
+from sweep_controller.spec import load_sweep
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``collect`` subcommand."""
+    parser = subparsers.add_parser(
+        "collect",
+        help="one table of every run (parameters and outcomes), Parquet or CSV",
+        description="Read and verify every finished task of a sweep and write one row per run: "
+        "indexes, seed, the swept parameters and the outcomes.",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.add_argument("--out", required=True, metavar="FILE", help="output .parquet or .csv")
+    parser.add_argument(
+        "--require-complete",
+        action="store_true",
+        help="fail (exit 1) instead of warning when some tasks are not done",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _warn(message: str) -> None:
+    print(f"sweepctl collect: warning: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Collect and write the table."""
+    if not args.out.lower().endswith((".parquet", ".csv")):
+        print(f"sweepctl: error: --out: {args.out!r} must end in .parquet or .csv", file=sys.stderr)
+        return 2
+    sweep = load_sweep(args.spec)
+    collected = collect(sweep, require_complete=args.require_complete, warn=_warn)
+    path = write_table(collected, args.out)
+    print(
+        f"sweepctl collect: {collected.n_rows} runs from {len(collected.tasks_read)} of "
+        f"{sweep.spec.n_tasks} tasks -> {path}",
+        file=sys.stderr,
+    )
+    return 0

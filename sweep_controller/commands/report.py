@@ -1,0 +1,50 @@
+"""``sweepctl report SPEC --out DIR``: PNG plots and index pages (HTML and Markdown) of a sweep.
+
+Reads the finished tasks from the store exactly as ``collect`` does (missing tasks are warned
+about and left out; ``--require-complete`` makes that an error), then writes the figures,
+``index.html`` and ``index.md`` into DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sweep_controller.report import write_report
+from sweep_controller.results import collect
+from sweep_controller.spec import load_sweep
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``report`` subcommand."""
+    parser = subparsers.add_parser(
+        "report",
+        help="plots and an index page of a sweep's results",
+        description="Plot every outcome against every swept parameter (95%% intervals across "
+        "replicates), heatmaps for grids, a sensitivity ranking, and index pages.",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for the report")
+    parser.add_argument(
+        "--require-complete",
+        action="store_true",
+        help="fail (exit 1) instead of warning when some tasks are not done",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _say(message: str) -> None:
+    print(f"sweepctl report: {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Collect, plot, and print where the report is."""
+    sweep = load_sweep(args.spec)
+    collected = collect(
+        sweep, require_complete=args.require_complete, warn=lambda m: _say(f"warning: {m}")
+    )
+    _say(f"{collected.n_rows} runs from {len(collected.tasks_read)} of {sweep.spec.n_tasks} tasks")
+    files = write_report(collected, args.out, log=_say)
+    _say(f"wrote {len(files.images)} plots, index.html and index.md to {files.out_dir}")
+    print(files.index_html)
+    return 0

@@ -1,0 +1,142 @@
+"""``sweepctl run SPEC``: run a whole sweep locally in a process pool, resumably, with progress.
+
+Exit codes: 0 every task done (or failures within ``maxFailedIndexes``), 1 too many failed tasks,
+2 bad spec or an output prefix that belongs to another sweep, 130/143 stopped by Ctrl-C/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from prometheus_client import CollectorRegistry
+
+from sweep_controller.cli import EXIT_USAGE
+from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
+from sweep_controller.runner import EXIT_SIGINT, RunSummary, default_workers, run_sweep
+from sweep_controller.spec import load_sweep
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is outside [1, inf)")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 65535]")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``run`` subcommand."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run every unfinished task of a sweep locally (resumable)",
+        description="Run every task of a sweep that is not done yet in a local process pool. "
+        "Finished tasks are kept, so running the same command again resumes the sweep.",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help=f"processes (default: all cores, here {default_workers()}); 1 runs in-process",
+    )
+    parser.add_argument(
+        "--pushgateway",
+        metavar="URL",
+        help="tasks push metrics here (default: $PUSHGATEWAY_URL; unset: off)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="P",
+        help="serve the runner's /metrics on this port (default: off)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """What ``sweepctl run`` prints when it ends."""
+    p = "sweepctl run:"
+    done = summary.done_before + len(summary.completed)
+    rate = summary.runs_simulated / summary.wall_seconds if summary.wall_seconds > 0 else 0.0
+    lines = [
+        f"{p} {summary.sweep}: {done}/{summary.n_tasks} tasks done "
+        f"({len(summary.completed)} now, {summary.done_before} before), "
+        f"{summary.runs_done}/{summary.n_runs} runs; simulated {summary.runs_simulated} runs "
+        f"in {summary.wall_seconds:.1f} s ({rate:.0f} runs/s)",
+    ]
+    if summary.failed:
+        budget = (
+            "unset: any failure fails the sweep"
+            if summary.max_failed is None
+            else f"{summary.max_failed} tolerated"
+        )
+        verdict = "exceeds" if summary.budget_exceeded else "within"
+        lines.append(
+            f"{p} {len(summary.failed)} task(s) failed, {verdict} maxFailedIndexes ({budget}):"
+        )
+        lines += [f"  task {o.index}: exit {o.exit_code}: {o.error}" for o in summary.failed]
+    if summary.not_started:
+        why = (
+            f"stopped by {summary.interrupted_by}"
+            if summary.interrupted_by
+            else "the failure budget was exceeded or a pool process died"
+        )
+        lines.append(f"{p} {len(summary.not_started)} task(s) not finished ({why})")
+    if summary.failed or summary.not_started:
+        lines.append(f"{p} run the same command again to resume; done tasks are kept")
+    lines.append(f"{p} results: {summary.uri}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep and print a summary; returns the exit code."""
+    sweep = load_sweep(args.spec)
+    logging.basicConfig(level=logging.WARNING, format="sweepctl run: %(message)s")
+    metrics = None
+    server = None
+    if args.metrics_port is not None:
+        registry = CollectorRegistry()
+        metrics = RunnerMetrics(registry)
+        try:
+            server = serve_metrics(registry, args.metrics_port)
+        except OSError as exc:
+            print(
+                f"sweepctl: error: --metrics-port: cannot listen on {args.metrics_port}: "
+                f"{exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        print(f"sweepctl run: metrics on http://0.0.0.0:{server.port}/metrics", file=sys.stderr)
+    try:
+        summary = run_sweep(
+            sweep,
+            workers=args.workers,
+            pushgateway_url=resolve_pushgateway_url(args.pushgateway, os.environ),
+            metrics=metrics,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C: abort without waiting for the tasks
+        print("\nsweepctl run: aborted; run the same command again to resume", file=sys.stderr)
+        return EXIT_SIGINT
+    finally:
+        if server is not None:
+            server.close()
+    for line in summary_lines(summary):
+        print(line, file=sys.stderr)
+    return summary.exit_code

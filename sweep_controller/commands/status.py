@@ -1,0 +1,111 @@
+"""``sweepctl status SPEC``: how many tasks of a sweep are done, failed or pending, from the store.
+
+The store is the truth, whoever ran the tasks (``sweepctl run``, ``sweepctl worker`` or Job pods):
+done means a verified manifest, failed means a failure marker and no commit, pending is the rest;
+``invalid`` (a manifest that does not verify: rerun) and ``foreign`` (another sweep's results under
+this prefix) are shown when present. ``--no-verify`` trusts manifests without reading the JSONL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+
+from sweep_controller.layout import TaskCheck, TaskState, scan_tasks, sweep_uri
+from sweep_controller.spec import load_sweep, spec_hash
+from sweep_controller.store import open_store
+
+MAX_LISTED = 20
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``status`` subcommand."""
+    parser = subparsers.add_parser(
+        "status",
+        help="tasks done, failed and pending, read from the store",
+        description="Show how many tasks of a sweep are done, failed and pending in its store.",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="trust manifests without reading each task's JSONL (faster on large sweeps)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def status_document(
+    name: str, uri: str, n_tasks: int, n_runs: int, checks: list[TaskCheck]
+) -> dict[str, object]:
+    """The status as plain data (what ``--format json`` prints)."""
+    counts = Counter(c.state for c in checks)
+    by_state = {state: [c.index for c in checks if c.state is state] for state in TaskState}
+    runs_done = sum(c.manifest.count for c in checks if c.state is TaskState.DONE and c.manifest)
+    return {
+        "sweep": name,
+        "uri": uri,
+        "tasks": n_tasks,
+        "runs": n_runs,
+        "runs_done": runs_done,
+        **{state.value: counts.get(state, 0) for state in TaskState},
+        "complete": counts.get(TaskState.DONE, 0) == n_tasks,
+        "failed_indexes": by_state[TaskState.FAILED],
+        "invalid_indexes": by_state[TaskState.INVALID],
+        "foreign_indexes": by_state[TaskState.FOREIGN],
+        "errors": {str(c.index): c.reason for c in checks if c.state is not TaskState.PENDING
+                   and c.state is not TaskState.DONE},
+    }  # fmt: skip
+
+
+def _listed(indexes: list[int]) -> str:
+    shown = ", ".join(map(str, indexes[:MAX_LISTED]))
+    return shown + (
+        f", ... ({len(indexes) - MAX_LISTED} more)" if len(indexes) > MAX_LISTED else ""
+    )
+
+
+def table_lines(doc: dict[str, object]) -> list[str]:
+    """The status as a small table."""
+    tasks = int(doc["tasks"])  # type: ignore[call-overload]
+    lines = [
+        f"sweep: {doc['sweep']}",
+        f"results: {doc['uri']}",
+        f"runs done: {doc['runs_done']} of {doc['runs']}",
+        f"{'state':<8} {'tasks':>7} {'share':>7}",
+    ]
+    errors = doc["errors"]
+    assert isinstance(errors, dict)
+    for state in TaskState:
+        count = int(doc[state.value])  # type: ignore[call-overload]
+        if count == 0 and state in (TaskState.INVALID, TaskState.FOREIGN):
+            continue
+        lines.append(f"{state.value:<8} {count:>7} {count / tasks:>7.1%}")
+    for state in (TaskState.FAILED, TaskState.INVALID, TaskState.FOREIGN):
+        indexes = doc[f"{state.value}_indexes"]
+        assert isinstance(indexes, list)
+        if indexes:
+            lines.append(f"{state.value} tasks: {_listed(indexes)}")
+            lines += [f"  task {i}: {errors[str(i)]}" for i in indexes[:5]]
+    if doc[TaskState.FOREIGN.value]:
+        lines.append("note: foreign tasks were written by a sweep with another spec hash")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the sweep's status; always exit 0 when the store could be read."""
+    sweep = load_sweep(args.spec)
+    store = open_store(sweep.spec.output.uri)
+    spec = sweep.spec
+    checks = scan_tasks(
+        store, sweep.name, spec.n_tasks, spec_hash(sweep), verify=not args.no_verify
+    )
+    doc = status_document(
+        sweep.name, sweep_uri(store, sweep.name), spec.n_tasks, spec.n_runs, checks
+    )
+    if args.format == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        print("\n".join(table_lines(doc)))
+    return 0

@@ -1,0 +1,95 @@
+"""``sweepctl worker SPEC [--index I]``: run one task of a sweep, as one Kubernetes Job index does.
+
+The index comes from ``--index`` or else ``JOB_COMPLETION_INDEX`` (set by an Indexed Job). The
+exit code tells the Job's podFailurePolicy what to do: 0 done or already done, 2 permanent (do
+not retry), 75 transient storage failure, 143 stopped by SIGTERM, 1 other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from sweep_controller.errors import TaskError
+from sweep_controller.layout import sweep_uri
+from sweep_controller.metrics import resolve_pushgateway_url
+from sweep_controller.spec import load_sweep
+from sweep_controller.worker import Outcome, TaskContext, Termination, execute_task
+
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``worker`` subcommand."""
+    parser = subparsers.add_parser(
+        "worker",
+        help="run one task of a sweep (one Job index) and upload its results",
+        description="Run one task of a sweep, validate its records and upload them atomically. "
+        f"The index defaults to ${INDEX_ENV}.",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.add_argument("--index", metavar="I", help=f"task index (default: ${INDEX_ENV})")
+    parser.add_argument(
+        "--pushgateway",
+        metavar="URL",
+        help="push task metrics to this Pushgateway (default: $PUSHGATEWAY_URL; unset: off)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def resolve_index(flag: str | None, environ: Mapping[str, str]) -> int:
+    """The task index from ``--index`` or ``JOB_COMPLETION_INDEX``; ``TaskError`` if neither."""
+    if flag is not None:
+        source, raw = "--index", flag
+    elif environ.get(INDEX_ENV, "").strip():
+        source, raw = INDEX_ENV, environ[INDEX_ENV].strip()
+    else:
+        raise TaskError(f"--index: not given and {INDEX_ENV} is not set")
+    try:
+        index = int(raw)
+    except ValueError:
+        raise TaskError(f"{source}: {raw!r} is not an integer") from None
+    if index < 0:
+        raise TaskError(f"{source}: {index} is outside [0, inf)")
+    return index
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the task and return its exit code."""
+    index = resolve_index(args.index, os.environ)
+    sweep = load_sweep(args.spec)
+    logging.basicConfig(
+        level=logging.INFO, format=f"sweepctl worker {index}: %(message)s", stream=sys.stderr
+    )
+    stop = Termination().install()
+    ctx = TaskContext.open(sweep)
+    n_runs = len(ctx.plan.task_positions(index))  # TaskError (exit 2) when out of range
+    print(
+        f"sweepctl worker {index}: sweep {sweep.name}: task {index} of {ctx.plan.n_tasks} "
+        f"({n_runs} runs) -> {sweep_uri(ctx.store, sweep.name)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    outcome = execute_task(
+        ctx,
+        index,
+        pushgateway_url=resolve_pushgateway_url(args.pushgateway, os.environ),
+        should_stop=stop,
+    )
+    prefix = f"sweepctl worker {index}:"
+    if outcome.outcome is Outcome.SKIPPED:
+        print(f"{prefix} already done ({outcome.records} runs); skipped", file=sys.stderr)
+    elif outcome.outcome is Outcome.SUCCEEDED:
+        print(
+            f"{prefix} wrote {outcome.records} runs ({outcome.bytes_written} bytes) "
+            f"in {outcome.duration_seconds:.2f} s",
+            file=sys.stderr,
+        )
+    elif outcome.outcome is Outcome.INTERRUPTED:
+        print(f"{prefix} stopped: {outcome.error}", file=sys.stderr)
+    else:
+        print(f"sweepctl: error: {outcome.error}", file=sys.stderr)
+    return outcome.exit_code

@@ -1,0 +1,441 @@
+"""Decide what a Sweep needs: pure reconcile from the resource and what exists to a list of actions.
+
+``reconcile`` has no side effects: it reads no API, no clock and no environment; the caller passes
+the Sweep resource as read, the children it observed, the time and the cluster config, and
+``sweep_controller.kube`` carries the returned actions out ("decide, then act"). Everything the
+controller does goes through here, so the table-driven tests of this function cover its logic.
+
+The rules:
+
+* Children are a ConfigMap ``<sweep>-spec`` and an Indexed Job ``<sweep>``, both owned by the
+  Sweep. What is missing is created; creating an existing object is success, so a controller
+  restarted at any point never makes a second Job.
+* The phase follows the Job: no Job yet, or suspended (Kueue) or not started: Pending; started:
+  Running; condition Complete: Succeeded; condition Failed: Failed (for example more failed
+  indexes than ``maxFailedIndexes``). An invalid spec, a sweep over ``MAX_COMPLETIONS`` tasks or a
+  ``file://`` output without a default bucket is Failed at once and nothing is created.
+* Succeeded and Failed are final. A Job that disappears later (``ttlSecondsAfterFinished``) is
+  not re-created. A Job deleted by hand before the sweep finished is re-created; the worker skips
+  the tasks already done, so only the missing ones run again.
+* A child with the right name owned by something else (an older Sweep of the same name still
+  being garbage-collected) is never adopted: the sweep waits, Pending.
+* Status is patched only when it changes; an Event is emitted only when the phase changes.
+* Once finished and ``pushgateway_cleanup_grace_seconds`` later (or when the Sweep is deleted),
+  the sweep's Pushgateway task groups are deleted, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sweep_controller.errors import SpecError
+from sweep_controller.k8s_objects import (
+    QUEUE_LABEL,
+    ControllerConfig,
+    Owner,
+    SweepTooLarge,
+    build_configmap,
+    build_job,
+    check_size,
+    configmap_name,
+    queue_name,
+    resolve_output_uri,
+    results_uri,
+)
+from sweep_controller.spec import Sweep, sweep_from_resource
+from sweep_controller.status import (
+    TERMINAL_PHASES,
+    Condition,
+    ConditionType,
+    Phase,
+    SweepStatus,
+    parse_status,
+)
+
+
+class EventType(StrEnum):
+    """Kubernetes Event types."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the adapter found for one Sweep: its children as read (None: absent) and deletion."""
+
+    configmap: Mapping[str, Any] | None = None
+    job: Mapping[str, Any] | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class CreateConfigMap:
+    """Create the ConfigMap with the resolved spec ("already exists" is success)."""
+
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """Create the Indexed Job ("already exists" is success)."""
+
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    """Merge-patch the Sweep's status subresource (a None value deletes a key)."""
+
+    patch: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    """Post an Event about the Sweep."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DeletePushgatewayGroups:
+    """Delete the sweep's task groups; when ``mark_done``, record it in the status afterwards."""
+
+    sweep: str
+    indexes: range
+    mark_done: bool = True
+
+
+Action = CreateConfigMap | CreateJob | UpdateStatus | EmitEvent | DeletePushgatewayGroups
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """The status a sweep should have, with the reason for its phase."""
+
+    phase: Phase
+    reason: str
+    message: str
+    tasks_total: int | None = None
+    tasks_done: int | None = None
+    tasks_failed: int | None = None
+    failed_indexes: str | None = None
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    results_uri: str | None = None
+    creates: list[Action] = field(default_factory=list)
+
+
+def count_indexes(intervals: str | None) -> int:
+    """Number of indexes in a Job's interval list such as ``'1,3-5,7'`` (5)."""
+    total = 0
+    for part in (intervals or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        total += (int(high) if high else int(low)) - int(low) + 1
+    return total
+
+
+def _time(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+def _from_job(
+    sweep: Sweep, job: Mapping[str, Any], old: SweepStatus, now: datetime, uri: str
+) -> _Decision:
+    """The sweep's phase and counts from its Job's status and conditions."""
+    status = job.get("status") or {}
+    total = sweep.spec.n_tasks
+    done = (
+        count_indexes(status["completedIndexes"])
+        if "completedIndexes" in status
+        else int(status.get("succeeded") or 0)
+    )
+    failed_indexes = status.get("failedIndexes") or None
+    failed = count_indexes(failed_indexes)
+    start = old.start_time or _time(status.get("startTime"))
+    base = _Decision(
+        Phase.PENDING,
+        "",
+        "",
+        tasks_total=total,
+        tasks_done=done,
+        tasks_failed=failed,
+        failed_indexes=failed_indexes,
+        start_time=start,
+        results_uri=uri,
+    )
+    if complete := _condition(job, "Complete"):
+        end = (
+            old.completion_time
+            or _time(status.get("completionTime"))
+            or _time(complete.get("lastTransitionTime"))
+            or now
+        )
+        message = f"{done} of {total} tasks succeeded; results in {uri}"
+        if failed:
+            message = f"{done} of {total} tasks succeeded, {failed} failed ({failed_indexes}); "
+            message += f"results in {uri}"
+        return replace(
+            base, phase=Phase.SUCCEEDED, reason="Succeeded", message=message, completion_time=end
+        )
+    if failure := _condition(job, "Failed"):
+        end = old.completion_time or _time(failure.get("lastTransitionTime")) or now
+        why = failure.get("reason") or "Failed"
+        tolerated = sweep.spec.max_failed_indexes
+        if why == "FailedIndexes" and tolerated is not None and failed <= tolerated:
+            # Every index ran and no more failed than spec.maxFailedIndexes allows: the Job
+            # controller still marks the Job Failed, but the sweep tolerates it (docs/sweeps.md).
+            message = (
+                f"{done} of {total} tasks succeeded, {failed} failed ({failed_indexes}; "
+                f"maxFailedIndexes tolerates {tolerated}); results in {uri}"
+            )
+            return replace(
+                base,
+                phase=Phase.SUCCEEDED,
+                reason="SucceededWithFailedTasks",
+                message=message,
+                completion_time=end,
+            )
+        detail = failure.get("message") or "the Job failed"
+        message = f"{why}: {detail}; {done} of {total} tasks done, {failed} failed"
+        if failed_indexes:
+            message += f" (indexes {failed_indexes}; see the worker logs of those pods)"
+        return replace(base, phase=Phase.FAILED, reason=why, message=message, completion_time=end)
+    suspended = _condition(job, "Suspended") or (job.get("spec") or {}).get("suspend")
+    if suspended or not status.get("startTime"):
+        queue = ((job.get("metadata") or {}).get("labels") or {}).get(QUEUE_LABEL)
+        reason = "Queued" if suspended else "Created"
+        return replace(base, reason=reason, message=_waiting(sweep, queue))
+    message = f"{done} of {total} tasks done, {failed} failed, {status.get('active') or 0} running"
+    return replace(base, phase=Phase.RUNNING, reason="Started", message=message)
+
+
+def _waiting(sweep: Sweep, queue: str | None) -> str:
+    what = f"Job {sweep.name} with {sweep.spec.n_tasks} tasks created"
+    if queue:
+        return f"{what}; waiting for admission by Kueue queue {queue}"
+    return f"{what}; waiting for it to start"
+
+
+def _decide(
+    resource: Mapping[str, Any],
+    observed: Observed,
+    old: SweepStatus,
+    now: datetime,
+    config: ControllerConfig,
+) -> _Decision | None:
+    """What the sweep's status and children should be; None keeps a final status as it is."""
+    meta = resource.get("metadata") or {}
+    name, namespace, uid = meta.get("name", ""), meta.get("namespace", ""), meta.get("uid", "")
+    try:
+        sweep = sweep_from_resource(resource, f"Sweep {namespace}/{name}")
+    except SpecError as exc:
+        return _Decision(
+            Phase.FAILED, "InvalidSpec", str(exc), completion_time=old.completion_time or now
+        )
+    job = observed.job
+    if job is not None and _owned_by(job, uid):
+        try:  # the cluster config may have changed since the Job was created
+            uri = old.results_uri or results_uri(sweep, config)
+            configmap = build_configmap(sweep, config, Owner(name, uid))
+        except SpecError:
+            uri, configmap = old.results_uri or "", None
+        decision = _from_job(sweep, job, old, now, uri)
+        if observed.configmap is None and configmap and decision.phase not in TERMINAL_PHASES:
+            decision.creates.append(CreateConfigMap(configmap))
+        return decision
+    if old.phase in TERMINAL_PHASES:
+        return None
+    try:
+        check_size(sweep)
+        resolve_output_uri(sweep, config)
+    except SpecError as exc:
+        reason = "TooLarge" if isinstance(exc, SweepTooLarge) else "InvalidOutput"
+        end = old.completion_time or now
+        total = sweep.spec.n_tasks
+        return _Decision(Phase.FAILED, reason, str(exc), tasks_total=total, completion_time=end)
+    uri = results_uri(sweep, config)
+    for kind, child in (("Job", job), ("ConfigMap", observed.configmap)):
+        if child is not None and not _owned_by(child, uid):
+            child_name = sweep.name if kind == "Job" else configmap_name(sweep.name)
+            message = (
+                f"{kind} {namespace}/{child_name} exists and is not owned by this Sweep (an older "
+                "Sweep of the same name may still be deleting); waiting for it to go away"
+            )
+            return _Decision(Phase.PENDING, "Blocked", message, tasks_total=sweep.spec.n_tasks)
+    owner = Owner(name, uid)
+    creates: list[Action] = []
+    if observed.configmap is None:
+        creates.append(CreateConfigMap(build_configmap(sweep, config, owner)))
+    creates.append(CreateJob(build_job(sweep, config, owner)))
+    if old.start_time is not None:
+        reason = "JobRecreated"
+        message = (
+            f"Job {sweep.name} was deleted before the sweep finished; re-created it "
+            "(tasks already done are skipped)"
+        )
+    else:
+        queue = queue_name(sweep, config)
+        reason = "Queued" if queue else "Created"
+        message = _waiting(sweep, queue)
+    return _Decision(
+        Phase.PENDING,
+        reason,
+        message,
+        tasks_total=sweep.spec.n_tasks,
+        tasks_done=old.tasks_done or 0,
+        tasks_failed=old.tasks_failed or 0,
+        failed_indexes=old.failed_indexes,
+        start_time=old.start_time,
+        results_uri=uri,
+        creates=creates,
+    )
+
+
+def _conditions(
+    decision: _Decision, old: SweepStatus, now: datetime, generation: int | None
+) -> list[Condition]:
+    """Started, Complete and Failed; a transition time changes only when the status does."""
+    phase = decision.phase
+    started = decision.start_time is not None or phase in (Phase.RUNNING, Phase.SUCCEEDED)
+    states = {
+        # type: (true?, reason, message)
+        ConditionType.STARTED: (
+            started,
+            "Started" if started else decision.reason,
+            "the Job started" if started else decision.message,
+        ),
+        ConditionType.COMPLETE: (
+            phase is Phase.SUCCEEDED,
+            "Succeeded" if phase is Phase.SUCCEEDED else "NotComplete",
+            decision.message if phase is Phase.SUCCEEDED else "",
+        ),
+        ConditionType.FAILED: (
+            phase is Phase.FAILED,
+            decision.reason if phase is Phase.FAILED else "NotFailed",
+            decision.message if phase is Phase.FAILED else "",
+        ),
+    }
+    result = []
+    for kind, (true, reason, message) in states.items():
+        value = "True" if true else "False"
+        before = old.condition(kind)
+        since = before.last_transition_time if before and before.status == value else now
+        result.append(
+            Condition(
+                type=kind,
+                status=value,
+                reason=reason,
+                message=message,
+                last_transition_time=since,
+                observed_generation=generation,
+            )
+        )
+    return result
+
+
+def _cleanup(
+    name: str, status: SweepStatus, now: datetime, config: ControllerConfig, *, deleted: bool
+) -> list[Action]:
+    """Delete the task groups once the sweep is over and past the grace period, or deleted."""
+    if not config.pushgateway_url or status.pushgateway_cleaned_up:
+        return []
+    if status.start_time is None or not status.tasks_total:
+        return []  # no Job ever ran, so no worker pushed anything
+    if not deleted:
+        if status.phase not in TERMINAL_PHASES or status.completion_time is None:
+            return []
+        grace = timedelta(seconds=config.pushgateway_cleanup_grace_seconds)
+        if now < status.completion_time + grace:
+            return []
+    return [DeletePushgatewayGroups(name, range(status.tasks_total), mark_done=not deleted)]
+
+
+def _status_patch(old_raw: Mapping[str, Any], new: SweepStatus) -> dict[str, Any]:
+    """A merge patch turning ``old_raw`` into ``new`` (keys that disappear are set to None)."""
+    target = new.to_api()
+    patch: dict[str, Any] = {k: None for k in old_raw if k not in target}
+    patch.update({k: v for k, v in target.items() if old_raw.get(k) != v})
+    return patch
+
+
+def reconcile(
+    resource: Mapping[str, Any],
+    observed: Observed,
+    now: datetime,
+    *,
+    config: ControllerConfig,
+) -> list[Action]:
+    """The actions that bring a Sweep and its children to where they should be (pure)."""
+    meta = resource.get("metadata") or {}
+    raw_status = resource.get("status") or {}
+    old = parse_status(raw_status)
+    now = now.replace(microsecond=0)
+    if observed.deleted or meta.get("deletionTimestamp"):
+        return _cleanup(meta.get("name", ""), old, now, config, deleted=True)
+    decision = _decide(resource, observed, old, now, config)
+    if decision is None:
+        return _cleanup(meta.get("name", ""), old, now, config, deleted=False)
+    generation = meta.get("generation")
+    new = SweepStatus(
+        phase=decision.phase,
+        tasks_total=decision.tasks_total,
+        tasks_done=decision.tasks_done,
+        tasks_failed=decision.tasks_failed,
+        failed_indexes=decision.failed_indexes,
+        start_time=decision.start_time,
+        completion_time=decision.completion_time,
+        results_uri=decision.results_uri,
+        message=decision.message,
+        observed_generation=generation,
+        conditions=_conditions(decision, old, now, generation),
+        pushgateway_cleaned_up=old.pushgateway_cleaned_up,
+    )
+    actions: list[Action] = list(decision.creates)
+    patch = _status_patch(dict(raw_status), new)
+    if patch:
+        actions.append(UpdateStatus(patch))
+    if new.phase != old.phase:
+        kind = EventType.WARNING if new.phase is Phase.FAILED else EventType.NORMAL
+        actions.append(EmitEvent(kind, decision.reason, decision.message))
+    actions += _cleanup(meta.get("name", ""), new, now, config, deleted=False)
+    return actions
+
+
+__all__ = [
+    "Action",
+    "CreateConfigMap",
+    "CreateJob",
+    "DeletePushgatewayGroups",
+    "EmitEvent",
+    "EventType",
+    "Observed",
+    "UpdateStatus",
+    "count_indexes",
+    "reconcile",
+]

@@ -1,0 +1,237 @@
+"""A sweep's results as one table: a row per run, swept parameters and outcomes as columns.
+
+Run records are nested JSON, written task by task. Analyses want one flat table, sorted by run,
+with the swept parameters as columns beside the outcomes. :func:`collect` reads every committed
+task from the store, verifies each JSONL against its manifest (sha256, size, record count, and
+that it holds exactly the runs its index owns), and flattens the records. Tasks that are not done
+are reported as missing, never guessed; a task that does not verify is an error naming its key.
+``write_table`` writes Parquet or CSV atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sweep_controller.errors import ResultsError
+from sweep_controller.expand import SweepPlan
+from sweep_controller.layout import TaskState, check_task, sweep_uri, task_key, tasks_prefix
+from sweep_controller.spec import Sweep, spec_hash
+from sweep_controller.store import Store, open_store
+
+__all__ = [
+    "BASE_COLUMNS",
+    "OUTCOME_COLUMNS",
+    "Collected",
+    "atomic_write_bytes",
+    "collect",
+    "outcome_row",
+    "write_table",
+]
+
+BASE_COLUMNS: tuple[str, ...] = ("sweep", "task", "run_index", "point_index", "replicate", "seed")
+
+OUTCOME_COLUMNS: dict[str, str] = {
+    "passed": "final stake-weighted yes exceeds no",
+    "passed_initial": "the same test on the round-0 votes",
+    "yes_share_weighted_initial": "round-0 yes stake / total stake",
+    "yes_share_weighted_final": "final yes stake / total stake",
+    "yes_share_initial": "round-0 yes head count / agents",
+    "yes_share_final": "final yes head count / agents",
+    "flips_total": "vote flip events over all rounds",
+    "agents_flipped_total": "agents that flipped at least once",
+    "agents_flipped_share": "agents_flipped_total / agents",
+    "rounds_run": "influence rounds actually run (stops early when none flips)",
+    "whale_signal_followers": "agent-rounds that followed the whale majority against their vote",
+}
+"""Outcome columns and what each means."""
+
+
+def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The outcome columns of one run record (as ``json.loads`` returns it)."""
+    votes, flips = record["votes"], record["flips"]
+    weighted = votes["weighted"]
+    total = weighted["total_stake"]
+    agents = record["params"]["agents"]
+
+    def share(value: float, whole: float) -> float:
+        return value / whole if whole > 0 else float("nan")
+
+    return {
+        "passed": bool(votes["passed"]),
+        "passed_initial": bool(votes["passed_initial"]),
+        "yes_share_weighted_initial": share(weighted["initial"]["yes"], total),
+        "yes_share_weighted_final": share(weighted["final"]["yes"], total),
+        "yes_share_initial": share(votes["initial"]["yes"], agents),
+        "yes_share_final": share(votes["final"]["yes"], agents),
+        "flips_total": int(flips["total"]),
+        "agents_flipped_total": int(record["agents_flipped_total"]),
+        "agents_flipped_share": share(record["agents_flipped_total"], agents),
+        "rounds_run": int(record["cascade_rounds"]),
+        "whale_signal_followers": int(flips["whale_signal_followers"]),
+    }
+
+
+@dataclass(frozen=True)
+class Collected:
+    """The flattened runs of a sweep, sorted by run index, and which tasks were missing."""
+
+    sweep: Sweep
+    swept: tuple[str, ...]
+    columns: dict[str, np.ndarray]
+    tasks_read: tuple[int, ...]
+    missing: tuple[int, ...]
+
+    @property
+    def n_rows(self) -> int:
+        """Number of runs collected."""
+        return len(self.columns["run_index"])
+
+    @property
+    def complete(self) -> bool:
+        """Every task of the sweep was collected."""
+        return not self.missing
+
+    def to_arrow(self) -> Any:
+        """The table as a ``pyarrow.Table`` (column order: base, swept, outcomes)."""
+        import pyarrow as pa
+
+        return pa.table({name: pa.array(values) for name, values in self.columns.items()})
+
+
+def _describe_missing(missing: list[int], n_tasks: int) -> str:
+    shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+    return f"{len(missing)} of {n_tasks} tasks are not done (indexes {shown})"
+
+
+def collect(
+    sweep: Sweep,
+    *,
+    store: Store | None = None,
+    require_complete: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> Collected:
+    """Read, verify and flatten every committed task of ``sweep``.
+
+    Missing tasks are reported through ``warn`` (or raise ``ResultsError`` with
+    ``require_complete``); a task that does not verify always raises ``ResultsError``.
+    """
+    store = store if store is not None else open_store(sweep.spec.output.uri)
+    plan, name, digest = SweepPlan(sweep), sweep.name, spec_hash(sweep)
+    prefix = tasks_prefix(name)
+    committed = sorted(
+        int(key[len(prefix) :].split(".")[0])
+        for key in store.list(prefix)
+        if key.endswith(".manifest.json") and key[len(prefix) :].split(".")[0].isdigit()
+    )
+    committed = [i for i in committed if i < plan.n_tasks]
+    missing = sorted(set(range(plan.n_tasks)) - set(committed))
+    if missing:
+        message = f"{name}: {_describe_missing(missing, plan.n_tasks)}"
+        if require_complete:
+            raise ResultsError(f"{message}; run `sweepctl run` to finish the sweep")
+        if warn is not None:
+            warn(f"{message}; collecting the {len(committed)} that are")
+    swept = plan.swept_names
+    rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *OUTCOME_COLUMNS)}
+    for index in committed:
+        check = check_task(store, name, index, digest, keep_data=True)
+        if check.state is TaskState.FOREIGN:
+            raise ResultsError(f"task {index}: {check.reason}: another sweep's results")
+        if check.state is not TaskState.DONE or check.data is None:
+            raise ResultsError(
+                f"task {index}: {check.reason or check.state.value}; "
+                "run `sweepctl run` to rewrite it"
+            )
+        _add_task(rows, check.data, index, plan, swept, store.uri_for(task_key(name, index)))
+    order = np.argsort(np.asarray(rows["run_index"], dtype=np.int64), kind="stable")
+    columns = {key: np.asarray(values)[order] if values else np.asarray(values)
+               for key, values in rows.items()}  # fmt: skip
+    return Collected(sweep, swept, columns, tuple(committed), tuple(missing))
+
+
+def _add_task(
+    rows: dict[str, list[Any]],
+    data: bytes,
+    index: int,
+    plan: SweepPlan,
+    swept: tuple[str, ...],
+    uri: str,
+) -> None:
+    """Append one verified task's records to ``rows``; check it holds exactly its runs."""
+    expected = plan.task_run_indexes(index)
+    seen: list[int] = []
+    for line_no, line in enumerate(data.splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ResultsError(f"{uri}:{line_no}: invalid JSON: {exc.msg}") from None
+        run_index = int(record["run_index"])
+        seen.append(run_index)
+        point, replicate = divmod(run_index, plan.replicates)
+        base = (plan.sweep.name, index, run_index, point, replicate, int(record["seed"]))
+        for key, value in zip(BASE_COLUMNS, base, strict=True):
+            rows[key].append(value)
+        params = record["params"]
+        for key in swept:
+            rows[key].append(params[key])
+        for key, value in outcome_row(record).items():
+            rows[key].append(value)
+    if sorted(seen) != sorted(expected):
+        raise ResultsError(
+            f"{uri}: holds runs {_short(sorted(seen))}, not task {index}'s runs "
+            f"{_short(sorted(expected))}"
+        )
+
+
+def _short(values: list[int], shown: int = 6) -> str:
+    head = ", ".join(map(str, values[:shown]))
+    return f"[{head}{', ...' if len(values) > shown else ''}] ({len(values)})"
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename; create parent dirs."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def write_table(collected: Collected, path: str | os.PathLike[str]) -> Path:
+    """Write the table as Parquet (``.parquet``) or CSV (``.csv``), atomically."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ResultsError(f"--out: {str(target)!r} must end in .parquet or .csv")
+    table = collected.to_arrow()
+    sink = pa.BufferOutputStream()
+    if suffix == ".parquet":
+        pq.write_table(table, sink)
+    else:
+        pacsv.write_csv(table, sink)
+    return atomic_write_bytes(target, sink.getvalue().to_pybytes())
+
+
+def results_uri(sweep: Sweep, store: Store | None = None) -> str:
+    """Where the sweep's results live."""
+    store = store if store is not None else open_store(sweep.spec.output.uri)
+    return sweep_uri(store, sweep.name)

@@ -1,0 +1,405 @@
+"""The worker: what one task (one Kubernetes Job index) runs, for `sweepctl worker` and `run`.
+
+A task is a fixed slice of a sweep's runs (``SweepPlan.task_runs``). The worker simulates each run,
+builds its v0.4 record (per-agent records off: ``agent_records.mode`` is ``none``, see
+docs/sweeps.md), validates every record with ``simulator.validate.check_json`` exactly as it will
+be stored, and uploads the task's JSONL, then its manifest (the commit marker), through the store
+(see ``sweep_controller.layout`` for the keys). ``sweepctl worker`` runs one task in a process of
+its own; ``sweepctl run`` calls the same :func:`execute_task` from a process pool.
+
+Distributed semantics: results are written *at least once*.
+
+- A task's runs, seeds and parameters are a pure function of the spec and the index; two attempts
+  produce the same records except for ``run_id`` and ``timestamp``, under the same keys.
+- The JSONL is written atomically, then the manifest. The task is done only once the manifest
+  (this spec hash, the JSONL's sha256) is in place; an attempt that dies between the two leaves an
+  uncommitted JSONL, which readers ignore and the next attempt overwrites.
+- A task that is already done is skipped (exit 0), so a retried pod, a duplicate pod or a re-run
+  of ``sweepctl run`` repeats no work once the task has committed. Two attempts racing on one index
+  may leave one's manifest beside the other's JSONL; the sha256 check then reads the task as not
+  done, and the next attempt rewrites both. No reader ever accepts a mismatched pair, so no run is
+  counted twice and none is lost.
+- A manifest with another spec hash means that the output prefix belongs to another sweep: the
+  worker refuses to touch it (``OutputConflict``, exit 2).
+
+Stopping: a SIGTERM handler (:class:`Termination`) only sets a flag. The worker looks at it before
+each run, between upload chunks and before the upload starts, then raises ``TaskInterrupted``
+(exit 143) without leaving a partial object. Once the JSONL is published the manifest is written
+regardless (a short commit). A run in progress is not cut short, so very large runs delay the stop
+by up to one run.
+
+Exit codes (``sweep_controller.cli``): 0 done or skipped; 2 permanent (bad spec, index out of
+range, invalid record, output conflict); 75 transient storage failure after the store's retries;
+143 stopped by SIGTERM; 1 anything else (counted against ``backoffLimitPerIndex``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import signal
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import FrameType
+from typing import Self
+
+from prometheus_client import CollectorRegistry
+
+import simulator
+from simulator.model import simulate
+from simulator.params import AgentRecords
+from simulator.record import build_record, utc_now
+from simulator.validate import check_json
+from sweep_controller.cli import EXIT_FAILURE, EXIT_OK, exit_code
+from sweep_controller.errors import (
+    OutputConflict,
+    SweepError,
+    TaskError,
+    TaskInterrupted,
+    TransientStorageError,
+)
+from sweep_controller.expand import SweepPlan
+from sweep_controller.layout import (
+    FailureMarker,
+    Manifest,
+    TaskState,
+    check_task,
+    failure_key,
+    manifest_json,
+    manifest_key,
+    sha256_hex,
+    sweep_uri,
+    task_key,
+)
+from sweep_controller.metrics import (
+    DEFAULT_PUSH_INTERVAL_SECONDS,
+    PeriodicPusher,
+    TaskStatus,
+    WorkerMetrics,
+    push_task_metrics,
+)
+from sweep_controller.spec import Sweep, spec_hash
+from sweep_controller.store import Store, open_store
+
+__all__ = [
+    "AGENT_RECORDS",
+    "EXIT_INTERRUPTED",
+    "Outcome",
+    "TaskContext",
+    "TaskOutcome",
+    "Termination",
+    "execute_task",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 143
+AGENT_RECORDS = AgentRecords.NONE
+"""Sweep records carry no per-agent records: task objects stay small (see docs/sweeps.md)."""
+UPLOAD_CHUNK_BYTES = 1 << 20
+
+
+class Outcome(StrEnum):
+    """How one attempt at a task ended."""
+
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """The result of one attempt at a task (picklable: it crosses process boundaries)."""
+
+    index: int
+    outcome: Outcome
+    exit_code: int
+    runs: int = 0
+    """Runs this attempt simulated (0 when skipped)."""
+    records: int = 0
+    """Records the task holds once done (its manifest's count); 0 if not done."""
+    bytes_written: int = 0
+    duration_seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The task is done (succeeded now or skipped as already done)."""
+        return self.outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED)
+
+
+class Termination:
+    """A SIGTERM flag: the handler only records the request; the worker polls it.
+
+    Call the instance to read the flag; ``install`` makes it the process's SIGTERM handler.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def request(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        """Record a stop request (the signal handler)."""
+        if not self.requested:
+            log.warning("%s received: stopping at the next safe point", signal.Signals(signum).name)
+        self.requested = True
+
+    def install(self) -> Self:
+        """Handle SIGTERM with ``request`` (main thread only)."""
+        signal.signal(signal.SIGTERM, self.request)
+        return self
+
+
+@dataclass
+class TaskContext:
+    """What every task of one sweep shares in a process: spec, plan, store and spec hash.
+
+    Build it once per process (opening an S3 store creates a client), then run many tasks.
+    """
+
+    sweep: Sweep
+    plan: SweepPlan
+    store: Store
+    spec_hash: str
+    code_version: str = field(default=simulator.__version__)
+
+    @classmethod
+    def open(cls, sweep: Sweep, *, store: Store | None = None) -> TaskContext:
+        """The context of ``sweep``, with its output store opened unless one is given."""
+        return cls(
+            sweep=sweep,
+            plan=SweepPlan(sweep),
+            store=store if store is not None else open_store(sweep.spec.output.uri),
+            spec_hash=spec_hash(sweep),
+        )
+
+    @property
+    def name(self) -> str:
+        """The sweep's name."""
+        return self.sweep.name
+
+
+def _stop_if(should_stop: Callable[[], bool]) -> None:
+    if should_stop():
+        raise TaskInterrupted("stop requested; nothing was committed by this attempt")
+
+
+def _chunks(data: bytes, should_stop: Callable[[], bool]) -> Iterator[bytes]:
+    """``data`` in upload chunks; raises ``TaskInterrupted`` between chunks on a stop request."""
+    view = memoryview(data)
+    for start in range(0, max(len(data), 1), UPLOAD_CHUNK_BYTES):
+        _stop_if(should_stop)
+        yield bytes(view[start : start + UPLOAD_CHUNK_BYTES])
+
+
+@dataclass
+class _Attempt:
+    """Mutable progress of one attempt, read when it ends however it ends."""
+
+    runs: int = 0
+    records: int = 0
+    bytes_written: int = 0
+    skipped: bool = False
+
+
+def _run_and_commit(
+    ctx: TaskContext,
+    index: int,
+    attempt: _Attempt,
+    metrics: WorkerMetrics | None,
+    *,
+    should_stop: Callable[[], bool],
+    on_run: Callable[[], None] | None,
+    clock: Callable[[], datetime],
+    new_id: Callable[[], uuid.UUID],
+    timer: Callable[[], float],
+) -> None:
+    """Skip the task if done; else simulate, validate, upload the JSONL, then the manifest."""
+    store, name = ctx.store, ctx.name
+    check = check_task(store, name, index, ctx.spec_hash)
+    if check.state is TaskState.FOREIGN:
+        raise OutputConflict(
+            f"{check.reason}: the output prefix {sweep_uri(store, name)} belongs to another sweep; "
+            "change metadata.name or spec.output.uri, or delete the old results"
+        )
+    if check.state is TaskState.DONE:
+        assert check.manifest is not None
+        attempt.skipped, attempt.records = True, check.manifest.count
+        return
+    if check.state is TaskState.INVALID:
+        log.warning("task %d: rewriting: %s", index, check.reason)
+    positions = ctx.plan.task_positions(index)
+    lines: list[bytes] = []
+    for spec in ctx.plan.task_runs(index):
+        _stop_if(should_stop)
+        started = timer()
+        try:
+            result = simulate(spec.params, spec.seed)
+            record = build_record(
+                result,
+                run_id=new_id(),
+                timestamp=clock(),
+                base_seed=ctx.plan.seed,
+                run_index=spec.run_index,
+                agent_records=AGENT_RECORDS,
+            )
+        except Exception:
+            if metrics is not None:
+                metrics.observe_run_failure()
+            raise
+        line = record.model_dump_json(by_alias=True)
+        problems = check_json(line)
+        if problems:
+            raise TaskError(
+                f"task {index}: run {spec.run_index}: the record fails validation: {problems[0]}"
+            )
+        lines.append(line.encode() + b"\n")
+        if metrics is not None:
+            metrics.observe_record(record, duration_seconds=timer() - started)
+        attempt.runs += 1
+        if on_run is not None:
+            on_run()
+    data = b"".join(lines)
+    _stop_if(should_stop)
+    store.put_stream(task_key(name, index), _chunks(data, should_stop))
+    attempt.bytes_written += len(data)
+    if metrics is not None:
+        metrics.add_storage_written(len(data))
+    # Committing: the JSONL is published; write its manifest whatever happens now.
+    manifest = Manifest(
+        sweep=name,
+        index=index,
+        count=len(lines),
+        bytes=len(data),
+        sha256=sha256_hex(data),
+        spec_hash=ctx.spec_hash,
+        code_version=ctx.code_version,
+        position_start=positions.start,
+        position_stop=positions.stop,
+        created=clock(),
+    )
+    body = manifest_json(manifest)
+    store.put_bytes(manifest_key(name, index), body)
+    attempt.bytes_written += len(body)
+    attempt.records = len(lines)
+    if metrics is not None:
+        metrics.add_storage_written(len(body))
+    try:
+        store.delete(failure_key(name, index))
+    except SweepError as exc:
+        log.warning("task %d: could not clear its failure marker: %s", index, exc)
+
+
+def _write_failure(
+    ctx: TaskContext, index: int, code: int, error: str, clock: Callable[[], datetime]
+) -> None:
+    """Record a failure marker for ``sweepctl status``; best effort (storage may be down)."""
+    marker = FailureMarker(
+        sweep=ctx.name,
+        index=index,
+        exit_code=code,
+        error=error,
+        spec_hash=ctx.spec_hash,
+        code_version=ctx.code_version,
+        created=clock(),
+    )
+    try:
+        ctx.store.put_bytes(failure_key(ctx.name, index), marker.model_dump_json().encode())
+    except SweepError as exc:
+        log.warning("task %d: could not write its failure marker: %s", index, exc)
+
+
+def execute_task(
+    ctx: TaskContext,
+    index: int,
+    *,
+    pushgateway_url: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_run: Callable[[], None] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    timer: Callable[[], float] = time.perf_counter,
+    push_interval_seconds: float = DEFAULT_PUSH_INTERVAL_SECONDS,
+) -> TaskOutcome:
+    """Run task ``index`` once and report how it ended; never raises for a task failure.
+
+    ``on_run`` is called after each run (progress); ``should_stop`` is polled at safe points.
+    Metrics go to ``pushgateway_url`` when given: at start, every ``push_interval_seconds`` and at
+    the end; a failed push never fails the task.
+    """
+    started = timer()
+    try:
+        ctx.plan.task_positions(index)
+    except TaskError as exc:
+        return TaskOutcome(index, Outcome.FAILED, exit_code(exc), error=str(exc))
+    # Metrics exist to be pushed: without a Pushgateway nobody could read them, so none are kept.
+    metrics: WorkerMetrics | None = None
+    push: Callable[[], object] | None = None
+    if pushgateway_url:
+        metrics = WorkerMetrics(CollectorRegistry(), sweep=ctx.name, total_tasks=ctx.plan.n_tasks)
+        push = functools.partial(push_task_metrics, pushgateway_url, metrics, index=index)
+        push()
+    retries_before = ctx.store.retries
+    attempt = _Attempt()
+    outcome, code, error = Outcome.SUCCEEDED, EXIT_OK, None
+    periodic = (
+        PeriodicPusher(push, interval_seconds=push_interval_seconds)
+        if push is not None
+        else contextlib.nullcontext()
+    )
+    try:
+        with periodic:
+            _run_and_commit(
+                ctx,
+                index,
+                attempt,
+                metrics,
+                should_stop=should_stop,
+                on_run=on_run,
+                clock=clock,
+                new_id=new_id,
+                timer=timer,
+            )
+        if attempt.skipped:
+            outcome = Outcome.SKIPPED
+    except TaskInterrupted as exc:
+        outcome, code, error = Outcome.INTERRUPTED, EXIT_INTERRUPTED, str(exc)
+    except OutputConflict as exc:  # not our prefix: leave no marker in it
+        outcome, code, error = Outcome.FAILED, exit_code(exc), str(exc)
+    except TransientStorageError as exc:  # the store is unreachable: a marker would fail too
+        outcome, code, error = Outcome.FAILED, exit_code(exc), str(exc)
+    except SweepError as exc:
+        outcome, code, error = Outcome.FAILED, exit_code(exc), str(exc)
+        _write_failure(ctx, index, code, error, clock)
+    except Exception as exc:
+        outcome, code, error = Outcome.FAILED, EXIT_FAILURE, f"{type(exc).__name__}: {exc}"
+        log.error("task %d: unexpected error\n%s", index, traceback.format_exc().rstrip())
+        _write_failure(ctx, index, code, error, clock)
+    duration = timer() - started
+    if metrics is not None and push is not None:
+        metrics.add_storage_retry(ctx.store.retries - retries_before)
+        status = {
+            Outcome.SUCCEEDED: TaskStatus.SUCCEEDED,
+            Outcome.SKIPPED: TaskStatus.SKIPPED,
+        }.get(outcome, TaskStatus.FAILED)
+        metrics.finish_task(status, duration_seconds=duration)
+        push()
+    return TaskOutcome(
+        index=index,
+        outcome=outcome,
+        exit_code=code,
+        runs=attempt.runs,
+        records=attempt.records,
+        bytes_written=attempt.bytes_written,
+        duration_seconds=duration,
+        error=error,
+    )
