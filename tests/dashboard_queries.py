@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,13 @@ __all__ = [
     "assert_every_query_returns_finite_series",
     "defined_series_names",
     "govsim_metric_names",
+    "incomplete_results",
     "iter_panels",
     "load_dashboard",
     "panel_queries",
     "run_panel_queries",
     "substitute",
+    "wait_for_complete_results",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,8 +175,8 @@ def defined_series_names() -> dict[str, set[str]]:
     return names
 
 
-def assert_every_query_returns_finite_series(results: list[PanelResult]) -> None:
-    """Fail naming each query that returned no series or a NaN/infinite value."""
+def incomplete_results(results: list[PanelResult]) -> list[str]:
+    """One line per query that returned no series or a NaN/infinite value."""
     import math
 
     problems = []
@@ -183,4 +186,36 @@ def assert_every_query_returns_finite_series(results: list[PanelResult]) -> None
         for series in result.series:
             if not math.isfinite(series.value):
                 problems.append(f"{result.query.label}: {series.value} for {series.labels}")
+    return problems
+
+
+def assert_every_query_returns_finite_series(results: list[PanelResult]) -> None:
+    """Fail naming each query that returned no series or a NaN/infinite value."""
+    problems = incomplete_results(results)
     assert not problems, "\n".join(problems)
+
+
+def wait_for_complete_results(
+    api: PrometheusAPI,
+    queries: list[PanelQuery],
+    *,
+    sweep_regex: str = ".+",
+    rate_interval: str = "1m",
+    interval: str = "1s",
+    timeout: float = 20.0,
+) -> list[PanelResult]:
+    """Run every query until each returns finite series or ``timeout`` passes; the last answers.
+
+    When one scrape of a target fails (a scrape timeout on a busy machine), Prometheus marks the
+    target's series stale and instant queries see none of them until the next good scrape, so
+    one reading can miss series that are there a second later. Assert on the returned results
+    (``assert_every_query_returns_finite_series`` names what is still missing at the timeout).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        results = run_panel_queries(
+            api, queries, sweep_regex=sweep_regex, rate_interval=rate_interval, interval=interval
+        )
+        if not incomplete_results(results) or time.monotonic() > deadline:
+            return results
+        time.sleep(0.2)

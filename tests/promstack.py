@@ -78,8 +78,17 @@ class Pushgateway(ManagedProcess):
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        """Return the argv."""
-        return [self.binary, f"--web.listen-address={self.address}", "--log.level=warn"]
+        """Return the argv; an empty persistence file keeps groups in memory only.
+
+        Debian's binary otherwise loads and saves /var/lib/prometheus/pushgateway.data, which
+        would share groups between test sessions and with the machine's own Pushgateway.
+        """
+        return [
+            self.binary,
+            f"--web.listen-address={self.address}",
+            "--persistence.file=",
+            "--log.level=warn",
+        ]
 
     def ready_url(self) -> str:
         """Return the readiness endpoint."""
@@ -93,6 +102,29 @@ class Pushgateway(ManagedProcess):
         """Return the gateway's /metrics exposition (all groups)."""
         with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:
             return str(response.read().decode())
+
+    def groups(self) -> list[dict[str, str]]:
+        """Return the grouping labels (job, sweep, index, ...) of every group the gateway holds."""
+        with urllib.request.urlopen(self.url + "/api/v1/metrics", timeout=5) as response:
+            body = json.load(response)
+        return [dict(group["labels"]) for group in body["data"]]
+
+    def wait_for_groups(
+        self, predicate: Callable[[list[dict[str, str]]], bool], *, timeout: float = 20.0
+    ) -> list[dict[str, str]]:
+        """Poll ``groups()`` until ``predicate`` holds; TimeoutError shows the last answer.
+
+        A PUT is stored before the gateway answers, but a DELETE is only queued (202 Accepted)
+        and applied a moment later, so a read right after a delete may still see the group.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            groups = self.groups()
+            if predicate(groups):
+                return groups
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"after {timeout:.0f}s, the Pushgateway holds {groups}")
+            time.sleep(0.05)
 
 
 class Prometheus(ManagedProcess):

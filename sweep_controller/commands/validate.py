@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sweep_controller.k8s_objects import SweepTooLarge, check_size
 from sweep_controller.parameters import ParameterSpec, Scale, fmt_value
 from sweep_controller.spec import SAMPLED_METHODS, Sweep, load_sweep, spec_hash
-
-# Above this many tasks a Kubernetes Job gets slow and its status large (see docs/sweeps.md).
-MAX_JOB_COMPLETIONS = 100_000
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,10 +65,9 @@ def run(args: argparse.Namespace) -> int:
     """Validate the spec and print its summary."""
     sweep = load_sweep(args.spec)
     print("\n".join(summary(sweep)))
-    if sweep.spec.n_tasks > MAX_JOB_COMPLETIONS:
-        print(
-            f"sweepctl: warning: {sweep.spec.n_tasks} tasks exceed the {MAX_JOB_COMPLETIONS} "
-            "completions one Kubernetes Job should have; raise pointsPerTask",
-            file=sys.stderr,
-        )
+    try:
+        check_size(sweep)
+    except SweepTooLarge as exc:
+        # Runs locally, but the controller refuses it: one Job takes a bounded number of indexes.
+        print(f"sweepctl: warning: too large for Kubernetes: {exc}", file=sys.stderr)
     return 0

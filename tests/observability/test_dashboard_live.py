@@ -4,11 +4,16 @@ A fake sweep of three tasks records its runs with the real WorkerMetrics and pus
 Pushgateway (at task start, periodically, and at the end), a ControllerMetrics and a
 RunnerMetrics are served with serve_metrics and scraped; then each panel's queries run against
 Prometheus's HTTP API and must return finite series whose values match what was recorded.
+
+Nothing here depends on how fast the machine is: every step waits for the state it needs (a
+scrape that shows a value, a deleted group that is gone), and rates are read over a window that
+spans the whole test, so a slow run cannot push the increases it asserts out of the window.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -19,7 +24,7 @@ from dashboard_queries import (
     assert_every_query_returns_finite_series,
     load_dashboard,
     panel_queries,
-    run_panel_queries,
+    wait_for_complete_results,
 )
 from prometheus_client import CollectorRegistry
 from promstack import Prometheus, PrometheusAPI, Pushgateway
@@ -41,6 +46,7 @@ pytestmark = pytest.mark.integration
 
 TASKS = 3
 RUNS_PER_TASK = 5
+WAIT_SECONDS = 60.0  # upper bound of each wait for a scrape; a busy machine needs more than 20 s
 
 
 @dataclass
@@ -65,7 +71,10 @@ def run_fake_task(
     """One task: push at start, runs under a PeriodicPusher, finish, final push, await scrape."""
     metrics = WorkerMetrics(CollectorRegistry(), sweep=sweep, total_tasks=TASKS)
     assert push_task_metrics(gateway, metrics, index=index)
-    api.wait_for(f'govsim_task_started_timestamp_seconds{{sweep="{sweep}",index="{index}"}}')
+    api.wait_for(
+        f'govsim_task_started_timestamp_seconds{{sweep="{sweep}",index="{index}"}}',
+        timeout=WAIT_SECONDS,
+    )
     with PeriodicPusher(
         lambda: push_task_metrics(gateway, metrics, index=index), interval_seconds=0.05
     ):
@@ -92,7 +101,9 @@ def run_fake_task(
     metrics.finish_task(TaskStatus.SUCCEEDED, duration_seconds=float(rng.uniform(1, 100)))
     assert push_task_metrics(gateway, metrics, index=index)
     api.wait_for_value(
-        f'govsim_tasks_total{{sweep="{sweep}",index="{index}",status="succeeded"}}', 1
+        f'govsim_tasks_total{{sweep="{sweep}",index="{index}",status="succeeded"}}',
+        1,
+        timeout=WAIT_SECONDS,
     )
 
 
@@ -132,6 +143,7 @@ def test_every_panel_query_returns_plausible_values(
     served: Served,
     unique_sweep: str,
 ) -> None:
+    started = time.monotonic()
     sweep = unique_sweep
     controller, runner = served.controller, served.runner
     controller_instance = f'instance="127.0.0.1:{served.controller_server.port}"'
@@ -142,7 +154,9 @@ def test_every_panel_query_returns_plausible_values(
             controller.set_sweeps_by_phase({"Running": 1})
             controller.set_sweep_tasks(sweep, total=TASKS, done=expected - 1, failed=0)
         prom_api.wait_for_value(
-            f'govsim_controller_reconciles_total{{result="ok",{controller_instance}}}', expected
+            f'govsim_controller_reconciles_total{{result="ok",{controller_instance}}}',
+            expected,
+            timeout=WAIT_SECONDS,
         )
 
     reconcile_and_wait(1)
@@ -156,7 +170,11 @@ def test_every_panel_query_returns_plausible_values(
     deleted = delete_sweep_groups(pushgateway.url, f"{sweep}-old", range(2))
     controller.record_group_deletions(deleted)
     assert deleted.deleted == (0, 1)
-    assert f'sweep="{sweep}-old"' not in pushgateway.metrics_text()
+    # The gateway answers a DELETE before applying it: wait for the groups to go.
+    pushgateway.wait_for_groups(
+        lambda groups: all(g.get("sweep") != f"{sweep}-old" for g in groups),
+        timeout=WAIT_SECONDS,
+    )
 
     recorded = Recorded()
     rng = np.random.default_rng(2024)
@@ -167,12 +185,19 @@ def test_every_panel_query_returns_plausible_values(
         runner.task_finished(sweep, TaskStatus.SUCCEEDED)
     reconcile_and_wait(3)
     prom_api.wait_for_value(
-        f'govsim_runner_tasks_total{{sweep="{sweep}",status="succeeded"}}', TASKS
+        f'govsim_runner_tasks_total{{sweep="{sweep}",status="succeeded"}}',
+        TASKS,
+        timeout=WAIT_SECONDS,
     )
 
     queries = panel_queries(load_dashboard())
     assert len(queries) >= 20
-    results = run_panel_queries(prom_api, queries, sweep_regex=sweep)
+    # Rates must see this test's increases however long it took: a window spanning the test
+    # (Grafana's $__rate_interval grows with the time range shown, too).
+    window = f"{max(60, math.ceil(time.monotonic() - started) + 30)}s"
+    results = wait_for_complete_results(
+        prom_api, queries, sweep_regex=sweep, rate_interval=window, timeout=WAIT_SECONDS
+    )
     assert_every_query_returns_finite_series(results)
     by_key = {(r.query.panel, r.query.ref_id): r for r in results}
 

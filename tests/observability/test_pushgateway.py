@@ -78,6 +78,8 @@ def test_delete_removes_only_the_sweeps_groups_and_is_idempotent(
     assert push_task_metrics(pushgateway.url, task(other, runs=1), index=0)
     result = delete_sweep_groups(pushgateway.url, unique_sweep, [0, 1, 2])
     assert result == DeleteResult(deleted=(0, 1, 2), failed=())
+    # A DELETE is answered (202) before the gateway applies it: wait for the groups to go.
+    pushgateway.wait_for_groups(lambda groups: all(g.get("sweep") != unique_sweep for g in groups))
     assert gateway_samples(pushgateway, "govsim_runs_total", unique_sweep) == {}
     assert gateway_samples(pushgateway, "govsim_runs_total", other) != {}
     again = delete_sweep_groups(pushgateway.url, unique_sweep, [0, 1])

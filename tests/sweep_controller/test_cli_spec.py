@@ -41,9 +41,9 @@ def test_validate_prints_the_size() -> None:
         "sweep: whale-vs-conformity",
         "method: grid",
         "points: 16",
-        "replicates: 5",
-        "runs: 80",
-        "tasks: 8 (10 runs per task)",
+        "replicates: 20",
+        "runs: 320",
+        "tasks: 16 (20 runs per task)",
         "output: file://results",
     ):
         assert expected in lines
@@ -85,16 +85,6 @@ def test_validate_missing_file(tmp_path: Path) -> None:
     assert result.stderr.startswith("sweepctl: error: ")
     assert "cannot read" in result.stderr
     assert len(result.stderr.splitlines()) == 1
-
-
-def test_validate_warns_about_too_many_job_indexes(tmp_path: Path) -> None:
-    doc = sweep_doc(
-        parameters={"rewire_prob": {"min": 0, "max": 1, "steps": 200_001}}, pointsPerTask=1
-    )
-    result = sweepctl("validate", write(tmp_path, doc))
-    assert result.returncode == 0
-    assert "tasks: 400002" in result.stdout
-    assert "raise pointsPerTask" in result.stderr
 
 
 def test_expand_jsonl_matches_the_library() -> None:
@@ -141,11 +131,29 @@ def test_expand_whole_sweep_lists_every_run_once() -> None:
     assert [r["task"] for r in rows] == [p // 16 for p in range(128)]
 
 
+def test_validate_warns_when_a_sweep_is_too_large_for_one_job(tmp_path: Path) -> None:
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["spec"]["parameters"]["whale_ratio"] = {"min": 0.0, "max": 1.0, "steps": 1000}
+    doc["spec"]["parameters"]["conformity_threshold"] = {"min": 0.0, "max": 1.0, "steps": 100}
+    doc["spec"]["replicates"] = 2
+    doc["spec"]["pointsPerTask"] = 1
+    result = sweepctl("validate", write(tmp_path, doc))
+    assert result.returncode == 0, result.stderr
+    assert "tasks: 200000 (1 runs per task)" in result.stdout.splitlines()
+    assert result.stderr == (
+        "sweepctl: warning: too large for Kubernetes: spec.pointsPerTask: 1 gives 200000 tasks; "
+        "one Job runs at most 100000: set pointsPerTask to at least 2\n"
+    )
+    doc["spec"]["pointsPerTask"] = 2
+    assert sweepctl("validate", write(tmp_path, doc)).stderr == ""
+
+
 def test_expand_task_out_of_range_exit_2() -> None:
-    result = sweepctl("expand", EXAMPLE, "--task", "8")
+    result = sweepctl("expand", EXAMPLE, "--task", "16")
     assert result.returncode == 2
     assert result.stderr == (
-        "sweepctl: error: task index 8 is outside [0, 7] (sweep whale-vs-conformity has 8 tasks)\n"
+        "sweepctl: error: task index 16 is outside [0, 15] "
+        "(sweep whale-vs-conformity has 16 tasks)\n"
     )
 
 
