@@ -227,15 +227,8 @@ class RunResult:
     proposal: Proposal
     degree: np.ndarray
     initial_votes: np.ndarray
-    final_votes: np.ndarray
-    flip_count: np.ndarray
-    flip_round: np.ndarray
-    """Round of the first flip, 0 = never."""
-    flips_per_round: np.ndarray
-    yes_to_no: int
-    no_to_yes: int
-    whale_signal_followers: int
-    rounds_run: int
+    influence: Influence
+    """Final votes, flips and rounds run."""
 
 
 def simulate(params: SimParams, seed: int) -> RunResult:
@@ -263,12 +256,5 @@ def simulate(params: SimParams, seed: int) -> RunResult:
         proposal=proposal,
         degree=np.diff(adjacency.indptr).astype(np.int32),
         initial_votes=votes0,
-        final_votes=influence.final_votes,
-        flip_count=influence.flip_count,
-        flip_round=influence.flip_round,
-        flips_per_round=influence.flips_per_round,
-        yes_to_no=influence.yes_to_no,
-        no_to_yes=influence.no_to_yes,
-        whale_signal_followers=influence.whale_signal_followers,
-        rounds_run=influence.rounds_run,
+        influence=influence,
     )

@@ -62,7 +62,7 @@ def _tally(votes: np.ndarray, stake: np.ndarray) -> tuple[Count, Stake]:
 
 def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
     """Per-agent records as columns (``flip_round`` 0 means never flipped)."""
-    a = result.agents
+    a, f = result.agents, result.influence
     return {
         "id": np.arange(len(a), dtype=np.int64),
         "archetype": a.archetype,
@@ -72,9 +72,9 @@ def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
         "threshold": a.threshold,
         "degree": result.degree,
         "initial_vote": result.initial_votes,
-        "final_vote": result.final_votes,
-        "flip_count": result.flip_count,
-        "flip_round": result.flip_round,
+        "final_vote": f.final_votes,
+        "flip_count": f.flip_count,
+        "flip_round": f.flip_round,
     }
 
 
@@ -111,8 +111,9 @@ def build_record(
     """The run record of ``result``; for Parquet pass the ref ``write_agent_parquet`` returned."""
     n = len(result.agents)
     stake = result.agents.stake
+    f = result.influence
     initial, initial_stake = _tally(result.initial_votes, stake)
-    final, final_stake = _tally(result.final_votes, stake)
+    final, final_stake = _tally(f.final_votes, stake)
     if isinstance(agent_records, AgentRecordsRef):
         ref, agents = agent_records, None
     elif agent_records is AgentRecords.INLINE:
@@ -142,15 +143,15 @@ def build_record(
             passed_initial=initial_stake.yes > initial_stake.no,
         ),
         flips=Flips(
-            total=int(result.flip_count.sum()),
-            yes_to_no=result.yes_to_no,
-            no_to_yes=result.no_to_yes,
-            per_round=result.flips_per_round.tolist(),
-            whale_signal_followers=result.whale_signal_followers,
+            total=int(f.flip_count.sum()),
+            yes_to_no=f.yes_to_no,
+            no_to_yes=f.no_to_yes,
+            per_round=f.flips_per_round.tolist(),
+            whale_signal_followers=f.whale_signal_followers,
         ),
         influence_model=result.params.influence_model.value,
-        cascade_rounds=result.rounds_run,
-        agents_flipped_total=int(np.count_nonzero(result.flip_count)),
+        cascade_rounds=f.rounds_run,
+        agents_flipped_total=int(np.count_nonzero(f.flip_count)),
         agent_records=ref,
         agents=agents,
     )

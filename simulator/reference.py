@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from simulator.agents import Agents, draw_agents
-from simulator.model import OPTIMIZER_HURDLE, RunResult
+from simulator.model import OPTIMIZER_HURDLE, Influence, RunResult
 from simulator.network import build_network
 from simulator.params import ARCHETYPES, Archetype, SimParams
 from simulator.proposal import Proposal, draw_proposal
@@ -194,12 +194,13 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
         proposal=proposal,
         degree=np.array([graph.degree[i] for i in range(params.agents)], dtype=np.int32),
         initial_votes=np.array(votes0, dtype=bool),
-        final_votes=np.array(out.final_votes, dtype=bool),
-        flip_count=np.array(out.flip_count, dtype=np.int32),
-        flip_round=np.array(out.flip_round, dtype=np.int32),
-        flips_per_round=np.array(out.flips_per_round, dtype=np.int64),
-        yes_to_no=out.yes_to_no,
-        no_to_yes=out.no_to_yes,
-        whale_signal_followers=out.whale_signal_followers,
-        rounds_run=len(out.flips_per_round),
+        influence=Influence(
+            final_votes=np.array(out.final_votes, dtype=bool),
+            flip_count=np.array(out.flip_count, dtype=np.int32),
+            flip_round=np.array(out.flip_round, dtype=np.int32),
+            flips_per_round=np.array(out.flips_per_round, dtype=np.int64),
+            yes_to_no=out.yes_to_no,
+            no_to_yes=out.no_to_yes,
+            whale_signal_followers=out.whale_signal_followers,
+        ),
     )

@@ -21,14 +21,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Read and verify every finished task of a sweep and write one row per run: "
         "indexes, seed, the swept parameters and the outcomes.",
     )
+    add_collect_arguments(parser, out_metavar="FILE", out_help="output .parquet or .csv")
+    parser.set_defaults(handler=run)
+
+
+def add_collect_arguments(
+    parser: argparse.ArgumentParser, *, out_metavar: str, out_help: str
+) -> None:
+    """Add SPEC, ``--out`` and ``--require-complete`` (shared by ``collect`` and ``report``)."""
     parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
-    parser.add_argument("--out", required=True, metavar="FILE", help="output .parquet or .csv")
+    parser.add_argument("--out", required=True, metavar=out_metavar, help=out_help)
     parser.add_argument(
         "--require-complete",
         action="store_true",
         help="fail (exit 1) instead of warning when some tasks are not done",
     )
-    parser.set_defaults(handler=run)
 
 
 def _warn(message: str) -> None:

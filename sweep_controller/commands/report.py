@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sweep_controller.commands.collect import add_collect_arguments
 from sweep_controller.report import write_report
 from sweep_controller.results import collect
 from sweep_controller.spec import load_sweep
@@ -20,16 +21,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "report",
         help="plots and an index page of a sweep's results",
-        description="Plot every outcome against every swept parameter (95%% intervals across "
+        description="Plot every outcome against every swept parameter (95% intervals across "
         "replicates), heatmaps for grids, a sensitivity ranking, and index pages.",
     )
-    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
-    parser.add_argument("--out", required=True, metavar="DIR", help="directory for the report")
-    parser.add_argument(
-        "--require-complete",
-        action="store_true",
-        help="fail (exit 1) instead of warning when some tasks are not done",
-    )
+    add_collect_arguments(parser, out_metavar="DIR", out_help="directory for the report")
     parser.set_defaults(handler=run)
 
 

@@ -12,15 +12,17 @@ from simulator.model import RunResult, simulate
 from simulator.params import ArchetypeMix, InfluenceModel, SimParams
 from simulator.reference import reference_simulate
 
-ARRAYS = ("degree", "initial_votes", "final_votes", "flip_count", "flip_round", "flips_per_round")
+ARRAYS = ("final_votes", "flip_count", "flip_round", "flips_per_round")
 SCALARS = ("yes_to_no", "no_to_yes", "whale_signal_followers", "rounds_run")
 
 
 def assert_same_run(a: RunResult, b: RunResult) -> None:
+    assert np.array_equal(a.degree, b.degree)
+    assert np.array_equal(a.initial_votes, b.initial_votes)
     for name in ARRAYS:
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert np.array_equal(getattr(a.influence, name), getattr(b.influence, name)), name
     for name in SCALARS:
-        assert getattr(a, name) == getattr(b, name), name
+        assert getattr(a.influence, name) == getattr(b.influence, name), name
     assert a.proposal == b.proposal
     for name in ("archetype", "stake", "risk_tolerance", "conformity", "threshold", "noise"):
         assert np.array_equal(getattr(a.agents, name), getattr(b.agents, name)), name
@@ -90,22 +92,23 @@ def sim_params(draw: st.DrawFn) -> SimParams:
 @given(params=sim_params(), seed=st.integers(0, 2**63 - 1))
 def test_run_invariants(params: SimParams, seed: int) -> None:
     r = simulate(params, seed)
+    f = r.influence
     n = params.agents
-    assert len(r.initial_votes) == len(r.final_votes) == len(r.degree) == n
+    assert len(r.initial_votes) == len(f.final_votes) == len(r.degree) == n
     # flips: per agent, per round and per direction all count the same events
-    total = int(r.flip_count.sum())
-    assert total == int(r.flips_per_round.sum()) == r.yes_to_no + r.no_to_yes
-    assert np.array_equal(r.flip_count > 0, r.flip_round > 0)
-    assert r.flip_round.max(initial=0) <= r.rounds_run == len(r.flips_per_round)
-    assert 1 <= r.rounds_run <= params.cascade_rounds
-    assert r.rounds_run == params.cascade_rounds or r.flips_per_round[-1] == 0
-    assert np.all(r.flips_per_round[:-1] > 0)
+    total = int(f.flip_count.sum())
+    assert total == int(f.flips_per_round.sum()) == f.yes_to_no + f.no_to_yes
+    assert np.array_equal(f.flip_count > 0, f.flip_round > 0)
+    assert f.flip_round.max(initial=0) <= f.rounds_run == len(f.flips_per_round)
+    assert 1 <= f.rounds_run <= params.cascade_rounds
+    assert f.rounds_run == params.cascade_rounds or f.flips_per_round[-1] == 0
+    assert np.all(f.flips_per_round[:-1] > 0)
     # an agent's final vote differs from its first exactly when it flipped an odd number of times
-    assert np.array_equal(r.final_votes != r.initial_votes, r.flip_count % 2 == 1)
-    assert r.no_to_yes - r.yes_to_no == int(r.final_votes.sum()) - int(r.initial_votes.sum())
-    assert r.whale_signal_followers <= total
+    assert np.array_equal(f.final_votes != r.initial_votes, f.flip_count % 2 == 1)
+    assert f.no_to_yes - f.yes_to_no == int(f.final_votes.sum()) - int(r.initial_votes.sum())
+    assert f.whale_signal_followers <= total
     # stake tallies are exact: yes and no always add up to the total stake
     stake = r.agents.stake
-    for votes in (r.initial_votes, r.final_votes):
+    for votes in (r.initial_votes, f.final_votes):
         assert float(stake[votes].sum()) + float(stake[~votes].sum()) == float(stake.sum())
     assert np.all(r.degree <= n - 1)

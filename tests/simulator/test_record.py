@@ -46,14 +46,14 @@ def test_record_tallies_agree_with_the_result() -> None:
     rec = record()
     votes = rec.votes
     assert votes.initial.yes + votes.initial.no == PARAMS.agents
-    assert votes.final.yes == int(result.final_votes.sum())
+    assert votes.final.yes == int(result.influence.final_votes.sum())
     w = votes.weighted
     assert w.final.yes + w.final.no == w.total_stake == w.initial.yes + w.initial.no
     assert votes.passed is (w.final.yes > w.final.no)
     assert votes.passed_initial is (w.initial.yes > w.initial.no)
     assert rec.flips.total == sum(rec.flips.per_round) == rec.flips.yes_to_no + rec.flips.no_to_yes
     assert rec.cascade_rounds == len(rec.flips.per_round)
-    assert rec.agents_flipped_total == int((result.flip_count > 0).sum())
+    assert rec.agents_flipped_total == int((result.influence.flip_count > 0).sum())
     assert rec.influence_model == "erdos_renyi"
     assert rec.agent_records.count == PARAMS.agents
     assert rec.agents is not None and len(rec.agents) == PARAMS.agents
@@ -96,8 +96,10 @@ def test_parquet_side_file_is_referenced_relative_with_its_digest(tmp_path: Path
     assert [row["archetype"] for row in table] == [
         ARCHETYPES[c].value for c in result.agents.archetype
     ]
-    assert [row["final_vote"] for row in table] == result.final_votes.tolist()
-    assert [row["flip_round"] for row in table] == [r or None for r in result.flip_round.tolist()]
+    assert [row["final_vote"] for row in table] == result.influence.final_votes.tolist()
+    assert [row["flip_round"] for row in table] == [
+        r or None for r in result.influence.flip_round.tolist()
+    ]
     assert not [p for p in side.parent.iterdir() if p.name.endswith(".tmp")]
     VALIDATOR.validate(as_json(rec))
 
