@@ -12,7 +12,7 @@ import importlib
 import os
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sweep_controller import commands
 from sweep_controller.errors import (
@@ -27,6 +27,22 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_TRANSIENT = 75
+
+
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for integers in ``[low, high]`` (``high`` None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            upper = "inf)" if high is None else f"{high}]"
+            raise argparse.ArgumentTypeError(f"{value} is outside [{low}, {upper}")
+        return value
+
+    return parse
 
 
 def exit_code(exc: SweepError) -> int:

@@ -6,19 +6,10 @@ import argparse
 import json
 from collections.abc import Iterator
 
+from sweep_controller.cli import int_in
 from sweep_controller.expand import RunSpec, SweepPlan, SweptValue
 from sweep_controller.parameters import PARAM_KINDS, ParamKind
 from sweep_controller.spec import load_sweep
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is outside [0, inf)")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
     parser.add_argument("--format", choices=("table", "jsonl"), default="table")
-    parser.add_argument("--limit", type=_non_negative, metavar="N", help="print at most N runs")
-    parser.add_argument("--task", type=_non_negative, metavar="I", help="only the runs of task I")
+    parser.add_argument("--limit", type=int_in(0), metavar="N", help="print at most N runs")
+    parser.add_argument("--task", type=int_in(0), metavar="I", help="only the runs of task I")
     parser.set_defaults(handler=run)
 
 

@@ -13,30 +13,10 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from sweep_controller.cli import EXIT_USAGE
+from sweep_controller.cli import EXIT_USAGE, int_in
 from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
 from sweep_controller.runner import EXIT_SIGINT, RunSummary, default_workers, run_sweep
 from sweep_controller.spec import load_sweep
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is outside [1, inf)")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is outside [0, 65535]")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
     parser.add_argument(
         "--workers",
-        type=_positive,
+        type=int_in(1),
         metavar="N",
         help=f"processes (default: all cores, here {default_workers()}); 1 runs in-process",
     )
@@ -61,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--metrics-port",
-        type=_port,
+        type=int_in(0, 65535),
         metavar="P",
         help="serve the runner's /metrics on this port (default: off)",
     )
