@@ -1,17 +1,16 @@
 """The local runner against a plain loop over the engine: 2,000 default-size runs (50 agents).
 
 Baseline: the same 2,000 runs (same parameters and seeds, from ``SweepPlan.iter_runs``) in a plain
-loop in this process: ``simulate`` only ("engine loop"), and ``simulate`` plus ``build_record`` and
-JSON serialisation ("record loop"). The runner does everything a sweep needs on top: validation of
-every record, sha256, atomic file writes, manifests, per-task metrics, the process pool and the
+loop in this process: ``simulate`` only ("engine loop"), and ``simulate`` plus ``record_fields``
+and JSON serialisation ("record loop"). The runner does everything a sweep needs on top: validation
+of every record, sha256, atomic file writes, manifests, per-task metrics, the process pool and the
 progress counter. Its cost per core is ``runner wall x workers / engine-loop wall``; the target is
 at most 1.5. That wall-clock figure assumes the workers have their cores to themselves; on a
 machine shared with other work it is pessimistic, so the CPU time the runner and its pool used
 (``getrusage``) is printed against the loop's CPU time as well, and with more than one worker the
-same engine loop split over that many processes shows how the machine itself scales (shared
-caches and memory bandwidth). The verdict uses the per-core wall ratio against the one-process
-loop, as the target is stated. Each measurement is the best of ``--repeats``, into a fresh output
-directory.
+same engine loop split over that many processes shows how the machine itself scales (shared caches
+and memory bandwidth). The verdict uses the per-core wall ratio against the one-process loop, as
+the target is stated. Each measurement is the best of ``--repeats``, into a fresh output directory.
 
 Run: ``python -m bench.runner [--runs 2000] [--workers N] [--repeats 3]``.
 """
@@ -29,9 +28,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic_core import to_json
+
 from simulator.model import simulate
 from simulator.params import AgentRecords
-from simulator.record import build_record, utc_now
+from simulator.record import record_fields, utc_now
 from sweep_controller.expand import SweepPlan
 from sweep_controller.runner import default_workers, run_sweep
 from sweep_controller.spec import Sweep, parse_sweep
@@ -91,11 +92,11 @@ def parallel_engine_loop(sweep: Sweep, processes: int) -> None:
 
 
 def record_loop(sweep: Sweep) -> int:
-    """``simulate`` + ``build_record`` + JSON for every run; returns the bytes produced."""
+    """``simulate`` + ``record_fields`` + JSON for every run; returns the bytes produced."""
     plan = SweepPlan(sweep)
     size = 0
     for spec in plan.iter_runs():
-        record = build_record(
+        fields = record_fields(
             simulate(spec.params, spec.seed),
             run_id=uuid.uuid4(),
             timestamp=utc_now(),
@@ -103,7 +104,7 @@ def record_loop(sweep: Sweep) -> int:
             run_index=spec.run_index,
             agent_records=AgentRecords.NONE,
         )
-        size += len(record.model_dump_json(by_alias=True))
+        size += len(to_json(fields, by_alias=True))
     return size
 
 

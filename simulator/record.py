@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,18 +24,7 @@ import simulator
 from simulator.errors import ParameterError, RecordError
 from simulator.model import RunResult, simulate
 from simulator.params import ARCHETYPES, AgentRecords, SimParams
-from simulator.schema import (
-    SCHEMA_VERSION,
-    AgentRecord,
-    AgentRecordsRef,
-    Count,
-    Flips,
-    RunRecord,
-    Stake,
-    Votes,
-    Weighted,
-)
-from simulator.schema import Proposal as ProposalBlock
+from simulator.schema import SCHEMA_VERSION, AgentRecordsRef, RunRecord
 from simulator.seeding import run_seed
 
 __all__ = [
@@ -42,6 +32,7 @@ __all__ = [
     "append_records",
     "build_record",
     "parquet_path",
+    "record_fields",
     "run_records",
     "utc_now",
     "write_agent_parquet",
@@ -53,11 +44,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _tally(votes: np.ndarray, stake: np.ndarray) -> tuple[Count, Stake]:
+def _tally(votes: np.ndarray, stake: np.ndarray) -> tuple[dict[str, int], dict[str, float]]:
     yes = int(np.count_nonzero(votes))
     yes_stake = float(stake[votes].sum())
     no_stake = float(stake[~votes].sum())
-    return Count(yes=yes, no=len(votes) - yes), Stake(yes=yes_stake, no=no_stake)
+    return {"yes": yes, "no": len(votes) - yes}, {"yes": yes_stake, "no": no_stake}
 
 
 def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
@@ -78,25 +69,87 @@ def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
     }
 
 
-def _inline_agents(result: RunResult) -> list[AgentRecord]:
+def _inline_agents(result: RunResult) -> list[dict[str, Any]]:
     cols = {k: v.tolist() for k, v in agent_columns(result).items()}
     names = [a.value for a in ARCHETYPES]
-    return [
-        AgentRecord(
-            id=cols["id"][i],
-            archetype=names[cols["archetype"][i]],
-            stake=cols["stake"][i],
-            risk_tolerance=cols["risk_tolerance"][i],
-            conformity=cols["conformity"][i],
-            threshold=cols["threshold"][i],
-            degree=cols["degree"][i],
-            initial_vote=cols["initial_vote"][i],
-            final_vote=cols["final_vote"][i],
-            flip_count=cols["flip_count"][i],
-            flip_round=cols["flip_round"][i] or None,
-        )
-        for i in range(len(result.agents))
-    ]
+    cols["archetype"] = [names[i] for i in cols["archetype"]]
+    cols["flip_round"] = [r or None for r in cols["flip_round"]]
+    keys = list(cols)
+    return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+
+
+def record_fields(
+    result: RunResult,
+    *,
+    run_id: uuid.UUID,
+    timestamp: datetime,
+    base_seed: int,
+    run_index: int,
+    agent_records: AgentRecords | AgentRecordsRef = AgentRecords.INLINE,
+) -> dict[str, Any]:
+    """The run record of ``result`` as JSON-shaped fields: every field, in schema order.
+
+    ``params`` stays the ``SimParams``; everything else is plain data.
+
+    The one place a record's content is computed. :func:`build_record` validates these fields
+    into a ``RunRecord``; the sweep worker serialises them with ``pydantic_core.to_json`` and
+    validates the bytes it stores, which skips building the model twice. Both give the same JSON
+    as ``build_record(...).model_dump_json(by_alias=True)`` (tested). For Parquet pass the ref
+    ``write_agent_parquet`` returned.
+    """
+    n = len(result.agents)
+    stake = result.agents.stake
+    f = result.influence
+    initial, initial_stake = _tally(result.initial_votes, stake)
+    final, final_stake = _tally(f.final_votes, stake)
+    agents: list[dict[str, Any]] | None = None
+    if isinstance(agent_records, AgentRecordsRef):
+        ref = agent_records.model_dump(mode="json")
+    elif agent_records is AgentRecords.INLINE:
+        ref, agents = _ref(agent_records, n), _inline_agents(result)
+    elif agent_records is AgentRecords.NONE:
+        ref = _ref(agent_records, 0)
+    else:
+        raise ParameterError("agent_records: parquet needs the side file; use write_agent_parquet")
+    p = result.proposal
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "timestamp": timestamp,
+        "seed": result.seed,
+        "base_seed": base_seed,
+        "run_index": run_index,
+        "code_version": simulator.__version__,
+        "params": result.params,
+        "proposal": {"risk": p.risk, "yield": p.yield_, "complexity": p.complexity},
+        "votes": {
+            "initial": initial,
+            "final": final,
+            "weighted": {
+                "initial": initial_stake,
+                "final": final_stake,
+                "total_stake": float(stake.sum()),
+            },
+            "passed": final_stake["yes"] > final_stake["no"],
+            "passed_initial": initial_stake["yes"] > initial_stake["no"],
+        },
+        "flips": {
+            "total": int(f.flip_count.sum()),
+            "yes_to_no": f.yes_to_no,
+            "no_to_yes": f.no_to_yes,
+            "per_round": f.flips_per_round.tolist(),
+            "whale_signal_followers": f.whale_signal_followers,
+        },
+        "influence_model": result.params.influence_model.value,
+        "cascade_rounds": f.rounds_run,
+        "agents_flipped_total": int(np.count_nonzero(f.flip_count)),
+        "agent_records": ref,
+        "agents": agents,
+    }
+
+
+def _ref(mode: AgentRecords, count: int) -> dict[str, Any]:
+    return {"mode": mode.value, "path": None, "sha256": None, "count": count}
 
 
 def build_record(
@@ -108,52 +161,16 @@ def build_record(
     run_index: int,
     agent_records: AgentRecords | AgentRecordsRef = AgentRecords.INLINE,
 ) -> RunRecord:
-    """The run record of ``result``; for Parquet pass the ref ``write_agent_parquet`` returned."""
-    n = len(result.agents)
-    stake = result.agents.stake
-    f = result.influence
-    initial, initial_stake = _tally(result.initial_votes, stake)
-    final, final_stake = _tally(f.final_votes, stake)
-    if isinstance(agent_records, AgentRecordsRef):
-        ref, agents = agent_records, None
-    elif agent_records is AgentRecords.INLINE:
-        ref, agents = AgentRecordsRef(mode=agent_records, count=n), _inline_agents(result)
-    elif agent_records is AgentRecords.NONE:
-        ref, agents = AgentRecordsRef(mode=agent_records, count=0), None
-    else:
-        raise ParameterError("agent_records: parquet needs the side file; use write_agent_parquet")
-    p = result.proposal
-    return RunRecord(
-        schema_version=SCHEMA_VERSION,
-        run_id=run_id,
-        timestamp=timestamp,
-        seed=result.seed,
-        base_seed=base_seed,
-        run_index=run_index,
-        code_version=simulator.__version__,
-        params=result.params,
-        proposal=ProposalBlock(risk=p.risk, yield_=p.yield_, complexity=p.complexity),
-        votes=Votes(
-            initial=initial,
-            final=final,
-            weighted=Weighted(
-                initial=initial_stake, final=final_stake, total_stake=float(stake.sum())
-            ),
-            passed=final_stake.yes > final_stake.no,
-            passed_initial=initial_stake.yes > initial_stake.no,
-        ),
-        flips=Flips(
-            total=int(f.flip_count.sum()),
-            yes_to_no=f.yes_to_no,
-            no_to_yes=f.no_to_yes,
-            per_round=f.flips_per_round.tolist(),
-            whale_signal_followers=f.whale_signal_followers,
-        ),
-        influence_model=result.params.influence_model.value,
-        cascade_rounds=f.rounds_run,
-        agents_flipped_total=int(np.count_nonzero(f.flip_count)),
-        agent_records=ref,
-        agents=agents,
+    """The validated run record of ``result`` (see :func:`record_fields`)."""
+    return RunRecord.model_validate(
+        record_fields(
+            result,
+            run_id=run_id,
+            timestamp=timestamp,
+            base_seed=base_seed,
+            run_index=run_index,
+            agent_records=agent_records,
+        )
     )
 
 

@@ -23,7 +23,7 @@ A task's life, as the worker drives it (``url`` from :func:`resolve_pushgateway_
     push = functools.partial(push_task_metrics, url, metrics, index=index)
     push()                                              # the group exists from the start
     with PeriodicPusher(push, interval_seconds=DEFAULT_PUSH_INTERVAL_SECONDS):
-        ...  # per run: metrics.observe_record(record, duration_seconds=...)
+        ...  # per run: metrics.observe_record(record_fields(...), duration_seconds=...)
     metrics.finish_task(TaskStatus.SUCCEEDED, duration_seconds=elapsed)
     push()                                              # after the periodic thread is joined
 """
@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import (
@@ -46,9 +46,6 @@ from prometheus_client.exposition import (
     push_to_gateway,
     start_http_server,
 )
-
-if TYPE_CHECKING:
-    from simulator.schema import RunRecord
 
 __all__ = [
     "AGENT_BUCKETS",
@@ -288,14 +285,18 @@ class WorkerMetrics:
         self.run_flipped_ratio.labels(s).observe(agents_flipped / agents)
         self.task_progress.labels(s).set(self._clock())
 
-    def observe_record(self, record: RunRecord, *, duration_seconds: float) -> None:
-        """Record one finished run from its run record."""
+    def observe_record(self, fields: Mapping[str, Any], *, duration_seconds: float) -> None:
+        """Record one finished run from its record's fields (``simulator.record.record_fields``).
+
+        The worker observes each run as soon as it is simulated, before the task's records are
+        serialised and validated together, so the fields are read as a mapping.
+        """
         self.observe_run(
             duration_seconds=duration_seconds,
-            agents=record.params.agents,
-            flips=record.flips.total,
-            agents_flipped=record.agents_flipped_total,
-            passed=record.votes.passed,
+            agents=fields["params"].agents,
+            flips=fields["flips"]["total"],
+            agents_flipped=fields["agents_flipped_total"],
+            passed=fields["votes"]["passed"],
         )
 
     def observe_run_failure(self) -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 import urllib.request
+import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from servers import free_port
 
+from simulator.model import simulate
 from simulator.params import SimParams
-from simulator.schema import Flips, RunRecord, Votes
+from simulator.record import record_fields, utc_now
+from simulator.schema import RunRecord
 from sweep_controller.metrics import (
     ControllerMetrics,
     DeleteResult,
@@ -155,22 +157,18 @@ def test_observe_run_rejects_impossible_values(kwargs: dict[str, float], message
 
 
 def test_observe_record_reads_the_run_record() -> None:
-    # Only the fields the metrics read; model_construct skips validation of the rest.
-    flips: dict[str, Any] = {"total": 12}
-    votes: dict[str, Any] = {"passed": False}
-    fields: dict[str, Any] = {
-        "params": SimParams(agents=40),
-        "flips": Flips.model_construct(**flips),
-        "votes": Votes.model_construct(**votes),
-        "agents_flipped_total": 10,
-    }
-    record = RunRecord.model_construct(**fields)
+    result = simulate(SimParams(agents=40), 7)
+    fields = record_fields(
+        result, run_id=uuid.uuid4(), timestamp=utc_now(), base_seed=7, run_index=0
+    )
+    record = RunRecord.model_validate(fields)
     m = worker()
-    m.observe_record(record, duration_seconds=0.2)
+    m.observe_record(fields, duration_seconds=0.2)
     s = {"sweep": "s1"}
-    assert value(m, "govsim_run_outcomes_total", result="rejected", **s) == 1
-    assert value(m, "govsim_run_flips_sum", **s) == 12
-    assert value(m, "govsim_run_flipped_agents_ratio_sum", **s) == 0.25
+    outcome = "passed" if record.votes.passed else "rejected"
+    assert value(m, "govsim_run_outcomes_total", result=outcome, **s) == 1
+    assert value(m, "govsim_run_flips_sum", **s) == record.flips.total
+    assert value(m, "govsim_run_flipped_agents_ratio_sum", **s) == record.agents_flipped_total / 40
     assert value(m, "govsim_run_agents_sum", **s) == 40
 
 

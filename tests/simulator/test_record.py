@@ -13,12 +13,19 @@ import jsonschema
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from pydantic_core import to_json
 
 from simulator.errors import ParameterError, RecordError
 from simulator.model import simulate
 from simulator.params import ARCHETYPES, AgentRecords, SimParams
-from simulator.record import append_records, build_record, run_records
-from simulator.schema import SCHEMA_PATH, RunRecord
+from simulator.record import (
+    append_records,
+    build_record,
+    record_fields,
+    run_records,
+    write_agent_parquet,
+)
+from simulator.schema import SCHEMA_PATH, AgentRecordsRef, RunRecord
 from simulator.seeding import run_seed
 
 PARAMS = SimParams(agents=40, cascade_rounds=4, network_density=0.2)
@@ -71,6 +78,22 @@ def test_records_validate_against_model_and_generated_json_schema(mode: AgentRec
     assert RunRecord.model_validate(data).model_dump(mode="json", by_alias=True) == data
     assert data["proposal"].keys() == {"risk", "yield", "complexity"}
     assert (data["agents"] is None) is (mode is AgentRecords.NONE)
+
+
+@pytest.mark.parametrize("mode", [AgentRecords.INLINE, AgentRecords.NONE, AgentRecords.PARQUET])
+def test_serialised_fields_are_the_records_json(mode: AgentRecords, tmp_path: Path) -> None:
+    # The sweep worker stores to_json(record_fields(...)) without building the model first; a
+    # record written by govsim (the validated model, dumped) must come out byte for byte the same.
+    result = simulate(PARAMS, 9)
+    run_id = uuid.uuid4()
+    ref: AgentRecords | AgentRecordsRef = mode
+    if mode is AgentRecords.PARQUET:
+        ref = write_agent_parquet(result, tmp_path / "runs.jsonl", run_id)
+    kwargs = {"run_id": run_id, "timestamp": WHEN, "base_seed": 1, "run_index": 3}
+    stored = to_json(record_fields(result, agent_records=ref, **kwargs), by_alias=True)
+    dumped = build_record(result, agent_records=ref, **kwargs).model_dump_json(by_alias=True)
+    assert stored == dumped.encode()
+    assert list(json.loads(stored)) == list(RunRecord.model_fields)
 
 
 def test_parquet_mode_without_a_side_file_is_an_error() -> None:
