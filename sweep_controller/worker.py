@@ -242,7 +242,7 @@ def _run_and_commit(
     positions = ctx.plan.task_positions(index)
     # Simulate every run first, then serialise and validate them in one pass: the same work,
     # but the validator stays hot in the CPU caches instead of being evicted by each run.
-    batch: list[tuple[int, dict[str, Any]]] = []
+    batch: list[dict[str, Any]] = []
     for spec in ctx.plan.task_runs(index):
         _stop_if(should_stop)
         started = timer()
@@ -259,20 +259,21 @@ def _run_and_commit(
             if metrics is not None:
                 metrics.observe_run_failure()
             raise
-        batch.append((spec.run_index, fields))
+        batch.append(fields)
         if metrics is not None:
             metrics.observe_record(fields, duration_seconds=timer() - started)
         attempt.runs += 1
         if on_run is not None:
             on_run()
     lines: list[bytes] = []
-    for run_index, fields in batch:
+    for fields in batch:
         line = to_json(fields, by_alias=True)
         # The bytes that will be stored are what is validated: schema (strict), then tallies.
         problems = check_json(line)
         if problems:
             raise TaskError(
-                f"task {index}: run {run_index}: the record fails validation: {problems[0]}"
+                f"task {index}: run {fields['run_index']}: the record fails validation: "
+                f"{problems[0]}"
             )
         lines.append(line + b"\n")
     data = b"".join(lines)
