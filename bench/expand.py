@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.seeding import run_seed
-from sweep_controller.expand import SweepPlan
-from sweep_controller.parameters import PARAM_KINDS, grid_value
-from sweep_controller.spec import Sweep, parse_sweep
+from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.models import Sweep, parse_sweep
+from sweep_controller.spec.parameters import PARAM_KINDS, grid_value
 
 REPLICATES = 10
 

@@ -1,7 +1,7 @@
 """Governance cascade simulator: agents, influence networks, cascades and run records."""
 
 from simulator.params import AgentRecords, Archetype, ArchetypeMix, InfluenceModel, SimParams
-from simulator.schema import SCHEMA_VERSION, RunRecord
+from simulator.records.schema import SCHEMA_VERSION, RunRecord
 
 __version__ = "0.4.0"
 

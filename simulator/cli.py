@@ -29,8 +29,8 @@ from simulator.params import (
     InfluenceModel,
     SimParams,
 )
-from simulator.record import append_records, run_records
-from simulator.schema import RunRecord
+from simulator.records.record import append_records, run_records
+from simulator.records.schema import RunRecord
 
 __all__ = ["UsageError", "build_parser", "main", "parse_params", "summary"]
 

@@ -1,8 +1,8 @@
 """Parameter sweeps of the simulator: spec, expansion, worker, stores, runner and controller."""
 
 from sweep_controller.errors import SpecError, StorageError, SweepError, TaskError
-from sweep_controller.expand import RunSpec, SweepPlan
-from sweep_controller.spec import Sweep, SweepSpec, load_sweep, parse_sweep, spec_hash
+from sweep_controller.spec.expand import RunSpec, SweepPlan
+from sweep_controller.spec.models import Sweep, SweepSpec, load_sweep, parse_sweep, spec_hash
 
 __all__ = [
     "RunSpec",

@@ -8,7 +8,7 @@ it against a local S3 server. For each spec it runs ``sweepctl status SPEC`` (mu
 reads every task's manifest and JSONL through the project's store and layout (the JSONL's sha256
 and size must match its manifest, which must name this spec's hash), checks that each task holds
 as many lines as its manifest counts and that the tasks together hold every run of the sweep, and
-validates every line with ``simulator.validate``. Prints one line per problem and a summary per
+validates every line with ``simulator.records.validate``. Prints one line per problem and a summary per
 sweep; exits 0 when everything holds, 1 otherwise, 2 on bad arguments.
 """
 
@@ -21,10 +21,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from simulator.validate import check_json
+from simulator.records.validate import check_json
 from sweep_controller.errors import SweepError
-from sweep_controller.layout import TaskState, check_task, task_key
-from sweep_controller.spec import Sweep, load_sweep, spec_hash
+from sweep_controller.execution.layout import TaskState, check_task, task_key
+from sweep_controller.spec.models import Sweep, load_sweep, spec_hash
 from sweep_controller.store import open_store
 
 

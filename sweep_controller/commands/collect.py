@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sweep_controller.results import collect, write_table
-from sweep_controller.spec import load_sweep
+from sweep_controller.analysis.results import collect, write_table
+from sweep_controller.spec.models import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep_controller.errors import SpecError, SweepError
-from sweep_controller.k8s_objects import ControllerConfig
+from sweep_controller.k8s.objects import ControllerConfig
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_METRICS_PORT = 9090
@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import CollectorRegistry
 
-    from sweep_controller.kube import Controller, KubeApi, build_registry, operator_settings
+    from sweep_controller.k8s.kube import Controller, KubeApi, build_registry, operator_settings
+    from sweep_controller.k8s.status import Phase
     from sweep_controller.metrics import ControllerMetrics, serve_metrics
-    from sweep_controller.status import Phase
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -6,10 +6,10 @@ import argparse
 import json
 from collections.abc import Iterator
 
-from sweep_controller.cli import int_in
-from sweep_controller.expand import RunSpec, SweepPlan, SweptValue
-from sweep_controller.parameters import PARAM_KINDS, ParamKind
-from sweep_controller.spec import load_sweep
+from sweep_controller.commands.arguments import int_in
+from sweep_controller.spec.expand import RunSpec, SweepPlan, SweptValue
+from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.parameters import PARAM_KINDS, ParamKind
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

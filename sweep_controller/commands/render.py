@@ -1,7 +1,7 @@
 """``sweepctl render SPEC``: the ConfigMap and Indexed Job of a sweep, for ``kubectl apply -f -``.
 
 For clusters without the controller: the objects come from the same builders the controller uses
-(``sweep_controller.k8s_objects``), without ownerReferences (nothing owns them; delete the Job and
+(``sweep_controller.k8s.objects``), without ownerReferences (nothing owns them; delete the Job and
 the ConfigMap yourself). Cluster settings come from the controller's ``GOVSIM_*`` variables
 (``ControllerConfig.ENV``) and the flags below; no status is reported without the controller.
 """
@@ -16,13 +16,13 @@ from typing import Any
 import yaml
 
 from sweep_controller.errors import SpecError
-from sweep_controller.k8s_objects import (
+from sweep_controller.k8s.objects import (
     ControllerConfig,
     build_configmap,
     build_job,
     with_namespace,
 )
-from sweep_controller.spec import Sweep, load_sweep, parse_sweep
+from sweep_controller.spec.models import Sweep, load_sweep, parse_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,10 +13,11 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from sweep_controller.cli import EXIT_USAGE, int_in
+from sweep_controller.commands.arguments import int_in
+from sweep_controller.execution.runner import RunSummary, default_workers, run_sweep
+from sweep_controller.exit_codes import ExitCode
 from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
-from sweep_controller.runner import EXIT_SIGINT, RunSummary, default_workers, run_sweep
-from sweep_controller.spec import load_sweep
+from sweep_controller.spec.models import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{exc.strerror or exc}",
                 file=sys.stderr,
             )
-            return EXIT_USAGE
+            return ExitCode.USAGE
         print(f"sweepctl run: metrics on http://0.0.0.0:{server.port}/metrics", file=sys.stderr)
     try:
         summary = run_sweep(
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:  # a second Ctrl-C: abort without waiting for the tasks
         print("\nsweepctl run: aborted; run the same command again to resume", file=sys.stderr)
-        return EXIT_SIGINT
+        return ExitCode.INTERRUPTED
     finally:
         if server is not None:
             server.close()

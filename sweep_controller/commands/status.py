@@ -12,8 +12,8 @@ import argparse
 import json
 from collections import Counter
 
-from sweep_controller.layout import TaskCheck, TaskState, scan_tasks, sweep_uri
-from sweep_controller.spec import load_sweep, spec_hash
+from sweep_controller.execution.layout import TaskCheck, TaskState, scan_tasks, sweep_uri
+from sweep_controller.spec.models import load_sweep, spec_hash
 from sweep_controller.store import open_store
 
 MAX_LISTED = 20

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sweep_controller.k8s_objects import SweepTooLarge, check_size
-from sweep_controller.parameters import ParameterSpec, Scale, fmt_value
-from sweep_controller.spec import SAMPLED_METHODS, Sweep, load_sweep, spec_hash
+from sweep_controller.k8s.objects import SweepTooLarge, check_size
+from sweep_controller.spec.models import SAMPLED_METHODS, Sweep, load_sweep, spec_hash
+from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,13 +13,12 @@ import os
 import sys
 from collections.abc import Mapping
 
+from sweep_controller.env import INDEX_ENV
 from sweep_controller.errors import TaskError
-from sweep_controller.layout import sweep_uri
+from sweep_controller.execution.layout import sweep_uri
+from sweep_controller.execution.worker import Outcome, TaskContext, Termination, execute_task
 from sweep_controller.metrics import resolve_pushgateway_url
-from sweep_controller.spec import load_sweep
-from sweep_controller.worker import Outcome, TaskContext, Termination, execute_task
-
-INDEX_ENV = "JOB_COMPLETION_INDEX"
+from sweep_controller.spec.models import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

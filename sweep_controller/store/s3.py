@@ -34,6 +34,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from sweep_controller.env import ADDRESSING_ENV
 from sweep_controller.errors import (
     KeyNotFound,
     PermanentStorageError,
@@ -47,7 +48,6 @@ __all__ = ["ADDRESSING_ENV", "S3Store", "make_s3_client", "translate_error"]
 
 T = TypeVar("T")
 MiB = 1024 * 1024
-ADDRESSING_ENV = "GOVSIM_S3_ADDRESSING"
 _ADDRESSING_STYLES = ("auto", "path", "virtual")
 
 log = logging.getLogger(__name__)

@@ -160,7 +160,7 @@ def render_sweep(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSIM_")}
     env.update(cluster_env or {})
-    argv = [sys.executable, "-m", "sweep_controller.cli", "render", str(spec), "--image", image]
+    argv = [sys.executable, "-m", "sweep_controller", "render", str(spec), "--image", image]
     if output_uri is not None:
         argv += ["--output-uri", output_uri]
     proc = subprocess.run(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from podman import BuiltImage
 
-from simulator.schema import RunRecord
+from simulator.records.schema import RunRecord
 from simulator.seeding import run_seed
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]

@@ -25,11 +25,11 @@ from podman import BuiltImage, RunningContainer
 from rendered_pod import RenderedSweep, render_sweep
 from servers import SeaweedFS
 
-from simulator.schema import RunRecord
-from simulator.validate import validate_file
-from sweep_controller.expand import SweepPlan
-from sweep_controller.layout import Manifest, manifest_key, sha256_hex, task_key
-from sweep_controller.spec import parse_sweep, spec_hash
+from simulator.records.schema import RunRecord
+from simulator.records.validate import validate_file
+from sweep_controller.execution.layout import Manifest, manifest_key, sha256_hex, task_key
+from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.models import parse_sweep, spec_hash
 
 pytestmark = [pytest.mark.container, pytest.mark.integration, pytest.mark.timeout(1800)]
 

@@ -31,14 +31,14 @@ from chartkit import (
     value_sets,
 )
 
-from sweep_controller.k8s_objects import (
+from sweep_controller.k8s.objects import (
     ControllerConfig,
     Owner,
     build_configmap,
     build_job,
     with_namespace,
 )
-from sweep_controller.spec import load_sweep
+from sweep_controller.spec.models import load_sweep
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 EXAMPLE = REPO / "examples" / "whale-vs-conformity.yaml"
@@ -217,7 +217,7 @@ def test_controller_built_job_meets_the_job_contract(value_set: str) -> None:
 @pytest.mark.parametrize("value_set", ["default", "cluster"])
 def test_controller_cli_accepts_the_deployment_args(value_set: str) -> None:
     """`sweepctl controller` parses the Deployment's args into the chart's scope and ports."""
-    from sweep_controller.cli import build_parser
+    from sweep_controller.commands.main import build_parser
 
     (container,) = pod_spec(find(manifests(value_set), "Deployment"))["containers"]
     args = build_parser().parse_args(container["args"])

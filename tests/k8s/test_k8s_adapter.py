@@ -23,10 +23,9 @@ from k8s_sweepkit import NAMESPACE, UID, resource
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
 
-from sweep_controller.k8s_objects import ControllerConfig
-from sweep_controller.kube import Controller, KubeApi, translate
-from sweep_controller.metrics import ControllerMetrics
-from sweep_controller.reconcile import (
+from sweep_controller.k8s.kube import Controller, KubeApi, translate
+from sweep_controller.k8s.objects import ControllerConfig
+from sweep_controller.k8s.reconcile import (
     CreateConfigMap,
     CreateJob,
     DeletePushgatewayGroups,
@@ -36,7 +35,8 @@ from sweep_controller.reconcile import (
     UpdateStatus,
     reconcile,
 )
-from sweep_controller.status import Phase
+from sweep_controller.k8s.status import Phase
+from sweep_controller.metrics import ControllerMetrics
 
 pytestmark = pytest.mark.asyncio
 

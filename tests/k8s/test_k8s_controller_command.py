@@ -22,7 +22,7 @@ import yaml
 from k8s_sweepkit import NAMESPACE, declare, live, resource, until
 from servers import free_port
 
-from sweep_controller import cli
+from sweep_controller.commands import main as cli
 
 SWEEPCTL = str(Path(sys.executable).parent / "sweepctl")
 

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from k8s_sweepkit import EXAMPLES, ROOT, example
 
-from sweep_controller import crd
 from sweep_controller.errors import SpecError
-from sweep_controller.spec import parse_sweep, spec_hash
-from sweep_controller.status import SweepStatus
+from sweep_controller.k8s import crd
+from sweep_controller.k8s.status import SweepStatus
+from sweep_controller.spec.models import parse_sweep, spec_hash
 
 K8S_VERSION = "1.31.0"
 CHECKED_IN = ROOT / "charts" / "govsim" / "crds" / "sweeps.govsim.io.yaml"
@@ -93,18 +93,18 @@ def apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
 def test_checked_in_crd_is_current() -> None:
     on_disk = CHECKED_IN.read_text(encoding="utf-8") if CHECKED_IN.exists() else ""
     assert on_disk == crd.render_crd(), (
-        f"{CHECKED_IN.relative_to(ROOT)} is out of date with sweep_controller/spec.py or "
-        "status.py; regenerate it with: python -m sweep_controller.crd --write"
+        f"{CHECKED_IN.relative_to(ROOT)} is out of date with sweep_controller/spec/models.py or "
+        "status.py; regenerate it with: python -m sweep_controller.k8s.crd --write"
     )
 
 
 def test_check_flag_reports_drift(tmp_path: Path) -> None:
     stale = tmp_path / "crd.yaml"
     stale.write_text(crd.render_crd().replace("shortNames", "shortNamez"))
-    cmd = [sys.executable, "-m", "sweep_controller.crd", "--check", "--output", str(stale)]
+    cmd = [sys.executable, "-m", "sweep_controller.k8s.crd", "--check", "--output", str(stale)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 1
-    assert "python -m sweep_controller.crd --write" in proc.stderr
+    assert "python -m sweep_controller.k8s.crd --write" in proc.stderr
     crd.main(["--write", "--output", str(stale)])
     assert crd.main(["--check", "--output", str(stale)]) == 0
 

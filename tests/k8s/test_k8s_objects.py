@@ -11,9 +11,9 @@ import pytest
 import yaml
 from k8s_sweepkit import EXAMPLES, ROOT, example
 
-from sweep_controller import cli
+from sweep_controller.commands import main as cli
 from sweep_controller.errors import SpecError
-from sweep_controller.k8s_objects import (
+from sweep_controller.k8s.objects import (
     MAX_COMPLETIONS,
     MAX_PARALLELISM,
     ControllerConfig,
@@ -25,7 +25,7 @@ from sweep_controller.k8s_objects import (
     results_uri,
     worker_env,
 )
-from sweep_controller.spec import load_sweep, parse_sweep, spec_hash
+from sweep_controller.spec.models import load_sweep, parse_sweep, spec_hash
 
 K8S_VERSION = "1.31.0"
 CONFIG = ControllerConfig(s3_bucket="govsim-results", s3_prefix="sweeps")

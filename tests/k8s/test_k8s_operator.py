@@ -20,8 +20,8 @@ import pytest
 from k8s_sweepkit import NAMESPACE, declare, live, resource, until
 from kubernetes import client as k8s
 
-from sweep_controller.k8s_objects import ControllerConfig
-from sweep_controller.kube import Controller, KubeApi, build_registry, operator_settings
+from sweep_controller.k8s.kube import Controller, KubeApi, build_registry, operator_settings
+from sweep_controller.k8s.objects import ControllerConfig
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from k8s_sweepkit import NAMESPACE, UID, condition, merge_patch, resource, with_job_status
 
-from sweep_controller.k8s_objects import (
+from sweep_controller.k8s.objects import (
     ControllerConfig,
     Owner,
     build_configmap,
     build_job,
 )
-from sweep_controller.reconcile import (
+from sweep_controller.k8s.reconcile import (
     Action,
     CreateConfigMap,
     CreateJob,
@@ -27,7 +27,7 @@ from sweep_controller.reconcile import (
     count_indexes,
     reconcile,
 )
-from sweep_controller.spec import sweep_from_resource
+from sweep_controller.spec.models import sweep_from_resource
 
 NOW = datetime(2025, 1, 1, 2, 0, 0, 123456, tzinfo=UTC)
 CONFIG = ControllerConfig(

@@ -21,10 +21,10 @@ import yaml
 from k8s_sweepkit import example
 from servers import SeaweedFS
 
-from simulator.validate import validate_file
-from sweep_controller.k8s_objects import ControllerConfig, build_configmap, build_job
-from sweep_controller.layout import manifest_key, task_key
-from sweep_controller.spec import Sweep, parse_sweep
+from simulator.records.validate import validate_file
+from sweep_controller.execution.layout import manifest_key, task_key
+from sweep_controller.k8s.objects import ControllerConfig, build_configmap, build_job
+from sweep_controller.spec.models import Sweep, parse_sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -23,9 +23,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from promstack import Pushgateway
 
-from simulator.schema import RunRecord
-from sweep_controller.layout import Manifest, manifest_key, task_key
-from sweep_controller.spec import load_sweep
+from simulator.records.schema import RunRecord
+from sweep_controller.execution.layout import Manifest, manifest_key, task_key
+from sweep_controller.spec.models import load_sweep
 from sweep_controller.store import open_store
 
 __all__ = [
@@ -71,7 +71,7 @@ def write_spec(path: Path, doc: Mapping[str, Any]) -> Path:
 
 
 def _argv(args: Sequence[str | Path]) -> list[str]:
-    return [sys.executable, "-m", "sweep_controller.cli", *map(str, args)]
+    return [sys.executable, "-m", "sweep_controller", *map(str, args)]
 
 
 def run_sweepctl(

@@ -58,16 +58,9 @@ from prometheus_client import CollectorRegistry
 from promstack import Prometheus, PrometheusAPI, Pushgateway
 from servers import free_port
 
-from sweep_controller.k8s_objects import ControllerConfig
-from sweep_controller.kube import Controller, KubeApi
-from sweep_controller.metrics import (
-    FLIP_BUCKETS,
-    FLIPPED_RATIO_BUCKETS,
-    RUN_DURATION_BUCKETS,
-    TASK_DURATION_BUCKETS,
-    ControllerMetrics,
-)
-from sweep_controller.reconcile import (
+from sweep_controller.k8s.kube import Controller, KubeApi
+from sweep_controller.k8s.objects import ControllerConfig
+from sweep_controller.k8s.reconcile import (
     Action,
     CreateConfigMap,
     CreateJob,
@@ -75,6 +68,13 @@ from sweep_controller.reconcile import (
     Observed,
     UpdateStatus,
     reconcile,
+)
+from sweep_controller.metrics import (
+    FLIP_BUCKETS,
+    FLIPPED_RATIO_BUCKETS,
+    RUN_DURATION_BUCKETS,
+    TASK_DURATION_BUCKETS,
+    ControllerMetrics,
 )
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from simulator.params import ARCHETYPES, SimParams
-from simulator.schema import RunRecord
+from simulator.records.schema import RunRecord
 
 Record = dict[str, Any]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from simulator.schema import SCHEMA_PATH, RunRecord
+from simulator.records.schema import SCHEMA_PATH, RunRecord
 from simulator.seeding import run_seed
 
 

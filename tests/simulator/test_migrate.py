@@ -16,15 +16,15 @@ import pytest
 from recordkit import Record, build_record, dumps, write_jsonl
 
 from simulator.errors import MigrationError
-from simulator.legacy import (
+from simulator.records.legacy import (
     STEPS,
     UNKNOWN_CODE_VERSION,
     derived_uuid4,
     detect_version,
     upgrade,
 )
-from simulator.migrate import migrate_file, migrate_line
-from simulator.validate import TRUNCATED, validate_file
+from simulator.records.migrate import migrate_file, migrate_line
+from simulator.records.validate import TRUNCATED, validate_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"
 FIXTURE_VERSIONS = {"v0_1": "0.1", "v0_2": "0.2", "v0_3": "0.3"}

@@ -18,14 +18,14 @@ from pydantic_core import to_json
 from simulator.errors import ParameterError, RecordError
 from simulator.model import simulate
 from simulator.params import ARCHETYPES, AgentRecords, SimParams
-from simulator.record import (
+from simulator.records.record import (
     append_records,
     build_record,
     record_fields,
     run_records,
     write_agent_parquet,
 )
-from simulator.schema import SCHEMA_PATH, AgentRecordsRef, RunRecord
+from simulator.records.schema import SCHEMA_PATH, AgentRecordsRef, RunRecord
 from simulator.seeding import run_seed
 
 PARAMS = SimParams(agents=40, cascade_rounds=4, network_density=0.2)

@@ -11,14 +11,14 @@ import jsonschema
 import pytest
 from recordkit import build_record
 
-from simulator.migrate import migrate_file
-from simulator.schema import SCHEMA_PATH, SCHEMA_VERSION, json_schema, render_json_schema
+from simulator.records.migrate import migrate_file
+from simulator.records.schema import SCHEMA_PATH, SCHEMA_VERSION, json_schema, render_json_schema
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"
 
 
 def test_checked_in_schema_is_current() -> None:
-    """Regenerate with ``python -m simulator.schema --write`` when this fails."""
+    """Regenerate with ``python -m simulator.records.schema --write`` when this fails."""
     assert SCHEMA_PATH.read_text() == render_json_schema()
 
 

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from recordkit import Record, build_record, dumps, sha256_of, write_jsonl, write_side_file
 
-from simulator.schema import RunRecord
-from simulator.validate import (
+from simulator.records.schema import RunRecord
+from simulator.records.validate import (
     MAX_PROBLEMS_PER_LINE,
     TRUNCATED,
     check_consistency,
@@ -675,7 +675,7 @@ ENGINE_CASES = [
 @pytest.mark.parametrize(("params", "mode"), ENGINE_CASES)
 def test_engine_records_are_valid(tmp_path: Path, params: dict[str, Any], mode: str) -> None:
     from simulator.params import AgentRecords, SimParams
-    from simulator.record import append_records, run_records
+    from simulator.records.record import append_records, run_records
 
     out = tmp_path / "runs.jsonl"
     records = run_records(
@@ -688,7 +688,7 @@ def test_engine_records_are_valid(tmp_path: Path, params: dict[str, Any], mode: 
 
 def test_engine_record_corruption_is_caught(tmp_path: Path) -> None:
     from simulator.params import SimParams
-    from simulator.record import append_records, run_records
+    from simulator.records.record import append_records, run_records
 
     out = tmp_path / "runs.jsonl"
     append_records(out, run_records(SimParams(agents=80, cascade_rounds=4), base_seed=1, runs=2))

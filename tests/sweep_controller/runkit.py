@@ -18,8 +18,8 @@ import yaml
 from promstack import PUSHGATEWAY, Pushgateway, require_prometheus_binaries
 from sweepkit import REPO
 
-from sweep_controller.layout import Manifest, manifest_key, task_key
-from sweep_controller.spec import Sweep, load_sweep
+from sweep_controller.execution.layout import Manifest, manifest_key, task_key
+from sweep_controller.spec.models import Sweep, load_sweep
 from sweep_controller.store import Store, open_store
 
 _VOLATILE = re.compile(rb'"(run_id|timestamp)":"[^"]*"')
@@ -57,7 +57,7 @@ def sweepctl(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``sweepctl ARGS`` as a user would (a subprocess); capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "sweep_controller.cli", *map(str, args)],
+        [sys.executable, "-m", "sweep_controller", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -71,7 +71,7 @@ def start_sweepctl(
 ) -> subprocess.Popen[str]:
     """Start ``sweepctl ARGS`` in its own session (so a test can signal its process group)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "sweep_controller.cli", *map(str, args)],
+        [sys.executable, "-m", "sweep_controller", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,15 +11,15 @@ from typing import Any
 import yaml
 from sweepkit import EXAMPLES, REPO, sweep_doc
 
-from sweep_controller.expand import SweepPlan
-from sweep_controller.spec import load_sweep
+from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.models import load_sweep
 
 EXAMPLE = REPO / "examples" / "whale-vs-conformity.yaml"
 
 
 def sweepctl(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sweep_controller.cli", *map(str, args)],
+        [sys.executable, "-m", "sweep_controller", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -167,7 +167,7 @@ def test_expand_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     doc = sweep_doc(parameters={"rewire_prob": {"min": 0, "max": 1, "steps": 100_000}})
     path = write(tmp_path, doc)
     with subprocess.Popen(
-        [sys.executable, "-m", "sweep_controller.cli", "expand", str(path)],
+        [sys.executable, "-m", "sweep_controller", "expand", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

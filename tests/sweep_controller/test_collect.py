@@ -10,11 +10,17 @@ import pyarrow.parquet as pq
 import pytest
 from runkit import grid_doc, open_output, sweepctl, task_lines, write_spec
 
+from sweep_controller.analysis.results import BASE_COLUMNS, OUTCOME_COLUMNS, collect
 from sweep_controller.errors import ResultsError
-from sweep_controller.layout import Manifest, manifest_json, manifest_key, sha256_hex, task_key
-from sweep_controller.results import BASE_COLUMNS, OUTCOME_COLUMNS, collect
-from sweep_controller.runner import run_sweep
-from sweep_controller.spec import load_sweep
+from sweep_controller.execution.layout import (
+    Manifest,
+    manifest_json,
+    manifest_key,
+    sha256_hex,
+    task_key,
+)
+from sweep_controller.execution.runner import run_sweep
+from sweep_controller.spec.models import load_sweep
 
 
 def finished(tmp_path: Path, name: str = "col", **spec: object) -> Path:

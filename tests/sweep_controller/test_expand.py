@@ -12,7 +12,7 @@ from sweepkit import sweep_doc
 
 from simulator.params import InfluenceModel, SimParams
 from sweep_controller.errors import TaskError
-from sweep_controller.expand import (
+from sweep_controller.spec.expand import (
     RunSpec,
     ShuffledOrder,
     SweepPlan,
@@ -20,7 +20,7 @@ from sweep_controller.expand import (
     swept_parameter_names,
     task_runs,
 )
-from sweep_controller.spec import Sweep, parse_sweep
+from sweep_controller.spec.models import Sweep, parse_sweep
 
 
 def plan_of(**spec: Any) -> SweepPlan:

@@ -10,11 +10,11 @@ import pytest
 from matplotlib.image import imread
 from runkit import grid_doc, open_output, sweepctl, write_spec
 
-from sweep_controller.layout import manifest_key
-from sweep_controller.report import write_report
-from sweep_controller.results import collect
-from sweep_controller.runner import run_sweep
-from sweep_controller.spec import load_sweep
+from sweep_controller.analysis.report import write_report
+from sweep_controller.analysis.results import collect
+from sweep_controller.execution.layout import manifest_key
+from sweep_controller.execution.runner import run_sweep
+from sweep_controller.spec.models import load_sweep
 
 
 def finished(tmp_path: Path, name: str, **spec: object) -> Path:

@@ -12,13 +12,7 @@ from sweepkit import EXAMPLES, sweep_doc
 
 from simulator.params import SimParams
 from sweep_controller.errors import SpecError
-from sweep_controller.parameters import (
-    PARAM_KINDS,
-    Bounds,
-    ParamKind,
-    param_bounds,
-)
-from sweep_controller.spec import (
+from sweep_controller.spec.models import (
     Method,
     Order,
     Sweep,
@@ -26,6 +20,12 @@ from sweep_controller.spec import (
     parse_sweep,
     spec_hash,
     sweep_from_resource,
+)
+from sweep_controller.spec.parameters import (
+    PARAM_KINDS,
+    Bounds,
+    ParamKind,
+    param_bounds,
 )
 
 DELETE = object()

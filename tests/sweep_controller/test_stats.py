@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sweep_controller.stats import (
+from sweep_controller.analysis.stats import (
     first_order_index,
     group_indices,
     mean_ci,

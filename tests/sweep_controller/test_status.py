@@ -7,10 +7,16 @@ from pathlib import Path
 
 from runkit import grid_doc, open_output, sweepctl, write_spec
 
-from sweep_controller.layout import TaskState, failure_key, manifest_key, scan_tasks, task_key
-from sweep_controller.runner import run_sweep
-from sweep_controller.spec import load_sweep, spec_hash
-from sweep_controller.worker import TaskContext, execute_task
+from sweep_controller.execution.layout import (
+    TaskState,
+    failure_key,
+    manifest_key,
+    scan_tasks,
+    task_key,
+)
+from sweep_controller.execution.runner import run_sweep
+from sweep_controller.execution.worker import TaskContext, execute_task
+from sweep_controller.spec.models import load_sweep, spec_hash
 
 
 def test_status_reports_every_state(tmp_path: Path) -> None:

@@ -24,18 +24,18 @@ from runkit import (
 
 from simulator.model import simulate
 from simulator.params import AgentRecords
-from simulator.record import build_record
+from simulator.records.record import build_record
+from simulator.records.validate import check_json
 from simulator.seeding import run_seed
-from simulator.validate import check_json
-from sweep_controller.expand import SweepPlan
-from sweep_controller.layout import (
+from sweep_controller.execution.layout import (
     FailureMarker,
     failure_key,
     manifest_key,
     sha256_hex,
     task_key,
 )
-from sweep_controller.spec import spec_hash
+from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.models import spec_hash
 
 __all__ = ["pushgateway"]  # the fixture, imported for this module's tests
 

@@ -1,7 +1,8 @@
 """The local runner: every unfinished task of a sweep in a process pool, resumable, with progress.
 
 ``sweepctl run`` is the embedded default: a laptop instead of a cluster. It runs each task through
-the same :func:`sweep_controller.worker.execute_task` that a Job pod runs, so a task computes,
+the same :func:`sweep_controller.execution.worker.execute_task` that a Job pod runs, so a task
+computes,
 validates and commits exactly the same records whoever runs it.
 
 - **Resumable.** Tasks are committed atomically, one object pair each, so a runner killed at any
@@ -42,24 +43,22 @@ from typing import Any, Protocol, TextIO
 
 from tqdm import tqdm
 
-from sweep_controller.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from sweep_controller.errors import OutputConflict
-from sweep_controller.layout import TaskState, scan_tasks, sweep_uri
-from sweep_controller.metrics import RunnerMetrics, TaskStatus
-from sweep_controller.spec import Sweep
-from sweep_controller.store import Store
-from sweep_controller.worker import (
-    EXIT_INTERRUPTED,
+from sweep_controller.execution.layout import TaskState, scan_tasks, sweep_uri
+from sweep_controller.execution.worker import (
     Outcome,
     TaskContext,
     TaskOutcome,
     Termination,
     execute_task,
 )
+from sweep_controller.exit_codes import ExitCode
+from sweep_controller.metrics import RunnerMetrics, TaskStatus
+from sweep_controller.spec.models import Sweep
+from sweep_controller.store import Store
 
-__all__ = ["EXIT_SIGINT", "RunSummary", "default_workers", "run_sweep"]
+__all__ = ["RunSummary", "default_workers", "run_sweep"]
 
-EXIT_SIGINT = 130
 POLL_SECONDS = 0.25
 _PR_SET_PDEATHSIG = 1
 
@@ -105,10 +104,10 @@ class RunSummary:
     def exit_code(self) -> int:
         """0 done or failures in budget; 1 too many failures or tasks left; 130/143 signalled."""
         if self.interrupted_by == "SIGINT":
-            return EXIT_SIGINT
+            return ExitCode.INTERRUPTED
         if self.interrupted_by is not None:
-            return EXIT_INTERRUPTED
-        return EXIT_FAILURE if self.budget_exceeded or self.not_started else EXIT_OK
+            return ExitCode.TERMINATED
+        return ExitCode.FAILURE if self.budget_exceeded or self.not_started else ExitCode.OK
 
 
 class _Counter(Protocol):
@@ -151,7 +150,7 @@ def _die_with_parent(parent: int) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.TERMINATED)
 
 
 def _child_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -163,7 +162,7 @@ def _child_sigterm(signum: int, frame: FrameType | None) -> None:
     if _IN_TASK and _CHILD_TERM is not None:
         _CHILD_TERM.request(signum, frame)
     else:
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.TERMINATED)
 
 
 def _init_child(sweep: Sweep, url: str | None, counter: _Counter, stop: Any, parent: int) -> None:
@@ -187,7 +186,7 @@ def _child_run(index: int) -> TaskOutcome:
     finally:
         _IN_TASK = False
     if _CHILD_TERM.requested:
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.TERMINATED)
     return outcome
 
 
@@ -435,7 +434,7 @@ class _Loop:
             error = f"a pool process died ({exc}); rerun to resume"
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-        return TaskOutcome(index, Outcome.FAILED, EXIT_FAILURE, error=error)
+        return TaskOutcome(index, Outcome.FAILED, ExitCode.FAILURE, error=error)
 
     def _refresh(self) -> None:
         with self.counter.get_lock():
@@ -464,7 +463,7 @@ class _Loop:
             self.interrupted.append(index)
         elif outcome.outcome is Outcome.FAILED:
             retry = (
-                outcome.exit_code != EXIT_USAGE
+                outcome.exit_code != ExitCode.USAGE
                 and self.attempts[index] <= self.backoff
                 and not self.broken
             )

@@ -21,9 +21,15 @@ from typing import Any
 import numpy as np
 
 from sweep_controller.errors import ResultsError
-from sweep_controller.expand import SweepPlan
-from sweep_controller.layout import TaskState, check_task, sweep_uri, task_key, tasks_prefix
-from sweep_controller.spec import Sweep, spec_hash
+from sweep_controller.execution.layout import (
+    TaskState,
+    check_task,
+    sweep_uri,
+    task_key,
+    tasks_prefix,
+)
+from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import Store, open_store
 
 __all__ = [

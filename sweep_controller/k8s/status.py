@@ -1,7 +1,8 @@
 """The status a Sweep custom resource reports: one pydantic model for the controller and the CRD.
 
-The controller computes a ``SweepStatus`` in ``sweep_controller.reconcile`` and patches it onto
-the resource's ``status`` subresource; ``sweep_controller.crd`` generates the CRD's status schema
+The controller computes a ``SweepStatus`` in ``sweep_controller.k8s.reconcile`` and patches it onto
+the resource's ``status`` subresource; ``sweep_controller.k8s.crd`` generates the CRD's status
+schema
 from the same model, so the two cannot drift. Reading a status back from the API is lenient
 (unknown keys are ignored: an older or newer controller may have written it); writing is strict.
 """

@@ -10,9 +10,10 @@ two parameters interact, and which parameters matter at all. So the report draws
 - for grids with two or more axes, a heatmap per pair of axes (pass rate, mean flips, mean final
   yes share, mean share flipped) with the value written in each cell;
 - a sensitivity figure and table: the first-order index of each outcome for each parameter
-  (``sweep_controller.stats.first_order_index``) and Spearman's rank correlation.
+  (``sweep_controller.analysis.stats.first_order_index``) and Spearman's rank correlation.
 
-Intervals: Wilson for the pass rate, Student-t for means (``sweep_controller.stats``). The pages
+Intervals: Wilson for the pass rate, Student-t for means (``sweep_controller.analysis.stats``). The
+pages
 ``index.html`` and ``index.md`` show a summary table and every figure. Every file is written to a
 temporary name and renamed, so a reader never sees a half-written report. Matplotlib is used
 through ``Figure`` objects only (no pyplot state, no display needed).
@@ -31,11 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from sweep_controller.errors import ResultsError
-from sweep_controller.parameters import PARAM_KINDS, ParamKind, Scale
-from sweep_controller.results import Collected, atomic_write_bytes
-from sweep_controller.spec import SAMPLED_METHODS
-from sweep_controller.stats import (
+from sweep_controller.analysis.results import Collected, atomic_write_bytes
+from sweep_controller.analysis.stats import (
     Estimate,
     first_order_index,
     group_indices,
@@ -44,6 +42,9 @@ from sweep_controller.stats import (
     spearman,
     wilson_ci,
 )
+from sweep_controller.errors import ResultsError
+from sweep_controller.spec.models import SAMPLED_METHODS
+from sweep_controller.spec.parameters import PARAM_KINDS, ParamKind, Scale
 
 __all__ = ["OUTCOMES", "Outcome", "ReportFiles", "write_report"]
 

@@ -24,7 +24,7 @@ import simulator
 from simulator.errors import ParameterError, RecordError
 from simulator.model import RunResult, simulate
 from simulator.params import ARCHETYPES, AgentRecords, SimParams
-from simulator.schema import SCHEMA_VERSION, AgentRecordsRef, RunRecord
+from simulator.records.schema import SCHEMA_VERSION, AgentRecordsRef, RunRecord
 from simulator.seeding import run_seed
 
 __all__ = [

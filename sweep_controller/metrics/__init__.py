@@ -47,13 +47,14 @@ from prometheus_client.exposition import (
     start_http_server,
 )
 
+from sweep_controller.env import PUSHGATEWAY_ENV
+
 __all__ = [
     "AGENT_BUCKETS",
     "DEFAULT_PUSH_INTERVAL_SECONDS",
     "DEFAULT_PUSH_TIMEOUT_SECONDS",
     "FLIPPED_RATIO_BUCKETS",
     "FLIP_BUCKETS",
-    "PUSHGATEWAY_ENV",
     "RECONCILE_DURATION_BUCKETS",
     "RUN_DURATION_BUCKETS",
     "TASK_DURATION_BUCKETS",
@@ -80,7 +81,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WORKER_JOB = "govsim-worker"
-PUSHGATEWAY_ENV = "PUSHGATEWAY_URL"
 DEFAULT_PUSH_TIMEOUT_SECONDS = 5.0
 DEFAULT_PUSH_INTERVAL_SECONDS = 30.0
 
@@ -286,7 +286,7 @@ class WorkerMetrics:
         self.task_progress.labels(s).set(self._clock())
 
     def observe_record(self, fields: Mapping[str, Any], *, duration_seconds: float) -> None:
-        """Record one finished run from its record's fields (``simulator.record.record_fields``).
+        """Record one finished run from its record fields (``records.record.record_fields``).
 
         The worker observes each run as soon as it is simulated, before the task's records are
         serialised and validated together, so the fields are read as a mapping.

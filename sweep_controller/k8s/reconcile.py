@@ -2,7 +2,7 @@
 
 ``reconcile`` has no side effects: it reads no API, no clock and no environment; the caller passes
 the Sweep resource as read, the children it observed, the time and the cluster config, and
-``sweep_controller.kube`` carries the returned actions out ("decide, then act"). Everything the
+``sweep_controller.k8s.kube`` carries the returned actions out ("decide, then act"). Everything the
 controller does goes through here, so the table-driven tests of this function cover its logic.
 
 The rules:
@@ -33,7 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from sweep_controller.errors import SpecError
-from sweep_controller.k8s_objects import (
+from sweep_controller.k8s.objects import (
     QUEUE_LABEL,
     ControllerConfig,
     Owner,
@@ -46,8 +46,7 @@ from sweep_controller.k8s_objects import (
     resolve_output_uri,
     results_uri,
 )
-from sweep_controller.spec import Sweep, sweep_from_resource
-from sweep_controller.status import (
+from sweep_controller.k8s.status import (
     TERMINAL_PHASES,
     Condition,
     ConditionType,
@@ -55,6 +54,7 @@ from sweep_controller.status import (
     SweepStatus,
     parse_status,
 )
+from sweep_controller.spec.models import Sweep, sweep_from_resource
 
 
 class EventType(StrEnum):

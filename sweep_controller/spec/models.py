@@ -3,7 +3,8 @@
 A sweep names fixed simulator parameters (``spec.simulator``), swept parameters
 (``spec.parameters``, optionally ``spec.zip``-ped together), a method (grid or a sampler), the
 number of replicates, a seed and how many runs one task performs. This module only validates;
-``sweep_controller.expand`` turns a valid sweep into runs. Parameter names, types and ranges are
+``sweep_controller.spec.expand`` turns a valid sweep into runs. Parameter names, types and ranges
+are
 taken from ``simulator.params.SimParams``, never restated. Every structural and range error is
 reported as ``FILE: spec.path.to.field: reason`` (see ``load_sweep``). Field by field reference:
 docs/sweeps.md. The models stay JSON-schema friendly: the CRD schema is generated from them.
@@ -27,7 +28,7 @@ from pydantic_core import ErrorDetails
 
 from simulator.params import SimParams
 from sweep_controller.errors import SpecError
-from sweep_controller.parameters import (
+from sweep_controller.spec.parameters import (
     PARAM_KINDS,
     SWEEPABLE,
     ParameterSpec,

@@ -12,46 +12,13 @@ import importlib
 import os
 import pkgutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from sweep_controller import commands
-from sweep_controller.errors import (
-    SpecError,
-    SweepError,
-    TaskError,
-    TransientStorageError,
-)
+from sweep_controller.errors import SweepError
+from sweep_controller.exit_codes import ExitCode, exit_code_for
 
 PROG = "sweepctl"
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_TRANSIENT = 75
-
-
-def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse ``type`` for integers in ``[low, high]`` (``high`` None: no upper bound)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low or (high is not None and value > high):
-            upper = "inf)" if high is None else f"{high}]"
-            raise argparse.ArgumentTypeError(f"{value} is outside [{low}, {upper}")
-        return value
-
-    return parse
-
-
-def exit_code(exc: SweepError) -> int:
-    """The process exit code for one of our errors: 2 bad input, 75 retryable, 1 otherwise."""
-    if isinstance(exc, (SpecError, TaskError)):
-        return EXIT_USAGE
-    if isinstance(exc, TransientStorageError):
-        return EXIT_TRANSIENT
-    return EXIT_FAILURE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,17 +42,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         return int(handler(args))
     except SweepError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+        return exit_code_for(exc)
     except BrokenPipeError:
         # The reader went away (``sweepctl expand ... | head``): not an error.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
 
 
 if __name__ == "__main__":

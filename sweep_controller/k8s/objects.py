@@ -1,7 +1,7 @@
 """Kubernetes objects of a sweep: the ConfigMap with its resolved spec and one Indexed Job.
 
 Pure builders (plain dicts in, plain dicts out; no API calls) shared by the controller
-(``sweep_controller.reconcile``) and ``sweepctl render``, so what a user renders is exactly what
+(``sweep_controller.k8s.reconcile``) and ``sweepctl render``, so what a user renders is exactly what
 the controller creates. ``ControllerConfig`` carries what the cluster decides rather than the
 sweep: worker image, service account, default S3 location, Pushgateway, scheduling, limits.
 
@@ -35,9 +35,10 @@ from typing import Any, ClassVar
 import yaml
 
 import simulator
+from sweep_controller.env import ADDRESSING_ENV, PUSHGATEWAY_ENV
 from sweep_controller.errors import SpecError
-from sweep_controller.metrics import PUSHGATEWAY_ENV
-from sweep_controller.spec import (
+from sweep_controller.exit_codes import ExitCode
+from sweep_controller.spec.models import (
     API_VERSION,
     KIND,
     OUTPUT_URI_PATTERN,
@@ -45,7 +46,6 @@ from sweep_controller.spec import (
     parse_sweep,
     spec_hash,
 )
-from sweep_controller.store.s3 import ADDRESSING_ENV
 
 MAX_COMPLETIONS = 100_000
 MAX_PARALLELISM = 10_000
@@ -54,7 +54,6 @@ SPEC_MOUNT_DIR = "/etc/govsim"
 SPEC_KEY = "sweep.yaml"
 SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_KEY}"
 WORKER_UID = 10001
-EXIT_PERMANENT = 2
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 APP_LABEL = "app.kubernetes.io/name"
@@ -410,7 +409,7 @@ def build_job(sweep: Sweep, config: ControllerConfig, owner: Owner | None = None
                     "onExitCodes": {
                         "containerName": CONTAINER_NAME,
                         "operator": "In",
-                        "values": [EXIT_PERMANENT],
+                        "values": [int(ExitCode.PERMANENT)],
                     },
                 },
             ]

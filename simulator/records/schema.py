@@ -1,7 +1,8 @@
 """The v0.4 run record: one JSON object per line of a results file.
 
 This module is the single definition of the record. ``schema/run-record.schema.json`` is generated
-from it (``python -m simulator.schema --write``) and a test fails if the checked-in copy drifts.
+from it (``python -m simulator.records.schema --write``) and a test fails if the checked-in copy
+drifts.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def render_json_schema() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m simulator.schema [--write]``: print or write the generated JSON Schema."""
+    """``python -m simulator.records.schema [--write]``: print or write the JSON Schema."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--write"]:
         SCHEMA_PATH.write_text(render_json_schema())

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
 
 from simulator.errors import MigrationError
 from simulator.params import Archetype, SimParams
-from simulator.schema import SCHEMA_VERSION
+from simulator.records.schema import SCHEMA_VERSION
 
 __all__ = [
     "LEGACY_VERSIONS",

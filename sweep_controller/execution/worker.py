@@ -1,11 +1,13 @@
 """The worker: what one task (one Kubernetes Job index) runs, for `sweepctl worker` and `run`.
 
 A task is a fixed slice of a sweep's runs (``SweepPlan.task_runs``). The worker simulates each run,
-serialises its v0.4 record (``simulator.record.record_fields``; per-agent records off:
+serialises its v0.4 record (``simulator.records.record.record_fields``; per-agent records off:
 ``agent_records.mode`` is ``none``, see docs/sweeps.md), validates every record with
-``simulator.validate.check_json`` (strict schema, then tallies) exactly as it will be stored,
+``simulator.records.validate.check_json`` (strict schema, then tallies) exactly as it will be
+stored,
 and uploads the task's JSONL, then its manifest (the commit marker), through the store (see
-``sweep_controller.layout`` for the keys). ``sweepctl worker`` runs one task in a process of
+``sweep_controller.execution.layout`` for the keys). ``sweepctl worker`` runs one task in a process
+of
 its own; ``sweepctl run`` calls the same :func:`execute_task` from a process pool.
 
 Distributed semantics: results are written *at least once*.
@@ -29,7 +31,8 @@ each run, between upload chunks and before the upload starts, then raises ``Task
 regardless (a short commit). A run in progress is not cut short, so very large runs delay the stop
 by up to one run.
 
-Exit codes (``sweep_controller.cli``): 0 done or skipped; 2 permanent (bad spec, index out of
+Exit codes (``sweep_controller.commands.main``): 0 done or skipped; 2 permanent (bad spec, index
+out of
 range, invalid record, output conflict); 75 transient storage failure after the store's retries;
 143 stopped by SIGTERM; 1 anything else (counted against ``backoffLimitPerIndex``).
 """
@@ -56,9 +59,8 @@ from pydantic_core import to_json
 import simulator
 from simulator.model import simulate
 from simulator.params import AgentRecords
-from simulator.record import record_fields, utc_now
-from simulator.validate import check_json
-from sweep_controller.cli import EXIT_FAILURE, EXIT_OK, exit_code
+from simulator.records.record import record_fields, utc_now
+from simulator.records.validate import check_json
 from sweep_controller.errors import (
     OutputConflict,
     SweepError,
@@ -66,8 +68,7 @@ from sweep_controller.errors import (
     TaskInterrupted,
     TransientStorageError,
 )
-from sweep_controller.expand import SweepPlan
-from sweep_controller.layout import (
+from sweep_controller.execution.layout import (
     FailureMarker,
     Manifest,
     TaskState,
@@ -79,6 +80,7 @@ from sweep_controller.layout import (
     sweep_uri,
     task_key,
 )
+from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
     DEFAULT_PUSH_INTERVAL_SECONDS,
     PeriodicPusher,
@@ -86,12 +88,12 @@ from sweep_controller.metrics import (
     WorkerMetrics,
     push_task_metrics,
 )
-from sweep_controller.spec import Sweep, spec_hash
+from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import Store, open_store
 
 __all__ = [
     "AGENT_RECORDS",
-    "EXIT_INTERRUPTED",
     "Outcome",
     "TaskContext",
     "TaskOutcome",
@@ -101,7 +103,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXIT_INTERRUPTED = 143
 AGENT_RECORDS = AgentRecords.NONE
 """Sweep records carry no per-agent records: task objects stay small (see docs/sweeps.md)."""
 UPLOAD_CHUNK_BYTES = 1 << 20
@@ -348,7 +349,7 @@ def execute_task(
     try:
         ctx.plan.task_positions(index)
     except TaskError as exc:
-        return TaskOutcome(index, Outcome.FAILED, exit_code(exc), error=str(exc))
+        return TaskOutcome(index, Outcome.FAILED, exit_code_for(exc), error=str(exc))
     # Metrics exist to be pushed: without a Pushgateway nobody could read them, so none are kept.
     metrics: WorkerMetrics | None = None
     push: Callable[[], object] | None = None
@@ -358,7 +359,7 @@ def execute_task(
         push()
     retries_before = ctx.store.retries
     attempt = _Attempt()
-    outcome, code, error = Outcome.SUCCEEDED, EXIT_OK, None
+    outcome, code, error = Outcome.SUCCEEDED, ExitCode.OK, None
     periodic = (
         PeriodicPusher(push, interval_seconds=push_interval_seconds)
         if push is not None
@@ -380,16 +381,16 @@ def execute_task(
         if attempt.skipped:
             outcome = Outcome.SKIPPED
     except TaskInterrupted as exc:
-        outcome, code, error = Outcome.INTERRUPTED, EXIT_INTERRUPTED, str(exc)
+        outcome, code, error = Outcome.INTERRUPTED, ExitCode.TERMINATED, str(exc)
     except OutputConflict as exc:  # not our prefix: leave no marker in it
-        outcome, code, error = Outcome.FAILED, exit_code(exc), str(exc)
+        outcome, code, error = Outcome.FAILED, exit_code_for(exc), str(exc)
     except TransientStorageError as exc:  # the store is unreachable: a marker would fail too
-        outcome, code, error = Outcome.FAILED, exit_code(exc), str(exc)
+        outcome, code, error = Outcome.FAILED, exit_code_for(exc), str(exc)
     except SweepError as exc:
-        outcome, code, error = Outcome.FAILED, exit_code(exc), str(exc)
+        outcome, code, error = Outcome.FAILED, exit_code_for(exc), str(exc)
         _write_failure(ctx, index, code, error, clock)
     except Exception as exc:
-        outcome, code, error = Outcome.FAILED, EXIT_FAILURE, f"{type(exc).__name__}: {exc}"
+        outcome, code, error = Outcome.FAILED, ExitCode.FAILURE, f"{type(exc).__name__}: {exc}"
         log.error("task %d: unexpected error\n%s", index, traceback.format_exc().rstrip())
         _write_failure(ctx, index, code, error, clock)
     duration = timer() - started

@@ -30,7 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
-from simulator.schema import UtcDatetime
+from simulator.records.schema import UtcDatetime
 from sweep_controller.errors import KeyNotFound
 from sweep_controller.store import Store
 

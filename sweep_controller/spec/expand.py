@@ -28,8 +28,8 @@ import numpy as np
 from simulator.params import SimParams
 from simulator.seeding import run_seed
 from sweep_controller.errors import TaskError
-from sweep_controller.parameters import PARAM_KINDS, grid_value, sample_value
-from sweep_controller.spec import Method, Order, Sweep
+from sweep_controller.spec.models import Method, Order, Sweep
+from sweep_controller.spec.parameters import PARAM_KINDS, grid_value, sample_value
 
 # Entropy tags: the sampler and the shuffle draw from streams that differ from every run's stream
 # (run seeds use the bare sweep seed as entropy and the run index as spawn key).

@@ -1,6 +1,7 @@
 """The controller's edge: read what exists, call the pure reconcile, carry out its actions.
 
-``sweep_controller.reconcile`` decides; this module only acts. ``KubeApi`` is the one seam to the
+``sweep_controller.k8s.reconcile`` decides; this module only acts. ``KubeApi`` is the one seam to
+the
 API server (the official ``kubernetes`` client): it reads objects as plain JSON dicts, treats
 "already exists" on create as success, merge-patches the ``status`` subresource, posts Events, and
 translates every ``ApiException`` or connection error there, at the seam, into kopf's retry
@@ -41,14 +42,9 @@ import urllib3.exceptions
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from sweep_controller.crd import GROUP, PLURAL, VERSION
-from sweep_controller.k8s_objects import SWEEP_LABEL, ControllerConfig
-from sweep_controller.metrics import (
-    ControllerMetrics,
-    ErrorKind,
-    delete_sweep_groups,
-)
-from sweep_controller.reconcile import (
+from sweep_controller.k8s.crd import GROUP, PLURAL, VERSION
+from sweep_controller.k8s.objects import SWEEP_LABEL, ControllerConfig
+from sweep_controller.k8s.reconcile import (
     Action,
     CreateConfigMap,
     CreateJob,
@@ -59,8 +55,13 @@ from sweep_controller.reconcile import (
     UpdateStatus,
     reconcile,
 )
-from sweep_controller.spec import API_VERSION, KIND
-from sweep_controller.status import Phase, parse_status
+from sweep_controller.k8s.status import Phase, parse_status
+from sweep_controller.metrics import (
+    ControllerMetrics,
+    ErrorKind,
+    delete_sweep_groups,
+)
+from sweep_controller.spec.models import API_VERSION, KIND
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simulator.params import ARCHETYPES, AgentRecords
-from simulator.schema import AgentRecord, RunRecord, Stake
+from simulator.records.schema import AgentRecord, RunRecord, Stake
 
 REL_TOL = 1e-9
 """Relative tolerance of stake sums (float64 sums of up to 10^7 stakes stay far inside it)."""

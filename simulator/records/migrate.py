@@ -1,0 +1,210 @@
+"""Migrate a JSONL results file of any supported schema version to v0.4.
+
+``python -m simulator.migrate OLD NEW [--force]`` reads OLD line by line, lifts each record through
+the per-version migrators in ``simulator.records.legacy`` (0.1 -> 0.2 -> 0.3 -> 0.4), validates the
+result
+exactly as ``python -m simulator.validate`` would, and writes NEW. Guarantees:
+
+- OLD is only read. NEW is written to a temporary file beside it and renamed into place
+  (``os.replace``), so NEW is either the old content or the complete new one, never a partial file.
+- An existing NEW is not overwritten without ``--force``; NEW may never be OLD itself.
+- A valid 0.4 line is copied byte for byte (a Parquet reference is re-relativised when NEW is in
+  another directory), so migrating a migrated file changes nothing.
+- A line that cannot be migrated is reported as ``OLD:LINE: reason`` and left out of NEW; the other
+  lines are still written, and the exit code is 1. It is 0 when every line migrated and 2 on a usage
+  error (missing OLD, NEW exists, NEW is OLD).
+
+Migration is deterministic: filled-in values (see docs/schema.md) depend only on the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+
+from simulator.errors import MigrationError
+from simulator.records.legacy import detect_version, upgrade
+from simulator.records.schema import SCHEMA_VERSION
+from simulator.records.validate import TRUNCATED, Problem, check_json, parse_record
+
+__all__ = ["MigrationReport", "main", "migrate_file", "migrate_line"]
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    """What a migration read, wrote and could not migrate."""
+
+    old: str
+    new: str
+    lines: int
+    written: int
+    by_version: tuple[tuple[str, int], ...]
+    """Lines written, by the schema version they had in OLD."""
+    failures: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Every line of OLD was migrated."""
+        return not self.failures
+
+    def summary(self) -> str:
+        """The one-line summary the CLI prints."""
+        parts = [
+            f"{count} already {v}" if v == SCHEMA_VERSION else f"{count} from {v}"
+            for v, count in self.by_version
+        ]
+        detail = f" ({', '.join(parts)})" if parts else ""
+        return (
+            f"{self.old}: {self.lines} lines, {self.written} written to {self.new}{detail}, "
+            f"{len(self.failures)} not migrated"
+        )
+
+
+def _first(problems: list[str]) -> str:
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return problems[0] + more
+
+
+def migrate_line(
+    body: bytes, *, old_dir: Path | None = None, new_dir: Path | None = None
+) -> tuple[bytes, str]:
+    """One JSON line (without its newline) as a v0.4 line, and the version it had.
+
+    Raises ``MigrationError`` naming the field when the line cannot be migrated. ``old_dir`` and
+    ``new_dir`` are the directories of the source and target files (for Parquet side files).
+    """
+    if not body.strip():
+        raise MigrationError("empty line")
+    try:
+        obj: Any = pydantic_core.from_json(body)
+    except ValueError as exc:
+        message = str(exc).replace(" at line 1 column ", " at column ")
+        raise MigrationError(f"invalid JSON: {message}") from exc
+    if not isinstance(obj, dict):
+        raise MigrationError(f"expected a JSON object, got {type(obj).__name__}")
+    version = detect_version(obj)
+    if version == SCHEMA_VERSION:
+        problems = check_json(body, base_dir=old_dir)
+        if problems:
+            raise MigrationError(f"invalid {SCHEMA_VERSION} record: {_first(problems)}")
+        return _rebase_side_file(body, obj, old_dir, new_dir), version
+    text = json.dumps(upgrade(obj), allow_nan=True)
+    record, problems = parse_record(text)
+    if record is not None:
+        problems = check_json(text)
+    if problems:
+        raise MigrationError(f"migrated {version} record is not valid: {_first(problems)}")
+    assert record is not None
+    return record.model_dump_json(by_alias=True).encode(), version
+
+
+def _rebase_side_file(
+    body: bytes, obj: dict[str, Any], old_dir: Path | None, new_dir: Path | None
+) -> bytes:
+    """The line, with its Parquet path made relative to NEW's directory if that differs."""
+    ref = obj.get("agent_records") or {}
+    if ref.get("mode") != "parquet" or old_dir is None or new_dir is None:
+        return body
+    if old_dir.resolve() == new_dir.resolve():
+        return body
+    target = (old_dir / ref["path"]).resolve()
+    ref["path"] = Path(os.path.relpath(target, new_dir.resolve())).as_posix()
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _check_paths(old: Path, new: Path, force: bool) -> None:
+    if not old.is_file():
+        raise FileNotFoundError(f"{old}: no such file")
+    if new.exists():
+        if new.is_dir():
+            raise IsADirectoryError(f"{new}: is a directory")
+        if os.path.samefile(old, new):
+            raise FileExistsError(f"{new}: is OLD itself; OLD is never modified")
+        if not force:
+            raise FileExistsError(f"{new}: exists; pass --force to overwrite")
+
+
+def migrate_file(old: str | Path, new: str | Path, *, force: bool = False) -> MigrationReport:
+    """Migrate every line of OLD into NEW atomically; lines that cannot migrate are reported.
+
+    Raises ``FileNotFoundError`` for a missing OLD, ``FileExistsError`` when NEW exists (without
+    ``force``) or is OLD, before anything is written.
+    """
+    old_path, new_path = Path(old), Path(new)
+    _check_paths(old_path, new_path, force)
+    new_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=new_path.parent, prefix=f".{new_path.name}.", suffix=".tmp")
+    lines = written = 0
+    versions: Counter[str] = Counter()
+    failures: list[Problem] = []
+    try:
+        with os.fdopen(fd, "wb") as out, old_path.open("rb") as src:
+            for lines, raw in enumerate(src, start=1):
+                truncated = not raw.endswith(b"\n")
+                body = raw if truncated else raw[:-1]
+                try:
+                    line, version = migrate_line(
+                        body, old_dir=old_path.parent, new_dir=new_path.parent
+                    )
+                except MigrationError as exc:
+                    reason = f"{TRUNCATED}; {exc}" if truncated else str(exc)
+                    failures.append(Problem(str(old), lines, reason))
+                    continue
+                out.write(line + b"\n")
+                written += 1
+                versions[version] += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, new_path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    order = sorted(versions, key=lambda v: tuple(int(x) for x in v.split(".")))
+    return MigrationReport(
+        str(old),
+        str(new),
+        lines,
+        written,
+        tuple((v, versions[v]) for v in order),
+        tuple(failures),
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator.migrate",
+        description=f"Migrate a JSONL results file of schema 0.1-0.3 to {SCHEMA_VERSION}.",
+    )
+    parser.add_argument("old", metavar="OLD", help="JSONL file to read (never modified)")
+    parser.add_argument("new", metavar="NEW", help="JSONL file to write (atomically)")
+    parser.add_argument("--force", action="store_true", help="overwrite NEW if it exists")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m simulator.migrate``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        report = migrate_file(args.old, args.new, force=args.force)
+    except OSError as exc:
+        print(f"migrate: {exc.args[0] if len(exc.args) == 1 else exc}", file=sys.stderr)
+        return 2
+    for failure in report.failures:
+        print(failure, file=sys.stderr)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
