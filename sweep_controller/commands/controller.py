@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep_controller.errors import SpecError, SweepError
-from sweep_controller.k8s.objects import ControllerConfig
+from sweep_controller.exit_codes import ExitCode
+from sweep_controller.k8s.config import ControllerConfig
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_METRICS_PORT = 9090
@@ -98,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import CollectorRegistry
 
-    from sweep_controller.k8s.kube import Controller, KubeApi, build_registry, operator_settings
+    from sweep_controller.k8s.api import KubeApi
+    from sweep_controller.k8s.controller import Controller
+    from sweep_controller.k8s.operator import build_registry, operator_settings
     from sweep_controller.k8s.status import Phase
     from sweep_controller.metrics import ControllerMetrics, serve_metrics
 
@@ -122,4 +125,4 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.close()
-    return 0
+    return ExitCode.OK

@@ -16,12 +16,9 @@ from typing import Any
 import yaml
 
 from sweep_controller.errors import SpecError
-from sweep_controller.k8s.objects import (
-    ControllerConfig,
-    build_configmap,
-    build_job,
-    with_namespace,
-)
+from sweep_controller.exit_codes import ExitCode
+from sweep_controller.k8s.config import ControllerConfig
+from sweep_controller.k8s.objects import build_configmap, build_job, with_namespace
 from sweep_controller.spec.models import Sweep, load_sweep, parse_sweep
 
 
@@ -83,4 +80,4 @@ def run(args: argparse.Namespace) -> int:
         hint = "; or pass --output-uri s3://BUCKET/PREFIX" if "spec.output.uri" in str(exc) else ""
         raise SpecError(f"{args.spec}: {exc}{hint}") from None
     sys.stdout.write(text)
-    return 0
+    return ExitCode.OK

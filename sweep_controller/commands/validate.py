@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sweep_controller.k8s.objects import SweepTooLarge, check_size
+from sweep_controller.exit_codes import ExitCode
+from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
 from sweep_controller.spec.models import SAMPLED_METHODS, Sweep, load_sweep, spec_hash
 from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
 
@@ -33,7 +34,7 @@ def describe_parameter(param: ParameterSpec, *, grid: bool) -> str:
     return f"sampled from {span}{scale}"
 
 
-def summary(sweep: Sweep) -> list[str]:
+def size_summary(sweep: Sweep) -> list[str]:
     """The lines ``validate`` prints for a valid sweep."""
     spec = sweep.spec
     grid = spec.method not in SAMPLED_METHODS
@@ -64,10 +65,10 @@ def summary(sweep: Sweep) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Validate the spec and print its summary."""
     sweep = load_sweep(args.spec)
-    print("\n".join(summary(sweep)))
+    print("\n".join(size_summary(sweep)))
     try:
-        check_size(sweep)
+        check_job_size(sweep)
     except SweepTooLarge as exc:
         # Runs locally, but the controller refuses it: one Job takes a bounded number of indexes.
         print(f"sweepctl: warning: too large for Kubernetes: {exc}", file=sys.stderr)
-    return 0
+    return ExitCode.OK

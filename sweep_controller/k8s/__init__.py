@@ -1,10 +1,11 @@
 """Sweeps on Kubernetes: the CRD, status, object builders, the pure reconcile and the operator.
 
 Modules: ``crd`` (the generated CustomResourceDefinition), ``status`` (the Sweep's status model),
-``objects`` (ConfigMap and Job builders), ``reconcile`` (the pure decision), ``kube`` (the API seam,
-the controller and the kopf wiring). Importing this package loads nothing: the names below are
-imported on first use, so ``python -m sweep_controller.k8s.crd`` and the pure modules never pull in
-a client library.
+``config`` (what the cluster decides, from ``GOVSIM_*`` variables), ``objects`` (ConfigMap and Job
+builders), ``reconcile`` (the pure decision), ``api`` (the seam to the API server),
+``controller`` (observe, decide, carry out) and ``operator`` (the kopf wiring). Importing this
+package loads nothing: the names below are imported on first use, so
+``python -m sweep_controller.k8s.crd`` and the pure modules never pull in a client library.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 _EXPORTS = {
     "build_crd": "crd",
-    "ControllerConfig": "objects",
+    "ControllerConfig": "config",
     "build_job": "objects",
     "Action": "reconcile",
     "Observed": "reconcile",

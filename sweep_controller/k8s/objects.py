@@ -2,46 +2,46 @@
 
 Pure builders (plain dicts in, plain dicts out; no API calls) shared by the controller
 (``sweep_controller.k8s.reconcile``) and ``sweepctl render``, so what a user renders is exactly what
-the controller creates. ``ControllerConfig`` carries what the cluster decides rather than the
-sweep: worker image, service account, default S3 location, Pushgateway, scheduling, limits.
+the controller creates. What the cluster decides rather than the sweep (worker image, service
+account, default S3 location, Pushgateway, scheduling, limits) comes in a
+``sweep_controller.k8s.config.ControllerConfig``.
 
 Semantics worth knowing:
 
 * Job index ``i`` runs task ``i`` of the sweep (``JOB_COMPLETION_INDEX``); a finished task is
   skipped on retry, so a re-created Job only runs what is missing.
 * ``podFailurePolicy``: pod disruptions (spot reclaim, eviction, preemption: condition
-  ``DisruptionTarget``) are ignored and retried for free; exit code 2 (bad spec, index out of
-  range) fails the index at once; any other failure, including SIGTERM's 143 and the retryable
-  75, counts against ``backoffLimitPerIndex``. ``podReplacementPolicy: Failed`` starts a
-  replacement only once the old pod has stopped, so two pods never write one task at once.
+  ``DisruptionTarget``) are ignored and retried for free; ``ExitCode.PERMANENT`` (2: bad spec,
+  index out of range) fails the index at once; any other failure, including SIGTERM's 143 and
+  the retryable 75, counts against ``backoffLimitPerIndex``. ``podReplacementPolicy: Failed``
+  starts a replacement only once the old pod has stopped, so two pods never write one task at
+  once.
 * A ``file://`` output means nothing inside a pod (its filesystem vanishes): the ConfigMap's spec
   gets the cluster's default ``s3://BUCKET/PREFIX`` instead, and without one the sweep is refused.
 * Kueue: with a queue name (``spec.queueName``, else ``GOVSIM_DEFAULT_QUEUE``) the Job carries the
   label ``kueue.x-k8s.io/queue-name`` and is created suspended; Kueue un-suspends it when the
   queue admits it, and until then the sweep stays Pending.
 * One Job takes at most ``MAX_COMPLETIONS`` tasks; larger sweeps are refused (raise
-  ``pointsPerTask``).
+  ``runsPerTask``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
-import simulator
 from sweep_controller.env import ADDRESSING_ENV, PUSHGATEWAY_ENV
 from sweep_controller.errors import SpecError
 from sweep_controller.exit_codes import ExitCode
+from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.spec.models import (
     API_VERSION,
     KIND,
-    OUTPUT_URI_PATTERN,
     Sweep,
     parse_sweep,
     spec_hash,
@@ -62,134 +62,6 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 SWEEP_LABEL = "govsim.io/sweep"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 SPEC_HASH_ANNOTATION = "govsim.io/spec-hash"
-
-DEFAULT_NODE_SELECTOR: Mapping[str, str] = {"govsim.io/pool": "batch"}
-DEFAULT_TOLERATIONS: tuple[Mapping[str, str], ...] = (
-    {"key": "govsim.io/batch", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-)
-DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
-    "requests": {"cpu": "1", "memory": "1Gi"},
-    "limits": {"cpu": "1", "memory": "2Gi"},
-}
-
-
-@dataclass(frozen=True)
-class ControllerConfig:
-    """What the cluster decides for every sweep; read from ``GOVSIM_*`` variables (``ENV``)."""
-
-    image: str = f"govsim:{simulator.__version__}"
-    image_pull_policy: str = "IfNotPresent"
-    worker_service_account: str = "govsim-worker"
-    s3_bucket: str | None = None
-    s3_prefix: str = ""
-    s3_endpoint: str | None = None
-    s3_region: str = "us-east-1"
-    s3_addressing: str | None = None
-    credentials_secret: str | None = None
-    pushgateway_url: str | None = None
-    worker_resources: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
-    node_selector: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_NODE_SELECTOR))
-    tolerations: tuple[Mapping[str, Any], ...] = DEFAULT_TOLERATIONS
-    default_parallelism: int = 10
-    ttl_seconds_after_finished: int = 86_400
-    default_queue: str | None = None
-    pushgateway_cleanup_grace_seconds: int = 600
-
-    ENV: ClassVar[Mapping[str, str]] = {
-        "image": "GOVSIM_WORKER_IMAGE",
-        "image_pull_policy": "GOVSIM_WORKER_IMAGE_PULL_POLICY",
-        "worker_service_account": "GOVSIM_WORKER_SERVICE_ACCOUNT",
-        "s3_bucket": "GOVSIM_S3_BUCKET",
-        "s3_prefix": "GOVSIM_S3_PREFIX",
-        "s3_endpoint": "GOVSIM_S3_ENDPOINT",
-        "s3_region": "GOVSIM_S3_REGION",
-        "s3_addressing": "GOVSIM_S3_ADDRESSING",
-        "credentials_secret": "GOVSIM_S3_CREDENTIALS_SECRET",
-        "pushgateway_url": "GOVSIM_PUSHGATEWAY_URL",
-        "worker_resources": "GOVSIM_WORKER_RESOURCES",
-        "node_selector": "GOVSIM_WORKER_NODE_SELECTOR",
-        "tolerations": "GOVSIM_WORKER_TOLERATIONS",
-        "default_parallelism": "GOVSIM_DEFAULT_PARALLELISM",
-        "ttl_seconds_after_finished": "GOVSIM_JOB_TTL_SECONDS",
-        "default_queue": "GOVSIM_DEFAULT_QUEUE",
-        "pushgateway_cleanup_grace_seconds": "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS",
-    }
-    """Environment variable of each field. JSON for resources, node selector and tolerations."""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ControllerConfig:
-        """The config from ``environ`` (empty values are unset), then ``overrides`` (not None)."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = cls.ENV[f.name]
-            raw = environ.get(name, "").strip()
-            if raw:
-                values[f.name] = _parse(name, raw, f.name)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        config = cls(**values)
-        config.check()
-        return config
-
-    def check(self) -> None:
-        """Raise ``SpecError`` naming the variable of the first invalid value."""
-        env = self.ENV
-        if not self.image.strip():
-            raise SpecError(f"{env['image']}: empty; set the worker image")
-        if self.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
-            raise SpecError(
-                f"{env['image_pull_policy']}: {self.image_pull_policy!r} is not one of "
-                "Always, IfNotPresent, Never"
-            )
-        for name in ("default_parallelism", "pushgateway_cleanup_grace_seconds"):
-            if getattr(self, name) < (1 if name == "default_parallelism" else 0):
-                raise SpecError(f"{env[name]}: {getattr(self, name)} is outside [1, inf)")
-        if self.ttl_seconds_after_finished < 0:
-            raise SpecError(f"{env['ttl_seconds_after_finished']}: must be >= 0")
-        if self.s3_addressing not in (None, "auto", "path", "virtual"):
-            raise SpecError(
-                f"{env['s3_addressing']}: {self.s3_addressing!r} is not one of auto, path, virtual"
-            )
-        uri = self.default_output_uri
-        if uri is not None and not re.fullmatch(OUTPUT_URI_PATTERN, uri):
-            raise SpecError(
-                f"{env['s3_bucket']}: {self.s3_bucket!r} (prefix {self.s3_prefix!r}) does not make "
-                "a valid s3://BUCKET/PREFIX: a bucket is 3-63 lowercase letters, digits, '.', '-'"
-            )
-
-    @property
-    def default_output_uri(self) -> str | None:
-        """``s3://BUCKET/PREFIX`` that replaces a sweep's ``file://`` output, or None."""
-        if not self.s3_bucket:
-            return None
-        prefix = self.s3_prefix.strip("/")
-        return f"s3://{self.s3_bucket}" + (f"/{prefix}" if prefix else "")
-
-
-_INT_FIELDS = frozenset(
-    {"default_parallelism", "ttl_seconds_after_finished", "pushgateway_cleanup_grace_seconds"}
-)
-_JSON_FIELDS = {"worker_resources": dict, "node_selector": dict, "tolerations": list}
-
-
-def _parse(env_name: str, raw: str, field_name: str) -> Any:
-    if field_name in _INT_FIELDS:
-        try:
-            return int(raw)
-        except ValueError:
-            raise SpecError(f"{env_name}: {raw!r} is not an integer") from None
-    if field_name in _JSON_FIELDS:
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise SpecError(
-                f"{env_name}: not valid JSON: {exc.msg} at column {exc.colno}"
-            ) from None
-        kind = _JSON_FIELDS[field_name]
-        if not isinstance(value, kind):
-            want = "object" if kind is dict else "list"
-            raise SpecError(f"{env_name}: must be a JSON {want}, got {type(value).__name__}")
-        return tuple(value) if kind is list else value
-    return raw
 
 
 @dataclass(frozen=True)
@@ -234,19 +106,19 @@ def resolve_output_uri(sweep: Sweep, config: ControllerConfig) -> str:
     return default
 
 
-def results_uri(sweep: Sweep, config: ControllerConfig) -> str:
+def job_results_uri(sweep: Sweep, config: ControllerConfig) -> str:
     """Where a sweep's results land: ``<output uri>/<sweep name>/``."""
     return f"{resolve_output_uri(sweep, config).rstrip('/')}/{sweep.name}/"
 
 
-def check_size(sweep: Sweep) -> None:
+def check_job_size(sweep: Sweep) -> None:
     """Raise ``SweepTooLarge`` when the sweep needs more than ``MAX_COMPLETIONS`` Job indexes."""
     spec = sweep.spec
     if spec.n_tasks > MAX_COMPLETIONS:
         needed = math.ceil(spec.n_runs / MAX_COMPLETIONS)
         raise SweepTooLarge(
-            f"spec.pointsPerTask: {spec.runs_per_task} gives {spec.n_tasks} tasks; one Job runs "
-            f"at most {MAX_COMPLETIONS}: set pointsPerTask to at least {needed}"
+            f"spec.runsPerTask: {spec.runs_per_task} gives {spec.n_tasks} tasks; one Job runs "
+            f"at most {MAX_COMPLETIONS}: set runsPerTask to at least {needed}"
         )
 
 
@@ -383,7 +255,7 @@ def _pod_spec(sweep: Sweep, config: ControllerConfig) -> dict[str, Any]:
 
 def build_job(sweep: Sweep, config: ControllerConfig, owner: Owner | None = None) -> dict[str, Any]:
     """The Indexed Job ``<sweep>``: one index per task (raises ``SweepTooLarge``, ``SpecError``)."""
-    check_size(sweep)
+    check_job_size(sweep)
     resolve_output_uri(sweep, config)  # refuse a file:// output without a default bucket
     spec = sweep.spec
     n_tasks = spec.n_tasks
@@ -443,16 +315,16 @@ def with_namespace(sweep: Sweep, namespace: str | None) -> Sweep:
 
 __all__ = [
     "MAX_COMPLETIONS",
-    "ControllerConfig",
     "Owner",
     "SweepTooLarge",
     "build_configmap",
     "build_job",
+    "check_job_size",
     "configmap_name",
+    "job_results_uri",
     "labels",
     "resolve_output_uri",
     "resolved_spec",
-    "results_uri",
     "with_namespace",
     "worker_env",
 ]

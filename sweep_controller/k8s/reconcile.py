@@ -2,8 +2,9 @@
 
 ``reconcile`` has no side effects: it reads no API, no clock and no environment; the caller passes
 the Sweep resource as read, the children it observed, the time and the cluster config, and
-``sweep_controller.k8s.kube`` carries the returned actions out ("decide, then act"). Everything the
-controller does goes through here, so the table-driven tests of this function cover its logic.
+``sweep_controller.k8s.controller`` carries the returned actions out ("decide, then act").
+Everything the controller does goes through here, so the table-driven tests of this function
+cover its logic.
 
 The rules:
 
@@ -33,18 +34,18 @@ from enum import StrEnum
 from typing import Any
 
 from sweep_controller.errors import SpecError
+from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import (
     QUEUE_LABEL,
-    ControllerConfig,
     Owner,
     SweepTooLarge,
     build_configmap,
     build_job,
-    check_size,
+    check_job_size,
     configmap_name,
+    job_results_uri,
     queue_name,
     resolve_output_uri,
-    results_uri,
 )
 from sweep_controller.k8s.status import (
     TERMINAL_PHASES,
@@ -261,7 +262,7 @@ def _decide(
     job = observed.job
     if job is not None and _owned_by(job, uid):
         try:  # the cluster config may have changed since the Job was created
-            uri = old.results_uri or results_uri(sweep, config)
+            uri = old.results_uri or job_results_uri(sweep, config)
             configmap = build_configmap(sweep, config, Owner(name, uid))
         except SpecError:
             uri, configmap = old.results_uri or "", None
@@ -272,14 +273,14 @@ def _decide(
     if old.phase in TERMINAL_PHASES:
         return None
     try:
-        check_size(sweep)
+        check_job_size(sweep)
         resolve_output_uri(sweep, config)
     except SpecError as exc:
         reason = "TooLarge" if isinstance(exc, SweepTooLarge) else "InvalidOutput"
         end = old.completion_time or now
         total = sweep.spec.n_tasks
         return _Decision(Phase.FAILED, reason, str(exc), tasks_total=total, completion_time=end)
-    uri = results_uri(sweep, config)
+    uri = job_results_uri(sweep, config)
     for kind, child in (("Job", job), ("ConfigMap", observed.configmap)):
         if child is not None and not _owned_by(child, uid):
             child_name = sweep.name if kind == "Job" else configmap_name(sweep.name)

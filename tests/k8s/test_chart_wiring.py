@@ -31,8 +31,8 @@ from chartkit import (
     value_sets,
 )
 
+from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import (
-    ControllerConfig,
     Owner,
     build_configmap,
     build_job,

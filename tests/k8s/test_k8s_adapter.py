@@ -23,8 +23,9 @@ from k8s_sweepkit import NAMESPACE, UID, resource
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
 
-from sweep_controller.k8s.kube import Controller, KubeApi, translate
-from sweep_controller.k8s.objects import ControllerConfig
+from sweep_controller.k8s.api import KubeApi, translate
+from sweep_controller.k8s.config import ControllerConfig
+from sweep_controller.k8s.controller import Controller
 from sweep_controller.k8s.reconcile import (
     CreateConfigMap,
     CreateJob,
@@ -144,7 +145,7 @@ async def test_status_patch_of_a_deleted_sweep_is_not_an_error(kmock: Any) -> No
 async def test_event_is_posted_about_the_sweep_and_valid(kmock: Any) -> None:
     api = api_for(kmock)
     body = new_sweep(kmock)
-    event = EmitEvent(EventType.WARNING, "TooLarge", "spec.pointsPerTask: raise it " + "x" * 2000)
+    event = EmitEvent(EventType.WARNING, "TooLarge", "spec.runsPerTask: raise it " + "x" * 2000)
     await call(Controller(api, CONFIG).carry_out, body, [event], NOW)
     (request,) = requests(kmock, "POST", f"/api/v1/namespaces/{NAMESPACE}/events")
     posted = json.loads(request.body)

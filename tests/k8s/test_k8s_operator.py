@@ -20,8 +20,10 @@ import pytest
 from k8s_sweepkit import NAMESPACE, declare, live, resource, until
 from kubernetes import client as k8s
 
-from sweep_controller.k8s.kube import Controller, KubeApi, build_registry, operator_settings
-from sweep_controller.k8s.objects import ControllerConfig
+from sweep_controller.k8s.api import KubeApi
+from sweep_controller.k8s.config import ControllerConfig
+from sweep_controller.k8s.controller import Controller
+from sweep_controller.k8s.operator import build_registry, operator_settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 

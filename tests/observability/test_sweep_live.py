@@ -58,8 +58,9 @@ from prometheus_client import CollectorRegistry
 from promstack import Prometheus, PrometheusAPI, Pushgateway
 from servers import free_port
 
-from sweep_controller.k8s.kube import Controller, KubeApi
-from sweep_controller.k8s.objects import ControllerConfig
+from sweep_controller.k8s.api import KubeApi
+from sweep_controller.k8s.config import ControllerConfig
+from sweep_controller.k8s.controller import Controller
 from sweep_controller.k8s.reconcile import (
     Action,
     CreateConfigMap,

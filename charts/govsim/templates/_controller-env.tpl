@@ -1,5 +1,5 @@
 {{/*
-The controller's environment: every field of its ControllerConfig (sweep_controller/k8s_objects.py,
+The controller's environment: every field of its ControllerConfig (sweep_controller/k8s/config.py,
 ControllerConfig.ENV), always present; an empty value means "unset". The controller passes the
 worker-side settings on to the Jobs it builds (image, service account, S3 endpoint, region,
 addressing and credentials Secret, Pushgateway, resources, scheduling, TTL, Kueue queue).

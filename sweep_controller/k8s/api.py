@@ -1,0 +1,187 @@
+"""The one seam between the controller and the Kubernetes API server.
+
+The controller must tell a failure worth retrying (throttling, a 5xx, a dropped connection, an RBAC
+or quota refusal an admin may fix) from one that never succeeds (an object the API server rejects
+as invalid), and kopf's retry policy is carried by its exception type. ``KubeApi`` wraps the
+official ``kubernetes`` client: it reads objects as plain JSON dicts, treats "already exists" on
+create as success, merge-patches the ``status`` subresource and posts Events. Every call goes
+through ``KubeApi._call``, the one place where an ``ApiException`` or a connection error becomes
+``kopf.TemporaryError`` or ``kopf.PermanentError`` (``raise ... from exc``), so no foreign exception
+leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import urllib3.exceptions
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from sweep_controller.k8s.crd import GROUP, PLURAL, VERSION
+from sweep_controller.k8s.reconcile import EmitEvent
+from sweep_controller.spec.models import API_VERSION, KIND
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 30.0
+REQUEST_TIMEOUT_SECONDS = 30.0
+COMPONENT = "govsim-controller"
+MAX_EVENT_MESSAGE = 1024
+_TEMPORARY_DELAY = {401: 60.0, 403: 60.0, 429: 10.0}
+_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+
+
+def _describe(exc: ApiException) -> str:
+    """The API's own message from an error response, else the HTTP reason."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return f"{exc.status} {exc.reason}: {message or exc.reason}"
+
+
+def translate(exc: Exception, what: str) -> kopf.TemporaryError | kopf.PermanentError:
+    """The kopf error (and so the retry policy) for a failed API call about ``what``."""
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        text = f"{what}: {_describe(exc)}"
+        if status in _TEMPORARY_DELAY or status >= 500 or status == 0:
+            return kopf.TemporaryError(text, delay=_TEMPORARY_DELAY.get(status, 10.0))
+        return kopf.PermanentError(text)
+    return kopf.TemporaryError(f"{what}: {type(exc).__name__}: {exc}", delay=10.0)
+
+
+class KubeApi:
+    """The seam to the Kubernetes API; every foreign exception is translated here."""
+
+    def __init__(self, api_client: k8s.ApiClient) -> None:
+        self.core = k8s.CoreV1Api(api_client)
+        self.batch = k8s.BatchV1Api(api_client)
+        self.custom = k8s.CustomObjectsApi(api_client)
+
+    @staticmethod
+    def _call(
+        what: str, call: Callable[..., Any], *args: Any, expected: int | None = None
+    ) -> Any | None:
+        """The raw response of ``call``; None when the API answers the ``expected`` status.
+
+        Any other ``ApiException`` or connection error is raised as kopf's retry policy.
+        """
+        try:
+            return call(
+                *args,
+                _preload_content=False,
+                _request_timeout=(CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS),
+            )
+        except ApiException as exc:
+            if expected is not None and exc.status == expected:
+                return None
+            raise translate(exc, what) from exc
+        except _API_ERRORS as exc:
+            raise translate(exc, what) from exc
+
+    def _read(self, what: str, call: Callable[..., Any], *args: Any) -> dict[str, Any] | None:
+        response = self._call(f"read {what}", call, *args, expected=404)
+        if response is None:
+            return None
+        data: dict[str, Any] = json.loads(response.data)
+        return data
+
+    def read_sweep(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Sweep as the API returns it, or None."""
+        return self._read(
+            f"Sweep {namespace}/{name}",
+            self.custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+        )
+
+    def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Job, or None."""
+        return self._read(
+            f"Job {namespace}/{name}", self.batch.read_namespaced_job, name, namespace
+        )
+
+    def read_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The ConfigMap, or None."""
+        return self._read(
+            f"ConfigMap {namespace}/{name}", self.core.read_namespaced_config_map, name, namespace
+        )
+
+    def create(self, body: Mapping[str, Any]) -> bool:
+        """Create a ConfigMap or Job; True if created, False if it already existed."""
+        kind, meta = body["kind"], body["metadata"]
+        calls = {
+            "ConfigMap": self.core.create_namespaced_config_map,
+            "Job": self.batch.create_namespaced_job,
+        }
+        what = f"create {kind} {meta['namespace']}/{meta['name']}"
+        return (
+            self._call(what, calls[kind], meta["namespace"], dict(body), expected=409) is not None
+        )
+
+    def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool:
+        """Merge-patch the Sweep's status subresource; False if the Sweep is gone."""
+        response = self._call(
+            f"patch status of Sweep {namespace}/{name}",
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": dict(patch)},
+            expected=404,
+        )
+        return response is not None
+
+    def post_event(self, sweep: Mapping[str, Any], event: EmitEvent, now: datetime) -> bool:
+        """Post an Event about the Sweep; best effort (False, logged, when the API refuses)."""
+        meta = sweep["metadata"]
+        stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        nanos = int(now.timestamp() * 1e9)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{nanos:x}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": str(event.type),
+            "reason": event.reason,
+            "message": event.message[:MAX_EVENT_MESSAGE],
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "source": {"component": COMPONENT},
+            "reportingComponent": f"{GROUP}/controller",
+            "reportingInstance": COMPONENT,
+        }
+        what = f"post event {event.reason} on Sweep {meta['namespace']}/{meta['name']}"
+        try:
+            # 409: an Event of this name exists already, which is what was wanted.
+            self._call(
+                what, self.core.create_namespaced_event, meta["namespace"], body, expected=409
+            )
+        except (kopf.TemporaryError, kopf.PermanentError) as exc:
+            log.warning("%s (not retried)", exc)
+            return False
+        return True
+
+
+__all__ = ["COMPONENT", "KubeApi", "translate"]

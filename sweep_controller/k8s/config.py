@@ -1,0 +1,162 @@
+"""What the cluster decides for every sweep, read from the controller's ``GOVSIM_*`` variables.
+
+A Sweep says what to run; the cluster decides where and how: the worker image, its service
+account, the default ``s3://`` location for sweeps that name a local output, the Pushgateway,
+scheduling (resources, node selector, tolerations, Kueue queue) and Job limits. The Helm chart
+sets these as environment variables of the controller's Deployment, and ``sweepctl render`` reads
+the same ones. ``ControllerConfig`` is the trust boundary for them: a pydantic model that refuses
+unknown fields and bad values, and ``from_env`` reports the first problem as one line naming the
+variable (``GOVSIM_DEFAULT_PARALLELISM: 'ten' is not an integer``). Pure: no client library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+import simulator
+from sweep_controller.errors import SpecError
+from sweep_controller.spec.models import OUTPUT_URI_PATTERN
+
+DEFAULT_NODE_SELECTOR: Mapping[str, str] = {"govsim.io/pool": "batch"}
+DEFAULT_TOLERATIONS: tuple[Mapping[str, str], ...] = (
+    {"key": "govsim.io/batch", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+)
+DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
+    "requests": {"cpu": "1", "memory": "1Gi"},
+    "limits": {"cpu": "1", "memory": "2Gi"},
+}
+_JSON_KINDS = {"worker_resources": dict, "node_selector": dict, "tolerations": list}
+
+
+class ControllerConfig(BaseModel):
+    """What the cluster decides for every sweep; read from ``GOVSIM_*`` variables (``ENV``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image: str = f"govsim:{simulator.__version__}"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    worker_service_account: str = "govsim-worker"
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_addressing: Literal["auto", "path", "virtual"] | None = None
+    credentials_secret: str | None = None
+    pushgateway_url: str | None = None
+    worker_resources: Mapping[str, Any] = Field(default_factory=lambda: dict(DEFAULT_RESOURCES))
+    node_selector: Mapping[str, str] = Field(default_factory=lambda: dict(DEFAULT_NODE_SELECTOR))
+    tolerations: tuple[Mapping[str, Any], ...] = DEFAULT_TOLERATIONS
+    default_parallelism: int = Field(10, ge=1)
+    ttl_seconds_after_finished: int = Field(86_400, ge=0)
+    default_queue: str | None = None
+    pushgateway_cleanup_grace_seconds: int = Field(600, ge=0)
+
+    ENV: ClassVar[Mapping[str, str]] = {
+        "image": "GOVSIM_WORKER_IMAGE",
+        "image_pull_policy": "GOVSIM_WORKER_IMAGE_PULL_POLICY",
+        "worker_service_account": "GOVSIM_WORKER_SERVICE_ACCOUNT",
+        "s3_bucket": "GOVSIM_S3_BUCKET",
+        "s3_prefix": "GOVSIM_S3_PREFIX",
+        "s3_endpoint": "GOVSIM_S3_ENDPOINT",
+        "s3_region": "GOVSIM_S3_REGION",
+        "s3_addressing": "GOVSIM_S3_ADDRESSING",
+        "credentials_secret": "GOVSIM_S3_CREDENTIALS_SECRET",
+        "pushgateway_url": "GOVSIM_PUSHGATEWAY_URL",
+        "worker_resources": "GOVSIM_WORKER_RESOURCES",
+        "node_selector": "GOVSIM_WORKER_NODE_SELECTOR",
+        "tolerations": "GOVSIM_WORKER_TOLERATIONS",
+        "default_parallelism": "GOVSIM_DEFAULT_PARALLELISM",
+        "ttl_seconds_after_finished": "GOVSIM_JOB_TTL_SECONDS",
+        "default_queue": "GOVSIM_DEFAULT_QUEUE",
+        "pushgateway_cleanup_grace_seconds": "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS",
+    }
+    """Environment variable of each field. JSON for resources, node selector and tolerations."""
+
+    @field_validator("image")
+    @classmethod
+    def _image_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty; set the worker image")
+        return value
+
+    @model_validator(mode="after")
+    def _default_output_is_valid(self) -> ControllerConfig:
+        uri = self.default_output_uri
+        if uri is not None and not re.fullmatch(OUTPUT_URI_PATTERN, uri):
+            raise PydanticCustomError(
+                "controller_config",
+                "{field}: {reason}",
+                {
+                    "field": "s3_bucket",
+                    "reason": f"{self.s3_bucket!r} (prefix {self.s3_prefix!r}) does not make a "
+                    "valid s3://BUCKET/PREFIX: a bucket is 3-63 lowercase letters, digits, "
+                    "'.', '-'",
+                },
+            )
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ControllerConfig:
+        """The config from ``environ`` (empty values are unset), then ``overrides`` (not None).
+
+        Raises ``SpecError`` with one line naming the variable of the first invalid value.
+        """
+        values: dict[str, Any] = {}
+        for field, name in cls.ENV.items():
+            raw = environ.get(name, "").strip()
+            if raw:
+                values[field] = _from_json(name, raw) if field in _JSON_KINDS else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SpecError(_describe(exc.errors(include_url=False)[0], cls.ENV)) from None
+
+    @property
+    def default_output_uri(self) -> str | None:
+        """``s3://BUCKET/PREFIX`` that replaces a sweep's ``file://`` output, or None."""
+        if not self.s3_bucket:
+            return None
+        prefix = self.s3_prefix.strip("/")
+        return f"s3://{self.s3_bucket}" + (f"/{prefix}" if prefix else "")
+
+
+def _from_json(name: str, raw: str) -> Any:
+    """A JSON-valued variable decoded (its type is left to the model)."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{name}: not valid JSON: {exc.msg} at column {exc.colno}") from None
+
+
+def _describe(error: ErrorDetails, env: Mapping[str, str]) -> str:
+    """One line for a validation error: the variable, the value and what is allowed."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    loc = [str(part) for part in error["loc"]]
+    if kind == "controller_config":
+        loc, reason = [ctx["field"]], str(ctx["reason"])
+    elif kind == "int_parsing":
+        reason = f"{value!r} is not an integer"
+    elif kind == "greater_than_equal":
+        reason = f"{value} is outside [{ctx['ge']}, inf)"
+    elif kind == "literal_error":
+        allowed = str(ctx["expected"]).replace("'", "").replace(" or ", ", ")
+        reason = f"{value!r} is not one of {allowed}"
+    elif kind in ("dict_type", "tuple_type") and len(loc) == 1:
+        want = "object" if kind == "dict_type" else "list"
+        reason = f"must be a JSON {want}, got {type(value).__name__}"
+    else:
+        reason = error["msg"].removeprefix("Value error, ")
+        if kind != "value_error" and isinstance(value, (str, int, float)):
+            reason += f" (got {value!r})"
+    where = env.get(loc[0], loc[0]) if loc else "(config)"
+    return ".".join([where, *loc[1:]]) + f": {reason}"
+
+
+__all__ = ["ControllerConfig"]
