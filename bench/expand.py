@@ -43,7 +43,7 @@ def bench_sweep(runs: int, order: str = "sequential") -> Sweep:
                 },
                 "replicates": REPLICATES,
                 "seed": 42,
-                "pointsPerTask": 100,
+                "runsPerTask": 100,
                 "order": order,
             },
         },

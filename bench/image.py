@@ -88,7 +88,7 @@ def sweep_doc(agents: int) -> dict[str, Any]:
             "parameters": {"whale_ratio": {"values": [0.15]}},
             "replicates": 1,
             "seed": 1,
-            "pointsPerTask": 1,
+            "runsPerTask": 1,
             "output": {"uri": "file://results"},
         },
     }

@@ -55,7 +55,7 @@ def bench_sweep(runs: int, output: Path) -> Sweep:
                 },
                 "replicates": max(1, runs // 20),
                 "seed": 42,
-                "pointsPerTask": RUNS_PER_TASK,
+                "runsPerTask": RUNS_PER_TASK,
                 "output": {"uri": f"file://{output}"},
             },
         },

@@ -13,6 +13,10 @@ class SpecError(SweepError, ValueError):
     """A sweep spec is malformed, names an unknown parameter or leaves a range (permanent)."""
 
 
+class SpecDeprecationWarning(DeprecationWarning):
+    """A sweep spec uses a deprecated key that still works (``sweepctl`` prints one line)."""
+
+
 class StorageError(SweepError):
     """Reading or writing results storage failed."""
 

@@ -3,6 +3,7 @@
 Subcommands live in ``sweep_controller.commands``, one module each, found at start-up. The CLI
 catches only the project's own errors and prints them as ``sweepctl: error: MESSAGE``; the exit
 code tells a bad input (2, permanent: do not retry) from a transient failure (75, EX_TEMPFAIL).
+A deprecated spec key is one line, ``sweepctl: warning: FILE: spec.KEY is deprecated; ...``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import importlib
 import os
 import pkgutil
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from sweep_controller import commands
-from sweep_controller.errors import SweepError
+from sweep_controller.errors import SpecDeprecationWarning, SweepError
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 
 PROG = "sweepctl"
@@ -35,6 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def spec_warnings_as_lines() -> Iterator[None]:
+    """Within the block, show each distinct ``SpecDeprecationWarning`` once, as one stderr line."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> Any:
+            if issubclass(category, SpecDeprecationWarning):
+                print(f"{PROG}: warning: {message}", file=sys.stderr)
+                return None
+            return shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.simplefilter("default", SpecDeprecationWarning)
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sweepctl``; returns the exit code."""
     parser = build_parser()
@@ -44,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
     try:
-        return int(handler(args))
+        with spec_warnings_as_lines():
+            return int(handler(args))
     except SweepError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exit_code_for(exc)

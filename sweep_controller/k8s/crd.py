@@ -14,6 +14,9 @@ restricted to ``name``. Pydantic emits JSON Schema 2020-12, so ``openapi_schema`
 * no default is emitted under ``spec.simulator``: a server-side default would mark every simulator
   parameter as set, and a parameter both set there and swept is rejected by the spec.
 
+A renamed spec key (``RENAMED_SPEC_KEYS``: ``pointsPerTask`` is now ``runsPerTask``) stays in the
+schema under its old name, so existing custom resources still apply; a CEL rule refuses both names
+at once, and the new name has no server-side default (it would be added beside the old one).
 The spec is immutable (CEL ``self == oldSelf``); the status schema comes from
 ``sweep_controller.k8s.status.SweepStatus``. ``python -m sweep_controller.k8s.crd --write``
 regenerates the
@@ -31,8 +34,9 @@ from typing import Any
 
 import yaml
 
+from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.status import SweepStatus
-from sweep_controller.spec.models import API_VERSION, KIND, Sweep
+from sweep_controller.spec.models import API_VERSION, KIND, RENAMED_SPEC_KEYS, Sweep
 
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "sweeps"
@@ -184,7 +188,20 @@ def spec_schema() -> dict[str, Any]:
     """The structural schema of a Sweep's ``spec`` (immutable after creation)."""
     full = Sweep.model_json_schema(by_alias=True, mode="validation")
     spec = openapi_schema(full["properties"]["spec"], full["$defs"], path="/spec")
-    spec["x-kubernetes-validations"] = [{"rule": "self == oldSelf", "message": IMMUTABLE_MESSAGE}]
+    rules = [{"rule": "self == oldSelf", "message": IMMUTABLE_MESSAGE}]
+    properties = spec["properties"]
+    for old, new in RENAMED_SPEC_KEYS.items():
+        # No server-side default for the new name: a resource that sets the old one would get both.
+        current = {k: v for k, v in properties[new].items() if k != "default"}
+        properties[new] = current
+        properties[old] = {**current, "description": f"Deprecated: use {new}."}
+        rules.append(
+            {
+                "rule": f"!(has(self.{old}) && has(self.{new}))",
+                "message": f"spec.{old} is the deprecated name of spec.{new}; set only {new}",
+            }
+        )
+    spec["x-kubernetes-validations"] = rules
     return spec
 
 
@@ -280,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
-        return 0
+        return ExitCode.OK
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:
@@ -288,10 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.output} is out of date; run: python -m sweep_controller.k8s.crd --write",
                 file=sys.stderr,
             )
-            return 1
-        return 0
+            return ExitCode.FAILURE
+        return ExitCode.OK
     sys.stdout.write(text)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

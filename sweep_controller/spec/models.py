@@ -17,17 +17,18 @@ import json
 import math
 import re
 import typing
+import warnings
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import ErrorDetails
 
 from simulator.params import SimParams
-from sweep_controller.errors import SpecError
+from sweep_controller.errors import SpecDeprecationWarning, SpecError
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
     SWEEPABLE,
@@ -48,6 +49,8 @@ MAX_NAME_LENGTH = 52
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OUTPUT_URI_PATTERN = r"^(file://.+|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?)$"
 MAX_RUNS = 10**12
+RENAMED_SPEC_KEYS: Mapping[str, str] = {"pointsPerTask": "runsPerTask"}
+"""Deprecated spec keys that still work, with a warning, and their current names."""
 
 
 class Method(StrEnum):
@@ -102,7 +105,7 @@ class SweepSpec(StrictModel):
     runs_per_task: int = Field(
         1,
         ge=1,
-        alias="pointsPerTask",
+        alias="runsPerTask",
         description="Runs (point x replicate) one task, i.e. one Job index, performs.",
     )
     order: Order = Field(Order.SEQUENTIAL, description="sequential or shuffled run order.")
@@ -155,6 +158,25 @@ class SweepSpec(StrictModel):
         return -(-self.n_runs // self.runs_per_task)
 
     # -- semantic checks ----------------------------------------------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        """Accept a deprecated key (``RENAMED_SPEC_KEYS``), with a warning; both names: an error."""
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        for old, new in RENAMED_SPEC_KEYS.items():
+            if old not in data:
+                continue
+            field = next(n for n, f in cls.model_fields.items() if f.alias == new)
+            if new in data or field in data:
+                raise spec_error(old, f"deprecated name of spec.{new}; set only spec.{new}")
+            data[new] = data.pop(old)
+            source = (info.context or {}).get("source", "<sweep>")
+            message = f"{source}: spec.{old} is deprecated; use spec.{new}"
+            warnings.warn(message, SpecDeprecationWarning, stacklevel=2)
+        return data
 
     @model_validator(mode="after")
     def _semantics(self) -> Self:
@@ -414,7 +436,7 @@ def parse_sweep(data: object, source: str = "<sweep>") -> Sweep:
         got = type(data).__name__ if data is not None else "an empty document"
         raise SpecError(f"{source}: expected a Sweep mapping at the top level, got {got}")
     try:
-        return Sweep.model_validate(data)
+        return Sweep.model_validate(data, context={"source": source})
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc, source)) from None
 
@@ -464,5 +486,7 @@ RESULT_FIELDS: frozenset[str] = frozenset(
 def spec_hash(sweep: Sweep) -> str:
     """Hex sha256 of the canonical JSON of the result-determining fields (``RESULT_FIELDS``)."""
     data = sweep.spec.model_dump(mode="json", by_alias=True, include=set(RESULT_FIELDS))
+    for old, new in RENAMED_SPEC_KEYS.items():  # hashed under the old name: hashes stay stable
+        data[old] = data.pop(new)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()

@@ -44,7 +44,7 @@ def sweep_doc(name: str, **spec: Any) -> dict[str, Any]:
         "parameters": {"whale_ratio": {"values": [0.05, 0.2, 0.35]}},
         "replicates": 2,
         "seed": 23,
-        "pointsPerTask": 2,
+        "runsPerTask": 2,
         "output": {"uri": "file://results"},
         **spec,
     }
@@ -237,7 +237,7 @@ def test_sigterm_during_a_task_leaves_no_partial_object(
         simulator={"agents": 20_000, "mean_degree": 10, "cascade_rounds": 3},
         parameters={"whale_ratio": {"values": [0.1, 0.2]}},
         replicates=1000,
-        pointsPerTask=2000,
+        runsPerTask=2000,
     )
     rendered = render(tmp_path, built_image, seaweedfs, s3_uri, doc)
     assert rendered.completions == 1

@@ -21,7 +21,7 @@ NAMESPACE = "research"
 # The tests count tasks of the default example: pin its size (16 points x 5 replicates = 80 runs,
 # 10 per task = 8 tasks) so the user-facing example may grow without changing them.
 PINNED_SIZE: dict[str, dict[str, int]] = {
-    "whale-vs-conformity": {"replicates": 5, "pointsPerTask": 10},
+    "whale-vs-conformity": {"replicates": 5, "runsPerTask": 10},
 }
 
 

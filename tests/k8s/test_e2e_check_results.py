@@ -33,7 +33,7 @@ def write_sweep(path: Path, name: str, uri: str) -> Path:
             "parameters": {"whale_ratio": {"values": [0.05, 0.2]}},
             "replicates": 2,
             "seed": 11,
-            "pointsPerTask": 2,
+            "runsPerTask": 2,
             "output": {"uri": uri},
         },
     }

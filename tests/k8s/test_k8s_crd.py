@@ -16,7 +16,7 @@ import pytest
 import yaml
 from k8s_sweepkit import EXAMPLES, ROOT, example
 
-from sweep_controller.errors import SpecError
+from sweep_controller.errors import SpecDeprecationWarning, SpecError
 from sweep_controller.k8s import crd
 from sweep_controller.k8s.status import SweepStatus
 from sweep_controller.spec.models import parse_sweep, spec_hash
@@ -137,7 +137,29 @@ def test_crd_names_scope_and_subresources() -> None:
 
 def test_spec_is_immutable() -> None:
     rules = SCHEMA["properties"]["spec"]["x-kubernetes-validations"]
-    assert rules == [{"rule": "self == oldSelf", "message": crd.IMMUTABLE_MESSAGE}]
+    assert rules[0] == {"rule": "self == oldSelf", "message": crd.IMMUTABLE_MESSAGE}
+
+
+def test_deprecated_points_per_task_still_applies_and_means_runs_per_task() -> None:
+    properties = SCHEMA["properties"]["spec"]["properties"]
+    assert properties["pointsPerTask"]["description"] == "Deprecated: use runsPerTask."
+    assert "default" not in properties["runsPerTask"]  # else an old resource would get both
+    document = example()
+    document["spec"]["pointsPerTask"] = document["spec"].pop("runsPerTask")
+    defaulted = apply_defaults(SCHEMA, document)
+    assert VALIDATOR.is_valid(defaulted)
+    assert "runsPerTask" not in defaulted["spec"]
+    with pytest.warns(SpecDeprecationWarning, match="spec.pointsPerTask is deprecated"):
+        old = parse_sweep(defaulted)
+    assert old == parse_sweep(apply_defaults(SCHEMA, example()))
+
+
+def test_both_task_size_names_are_refused_by_crd_rule_and_model() -> None:
+    rules = SCHEMA["properties"]["spec"]["x-kubernetes-validations"]
+    assert rules[1]["rule"] == "!(has(self.pointsPerTask) && has(self.runsPerTask))"
+    assert "spec.pointsPerTask" in rules[1]["message"]
+    with pytest.raises(SpecError, match=r"^<sweep>: spec\.pointsPerTask: deprecated name"):
+        parse_sweep(_broken(pointsPerTask=2))
 
 
 # --- structural schema rules (what the API server checks when the CRD is applied) ---------------

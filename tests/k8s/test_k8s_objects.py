@@ -10,19 +10,20 @@ import kubernetes_validate
 import pytest
 import yaml
 from k8s_sweepkit import EXAMPLES, ROOT, example
+from pydantic import ValidationError
 
 from sweep_controller.commands import main as cli
 from sweep_controller.errors import SpecError
+from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import (
     MAX_COMPLETIONS,
     MAX_PARALLELISM,
-    ControllerConfig,
     Owner,
     SweepTooLarge,
     build_configmap,
     build_job,
+    job_results_uri,
     resolved_spec,
-    results_uri,
     worker_env,
 )
 from sweep_controller.spec.models import load_sweep, parse_sweep, spec_hash
@@ -160,17 +161,17 @@ def test_parallelism(spec: dict[str, Any], config: ControllerConfig, expected: i
 
 
 def test_parallelism_cap_and_max_failed_indexes_bounded_by_tasks() -> None:
-    big = sweep_with(parameters={}, replicates=50_000, pointsPerTask=1, parallelism=20_000)
+    big = sweep_with(parameters={}, replicates=50_000, runsPerTask=1, parallelism=20_000)
     assert build_job(big, CONFIG)["spec"]["parallelism"] == MAX_PARALLELISM
     few = sweep_with(maxFailedIndexes=50)
     assert build_job(few, CONFIG)["spec"]["maxFailedIndexes"] == few.spec.n_tasks
 
 
-def test_oversize_sweep_is_refused_naming_points_per_task() -> None:
-    big = sweep_with(parameters={}, replicates=MAX_COMPLETIONS + 1, pointsPerTask=1)
-    with pytest.raises(SweepTooLarge, match=r"spec\.pointsPerTask: .* at least 2$"):
+def test_oversize_sweep_is_refused_naming_runs_per_task() -> None:
+    big = sweep_with(parameters={}, replicates=MAX_COMPLETIONS + 1, runsPerTask=1)
+    with pytest.raises(SweepTooLarge, match=r"spec\.runsPerTask: .* at least 2$"):
         build_job(big, CONFIG)
-    edge = sweep_with(parameters={}, replicates=MAX_COMPLETIONS, pointsPerTask=1)
+    edge = sweep_with(parameters={}, replicates=MAX_COMPLETIONS, runsPerTask=1)
     assert build_job(edge, CONFIG)["spec"]["completions"] == MAX_COMPLETIONS
 
 
@@ -191,7 +192,7 @@ def test_configmap_spec_is_the_same_sweep_with_a_cluster_output(path: Path) -> N
 def test_s3_output_is_kept_and_file_output_needs_a_bucket() -> None:
     own = sweep_with(output={"uri": "s3://team-bucket/x"})
     assert resolved_spec(own, ControllerConfig())["spec"]["output"] == {"uri": "s3://team-bucket/x"}
-    assert results_uri(own, ControllerConfig()) == "s3://team-bucket/x/whale-vs-conformity/"
+    assert job_results_uri(own, ControllerConfig()) == "s3://team-bucket/x/whale-vs-conformity/"
     with pytest.raises(SpecError, match=r"spec\.output\.uri: 'file://results' .*GOVSIM_S3_BUCKET"):
         build_job(sweep_with(), ControllerConfig())
 
@@ -282,7 +283,17 @@ def test_empty_env_values_are_unset_and_overrides_win() -> None:
         ("GOVSIM_S3_ADDRESSING", "sideways", "GOVSIM_S3_ADDRESSING: 'sideways' is not one of"),
         ("GOVSIM_WORKER_IMAGE_PULL_POLICY", "Sometimes", "'Sometimes' is not one of Always"),
         ("GOVSIM_S3_BUCKET", "s3://results", "GOVSIM_S3_BUCKET: 's3://results'"),
-        ("GOVSIM_JOB_TTL_SECONDS", "-1", "GOVSIM_JOB_TTL_SECONDS: must be >= 0"),
+        ("GOVSIM_JOB_TTL_SECONDS", "-1", "GOVSIM_JOB_TTL_SECONDS: -1 is outside [0, inf)"),
+        (
+            "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS",
+            "-5",
+            "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS: -5 is outside [0, inf)",
+        ),
+        (
+            "GOVSIM_WORKER_NODE_SELECTOR",
+            '{"pool": 1}',
+            "GOVSIM_WORKER_NODE_SELECTOR.pool: Input should be a valid string (got 1)",
+        ),
     ],
 )
 def test_bad_config_names_the_variable(name: str, value: str, message: str) -> None:
@@ -290,6 +301,21 @@ def test_bad_config_names_the_variable(name: str, value: str, message: str) -> N
         ControllerConfig.from_env({name: value})
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_an_empty_image_override_names_the_variable() -> None:
+    with pytest.raises(SpecError, match=r"^GOVSIM_WORKER_IMAGE: empty; set the worker image$"):
+        ControllerConfig.from_env({}, image=" ")
+
+
+def test_config_refuses_unknown_fields_and_changes() -> None:
+    with pytest.raises(SpecError, match=r"^s3_buckt: Extra inputs are not permitted"):
+        ControllerConfig.from_env({}, s3_buckt="results")
+    with pytest.raises(ValidationError, match="default_parallelism"):
+        ControllerConfig(default_parallelism=0)
+    with pytest.raises(ValidationError, match="frozen"):
+        CONFIG.s3_bucket = "other"  # type: ignore[misc]
+    assert CONFIG.s3_bucket == "govsim-results"
 
 
 def test_worker_env_has_only_configured_optionals() -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 from k8s_sweepkit import NAMESPACE, UID, condition, merge_patch, resource, with_job_status
 
+from sweep_controller.errors import SpecDeprecationWarning
+from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import (
-    ControllerConfig,
     Owner,
     build_configmap,
     build_job,
@@ -36,7 +37,7 @@ CONFIG = ControllerConfig(
     pushgateway_url="http://pushgateway:9091",
     pushgateway_cleanup_grace_seconds=600,
 )
-NO_PUSHGATEWAY = replace(CONFIG, pushgateway_url=None)
+NO_PUSHGATEWAY = CONFIG.model_copy(update={"pushgateway_url": None})
 RESULTS = "s3://govsim-results/sweeps/whale-vs-conformity/"
 TOTAL = 8  # 80 runs, 10 per task
 
@@ -354,11 +355,11 @@ def test_deleted_sweep_that_ran_has_its_pushgateway_groups_deleted_at_once() -> 
     ("spec", "config", "reason", "needle"),
     [
         (
-            {"parameters": {}, "replicates": 100_001, "pointsPerTask": 1},
+            {"parameters": {}, "replicates": 100_001, "runsPerTask": 1},
             CONFIG,
             "TooLarge",
-            "spec.pointsPerTask: 1 gives 100001 tasks; one Job runs at most 100000: "
-            "set pointsPerTask to at least 2",
+            "spec.runsPerTask: 1 gives 100001 tasks; one Job runs at most 100000: "
+            "set runsPerTask to at least 2",
         ),
         (
             {"simulator": {"whale_ratio": 1.7}, "parameters": {}},
@@ -394,10 +395,10 @@ def test_refused_sweeps_fail_at_once_and_create_nothing(
 
 
 def test_oversize_message_and_tasks_total() -> None:
-    res = resource(spec={"parameters": {}, "replicates": 250_000, "pointsPerTask": 2})
+    res = resource(spec={"parameters": {}, "replicates": 250_000, "runsPerTask": 2})
     status = status_of(reconcile(res, Observed(), NOW, config=CONFIG))
     assert status["tasksTotal"] == 125_000
-    assert "pointsPerTask to at least 3" in status["message"]
+    assert "runsPerTask to at least 3" in status["message"]
 
 
 def test_s3_output_needs_no_default_bucket() -> None:
@@ -548,3 +549,16 @@ def test_running_job_is_still_followed_after_the_default_bucket_is_removed() -> 
     assert kinds(actions) == ["UpdateStatus", "EmitEvent"]  # no ConfigMap it cannot build
     assert status_of(actions)["phase"] == "Running"
     assert apply(PENDING, actions)["status"]["resultsUri"] == RESULTS
+
+
+def test_a_resource_with_the_deprecated_points_per_task_gets_the_same_children() -> None:
+    current = resource()
+    legacy = resource()
+    legacy["spec"]["pointsPerTask"] = legacy["spec"].pop("runsPerTask")
+    with pytest.warns(SpecDeprecationWarning, match=r"^Sweep research/whale-vs-conformity: spec\."):
+        actions = reconcile(legacy, Observed(), NOW, config=CONFIG)
+    created = [a.body for a in actions if isinstance(a, (CreateConfigMap, CreateJob))]
+    assert created == list(children(current))
+    resolved = yaml.safe_load(created[0]["data"]["sweep.yaml"])
+    assert resolved["spec"]["runsPerTask"] == 10
+    assert "pointsPerTask" not in resolved["spec"]

@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parents[2]
 def sweep_doc(name: str, output: str, *, agents: Sequence[int], replicates: int) -> dict[str, Any]:
     """A Sweep with one task per entry of ``agents``: task i runs ``replicates`` runs of agents[i].
 
-    A one-axis grid in sequential order with ``pointsPerTask`` = ``replicates`` puts point i, and
+    A one-axis grid in sequential order with ``runsPerTask`` = ``replicates`` puts point i, and
     so agents[i], in task i; an entry much larger than the others makes that task the slow one.
     """
     spec = {
@@ -56,7 +56,7 @@ def sweep_doc(name: str, output: str, *, agents: Sequence[int], replicates: int)
         "parameters": {"agents": {"values": list(agents)}},
         "replicates": replicates,
         "seed": 20240611,
-        "pointsPerTask": replicates,
+        "runsPerTask": replicates,
         "order": "sequential",
         "output": {"uri": output},
     }

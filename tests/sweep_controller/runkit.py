@@ -35,7 +35,7 @@ def grid_doc(name: str, output: str, **spec: Any) -> dict[str, Any]:
         },
         "replicates": 3,
         "seed": 11,
-        "pointsPerTask": 4,
+        "runsPerTask": 4,
         "output": {"uri": output},
     }
     base.update(copy.deepcopy(spec))

@@ -20,7 +20,7 @@ def sweep_doc(name: str = "demo", **spec: Any) -> dict[str, Any]:
         },
         "replicates": 2,
         "seed": 42,
-        "pointsPerTask": 5,
+        "runsPerTask": 5,
     }
     base.update(copy.deepcopy(spec))
     return {

@@ -136,15 +136,15 @@ def test_validate_warns_when_a_sweep_is_too_large_for_one_job(tmp_path: Path) ->
     doc["spec"]["parameters"]["whale_ratio"] = {"min": 0.0, "max": 1.0, "steps": 1000}
     doc["spec"]["parameters"]["conformity_threshold"] = {"min": 0.0, "max": 1.0, "steps": 100}
     doc["spec"]["replicates"] = 2
-    doc["spec"]["pointsPerTask"] = 1
+    doc["spec"]["runsPerTask"] = 1
     result = sweepctl("validate", write(tmp_path, doc))
     assert result.returncode == 0, result.stderr
     assert "tasks: 200000 (1 runs per task)" in result.stdout.splitlines()
     assert result.stderr == (
-        "sweepctl: warning: too large for Kubernetes: spec.pointsPerTask: 1 gives 200000 tasks; "
-        "one Job runs at most 100000: set pointsPerTask to at least 2\n"
+        "sweepctl: warning: too large for Kubernetes: spec.runsPerTask: 1 gives 200000 tasks; "
+        "one Job runs at most 100000: set runsPerTask to at least 2\n"
     )
-    doc["spec"]["pointsPerTask"] = 2
+    doc["spec"]["runsPerTask"] = 2
     assert sweepctl("validate", write(tmp_path, doc)).stderr == ""
 
 

@@ -45,7 +45,7 @@ def test_grid_matches_itertools_product_brute_force() -> None:
         "agents": {"min": 100, "max": 400, "steps": 4},
         "conformity_threshold": {"min": 0.3, "max": 0.9, "steps": 4},
     }
-    plan = plan_of(simulator={}, parameters=parameters, replicates=3, pointsPerTask=7)
+    plan = plan_of(simulator={}, parameters=parameters, replicates=3, runsPerTask=7)
     axes: list[list[Any]] = [
         [0.05, 0.15, 0.3],
         ["erdos_renyi", "small_world"],
@@ -138,7 +138,7 @@ def test_categorical_swept_values_are_plain_strings() -> None:
 
 
 def test_a_sweep_without_parameters_replicates_one_point() -> None:
-    plan = plan_of(parameters={}, replicates=4, pointsPerTask=3)
+    plan = plan_of(parameters={}, replicates=4, runsPerTask=3)
     runs = all_task_runs(plan)
     assert [(r.point_index, r.replicate) for r in runs] == [(0, 0), (0, 1), (0, 2), (0, 3)]
     assert len({r.seed for r in runs}) == 4
@@ -153,7 +153,7 @@ def test_ten_million_run_grid_expands_lazily() -> None:
         "conformity_threshold": {"min": 0.0, "max": 1.0, "steps": 99},
         "rewire_prob": {"min": 0.0, "max": 0.5, "steps": 100},
     }
-    sweep = sweep_of(parameters=parameters, replicates=10, pointsPerTask=1000, order="shuffled")
+    sweep = sweep_of(parameters=parameters, replicates=10, runsPerTask=1000, order="shuffled")
     plan = SweepPlan(sweep)
     assert plan.n_runs == 101 * 99 * 100 * 10 == 9_999_000
     assert plan.n_tasks == 9_999
@@ -175,7 +175,7 @@ def test_ten_million_run_grid_expands_lazily() -> None:
 @pytest.mark.parametrize("order", ["sequential", "shuffled"])
 @pytest.mark.parametrize(("replicates", "per_task"), [(1, 1), (2, 5), (3, 7), (5, 1000)])
 def test_every_run_is_in_exactly_one_task(order: str, replicates: int, per_task: int) -> None:
-    plan = plan_of(replicates=replicates, pointsPerTask=per_task, order=order)
+    plan = plan_of(replicates=replicates, runsPerTask=per_task, order=order)
     seen = [i for t in range(plan.n_tasks) for i in plan.task_run_indexes(t)]
     assert sorted(seen) == list(range(plan.n_runs))
     assert plan.n_tasks == math.ceil(plan.n_runs / per_task)
@@ -185,15 +185,15 @@ def test_every_run_is_in_exactly_one_task(order: str, replicates: int, per_task:
 
 
 def test_sequential_tasks_take_consecutive_runs() -> None:
-    plan = plan_of(replicates=2, pointsPerTask=5)
+    plan = plan_of(replicates=2, runsPerTask=5)
     assert plan.task_run_indexes(0) == [0, 1, 2, 3, 4]
     assert plan.task_run_indexes(4) == [20, 21, 22, 23]
 
 
 def test_shuffled_order_is_a_seeded_permutation() -> None:
-    a = plan_of(replicates=5, pointsPerTask=10, order="shuffled")
-    b = plan_of(replicates=5, pointsPerTask=10, order="shuffled")
-    c = plan_of(replicates=5, pointsPerTask=10, order="shuffled", seed=43)
+    a = plan_of(replicates=5, runsPerTask=10, order="shuffled")
+    b = plan_of(replicates=5, runsPerTask=10, order="shuffled")
+    c = plan_of(replicates=5, runsPerTask=10, order="shuffled", seed=43)
     first = a.run_indexes(0, a.n_runs)
     assert first == b.run_indexes(0, b.n_runs)
     assert first != list(range(a.n_runs))
@@ -219,7 +219,7 @@ def test_shuffled_order_spreads_large_sweeps() -> None:
 
 
 def test_iter_runs_is_the_concatenation_of_tasks() -> None:
-    sweep = sweep_of(replicates=3, pointsPerTask=4, order="shuffled")
+    sweep = sweep_of(replicates=3, runsPerTask=4, order="shuffled")
     plan = SweepPlan(sweep)
     assert list(iter_runs(sweep)) == all_task_runs(plan)
     assert task_runs(sweep, 2) == plan.task_runs(2)
@@ -228,7 +228,7 @@ def test_iter_runs_is_the_concatenation_of_tasks() -> None:
 
 @pytest.mark.parametrize("index", [-1, 5, 10**9])
 def test_out_of_range_task_is_a_task_error(index: int) -> None:
-    plan = plan_of(replicates=2, pointsPerTask=5)
+    plan = plan_of(replicates=2, runsPerTask=5)
     with pytest.raises(TaskError, match=rf"task index {index} is outside \[0, 4\]"):
         plan.task_runs(index)
 
@@ -262,8 +262,8 @@ def test_same_seed_same_runs_other_seed_other_runs() -> None:
 
 
 def test_a_run_does_not_depend_on_task_size_or_order() -> None:
-    sequential = plan_of(replicates=2, pointsPerTask=1)
-    shuffled = plan_of(replicates=2, pointsPerTask=7, order="shuffled")
+    sequential = plan_of(replicates=2, runsPerTask=1)
+    shuffled = plan_of(replicates=2, runsPerTask=7, order="shuffled")
     by_index = {r.run_index: r for r in all_task_runs(shuffled)}
     assert all(by_index[r.run_index] == r for r in all_task_runs(sequential))
 

@@ -86,7 +86,7 @@ def test_sampled_design_gets_binned_figures_and_sensitivity(tmp_path: Path) -> N
         method="sobol",
         samples=32,
         replicates=2,
-        pointsPerTask=16,
+        runsPerTask=16,
     )
     sweep = load_sweep(spec)
     files = write_report(collect(sweep), tmp_path / "report")

@@ -48,7 +48,7 @@ def slow_doc(name: str, output: str, **spec: object) -> dict[str, object]:
         output,
         simulator={"agents": 8000, "mean_degree": 10},
         replicates=120,
-        pointsPerTask=12,
+        runsPerTask=12,
         **spec,
     )
 

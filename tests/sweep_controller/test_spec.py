@@ -79,7 +79,7 @@ def test_example_sizes() -> None:
 
 def test_snake_case_names_are_accepted_too() -> None:
     doc = sweep_doc()
-    doc["spec"]["runs_per_task"] = doc["spec"].pop("pointsPerTask")
+    doc["spec"]["runs_per_task"] = doc["spec"].pop("runsPerTask")
     doc["spec"]["max_failed_indexes"] = 3
     spec = parse_sweep(doc).spec
     assert (spec.runs_per_task, spec.max_failed_indexes) == (5, 3)
@@ -117,7 +117,7 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "unknown spec key",
         (("spec.replicate", 3),),
         "spec.replicate: unknown key; valid keys: simulator, parameters, zip, method, samples, "
-        "replicates, seed, pointsPerTask, order, output, parallelism, backoffLimitPerIndex, "
+        "replicates, seed, runsPerTask, order, output, parallelism, backoffLimitPerIndex, "
         "maxFailedIndexes, queueName",
     ),
     (
@@ -343,8 +343,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
     ("negative seed", (("spec.seed", -1),), "spec.seed: -1 is outside [0, inf)"),
     (
         "zero runs per task",
-        (("spec.pointsPerTask", 0),),
-        "spec.pointsPerTask: 0 is outside [1, inf)",
+        (("spec.runsPerTask", 0),),
+        "spec.runsPerTask: 0 is outside [1, inf)",
     ),
     (
         "unsupported output scheme",
@@ -486,7 +486,7 @@ def test_spec_hash_is_stable_and_canonical() -> None:
     [
         ("spec.seed", 43, True),
         ("spec.replicates", 3, True),
-        ("spec.pointsPerTask", 6, True),
+        ("spec.runsPerTask", 6, True),
         ("spec.order", "shuffled", True),
         ("spec.simulator.agents", 201, True),
         ("spec.parameters.whale_ratio.values", [0.05, 0.15, 0.31], True),
@@ -516,4 +516,4 @@ def test_generated_json_schema_rejects_unknown_keys() -> None:
     doc = edited(sweep_doc(), ("spec.parameters.whale_ratio.vals", [1]))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
-    assert "pointsPerTask" in schema["$defs"]["SweepSpec"]["properties"]
+    assert "runsPerTask" in schema["$defs"]["SweepSpec"]["properties"]

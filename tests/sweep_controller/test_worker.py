@@ -190,7 +190,7 @@ def test_sigterm_stops_the_task_without_a_partial_object(tmp_path: Path) -> None
         f"file://{tmp_path}/out",
         simulator={"agents": 10_000, "mean_degree": 10},
         replicates=1000,
-        pointsPerTask=1000,
+        runsPerTask=1000,
     )
     spec = write_spec(tmp_path / "s.yaml", doc)
     proc = start_sweepctl("worker", spec, "--index", "0")
