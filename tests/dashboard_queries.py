@@ -154,14 +154,14 @@ def defined_series_names() -> dict[str, set[str]]:
         ControllerMetrics,
         DeleteResult,
         RunnerMetrics,
-        TaskStatus,
         WorkerMetrics,
     )
+    from sweep_controller.outcomes import TaskOutcome
 
     registry = CollectorRegistry()
     worker = WorkerMetrics(registry, sweep="s", total_tasks=1)
     worker.observe_run(duration_seconds=0.1, agents=10, flips=1, agents_flipped=1, passed=True)
-    worker.finish_task(TaskStatus.SUCCEEDED, duration_seconds=1.0)
+    worker.finish_task(TaskOutcome.SUCCEEDED, duration_seconds=1.0)
     controller = ControllerMetrics(registry, phases=["Running"])
     controller.set_sweep_tasks("s", total=1, done=1, failed=0)
     controller.observe_reconcile(duration_seconds=0.1, ok=True)

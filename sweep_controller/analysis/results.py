@@ -21,13 +21,8 @@ from typing import Any
 import numpy as np
 
 from sweep_controller.errors import ResultsError
-from sweep_controller.execution.layout import (
-    TaskState,
-    check_task,
-    sweep_uri,
-    task_key,
-    tasks_prefix,
-)
+from sweep_controller.execution.layout import TaskState, check_task, task_key, tasks_prefix
+from sweep_controller.intervals import format_intervals
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import Store, open_store
@@ -100,11 +95,6 @@ class Collected:
         """Number of runs collected."""
         return len(self.columns["run_index"])
 
-    @property
-    def complete(self) -> bool:
-        """Every task of the sweep was collected."""
-        return not self.missing
-
     def to_arrow(self) -> Any:
         """The table as a ``pyarrow.Table`` (column order: base, swept, outcomes)."""
         import pyarrow as pa
@@ -112,8 +102,12 @@ class Collected:
         return pa.table({name: pa.array(values) for name, values in self.columns.items()})
 
 
+MAX_INTERVALS = 10
+"""Intervals of indexes shown in a message before it is cut short."""
+
+
 def _describe_missing(missing: list[int], n_tasks: int) -> str:
-    shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+    shown = format_intervals(missing, max_intervals=MAX_INTERVALS)
     return f"{len(missing)} of {n_tasks} tasks are not done (indexes {shown})"
 
 
@@ -192,14 +186,13 @@ def _add_task(
             rows[key].append(value)
     if sorted(seen) != sorted(expected):
         raise ResultsError(
-            f"{uri}: holds runs {_short(sorted(seen))}, not task {index}'s runs "
-            f"{_short(sorted(expected))}"
+            f"{uri}: holds runs {_runs(seen)}, not task {index}'s runs {_runs(expected)}"
         )
 
 
-def _short(values: list[int], shown: int = 6) -> str:
-    head = ", ".join(map(str, values[:shown]))
-    return f"[{head}{', ...' if len(values) > shown else ''}] ({len(values)})"
+def _runs(indexes: list[int]) -> str:
+    """Run indexes as intervals with their count (repeats count, so duplicates show)."""
+    return f"{format_intervals(indexes, max_intervals=MAX_INTERVALS)} ({len(indexes)})"
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -235,9 +228,3 @@ def write_table(collected: Collected, path: str | os.PathLike[str]) -> Path:
     else:
         pacsv.write_csv(table, sink)
     return atomic_write_bytes(target, sink.getvalue().to_pybytes())
-
-
-def results_uri(sweep: Sweep, store: Store | None = None) -> str:
-    """Where the sweep's results live."""
-    store = store if store is not None else open_store(sweep.spec.output.uri)
-    return sweep_uri(store, sweep.name)

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from sweep_controller.analysis.results import collect, write_table
+from sweep_controller.exit_codes import ExitCode
 from sweep_controller.spec.models import load_sweep
 
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     """Collect and write the table."""
     if not args.out.lower().endswith((".parquet", ".csv")):
         print(f"sweepctl: error: --out: {args.out!r} must end in .parquet or .csv", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     sweep = load_sweep(args.spec)
     collected = collect(sweep, require_complete=args.require_complete, warn=_warn)
     path = write_table(collected, args.out)
@@ -55,4 +56,4 @@ def run(args: argparse.Namespace) -> int:
         f"{sweep.spec.n_tasks} tasks -> {path}",
         file=sys.stderr,
     )
-    return 0
+    return ExitCode.OK

@@ -13,6 +13,7 @@ import sys
 from sweep_controller.analysis.report import write_report
 from sweep_controller.analysis.results import collect
 from sweep_controller.commands.collect import add_collect_arguments
+from sweep_controller.exit_codes import ExitCode
 from sweep_controller.spec.models import load_sweep
 
 
@@ -42,4 +43,4 @@ def run(args: argparse.Namespace) -> int:
     files = write_report(collected, args.out, log=_say)
     _say(f"wrote {len(files.images)} plots, index.html and index.md to {files.out_dir}")
     print(files.index_html)
-    return 0
+    return ExitCode.OK

@@ -14,7 +14,8 @@ import sys
 from prometheus_client import CollectorRegistry
 
 from sweep_controller.commands.arguments import int_in
-from sweep_controller.execution.runner import RunSummary, default_workers, run_sweep
+from sweep_controller.execution.pool import default_workers
+from sweep_controller.execution.runner import RunSummary, run_sweep
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
 from sweep_controller.spec.models import load_sweep
@@ -71,7 +72,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
         lines.append(
             f"{p} {len(summary.failed)} task(s) failed, {verdict} maxFailedIndexes ({budget}):"
         )
-        lines += [f"  task {o.index}: exit {o.exit_code}: {o.error}" for o in summary.failed]
+        lines += [f"  task {a.index}: exit {a.exit_code}: {a.error}" for a in summary.failed]
     if summary.not_started:
         why = (
             f"stopped by {summary.interrupted_by}"

@@ -3,7 +3,8 @@
 The store is the truth, whoever ran the tasks (``sweepctl run``, ``sweepctl worker`` or Job pods):
 done means a verified manifest, failed means a failure marker and no commit, pending is the rest;
 ``invalid`` (a manifest that does not verify: rerun) and ``foreign`` (another sweep's results under
-this prefix) are shown when present. ``--no-verify`` trusts manifests without reading the JSONL.
+this prefix) are shown when present, their indexes as intervals (``3-5,9``). ``--no-verify``
+trusts manifests without reading the JSONL.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import json
 from collections import Counter
 
 from sweep_controller.execution.layout import TaskCheck, TaskState, scan_tasks, sweep_uri
+from sweep_controller.exit_codes import ExitCode
+from sweep_controller.intervals import format_intervals
 from sweep_controller.spec.models import load_sweep, spec_hash
 from sweep_controller.store import open_store
 
-MAX_LISTED = 20
+MAX_INTERVALS = 20
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,14 +62,7 @@ def status_document(
     }  # fmt: skip
 
 
-def _listed(indexes: list[int]) -> str:
-    shown = ", ".join(map(str, indexes[:MAX_LISTED]))
-    return shown + (
-        f", ... ({len(indexes) - MAX_LISTED} more)" if len(indexes) > MAX_LISTED else ""
-    )
-
-
-def table_lines(doc: dict[str, object]) -> list[str]:
+def status_table(doc: dict[str, object]) -> list[str]:
     """The status as a small table."""
     tasks = int(doc["tasks"])  # type: ignore[call-overload]
     lines = [
@@ -86,7 +82,8 @@ def table_lines(doc: dict[str, object]) -> list[str]:
         indexes = doc[f"{state.value}_indexes"]
         assert isinstance(indexes, list)
         if indexes:
-            lines.append(f"{state.value} tasks: {_listed(indexes)}")
+            shown = format_intervals(indexes, max_intervals=MAX_INTERVALS)
+            lines.append(f"{state.value} tasks: {shown}")
             lines += [f"  task {i}: {errors[str(i)]}" for i in indexes[:5]]
     if doc[TaskState.FOREIGN.value]:
         lines.append("note: foreign tasks were written by a sweep with another spec hash")
@@ -107,5 +104,5 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:
-        print("\n".join(table_lines(doc)))
-    return 0
+        print("\n".join(status_table(doc)))
+    return ExitCode.OK

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from sweep_controller.env import INDEX_ENV
 from sweep_controller.errors import TaskError
 from sweep_controller.execution.layout import sweep_uri
-from sweep_controller.execution.worker import Outcome, TaskContext, Termination, execute_task
+from sweep_controller.execution.worker import TaskContext, Termination, execute_task
 from sweep_controller.metrics import resolve_pushgateway_url
+from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.models import load_sweep
 
 
@@ -72,23 +73,23 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    outcome = execute_task(
+    attempt = execute_task(
         ctx,
         index,
         pushgateway_url=resolve_pushgateway_url(args.pushgateway, os.environ),
         should_stop=stop,
     )
     prefix = f"sweepctl worker {index}:"
-    if outcome.outcome is Outcome.SKIPPED:
-        print(f"{prefix} already done ({outcome.records} runs); skipped", file=sys.stderr)
-    elif outcome.outcome is Outcome.SUCCEEDED:
+    if attempt.outcome is TaskOutcome.SKIPPED:
+        print(f"{prefix} already done ({attempt.records} runs); skipped", file=sys.stderr)
+    elif attempt.outcome is TaskOutcome.SUCCEEDED:
         print(
-            f"{prefix} wrote {outcome.records} runs ({outcome.bytes_written} bytes) "
-            f"in {outcome.duration_seconds:.2f} s",
+            f"{prefix} wrote {attempt.records} runs ({attempt.bytes_written} bytes) "
+            f"in {attempt.duration_seconds:.2f} s",
             file=sys.stderr,
         )
-    elif outcome.outcome is Outcome.INTERRUPTED:
-        print(f"{prefix} stopped: {outcome.error}", file=sys.stderr)
+    elif attempt.outcome is TaskOutcome.INTERRUPTED:
+        print(f"{prefix} stopped: {attempt.error}", file=sys.stderr)
     else:
-        print(f"sweepctl: error: {outcome.error}", file=sys.stderr)
-    return outcome.exit_code
+        print(f"sweepctl: error: {attempt.error}", file=sys.stderr)
+    return attempt.exit_code

@@ -4,11 +4,10 @@ A task is a fixed slice of a sweep's runs (``SweepPlan.task_runs``). The worker 
 serialises its v0.4 record (``simulator.records.record.record_fields``; per-agent records off:
 ``agent_records.mode`` is ``none``, see docs/sweeps.md), validates every record with
 ``simulator.records.validate.check_json`` (strict schema, then tallies) exactly as it will be
-stored,
-and uploads the task's JSONL, then its manifest (the commit marker), through the store (see
-``sweep_controller.execution.layout`` for the keys). ``sweepctl worker`` runs one task in a process
-of
-its own; ``sweepctl run`` calls the same :func:`execute_task` from a process pool.
+stored, and uploads the task's JSONL, then its manifest (the commit marker), through the store
+(see ``sweep_controller.execution.layout`` for the keys). ``sweepctl worker`` runs one task in a
+process of its own; ``sweepctl run`` calls the same :func:`execute_task` from a process pool.
+How an attempt ended is a ``sweep_controller.outcomes.TaskOutcome``.
 
 Distributed semantics: results are written *at least once*.
 
@@ -31,10 +30,10 @@ each run, between upload chunks and before the upload starts, then raises ``Task
 regardless (a short commit). A run in progress is not cut short, so very large runs delay the stop
 by up to one run.
 
-Exit codes (``sweep_controller.commands.main``): 0 done or skipped; 2 permanent (bad spec, index
-out of
-range, invalid record, output conflict); 75 transient storage failure after the store's retries;
-143 stopped by SIGTERM; 1 anything else (counted against ``backoffLimitPerIndex``).
+Exit codes (``sweep_controller.exit_codes.ExitCode``): 0 done or skipped; 2 permanent (bad spec,
+index out of range, invalid record, output conflict); 75 transient storage failure after the
+store's retries; 143 stopped by SIGTERM; 1 anything else (counted against
+``backoffLimitPerIndex``).
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from types import FrameType
 from typing import Any, Self
 
@@ -84,19 +82,18 @@ from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
     DEFAULT_PUSH_INTERVAL_SECONDS,
     PeriodicPusher,
-    TaskStatus,
     WorkerMetrics,
     push_task_metrics,
 )
+from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import Store, open_store
 
 __all__ = [
     "AGENT_RECORDS",
-    "Outcome",
+    "TaskAttempt",
     "TaskContext",
-    "TaskOutcome",
     "Termination",
     "execute_task",
 ]
@@ -108,21 +105,12 @@ AGENT_RECORDS = AgentRecords.NONE
 UPLOAD_CHUNK_BYTES = 1 << 20
 
 
-class Outcome(StrEnum):
-    """How one attempt at a task ended."""
-
-    SUCCEEDED = "succeeded"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
 @dataclass(frozen=True)
-class TaskOutcome:
-    """The result of one attempt at a task (picklable: it crosses process boundaries)."""
+class TaskAttempt:
+    """One attempt at a task and how it ended (picklable: it crosses process boundaries)."""
 
     index: int
-    outcome: Outcome
+    outcome: TaskOutcome
     exit_code: int
     runs: int = 0
     """Runs this attempt simulated (0 when skipped)."""
@@ -131,11 +119,6 @@ class TaskOutcome:
     bytes_written: int = 0
     duration_seconds: float = 0.0
     error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """The task is done (succeeded now or skipped as already done)."""
-        return self.outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED)
 
 
 class Termination:
@@ -205,7 +188,7 @@ def _chunks(data: bytes, should_stop: Callable[[], bool]) -> Iterator[bytes]:
 
 
 @dataclass
-class _Attempt:
+class _Progress:
     """Mutable progress of one attempt, read when it ends however it ends."""
 
     runs: int = 0
@@ -217,7 +200,7 @@ class _Attempt:
 def _run_and_commit(
     ctx: TaskContext,
     index: int,
-    attempt: _Attempt,
+    progress: _Progress,
     metrics: WorkerMetrics | None,
     *,
     should_stop: Callable[[], bool],
@@ -236,7 +219,7 @@ def _run_and_commit(
         )
     if check.state is TaskState.DONE:
         assert check.manifest is not None
-        attempt.skipped, attempt.records = True, check.manifest.count
+        progress.skipped, progress.records = True, check.manifest.count
         return
     if check.state is TaskState.INVALID:
         log.warning("task %d: rewriting: %s", index, check.reason)
@@ -263,7 +246,7 @@ def _run_and_commit(
         batch.append(fields)
         if metrics is not None:
             metrics.observe_record(fields, duration_seconds=timer() - started)
-        attempt.runs += 1
+        progress.runs += 1
         if on_run is not None:
             on_run()
     lines: list[bytes] = []
@@ -280,7 +263,7 @@ def _run_and_commit(
     data = b"".join(lines)
     _stop_if(should_stop)
     store.put_stream(task_key(name, index), _chunks(data, should_stop))
-    attempt.bytes_written += len(data)
+    progress.bytes_written += len(data)
     if metrics is not None:
         metrics.add_storage_written(len(data))
     # Committing: the JSONL is published; write its manifest whatever happens now.
@@ -298,8 +281,8 @@ def _run_and_commit(
     )
     body = manifest_json(manifest)
     store.put_bytes(manifest_key(name, index), body)
-    attempt.bytes_written += len(body)
-    attempt.records = len(lines)
+    progress.bytes_written += len(body)
+    progress.records = len(lines)
     if metrics is not None:
         metrics.add_storage_written(len(body))
     try:
@@ -338,7 +321,7 @@ def execute_task(
     new_id: Callable[[], uuid.UUID] = uuid.uuid4,
     timer: Callable[[], float] = time.perf_counter,
     push_interval_seconds: float = DEFAULT_PUSH_INTERVAL_SECONDS,
-) -> TaskOutcome:
+) -> TaskAttempt:
     """Run task ``index`` once and report how it ended; never raises for a task failure.
 
     ``on_run`` is called after each run (progress); ``should_stop`` is polled at safe points.
@@ -349,7 +332,7 @@ def execute_task(
     try:
         ctx.plan.task_positions(index)
     except TaskError as exc:
-        return TaskOutcome(index, Outcome.FAILED, exit_code_for(exc), error=str(exc))
+        return TaskAttempt(index, TaskOutcome.FAILED, exit_code_for(exc), error=str(exc))
     # Metrics exist to be pushed: without a Pushgateway nobody could read them, so none are kept.
     metrics: WorkerMetrics | None = None
     push: Callable[[], object] | None = None
@@ -358,8 +341,8 @@ def execute_task(
         push = functools.partial(push_task_metrics, pushgateway_url, metrics, index=index)
         push()
     retries_before = ctx.store.retries
-    attempt = _Attempt()
-    outcome, code, error = Outcome.SUCCEEDED, ExitCode.OK, None
+    progress = _Progress()
+    outcome, code, error = TaskOutcome.SUCCEEDED, ExitCode.OK, None
     periodic = (
         PeriodicPusher(push, interval_seconds=push_interval_seconds)
         if push is not None
@@ -370,7 +353,7 @@ def execute_task(
             _run_and_commit(
                 ctx,
                 index,
-                attempt,
+                progress,
                 metrics,
                 should_stop=should_stop,
                 on_run=on_run,
@@ -378,37 +361,33 @@ def execute_task(
                 new_id=new_id,
                 timer=timer,
             )
-        if attempt.skipped:
-            outcome = Outcome.SKIPPED
+        if progress.skipped:
+            outcome = TaskOutcome.SKIPPED
     except TaskInterrupted as exc:
-        outcome, code, error = Outcome.INTERRUPTED, ExitCode.TERMINATED, str(exc)
+        outcome, code, error = TaskOutcome.INTERRUPTED, ExitCode.TERMINATED, str(exc)
     except OutputConflict as exc:  # not our prefix: leave no marker in it
-        outcome, code, error = Outcome.FAILED, exit_code_for(exc), str(exc)
+        outcome, code, error = TaskOutcome.FAILED, exit_code_for(exc), str(exc)
     except TransientStorageError as exc:  # the store is unreachable: a marker would fail too
-        outcome, code, error = Outcome.FAILED, exit_code_for(exc), str(exc)
+        outcome, code, error = TaskOutcome.FAILED, exit_code_for(exc), str(exc)
     except SweepError as exc:
-        outcome, code, error = Outcome.FAILED, exit_code_for(exc), str(exc)
+        outcome, code, error = TaskOutcome.FAILED, exit_code_for(exc), str(exc)
         _write_failure(ctx, index, code, error, clock)
     except Exception as exc:
-        outcome, code, error = Outcome.FAILED, ExitCode.FAILURE, f"{type(exc).__name__}: {exc}"
+        outcome, code, error = TaskOutcome.FAILED, ExitCode.FAILURE, f"{type(exc).__name__}: {exc}"
         log.error("task %d: unexpected error\n%s", index, traceback.format_exc().rstrip())
         _write_failure(ctx, index, code, error, clock)
     duration = timer() - started
     if metrics is not None and push is not None:
         metrics.add_storage_retry(ctx.store.retries - retries_before)
-        status = {
-            Outcome.SUCCEEDED: TaskStatus.SUCCEEDED,
-            Outcome.SKIPPED: TaskStatus.SKIPPED,
-        }.get(outcome, TaskStatus.FAILED)
-        metrics.finish_task(status, duration_seconds=duration)
+        metrics.finish_task(outcome, duration_seconds=duration)
         push()
-    return TaskOutcome(
+    return TaskAttempt(
         index=index,
         outcome=outcome,
         exit_code=code,
-        runs=attempt.runs,
-        records=attempt.records,
-        bytes_written=attempt.bytes_written,
+        runs=progress.runs,
+        records=progress.records,
+        bytes_written=progress.bytes_written,
         duration_seconds=duration,
         error=error,
     )

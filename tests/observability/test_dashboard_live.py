@@ -35,12 +35,12 @@ from sweep_controller.metrics import (
     MetricsServer,
     PeriodicPusher,
     RunnerMetrics,
-    TaskStatus,
     WorkerMetrics,
     delete_sweep_groups,
     push_task_metrics,
     serve_metrics,
 )
+from sweep_controller.outcomes import TaskOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +98,7 @@ def run_fake_task(
         if index == 1:
             metrics.add_storage_retry()
             recorded.retries += 1
-    metrics.finish_task(TaskStatus.SUCCEEDED, duration_seconds=float(rng.uniform(1, 100)))
+    metrics.finish_task(TaskOutcome.SUCCEEDED, duration_seconds=float(rng.uniform(1, 100)))
     assert push_task_metrics(gateway, metrics, index=index)
     api.wait_for_value(
         f'govsim_tasks_total{{sweep="{sweep}",index="{index}",status="succeeded"}}',
@@ -178,11 +178,13 @@ def test_every_panel_query_returns_plausible_values(
 
     recorded = Recorded()
     rng = np.random.default_rng(2024)
+    # The runner's loop, one task at a time: the running count, then each task's outcome.
     runner.start_sweep(sweep, total_tasks=TASKS)
     for index in range(TASKS):
-        runner.task_started(sweep)
+        runner.set_tasks_running(sweep, 1)
         run_fake_task(pushgateway.url, sweep, index, rng, prom_api, recorded)
-        runner.task_finished(sweep, TaskStatus.SUCCEEDED)
+        runner.record_task_finished(sweep, TaskOutcome.SUCCEEDED)
+        runner.set_tasks_running(sweep, 0)
     reconcile_and_wait(3)
     prom_api.wait_for_value(
         f'govsim_runner_tasks_total{{sweep="{sweep}",status="succeeded"}}',

@@ -23,7 +23,6 @@ from sweep_controller.metrics import (
     ErrorKind,
     PeriodicPusher,
     RunnerMetrics,
-    TaskStatus,
     WorkerMetrics,
     delete_sweep_groups,
     push_task_metrics,
@@ -31,6 +30,7 @@ from sweep_controller.metrics import (
     serve_metrics,
     task_grouping_key,
 )
+from sweep_controller.outcomes import REPORTED_TASK_OUTCOMES, TaskOutcome
 
 ALLOWED_LABELS = {"sweep", "outcome", "result", "status", "le", "state", "phase", "kind"}
 
@@ -188,17 +188,23 @@ def test_failures_storage_and_retries() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "progress"),
-    [(TaskStatus.SUCCEEDED, True), (TaskStatus.SKIPPED, True), (TaskStatus.FAILED, False)],
+    ("outcome", "status", "progress"),
+    [
+        (TaskOutcome.SUCCEEDED, "succeeded", True),
+        (TaskOutcome.SKIPPED, "skipped", True),
+        (TaskOutcome.FAILED, "failed", False),
+        (TaskOutcome.INTERRUPTED, "failed", False),
+    ],
 )
-def test_finish_task(status: TaskStatus, progress: bool) -> None:
+def test_finish_task(outcome: TaskOutcome, status: str, progress: bool) -> None:
     clock = FakeClock(10.0)
     m = worker(clock)
     clock.now = 99.0
-    m.finish_task(status, duration_seconds=42.0)
+    m.finish_task(outcome, duration_seconds=42.0)
     s = {"sweep": "s1"}
-    for other in TaskStatus:
-        assert value(m, "govsim_tasks_total", status=other.value, **s) == (other is status)
+    for other in REPORTED_TASK_OUTCOMES:
+        assert value(m, "govsim_tasks_total", status=other.value, **s) == (other == status)
+    assert m.registry.get_sample_value("govsim_tasks_total", {"status": "interrupted", **s}) is None
     assert value(m, "govsim_task_duration_seconds_bucket", le="30.0", **s) == 0
     assert value(m, "govsim_task_duration_seconds_bucket", le="60.0", **s) == 1
     got = m.registry.get_sample_value("govsim_task_progress_timestamp_seconds", s)
@@ -220,13 +226,17 @@ def test_worker_rejects_bad_construction(sweep: str, total: int, message: str) -
 def test_runner_tracks_running_and_finished_tasks() -> None:
     m = RunnerMetrics(CollectorRegistry())
     m.start_sweep("s1", total_tasks=3)
-    m.task_started("s1")
-    m.task_started("s1")
-    m.task_finished("s1", TaskStatus.SUCCEEDED)
+    for status in ("succeeded", "failed", "skipped"):
+        assert value(m, "govsim_runner_tasks_total", sweep="s1", status=status) == 0
+    m.set_tasks_running("s1", 2)
+    m.record_task_finished("s1", TaskOutcome.SUCCEEDED)
+    m.record_task_finished("s1", TaskOutcome.INTERRUPTED)
+    m.set_tasks_running("s1", 1)
     assert value(m, "govsim_runner_sweep_tasks", sweep="s1") == 3
     assert value(m, "govsim_runner_tasks_running", sweep="s1") == 1
     assert value(m, "govsim_runner_tasks_total", sweep="s1", status="succeeded") == 1
-    assert value(m, "govsim_runner_tasks_total", sweep="s1", status="failed") == 0
+    assert value(m, "govsim_runner_tasks_total", sweep="s1", status="failed") == 1
+    assert value(m, "govsim_runner_tasks_total", sweep="s1", status="skipped") == 0
 
 
 def test_controller_phases_drop_to_zero_when_absent() -> None:

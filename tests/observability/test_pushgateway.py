@@ -10,11 +10,11 @@ from servers import free_port
 
 from sweep_controller.metrics import (
     DeleteResult,
-    TaskStatus,
     WorkerMetrics,
     delete_sweep_groups,
     push_task_metrics,
 )
+from sweep_controller.outcomes import TaskOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def task(sweep: str, runs: int) -> WorkerMetrics:
 
 def test_a_retried_index_replaces_its_group(pushgateway: Pushgateway, unique_sweep: str) -> None:
     first = task(unique_sweep, runs=3)
-    first.finish_task(TaskStatus.FAILED, duration_seconds=5)
+    first.finish_task(TaskOutcome.FAILED, duration_seconds=5)
     assert push_task_metrics(pushgateway.url, first, index=0)
     assert push_task_metrics(pushgateway.url, task(unique_sweep, runs=1), index=1)
     runs = gateway_samples(pushgateway, "govsim_runs_total", unique_sweep)

@@ -26,7 +26,8 @@ from obs_sweepkit import (
 from promstack import Pushgateway
 from servers import free_port
 
-from sweep_controller.execution.worker import Outcome, TaskContext, execute_task
+from sweep_controller.execution.worker import TaskContext, execute_task
+from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.models import load_sweep
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,7 @@ def test_a_long_task_pushes_its_progress_while_it_runs(
     outcome = execute_task(
         ctx, 0, pushgateway_url=pushgateway.url, on_run=after_each_run, push_interval_seconds=0.05
     )
-    assert outcome.outcome is Outcome.SUCCEEDED, outcome.error
+    assert outcome.outcome is TaskOutcome.SUCCEEDED, outcome.error
     # Each run showed up while the task still ran (not yet counted as succeeded) ...
     assert seen == [(float(n), 0.0) for n in range(1, runs + 1)]
     # ... and the final push marks it done.

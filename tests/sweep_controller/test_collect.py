@@ -106,7 +106,7 @@ def test_a_task_holding_other_runs_is_an_error(tmp_path: Path) -> None:
     store.put_bytes(manifest_key("col", 0), manifest_json(forged))
     with pytest.raises(
         ResultsError,
-        match=r"000000\.jsonl: holds runs \[4, 5, 6, 7\] \(4\), not task 0's runs \[0, 1",
+        match=r"000000\.jsonl: holds runs 4-7 \(4\), not task 0's runs 0-3 \(4\)",
     ):
         collect(sweep)
 
@@ -136,4 +136,4 @@ def test_zipped_and_categorical_parameters_are_columns(tmp_path: Path) -> None:
     )  # fmt: skip
     assert pairs == {(0.1, 0.8), (0.3, 0.4)}
     assert set(collected.columns["influence_model"].tolist()) == {"erdos_renyi", "small_world"}
-    assert collected.n_rows == 8 and collected.complete
+    assert collected.n_rows == 8 and collected.missing == ()

@@ -16,6 +16,7 @@ from sweep_controller.execution.layout import (
 )
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.execution.worker import TaskContext, execute_task
+from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.models import load_sweep, spec_hash
 
 
@@ -24,7 +25,7 @@ def test_status_reports_every_state(tmp_path: Path) -> None:
     sweep, store = open_output(spec)
     ctx = TaskContext.open(sweep)
     for index in (0, 1, 2):
-        assert execute_task(ctx, index).ok
+        assert execute_task(ctx, index).outcome is TaskOutcome.SUCCEEDED
     store.put_bytes(task_key("st", 1), b"tampered\n")  # task 1: manifest no longer matches
     (tmp_path / "out" / "st" / "tasks" / "000003.jsonl").mkdir()  # task 3 fails
     failed = execute_task(ctx, 3)
@@ -61,7 +62,7 @@ def test_a_success_clears_the_failure_marker(tmp_path: Path) -> None:
     assert execute_task(ctx, 0).exit_code == 1
     assert store.exists(failure_key("clear", 0))
     blocker.rmdir()
-    assert execute_task(ctx, 0).ok
+    assert execute_task(ctx, 0).outcome is TaskOutcome.SUCCEEDED
     assert not store.exists(failure_key("clear", 0))
     checks = scan_tasks(store, "clear", sweep.spec.n_tasks, spec_hash(sweep))
     assert checks[0].state is TaskState.DONE

@@ -1,0 +1,95 @@
+"""A sweep's report: PNG figures of every measure against every swept parameter, and index pages.
+
+:func:`write_report` collects the report as one list of sections (summary, figures,
+sensitivity, points) and writes the figures (``figures``), then ``index.md`` and ``index.html``
+(``pages``) into a folder. The tables (``tables``) and figures show the same measures
+(``measures``), with intervals from ``sweep_controller.analysis.stats``: Wilson for the pass rate,
+Student-t for means. Every file is written to a temporary name and renamed, so a reader never
+sees a half-written report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweep_controller.analysis.report.data import ReportData
+from sweep_controller.analysis.report.figures import (
+    Plot,
+    heatmap_figures,
+    parameter_figure,
+    sensitivity_figure,
+)
+from sweep_controller.analysis.report.measures import MEASURES, Measure
+from sweep_controller.analysis.report.pages import Section, render_html, render_markdown
+from sweep_controller.analysis.report.tables import (
+    Table,
+    point_table,
+    sensitivity_rows,
+    sensitivity_table,
+    summary_table,
+)
+from sweep_controller.analysis.results import Collected, atomic_write_bytes
+from sweep_controller.errors import ResultsError
+
+__all__ = ["MEASURES", "Measure", "ReportFiles", "write_report"]
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What ``write_report`` wrote."""
+
+    out_dir: Path
+    index_html: Path
+    index_md: Path
+    images: tuple[Path, ...]
+
+
+def write_report(
+    collected: Collected, out_dir: str | Path, *, log: Callable[[str], None] = lambda _: None
+) -> ReportFiles:
+    """Draw every figure of ``collected`` into ``out_dir`` and write index.html and index.md."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if collected.n_rows == 0:
+        raise ResultsError(f"{collected.sweep.name}: no task is done yet: nothing to report")
+    data = ReportData(collected)
+    plots: list[Plot] = []
+    for k, axis in enumerate(data.axes, start=1):
+        log(f"plotting {' / '.join(axis)} ({k}/{len(data.axes)})")
+        plots.append(parameter_figure(data, axis, out))
+    log("plotting heatmaps")
+    plots += heatmap_figures(data, out)
+    sensitivity = sensitivity_rows(data) if collected.swept else []
+    if sensitivity:
+        plots.append(sensitivity_figure(data, sensitivity, out))
+    sections = _sections(data, plots, sensitivity_table(sensitivity) if sensitivity else None)
+    title = f"Sweep report: {data.name}"
+    md = render_markdown(title, sections)
+    page = render_html(title, sections, page_title=f"{data.name} report")
+    index_md = atomic_write_bytes(out / "index.md", md.encode())
+    index_html = atomic_write_bytes(out / "index.html", page.encode())
+    return ReportFiles(out, index_html, index_md, tuple(out / plot.file for plot in plots))
+
+
+def _sections(data: ReportData, plots: list[Plot], sensitivity: Table | None) -> list[Section]:
+    """The report's content, in page order."""
+    missing = data.collected.missing
+    warning = (
+        f"Incomplete: {len(missing)} task(s) not done; the figures show the runs collected so far."
+        if missing
+        else ""
+    )
+    sections = [
+        Section("Summary", table=summary_table(data), warning=warning),
+        Section("Figures", plots=tuple(plots)),
+    ]
+    if sensitivity is not None:
+        sections.append(Section("Sensitivity", table=sensitivity))
+    points = point_table(data)
+    if points is not None:
+        sections.append(
+            Section("Points", text="Mean [95% interval] over each point's runs.", table=points)
+        )
+    return sections

@@ -1,0 +1,292 @@
+"""The figures of a report: measures against each parameter, heatmaps, and the sensitivity bars.
+
+Readers of a sweep ask how each measure moves with each parameter, where two parameters
+interact, and which parameters matter at all. So, per swept parameter, one figure with a panel per
+measure: on a grid, one line per value of the next grid axis, each point a grid point's mean over
+its replicates with a 95% interval; for sampled designs, every run as a dot plus means over
+equal-count bins. For grids with two or more axes, a heatmap per pair of axes with the value
+written in each cell. Then the first-order sensitivity index of each measure for each parameter.
+
+Each function draws one PNG, writes it atomically into the report's folder and returns its
+:class:`Plot` (file, title, caption) for the pages. Matplotlib is used through ``Figure`` objects
+only (no pyplot state, no display needed), and PNGs carry no timestamp, so a report is
+reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sweep_controller.analysis.report.data import ReportData
+from sweep_controller.analysis.report.measures import (
+    HEATMAP_MEASURES,
+    MEASURES,
+    MEASURES_BY_COLUMN,
+    Measure,
+    estimate,
+    format_value,
+)
+from sweep_controller.analysis.report.tables import Sensitivity
+from sweep_controller.analysis.results import atomic_write_bytes
+from sweep_controller.analysis.stats import Estimate, group_indices
+
+__all__ = ["Plot", "heatmap_figures", "parameter_figure", "sensitivity_figure"]
+
+MAX_LINES = 6  # lines per panel before falling back to one pooled line
+MAX_HEATMAP_AXES = 4
+DPI = 100
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One PNG of the report: its file name in the report's folder, title and caption."""
+
+    file: str
+    title: str
+    caption: str
+
+
+def parameter_figure(data: ReportData, axis: tuple[str, ...], out: Path) -> Plot:
+    """One figure for a grid axis or design dimension (a zip group is one, at its first)."""
+    name = axis[0]
+    zipped = f" (zipped with {', '.join(axis[1:])})" if len(axis) > 1 else ""
+    fig, axes = _new_figure(len(MEASURES))
+    other = _line_axis(data, name)
+    binned = data.binned(name)
+    for ax, measure in zip(axes, MEASURES, strict=True):
+        if binned:
+            _binned_panel(ax, data, name, measure)
+        else:
+            _grouped_panel(ax, data, name, measure, other)
+        ax.set_title(measure.label)
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+        if measure.rate:
+            ax.set_ylim(-0.03, 1.03)
+    kind = "binned means" if binned else "means over replicates"
+    fig.suptitle(f"{data.name}: outcomes against {name}{zipped} ({kind}, 95% intervals)")
+    file = f"param-{name}.png"
+    _save(fig, out / file)
+    if binned:
+        how = "Dots are runs; the line joins means over equal-count bins of the parameter."
+    elif other:
+        how = (
+            f"One line per value of {other}; each point is a mean over the runs at that "
+            "point (its replicates)."
+        )
+    else:
+        how = "Each point is the mean over every run with that value."
+    caption = (
+        f"Each panel: an outcome against {name}. {how}"
+        " Bars: 95% intervals (Wilson for the pass rate, Student-t for means)."
+    )
+    return Plot(file, f"Outcomes against {name}{zipped}", caption)
+
+
+def _line_axis(data: ReportData, name: str) -> str | None:
+    """The grid axis drawn as separate lines in ``name``'s panels, if one fits."""
+    if data.sampled:
+        return None
+    for axis in data.axes:
+        if name in axis:
+            continue
+        if len(np.unique(data.cols[axis[0]])) <= MAX_LINES:
+            return axis[0]
+        return None
+    return None
+
+
+def _grouped_panel(
+    ax: Any, data: ReportData, name: str, measure: Measure, other: str | None
+) -> None:
+    """Means at each value of ``name``, one line per value of ``other``."""
+    y = data.cols[measure.column]
+    x_groups = group_indices(data.cols[name])
+    labels = [value for value, _ in x_groups]
+    categorical = data.categorical(name)
+    positions = np.arange(len(labels)) if categorical else np.asarray(labels, dtype=float)
+    lines = group_indices(data.cols[other]) if other else [(None, np.arange(len(y)))]
+    colours = _colours(len(lines))
+    log_x = not categorical and data.log_scale(name)
+    for k, ((line_value, members), colour) in enumerate(zip(lines, colours, strict=True)):
+        in_line = np.zeros(len(y), dtype=bool)
+        in_line[members] = True
+        ests = [estimate(measure, y[idx[in_line[idx]]]) for _, idx in x_groups]
+        shifted = _dodge(positions, k - (len(lines) - 1) / 2, log=log_x)
+        label = None if other is None else f"{other} = {format_value(line_value)}"
+        _errorbar(ax, shifted, ests, colour, label)
+    if categorical:
+        ax.set_xticks(positions, [str(v) for v in labels])
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+    elif log_x:
+        _log_axis(ax)
+    if other is not None and measure is MEASURES[0]:
+        ax.legend(fontsize=7, loc="best")
+
+
+def _binned_panel(ax: Any, data: ReportData, name: str, measure: Measure) -> None:
+    """Every run as a dot, and means over equal-count bins of ``name``."""
+    x = np.asarray(data.cols[name], dtype=float)
+    y = np.asarray(data.cols[measure.column], dtype=float)
+    if measure.rate:  # each run as a tick at 0 (failed) or 1 (passed)
+        ax.scatter(x, y, s=30, marker="|", alpha=0.35, color="0.45", linewidths=1)
+    else:
+        ax.scatter(x, y, s=7, alpha=0.3, color="0.45", linewidths=0)
+    groups = group_indices(data.groups(name))
+    centres = np.asarray([float(np.median(x[idx])) for _, idx in groups])
+    ests = [estimate(measure, data.cols[measure.column][idx]) for _, idx in groups]
+    _errorbar(ax, centres, ests, "C0", None)
+    if data.log_scale(name):
+        _log_axis(ax)
+
+
+def heatmap_figures(data: ReportData, out: Path) -> list[Plot]:
+    """A heatmap figure per pair of grid axes (none for sampled designs or a single axis)."""
+    if data.sampled or len(data.axes) < 2:
+        return []
+    pairs = itertools.combinations(data.axes[:MAX_HEATMAP_AXES], 2)
+    return [_heatmap(data, a, b, out) for a, b in pairs]
+
+
+def _heatmap(data: ReportData, x_axis: tuple[str, ...], y_axis: tuple[str, ...], out: Path) -> Plot:
+    cols = data.cols
+    xs, ys = group_indices(cols[x_axis[0]]), group_indices(cols[y_axis[0]])
+    fig, axes = _new_figure(len(HEATMAP_MEASURES), cols=2, size=(5.2, 4.2))
+    for ax, column in zip(axes, HEATMAP_MEASURES, strict=True):
+        measure = MEASURES_BY_COLUMN.get(column) or Measure(column, column)
+        y = cols[column]
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for j, (_, yi) in enumerate(ys):
+            for i, (_, xi) in enumerate(xs):
+                members = np.intersect1d(xi, yi, assume_unique=True)
+                if len(members):
+                    grid[j, i] = estimate(measure, y[members]).value
+        limits = {"vmin": 0.0, "vmax": 1.0} if measure.rate or "share" in column else {}
+        image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", **limits)
+        fig.colorbar(image, ax=ax, shrink=0.85)
+        lo, hi = image.get_clim()
+        for (j, i), value in np.ndenumerate(grid):
+            if math.isnan(value):
+                continue
+            bright = (value - lo) / (hi - lo) > 0.6 if hi > lo else False
+            ax.text(i, j, format(value, measure.fmt), ha="center", va="center", fontsize=8,
+                    color="black" if bright else "white")  # fmt: skip
+        ax.set_xticks(range(len(xs)), [_tick(data, x_axis, idx) for _, idx in xs])
+        ax.set_yticks(range(len(ys)), [_tick(data, y_axis, idx) for _, idx in ys])
+        ax.set_xlabel(" / ".join(x_axis))
+        ax.set_ylabel(" / ".join(y_axis))
+        ax.set_title(("" if measure.rate else "mean ") + measure.label)
+    n_cell = len(cols["run_index"]) // max(1, len(xs) * len(ys))
+    fig.suptitle(
+        f"{data.name}: {' / '.join(y_axis)} x {' / '.join(x_axis)} (about {n_cell} runs per cell)"
+    )
+    file = f"heatmap-{x_axis[0]}-x-{y_axis[0]}.png"
+    _save(fig, out / file)
+    caption = (
+        f"Each cell: the runs with that {x_axis[0]} and {y_axis[0]}"
+        + (", averaged over the other parameters" if len(data.axes) > 2 else "")
+        + "; the number written is the pass rate or the mean."
+    )
+    return Plot(file, f"{y_axis[0]} x {x_axis[0]}", caption)
+
+
+def _tick(data: ReportData, axis: tuple[str, ...], members: np.ndarray) -> str:
+    return " / ".join(format_value(data.cols[name][members[0]].item()) for name in axis)
+
+
+def sensitivity_figure(data: ReportData, rows: list[Sensitivity], out: Path) -> Plot:
+    """Bars of the first-order index of each measure, one bar per parameter."""
+    fig, axes = _new_figure(1, size=(max(6.0, 1.6 * len(MEASURES) * 1.4), 3.8))
+    ax = axes[0]
+    names = [axis[0] for axis in data.axes]
+    width = 0.8 / max(1, len(names))
+    table = {(r.parameter, r.column): r.first_order for r in rows}
+    for k, name in enumerate(names):
+        heights = [np.nan_to_num(table[(name, m.column)]) for m in MEASURES]
+        ax.bar(np.arange(len(MEASURES)) + (k - (len(names) - 1) / 2) * width, heights,
+               width=width, label=name, color=f"C{k % 10}")  # fmt: skip
+    ax.set_xticks(range(len(MEASURES)), [m.label for m in MEASURES], fontsize=8)
+    top = max((np.nan_to_num(r.first_order) for r in rows), default=0.0)
+    ax.set_ylim(0, min(1.0, max(0.2, 1.2 * top)))
+    ax.set_ylabel("first-order index")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{data.name}: share of each outcome's variance explained by one parameter")
+    _save(fig, out / "sensitivity.png")
+    return Plot(
+        "sensitivity.png",
+        "Sensitivity",
+        "First-order index Var(E[outcome | parameter]) / Var(outcome), estimated from "
+        + ("equal-count bins of each parameter" if data.sampled else "the grid's values")
+        + " with a small-sample correction; 0 means no main effect.",
+    )
+
+
+def _save(fig: Any, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def _new_figure(panels: int, *, cols: int = 3, size: tuple[float, float] = (4.4, 3.4)) -> Any:
+    from matplotlib.figure import Figure
+
+    cols = min(cols, panels)
+    rows = -(-panels // cols)
+    fig = Figure(figsize=(size[0] * cols, size[1] * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    return fig, axes[:panels]
+
+
+def _colours(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    if n == 1:
+        return ["C0"]
+    cmap = colormaps["viridis"]
+    return [cmap(0.1 + 0.8 * k / (n - 1)) for k in range(n)]
+
+
+def _log_axis(ax: Any) -> None:
+    """A log x axis labelled 1, 2, 5, 10, 20, ... in plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _dodge(x: np.ndarray, step: float, *, log: bool) -> np.ndarray:
+    """``x`` shifted sideways by ``step`` units of 1% of its span, so error bars do not overlap."""
+    if len(x) < 2 or step == 0:
+        return x
+    if log:
+        span = math.log(float(x.max()) / float(x.min()))
+        return np.asarray(x * math.exp(step * 0.01 * span))
+    return np.asarray(x + step * 0.01 * float(np.ptp(x)))
+
+
+def _errorbar(
+    ax: Any,
+    x: np.ndarray,
+    ests: Sequence[Estimate],
+    colour: Any,
+    label: str | None,
+) -> None:
+    """Means with their intervals."""
+    values = np.asarray([e.value for e in ests])
+    low = np.asarray([e.value - e.low if not math.isnan(e.low) else 0.0 for e in ests])
+    high = np.asarray([e.high - e.value if not math.isnan(e.high) else 0.0 for e in ests])
+    ax.errorbar(x, values, yerr=[low, high], fmt="o-", ms=4, lw=1.4, capsize=3, color=colour,
+                label=label)  # fmt: skip
