@@ -22,7 +22,8 @@ from sweep_controller.k8s.objects import (
     build_job,
     with_namespace,
 )
-from sweep_controller.spec.models import Sweep, load_sweep, parse_sweep
+from sweep_controller.spec.loading import load_sweep, parse_sweep
+from sweep_controller.spec.models import Sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,7 +17,7 @@ from sweep_controller.commands.arguments import int_in
 from sweep_controller.execution.runner import RunSummary, default_workers, run_sweep
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,7 +13,8 @@ import json
 from collections import Counter
 
 from sweep_controller.execution.layout import TaskCheck, TaskState, scan_tasks, sweep_uri
-from sweep_controller.spec.models import load_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import spec_hash
 from sweep_controller.store import open_store
 
 MAX_LISTED = 20

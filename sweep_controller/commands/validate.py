@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from sweep_controller.k8s.objects import SweepTooLarge, check_size
-from sweep_controller.spec.models import SAMPLED_METHODS, Sweep, load_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import SAMPLED_METHODS, Sweep, spec_hash
 from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
 
 

@@ -286,7 +286,7 @@ class WorkerMetrics:
         self.task_progress.labels(s).set(self._clock())
 
     def observe_record(self, fields: Mapping[str, Any], *, duration_seconds: float) -> None:
-        """Record one finished run from its record fields (``records.record.record_fields``).
+        """Record one finished run from its record fields (``records.building.record_fields``).
 
         The worker observes each run as soon as it is simulated, before the task's records are
         serialised and validated together, so the fields are read as a mapping.

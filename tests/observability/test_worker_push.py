@@ -27,7 +27,7 @@ from promstack import Pushgateway
 from servers import free_port
 
 from sweep_controller.execution.worker import Outcome, TaskContext, execute_task
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 pytestmark = pytest.mark.integration
 
