@@ -20,7 +20,8 @@ from typing import Any
 
 from simulator.seeding import run_seed
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import Sweep, parse_sweep
+from sweep_controller.spec.loading import parse_sweep
+from sweep_controller.spec.models import Sweep
 from sweep_controller.spec.parameters import PARAM_KINDS, grid_value
 
 REPLICATES = 10

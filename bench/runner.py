@@ -32,11 +32,12 @@ from pydantic_core import to_json
 
 from simulator.model import simulate
 from simulator.params import AgentRecords
-from simulator.records.record import record_fields, utc_now
+from simulator.records.building import record_fields, utc_now
 from sweep_controller.execution.pool import default_workers
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import Sweep, parse_sweep
+from sweep_controller.spec.loading import parse_sweep
+from sweep_controller.spec.models import Sweep
 
 TARGET = 1.5
 RUNS_PER_TASK = 100

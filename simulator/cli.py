@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from tqdm import tqdm
 
 import simulator
 from simulator.errors import RecordError, SimulatorError
+from simulator.messages import ErrorText, Location, field_interval, plain_message
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_DENSITY,
@@ -29,10 +31,11 @@ from simulator.params import (
     InfluenceModel,
     SimParams,
 )
-from simulator.records.record import append_records, run_records
+from simulator.records.building import run_records
+from simulator.records.io import append_records
 from simulator.records.schema import RunRecord
 
-__all__ = ["UsageError", "build_parser", "main", "parse_params", "summary"]
+__all__ = ["UsageError", "govsim_parser", "main", "parse_params", "run_summary"]
 
 PROG = "govsim"
 MIX_NAMES = tuple(a.value for a in ARCHETYPES if a is not Archetype.WHALE)
@@ -60,7 +63,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def govsim_parser() -> argparse.ArgumentParser:
     """The argument parser; values stay strings here and are checked by ``parse_params``."""
     p = _Parser(
         prog=PROG,
@@ -139,48 +142,37 @@ def _mix(raw: str) -> dict[str, Any]:
     return weights
 
 
-def _bounds(field: str, sub: str | None) -> str:
-    info = SimParams.model_fields[field]
-    if sub is not None:
-        info = ArchetypeMix.model_fields[sub]
-    lo = hi = None
-    lo_open = hi_open = False
-    for m in info.metadata:
-        for attr, is_low, is_open in (("ge", 1, 0), ("gt", 1, 1), ("le", 0, 0), ("lt", 0, 1)):
-            bound = getattr(m, attr, None)
-            if bound is None:
-                continue
-            if is_low:
-                lo, lo_open = bound, bool(is_open)
-            else:
-                hi, hi_open = bound, bool(is_open)
-    left = "(" if lo is None or lo_open else "["
-    right = ")" if hi is None or hi_open else "]"
-    return f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+_RANGE_KINDS = frozenset({"greater_than_equal", "less_than_equal", "greater_than", "less_than"})
 
 
-def _explain(exc: ValidationError) -> str:
-    """One line for the first pydantic error, naming the flag."""
-    err = exc.errors()[0]
-    loc = [str(x) for x in err["loc"]]
+def _flag(loc: Location) -> str:
+    """The flag of an error location: ``archetype_mix.retail`` -> ``--archetype-mix``."""
+    return FLAGS.get(str(loc[0]), str(loc[0])) if loc else ""
+
+
+def _flag_reason(err: ErrorDetails, loc: Location) -> str | None:
+    """A parameter error in terms of the flag's value."""
     if not loc:
-        return err["msg"]
-    field, sub = loc[0], (loc[1] if len(loc) > 1 else None)
-    flag = FLAGS.get(field, field)
+        return None
+    field, sub = str(loc[0]), (str(loc[1]) if len(loc) > 1 else None)
     value = err.get("input")
-    shown = value if isinstance(value, str) else repr(value)
+    text = value if isinstance(value, str) else repr(value)
     kind = err["type"]
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        what = f"{sub}={shown}" if sub else shown
-        return f"{flag}: {what} is outside {_bounds(field, sub)}"
+    if kind in _RANGE_KINDS:
+        info = ArchetypeMix.model_fields[sub] if sub else SimParams.model_fields[field]
+        what = f"{sub}={text}" if sub else text
+        return f"{what} is outside {field_interval(info)}"
     if kind in ("int_parsing", "int_from_float", "int_type"):
-        return f"{flag}: {shown!r} is not an integer"
+        return f"{text!r} is not an integer"
     if kind in ("float_parsing", "float_type", "finite_number"):
-        return f"{flag}: {shown!r} is not a number"
+        return f"{text!r} is not a number"
     if kind == "enum":
-        return f"{flag}: {shown!r} is not one of {', '.join(m.value for m in InfluenceModel)}"
-    message = str(err["msg"]).removeprefix("Value error, ").removeprefix(f"{field}: ")
-    return f"{flag}: {message}"
+        return f"{text!r} is not one of {', '.join(m.value for m in InfluenceModel)}"
+    return plain_message(err).removeprefix(f"{field}: ")
+
+
+_TEXT = ErrorText(root="parameters", location=_flag, reason=_flag_reason)
+"""How the command line words parameter errors: ``--flag: reason``."""
 
 
 def parse_params(args: argparse.Namespace) -> SimParams:
@@ -206,7 +198,7 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     try:
         params = SimParams.model_validate(raw)
     except ValidationError as exc:
-        raise UsageError(_explain(exc)) from None
+        raise UsageError(_TEXT.first(exc)) from None
     for name in ("conformity_threshold", "whale_ratio", "rewire_prob", "mean_degree"):
         value = getattr(params, name)
         if value is not None and not math.isfinite(value):
@@ -214,7 +206,7 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     return params
 
 
-def summary(record: RunRecord, position: str) -> str:
+def run_summary(record: RunRecord, position: str) -> str:
     """A readable multi-line summary of one run record."""
     v, f, p = record.votes, record.flips, record.proposal
     w = v.weighted
@@ -238,7 +230,7 @@ def summary(record: RunRecord, position: str) -> str:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    args = govsim_parser().parse_args(argv)
     runs = _int("--runs", args.runs, 1)
     seed = _int("--seed", args.seed, 0)
     params = parse_params(args)
@@ -257,7 +249,7 @@ def _run(argv: Sequence[str] | None) -> int:
     with tqdm(total=runs, unit="run", file=sys.stderr, disable=not show) as bar:
         for i, record in enumerate(records, start=1):
             if output is None:
-                print(summary(record, f"{i}/{runs}"))
+                print(run_summary(record, f"{i}/{runs}"))
             else:
                 try:
                     append_records(output, [record])

@@ -17,7 +17,7 @@ from scipy import sparse
 from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
 from simulator.errors import ParameterError
-from simulator.network import build_network, check_size
+from simulator.network import build_network, check_network_size
 from simulator.params import ARCHETYPES, Archetype, SimParams
 from simulator.proposal import Proposal, draw_proposal
 from simulator.seeding import make_rng
@@ -235,7 +235,7 @@ def simulate(params: SimParams, seed: int) -> RunResult:
     """One run: proposal, agents, network, round-0 votes, influence rounds (in that draw order)."""
     if seed < 0:
         raise ParameterError(f"seed: {seed} is outside [0, inf)")
-    check_size(params)
+    check_network_size(params)
     rng = make_rng(seed)
     proposal = draw_proposal(rng)
     agents = draw_agents(params, rng)

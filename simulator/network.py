@@ -27,7 +27,7 @@ from simulator.params import DEFAULT_DENSITY, InfluenceModel, SimParams
 __all__ = [
     "MAX_EDGES",
     "build_network",
-    "check_size",
+    "check_network_size",
     "edge_probability",
     "erdos_renyi",
     "lattice_k",
@@ -180,7 +180,7 @@ def edge_probability(params: SimParams) -> float:
     return DEFAULT_DENSITY if params.network_density is None else params.network_density
 
 
-def check_size(params: SimParams) -> None:
+def check_network_size(params: SimParams) -> None:
     """Refuse, before anything is drawn, a network too large to build (dense default at large N)."""
     n = params.agents
     if params.influence_model is InfluenceModel.ERDOS_RENYI:
@@ -197,7 +197,7 @@ def check_size(params: SimParams) -> None:
 
 def build_network(params: SimParams, rng: np.random.Generator) -> sparse.csr_array:
     """The influence network a run with these parameters uses."""
-    check_size(params)
+    check_network_size(params)
     n = params.agents
     if params.influence_model is InfluenceModel.ERDOS_RENYI:
         return erdos_renyi(n, edge_probability(params), rng=rng)

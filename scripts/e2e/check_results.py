@@ -24,7 +24,8 @@ from pathlib import Path
 from simulator.records.validate import check_json
 from sweep_controller.errors import SweepError
 from sweep_controller.execution.layout import TaskState, check_task, task_key
-from sweep_controller.spec.models import Sweep, load_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import open_store
 
 

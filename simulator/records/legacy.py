@@ -17,11 +17,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from simulator.errors import MigrationError
+from simulator.messages import ErrorText, refuse_python_names
 from simulator.params import Archetype, SimParams
-from simulator.records.schema import SCHEMA_VERSION
+from simulator.records.schema import SCHEMA_VERSION, Share
 
 __all__ = [
     "LEGACY_VERSIONS",
@@ -36,7 +45,6 @@ __all__ = [
     "upgrade",
 ]
 
-Share = Annotated[float, Field(ge=0, le=1)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Json = dict[str, Any]
 
@@ -47,8 +55,19 @@ UNKNOWN_CODE_VERSION = "unknown"
 LEGACY_VERSIONS = ("0.1", "0.2", "0.3")
 
 
+_TEXT = ErrorText(root="record")
+"""Legacy records are worded like current ones: ``0.1 record: field.path: reason``."""
+
+
 class _Legacy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_alias=True, validate_by_name=False
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias_only(cls, data: Any) -> Any:
+        return refuse_python_names(cls, data)
 
 
 class V01Record(_Legacy):
@@ -186,13 +205,8 @@ def _parse(model: type[_Legacy], obj: Json, version: str) -> Any:
         text = json.dumps(obj, allow_nan=True)
         return model.model_validate_json(text, strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "record"
-        reason = {"missing": "missing field", "extra_forbidden": "unknown field"}.get(
-            first["type"], first["msg"]
-        )
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise MigrationError(f"{version} record: {loc}: {reason}{more}") from exc
+        message = _TEXT.first(exc, source=f"{version} record", more="more problems")
+        raise MigrationError(message) from exc
 
 
 def derived_uuid4(obj: Json) -> str:

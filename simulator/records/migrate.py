@@ -1,12 +1,11 @@
 """Migrate a JSONL results file of any supported schema version to v0.4.
 
 ``python -m simulator.migrate OLD NEW [--force]`` reads OLD line by line, lifts each record through
-the per-version migrators in ``simulator.records.legacy`` (0.1 -> 0.2 -> 0.3 -> 0.4), validates the
-result
-exactly as ``python -m simulator.validate`` would, and writes NEW. Guarantees:
+the per-version migrators in ``simulator.records.legacy`` (0.1 -> 0.2 -> 0.3 -> 0.4), validates
+the result exactly as ``python -m simulator.validate`` would, and writes NEW. Guarantees:
 
-- OLD is only read. NEW is written to a temporary file beside it and renamed into place
-  (``os.replace``), so NEW is either the old content or the complete new one, never a partial file.
+- OLD is only read. NEW is written atomically (``simulator.atomic``: a temporary file beside it,
+  renamed into place), so NEW is either the old content or the complete new one, never partial.
 - An existing NEW is not overwritten without ``--force``; NEW may never be OLD itself.
 - A valid 0.4 line is copied byte for byte (a Parquet reference is re-relativised when NEW is in
   another directory), so migrating a migrated file changes nothing.
@@ -23,16 +22,17 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydantic_core
 
+from simulator.atomic import write_atomic
 from simulator.errors import MigrationError
+from simulator.records.io import iter_lines
 from simulator.records.legacy import detect_version, upgrade
 from simulator.records.schema import SCHEMA_VERSION
 from simulator.records.validate import TRUNCATED, Problem, check_json, parse_record
@@ -142,34 +142,26 @@ def migrate_file(old: str | Path, new: str | Path, *, force: bool = False) -> Mi
     """
     old_path, new_path = Path(old), Path(new)
     _check_paths(old_path, new_path, force)
-    new_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=new_path.parent, prefix=f".{new_path.name}.", suffix=".tmp")
     lines = written = 0
     versions: Counter[str] = Counter()
     failures: list[Problem] = []
-    try:
-        with os.fdopen(fd, "wb") as out, old_path.open("rb") as src:
-            for lines, raw in enumerate(src, start=1):
-                truncated = not raw.endswith(b"\n")
-                body = raw if truncated else raw[:-1]
-                try:
-                    line, version = migrate_line(
-                        body, old_dir=old_path.parent, new_dir=new_path.parent
-                    )
-                except MigrationError as exc:
-                    reason = f"{TRUNCATED}; {exc}" if truncated else str(exc)
-                    failures.append(Problem(str(old), lines, reason))
-                    continue
-                out.write(line + b"\n")
-                written += 1
-                versions[version] += 1
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, new_path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+
+    def migrated() -> Iterator[bytes]:
+        nonlocal lines, written
+        for lines, raw in iter_lines(old_path):
+            truncated = not raw.endswith(b"\n")
+            body = raw if truncated else raw[:-1]
+            try:
+                line, version = migrate_line(body, old_dir=old_path.parent, new_dir=new_path.parent)
+            except MigrationError as exc:
+                reason = f"{TRUNCATED}; {exc}" if truncated else str(exc)
+                failures.append(Problem(str(old), lines, reason))
+                continue
+            written += 1
+            versions[version] += 1
+            yield line + b"\n"
+
+    write_atomic(new_path, migrated())
     order = sorted(versions, key=lambda v: tuple(int(x) for x in v.split(".")))
     return MigrationReport(
         str(old),

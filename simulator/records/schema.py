@@ -1,8 +1,8 @@
 """The v0.4 run record: one JSON object per line of a results file.
 
-This module is the single definition of the record. ``schema/run-record.schema.json`` is generated
-from it (``python -m simulator.records.schema --write``) and a test fails if the checked-in copy
-drifts.
+This module is the single definition of the record. ``run-record.schema.json`` beside it is
+generated from it (``python -m simulator.records.schema --write``) and a test fails if the
+checked-in copy drifts.
 """
 
 from __future__ import annotations
@@ -11,10 +11,19 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import UUID4, AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import (
+    UUID4,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    model_validator,
+)
 
+from simulator.messages import refuse_python_names
 from simulator.params import AgentRecords, Archetype, SimParams
 
 SCHEMA_VERSION = "0.4"
@@ -32,17 +41,25 @@ Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A field with an alias is accepted by its alias only: a record with ``yield_`` beside
+    # ``yield`` is invalid. Models with aliased fields also call ``refuse_python_names`` (pydantic
+    # 2.13's JSON mode ignores this config); the others skip that per-row cost.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_alias=True, validate_by_name=False
+    )
 
 
-class Proposal(_Strict):
+class ProposalBlock(_Strict):
     """The proposal agents vote on; each attribute is in [0, 1]."""
 
     risk: Share
     yield_: Share = Field(alias="yield")
     complexity: Share
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    @model_validator(mode="before")
+    @classmethod
+    def _alias_only(cls, data: Any) -> Any:
+        return refuse_python_names(cls, data)
 
 
 class Count(_Strict):
@@ -129,7 +146,7 @@ class RunRecord(_Strict):
     run_index: NonNegativeInt = Field(description="Index whose SeedSequence child gave `seed`.")
     code_version: str
     params: SimParams
-    proposal: Proposal
+    proposal: ProposalBlock
     votes: Votes
     flips: Flips
     influence_model: str

@@ -8,8 +8,8 @@ prints one ``F:LINE: reason`` line per problem, then ``F: N lines, V valid, I in
 as a missing file.
 
 Types are checked strictly (a string is not a number, 1 is not ``true``) by the pydantic model in
-``simulator.records.schema``; the rules between fields are in ``simulator.records.consistency``.
-The library API
+``simulator.records.schema`` and worded by ``simulator.messages``; the rules between fields are in
+``simulator.records.consistency`` and ``simulator.records.agent_rows``. The library API
 (``check_record``, ``check_json``, ``validate_file``, ``check_consistency``) is what the engine
 and the sweep worker call before they write or upload a record.
 """
@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
+from simulator.messages import ErrorText, Location, shown
 from simulator.records.consistency import check_consistency
+from simulator.records.io import iter_lines
 from simulator.records.schema import SCHEMA_VERSION, RunRecord
 
 __all__ = [
@@ -46,7 +49,6 @@ __all__ = [
 MAX_PROBLEMS_PER_LINE = 20
 """Problems reported for one line; the rest are counted in the last message."""
 TRUNCATED = "truncated last line (no trailing newline)"
-_SHOWN_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -89,30 +91,14 @@ class ValidationReport:
         return f"{self.path}: {self.lines} lines, {self.valid} valid, {self.invalid} invalid"
 
 
-def _shown(value: object) -> str:
-    try:
-        text = json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+def _record_reason(err: ErrorDetails, loc: Location) -> str | None:
+    if err["type"] == "model_type" and not loc:
+        return f"wrong type: expected a JSON object, got {shown(err['input'])}"
+    return None
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    """One pydantic error as ``field.path: reason``."""
-    loc = ".".join(str(part) for part in error["loc"]) or "record"
-    kind, msg = error["type"], error["msg"]
-    if kind == "missing":
-        return f"{loc}: missing field"
-    if kind == "extra_forbidden":
-        return f"{loc}: unknown field"
-    if kind == "json_invalid":
-        return "invalid JSON: " + msg.removeprefix("Invalid JSON: ").replace(
-            "at line 1 column", "at column"
-        )
-    if kind == "model_type" and not error["loc"]:
-        return f"record: wrong type: expected a JSON object, got {_shown(error['input'])}"
-    what = "wrong type" if kind.endswith("_type") else "invalid value"
-    return f"{loc}: {what}: {msg}, got {_shown(error['input'])}"
+_TEXT = ErrorText(root="record", reason=_record_reason)
+"""How run records word pydantic errors: ``field.path: reason``."""
 
 
 def _version_problem(errors: Sequence[Mapping[str, Any]]) -> str | None:
@@ -123,7 +109,7 @@ def _version_problem(errors: Sequence[Mapping[str, Any]]) -> str | None:
         hint = "; migrate with python -m simulator.migrate"
         if error["type"] == "missing":
             return f"schema_version: missing field, expected {SCHEMA_VERSION!r}{hint}"
-        return f"schema_version: found {_shown(error['input'])}, expected {SCHEMA_VERSION!r}" + (
+        return f"schema_version: found {shown(error['input'])}, expected {SCHEMA_VERSION!r}" + (
             hint if isinstance(error["input"], str) else ""
         )
     return None
@@ -142,11 +128,10 @@ def parse_record(text: str | bytes) -> tuple[RunRecord | None, list[str]]:
     try:
         record = RunRecord.model_validate_json(text, strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        version = _version_problem(errors)
+        version = _version_problem(exc.errors(include_url=False))
         if version is not None:
             return None, [version]
-        return None, [_describe(e) for e in errors]
+        return None, _TEXT.lines(exc)
     return record, []
 
 
@@ -196,9 +181,8 @@ def _check_raw(raw: bytes, *, base_dir: Path) -> list[str]:
 def iter_file(path: str | Path) -> Iterator[LineResult]:
     """Check a JSONL file line by line; yields one result per line, holding one line at a time."""
     base_dir = Path(path).parent
-    with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            yield LineResult(line_no, _cap(_check_raw(raw, base_dir=base_dir)))
+    for line_no, raw in iter_lines(path):
+        yield LineResult(line_no, _cap(_check_raw(raw, base_dir=base_dir)))
 
 
 def validate_file(path: str | Path) -> ValidationReport:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.atomic import write_atomic
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, task_key, tasks_prefix
 from sweep_controller.intervals import format_intervals
@@ -196,19 +196,9 @@ def _runs(indexes: list[int]) -> str:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename; create parent dirs."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    """Write ``data`` to ``path`` with ``simulator.atomic.write_atomic``; return the path."""
+    write_atomic(path, data)
+    return Path(path)
 
 
 def write_table(collected: Collected, path: str | os.PathLike[str]) -> Path:

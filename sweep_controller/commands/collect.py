@@ -11,7 +11,7 @@ import sys
 
 from sweep_controller.analysis.results import collect, write_table
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from sweep_controller.commands.arguments import int_in
 from sweep_controller.spec.expand import RunSpec, SweepPlan, SweptValue
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.parameters import PARAM_KINDS, ParamKind
 
 

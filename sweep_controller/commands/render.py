@@ -19,7 +19,8 @@ from sweep_controller.errors import SpecError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import build_configmap, build_job, with_namespace
-from sweep_controller.spec.models import Sweep, load_sweep, parse_sweep
+from sweep_controller.spec.loading import load_sweep, parse_sweep
+from sweep_controller.spec.models import Sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

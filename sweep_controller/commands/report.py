@@ -14,7 +14,7 @@ from sweep_controller.analysis.report import write_report
 from sweep_controller.analysis.results import collect
 from sweep_controller.commands.collect import add_collect_arguments
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

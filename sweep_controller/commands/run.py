@@ -18,7 +18,7 @@ from sweep_controller.execution.pool import default_workers
 from sweep_controller.execution.runner import RunSummary, run_sweep
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -16,7 +16,8 @@ from collections import Counter
 from sweep_controller.execution.layout import TaskCheck, TaskState, scan_tasks, sweep_uri
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.intervals import format_intervals
-from sweep_controller.spec.models import load_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import spec_hash
 from sweep_controller.store import open_store
 
 MAX_INTERVALS = 20

@@ -7,7 +7,8 @@ import sys
 
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
-from sweep_controller.spec.models import SAMPLED_METHODS, Sweep, load_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import SAMPLED_METHODS, Sweep, spec_hash
 from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
 
 

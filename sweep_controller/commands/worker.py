@@ -19,7 +19,7 @@ from sweep_controller.execution.layout import sweep_uri
 from sweep_controller.execution.worker import TaskContext, Termination, execute_task
 from sweep_controller.metrics import resolve_pushgateway_url
 from sweep_controller.outcomes import TaskOutcome
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

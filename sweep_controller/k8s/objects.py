@@ -39,13 +39,8 @@ from sweep_controller.env import ADDRESSING_ENV, PUSHGATEWAY_ENV
 from sweep_controller.errors import SpecError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import ControllerConfig
-from sweep_controller.spec.models import (
-    API_VERSION,
-    KIND,
-    Sweep,
-    parse_sweep,
-    spec_hash,
-)
+from sweep_controller.spec.loading import parse_sweep
+from sweep_controller.spec.models import API_VERSION, KIND, Sweep, spec_hash
 
 MAX_COMPLETIONS = 100_000
 MAX_PARALLELISM = 10_000

@@ -55,7 +55,8 @@ from sweep_controller.k8s.status import (
     SweepStatus,
     parse_status,
 )
-from sweep_controller.spec.models import Sweep, sweep_from_resource
+from sweep_controller.spec.loading import sweep_from_resource
+from sweep_controller.spec.models import Sweep
 
 
 class EventType(StrEnum):

@@ -2,12 +2,12 @@
 
 A sweep names fixed simulator parameters (``spec.simulator``), swept parameters
 (``spec.parameters``, optionally ``spec.zip``-ped together), a method (grid or a sampler), the
-number of replicates, a seed and how many runs one task performs. This module only validates;
-``sweep_controller.spec.expand`` turns a valid sweep into runs. Parameter names, types and ranges
-are
-taken from ``simulator.params.SimParams``, never restated. Every structural and range error is
-reported as ``FILE: spec.path.to.field: reason`` (see ``load_sweep``). Field by field reference:
-docs/sweeps.md. The models stay JSON-schema friendly: the CRD schema is generated from them.
+number of replicates, a seed and how many runs one task performs. This module only defines and
+validates; ``sweep_controller.spec.loading`` reads documents and words errors as
+``FILE: spec.path.to.field: reason``, ``sweep_controller.spec.expand`` turns a valid sweep into
+runs. Parameter names, types and ranges are taken from ``simulator.params.SimParams``, never
+restated. Field by field reference: docs/sweeps.md. The models stay JSON-schema friendly: the CRD
+schema is generated from them.
 """
 
 from __future__ import annotations
@@ -15,30 +15,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
-import typing
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Literal, Self
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
+from simulator.messages import plain_message
 from simulator.params import SimParams
-from sweep_controller.errors import SpecDeprecationWarning, SpecError
+from sweep_controller.errors import SpecDeprecationWarning
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
     SWEEPABLE,
     ParameterSpec,
     StrictModel,
     check_parameter,
-    fmt_value,
-    param_bounds,
     spec_error,
-    unwrap_optional,
 )
 
 API_VERSION = "govsim.io/v1alpha1"
@@ -268,9 +261,7 @@ def _validate_params(data: dict[str, Any], path: str) -> None:
     try:
         SimParams.model_validate(data)
     except ValidationError as exc:
-        detail = exc.errors(include_url=False)[0]
-        reason = detail["msg"].removeprefix("Value error, ")
-        raise spec_error(path, reason) from None
+        raise spec_error(path, plain_message(exc.errors(include_url=False)[0])) from None
 
 
 class Metadata(StrictModel):
@@ -299,172 +290,6 @@ class Sweep(StrictModel):
     def name(self) -> str:
         """The sweep's name (``metadata.name``)."""
         return self.metadata.name
-
-
-# --- loading and error messages -----------------------------------------------------------------
-
-_FRIENDLY_PATTERNS = {
-    NAME_PATTERN: "must be a DNS-1123 label: lowercase letters, digits and '-', "
-    "starting and ending with a letter or digit",
-    OUTPUT_URI_PATTERN: "must be file://PATH or s3://BUCKET[/PREFIX]",
-}
-_RANGE_TYPES = {
-    "greater_than_equal": ("ge", "[{}, inf)"),
-    "greater_than": ("gt", "({}, inf)"),
-    "less_than_equal": ("le", "(-inf, {}]"),
-    "less_than": ("lt", "(-inf, {})"),
-}
-_UNION_TAGS = {"int", "float", "str", "bool"}
-
-
-def _clean_loc(loc: Sequence[int | str]) -> list[int | str]:
-    """Drop pydantic's union-branch tags ('int', 'function-after[...]') from an error location."""
-    return [p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]
-
-
-def _annotation_at(loc: Sequence[int | str]) -> Any:
-    """The annotation reached by following ``loc`` from ``Sweep`` (None if it cannot be)."""
-    annotation: Any = Sweep
-    for part in loc:
-        annotation = unwrap_optional(annotation)
-        origin = typing.get_origin(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            fields = annotation.model_fields
-            match = [f for n, f in fields.items() if part in (n, f.alias)]
-            if not match:
-                return None
-            annotation = match[0].annotation
-        elif origin is dict:
-            annotation = typing.get_args(annotation)[1]
-        elif origin is list:
-            annotation = typing.get_args(annotation)[0]
-        else:
-            return None
-    return unwrap_optional(annotation)
-
-
-def _valid_keys(loc: Sequence[int | str]) -> list[str]:
-    model = _annotation_at(loc)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or n for n, f in model.model_fields.items()]
-    return []
-
-
-def _reason(err: ErrorDetails, loc: list[int | str]) -> str:
-    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
-    if kind == "extra_forbidden":
-        valid = _valid_keys(loc[:-1])
-        return "unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else "")
-    if kind == "missing":
-        return "required"
-    if kind in _RANGE_TYPES:
-        if len(loc) == 3 and loc[:2] == ["spec", "simulator"] and str(loc[2]) in PARAM_KINDS:
-            return f"{fmt_value(value)} is outside {param_bounds(str(loc[2]))}"
-        key, template = _RANGE_TYPES[kind]
-        return f"{fmt_value(value)} is outside {template.format(fmt_value(ctx[key]))}"
-    if kind == "string_pattern_mismatch":
-        friendly = _FRIENDLY_PATTERNS.get(str(ctx.get("pattern")))
-        return (
-            f"{fmt_value(value)} {friendly}"
-            if friendly
-            else f"{err['msg']} (got {fmt_value(value)})"
-        )
-    message = err["msg"].removeprefix("Value error, ")
-    if isinstance(value, (str, int, float)) and kind not in ("value_error", "assertion_error"):
-        return f"{message} (got {fmt_value(value)})"
-    return message
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line for the first error: ``SOURCE: spec.path: reason`` (plus a count of the rest)."""
-    errors = exc.errors(include_url=False)
-    lines: list[str] = []
-    union_locs = [tuple(_clean_loc(e["loc"])) for e in errors if _clean_loc(e["loc"]) != e["loc"]]
-    for err in errors:
-        loc = _clean_loc(err["loc"])
-        if union_locs.count(tuple(loc)) > 1:  # every branch of a union failed: say so once
-            where = ".".join(str(p) for p in loc)
-            line = f"{where}: {fmt_value(err.get('input'))} is not a number or a string"
-            if line not in lines:
-                lines.append(line)
-            continue
-        if err["type"] == "sweep_spec":
-            ctx = err.get("ctx") or {}
-            where = ".".join(str(p) for p in [*loc, ctx["path"]])
-            line = f"{where}: {ctx['reason']}"
-        else:
-            where = ".".join(str(p) for p in loc) or "(top level)"
-            line = f"{where}: {_reason(err, loc)}"
-        if line not in lines:
-            lines.append(line)
-    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
-    return f"{source}: {lines[0]}{more}"
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader: duplicate keys are errors, and ``1e-3`` is a float as in YAML 1.2."""
-
-
-# PyYAML follows YAML 1.1, where 1e-3 (no dot) is a string; kubectl and JSON read it as a number.
-_UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    keys: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
-        if key in keys:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
-        keys.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
-)
-
-
-def parse_sweep(data: object, source: str = "<sweep>") -> Sweep:
-    """Validate a decoded Sweep document; every failure is a one-line ``SpecError``."""
-    if not isinstance(data, Mapping):
-        got = type(data).__name__ if data is not None else "an empty document"
-        raise SpecError(f"{source}: expected a Sweep mapping at the top level, got {got}")
-    try:
-        return Sweep.model_validate(data, context={"source": source})
-    except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, source)) from None
-
-
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a Sweep YAML file; errors are ``SpecError('FILE: spec.path: reason')``."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SpecError(f"{source}: cannot read: {reason}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{source}: {where}invalid YAML: {problem}") from None
-    return parse_sweep(data, source)
-
-
-def sweep_from_resource(body: Mapping[str, Any], source: str = "<resource>") -> Sweep:
-    """A Sweep from a custom resource read from the API: server-set metadata and status dropped."""
-    metadata = body.get("metadata") or {}
-    kept = {k: metadata[k] for k in ("name", "namespace", "labels", "annotations") if k in metadata}
-    data = {k: body[k] for k in ("apiVersion", "kind", "spec") if k in body}
-    return parse_sweep({**data, "metadata": kept}, source)
 
 
 RESULT_FIELDS: frozenset[str] = frozenset(

@@ -19,6 +19,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from simulator.messages import refuse_python_names
 from simulator.params import SimParams
 
 # Integer grids up to this many steps are checked exactly for duplicates after rounding.
@@ -137,7 +138,16 @@ def spec_error(path: str, reason: str) -> PydanticCustomError:
 class StrictModel(BaseModel):
     """Base of every spec model: unknown keys are errors, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # A field with an alias (``pointsPerTask``) is accepted by its alias only: its Python name
+    # (``runs_per_task``) is an unknown key, in every pydantic version (see refuse_python_names).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_alias=True, validate_by_name=False
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias_only(cls, data: Any) -> Any:
+        return refuse_python_names(cls, data)
 
 
 class ParameterSpec(StrictModel):

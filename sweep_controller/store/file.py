@@ -1,10 +1,10 @@
 """A store in a local (or network-mounted) directory, with crash-safe atomic writes.
 
-A write goes to a temporary file in the target's own directory, is fsynced, then renamed over the
-target (`os.replace`, atomic on POSIX within one file system) and the directory is fsynced. With
-`if_absent` the temporary file is hard-linked to the target instead, which fails if the target
-exists. A crash at any point leaves the old object or the new one, plus at most a stray temporary
-file that no listing or lookup ever shows.
+A write goes through `simulator.atomic.write_atomic`: a temporary file in the target's own
+directory, fsynced, then renamed over the target (`os.replace`, atomic on POSIX within one file
+system) and the directory fsynced. With `if_absent` the temporary file is hard-linked to the target
+instead, which fails if the target exists. A crash at any point leaves the old object or the new
+one, plus at most a stray temporary file that no listing or lookup ever shows.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import builtins
 import errno
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
+from simulator.atomic import write_atomic
 from sweep_controller.errors import (
     KeyNotFound,
     PermanentStorageError,
@@ -43,34 +43,6 @@ def _translate(exc: OSError, operation: str, uri: str) -> StorageError:
     if exc.errno in _TRANSIENT_ERRNOS:
         return TransientStorageError(text)
     return PermanentStorageError(text)
-
-
-def _guarded(fn: Callable[[], T], operation: str, uri: str) -> T:
-    """Return fn(), turning an OSError into the matching storage error."""
-    try:
-        return fn()
-    except OSError as exc:
-        raise _translate(exc, operation, uri) from exc
-
-
-def _flush(out: BinaryIO) -> None:
-    """Push a file's buffered bytes through the OS cache to the disk."""
-    out.flush()
-    os.fsync(out.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    """Flush a directory entry change (rename, link) to disk where the platform allows it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class FileStore(Store):
@@ -111,37 +83,18 @@ class FileStore(Store):
         """Write chunks to a temporary file, fsync it, then rename (or link) it into place."""
         path = self._path(key)
         uri = self.uri_for(key)
-        tmp = path.with_name(f".{path.name}{TEMP_MARKER}{uuid.uuid4().hex}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            out = os.fdopen(fd, "wb")
-        except OSError as exc:
-            raise _translate(exc, "put", uri) from exc
-        try:
-            with out:
-                for chunk in chunks:  # errors raised by the caller's iterable propagate unchanged
-                    _guarded(partial(out.write, chunk), "put", uri)
-                _guarded(partial(_flush, out), "put", uri)
-            return _guarded(partial(self._publish, tmp, path, uri, if_absent=if_absent), "put", uri)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _publish(self, tmp: Path, path: Path, uri: str, *, if_absent: bool) -> bool:
-        """Move a complete temporary file into place; return False if if_absent found one."""
         if path.is_dir():
             raise PermanentStorageError(
                 f"{uri}: put failed: the key is also a prefix of other keys (a directory here)"
             )
-        if if_absent:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-        else:
-            os.replace(tmp, path)
-        _fsync_dir(path.parent)
-        return True
+        # errors raised by the caller's iterable propagate unchanged; ours become storage errors
+        return write_atomic(
+            path,
+            chunks,
+            exclusive=if_absent,
+            temp_marker=TEMP_MARKER,
+            on_os_error=partial(_translate, operation="put", uri=uri),
+        )
 
     def get_bytes(self, key: str) -> bytes:
         """Return the file's content; raise KeyNotFound if there is no such object."""

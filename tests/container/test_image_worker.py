@@ -29,7 +29,8 @@ from simulator.records.schema import RunRecord
 from simulator.records.validate import validate_file
 from sweep_controller.execution.layout import Manifest, manifest_key, sha256_hex, task_key
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import parse_sweep, spec_hash
+from sweep_controller.spec.loading import parse_sweep
+from sweep_controller.spec.models import spec_hash
 
 pytestmark = [pytest.mark.container, pytest.mark.integration, pytest.mark.timeout(1800)]
 

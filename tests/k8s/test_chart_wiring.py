@@ -38,7 +38,7 @@ from sweep_controller.k8s.objects import (
     build_job,
     with_namespace,
 )
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 EXAMPLE = REPO / "examples" / "whale-vs-conformity.yaml"

@@ -23,7 +23,7 @@ import yaml
 from chartkit import CHART_DIR, E2E_DIR, KIND_VALUES, REPO, chart, find, ident, schema_errors
 from servers import require_or_skip, weed_binary
 
-from sweep_controller.spec.models import parse_sweep
+from sweep_controller.spec.loading import parse_sweep
 
 SCRIPT = REPO / "scripts" / "e2e-kind.sh"
 KUBE_MANIFESTS = [

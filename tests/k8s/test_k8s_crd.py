@@ -19,7 +19,8 @@ from k8s_sweepkit import EXAMPLES, ROOT, example
 from sweep_controller.errors import SpecDeprecationWarning, SpecError
 from sweep_controller.k8s import crd
 from sweep_controller.k8s.status import SweepStatus
-from sweep_controller.spec.models import parse_sweep, spec_hash
+from sweep_controller.spec.loading import parse_sweep
+from sweep_controller.spec.models import spec_hash
 
 K8S_VERSION = "1.31.0"
 CHECKED_IN = ROOT / "charts" / "govsim" / "crds" / "sweeps.govsim.io.yaml"

@@ -26,7 +26,8 @@ from sweep_controller.k8s.objects import (
     resolved_spec,
     worker_env,
 )
-from sweep_controller.spec.models import load_sweep, parse_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep, parse_sweep
+from sweep_controller.spec.models import spec_hash
 
 K8S_VERSION = "1.31.0"
 CONFIG = ControllerConfig(s3_bucket="govsim-results", s3_prefix="sweeps")

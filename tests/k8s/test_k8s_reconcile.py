@@ -28,7 +28,7 @@ from sweep_controller.k8s.reconcile import (
     count_indexes,
     reconcile,
 )
-from sweep_controller.spec.models import sweep_from_resource
+from sweep_controller.spec.loading import sweep_from_resource
 
 NOW = datetime(2025, 1, 1, 2, 0, 0, 123456, tzinfo=UTC)
 CONFIG = ControllerConfig(

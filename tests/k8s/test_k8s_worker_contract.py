@@ -25,7 +25,8 @@ from simulator.records.validate import validate_file
 from sweep_controller.execution.layout import manifest_key, task_key
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import build_configmap, build_job
-from sweep_controller.spec.models import Sweep, parse_sweep
+from sweep_controller.spec.loading import parse_sweep
+from sweep_controller.spec.models import Sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

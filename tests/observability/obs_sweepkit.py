@@ -25,7 +25,7 @@ from promstack import Pushgateway
 
 from simulator.records.schema import RunRecord
 from sweep_controller.execution.layout import Manifest, manifest_key, task_key
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 from sweep_controller.store import open_store
 
 __all__ = [

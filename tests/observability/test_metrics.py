@@ -15,7 +15,7 @@ from servers import free_port
 
 from simulator.model import simulate
 from simulator.params import SimParams
-from simulator.records.record import record_fields, utc_now
+from simulator.records.building import record_fields, utc_now
 from simulator.records.schema import RunRecord
 from sweep_controller.metrics import (
     ControllerMetrics,

@@ -28,7 +28,7 @@ from servers import free_port
 
 from sweep_controller.execution.worker import TaskContext, execute_task
 from sweep_controller.outcomes import TaskOutcome
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 pytestmark = pytest.mark.integration
 

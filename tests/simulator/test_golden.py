@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from simulator.params import SimParams
-from simulator.records.record import run_records
+from simulator.records.building import run_records
 
 GOLDEN = Path(__file__).parent / "golden" / "small_run.json"
 PARAMS = SimParams(agents=24, cascade_rounds=4, network_density=0.25, conformity_threshold=0.5)

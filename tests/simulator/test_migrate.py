@@ -256,7 +256,10 @@ def _bad_lines() -> list[tuple[str, str | None]]:
             "agents.0.neighbors: lists 5, but agent 5 does not list 0 (the network is undirected)",
         ),
         (dumps(bad04).rstrip("\n"), None),
-        (json.dumps(wrong_type), "0.1 record: seed: Input should be a valid integer"),
+        (
+            json.dumps(wrong_type),
+            '0.1 record: seed: wrong type: Input should be a valid integer, got "11"',
+        ),
         ("[1]", "expected a JSON object, got list"),
         (dumps(build_record(seed=7)).rstrip("\n"), None),
     ]

@@ -18,13 +18,8 @@ from pydantic_core import to_json
 from simulator.errors import ParameterError, RecordError
 from simulator.model import simulate
 from simulator.params import ARCHETYPES, AgentRecords, SimParams
-from simulator.records.record import (
-    append_records,
-    build_record,
-    record_fields,
-    run_records,
-    write_agent_parquet,
-)
+from simulator.records.building import agent_columns, build_record, record_fields, run_records
+from simulator.records.io import append_records, write_agent_parquet
 from simulator.records.schema import SCHEMA_PATH, AgentRecordsRef, RunRecord
 from simulator.seeding import run_seed
 
@@ -88,7 +83,7 @@ def test_serialised_fields_are_the_records_json(mode: AgentRecords, tmp_path: Pa
     run_id = uuid.uuid4()
     ref: AgentRecords | AgentRecordsRef = mode
     if mode is AgentRecords.PARQUET:
-        ref = write_agent_parquet(result, tmp_path / "runs.jsonl", run_id)
+        ref = write_agent_parquet(agent_columns(result), tmp_path / "runs.jsonl", run_id)
     kwargs = {"run_id": run_id, "timestamp": WHEN, "base_seed": 1, "run_index": 3}
     stored = to_json(record_fields(result, agent_records=ref, **kwargs), by_alias=True)
     dumped = build_record(result, agent_records=ref, **kwargs).model_dump_json(by_alias=True)
@@ -123,7 +118,7 @@ def test_parquet_side_file_is_referenced_relative_with_its_digest(tmp_path: Path
     assert [row["flip_round"] for row in table] == [
         r or None for r in result.influence.flip_round.tolist()
     ]
-    assert not [p for p in side.parent.iterdir() if p.name.endswith(".tmp")]
+    assert [p.name for p in side.parent.iterdir()] == [side.name]  # no temporary file is left
     VALIDATOR.validate(as_json(rec))
 
 

@@ -27,7 +27,7 @@ def test_schema_is_a_valid_2020_12_schema_of_version_0_4() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
     assert schema["additionalProperties"] is False
-    assert "yield" in schema["$defs"]["Proposal"]["properties"]
+    assert "yield" in schema["$defs"]["ProposalBlock"]["properties"]
 
 
 @pytest.fixture(scope="module")

@@ -553,7 +553,7 @@ def test_parquet_hash_mismatch_and_bad_rows(tmp_path: Path) -> None:
         f"agent_records.sha256: {recs[0]['agent_records']['sha256']}, but {rel} hashes to {actual}"
         in reasons
     )
-    assert "agent_records.path row 4.stake: -2.0 is outside [0.0, inf]" in reasons
+    assert "agent_records.path row 4.stake: -2.0 is outside [0, inf)" in reasons
     assert "agent_records.path row 5.archetype: 'shark' is not an archetype" in reasons
     assert (
         "agent_records.path row 6.flip_count: 99 exceeds cascade_rounds = "
@@ -675,7 +675,8 @@ ENGINE_CASES = [
 @pytest.mark.parametrize(("params", "mode"), ENGINE_CASES)
 def test_engine_records_are_valid(tmp_path: Path, params: dict[str, Any], mode: str) -> None:
     from simulator.params import AgentRecords, SimParams
-    from simulator.records.record import append_records, run_records
+    from simulator.records.building import run_records
+    from simulator.records.io import append_records
 
     out = tmp_path / "runs.jsonl"
     records = run_records(
@@ -688,7 +689,8 @@ def test_engine_records_are_valid(tmp_path: Path, params: dict[str, Any], mode: 
 
 def test_engine_record_corruption_is_caught(tmp_path: Path) -> None:
     from simulator.params import SimParams
-    from simulator.records.record import append_records, run_records
+    from simulator.records.building import run_records
+    from simulator.records.io import append_records
 
     out = tmp_path / "runs.jsonl"
     append_records(out, run_records(SimParams(agents=80, cascade_rounds=4), base_seed=1, runs=2))

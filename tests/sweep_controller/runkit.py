@@ -19,7 +19,8 @@ from promstack import PUSHGATEWAY, Pushgateway, require_prometheus_binaries
 from sweepkit import REPO
 
 from sweep_controller.execution.layout import Manifest, manifest_key, task_key
-from sweep_controller.spec.models import Sweep, load_sweep
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import Sweep
 from sweep_controller.store import Store, open_store
 
 _VOLATILE = re.compile(rb'"(run_id|timestamp)":"[^"]*"')

@@ -12,7 +12,7 @@ import yaml
 from sweepkit import EXAMPLES, REPO, sweep_doc
 
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 EXAMPLE = REPO / "examples" / "whale-vs-conformity.yaml"
 

@@ -20,7 +20,7 @@ from sweep_controller.execution.layout import (
     task_key,
 )
 from sweep_controller.execution.runner import run_sweep
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 
 def finished(tmp_path: Path, name: str = "col", **spec: object) -> Path:

@@ -20,7 +20,8 @@ from sweep_controller.spec.expand import (
     swept_parameter_names,
     task_runs,
 )
-from sweep_controller.spec.models import Sweep, parse_sweep
+from sweep_controller.spec.loading import parse_sweep
+from sweep_controller.spec.models import Sweep
 
 
 def plan_of(**spec: Any) -> SweepPlan:

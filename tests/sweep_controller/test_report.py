@@ -14,7 +14,7 @@ from sweep_controller.analysis.report import write_report
 from sweep_controller.analysis.results import collect
 from sweep_controller.execution.layout import manifest_key
 from sweep_controller.execution.runner import run_sweep
-from sweep_controller.spec.models import load_sweep
+from sweep_controller.spec.loading import load_sweep
 
 
 def finished(tmp_path: Path, name: str, **spec: object) -> Path:

@@ -28,7 +28,8 @@ from servers import SeaweedFS, aws_env_for
 from sweep_controller.execution.layout import TaskState, scan_tasks
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.metrics import RunnerMetrics
-from sweep_controller.spec.models import load_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import spec_hash
 
 __all__ = ["pushgateway"]
 

@@ -12,15 +12,8 @@ from sweepkit import EXAMPLES, sweep_doc
 
 from simulator.params import SimParams
 from sweep_controller.errors import SpecError
-from sweep_controller.spec.models import (
-    Method,
-    Order,
-    Sweep,
-    load_sweep,
-    parse_sweep,
-    spec_hash,
-    sweep_from_resource,
-)
+from sweep_controller.spec.loading import load_sweep, parse_sweep, sweep_from_resource
+from sweep_controller.spec.models import Method, Order, Sweep, spec_hash
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
     Bounds,
@@ -77,12 +70,17 @@ def test_example_sizes() -> None:
     assert sizes["zipped"].n_points == 6  # 3 zipped pairs x 2 network families
 
 
-def test_snake_case_names_are_accepted_too() -> None:
+@pytest.mark.parametrize("beside_alias", [False, True])
+def test_python_names_of_camel_case_keys_are_unknown_keys(beside_alias: bool) -> None:
+    # The CRD knows only the camelCase keys; a Python name would be dropped on the cluster.
     doc = sweep_doc()
-    doc["spec"]["runs_per_task"] = doc["spec"].pop("runsPerTask")
-    doc["spec"]["max_failed_indexes"] = 3
-    spec = parse_sweep(doc).spec
-    assert (spec.runs_per_task, spec.max_failed_indexes) == (5, 3)
+    doc["spec"]["runs_per_task"] = doc["spec"]["runsPerTask"] + 1
+    if not beside_alias:
+        del doc["spec"]["runsPerTask"]
+    assert error_of(doc).startswith("sweep.yaml: spec.runs_per_task: unknown key; valid keys: ")
+    assert (
+        parse_sweep(edited(sweep_doc(), ("spec.maxFailedIndexes", 3))).spec.max_failed_indexes == 3
+    )
 
 
 def test_zip_groups_form_one_axis_each() -> None:

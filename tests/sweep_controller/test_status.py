@@ -17,7 +17,8 @@ from sweep_controller.execution.layout import (
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.execution.worker import TaskContext, execute_task
 from sweep_controller.outcomes import TaskOutcome
-from sweep_controller.spec.models import load_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import spec_hash
 
 
 def test_status_reports_every_state(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from runkit import (
 
 from simulator.model import simulate
 from simulator.params import AgentRecords
-from simulator.records.record import build_record
+from simulator.records.building import build_record
 from simulator.records.validate import check_json
 from simulator.seeding import run_seed
 from sweep_controller.execution.layout import (

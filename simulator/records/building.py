@@ -1,19 +1,16 @@
-"""Run records: from a RunResult to a v0.4 ``RunRecord``, Parquet side files, and the JSONL writer.
+"""Building run records: from a ``RunResult`` (engine arrays) to a v0.4 ``RunRecord``.
 
-Appending is the one write path for results files, and it must never damage what is already
-there: every record batch becomes complete lines written with a single ``os.write`` on an
-``O_APPEND`` descriptor, so concurrent or interrupted writers cannot interleave half lines, and a
-file whose last line lacks its newline (a previous writer died mid-line) is refused rather than
-glued onto. Per-agent records of large runs go to a Parquet side file next to the JSONL file,
-written to a temporary name and renamed into place, so a record never points at a partial file.
+A record's content is computed in one place, :func:`record_fields`, from the engine's struct of
+arrays: tallies, flips, influence metadata and per-agent records (inline, as a reference to a
+Parquet side file, or none). :func:`run_records` runs simulations and yields their records, with
+seeds from ``simulator.seeding.run_seed`` and an injected clock and id source, so a record is
+reproducible field for field. Writing them is ``simulator.records.io``'s job.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,22 +18,14 @@ from typing import Any
 import numpy as np
 
 import simulator
-from simulator.errors import ParameterError, RecordError
+from simulator.errors import ParameterError
 from simulator.model import RunResult, simulate
 from simulator.params import ARCHETYPES, AgentRecords, SimParams
+from simulator.records.io import write_agent_parquet
 from simulator.records.schema import SCHEMA_VERSION, AgentRecordsRef, RunRecord
 from simulator.seeding import run_seed
 
-__all__ = [
-    "agent_columns",
-    "append_records",
-    "build_record",
-    "parquet_path",
-    "record_fields",
-    "run_records",
-    "utc_now",
-    "write_agent_parquet",
-]
+__all__ = ["agent_columns", "build_record", "record_fields", "run_records", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -174,70 +163,6 @@ def build_record(
     )
 
 
-def parquet_path(jsonl_path: Path, run_id: uuid.UUID) -> Path:
-    """Where a run's side file goes: ``<dir>/<stem>.agents/<run_id>.parquet``."""
-    return jsonl_path.parent / f"{jsonl_path.stem}.agents" / f"{run_id}.parquet"
-
-
-def write_agent_parquet(result: RunResult, jsonl_path: Path, run_id: uuid.UUID) -> AgentRecordsRef:
-    """Write the per-agent records beside ``jsonl_path`` atomically; return the record's ref."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    cols = agent_columns(result)
-    names = pa.array([a.value for a in ARCHETYPES])
-    table = pa.table(
-        {
-            **cols,
-            "archetype": pa.DictionaryArray.from_arrays(
-                pa.array(cols["archetype"], type=pa.int8()), names
-            ),
-            "flip_round": pa.array(cols["flip_round"], mask=cols["flip_round"] == 0),
-        }
-    )
-    target = parquet_path(jsonl_path, run_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return AgentRecordsRef(
-        mode=AgentRecords.PARQUET,
-        path=target.relative_to(jsonl_path.parent).as_posix(),
-        sha256=digest,
-        count=len(result.agents),
-    )
-
-
-def append_records(path: str | os.PathLike[str], records: Iterable[RunRecord]) -> int:
-    """Append records as JSON lines in one write; create parent dirs; return the count."""
-    lines = [r.model_dump_json(by_alias=True) + "\n" for r in records]
-    if not lines:
-        return 0
-    data = "".join(lines).encode()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            raise RecordError(
-                f"{target}: last line has no trailing newline (truncated by an earlier writer?); "
-                "refusing to append; check it with python -m simulator.validate"
-            )
-        view = memoryview(data)
-        while view:  # a regular file takes it in one write; loop only if the OS says otherwise
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    return len(lines)
-
-
 def run_records(
     params: SimParams,
     *,
@@ -262,7 +187,7 @@ def run_records(
         run_id = new_id()
         ref: AgentRecords | AgentRecordsRef = agent_records
         if agent_records is AgentRecords.PARQUET and output is not None:
-            ref = write_agent_parquet(result, output, run_id)
+            ref = write_agent_parquet(agent_columns(result), output, run_id)
         yield build_record(
             result,
             run_id=run_id,

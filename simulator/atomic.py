@@ -1,0 +1,96 @@
+"""Atomic file writes: a reader sees the old file or the complete new one, never a partial file.
+
+Every file the product writes whole (Parquet side files, migrated JSONL, results tables, reports,
+objects of the file store) goes through :func:`write_atomic`: the bytes go to a temporary file in
+the target's own directory (one file system, so the rename is atomic), which is fsynced, renamed
+over the target (``os.replace``) and then the directory is fsynced, so the new name survives a
+crash. In exclusive mode the temporary file is hard-linked to the target instead, which fails when
+the target exists: the first complete writer wins and later ones change nothing. A crash at any
+point leaves the old content or the new one, plus at most a stray temporary file whose name
+carries ``TEMP_MARKER``, which listings skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+__all__ = ["TEMP_MARKER", "write_atomic"]
+
+TEMP_MARKER = ".govsim-partial-"
+"""Part of the name of every in-flight temporary file: ``.<target name><marker><random hex>``."""
+
+_T = TypeVar("_T")
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush a directory entry change (rename, link) to disk where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(
+    path: str | os.PathLike[str],
+    data: bytes | bytearray | memoryview | Iterable[bytes],
+    *,
+    exclusive: bool = False,
+    temp_marker: str = TEMP_MARKER,
+    on_os_error: Callable[[OSError], Exception] | None = None,
+) -> bool:
+    """Write ``data`` (bytes, or an iterable of chunks) to ``path`` atomically; create parents.
+
+    Returns True when the target now holds ``data``; False only in ``exclusive`` mode, when the
+    target already existed (it is left untouched). ``on_os_error`` translates the OS errors of
+    this function's own file operations (raised ``from`` the original); errors raised by the
+    ``data`` iterable propagate unchanged, and the temporary file is removed in every case.
+    """
+    target = Path(path)
+
+    def os_call(fn: Callable[[], _T]) -> _T:
+        try:
+            return fn()
+        except OSError as exc:
+            if on_os_error is None:
+                raise
+            raise on_os_error(exc) from exc
+
+    chunks: Iterable[bytes] = (
+        [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else data
+    )
+    tmp = target.with_name(f".{target.name}{temp_marker}{uuid.uuid4().hex}")
+    os_call(lambda: target.parent.mkdir(parents=True, exist_ok=True))
+    fd = os_call(lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:  # the caller's iterable: its errors are not translated
+                os_call(partial(out.write, chunk))
+            os_call(out.flush)
+            os_call(lambda: os.fsync(out.fileno()))
+        return os_call(lambda: _publish(tmp, target, exclusive=exclusive))
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, target: Path, *, exclusive: bool) -> bool:
+    """Move a complete temporary file into place; False if ``exclusive`` found a target."""
+    if exclusive:
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+    else:
+        os.replace(tmp, target)
+    _fsync_dir(target.parent)
+    return True

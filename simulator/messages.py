@@ -1,0 +1,228 @@
+"""One-line messages for pydantic validation errors, shared by every trust boundary.
+
+The command line's flags, run records, legacy records and sweep specs are all validated by
+pydantic, whose errors are nested dicts in library wording, with locations that include
+union-branch tags (``int``, ``function-after[...]``). :class:`ErrorText` is the one translator from
+them to ``where: reason`` lines that name the field, the value and what is allowed. Each boundary
+words it for its readers: record files say "missing field", sweep specs "required", the command
+line names flags; a boundary's own reasons come first (``reason``), the common ones after.
+:func:`field_interval` reads a field's allowed interval from its constraints, so messages and
+range checks never restate a bound; :func:`refuse_python_names` keeps a field's Python name an
+unknown key where the format spells it by its alias, whatever the pydantic version.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+__all__ = [
+    "ErrorText",
+    "Interval",
+    "Location",
+    "clean_location",
+    "dotted",
+    "field_interval",
+    "plain_message",
+    "range_reason",
+    "refuse_python_names",
+    "shown",
+]
+
+Location = tuple[int | str, ...]
+"""Where an error is: field names and list indexes, from the top of the validated document."""
+
+_UNION_TAGS = frozenset({"int", "float", "str", "bool"})
+_SHOWN_CHARS = 60
+_RANGE_KINDS = {
+    "greater_than_equal": ("ge", "[{}, inf)"),
+    "greater_than": ("gt", "({}, inf)"),
+    "less_than_equal": ("le", "(-inf, {}]"),
+    "less_than": ("lt", "(-inf, {})"),
+}
+
+
+def clean_location(loc: Sequence[int | str]) -> Location:
+    """Drop pydantic's union-branch tags ('int', 'function-after[...]') from an error location."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p)))
+
+
+def refuse_python_names(model: type[BaseModel], data: object) -> object:
+    """``data`` unchanged, or an unknown-key error for a field given by its Python name.
+
+    Where a format spells a field by its alias (``yield``, ``pointsPerTask``), the Python name
+    (``yield_``, ``runs_per_task``) is an unknown key. pydantic 2.13's JSON mode accepts it
+    whatever the model's config (2.14 does not); a ``mode="before"`` model validator calling this
+    makes every version refuse it. The error's ``ctx.path`` names the key.
+    """
+    if isinstance(data, dict):
+        for name, info in model.model_fields.items():
+            if info.alias is not None and info.alias != name and name in data:
+                raise PydanticCustomError(
+                    "extra_forbidden", "Extra inputs are not permitted", {"path": name}
+                )
+    return data
+
+
+def dotted(loc: Location) -> str:
+    """A location as ``a.b.0.c``."""
+    return ".".join(str(part) for part in loc)
+
+
+def shown(value: object) -> str:
+    """A value as JSON text, cut to 60 characters."""
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def plain_message(err: ErrorDetails) -> str:
+    """pydantic's message without the ``Value error, `` that validators' errors get."""
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def range_reason(err: ErrorDetails, value: Callable[[object], str] = shown) -> str | None:
+    """``V is outside [LOW, inf)`` for a one-sided range error; None for other errors."""
+    if err["type"] not in _RANGE_KINDS:
+        return None
+    key, template = _RANGE_KINDS[err["type"]]
+    bound = (err.get("ctx") or {})[key]
+    return f"{value(err.get('input'))} is outside {template.format(value(bound))}"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The allowed interval of a number, as its field constraints state it."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __str__(self) -> str:
+        left = "(" if self.low is None or self.low_open else "["
+        right = ")" if self.high is None or self.high_open else "]"
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        return f"{left}{low}, {high}{right}"
+
+    @property
+    def floor(self) -> float:
+        """The lower end, -inf when unbounded."""
+        return -math.inf if self.low is None else self.low
+
+    @property
+    def ceiling(self) -> float:
+        """The upper end, inf when unbounded."""
+        return math.inf if self.high is None else self.high
+
+
+def _constraints(info: FieldInfo) -> list[Any]:
+    """A field's constraint objects, including those inside ``Annotated[...] | None``."""
+    found = list(info.metadata)
+    stack = [info.annotation]
+    while stack:
+        annotation = stack.pop()
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            base, *extras = typing.get_args(annotation)
+            stack.append(base)
+            for extra in extras:
+                found += extra.metadata if isinstance(extra, FieldInfo) else [extra]
+        elif origin in (typing.Union, types.UnionType):
+            stack += typing.get_args(annotation)
+    return found
+
+
+def field_interval(info: FieldInfo) -> Interval:
+    """The interval a pydantic field allows, from its ``ge``/``gt``/``le``/``lt`` constraints."""
+    low = high = None
+    low_open = high_open = False
+    for meta in _constraints(info):
+        for attr, is_low, is_open in (("ge", 1, 0), ("gt", 1, 1), ("le", 0, 0), ("lt", 0, 1)):
+            bound = getattr(meta, attr, None)
+            if bound is None:
+                continue
+            if is_low:
+                low, low_open = bound, bool(is_open)
+            else:
+                high, high_open = bound, bool(is_open)
+    return Interval(low, high, low_open, high_open)
+
+
+Reason = Callable[[ErrorDetails, Location], "str | None"]
+
+
+@dataclass(frozen=True)
+class ErrorText:
+    """How one boundary words pydantic errors as ``where: reason`` lines."""
+
+    root: str = "record"
+    """The location of an error about the whole document."""
+    missing: str = "missing field"
+    unknown: str = "unknown field"
+    location: Callable[[Location], str] = dotted
+    value: Callable[[object], str] = shown
+    reason: Reason | None = None
+    """The boundary's own reasons; None falls back to the common ones."""
+    union: str = "matches none of the allowed types"
+    """Said once when every branch of a union failed on the same value."""
+
+    def line(self, err: ErrorDetails) -> str:
+        """One error as ``where: reason``."""
+        if err["type"] == "json_invalid":  # a syntax error has no field to name
+            return "invalid JSON: " + str(err["msg"]).removeprefix("Invalid JSON: ").replace(
+                "at line 1 column", "at column"
+            )
+        loc = clean_location(err["loc"])
+        ctx: dict[str, Any] = dict(err.get("ctx") or {})
+        if "path" in ctx:  # a model validator's error about a key below the model
+            loc = (*loc, *str(ctx["path"]).split("."))
+            if "reason" in ctx:
+                return f"{self.location(loc)}: {ctx['reason']}"
+        reason = self.reason(err, loc) if self.reason is not None else None
+        return f"{self.location(loc) or self.root}: {reason or self._common(err)}"
+
+    def _common(self, err: ErrorDetails) -> str:
+        kind = err["type"]
+        if kind == "missing":
+            return self.missing
+        if kind == "extra_forbidden":
+            return self.unknown
+        what = "wrong type" if kind.endswith("_type") else "invalid value"
+        return f"{what}: {err['msg']}, got {self.value(err.get('input'))}"
+
+    def lines(self, exc: ValidationError) -> list[str]:
+        """Every distinct problem, one line each, in pydantic's order."""
+        errors = exc.errors(include_url=False)
+        union_locs = [
+            clean_location(e["loc"]) for e in errors if clean_location(e["loc"]) != tuple(e["loc"])
+        ]
+        out: list[str] = []
+        for err in errors:
+            loc = clean_location(err["loc"])
+            if union_locs.count(loc) > 1:  # every branch of a union failed: say so once
+                line = f"{self.location(loc)}: {self.value(err.get('input'))} {self.union}"
+            else:
+                line = self.line(err)
+            if line not in out:
+                out.append(line)
+        return out
+
+    def first(self, exc: ValidationError, *, source: str | None = None, more: str = "more") -> str:
+        """The first problem, prefixed ``SOURCE: ``, with a count of the rest: ``(and 2 more)``."""
+        lines = self.lines(exc)
+        rest = f" (and {len(lines) - 1} {more})" if len(lines) > 1 else ""
+        prefix = f"{source}: " if source is not None else ""
+        return f"{prefix}{lines[0]}{rest}"

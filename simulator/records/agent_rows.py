@@ -1,0 +1,443 @@
+"""Rules of the per-agent rows of a run record, inline or in a Parquet side file.
+
+Each row must be possible on its own (an id inside ``[0, agents)`` and unique, a flip count whose
+parity explains the change of vote, a first-flip round that is null exactly when the agent never
+flipped) and the rows together must add up to the run's tallies (votes, stakes, flips, degrees).
+Rows are checked in column batches, so a million-agent side file is checked without a million
+Python objects. A side file is not validated by pydantic, so its column kinds, nulls and value
+ranges are checked here against what ``AgentRecord`` (``simulator.records.schema``) allows; they
+are derived from that model, never restated.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic.fields import FieldInfo
+
+from simulator.messages import Interval, field_interval
+from simulator.records.io import file_sha256, read_agent_batches
+from simulator.records.schema import AgentRecord, RunRecord
+
+__all__ = [
+    "AGENT_COLUMNS",
+    "COLUMN_KINDS",
+    "COLUMN_RANGES",
+    "MAX_ROWS_REPORTED",
+    "NULLABLE_COLUMNS",
+    "AgentColumns",
+    "check_inline_agents",
+    "check_side_file",
+]
+
+MAX_ROWS_REPORTED = 3
+"""Offending agents listed per rule; the rest are counted."""
+REL_TOL = 1e-9
+"""Relative tolerance of stake sums (float64 sums of up to 10^7 stakes stay far inside it)."""
+ABS_TOL = 1e-9
+"""Absolute tolerance of stake sums, for runs whose total stake is zero."""
+_INT_LIMIT = 1 << 62
+
+
+def _base_type(info: FieldInfo) -> tuple[type, bool]:
+    """A field's value type without ``None`` and ``Annotated``, and whether it may be null."""
+    annotation = info.annotation
+    nullable = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        nullable = len(args) < len(typing.get_args(annotation))
+        (annotation,) = args
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    assert isinstance(annotation, type), annotation
+    return annotation, nullable
+
+
+def _kind(value_type: type) -> str:
+    """The column kind of a value type: integer, float, boolean or string."""
+    if issubclass(value_type, bool):
+        return "boolean"
+    if issubclass(value_type, int) and not issubclass(value_type, Enum):
+        return "integer"
+    if issubclass(value_type, float):
+        return "float"
+    return "string"
+
+
+_FIELDS = {name: _base_type(info) for name, info in AgentRecord.model_fields.items()}
+
+AGENT_COLUMNS: tuple[str, ...] = tuple(AgentRecord.model_fields)
+"""Columns of a Parquet side file: the fields of a per-agent record, in order."""
+COLUMN_KINDS: dict[str, str] = {name: _kind(t) for name, (t, _) in _FIELDS.items()}
+"""Kind of each column: integer, float, boolean or string (an enum's value)."""
+NULLABLE_COLUMNS: frozenset[str] = frozenset(name for name, (_, null) in _FIELDS.items() if null)
+"""Columns that may hold null."""
+COLUMN_RANGES: dict[str, Interval] = {
+    name: field_interval(info)
+    for name, info in AgentRecord.model_fields.items()
+    if COLUMN_KINDS[name] in ("integer", "float")
+}
+"""Allowed interval of each numeric column."""
+_CHOICES: dict[str, tuple[str, ...]] = {
+    name: tuple(str(m.value) for m in t) for name, (t, _) in _FIELDS.items() if issubclass(t, Enum)
+}
+
+
+@dataclass(frozen=True)
+class AgentColumns:
+    """A batch of per-agent records as arrays; ``flip_round`` is 0 where the record has null."""
+
+    id: np.ndarray
+    stake: np.ndarray
+    degree: np.ndarray
+    initial_vote: np.ndarray
+    final_vote: np.ndarray
+    flip_count: np.ndarray
+    flip_round: np.ndarray
+
+    @classmethod
+    def from_records(cls, agents: list[AgentRecord]) -> AgentColumns:
+        """Columns of inline per-agent records."""
+
+        def ints(values: list[int]) -> np.ndarray:
+            try:
+                return np.array(values, dtype=np.int64)
+            except OverflowError:  # beyond int64: clip; such values break a rule anyway
+                return np.array([min(v, _INT_LIMIT) for v in values], dtype=np.int64)
+
+        return cls(
+            id=ints([a.id for a in agents]),
+            stake=np.array([a.stake for a in agents], dtype=np.float64),
+            degree=ints([a.degree for a in agents]),
+            initial_vote=np.array([a.initial_vote for a in agents], dtype=np.bool_),
+            final_vote=np.array([a.final_vote for a in agents], dtype=np.bool_),
+            flip_count=ints([a.flip_count for a in agents]),
+            flip_round=ints([a.flip_round or 0 for a in agents]),
+        )
+
+    @classmethod
+    def from_batch(cls, batch: pa.RecordBatch) -> AgentColumns:
+        """Columns of a Parquet batch; nulls become 0 or false (the range checks report them)."""
+
+        def ints(name: str) -> np.ndarray:
+            values = _numpy(batch.column(name), fill=0)
+            return np.clip(values, -_INT_LIMIT, _INT_LIMIT).astype(np.int64)
+
+        def bools(name: str) -> np.ndarray:
+            return _numpy(batch.column(name), fill=False).astype(np.bool_)
+
+        return cls(
+            id=ints("id"),
+            stake=_numpy(batch.column("stake"), fill=0.0).astype(np.float64),
+            degree=ints("degree"),
+            initial_vote=bools("initial_vote"),
+            final_vote=bools("final_vote"),
+            flip_count=ints("flip_count"),
+            flip_round=ints("flip_round"),
+        )
+
+
+def _rows(
+    label: Callable[[int], str], mask: np.ndarray, offset: int, say: Callable[[int], str]
+) -> list[str]:
+    """Messages for the first offending rows of one rule, and a count of the rest."""
+    bad = np.flatnonzero(mask)
+    out = [f"{label(offset + int(i))}.{say(int(i))}" for i in bad[:MAX_ROWS_REPORTED]]
+    if len(bad) > MAX_ROWS_REPORTED:
+        out[-1] += f" (and {len(bad) - MAX_ROWS_REPORTED} more rows)"
+    return out
+
+
+class _AgentTally:
+    """Row rules and running sums over batches of per-agent records of one run."""
+
+    def __init__(self, record: RunRecord, label: Callable[[int], str]) -> None:
+        self.record = record
+        self.label = label
+        self.n = record.params.agents
+        self.rounds = record.cascade_rounds
+        self.seen = np.zeros(self.n, dtype=np.bool_)
+        self.rows = 0
+        self.flip_sum = 0
+        self.flipped = 0
+        self.yes_initial = 0
+        self.yes_final = 0
+        self.degree_sum = 0
+        self.stakes: dict[str, list[float]] = {
+            k: [] for k in ("total", "initial.yes", "initial.no", "final.yes", "final.no")
+        }
+        self.first_flips = np.zeros(self.rounds + 1, dtype=np.int64)
+        self.problems: list[str] = []
+
+    def add(self, c: AgentColumns, offset: int) -> None:
+        """Check one batch row by row and add it to the sums."""
+        p, lab, n, rounds = self.problems, self.label, self.n, self.rounds
+        ids = c.id
+        out = (ids < 0) | (ids >= n)
+        p += _rows(lab, out, offset, lambda i: f"id: {ids[i]} is outside [0, {n})")
+        where = np.flatnonzero(~out)
+        inside = ids[where]
+        dup = np.zeros(len(ids), dtype=np.bool_)
+        dup[where] = self.seen[inside] | ~_first_occurrence(inside)
+        p += _rows(lab, dup, offset, lambda i: f"id: {ids[i]} appears more than once")
+        self.seen[inside] = True
+
+        finite = np.isfinite(c.stake)
+        p += _rows(lab, ~finite, offset, lambda i: f"stake: {c.stake[i]} is not finite")
+        changed = c.initial_vote != c.final_vote
+        parity = changed != (c.flip_count % 2 == 1)
+        p += _rows(
+            lab,
+            parity,
+            offset,
+            lambda i: (
+                f"flip_count: {c.flip_count[i]} flips cannot turn initial_vote "
+                f"{_json(c.initial_vote[i])} into final_vote {_json(c.final_vote[i])} "
+                "(each flip toggles the vote)"
+            ),
+        )
+        never = c.flip_count == 0
+        p += _rows(
+            lab,
+            never != (c.flip_round == 0),
+            offset,
+            lambda i: (
+                f"flip_round: {_round(c.flip_round[i])} disagrees with flip_count "
+                f"{c.flip_count[i]} (null exactly when the agent never flipped)"
+            ),
+        )
+        p += _rows(
+            lab,
+            c.flip_round > rounds,
+            offset,
+            lambda i: f"flip_round: {c.flip_round[i]} exceeds cascade_rounds = {rounds}",
+        )
+        p += _rows(
+            lab,
+            c.flip_count > rounds,
+            offset,
+            lambda i: (
+                f"flip_count: {c.flip_count[i]} exceeds cascade_rounds = {rounds} "
+                "(at most one flip per round)"
+            ),
+        )
+        p += _rows(
+            lab,
+            c.degree > n - 1,
+            offset,
+            lambda i: f"degree: {c.degree[i]} exceeds params.agents - 1 = {n - 1}",
+        )
+
+        self.rows += len(ids)
+        self.flip_sum += int(c.flip_count.sum())
+        self.flipped += int(np.count_nonzero(~never))
+        self.yes_initial += int(np.count_nonzero(c.initial_vote))
+        self.yes_final += int(np.count_nonzero(c.final_vote))
+        self.degree_sum += int(c.degree.sum())
+        stake = np.where(finite, c.stake, 0.0)
+        self.stakes["total"].append(float(stake.sum()))
+        self.stakes["initial.yes"].append(float(stake[c.initial_vote].sum()))
+        self.stakes["initial.no"].append(float(stake[~c.initial_vote].sum()))
+        self.stakes["final.yes"].append(float(stake[c.final_vote].sum()))
+        self.stakes["final.no"].append(float(stake[~c.final_vote].sum()))
+        first = np.clip(c.flip_round, 0, rounds)
+        self.first_flips += np.bincount(first, minlength=rounds + 1)[: rounds + 1]
+
+    def finish(self) -> list[str]:
+        """Row problems plus the disagreements between the sums and the record's tallies."""
+        r, p = self.record, self.problems
+        if self.flip_sum != r.flips.total:
+            p.append(
+                f"flips.total: {r.flips.total}, but the per-agent flip_count values sum to "
+                f"{self.flip_sum}"
+            )
+        if self.flipped != r.agents_flipped_total:
+            p.append(
+                f"agents_flipped_total: {r.agents_flipped_total}, but {self.flipped} agents have "
+                "flip_count > 0"
+            )
+        for phase, yes in (("initial", self.yes_initial), ("final", self.yes_final)):
+            count = getattr(r.votes, phase)
+            if yes != count.yes:
+                p.append(f"votes.{phase}.yes: {count.yes}, but {yes} agents have {phase}_vote true")
+            if self.rows - yes != count.no:
+                p.append(
+                    f"votes.{phase}.no: {count.no}, but {self.rows - yes} agents have "
+                    f"{phase}_vote false"
+                )
+        w = r.votes.weighted
+        total = math.fsum(self.stakes["total"])
+        if not stakes_agree(total, w.total_stake):
+            p.append(f"votes.weighted.total_stake: {w.total_stake}, but the stakes sum to {total}")
+        for key, parts in self.stakes.items():
+            if key == "total":
+                continue
+            phase, side = key.split(".")
+            recorded = getattr(getattr(w, phase), side)
+            summed = math.fsum(parts)
+            if not stakes_agree(summed, recorded):
+                vote = "true" if side == "yes" else "false"
+                p.append(
+                    f"votes.weighted.{key}: {recorded}, but the stakes of agents with "
+                    f"{phase}_vote {vote} sum to {summed}"
+                )
+        if self.degree_sum % 2:
+            p.append(
+                f"agents: degrees sum to {self.degree_sum}, an odd number (each edge of the "
+                "undirected network adds 2)"
+            )
+        if len(r.flips.per_round) == self.rounds:
+            for k, flips in enumerate(r.flips.per_round):
+                first = int(self.first_flips[k + 1])
+                if first > flips:
+                    p.append(
+                        f"flips.per_round.{k}: {flips} flips in round {k + 1}, but {first} agents "
+                        "flipped for the first time in that round"
+                    )
+        return p
+
+
+def _first_occurrence(values: np.ndarray) -> np.ndarray:
+    """Mask of the first occurrence of each value."""
+    first = np.zeros(len(values), dtype=np.bool_)
+    _, index = np.unique(values, return_index=True)
+    first[index] = True
+    return first
+
+
+def _json(value: object) -> str:
+    return "true" if value is True or value is np.True_ else "false"
+
+
+def _round(value: int) -> str:
+    return "null" if value == 0 else str(value)
+
+
+def stakes_agree(a: float, b: float) -> bool:
+    """Whether two stake sums agree within ``REL_TOL`` and ``ABS_TOL``."""
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def check_inline_agents(r: RunRecord) -> list[str]:
+    """Row rules and sums of a record's inline per-agent records (``agents``)."""
+    assert r.agents is not None
+    tally = _AgentTally(r, lambda i: f"agents.{i}")
+    tally.add(AgentColumns.from_records(r.agents), 0)
+    return tally.finish()
+
+
+def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
+    """Hash, columns, row rules and sums of a record's Parquet side file."""
+    ref = r.agent_records
+    assert ref.path is not None
+    rel = Path(ref.path)
+    if rel.is_absolute():
+        return [f"agent_records.path: {ref.path!r} must be relative to the JSONL file"]
+    full = base_dir / rel
+    if not full.is_file():
+        return [f"agent_records.path: side file {str(full)!r} does not exist"]
+    p: list[str] = []
+    digest = file_sha256(full)
+    if digest != ref.sha256:
+        p.append(f"agent_records.sha256: {ref.sha256}, but {ref.path} hashes to {digest}")
+    try:
+        schema, rows, batches = read_agent_batches(full, AGENT_COLUMNS)
+    except (pa.ArrowException, OSError) as exc:
+        return [*p, f"agent_records.path: {ref.path} is not a Parquet file ({exc})"]
+    columns = _check_columns(schema)
+    if columns:
+        return p + columns
+    if rows != ref.count:
+        p.append(f"agent_records.count: {ref.count}, but {ref.path} has {rows} rows")
+    tally = _AgentTally(r, _side_row)
+    offset = 0
+    for batch in batches:
+        p += _check_batch(batch, offset)
+        tally.add(AgentColumns.from_batch(batch), offset)
+        offset += batch.num_rows
+    return p + tally.finish()
+
+
+def _side_row(i: int) -> str:
+    return f"agent_records.path row {i}"
+
+
+def _arrow_kind(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    return str(t)
+
+
+def _check_columns(schema: pa.Schema) -> list[str]:
+    p: list[str] = []
+    names = set(schema.names)
+    where = "agent_records.path column"
+    p += [f"{where} {c}: missing column" for c in AGENT_COLUMNS if c not in names]
+    p += [f"{where} {c}: unknown column" for c in schema.names if c not in COLUMN_KINDS]
+    for c in AGENT_COLUMNS:
+        if c in names and _arrow_kind(schema.field(c).type) != COLUMN_KINDS[c]:
+            p.append(f"{where} {c}: wrong type: {schema.field(c).type}, expected {COLUMN_KINDS[c]}")
+    return p
+
+
+def _check_batch(batch: pa.RecordBatch, offset: int) -> list[str]:
+    """Nulls, choices and value ranges the pydantic model enforces for inline records."""
+    p: list[str] = []
+    for name in AGENT_COLUMNS:
+        col = batch.column(name)
+        if name not in NULLABLE_COLUMNS and col.null_count:
+            mask = pc.is_null(col).to_numpy(zero_copy_only=False)
+            p += _rows(_side_row, mask, offset, partial(_null_message, name))
+    for name, choices in _CHOICES.items():
+        values = pc.cast(batch.column(name), pa.string())
+        known = pc.is_in(values, value_set=pa.array(choices))
+        mask = ~pc.fill_null(known, True).to_numpy(zero_copy_only=False)
+        p += _rows(_side_row, mask, offset, partial(_choice_message, name, values))
+    for name, interval in COLUMN_RANGES.items():
+        col = batch.column(name)
+        values = _numpy(col, fill=0)
+        bad = ~((values >= interval.floor) & (values <= interval.ceiling))
+        if interval.low_open:
+            bad |= values == interval.floor
+        if interval.high_open:
+            bad |= values == interval.ceiling
+        if col.null_count:  # nulls are reported above, or allowed
+            bad &= ~pc.is_null(col).to_numpy(zero_copy_only=False)
+        p += _rows(_side_row, bad, offset, partial(_range_message, name, values, interval))
+    return p
+
+
+def _null_message(name: str, i: int) -> str:
+    return f"{name}: null is not allowed"
+
+
+def _choice_message(name: str, values: pa.Array, i: int) -> str:
+    return f"{name}: {values[i].as_py()!r} is not an {name}"
+
+
+def _range_message(name: str, values: np.ndarray, interval: Interval, i: int) -> str:
+    return f"{name}: {values[i]} is outside {interval}"
+
+
+def _numpy(col: pa.Array, *, fill: float | int) -> np.ndarray:
+    if col.null_count:
+        col = pc.fill_null(col, pa.scalar(fill, col.type))
+    return np.asarray(col.to_numpy(zero_copy_only=False))
