@@ -1,9 +1,12 @@
-# One entry point for humans and CI. Everything installs into ./.venv.
+# One entry point for humans and CI. Everything installs into ./.venv (newest versions); the
+# lowest-versions check installs into ./.venv-lowest.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+LOWEST_VENV ?= .venv-lowest
+LOWEST := constraints/lowest.txt
 EXAMPLE ?= examples/whale-vs-conformity.yaml
 
-.PHONY: install install-test demo test gate bench clean
+.PHONY: install install-test install-lowest constraints demo test test-lowest gate bench clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +22,20 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# The bottom of every declared range: $(LOWEST) pins each dependency to its lower bound in
+# pyproject.toml. `make constraints` regenerates it after a bound changes.
+constraints:
+	python3 scripts/dependency_bounds.py write
+
+install-lowest: $(LOWEST_VENV)/.installed-test
+
+$(LOWEST_VENV)/.installed-test: pyproject.toml $(LOWEST)
+	python3 scripts/dependency_bounds.py check
+	python3 -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOWEST_VENV)/bin/python -m pip install -q -c $(LOWEST) -e '.[test]'
+	touch $@
+
 demo: install
 	$(VENV)/bin/sweepctl run $(EXAMPLE)
 	$(VENV)/bin/sweepctl collect $(EXAMPLE) --out results/$(basename $(notdir $(EXAMPLE)))/runs.csv
@@ -28,6 +45,9 @@ demo: install
 test: install-test
 	scripts/gate.sh
 
+test-lowest: install-lowest
+	VENV=$(LOWEST_VENV) scripts/gate.sh
+
 gate: test
 
 bench: install-test
@@ -35,4 +55,4 @@ bench: install-test
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) results build *.egg-info
+	rm -rf $(VENV) $(LOWEST_VENV) results build *.egg-info

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The one gate: format, lint, types, import contracts, tests. Run through `make test`.
+# The one gate: format, lint, types, import contracts, tests. Run through `make test` (newest
+# versions, ./.venv) and `make test-lowest` (lowest declared versions, VENV=.venv-lowest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${VENV:-.venv}/bin
 step() { printf '\n== %s\n' "$*"; }
+step "versions ($("$bin/python" -V 2>&1) in ${VENV:-.venv})"
+"$bin/python" scripts/dependency_bounds.py versions
 step "format (ruff format --check)"; "$bin/ruff" format --check simulator sweep_controller tests bench
 step "lint (ruff check)";            "$bin/ruff" check simulator sweep_controller tests bench
 step "types (mypy)";                 "$bin/mypy"
