@@ -13,7 +13,8 @@ import yaml
 from sweepkit import REPO
 
 from sweep_controller.errors import SpecDeprecationWarning, SpecError
-from sweep_controller.spec.models import load_sweep, parse_sweep, spec_hash
+from sweep_controller.spec.loading import load_sweep, parse_sweep
+from sweep_controller.spec.models import spec_hash
 
 EXAMPLES = REPO / "examples"
 # Hashes of the examples as computed before the rename: finished results must keep matching.
