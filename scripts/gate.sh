@@ -8,4 +8,7 @@ step "format (ruff format --check)"; "$bin/ruff" format --check simulator sweep_
 step "lint (ruff check)";            "$bin/ruff" check simulator sweep_controller tests bench
 step "types (mypy)";                 "$bin/mypy"
 step "import contracts (lint-imports)"; "$bin/lint-imports"
-step "tests (pytest)";               "$bin/python" -m pytest "$@"
+# Tests run on every core (PYTEST_WORKERS=0 runs them in one process); --dist loadgroup keeps each
+# xdist_group (the image build, terraform init) on one worker. Arguments go on to pytest.
+workers=${PYTEST_WORKERS:-auto}
+step "tests (pytest -n $workers)";    "$bin/python" -m pytest -n "$workers" --dist loadgroup "$@"

@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from dashboard_queries import REPO, defined_series_names, govsim_metric_names
-from promstack import PROMTOOL, require_prometheus_binaries
+from kit.dashboard import defined_series_names, govsim_metric_names
+from kit.paths import REPO
+from kit.promstack import PROMTOOL, require_prometheus_binaries
 
 ALERTS = REPO / "charts" / "govsim" / "alerts"
 RULES = ALERTS / "govsim-rules.yaml"

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from chartkit import (
+from kit.charts import (
     NAMESPACE,
-    REPO,
     VALUE_SET_NAMES,
     checkov_report,
     crd_manifests,
@@ -31,8 +29,10 @@ from chartkit import (
     sweepctl_render,
     write_manifests,
 )
-from servers import require_or_skip
+from kit.paths import REPO
 from test_chart_wiring import built_objects
+
+pytestmark = pytest.mark.slow  # renders every value set and example, then runs checkov
 
 SKIP_KEY = re.compile(r"^checkov\.io/skip\d+$")
 MIN_REASON_CHARS = 30
@@ -84,18 +84,6 @@ def skip_annotations(directory: Path) -> list[tuple[str, str, str]]:
                 check, _, reason = str(value).partition("=")
                 found.append((str(path.relative_to(directory)), check, reason))
     return found
-
-
-@pytest.fixture(scope="module")
-def checkov_script() -> Path:
-    """scripts/checkov.sh with its virtualenv installed (once; later runs reuse it)."""
-    script = REPO / "scripts" / "checkov.sh"
-    done = subprocess.run(
-        [str(script), "--version"], capture_output=True, text=True, timeout=900, check=False
-    )
-    if done.returncode != 0:
-        require_or_skip(f"scripts/checkov.sh could not install checkov:\n{done.stderr[-2000:]}")
-    return script
 
 
 @pytest.fixture(scope="module")

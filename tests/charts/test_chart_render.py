@@ -2,7 +2,7 @@
 
 Rendered with helm-python-sdk for four value sets (defaults, EKS-like, cluster-wide watch, the kind
 end-to-end values). Each object passes kubernetes-validate in strict mode plus the enum table of
-chartkit; then the tests check what the schemas cannot: names fixed by the IRSA contract,
+kit.charts; then the tests check what the schemas cannot: names fixed by the IRSA contract,
 least-privilege RBAC, selectors that select, ports that exist, the controller's hardening, and the
 alert rules and dashboard copied verbatim.
 """
@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
-from chartkit import (
+from kit.charts import (
     CHART_DIR,
     CUSTOM_KINDS,
     EKS_VALUES,
     NAMESPACE,
-    REPO,
     VALUE_SET_NAMES,
     chart,
     crd_manifests,
@@ -37,6 +36,7 @@ from chartkit import (
     schema_errors,
     selects,
 )
+from kit.paths import REPO
 
 CONTROLLER = "govsim-controller"
 
@@ -60,7 +60,7 @@ def test_chart_metadata_matches_the_project() -> None:
 @pytest.mark.parametrize("value_set", VALUE_SET_NAMES)
 def test_helm_lint_strict_passes(value_set: str) -> None:
     """`helm lint --strict` (values schema included) reports no warning or error."""
-    from chartkit import value_sets
+    from kit.charts import value_sets
 
     if value_set not in value_sets():
         pytest.skip(f"value set {value_set} is not available")
@@ -69,6 +69,7 @@ def test_helm_lint_strict_passes(value_set: str) -> None:
     assert not problems, problems
 
 
+@pytest.mark.slow
 def test_every_rendered_manifest_is_valid_for_kubernetes_1_31() -> None:
     """Every object of every value set (and the CRD) passes strict schema and enum checks."""
     objects = all_objects()

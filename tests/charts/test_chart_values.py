@@ -16,7 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from chartkit import CHART_DIR, CLUSTER_VALUES, EKS_VALUES, NAMESPACE, RELEASE, REPO, chart, helm
+from kit.charts import CHART_DIR, CLUSTER_VALUES, EKS_VALUES, NAMESPACE, RELEASE, chart, helm
+from kit.paths import REPO
 
 SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())
 VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())

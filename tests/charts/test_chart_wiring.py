@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from chartkit import (
+from kit.charts import (
     NAMESPACE,
-    REPO,
     VALUE_SET_NAMES,
     find,
     manifests,
@@ -30,6 +29,7 @@ from chartkit import (
     sweepctl_render,
     value_sets,
 )
+from kit.paths import REPO
 
 from sweep_controller.k8s.objects import (
     ControllerConfig,
@@ -46,7 +46,7 @@ EXAMPLE = REPO / "examples" / "whale-vs-conformity.yaml"
 
 def merged_values(value_set: str) -> dict[str, Any]:
     """The chart's defaults with a value set's overrides (what the templates saw)."""
-    from chartkit import chart
+    from kit.charts import chart
 
     return dict(chart().merge_values(value_sets()[value_set]))
 
@@ -111,7 +111,7 @@ def test_rendered_env_gives_the_configured_controller(value_set: str) -> None:
 
 def test_large_integers_survive_the_render() -> None:
     """Helm reads numbers as floats; the env still holds plain integers (1e+08 would not parse)."""
-    from chartkit import render_text
+    from kit.charts import render_text
 
     text = render_text({"worker": {"ttlSecondsAfterFinished": 100_000_000}})
     deployment = yaml.safe_load(text["govsim/templates/deployment.yaml"])
@@ -180,6 +180,7 @@ def assert_job_contract(job: dict[str, Any]) -> None:
     assert 1 <= spec["parallelism"] <= spec["completions"] <= 100_000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_sweepctl_render_output_is_valid(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`sweepctl render` prints a ConfigMap and an Indexed Job that validate for 1.31."""

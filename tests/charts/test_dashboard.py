@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from dashboard_queries import (
+from kit.dashboard import (
     DASHBOARD_PATH,
     defined_series_names,
     govsim_metric_names,
@@ -18,7 +18,7 @@ from dashboard_queries import (
     panel_queries,
     substitute,
 )
-from promstack import PROMTOOL, require_prometheus_binaries
+from kit.promstack import PROMTOOL, require_prometheus_binaries
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 KUBE_ROW = "Kubernetes (kube-state-metrics)"

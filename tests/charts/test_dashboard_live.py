@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from dashboard_queries import (
+from kit.dashboard import (
     PanelResult,
     assert_every_query_returns_finite_series,
     load_dashboard,
     panel_queries,
     wait_for_complete_results,
 )
+from kit.promstack import Prometheus, PrometheusAPI, Pushgateway
 from prometheus_client import CollectorRegistry
-from promstack import Prometheus, PrometheusAPI, Pushgateway
 
 from sweep_controller.metrics import (
     ControllerMetrics,

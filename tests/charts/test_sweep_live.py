@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_queries import (
+from kit.cli import sweepctl as run_sweepctl
+from kit.cli import sweepctl_process
+from kit.dashboard import (
     PanelQuery,
     PanelResult,
     assert_every_query_returns_finite_series,
@@ -44,19 +46,13 @@ from dashboard_queries import (
     run_panel_queries,
     wait_for_complete_results,
 )
+from kit.live_sweeps import cumulative_counts, sweep_doc, task_groups
+from kit.promstack import Prometheus, PrometheusAPI, Pushgateway
+from kit.runs import read_output
+from kit.servers import free_port
+from kit.specs import write_spec
 from kubernetes import client as k8s
-from obs_sweepkit import (
-    cumulative_counts,
-    read_output,
-    run_sweepctl,
-    sweep_doc,
-    sweepctl_process,
-    task_groups,
-    write_spec,
-)
 from prometheus_client import CollectorRegistry
-from promstack import Prometheus, PrometheusAPI, Pushgateway
-from servers import free_port
 
 from sweep_controller.k8s.kube import Controller, KubeApi
 from sweep_controller.k8s.objects import ControllerConfig

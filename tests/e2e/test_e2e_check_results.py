@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chartkit import E2E_DIR, venv_tool
+from kit.charts import E2E_DIR, venv_tool
 
 CHECK = E2E_DIR / "check_results.py"
 pytestmark = pytest.mark.integration

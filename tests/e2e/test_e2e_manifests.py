@@ -20,8 +20,10 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from chartkit import CHART_DIR, E2E_DIR, KIND_VALUES, REPO, chart, find, ident, schema_errors
-from servers import require_or_skip, weed_binary
+from kit.charts import CHART_DIR, E2E_DIR, KIND_VALUES, chart, find, ident, schema_errors
+from kit.paths import REPO
+from kit.require import require_or_skip
+from kit.servers import weed_binary
 
 from sweep_controller.spec.models import parse_sweep
 
@@ -212,6 +214,7 @@ def script_sweeps() -> list[str]:
     return match.group(1).split()
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_bucket_job_creates_the_bucket_idempotently(s3_env: Any, tmp_path: Path) -> None:
     """The create-bucket program, run twice against a real S3 server, leaves the bucket there."""

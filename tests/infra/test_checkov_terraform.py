@@ -11,7 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from infrakit import TERRAFORM_DIR
+from kit.infra import TERRAFORM_DIR
 
 SKIP = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?")
 MIN_REASON_CHARS = 30

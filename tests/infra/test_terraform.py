@@ -13,8 +13,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from infrakit import CHART_VALUES, TERRAFORM_DIR, Terraform, terraform_binary, terraform_env
-from servers import require_or_skip
+import yaml
+from kit.infra import CHART_VALUES, TERRAFORM_DIR, Terraform, terraform_binary, terraform_env
+from kit.require import require_or_skip
 
 MIN_TERRAFORM_TESTS = 45
 """The suite had 48 runs when written; fewer means test files stopped being discovered."""

@@ -13,17 +13,16 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from servers import require_or_skip
 
-REPO = Path(__file__).resolve().parents[2]
+from kit.paths import REPO
+from kit.require import find_tool, require_or_skip
+
 CHART_DIR = REPO / "charts" / "govsim"
 E2E_DIR = REPO / "scripts" / "e2e"
 KIND_VALUES = E2E_DIR / "values-kind.yaml"
@@ -263,11 +262,7 @@ def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
 
 def venv_tool(name: str) -> str:
     """A console script beside this interpreter or on PATH, or skip (fail in CI)."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if found is not None:
-        return found
-    require_or_skip(f"{name} not found (pip install -e '.[test]')")
+    return find_tool(name)
 
 
 def sweepctl_render(spec: Path, *args: str) -> list[dict[str, Any]]:

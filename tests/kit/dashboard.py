@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from promstack import PrometheusAPI, Series
+from kit.paths import REPO
+from kit.promstack import PrometheusAPI, Series
+from kit.waiting import PollTimeout, poll
 
 __all__ = [
     "DASHBOARD_PATH",
@@ -34,7 +35,6 @@ __all__ = [
     "wait_for_complete_results",
 ]
 
-REPO = Path(__file__).resolve().parents[1]
 DASHBOARD_PATH = REPO / "charts" / "govsim" / "dashboards" / "govsim-sweeps.json"
 MAIN_ROW: str | None = None  # panels above the first row
 _GOVSIM_NAME = re.compile(r"\bgovsim_[a-z0-9_]*[a-z0-9]")
@@ -211,11 +211,19 @@ def wait_for_complete_results(
     one reading can miss series that are there a second later. Assert on the returned results
     (``assert_every_query_returns_finite_series`` names what is still missing at the timeout).
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        results = run_panel_queries(
-            api, queries, sweep_regex=sweep_regex, rate_interval=rate_interval, interval=interval
+    try:
+        return poll(
+            lambda: run_panel_queries(
+                api,
+                queries,
+                sweep_regex=sweep_regex,
+                rate_interval=rate_interval,
+                interval=interval,
+            ),
+            lambda results: not incomplete_results(results),
+            timeout=timeout,
+            interval=0.2,
+            what="the dashboard's queries",
         )
-        if not incomplete_results(results) or time.monotonic() > deadline:
-            return results
-        time.sleep(0.2)
+    except PollTimeout as exc:
+        return cast(list[PanelResult], exc.last)

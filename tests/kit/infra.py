@@ -10,15 +10,14 @@ its own virtualenv. A missing tool skips these tests with the reason, except in 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import require_or_skip
+from kit.paths import REPO
+from kit.require import find_tool
 
-REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "infra" / "terraform"
 CHART_VALUES = REPO / "charts" / "govsim" / "values.yaml"
 PLUGIN_DIR = Path("/opt/tf-plugins")
@@ -61,7 +60,4 @@ def terraform_env(data_dir: Path) -> dict[str, str]:
 
 def terraform_binary() -> str:
     """Return the terraform executable, or skip (fail in CI) when there is none."""
-    found = shutil.which("terraform")
-    if found is None:
-        require_or_skip("terraform CLI not found on PATH (install Terraform >= 1.11)")
-    return found
+    return find_tool("terraform", "install Terraform >= 1.11")

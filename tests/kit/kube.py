@@ -3,17 +3,14 @@ Job controller writes them, a merge-patch applier, and the fake API server's res
 
 from __future__ import annotations
 
-import asyncio
 import copy
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+from kit.paths import REPO
+
 UID = "6f1c2e4a-0000-4000-8000-000000000001"
 NAMESPACE = "research"
 
@@ -27,7 +24,7 @@ PINNED_SIZE: dict[str, dict[str, int]] = {
 
 def example(name: str = "whale-vs-conformity") -> dict[str, Any]:
     """An example Sweep document from examples/, at the size the tests count on."""
-    data: dict[str, Any] = yaml.safe_load((ROOT / "examples" / f"{name}.yaml").read_text())
+    data: dict[str, Any] = yaml.safe_load((REPO / "examples" / f"{name}.yaml").read_text())
     data["spec"].update(PINNED_SIZE.get(name, {}))
     return data
 
@@ -125,12 +122,3 @@ def live(kmock: Any, kind: str, name: str) -> dict[str, Any] | None:
         if plural == kind and ns == NAMESPACE and obj_name == name and not obj.deleted:
             return dict(obj.raw)
     return None
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Wait until ``predicate()`` holds (the operator works concurrently)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from servers import ManagedProcess, free_port, require_or_skip
+
+from kit.require import require_or_skip
+from kit.servers import ManagedProcess, free_port
+from kit.waiting import poll
 
 __all__ = [
     "PROMETHEUS",
@@ -117,14 +119,7 @@ class Pushgateway(ManagedProcess):
         A PUT is stored before the gateway answers, but a DELETE is only queued (202 Accepted)
         and applied a moment later, so a read right after a delete may still see the group.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            groups = self.groups()
-            if predicate(groups):
-                return groups
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"after {timeout:.0f}s, the Pushgateway holds {groups}")
-            time.sleep(0.05)
+        return poll(self.groups, predicate, timeout=timeout, what="the Pushgateway's groups")
 
 
 class Prometheus(ManagedProcess):
@@ -267,15 +262,7 @@ class PrometheusAPI:
         timeout: float = 20.0,
     ) -> list[Series]:
         """Poll ``expr`` until ``predicate(answer)`` holds; TimeoutError shows the last answer."""
-        deadline = time.monotonic() + timeout
-        answer: list[Series] = []
-        while True:
-            answer = self.query(expr)
-            if predicate(answer):
-                return answer
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"after {timeout:.0f}s, {expr} gave {answer}")
-            time.sleep(0.1)
+        return poll(lambda: self.query(expr), predicate, timeout=timeout, interval=0.1, what=expr)
 
     def wait_for_value(self, expr: str, expected: float, *, timeout: float = 20.0) -> None:
         """Poll until ``expr`` returns exactly one series whose value is ``expected``."""

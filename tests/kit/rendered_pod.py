@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from podman import ContainerSpecError
+
+from kit.podman import ContainerSpecError
 
 __all__ = ["INDEX_ENV", "RenderedSweep", "render_sweep"]
 

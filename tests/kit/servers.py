@@ -1,10 +1,11 @@
 """Real servers for integration tests: generic process management, and SeaweedFS as S3.
 
 Integration tests run against real servers started on free loopback ports. When a server's binary
-is missing, `require_or_skip` skips the test with a printed reason, except in CI (env CI set),
-where a missing server is a failure. `ManagedProcess` starts a command in its own process group,
-logs to a file, waits for an HTTP readiness URL, and shows the log's tail when startup fails.
-Subclasses (SeaweedFS here; Prometheus and Pushgateway elsewhere) supply the command and the URL.
+is missing, `kit.require.require_or_skip` skips the test with a printed reason, except in CI
+(env CI set), where a missing server is a failure. `ManagedProcess` starts a command in its own
+process group, logs to a file, waits for an HTTP readiness URL, and shows the log's tail when
+startup fails. Subclasses (SeaweedFS here; Prometheus and Pushgateway in kit.promstack) supply
+the command and the URL.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import ctypes
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, Self
 
-import pytest
+from kit.require import which_tool
 
 __all__ = [
     "ManagedProcess",
@@ -37,18 +37,10 @@ __all__ = [
     "ServerStartError",
     "aws_env_for",
     "free_port",
-    "require_or_skip",
     "weed_binary",
 ]
 
 _reserved: set[int] = set()
-
-
-def require_or_skip(reason: str) -> NoReturn:
-    """Skip the test with `reason`, or fail it when env CI is set (CI must run every test)."""
-    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"{reason} (CI is set, so a missing server fails the test)", pytrace=False)
-    pytest.skip(reason)
 
 
 def _bindable(port: int) -> bool:
@@ -206,10 +198,7 @@ class ManagedProcess:
 
 def weed_binary() -> str | None:
     """Return the path of the SeaweedFS `weed` binary (venv first, then PATH), or None."""
-    beside_python = Path(sys.executable).parent / "weed"
-    if beside_python.is_file() and os.access(beside_python, os.X_OK):
-        return str(beside_python)
-    return shutil.which("weed")
+    return which_tool("weed")
 
 
 class SeaweedFS(ManagedProcess):

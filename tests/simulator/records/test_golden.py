@@ -3,9 +3,9 @@
 Regenerate deliberately (after an intended model change, a numpy upgrade that changes its random
 streams, or on a platform whose libm differs) with:
 
-    GOVSIM_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/simulator/test_golden.py
+    GOVSIM_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/simulator/records/test_golden.py
 
-and review the diff of tests/simulator/golden/small_run.json like code.
+and review the diff of tests/simulator/records/golden/small_run.json like code.
 """
 
 from __future__ import annotations

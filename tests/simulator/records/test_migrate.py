@@ -7,13 +7,13 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from recordkit import Record, build_record, dumps, write_jsonl
+from kit.cli import python_module
+from kit.records import Record, build_record, dumps, write_jsonl
 
 from simulator.errors import MigrationError
 from simulator.records.legacy import (
@@ -39,12 +39,7 @@ def _sha(path: Path) -> str:
 
 
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simulator.migrate", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return python_module("simulator.migrate", *args)
 
 
 @pytest.mark.parametrize("name", ["v0_1", "v0_2", "v0_3", "mixed"])
@@ -262,6 +257,7 @@ def _bad_lines() -> list[tuple[str, str | None]]:
     ]
 
 
+@pytest.mark.slow
 def test_unmigratable_lines_are_reported_by_number(tmp_path: Path) -> None:
     cases = _bad_lines()
     old = tmp_path / "old.jsonl"
@@ -307,6 +303,7 @@ def test_truncated_last_line_that_parses_is_migrated(tmp_path: Path) -> None:
 # --- files: --force, OLD is never NEW, atomic replacement -----------------------------------------
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     old = FIXTURES / "v0_2.jsonl"
     new = tmp_path / "new.jsonl"
@@ -321,6 +318,7 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["new.jsonl"]
 
 
+@pytest.mark.slow
 def test_never_writes_old_even_with_force(tmp_path: Path) -> None:
     old = tmp_path / "old.jsonl"
     old.write_bytes((FIXTURES / "v0_1.jsonl").read_bytes())
@@ -332,6 +330,7 @@ def test_never_writes_old_even_with_force(tmp_path: Path) -> None:
     assert _sha(old) == before
 
 
+@pytest.mark.slow
 def test_missing_old_is_a_usage_error(tmp_path: Path) -> None:
     result = _cli(tmp_path / "nope.jsonl", tmp_path / "new.jsonl")
     assert (result.returncode, result.stderr) == (

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from recordkit import build_record
+from kit.records import build_record
 
 from simulator.records.migrate import migrate_file
 from simulator.records.schema import SCHEMA_PATH, SCHEMA_VERSION, json_schema, render_json_schema

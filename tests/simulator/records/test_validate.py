@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from recordkit import Record, build_record, dumps, sha256_of, write_jsonl, write_side_file
+from kit.cli import python_module
+from kit.records import Record, build_record, dumps, sha256_of, write_jsonl, write_side_file
 
 from simulator.records.schema import RunRecord
 from simulator.records.validate import (
@@ -592,7 +592,7 @@ def test_parquet_columns(tmp_path: Path) -> None:
 
 
 def _schema_without(name: str) -> list[pa.Field]:
-    from recordkit import side_file_schema
+    from kit.records import side_file_schema
 
     return [f for f in side_file_schema() if f.name != name]
 
@@ -614,14 +614,10 @@ def test_parquet_reference_rules(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simulator.validate", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return python_module("simulator.validate", *args)
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_and_output(tmp_path: Path, valid: Record) -> None:
     good = write_jsonl(tmp_path / "good.jsonl", [valid, valid])
     bad_record = copy.deepcopy(valid)

@@ -8,7 +8,9 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from runkit import grid_doc, open_output, sweepctl, task_lines, write_spec
+from kit.cli import sweepctl
+from kit.runs import open_output, task_lines
+from kit.specs import grid_doc, write_spec
 
 from sweep_controller.analysis.results import BASE_COLUMNS, OUTCOME_COLUMNS, collect
 from sweep_controller.errors import ResultsError
@@ -31,6 +33,7 @@ def finished(tmp_path: Path, name: str = "col", **spec: object) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_one_row_per_run_with_parameters_and_outcomes(tmp_path: Path, suffix: str) -> None:
     spec = finished(tmp_path, order="shuffled")
@@ -69,6 +72,7 @@ def test_one_row_per_run_with_parameters_and_outcomes(tmp_path: Path, suffix: st
     assert {r["whale_ratio"] for r in rows} == {0.05, 0.15, 0.3}
 
 
+@pytest.mark.slow
 def test_missing_tasks_are_warned_about_or_refused(tmp_path: Path) -> None:
     spec = finished(tmp_path)
     _, store = open_output(spec)
@@ -83,6 +87,7 @@ def test_missing_tasks_are_warned_about_or_refused(tmp_path: Path) -> None:
     assert "indexes 2" in strict.stderr and not (tmp_path / "all.csv").exists()
 
 
+@pytest.mark.slow
 def test_a_corrupt_task_is_an_error_naming_its_key(tmp_path: Path) -> None:
     spec = finished(tmp_path)
     _, store = open_output(spec)
@@ -111,6 +116,7 @@ def test_a_task_holding_other_runs_is_an_error(tmp_path: Path) -> None:
         collect(sweep)
 
 
+@pytest.mark.slow
 def test_bad_output_suffix_is_a_usage_error(tmp_path: Path) -> None:
     spec = finished(tmp_path)
     result = sweepctl("collect", spec, "--out", tmp_path / "runs.xlsx")

@@ -7,14 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kit.cli import sweepctl
+from kit.runs import open_output
+from kit.specs import grid_doc, write_spec
 from matplotlib.image import imread
-from runkit import grid_doc, open_output, sweepctl, write_spec
 
 from sweep_controller.analysis.report import write_report
 from sweep_controller.analysis.results import collect
 from sweep_controller.execution.layout import manifest_key
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.spec.models import load_sweep
+
+pytestmark = pytest.mark.slow  # subprocess sweeps and CLI runs: seconds each
 
 
 def finished(tmp_path: Path, name: str, **spec: object) -> Path:

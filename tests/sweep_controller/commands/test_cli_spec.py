@@ -8,23 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from sweepkit import EXAMPLES, REPO, sweep_doc
+from kit.cli import sweepctl
+from kit.paths import EXAMPLES, REPO
+from kit.specs import sweep_doc
 
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import load_sweep
 
+pytestmark = pytest.mark.slow  # subprocess sweeps and CLI runs: seconds each
+
 EXAMPLE = REPO / "examples" / "whale-vs-conformity.yaml"
-
-
-def sweepctl(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweep_controller", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
 
 
 def write(tmp_path: Path, doc: dict[str, Any], name: str = "sweep.yaml") -> Path:

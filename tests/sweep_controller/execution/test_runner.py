@@ -7,30 +7,20 @@ import signal
 from pathlib import Path
 
 import pytest
+from kit.cli import start_sweepctl, sweepctl
+from kit.runs import all_run_indexes, manifests, normalised, open_output, task_lines, temp_files
+from kit.servers import SeaweedFS, aws_env_for
+from kit.specs import grid_doc, write_spec
+from kit.waiting import wait_until
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
-from runkit import (
-    all_run_indexes,
-    grid_doc,
-    manifests,
-    normalised,
-    open_output,
-    pushgateway,
-    start_sweepctl,
-    sweepctl,
-    task_lines,
-    temp_files,
-    wait_until,
-    write_spec,
-)
-from servers import SeaweedFS, aws_env_for
 
 from sweep_controller.execution.layout import TaskState, scan_tasks
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.metrics import RunnerMetrics
 from sweep_controller.spec.models import load_sweep, spec_hash
 
-__all__ = ["pushgateway"]
+pytestmark = pytest.mark.slow  # subprocess sweeps and CLI runs: seconds each
 
 
 def assert_complete(spec: Path) -> None:

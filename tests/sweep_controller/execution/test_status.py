@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runkit import grid_doc, open_output, sweepctl, write_spec
+import pytest
+from kit.cli import sweepctl
+from kit.runs import open_output
+from kit.specs import grid_doc, write_spec
 
 from sweep_controller.execution.layout import (
     TaskState,
@@ -19,6 +22,7 @@ from sweep_controller.execution.worker import TaskContext, execute_task
 from sweep_controller.spec.models import load_sweep, spec_hash
 
 
+@pytest.mark.slow
 def test_status_reports_every_state(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "s.yaml", grid_doc("st", f"file://{tmp_path}/out"))
     sweep, store = open_output(spec)
@@ -67,6 +71,7 @@ def test_a_success_clears_the_failure_marker(tmp_path: Path) -> None:
     assert checks[0].state is TaskState.DONE
 
 
+@pytest.mark.slow
 def test_foreign_manifests_are_shown(tmp_path: Path) -> None:
     out = f"file://{tmp_path}/out"
     first = load_sweep(write_spec(tmp_path / "a.yaml", grid_doc("f", out)))

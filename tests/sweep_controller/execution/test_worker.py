@@ -8,19 +8,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from kit.cli import start_sweepctl, sweepctl
+from kit.runs import manifests, normalised, open_output, task_lines, temp_files
+from kit.specs import grid_doc, write_spec
 from prometheus_client.parser import text_string_to_metric_families
-from runkit import (
-    grid_doc,
-    manifests,
-    normalised,
-    open_output,
-    pushgateway,
-    start_sweepctl,
-    sweepctl,
-    task_lines,
-    temp_files,
-    write_spec,
-)
 
 from simulator.model import simulate
 from simulator.params import AgentRecords
@@ -37,7 +28,7 @@ from sweep_controller.execution.layout import (
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import spec_hash
 
-__all__ = ["pushgateway"]  # the fixture, imported for this module's tests
+pytestmark = pytest.mark.slow  # subprocess sweeps and CLI runs: seconds each
 
 
 def job_env(index: int | str | None) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import kopf
 import kubernetes_validate
 import pytest
-from k8s_sweepkit import NAMESPACE, UID, resource
+from kit.kube import NAMESPACE, UID, resource
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
 

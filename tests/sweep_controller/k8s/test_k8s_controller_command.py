@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_sweepkit import NAMESPACE, declare, live, resource, until
-from servers import free_port
+from kit.kube import NAMESPACE, declare, live, resource
+from kit.servers import free_port
+from kit.waiting import until
 
 from sweep_controller.commands import main as cli
 
@@ -74,6 +75,7 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 @pytest.mark.timeout(90)
 async def test_controller_process_serves_health_and_metrics_and_creates_the_job(

@@ -14,7 +14,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from k8s_sweepkit import EXAMPLES, ROOT, example
+from kit.kube import example
+from kit.paths import EXAMPLES
+from kit.paths import REPO as ROOT
 
 from sweep_controller.errors import SpecError
 from sweep_controller.k8s import crd

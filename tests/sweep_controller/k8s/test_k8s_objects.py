@@ -9,7 +9,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from k8s_sweepkit import EXAMPLES, ROOT, example
+from kit.kube import example
+from kit.paths import EXAMPLES
+from kit.paths import REPO as ROOT
 
 from sweep_controller.commands import main as cli
 from sweep_controller.errors import SpecError

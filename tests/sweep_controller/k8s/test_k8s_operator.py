@@ -17,7 +17,8 @@ from typing import Any
 
 import kopf
 import pytest
-from k8s_sweepkit import NAMESPACE, declare, live, resource, until
+from kit.kube import NAMESPACE, declare, live, resource
+from kit.waiting import until
 from kubernetes import client as k8s
 
 from sweep_controller.k8s.kube import Controller, KubeApi, build_registry, operator_settings
@@ -60,6 +61,7 @@ async def operator(kmock: Any, config: ControllerConfig = CONFIG) -> AsyncIterat
         await asyncio.wait_for(task, timeout=20)
 
 
+@pytest.mark.slow
 async def test_operator_creates_the_job_and_follows_it_to_success(kmock: Any) -> None:
     declare(kmock)
     kmock.objects["govsim.io/v1alpha1/sweeps", NAMESPACE, NAME] = resource()
@@ -104,6 +106,7 @@ async def test_operator_creates_the_job_and_follows_it_to_success(kmock: Any) ->
     assert len(job_posts) == 1
 
 
+@pytest.mark.slow
 async def test_deleting_a_sweep_deletes_its_pushgateway_groups(kmock: Any) -> None:
     declare(kmock)
     kmock["delete", re.compile(r"/metrics/job/govsim-worker/.*")] << 202

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from k8s_sweepkit import NAMESPACE, UID, condition, merge_patch, resource, with_job_status
+from kit.kube import NAMESPACE, UID, condition, merge_patch, resource, with_job_status
 
 from sweep_controller.k8s.objects import (
     ControllerConfig,

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_sweepkit import example
-from servers import SeaweedFS
+from kit.kube import example
+from kit.servers import SeaweedFS
 
 from simulator.records.validate import validate_file
 from sweep_controller.execution.layout import manifest_key, task_key

@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from kit.servers import free_port
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
-from servers import free_port
 
 from simulator.model import simulate
 from simulator.params import SimParams

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from kit.promstack import PrometheusAPI, Pushgateway
+from kit.servers import free_port
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
-from promstack import PrometheusAPI, Pushgateway
-from servers import free_port
 
 from sweep_controller.metrics import (
     DeleteResult,

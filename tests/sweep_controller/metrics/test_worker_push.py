@@ -15,16 +15,13 @@ import re
 from pathlib import Path
 
 import pytest
-from obs_sweepkit import (
-    gateway_value,
-    read_output,
-    run_sweepctl,
-    sweep_doc,
-    wait_until,
-    write_spec,
-)
-from promstack import Pushgateway
-from servers import free_port
+from kit.cli import sweepctl as run_sweepctl
+from kit.live_sweeps import gateway_value, sweep_doc
+from kit.promstack import Pushgateway
+from kit.runs import read_output
+from kit.servers import free_port
+from kit.specs import write_spec
+from kit.waiting import wait_until
 
 from sweep_controller.execution.worker import Outcome, TaskContext, execute_task
 from sweep_controller.spec.models import load_sweep

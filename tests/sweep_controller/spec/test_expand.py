@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sweepkit import sweep_doc
+from kit.specs import sweep_doc
 
 from simulator.params import InfluenceModel, SimParams
 from sweep_controller.errors import TaskError

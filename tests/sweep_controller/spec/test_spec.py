@@ -8,7 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from sweepkit import EXAMPLES, sweep_doc
+from kit.paths import EXAMPLES
+from kit.specs import sweep_doc
 
 from simulator.params import SimParams
 from sweep_controller.errors import SpecError
