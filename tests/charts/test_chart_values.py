@@ -63,8 +63,9 @@ def test_schema_is_valid_draft_7() -> None:
 
 def test_values_yaml_validates_against_the_schema() -> None:
     """The defaults satisfy the schema on their own, with jsonschema and with Helm."""
-    jsonschema.Draft7Validator(SCHEMA).validate(VALUES)
-    chart().validate_schema({})
+    assert [e.message for e in jsonschema.Draft7Validator(SCHEMA).iter_errors(VALUES)] == []
+    chart().validate_schema({})  # raises HelmValuesError naming the key when invalid
+    assert chart().merge_values({}) == VALUES
 
 
 def test_schema_and_values_declare_the_same_keys() -> None:
@@ -127,8 +128,22 @@ def test_bad_values_stop_the_render(values: dict[str, Any], message: str) -> Non
 
 @pytest.mark.parametrize("values", [EKS_VALUES, CLUSTER_VALUES], ids=["eks", "cluster"])
 def test_override_sets_are_accepted(values: dict[str, Any]) -> None:
-    """The EKS-like and cluster-wide overrides pass the schema."""
-    chart().validate_schema(values)
+    """The EKS-like and cluster-wide overrides pass the schema and reach the merged values."""
+    chart().validate_schema(values)  # raises HelmValuesError naming the key when invalid
+    merged = chart().merge_values(values)
+    assert [e.message for e in jsonschema.Draft7Validator(SCHEMA).iter_errors(merged)] == []
+    assert overrides_kept(values, merged) == []
+
+
+def overrides_kept(values: Any, merged: Any, path: str = "") -> list[str]:
+    """Paths of the override values that the merged values do not carry unchanged."""
+    if isinstance(values, dict) and isinstance(merged, dict):
+        return [
+            lost
+            for key, value in values.items()
+            for lost in overrides_kept(value, merged.get(key), f"{path}.{key}")
+        ]
+    return [] if values == merged else [path]
 
 
 def terraform_local(name: str) -> dict[str, str]:

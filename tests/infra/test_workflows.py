@@ -240,6 +240,6 @@ def test_terraform_workflow_checks_then_plans_read_only() -> None:
 def test_e2e_workflow_runs_the_kind_script() -> None:
     """e2e-kind.yml sets up kind, kubectl and helm, then runs scripts/e2e-kind.sh."""
     doc = load(WORKFLOW_DIR / "e2e-kind.yml")
-    uses_index(doc, "kind", "helm/kind-action@")
-    uses_index(doc, "kind", "azure/setup-helm@")
-    run_index(doc, "kind", "scripts/e2e-kind.sh")
+    script = run_index(doc, "kind", "scripts/e2e-kind.sh")
+    assert uses_index(doc, "kind", "helm/kind-action@") < script
+    assert uses_index(doc, "kind", "azure/setup-helm@") < script

@@ -231,7 +231,10 @@ def test_defaults_never_mark_a_swept_parameter_as_fixed() -> None:
     # whale_ratio is swept; a server default under spec.simulator would fix it too (rejected).
     document = yaml.safe_load((ROOT / "examples" / "whale-vs-conformity.yaml").read_text())
     document["spec"]["simulator"] = {}
-    parse_sweep(apply_defaults(SCHEMA, document))
+    defaulted = apply_defaults(SCHEMA, document)
+    assert "whale_ratio" not in defaulted["spec"]["simulator"]
+    sweep = parse_sweep(defaulted)
+    assert set(sweep.spec.parameters) == {"whale_ratio", "conformity_threshold"}
 
 
 def _broken(**spec: Any) -> dict[str, Any]:
