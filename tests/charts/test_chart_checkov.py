@@ -22,13 +22,13 @@ import yaml
 from kit.charts import (
     NAMESPACE,
     VALUE_SET_NAMES,
-    checkov_report,
     crd_manifests,
     manifests,
     pod_spec,
     sweepctl_render,
     write_manifests,
 )
+from kit.checkov import checkov_report
 from kit.paths import REPO
 from test_chart_wiring import built_objects
 

@@ -6,7 +6,7 @@
 - `cli`: `sweepctl`, `govsim` and `python -m MODULE` as subprocesses, as a user runs them.
 - `servers`: real servers on free loopback ports (`ManagedProcess`, SeaweedFS for S3).
 - `promstack`: real Prometheus and Pushgateway, and a client of Prometheus's HTTP API.
-- `dashboard`: the Grafana dashboard's queries as data.
+- `dashboard`: the Grafana dashboard's queries as data; `checkov`: checkov's JSON report.
 - builders and readers per area: `engine` (graphs, agents), `records` (run records), `specs`
   (Sweep documents), `runs` (a sweep's output), `live_sweeps` (metrics of real sweeps), `kube`
   (custom resources, kmock), `charts` (chart renders, schema checks), `infra` (Terraform),

@@ -11,7 +11,6 @@ tests read the same output.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -294,21 +293,3 @@ def write_manifests(docs: list[dict[str, Any]], directory: Path) -> list[Path]:
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         paths.append(path)
     return paths
-
-
-def checkov_report(directory: Path, checkov_script: Path) -> dict[str, Any]:
-    """checkov's JSON report over the Kubernetes manifests under a directory."""
-    done = subprocess.run(
-        [str(checkov_script), "-d", str(directory), "--framework", "kubernetes", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    try:
-        report = json.loads(done.stdout)
-    except json.JSONDecodeError as exc:
-        raise AssertionError(f"checkov printed no JSON report:\n{done.stderr[-3000:]}") from exc
-    if isinstance(report, list):  # one entry per framework
-        (report,) = [r for r in report if r.get("check_type") == "kubernetes"]
-    return dict(report)
