@@ -14,9 +14,12 @@ so no test can need a server without being `integration`:
 - `slow`: takes more than about 3 s here (2 shared cores); Terraform, checkov and the image always.
 Modules mark what fixtures cannot tell (a test over 3 s) with `pytestmark` or a decorator.
 
-Parallel runs (`-n auto --dist loadgroup`, as scripts/gate.sh runs them): tests sharing a costly
-one-time setup that must not run twice at once are put in one `xdist_group`: the image build
-and `terraform init` (checkov's script installs its virtualenv under a file lock itself).
+Parallel runs (`-n auto`, as scripts/gate.sh runs them): every session fixture runs once per
+worker, on its own ports and directories. The one-time setups shared across workers lock
+themselves: scripts/image-test.sh (the image, flock on its cache) and scripts/checkov.sh
+(checkov's virtualenv); Terraform works on a per-worker copy. (`--dist loadgroup` would not
+help: with pytest 9.2 and pytest-xdist 3.8 it ignores xdist_group, as the node id it appends
+the group to is no longer assignable.)
 """
 
 from __future__ import annotations
@@ -39,33 +42,28 @@ from kit.promstack import (
 from kit.require import require_or_skip
 from kit.servers import S3Bucket, SeaweedFS, aws_env_for, weed_binary
 
-# fixture -> (markers, xdist group or None)
-_FIXTURE_MARKS: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "seaweedfs": (("integration",), None),
-    "fresh_seaweedfs": (("integration", "slow"), None),  # stopped and restarted by its tests
-    "s3_env": (("integration",), None),
-    "pushgateway": (("integration",), None),
-    "prometheus": (("integration", "slow"), None),  # waits for 1 s scrapes
-    "terraform": (("integration", "slow"), "terraform"),
-    "checkov_script": (("integration", "slow"), None),  # scripts/checkov.sh installs under flock
-    "built_image": (("container", "slow"), "image"),
+# fixture -> the markers of every test that uses it
+_FIXTURE_MARKS: dict[str, tuple[str, ...]] = {
+    "seaweedfs": ("integration",),
+    "fresh_seaweedfs": ("integration", "slow"),  # stopped and restarted by its tests
+    "s3_env": ("integration",),
+    "pushgateway": ("integration",),
+    "prometheus": ("integration", "slow"),  # waits for 1 s scrapes
+    "terraform": ("integration", "slow"),
+    "checkov_script": ("integration", "slow"),
+    "built_image": ("container", "slow"),
 }
 
 _S3_ENV_CLEARED = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "GOVSIM_S3_ADDRESSING")
 FILE_SD_JOBS = ("govsim-controller", "govsim-runner")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_itemcollected(item: pytest.Item) -> None:
     """Mark each test by the server and tool fixtures it uses, before `-m` deselects."""
-    for item in items:
-        for fixture in getattr(item, "fixturenames", ()):
-            marks, group = _FIXTURE_MARKS.get(fixture, ((), None))
-            for name in marks:
-                if item.get_closest_marker(name) is None:
-                    item.add_marker(name)
-            if group is not None and item.get_closest_marker("xdist_group") is None:
-                item.add_marker(pytest.mark.xdist_group(group))
+    for fixture in getattr(item, "fixturenames", ()):
+        for name in _FIXTURE_MARKS.get(fixture, ()):
+            if item.get_closest_marker(name) is None:
+                item.add_marker(name)
 
 
 # --- S3 (SeaweedFS) ------------------------------------------------------------------------------
