@@ -6,7 +6,7 @@ LOWEST_VENV ?= .venv-lowest
 LOWEST := constraints/lowest.txt
 EXAMPLE ?= examples/whale-vs-conformity.yaml
 
-.PHONY: install install-test install-lowest constraints demo test test-lowest gate bench clean
+.PHONY: install install-test install-lowest constraints demo test test-fast test-lowest gate bench clean
 
 install: $(VENV)/.installed
 
@@ -42,11 +42,17 @@ demo: install
 	$(VENV)/bin/sweepctl report $(EXAMPLE) --out results/$(basename $(notdir $(EXAMPLE)))/report
 	@echo "report: results/$(basename $(notdir $(EXAMPLE)))/report/index.html (and index.md)"
 
+# The whole gate: format, lint, types, import contracts, then every test (in parallel).
 test: install-test
 	scripts/gate.sh
 
 test-lowest: install-lowest
 	VENV=$(LOWEST_VENV) scripts/gate.sh
+
+# The inner loop: only the tests that need no server, tool or image and take under ~3 s each.
+FAST_TESTS ?= not slow and not integration and not container
+test-fast: install-test
+	$(PY) -m pytest -n auto -q -m "$(FAST_TESTS)"
 
 gate: test
 

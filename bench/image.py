@@ -39,10 +39,10 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "container"))
+sys.path.insert(0, str(REPO / "tests"))
 
-from podman import Podman, start_container_spec  # noqa: E402
-from rendered_pod import INDEX_ENV, RenderedSweep, render_sweep  # noqa: E402
+from kit.podman import Podman, start_container_spec  # noqa: E402
+from kit.rendered_pod import INDEX_ENV, RenderedSweep, render_sweep  # noqa: E402
 
 IMAGE = "localhost/govsim:dev"
 OUTPUT_IN_POD = "file:///tmp/results"

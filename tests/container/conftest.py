@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from podman import BuiltImage, Podman
-from servers import require_or_skip
+from kit.paths import REPO
+from kit.podman import BuiltImage, Podman
+from kit.require import require_or_skip
 
-REPO = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/govsim:dev"
 RUNC = "/usr/sbin/runc"
 BUILD_TIMEOUT = 1500.0

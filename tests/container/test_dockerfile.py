@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from servers import require_or_skip
+from kit.paths import REPO
+from kit.require import require_or_skip
 
-REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 SCRIPTS = [REPO / "scripts" / f"image-{name}.sh" for name in ("base", "build", "test")]
 EXACT_BASE = re.compile(r"^python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?$")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from podman import BuiltImage
+from kit.podman import BuiltImage
 
 from simulator.records.schema import RunRecord
 from simulator.seeding import run_seed

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from podman import BuiltImage, RunningContainer
-from rendered_pod import RenderedSweep, render_sweep
-from servers import SeaweedFS
+from kit.podman import BuiltImage, RunningContainer
+from kit.rendered_pod import RenderedSweep, render_sweep
+from kit.servers import SeaweedFS
 
 from simulator.records.schema import RunRecord
 from simulator.records.validate import validate_file

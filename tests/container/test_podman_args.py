@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from podman import ContainerSpecError, Podman, container_argv, expand_k8s_vars
+from kit.podman import ContainerSpecError, Podman, container_argv, expand_k8s_vars
 
 PODMAN = Podman(Path("/store"))
 IMAGE = "localhost/govsim:dev"

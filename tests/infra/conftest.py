@@ -1,22 +1,19 @@
-"""Fixtures for the infrastructure checks: Terraform and checkov, each prepared once per session."""
+"""The Terraform fixture: `terraform init` once per session (checkov's is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
-from infrakit import (
+from kit.infra import (
     CHART_VALUES,
     PLUGIN_DIR,
-    REPO,
     TERRAFORM_DIR,
     Terraform,
     terraform_binary,
     terraform_env,
 )
-from servers import require_or_skip
+from kit.require import require_or_skip
 
 
 @pytest.fixture(scope="session")
@@ -45,22 +42,3 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
             f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
     return tf
-
-
-@pytest.fixture(scope="session")
-def checkov_script() -> Path:
-    """scripts/checkov.sh with its virtualenv installed (once; later runs reuse it)."""
-    script = REPO / "scripts" / "checkov.sh"
-    done = subprocess.run(
-        [str(script), "--version"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if done.returncode != 0:
-        require_or_skip(
-            f"checkov could not be installed by scripts/checkov.sh:\n{done.stderr[-2000:]}"
-        )
-    print(f"checkov {done.stdout.strip()}")
-    return script

@@ -6,12 +6,11 @@ without a reason, or any failed check, fails this test.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from pathlib import Path
 
-from infrakit import TERRAFORM_DIR
+from kit.checkov import checkov_report
+from kit.infra import TERRAFORM_DIR
 
 SKIP = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?")
 MIN_REASON_CHARS = 30
@@ -32,14 +31,7 @@ def inline_skips() -> list[tuple[str, str, str]]:
 
 def test_checkov_finds_no_failures(checkov_script: Path) -> None:
     """checkov passes on every resource except the inline, explained skips."""
-    done = subprocess.run(
-        [str(checkov_script), "-d", str(TERRAFORM_DIR), "--framework", "terraform", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
+    report = checkov_report(TERRAFORM_DIR, checkov_script, framework="terraform", timeout=600)
     summary = report["summary"]
     print(
         f"checkov: {summary['passed']} passed, {summary['failed']} failed, "

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infrakit import REPO
+import pytest
+from kit.paths import REPO
+
+pytestmark = pytest.mark.slow  # subprocess sweeps and CLI runs: seconds each
 
 SCRIPT = REPO / "scripts" / "collect-validated.sh"
 

@@ -13,8 +13,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from infrakit import CHART_VALUES, TERRAFORM_DIR, Terraform, terraform_binary, terraform_env
-from servers import require_or_skip
+import yaml
+from kit.infra import CHART_VALUES, TERRAFORM_DIR, Terraform, terraform_binary, terraform_env
+from kit.require import require_or_skip
 
 MIN_TERRAFORM_TESTS = 45
 """The suite had 48 runs when written; fewer means test files stopped being discovered."""
@@ -56,10 +57,28 @@ def test_terraform_test_suite_passes(terraform: Terraform) -> None:
     assert int(match.group(1)) >= MIN_TERRAFORM_TESTS, output[-3000:]
 
 
-def test_chart_defaults_are_checked_against_helm_values() -> None:
-    """The chart whose values terraform's helm_values output feeds is present to check against."""
-    if not CHART_VALUES.is_file():
+def test_chart_defaults_are_checked_against_helm_values(terraform: Terraform) -> None:
+    """`terraform test` reads the chart's values.yaml and fails when it lacks a helm_values key.
+
+    The check in registry_and_outputs.tftest.hcl passes vacuously when the file is missing, so
+    this drops one key (s3.prefix) from the chart's values in the fixture's copy and expects
+    exactly that run to fail with its message.
+    """
+    values = terraform.workdir.parents[1] / "charts" / "govsim" / "values.yaml"
+    if not values.is_file():
         require_or_skip(f"{CHART_VALUES} not found: helm_values cannot be checked against it")
+    original = values.read_text()
+    chart_values = yaml.safe_load(original)
+    del chart_values["s3"]["prefix"]
+    values.write_text(yaml.safe_dump(chart_values, sort_keys=False))
+    try:
+        done = terraform.run("test", "-no-color", "-filter=tests/registry_and_outputs.tftest.hcl")
+    finally:
+        values.write_text(original)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert "must declare every key of helm_values" in output, output[-3000:]
+    assert re.search(r"\d+ passed, 1 failed", output), output[-3000:]
 
 
 def test_backend_is_partial_s3_with_lockfile() -> None:

@@ -10,16 +10,14 @@ untrusted triggers, a timeout on every job, and each pipeline doing the steps it
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from infrakit import REPO
-from servers import require_or_skip
+from kit.paths import REPO
+from kit.require import find_tool, require_or_skip
 
 WORKFLOW_DIR = REPO / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml"))
@@ -28,13 +26,7 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v?\d+\.\d+\.\d+|[0-9a-f]{40})$")
 OIDC_JOBS = {("release.yml", "release"), ("terraform.yml", "plan")}
 
 
-def tool(name: str) -> str:
-    """Return a CLI installed beside this interpreter (the test extra) or on PATH, else skip."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if found is None:
-        require_or_skip(f"{name} not found (pip install -e '.[test]')")
-    return found
+tool = find_tool  # a CLI beside this interpreter (the test extra) or on PATH, else skip
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -248,6 +240,6 @@ def test_terraform_workflow_checks_then_plans_read_only() -> None:
 def test_e2e_workflow_runs_the_kind_script() -> None:
     """e2e-kind.yml sets up kind, kubectl and helm, then runs scripts/e2e-kind.sh."""
     doc = load(WORKFLOW_DIR / "e2e-kind.yml")
-    uses_index(doc, "kind", "helm/kind-action@")
-    uses_index(doc, "kind", "azure/setup-helm@")
-    run_index(doc, "kind", "scripts/e2e-kind.sh")
+    script = run_index(doc, "kind", "scripts/e2e-kind.sh")
+    assert uses_index(doc, "kind", "helm/kind-action@") < script
+    assert uses_index(doc, "kind", "azure/setup-helm@") < script

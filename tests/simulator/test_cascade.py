@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kit.engine import graph
 from scipy import sparse
-from simkit import graph
 
 from simulator.cascade import need_counts, threshold_cascade
 from simulator.errors import ParameterError

@@ -9,19 +9,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from kit.cli import govsim
 
 from simulator.records.schema import SCHEMA_PATH, RunRecord
 from simulator.seeding import run_seed
 
-
-def govsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
+pytestmark = pytest.mark.slow  # subprocess sweeps and CLI runs: seconds each
 
 
 def test_default_run_prints_a_readable_summary() -> None:

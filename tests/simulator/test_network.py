@@ -69,6 +69,7 @@ def test_erdos_renyi_same_generator_state_same_graph() -> None:
     assert (a != c).nnz > 0
 
 
+@pytest.mark.slow
 def test_erdos_renyi_degrees_are_binomial_like_networkx() -> None:
     n, p = 2000, 0.01
     ours = np.concatenate(
@@ -88,6 +89,7 @@ def test_erdos_renyi_degrees_are_binomial_like_networkx() -> None:
         assert abs(np.quantile(ours, q) - np.quantile(theirs, q)) <= 1
 
 
+@pytest.mark.slow
 def test_erdos_renyi_every_pair_is_equally_likely() -> None:
     n, p, draws = 6, 0.3, 3000
     rng = np.random.default_rng(11)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simkit import agents, graph
+from kit.engine import agents, graph
 
 from simulator.errors import ParameterError
 from simulator.model import initial_votes, run_influence, utilities

@@ -20,7 +20,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.stub import Stubber
-from servers import free_port
+from kit.servers import free_port
 
 from sweep_controller.errors import (
     KeyNotFound,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from servers import SeaweedFS, aws_env_for
+from kit.servers import SeaweedFS, aws_env_for
 
 from sweep_controller.errors import TransientStorageError
 from sweep_controller.store import Retrier, RetryPolicy, S3Store, make_s3_client

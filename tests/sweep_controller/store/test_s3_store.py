@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from servers import S3Bucket
+from kit.servers import S3Bucket
 
 from sweep_controller.store import S3Store, make_s3_client
 

@@ -226,6 +226,7 @@ store.put_stream(sys.argv[2], chunks())
 """
 
 
+@pytest.mark.slow
 def test_killed_writer_leaves_the_old_object_and_no_partial_one(store: Store) -> None:
     store.put_bytes("task.jsonl", b"old complete content")
     for key in ("task.jsonl", "fresh.jsonl"):

@@ -1,0 +1,88 @@
+"""Reading what a sweep wrote: manifests, task files, records, in-flight temporary files."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.records.schema import RunRecord
+from sweep_controller.execution.layout import Manifest, manifest_key, task_key
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import Sweep
+from sweep_controller.store import Store, open_store
+
+_VOLATILE = re.compile(rb'"(run_id|timestamp)":"[^"]*"')
+
+
+def manifests(store: Store, sweep: Sweep) -> dict[int, Manifest]:
+    """Every task manifest in the store, by index."""
+    found = {}
+    for index in range(sweep.spec.n_tasks):
+        key = manifest_key(sweep.name, index)
+        if store.exists(key):
+            found[index] = Manifest.model_validate_json(store.get_bytes(key))
+    return found
+
+
+def task_lines(store: Store, sweep: Sweep) -> dict[int, list[bytes]]:
+    """The JSONL lines of every task that has a JSONL, by index."""
+    found = {}
+    for index in range(sweep.spec.n_tasks):
+        key = task_key(sweep.name, index)
+        if store.exists(key):
+            found[index] = store.get_bytes(key).splitlines()
+    return found
+
+
+def normalised(lines: list[bytes]) -> list[bytes]:
+    """Lines with run_id and timestamp blanked: what must match byte for byte across runs."""
+    return [_VOLATILE.sub(rb'"\1":""', line) for line in lines]
+
+
+def all_run_indexes(store: Store, sweep: Sweep) -> list[int]:
+    """Run indexes of every record in every task JSONL, with repetitions."""
+    return [
+        json.loads(line)["run_index"]
+        for lines in task_lines(store, sweep).values()
+        for line in lines
+    ]
+
+
+def open_output(spec_path: Path) -> tuple[Sweep, Store]:
+    """The sweep of a spec file and its output store."""
+    sweep = load_sweep(spec_path)
+    return sweep, open_store(sweep.spec.output.uri)
+
+
+def temp_files(root: Path) -> list[Path]:
+    """In-flight temporary files of the file store left under ``root``."""
+    return [p for p in root.rglob("*") if ".govsim-partial-" in p.name]
+
+
+@dataclass(frozen=True)
+class SweepOutput:
+    """What a finished sweep left in its store: the records and the bytes it wrote."""
+
+    tasks_done: int
+    records: list[RunRecord]
+    bytes_written: int
+    """Every task JSONL and manifest: what the workers count in govsim_storage_written_bytes."""
+
+
+def read_output(spec_path: Path) -> SweepOutput:
+    """Read every committed task of the sweep in ``spec_path`` from its output store."""
+    sweep = load_sweep(spec_path)
+    store = open_store(sweep.spec.output.uri)
+    done, records, nbytes = 0, [], 0
+    for index in range(sweep.spec.n_tasks):
+        if not store.exists(manifest_key(sweep.name, index)):
+            continue
+        manifest_body = store.get_bytes(manifest_key(sweep.name, index))
+        data = store.get_bytes(task_key(sweep.name, index))
+        assert Manifest.model_validate_json(manifest_body).bytes == len(data)
+        records += [RunRecord.model_validate_json(line) for line in data.splitlines()]
+        nbytes += len(data) + len(manifest_body)
+        done += 1
+    return SweepOutput(tasks_done=done, records=records, bytes_written=nbytes)

@@ -1,0 +1,145 @@
+"""``sweepctl collect``: one verified row per run, in Parquet and CSV, with honest gaps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from kit.cli import sweepctl
+from kit.runs import open_output, task_lines
+from kit.specs import grid_doc, write_spec
+
+from sweep_controller.analysis.results import BASE_COLUMNS, OUTCOME_COLUMNS, collect
+from sweep_controller.errors import ResultsError
+from sweep_controller.execution.layout import (
+    Manifest,
+    manifest_json,
+    manifest_key,
+    sha256_hex,
+    task_key,
+)
+from sweep_controller.execution.runner import run_sweep
+from sweep_controller.spec.loading import load_sweep
+
+
+def finished(tmp_path: Path, name: str = "col", **spec: object) -> Path:
+    """A spec whose sweep has run to the end (in-process, one worker)."""
+    path = write_spec(tmp_path / "s.yaml", grid_doc(name, f"file://{tmp_path}/out", **spec))
+    summary = run_sweep(load_sweep(path), workers=1, progress=False, handle_signals=False)
+    assert summary.exit_code == 0
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_one_row_per_run_with_parameters_and_outcomes(tmp_path: Path, suffix: str) -> None:
+    spec = finished(tmp_path, order="shuffled")
+    out = tmp_path / f"runs{suffix}"
+    result = sweepctl("collect", spec, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "18 runs from 5 of 5 tasks" in result.stderr
+    table = pq.read_table(out) if suffix == ".parquet" else pacsv.read_csv(out)
+    swept = ("whale_ratio", "conformity_threshold")
+    assert table.column_names == [*BASE_COLUMNS, *swept, *OUTCOME_COLUMNS]
+    rows = table.to_pylist()
+    assert [r["run_index"] for r in rows] == list(range(18))
+    sweep, store = open_output(spec)
+    records = {
+        (r := json.loads(line))["run_index"]: (index, r)
+        for index, lines in task_lines(store, sweep).items()
+        for line in lines
+    }
+    for row in rows:
+        task, record = records[row["run_index"]]
+        votes, weighted = record["votes"], record["votes"]["weighted"]
+        assert row["sweep"] == "col" and row["task"] == task and row["seed"] == record["seed"]
+        assert (row["point_index"], row["replicate"]) == divmod(row["run_index"], 3)
+        assert row["whale_ratio"] == record["params"]["whale_ratio"]
+        assert row["conformity_threshold"] == record["params"]["conformity_threshold"]
+        assert row["passed"] is votes["passed"]
+        assert row["passed_initial"] is votes["passed_initial"]
+        share = weighted["final"]["yes"] / weighted["total_stake"]
+        assert row["yes_share_weighted_final"] == pytest.approx(share, rel=1e-12)
+        assert row["yes_share_final"] == pytest.approx(votes["final"]["yes"] / 60)
+        assert row["flips_total"] == record["flips"]["total"]
+        assert row["agents_flipped_total"] == record["agents_flipped_total"]
+        assert row["agents_flipped_share"] == pytest.approx(record["agents_flipped_total"] / 60)
+        assert row["rounds_run"] == record["cascade_rounds"]
+        assert row["whale_signal_followers"] == record["flips"]["whale_signal_followers"]
+    assert {r["whale_ratio"] for r in rows} == {0.05, 0.15, 0.3}
+
+
+@pytest.mark.slow
+def test_missing_tasks_are_warned_about_or_refused(tmp_path: Path) -> None:
+    spec = finished(tmp_path)
+    _, store = open_output(spec)
+    store.delete(manifest_key("col", 2))  # task 2 uncommitted: its JSONL must not be read
+    result = sweepctl("collect", spec, "--out", tmp_path / "part.csv")
+    assert result.returncode == 0, result.stderr
+    assert "1 of 5 tasks are not done (indexes 2); collecting the 4 that are" in result.stderr
+    rows = pacsv.read_csv(tmp_path / "part.csv").to_pylist()
+    assert len(rows) == 14 and {r["task"] for r in rows} == {0, 1, 3, 4}
+    strict = sweepctl("collect", spec, "--out", tmp_path / "all.csv", "--require-complete")
+    assert strict.returncode == 1
+    assert "indexes 2" in strict.stderr and not (tmp_path / "all.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_corrupt_task_is_an_error_naming_its_key(tmp_path: Path) -> None:
+    spec = finished(tmp_path)
+    _, store = open_output(spec)
+    data = bytearray(store.get_bytes(task_key("col", 1)))
+    data[10] ^= 1
+    store.put_bytes(task_key("col", 1), bytes(data))
+    result = sweepctl("collect", spec, "--out", tmp_path / "x.parquet")
+    assert result.returncode == 1
+    assert "tasks/000001.jsonl: sha256" in result.stderr and "does not match" in result.stderr
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_a_task_holding_other_runs_is_an_error(tmp_path: Path) -> None:
+    spec = finished(tmp_path)
+    sweep, store = open_output(spec)
+    # Task 1's records under task 0, with a manifest that verifies: the wrong runs are caught.
+    data = store.get_bytes(task_key("col", 1))
+    manifest = Manifest.model_validate_json(store.get_bytes(manifest_key("col", 0)))
+    forged = manifest.model_copy(update={"sha256": sha256_hex(data), "bytes": len(data)})
+    store.put_bytes(task_key("col", 0), data)
+    store.put_bytes(manifest_key("col", 0), manifest_json(forged))
+    with pytest.raises(
+        ResultsError,
+        match=r"000000\.jsonl: holds runs 4-7 \(4\), not task 0's runs 0-3 \(4\)",
+    ):
+        collect(sweep)
+
+
+@pytest.mark.slow
+def test_bad_output_suffix_is_a_usage_error(tmp_path: Path) -> None:
+    spec = finished(tmp_path)
+    result = sweepctl("collect", spec, "--out", tmp_path / "runs.xlsx")
+    assert result.returncode == 2
+    assert "must end in .parquet or .csv" in result.stderr
+
+
+def test_zipped_and_categorical_parameters_are_columns(tmp_path: Path) -> None:
+    spec = finished(
+        tmp_path,
+        parameters={
+            "whale_ratio": {"values": [0.1, 0.3]},
+            "conformity_threshold": {"values": [0.8, 0.4]},
+            "influence_model": {"values": ["erdos_renyi", "small_world"]},
+        },
+        zip=[["whale_ratio", "conformity_threshold"]],
+        replicates=2,
+    )
+    collected = collect(load_sweep(spec))
+    pairs = set(
+        zip(collected.columns["whale_ratio"].tolist(),
+            collected.columns["conformity_threshold"].tolist(), strict=True)
+    )  # fmt: skip
+    assert pairs == {(0.1, 0.8), (0.3, 0.4)}
+    assert set(collected.columns["influence_model"].tolist()) == {"erdos_renyi", "small_world"}
+    assert collected.n_rows == 8 and collected.missing == ()

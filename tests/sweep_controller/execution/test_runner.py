@@ -1,0 +1,248 @@
+"""``sweepctl run``: determinism across pool sizes, resume after kill -9, failures, signals, S3."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from kit.cli import start_sweepctl, sweepctl
+from kit.runs import all_run_indexes, manifests, normalised, open_output, task_lines, temp_files
+from kit.servers import SeaweedFS, aws_env_for
+from kit.specs import grid_doc, write_spec
+from kit.waiting import wait_until
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from sweep_controller.execution.layout import TaskState, scan_tasks
+from sweep_controller.execution.runner import run_sweep
+from sweep_controller.metrics import RunnerMetrics
+from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import spec_hash
+
+pytestmark = pytest.mark.slow  # subprocess sweeps and CLI runs: seconds each
+
+
+def assert_complete(spec: Path) -> None:
+    """Every task committed and verified; every run present exactly once."""
+    sweep, store = open_output(spec)
+    checks = scan_tasks(store, sweep.name, sweep.spec.n_tasks, spec_hash(sweep))
+    assert [c.state for c in checks] == [TaskState.DONE] * sweep.spec.n_tasks
+    assert sorted(all_run_indexes(store, sweep)) == list(range(sweep.spec.n_runs))
+
+
+def slow_doc(name: str, output: str, **spec: object) -> dict[str, object]:
+    """60 tasks of 12 runs of 8,000 agents: seconds of work, long enough to interrupt."""
+    return grid_doc(
+        name,
+        output,
+        simulator={"agents": 8000, "mean_degree": 10},
+        replicates=120,
+        runsPerTask=12,
+        **spec,
+    )
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def readable(server: SeaweedFS, bucket: str) -> bool:
+    """Whether the restarted server serves existing objects again (its volumes reconnected)."""
+    client = server.client()
+    try:
+        page = client.list_objects_v2(Bucket=bucket, Prefix="sweeps/", MaxKeys=1)
+        client.get_object(Bucket=bucket, Key=page["Contents"][0]["Key"])["Body"].read()
+    except Exception:
+        return False
+    return True
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_results_identical_for_any_pool_size_and_to_worker_by_worker(tmp_path: Path) -> None:
+    docs = {
+        key: write_spec(tmp_path / f"{key}.yaml", grid_doc("same", f"file://{tmp_path}/{key}",
+                                                           order="shuffled", replicates=5))
+        for key in ("one", "two", "worker")
+    }  # fmt: skip
+    one = sweepctl("run", docs["one"], "--workers", "1")
+    assert one.returncode == 0, one.stderr
+    two = sweepctl("run", docs["two"], "--workers", "2")
+    assert two.returncode == 0, two.stderr
+    assert "on 2 worker(s)" in two.stderr and "8/8 tasks done" in two.stderr
+    sweep = load_sweep(docs["worker"])
+    for index in range(sweep.spec.n_tasks):
+        assert sweepctl("worker", docs["worker"], "--index", str(index)).returncode == 0
+    contents = {}
+    for key, spec in docs.items():
+        assert_complete(spec)
+        s, store = open_output(spec)
+        contents[key] = {i: normalised(lines) for i, lines in task_lines(store, s).items()}
+    assert contents["one"] == contents["two"] == contents["worker"]
+    (s1, store1), (s2, store2) = open_output(docs["one"]), open_output(docs["two"])
+    assert task_lines(store1, s1) != task_lines(store2, s2)  # only run_id and timestamp differ
+
+
+def test_kill_9_mid_sweep_then_rerun_finishes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "s.yaml", slow_doc("resume", f"file://{tmp_path}/out"))
+    sweep, store = open_output(spec)
+    proc = start_sweepctl("run", spec, "--workers", "2")
+    wait_until(lambda: len(manifests(store, sweep)) >= 4, timeout=120, what="4 committed tasks")
+    pool = children_of(proc.pid)
+    proc.kill()  # SIGKILL: no cleanup at all in the runner
+    proc.communicate(timeout=30)
+    # The pool notices its parent's death (PR_SET_PDEATHSIG) and stops instead of writing on.
+    wait_until(lambda: not any(alive(p) for p in pool), timeout=30, what="the pool to exit")
+    done = manifests(store, sweep)
+    assert 4 <= len(done) < sweep.spec.n_tasks
+    for index, lines in task_lines(store, sweep).items():
+        if index not in done:  # a JSONL without its manifest is uncommitted, never partial
+            assert len(lines) == 12
+    again = sweepctl("run", spec, "--workers", "2")
+    assert again.returncode == 0, again.stderr
+    assert f"{len(done)} done, {sweep.spec.n_tasks - len(done)} to run" in again.stderr
+    assert_complete(spec)
+    assert temp_files(tmp_path / "out") == []
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "s.yaml", slow_doc("ctrl-c", f"file://{tmp_path}/out"))
+    sweep, store = open_output(spec)
+    proc = start_sweepctl("run", spec, "--workers", "2")
+    wait_until(lambda: len(manifests(store, sweep)) >= 2, timeout=120, what="2 committed tasks")
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "SIGINT: stopping" in err and "stopped by SIGINT" in err and "Traceback" not in err
+    assert temp_files(tmp_path / "out") == []
+    assert len(manifests(store, sweep)) < sweep.spec.n_tasks
+    assert sweepctl("run", spec).returncode == 0
+    assert_complete(spec)
+
+
+def failing_setup(tmp_path: Path, blocked: tuple[int, ...], **spec: object) -> Path:
+    """A sweep whose tasks ``blocked`` cannot be written (their key is a directory)."""
+    path = write_spec(tmp_path / "s.yaml", grid_doc("fails", f"file://{tmp_path}/out", **spec))
+    for index in blocked:
+        (tmp_path / "out" / "fails" / "tasks" / f"{index:06d}.jsonl").mkdir(parents=True)
+    return path
+
+
+def test_a_failing_task_is_retried_summarised_and_fails_the_run(tmp_path: Path) -> None:
+    spec = failing_setup(tmp_path, (3,), backoffLimitPerIndex=2)
+    result = sweepctl("run", spec, "--workers", "2", "--no-progress")
+    assert result.returncode == 1
+    err = result.stderr
+    assert err.count("task 3 failed") == 3  # the first attempt and two retries
+    assert "will retry" in err
+    assert "1 task(s) failed, exceeds maxFailedIndexes (unset: any failure fails the sweep)" in err
+    assert "  task 3: exit 1: " in err and "put failed" in err
+    assert "4/5 tasks done" in err and "run the same command again to resume" in err
+    status = sweepctl("status", spec)
+    assert "failed         1" in status.stdout and "task 3:" in status.stdout
+    (tmp_path / "out" / "fails" / "tasks" / "000003.jsonl").rmdir()
+    assert sweepctl("run", spec).returncode == 0
+    assert_complete(spec)
+    assert "failed         0" in sweepctl("status", spec).stdout
+
+
+def test_failures_within_max_failed_indexes_are_tolerated(tmp_path: Path) -> None:
+    spec = failing_setup(tmp_path, (1,), backoffLimitPerIndex=0, maxFailedIndexes=1)
+    result = sweepctl("run", spec, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "1 task(s) failed, within maxFailedIndexes (1 tolerated)" in result.stderr
+
+
+def test_exceeding_max_failed_indexes_stops_starting_tasks(tmp_path: Path) -> None:
+    spec = failing_setup(tmp_path, (0, 1), backoffLimitPerIndex=0, maxFailedIndexes=0)
+    result = sweepctl("run", spec, "--workers", "1", "--no-progress")
+    assert result.returncode == 1
+    assert "4 task(s) not finished (the failure budget was exceeded" in result.stderr
+    sweep, store = open_output(spec)
+    assert manifests(store, sweep) == {}
+
+
+def test_another_sweeps_output_is_refused_before_running(tmp_path: Path) -> None:
+    out = f"file://{tmp_path}/out"
+    assert sweepctl("run", write_spec(tmp_path / "a.yaml", grid_doc("mine", out))).returncode == 0
+    other = write_spec(tmp_path / "b.yaml", grid_doc("mine", out, replicates=4))
+    refused = sweepctl("run", other)
+    assert refused.returncode == 2
+    assert "belongs to another sweep" in refused.stderr and "(5 such task(s))" in refused.stderr
+
+
+def test_runner_metrics_count_tasks(tmp_path: Path) -> None:
+    sweep = load_sweep(write_spec(tmp_path / "s.yaml", grid_doc("m", f"file://{tmp_path}/o")))
+    registry = CollectorRegistry()
+    summary = run_sweep(
+        sweep, workers=2, metrics=RunnerMetrics(registry), progress=False, handle_signals=False
+    )
+    assert summary.exit_code == 0 and summary.runs_simulated == 18
+    value = registry.get_sample_value
+    assert value("govsim_runner_tasks_total", {"sweep": "m", "status": "succeeded"}) == 5
+    assert value("govsim_runner_sweep_tasks", {"sweep": "m"}) == 5
+    assert value("govsim_runner_tasks_running", {"sweep": "m"}) == 0
+    again = run_sweep(sweep, workers=2, progress=False, handle_signals=False)
+    assert (again.done_before, again.attempts, again.runs_simulated) == (5, 0, 0)
+
+
+@pytest.mark.integration
+def test_runner_passes_the_pushgateway_to_its_tasks(tmp_path: Path, pushgateway: object) -> None:
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("pushed", f"file://{tmp_path}/o"))
+    url = pushgateway.url  # type: ignore[attr-defined]
+    assert sweepctl("run", spec, "--pushgateway", url, "--no-progress").returncode == 0
+    text = pushgateway.metrics_text()  # type: ignore[attr-defined]
+    indexes = {
+        s.labels["index"]
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "govsim_tasks_total" and s.labels.get("sweep") == "pushed" and s.value == 1
+    }
+    assert indexes == {"0", "1", "2", "3", "4"}
+
+
+@pytest.mark.integration
+def test_s3_server_killed_mid_sweep_then_restarted_and_resumed(
+    tmp_path: Path, fresh_seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "GOVSIM_S3_ADDRESSING"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in aws_env_for(fresh_seaweedfs, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    bucket = fresh_seaweedfs.create_bucket()
+    doc = slow_doc("s3-resume", f"s3://{bucket}/sweeps", backoffLimitPerIndex=0, maxFailedIndexes=0)
+    spec = write_spec(tmp_path / "s.yaml", doc)
+    sweep, store = open_output(spec)
+    proc = start_sweepctl("run", spec, "--workers", "2", "--no-progress")
+    wait_until(lambda: len(manifests(store, sweep)) >= 4, timeout=120, what="4 tasks in S3")
+    fresh_seaweedfs.stop()  # SIGKILL the server mid-sweep
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, err  # transient failures, retried by the store, then given up
+    assert "exit 75" in err and "gave up after" in err
+    fresh_seaweedfs.start()  # same ports, same data
+    wait_until(lambda: readable(fresh_seaweedfs, bucket), timeout=60, what="S3 reads to work")
+    before = manifests(store, sweep)
+    assert 4 <= len(before) < sweep.spec.n_tasks
+    rerun = sweepctl("run", spec, "--workers", "2", "--no-progress")
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(spec)
+    after = manifests(store, sweep)
+    assert all(after[i] == m for i, m in before.items())  # committed tasks were kept, not redone
