@@ -45,8 +45,9 @@ demo: install
 test: install-test
 	scripts/gate.sh
 
+# PYTEST_ARGS passes options on to pytest, e.g. PYTEST_ARGS='-m "not container"'.
 test-lowest: install-lowest
-	VENV=$(LOWEST_VENV) scripts/gate.sh
+	VENV=$(LOWEST_VENV) scripts/gate.sh $(PYTEST_ARGS)
 
 gate: test
 
