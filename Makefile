@@ -46,8 +46,9 @@ demo: install
 test: install-test
 	scripts/gate.sh
 
+# PYTEST_ARGS passes options on to pytest, e.g. PYTEST_ARGS='-m "not container"'.
 test-lowest: install-lowest
-	VENV=$(LOWEST_VENV) scripts/gate.sh
+	VENV=$(LOWEST_VENV) scripts/gate.sh $(PYTEST_ARGS)
 
 # The inner loop: only the tests that need no server, tool or image and take under ~3 s each.
 FAST_TESTS ?= not slow and not integration and not container
