@@ -23,6 +23,7 @@ import kopf
 
 from sweep_controller.k8s.api import KubeApi
 from sweep_controller.k8s.config import ControllerConfig
+from sweep_controller.k8s.objects import configmap_name
 from sweep_controller.k8s.reconcile import (
     Action,
     CreateConfigMap,
@@ -45,7 +46,7 @@ def observe(api: KubeApi, sweep: Mapping[str, Any]) -> Observed:
     meta = sweep["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     return Observed(
-        configmap=api.read_configmap(namespace, f"{name}-spec"),
+        configmap=api.read_configmap(namespace, configmap_name(name)),
         job=api.read_job(namespace, name),
     )
 

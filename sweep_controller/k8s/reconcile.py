@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from sweep_controller.errors import SpecError
+from sweep_controller.intervals import parse_intervals
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import (
     QUEUE_LABEL,
@@ -136,14 +137,7 @@ class _Decision:
 
 def count_indexes(intervals: str | None) -> int:
     """Number of indexes in a Job's interval list such as ``'1,3-5,7'`` (5)."""
-    total = 0
-    for part in (intervals or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        low, _, high = part.partition("-")
-        total += (int(high) if high else int(low)) - int(low) + 1
-    return total
+    return sum(len(r) for r in parse_intervals(intervals))
 
 
 def _time(value: object) -> datetime | None:

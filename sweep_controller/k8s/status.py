@@ -37,7 +37,10 @@ class ConditionType(StrEnum):
 
 
 class _StatusModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # Read by the API's camelCase aliases; built in code by field name.
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, validate_by_alias=True, validate_by_name=True
+    )
 
 
 class Condition(_StatusModel):
