@@ -38,7 +38,7 @@ from simulator.agents import draw_agents
 from simulator.cascade import threshold_cascade
 from simulator.model import initial_votes, run_influence
 from simulator.network import build_network, erdos_renyi
-from simulator.params import SimParams
+from simulator.params import Rules, SimParams
 from simulator.proposal import draw_proposal
 from simulator.reference import reference_influence, reference_initial_votes, to_networkx
 from simulator.seeding import make_rng
@@ -128,9 +128,10 @@ def full_run(n: int = 1_000_000, repeats: int = 3) -> None:
             )
 
 
-def engine_vs_reference(n: int) -> None:
+def engine_vs_reference(n: int, rules: Rules = Rules.V0_4) -> None:
     """Round-0 votes + 10 influence rounds: engine vs plain Python on the same inputs."""
-    params = SimParams(agents=n, mean_degree=10, cascade_rounds=ROUNDS)
+    params = SimParams(agents=n, mean_degree=10, cascade_rounds=ROUNDS, rules=rules)
+    options = {"rules": params.rules, "schedule": params.schedule}
     rng = make_rng(7)
     proposal = draw_proposal(rng)
     agents = draw_agents(params, rng)
@@ -140,22 +141,26 @@ def engine_vs_reference(n: int) -> None:
     def engine() -> tuple[np.ndarray, np.ndarray]:
         votes = initial_votes(agents, proposal)
         out = run_influence(
-            adjacency, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS, check=False
-        )
+            adjacency, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS, check=False,
+            rng=np.random.default_rng(11), **options,
+        )  # fmt: skip
         return out.final_votes, out.flips_per_round
 
     def reference() -> tuple[list[bool], list[int]]:
         votes = reference_initial_votes(agents, proposal)
-        out = reference_influence(graph, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS)
+        out = reference_influence(
+            graph, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS,
+            rng=np.random.default_rng(11), **options,
+        )  # fmt: skip
         return out.final_votes, out.flips_per_round
 
     t_engine, (votes, per_round) = best_of(5, engine)
     t_ref, (ref_votes, ref_per_round) = best_of(1, reference)
     same = votes.tolist() == ref_votes and per_round.tolist() == ref_per_round
     print(
-        f"engine vs reference N={n:.0e}: engine {t_engine * 1e3:.1f} ms, reference "
-        f"{t_ref:.2f} s, ratio {t_ref / t_engine:.0f}x (flips per round {per_round.tolist()}, "
-        f"identical: {same})"
+        f"engine vs reference, rules {rules.value}, N={n:.0e}: engine {t_engine * 1e3:.1f} ms, "
+        f"reference {t_ref:.2f} s, ratio {t_ref / t_engine:.0f}x "
+        f"(flips per round {per_round.tolist()}, identical: {same})"
     )
     if not same:
         raise SystemExit("engine and reference disagree")
@@ -208,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.agents != 1_000_000:
         return 0
     engine_vs_reference(10_000)
+    engine_vs_reference(10_000, Rules.V0_5)
     if not args.quick:
         engine_vs_reference(100_000)
     cascade_vs_ndlib(100_000)
