@@ -1,9 +1,13 @@
 """The engine's hot paths against their baselines, measured in the same process run.
 
 1. Full run as a user starts it: ``python -m simulator`` with N = 10^6 agents, mean degree 10,
-   10 cascade rounds, ``--agent-records none``, in a subprocess: wall time (interpreter start,
-   imports and network generation included) and peak RSS (``ru_maxrss`` of the child). Targets:
-   <= 3 s and <= 1.5 GiB on a 2-core machine.
+   10 cascade rounds, ``--agent-records none``, under ``--rules v0.4`` and ``v0.5`` (its default
+   schedule), in a subprocess: wall time (interpreter start, imports and network generation
+   included) and peak RSS (``ru_maxrss`` of the child). Targets: <= 3 s and <= 1.5 GiB on a
+   2-core machine (``--agents 10000000``: <= 15 s and <= 4 GiB). Beside it, in a subprocess of
+   its own, a bare vectorized loop on the same machine: the same Erdos-Renyi network, then 10
+   rounds of one sparse product and one threshold comparison; the ratio engine/bare says what
+   the model's rules and bookkeeping cost over the kernel.
 2. Vectorized engine vs the plain-Python reference (:mod:`simulator.reference`) on the same agents
    and network: round-0 votes plus 10 influence rounds at N = 10^4 and 10^5 (target >= 100x at
    10^5). The two must agree flip for flip; the bench checks it.
@@ -11,13 +15,14 @@
    and initial adopters, 10 rounds) at N = 10^5, when ndlib is installed (``pip install -e
    '.[bench]'``).
 
-Run: ``python -m bench.engine [--quick]`` (``--quick`` skips the reference at 10^5).
+Run: ``python -m bench.engine [--quick] [--agents N]`` (``--quick`` skips the reference at
+10^5; ``--agents`` sets N of the full run, which alone runs when N is not 10^6).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -33,7 +38,7 @@ from simulator.agents import draw_agents
 from simulator.cascade import threshold_cascade
 from simulator.model import initial_votes, run_influence
 from simulator.network import build_network, erdos_renyi
-from simulator.params import SimParams
+from simulator.params import Rules, SimParams
 from simulator.proposal import draw_proposal
 from simulator.reference import reference_influence, reference_initial_votes, to_networkx
 from simulator.seeding import make_rng
@@ -54,39 +59,78 @@ def best_of(repeats: int, fn: Callable[[], T]) -> tuple[float, T]:
     return min(times), out
 
 
-def full_run(repeats: int = 3) -> None:
-    """N = 10^6 CLI run in a subprocess: wall time and peak RSS against the targets."""
-    walls, cpus = [], []
+_BARE_LOOP = """
+import sys, numpy as np
+from simulator.network import erdos_renyi
+n, rounds = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(1)
+a = erdos_renyi(n, 10 / (n - 1), rng=rng)
+need = np.ceil(rng.random(n, dtype=np.float32) * np.diff(a.indptr))
+votes = rng.random(n) < 0.5
+for _ in range(rounds):
+    votes = (a @ votes.astype(np.float32)) >= need
+"""
+
+
+def _timed(cmd: list[str], repeats: int) -> tuple[list[float], list[float], int]:
+    """Wall and CPU times of ``repeats`` runs of ``cmd``, and the largest peak RSS (bytes)."""
+    walls, cpus, rss = [], [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage
+        walls.append(time.perf_counter() - t0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, cmd)
+        cpus.append(usage.ru_utime + usage.ru_stime)
+        rss = max(rss, usage.ru_maxrss * 1024)  # KiB on Linux
+    return walls, cpus, rss
+
+
+def full_run(n: int = 1_000_000, repeats: int = 3) -> None:
+    """CLI run in a subprocess per rule set: wall time and peak RSS against the targets."""
+    big = n > 1_000_000
+    target_s, target_b = (15.0, 4 * GIB) if big else (3.0, 1.5 * GIB)
+    bare, bare_cpu, bare_rss = _timed(
+        [sys.executable, "-c", _BARE_LOOP, str(n), str(ROUNDS)], repeats
+    )
+    print(
+        f"bare vectorized loop N={n:.0e} (ER network + {ROUNDS} sparse products): wall best "
+        f"{min(bare):.2f} s, CPU best {min(bare_cpu):.2f} s, peak RSS {bare_rss / 2**20:.0f} MiB"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable, "-m", "simulator", "--agents", "1000000", "--mean-degree", "10",
-            "--cascade-rounds", str(ROUNDS), "--agent-records", "none",
-            "--output", str(Path(tmp) / "bench.jsonl"),
-        ]  # fmt: skip
-        for _ in range(repeats):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True)
-            walls.append(time.perf_counter() - t0)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-    wall = min(walls)
-    print(f"full run N=10^6, mean degree 10, {ROUNDS} rounds, agent records none (CLI subprocess)")
-    print(
-        f"  wall   best {wall:.2f} s, median {statistics.median(walls):.2f} s of {repeats}; "
-        f"CPU (user+sys) best {min(cpus):.2f} s"
-    )
-    print(f"  target 3.00 s: ratio target/best {3.0 / wall:.2f}x  {'OK' if wall <= 3 else 'MISS'}")
-    print(
-        f"  peak RSS {rss / 2**20:.0f} MiB; target 1536 MiB: ratio {1.5 * GIB / rss:.2f}x  "
-        f"{'OK' if rss <= 1.5 * GIB else 'MISS'}"
-    )
+        for rules in ("v0.4", "v0.5"):
+            cmd = [
+                sys.executable, "-m", "simulator", "--agents", str(n), "--mean-degree", "10",
+                "--cascade-rounds", str(ROUNDS), "--agent-records", "none", "--rules", rules,
+                "--output", str(Path(tmp) / "bench.jsonl"),
+            ]  # fmt: skip
+            walls, cpus, rss = _timed(cmd, repeats)
+            wall = min(walls)
+            print(
+                f"full run --rules {rules} N={n:.0e}, mean degree 10, {ROUNDS} rounds, agent "
+                "records none (CLI subprocess)"
+            )
+            print(
+                f"  wall   best {wall:.2f} s, median {statistics.median(walls):.2f} s of "
+                f"{repeats}; CPU (user+sys) best {min(cpus):.2f} s; engine/bare "
+                f"{wall / min(bare):.2f}x wall, {min(cpus) / min(bare_cpu):.2f}x CPU"
+            )
+            print(
+                f"  target {target_s:.2f} s: ratio target/best {target_s / wall:.2f}x  "
+                f"{'OK' if wall <= target_s else 'MISS'}"
+            )
+            print(
+                f"  peak RSS {rss / 2**20:.0f} MiB; target "
+                f"{target_b / 2**20:.0f} MiB: ratio {target_b / rss:.2f}x  "
+                f"{'OK' if rss <= target_b else 'MISS'}"
+            )
 
 
-def engine_vs_reference(n: int) -> None:
+def engine_vs_reference(n: int, rules: Rules = Rules.V0_4) -> None:
     """Round-0 votes + 10 influence rounds: engine vs plain Python on the same inputs."""
-    params = SimParams(agents=n, mean_degree=10, cascade_rounds=ROUNDS)
+    params = SimParams(agents=n, mean_degree=10, cascade_rounds=ROUNDS, rules=rules)
     rng = make_rng(7)
     proposal = draw_proposal(rng)
     agents = draw_agents(params, rng)
@@ -96,22 +140,26 @@ def engine_vs_reference(n: int) -> None:
     def engine() -> tuple[np.ndarray, np.ndarray]:
         votes = initial_votes(agents, proposal)
         out = run_influence(
-            adjacency, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS, check=False
-        )
+            adjacency, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS, check=False,
+            rng=np.random.default_rng(11), rules=params.rules, schedule=params.schedule,
+        )  # fmt: skip
         return out.final_votes, out.flips_per_round
 
     def reference() -> tuple[list[bool], list[int]]:
         votes = reference_initial_votes(agents, proposal)
-        out = reference_influence(graph, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS)
+        out = reference_influence(
+            graph, agents, votes, conformity_threshold=0.6, max_rounds=ROUNDS,
+            rng=np.random.default_rng(11), rules=params.rules, schedule=params.schedule,
+        )  # fmt: skip
         return out.final_votes, out.flips_per_round
 
     t_engine, (votes, per_round) = best_of(5, engine)
     t_ref, (ref_votes, ref_per_round) = best_of(1, reference)
     same = votes.tolist() == ref_votes and per_round.tolist() == ref_per_round
     print(
-        f"engine vs reference N={n:.0e}: engine {t_engine * 1e3:.1f} ms, reference "
-        f"{t_ref:.2f} s, ratio {t_ref / t_engine:.0f}x (flips per round {per_round.tolist()}, "
-        f"identical: {same})"
+        f"engine vs reference, rules {rules.value}, N={n:.0e}: engine {t_engine * 1e3:.1f} ms, "
+        f"reference {t_ref:.2f} s, ratio {t_ref / t_engine:.0f}x "
+        f"(flips per round {per_round.tolist()}, identical: {same})"
     )
     if not same:
         raise SystemExit("engine and reference disagree")
@@ -158,9 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run every engine benchmark and print its ratio."""
     parser = argparse.ArgumentParser(prog="python -m bench.engine", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the reference at N=10^5")
+    parser.add_argument("--agents", type=int, default=1_000_000, help="N of the full run")
     args = parser.parse_args(argv)
-    full_run()  # first, so ru_maxrss of children is this run's
+    full_run(args.agents, repeats=3 if args.agents <= 1_000_000 else 1)
+    if args.agents != 1_000_000:
+        return 0
     engine_vs_reference(10_000)
+    engine_vs_reference(10_000, Rules.V0_5)
     if not args.quick:
         engine_vs_reference(100_000)
     cascade_vs_ndlib(100_000)

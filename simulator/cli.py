@@ -25,10 +25,16 @@ from simulator.messages import ErrorText, Location, field_interval, plain_messag
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_DENSITY,
+    DEFAULT_RULES,
+    DEFAULT_UPDATE_FRACTION,
+    ROUND_CAP,
+    V05_SCHEDULE,
     AgentRecords,
     Archetype,
     ArchetypeMix,
     InfluenceModel,
+    Rules,
+    Schedule,
     SimParams,
 )
 from simulator.records.building import run_records
@@ -50,6 +56,9 @@ FLAGS = {
     "mean_degree": "--mean-degree",
     "rewire_prob": "--rewire-prob",
     "cascade_rounds": "--cascade-rounds",
+    "rules": "--rules",
+    "schedule": "--schedule",
+    "update_fraction": "--update-fraction",
     "archetype_mix": "--archetype-mix",
 }
 
@@ -87,14 +96,37 @@ def govsim_parser() -> argparse.ArgumentParser:
         "--network-density",
         default=None,
         help=f"edge probability, or k/(N-1) for small_world (default: {DEFAULT_DENSITY} "
-        "unless --mean-degree is given)",
+        "under --rules v0.4 unless --mean-degree is given)",
     )
-    p.add_argument("--mean-degree", default=None, help="expected degree instead of a density")
+    p.add_argument(
+        "--mean-degree",
+        default=None,
+        help="expected degree instead of a density (default under --rules v0.5: 10)",
+    )
     p.add_argument("--rewire-prob", default="0.1", help="small-world rewiring prob. (0.1)")
     p.add_argument(
         "--cascade-rounds",
-        default="1",
-        help="maximum influence rounds; stops early when no agent flips (default: 1)",
+        default=None,
+        help="maximum influence rounds; stops early when the cascade ends "
+        f"(default: 1 under --rules v0.4, {ROUND_CAP} under v0.5)",
+    )
+    p.add_argument(
+        "--rules",
+        default=None,
+        help="cascade rule set: v0.4 or v0.5 (no flips into the local minority) "
+        f"(default: {DEFAULT_RULES.value})",
+    )
+    p.add_argument(
+        "--schedule",
+        default=None,
+        help="update schedule under --rules v0.5: synchronous or random_fraction "
+        f"(default: {V05_SCHEDULE.value})",
+    )
+    p.add_argument(
+        "--update-fraction",
+        default=None,
+        help="random_fraction schedule: probability that an agent which would flip does "
+        f"(default: {DEFAULT_UPDATE_FRACTION})",
     )
     p.add_argument(
         "--archetype-mix",
@@ -175,31 +207,61 @@ _TEXT = ErrorText(root="parameters", location=_flag, reason=_flag_reason)
 """How the command line words parameter errors: ``--flag: reason``."""
 
 
+def _choice(flag: str, raw: str | None, enum: type[Rules] | type[Schedule]) -> str | None:
+    if raw is not None and raw not in {m.value for m in enum}:
+        raise UsageError(f"{flag}: {raw!r} is not one of {', '.join(m.value for m in enum)}")
+    return raw
+
+
 def parse_params(args: argparse.Namespace) -> SimParams:
-    """SimParams from parsed flags, or UsageError naming the offending flag."""
+    """SimParams from parsed flags, or UsageError naming the offending flag.
+
+    Flags left out take SimParams' defaults, some of which depend on ``--rules``.
+    """
     if args.network_density is not None and args.mean_degree is not None:
         raise UsageError("--mean-degree: not allowed with --network-density (give one)")
+    rules = _choice("--rules", args.rules, Rules)
+    if Rules(rules or DEFAULT_RULES) is Rules.V0_4:
+        for flag, value in (
+            ("--schedule", args.schedule),
+            ("--update-fraction", args.update_fraction),
+        ):
+            if value is not None:
+                raise UsageError(f"{flag}: {value!r} needs --rules v0.5 (v0.4 is synchronous)")
     raw: dict[str, Any] = {
         "agents": args.agents,
         "conformity_threshold": args.conformity_threshold,
         "whale_ratio": args.whale_ratio,
         "influence_model": args.influence_model,
         "rewire_prob": args.rewire_prob,
-        "cascade_rounds": args.cascade_rounds,
     }
+    for name, value in (
+        ("cascade_rounds", args.cascade_rounds),
+        ("rules", rules),
+        ("schedule", _choice("--schedule", args.schedule, Schedule)),
+        ("update_fraction", args.update_fraction),
+    ):
+        if value is not None:
+            raw[name] = value
     if args.mean_degree is not None:
         raw["mean_degree"] = args.mean_degree
-    else:
-        raw["network_density"] = (
-            DEFAULT_DENSITY if args.network_density is None else args.network_density
-        )
+    elif args.network_density is not None:
+        raw["network_density"] = args.network_density
+    elif Rules(rules or DEFAULT_RULES) is Rules.V0_4:
+        raw["network_density"] = DEFAULT_DENSITY
     if args.archetype_mix is not None:
         raw["archetype_mix"] = _mix(args.archetype_mix)
     try:
         params = SimParams.model_validate(raw)
     except ValidationError as exc:
         raise UsageError(_TEXT.first(exc)) from None
-    for name in ("conformity_threshold", "whale_ratio", "rewire_prob", "mean_degree"):
+    for name in (
+        "conformity_threshold",
+        "whale_ratio",
+        "rewire_prob",
+        "mean_degree",
+        "update_fraction",
+    ):
         value = getattr(params, name)
         if value is not None and not math.isfinite(value):
             raise UsageError(f"{FLAGS[name]}: {value} is not a finite number")

@@ -2,14 +2,17 @@
 
 A run draws, from one generator and in this order, the proposal, the agents and the influence
 network; round 0 is each agent's own vote from an archetype-specific utility; then up to
-``cascade_rounds`` synchronous influence rounds, each computed from the previous round's votes
-with the shared sparse kernel :func:`simulator.cascade.neighbour_sum`. docs/model.md states every
-rule with equations; :mod:`simulator.reference` restates them in plain Python.
+``cascade_rounds`` influence rounds, each computed from the previous round's votes with the shared
+sparse kernel :func:`simulator.cascade.neighbour_sum`, under the run's rule set (v0.4 or v0.5) and
+update schedule (v0.5: synchronous, or a random fraction of the agents that would flip, drawn from
+the same generator after the network). docs/model.md states every rule with equations;
+:mod:`simulator.reference` restates them in plain Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 from scipy import sparse
@@ -18,14 +21,23 @@ from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
 from simulator.errors import ParameterError
 from simulator.network import build_network, check_network_size
-from simulator.params import ARCHETYPES, Archetype, SimParams
+from simulator.params import (
+    ARCHETYPES,
+    DEFAULT_UPDATE_FRACTION,
+    Archetype,
+    Rules,
+    Schedule,
+    SimParams,
+)
 from simulator.proposal import Proposal, draw_proposal
 from simulator.seeding import make_rng
 
 __all__ = [
     "OPTIMIZER_HURDLE",
+    "Ending",
     "Influence",
     "RunResult",
+    "effective_thresholds",
     "initial_votes",
     "run_influence",
     "simulate",
@@ -75,6 +87,24 @@ def whale_followers(
     )
 
 
+class Ending(StrEnum):
+    """How the influence phase ended."""
+
+    CONVERGED = "converged"
+    """No agent would flip: the votes are a fixed point."""
+    CYCLE = "cycle"
+    """Synchronous rules v0.5: the votes returned to those of two rounds before (period 2)."""
+    ROUND_CAP = "round_cap"
+    """``cascade_rounds`` rounds ran and neither of the above was seen."""
+
+
+def effective_thresholds(thresholds: np.ndarray, rules: Rules) -> np.ndarray:
+    """Thresholds the flip rule uses: theta under v0.4, max(theta, 1/2) under v0.5."""
+    if rules is Rules.V0_4:
+        return thresholds
+    return np.maximum(thresholds, 0.5)
+
+
 @dataclass(frozen=True, eq=False)
 class Influence:
     """Outcome of the influence phase."""
@@ -90,11 +120,22 @@ class Influence:
     no_to_yes: int
     whale_signal_followers: int
     """Agent-rounds in which a follower changed its vote to the whale majority."""
+    ending: Ending
+    period: int
+    """Period of the final state: 1 converged (a fixed point), 2 cycle, 0 round cap."""
 
     @property
     def rounds_run(self) -> int:
         """Influence rounds run (a final round without flips included)."""
         return len(self.flips_per_round)
+
+    @property
+    def converged_round(self) -> int | None:
+        """Converged runs: the last round that changed a vote (0: none did); else None."""
+        if self.ending is not Ending.CONVERGED:
+            return None
+        changed = np.flatnonzero(self.flips_per_round)
+        return int(changed[-1]) + 1 if len(changed) else 0
 
 
 class _WhaleSignal:
@@ -120,21 +161,43 @@ class _WhaleSignal:
         self.yes_wins = self.no_wins = np.zeros(len(self.rows), dtype=bool)
         self.stale = True
 
-    def flips(self, votes: np.ndarray) -> np.ndarray:
-        """Followers whose vote differs from a strict whale majority (ties: keep the vote)."""
+    def follows(self, votes: np.ndarray) -> np.ndarray:
+        """Followers (agent ids, ascending) whose vote differs from a strict whale majority."""
         if self.stale:
             yes_stake = neighbour_sum(self.adjacency, votes.astype(np.float64))
             no_stake = self.seen_stake - yes_stake  # exact: stakes are multiples of a quantum
             self.yes_wins = yes_stake > no_stake
             self.no_wins = no_stake > yes_stake
             self.stale = False
-        follow = np.zeros(len(votes), dtype=bool)
-        follow[self.rows] = np.where(votes[self.rows], self.no_wins, self.yes_wins)
-        return follow
+        return self.rows[np.where(votes[self.rows], self.no_wins, self.yes_wins)]
 
-    def update(self, flip: np.ndarray) -> None:
-        """Note this round's flips; the signal changes only if some whale flipped."""
-        self.stale = self.stale or bool((flip & self.is_whale).any())
+    def update(self, flipped: np.ndarray) -> None:
+        """Note this round's flips (agent ids); the signal changes only if some whale flipped."""
+        self.stale = self.stale or bool(self.is_whale[flipped].any())
+
+
+def _shift_counts(
+    a: sparse.csr_array,
+    yes: np.ndarray,
+    flipped: np.ndarray,
+    change: np.ndarray,
+    votes: np.ndarray,
+    dtype: type[np.floating],
+) -> None:
+    """Update the yes-neighbour counts after ``flipped`` changed their votes by ``change`` (+-1).
+
+    Adds each change to the flipped agents' neighbours (the adjacency is symmetric, so row i
+    lists the agents that count i). When the flips touch a large part of the graph, one product
+    with the new votes is cheaper; both give the same integers.
+    """
+    starts = a.indptr[flipped]
+    lengths = a.indptr[flipped + 1] - starts
+    total = int(lengths.sum())
+    if total > a.nnz // 4:
+        yes[:] = neighbour_sum(a, votes.astype(dtype))
+        return
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    np.add.at(yes, a.indices[np.arange(total) + offsets], np.repeat(change, lengths))
 
 
 def run_influence(
@@ -144,19 +207,30 @@ def run_influence(
     *,
     conformity_threshold: float,
     max_rounds: int,
+    rules: Rules = Rules.V0_4,
+    schedule: Schedule = Schedule.SYNCHRONOUS,
+    update_fraction: float = DEFAULT_UPDATE_FRACTION,
+    rng: np.random.Generator | None = None,
     check: bool = True,
 ) -> Influence:
-    """Run influence rounds 1..max_rounds from round-0 ``votes``; stop after a round without flips.
+    """Run influence rounds 1..max_rounds from round-0 ``votes`` until the cascade ends.
 
-    Each round, from the previous round's votes (synchronous update):
+    Each round, from the previous round's votes, the agents that would flip are:
 
-    * a whale follower (see :func:`whale_followers`) takes the side with the larger stake among
-      its whale neighbours; on an exact tie it keeps its vote;
-    * a contrarian flips when the share of its neighbours that vote as it does is > its threshold;
-    * every other agent (whales included) flips when the share of its neighbours voting the other
-      way is > its threshold.
+    * a whale follower (see :func:`whale_followers`) whose vote differs from the side with the
+      larger stake among its whale neighbours (on an exact tie it keeps its vote);
+    * a contrarian when the share of its neighbours that vote as it does is > its threshold;
+    * every other agent (whales included) when the share of its neighbours voting the other way
+      is > its threshold.
 
-    Isolated agents never flip. ``check`` validates the adjacency (see ``as_pattern``).
+    Under rules v0.5 the threshold is max(theta, 1/2) (:func:`effective_thresholds`), so nobody
+    flips into its local minority, and a contrarian flips at most once. Schedule ``synchronous``:
+    all of them flip; ``random_fraction`` (v0.5): each flips when its draw from ``rng`` (one
+    ``rng.random(k)`` call per round for the k agents that would flip, in agent order) is
+    < ``update_fraction``. The run stops after a round
+    in which nobody would flip (converged) and, under synchronous v0.5, after a round whose flips
+    repeat the previous round's (a 2-cycle). Isolated agents never flip. ``check`` validates the
+    adjacency (see ``as_pattern``).
     """
     a = as_pattern(adjacency, check=check)
     n = a.shape[0]
@@ -168,44 +242,88 @@ def run_influence(
         )
     if max_rounds < 0:
         raise ParameterError(f"cascade_rounds: {max_rounds} is outside [0, inf)")
+    randomised = schedule is Schedule.RANDOM_FRACTION
+    if rules is Rules.V0_4 and randomised:
+        raise ParameterError("schedule: random_fraction needs rules v0.5")
+    if randomised and rng is None:
+        raise ParameterError("schedule: random_fraction needs a generator (rng)")
+    detect_cycle = rules is Rules.V0_5 and not randomised
     degree = np.diff(a.indptr)
     dtype = count_dtype(degree)
-    # An agent flips when its tested count (neighbours voting otherwise; for a contrarian,
-    # neighbours voting as it does) reaches need. In terms of yes-neighbours that is
-    # yes >= need when the tested count is the yes count, else yes <= degree - need.
-    need = need_counts(degree, agents.threshold, strict=True).astype(dtype)
-    need_low = degree.astype(dtype) - need
+    # Counts are int32 from here on. An agent whose tested count (neighbours voting otherwise;
+    # for a contrarian, neighbours voting as it does) reaches need would flip; in yes-neighbours,
+    # yes >= need when the tested count is the yes count, else yes <= degree - need. Each agent
+    # keeps the one bound its current vote makes live in ``hi`` or ``lo`` (the other is off).
+    theta = effective_thresholds(agents.threshold, rules)
+    need = need_counts(degree, theta, strict=True).astype(np.int32)
+    need_low = degree.astype(np.int32) - need
+    off_hi = degree.astype(np.int32) + 1
     contrarian = agents.archetype == CONTRARIAN
     whales_seen = neighbour_sum(a, agents.is_whale.astype(dtype))
     follower = whale_followers(whales_seen, agents, conformity_threshold)
     by_threshold = ~follower
     signal = _WhaleSignal(a, agents, follower) if follower.any() else None
+    # v0.5: a contrarian dissents once; after its flip it drops out of the threshold rule
+    committing = rules is Rules.V0_5 and bool(contrarian.any())
 
+    votes = votes.copy()
+    yes = neighbour_sum(a, votes.astype(dtype)).astype(np.int32)
+    hi = np.empty(n, dtype=np.int32)
+    lo = np.empty(n, dtype=np.int32)
+
+    def set_bounds(idx: np.ndarray | slice) -> None:
+        tests_yes = votes[idx] == contrarian[idx]
+        live = by_threshold[idx]
+        hi[idx] = np.where(tests_yes & live, need[idx], off_hi[idx])
+        lo[idx] = np.where(~tests_yes & live, need_low[idx], -1)
+
+    set_bounds(slice(None))
     flip_count = np.zeros(n, dtype=np.int32)
     flip_round = np.zeros(n, dtype=np.int32)
     per_round: list[int] = []
     yes_to_no = no_to_yes = followed = 0
+    ending, period = Ending.ROUND_CAP, 0
+    previous: np.ndarray | None = None
     for t in range(1, max_rounds + 1):
-        yes = neighbour_sum(a, votes.astype(dtype))
-        tests_yes = votes == contrarian
-        flip = np.where(tests_yes, yes >= need, yes <= need_low)
-        flip &= by_threshold
+        would = yes >= hi
+        would |= yes <= lo
         if signal is not None:
-            follow = signal.flips(votes)
-            followed += int(np.count_nonzero(follow))
-            flip |= follow
-        n_flips = int(np.count_nonzero(flip))
+            would[signal.follows(votes)] = True
+        idx = np.flatnonzero(would)  # the would-flip set, in agent order
+        if randomised and rng is not None:
+            if len(idx) == 0:
+                per_round.append(0)
+                ending, period = Ending.CONVERGED, 1
+                break
+            idx = idx[rng.random(len(idx)) < update_fraction]
+        if signal is not None:
+            followed += int(np.count_nonzero(follower[idx]))
+        n_flips = len(idx)
         per_round.append(n_flips)
         if n_flips == 0:
-            break
-        down = int(np.count_nonzero(flip & votes))
+            if not randomised:
+                ending, period = Ending.CONVERGED, 1
+                break
+            continue
+        was_yes = votes[idx]
+        down = int(np.count_nonzero(was_yes))
         yes_to_no += down
         no_to_yes += n_flips - down
-        flip_count += flip
-        flip_round[flip & (flip_round == 0)] = t
-        votes = votes ^ flip
+        flip_count[idx] += 1
+        flip_round[idx[flip_round[idx] == 0]] = t
+        votes[idx] = ~was_yes
+        _shift_counts(a, yes, idx, np.where(was_yes, -1, 1).astype(np.int32), votes, dtype)
+        if committing:
+            by_threshold[idx[contrarian[idx]]] = False
+        set_bounds(idx)
         if signal is not None:
-            signal.update(flip)
+            signal.update(idx)
+        if detect_cycle:
+            # votes(t) == votes(t-2) != votes(t-1) exactly when round t flips round t-1's agents
+            if previous is not None and np.array_equal(idx, previous):
+                ending, period = Ending.CYCLE, 2
+                break
+            previous = idx
     return Influence(
         final_votes=votes,
         flip_count=flip_count,
@@ -214,6 +332,8 @@ def run_influence(
         yes_to_no=yes_to_no,
         no_to_yes=no_to_yes,
         whale_signal_followers=followed,
+        ending=ending,
+        period=period,
     )
 
 
@@ -247,6 +367,10 @@ def simulate(params: SimParams, seed: int) -> RunResult:
         votes0,
         conformity_threshold=params.conformity_threshold,
         max_rounds=params.cascade_rounds,
+        rules=params.rules,
+        schedule=params.schedule,
+        update_fraction=params.update_fraction,
+        rng=rng,  # the schedule's draws come after the network's
         check=False,  # built symmetric and loop-free by construction
     )
     return RunResult(

@@ -7,9 +7,16 @@ pure function of ``(SimParams, seed)``.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
 class InfluenceModel(StrEnum):
@@ -41,6 +48,32 @@ class Archetype(StrEnum):
 ARCHETYPES: tuple[Archetype, ...] = tuple(Archetype)
 
 DEFAULT_DENSITY = 0.2
+
+
+class Rules(StrEnum):
+    """Cascade rule set (docs/model.md, section 6): the seed's v0.4 rules or the v0.5 rules."""
+
+    V0_4 = "v0.4"
+    V0_5 = "v0.5"
+
+
+class Schedule(StrEnum):
+    """Which agents update in an influence round (rules v0.5; v0.4 is always synchronous)."""
+
+    SYNCHRONOUS = "synchronous"
+    """Every agent updates from the previous round's votes."""
+    RANDOM_FRACTION = "random_fraction"
+    """Each agent that would flip does so with probability ``update_fraction``."""
+
+
+DEFAULT_RULES = Rules.V0_4
+ROUND_CAP = 1000
+"""Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
+V05_MEAN_DEGREE = 10.0
+"""Default mean degree under rules v0.5 when neither network_density nor mean_degree is given."""
+V05_SCHEDULE = Schedule.RANDOM_FRACTION
+DEFAULT_UPDATE_FRACTION = 0.5
+_RULE_FIELDS = ("rules", "schedule", "update_fraction")
 
 
 class ArchetypeMix(BaseModel):
@@ -92,15 +125,64 @@ class SimParams(BaseModel):
     )
     rewire_prob: float = Field(0.1, ge=0, le=1, description="Small-world rewiring probability.")
     cascade_rounds: int = Field(
-        1, ge=1, le=10_000, description="Maximum influence rounds; stops early when none flips."
+        1,
+        ge=1,
+        le=10_000,
+        description="Maximum influence rounds; stops early when the cascade ends. "
+        f"Default 1 under rules v0.4, {ROUND_CAP} under v0.5.",
+    )
+    rules: Rules = Field(DEFAULT_RULES, description="Cascade rule set: v0.4 or v0.5.")
+    schedule: Schedule = Field(
+        Schedule.SYNCHRONOUS,
+        description="Which agents update each round (v0.5 only). "
+        f"Default synchronous under v0.4, {V05_SCHEDULE.value} under v0.5.",
+    )
+    update_fraction: float = Field(
+        DEFAULT_UPDATE_FRACTION,
+        gt=0,
+        le=1,
+        description="Probability that an agent which would flip updates in a round "
+        "(schedule random_fraction).",
     )
     archetype_mix: ArchetypeMix = Field(default_factory=ArchetypeMix)
 
     @model_validator(mode="after")
-    def _one_density(self) -> Self:
+    def _consistent(self) -> Self:
         if self.network_density is not None and self.mean_degree is not None:
             raise ValueError("give either network_density or mean_degree, not both")
+        if self.rules is Rules.V0_5:
+            self._v05_defaults()
+        if self.rules is Rules.V0_4 and (
+            self.schedule is not Schedule.SYNCHRONOUS
+            or self.update_fraction != DEFAULT_UPDATE_FRACTION
+        ):
+            raise ValueError(
+                "rules v0.4 updates synchronously; schedule and update_fraction need rules v0.5"
+            )
         return self
+
+    def _v05_defaults(self) -> None:
+        """Fill, for fields not given, the v0.5 defaults (docs/model.md, section 1).
+
+        They stay out of ``model_fields_set``: a default is not a setting, so a sweep may still
+        vary these fields.
+        """
+        given = self.model_fields_set
+        defaults: dict[str, Any] = {"cascade_rounds": ROUND_CAP, "schedule": V05_SCHEDULE}
+        if self.network_density is None and self.mean_degree is None:
+            defaults["mean_degree"] = V05_MEAN_DEGREE
+        for name, value in defaults.items():
+            if name not in given:
+                object.__setattr__(self, name, value)  # frozen model, still being validated
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Under rules v0.4 the rule-set fields are left out: a v0.4 run dumps as before them."""
+        data: dict[str, Any] = handler(self)
+        if self.rules is Rules.V0_4:
+            for name in _RULE_FIELDS:
+                data.pop(name, None)
+        return data
 
     def expected_degree(self) -> float:
         """Mean degree implied by ``network_density`` or ``mean_degree``."""

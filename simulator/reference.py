@@ -17,9 +17,16 @@ import numpy as np
 from scipy import sparse
 
 from simulator.agents import Agents, draw_agents
-from simulator.model import OPTIMIZER_HURDLE, Influence, RunResult
+from simulator.model import OPTIMIZER_HURDLE, Ending, Influence, RunResult
 from simulator.network import build_network
-from simulator.params import ARCHETYPES, Archetype, SimParams
+from simulator.params import (
+    ARCHETYPES,
+    DEFAULT_UPDATE_FRACTION,
+    Archetype,
+    Rules,
+    Schedule,
+    SimParams,
+)
 from simulator.proposal import Proposal, draw_proposal
 from simulator.seeding import make_rng
 
@@ -77,6 +84,8 @@ class ReferenceInfluence:
     yes_to_no: int
     no_to_yes: int
     whale_signal_followers: int
+    ending: Ending
+    period: int
 
 
 def reference_influence(
@@ -86,8 +95,21 @@ def reference_influence(
     *,
     conformity_threshold: float,
     max_rounds: int,
+    rules: Rules = Rules.V0_4,
+    schedule: Schedule = Schedule.SYNCHRONOUS,
+    update_fraction: float = DEFAULT_UPDATE_FRACTION,
+    rng: np.random.Generator | None = None,
 ) -> ReferenceInfluence:
-    """Influence rounds, one agent and one neighbour at a time (same rules as the engine)."""
+    """Influence rounds, one agent and one neighbour at a time (same rules as the engine).
+
+    Rules v0.5: a share must exceed both the threshold and 1/2, and a contrarian that has flipped
+    once never flips again. Schedule random_fraction: the
+    agents that would flip, in agent order, get one ``rng.random`` draw each and flip when it is
+    below ``update_fraction``. Synchronous v0.5 stops when the votes equal those of two rounds
+    before and differ from the last round's.
+    """
+    v05 = rules is Rules.V0_5
+    randomised = schedule is Schedule.RANDOM_FRACTION
     kind = [ARCHETYPES[c] for c in agents.archetype.tolist()]
     stake = agents.stake.tolist()
     conformity = agents.conformity.tolist()
@@ -98,8 +120,11 @@ def reference_influence(
     flip_round = [0] * n
     per_round: list[int] = []
     yes_to_no = no_to_yes = followed = 0
+    ending, period = Ending.ROUND_CAP, 0
+    history = [list(votes)]
     for t in range(1, max_rounds + 1):
         new = list(votes)
+        whale_signal = [False] * n
         for i in range(n):
             neighbours = list(graph.adj[i])
             degree = len(neighbours)
@@ -115,15 +140,27 @@ def reference_influence(
                 no_stake = sum(stake[j] for j in whales if not votes[j])
                 if yes_stake != no_stake:
                     new[i] = yes_stake > no_stake
-                    if new[i] != votes[i]:
-                        followed += 1
+                    whale_signal[i] = new[i] != votes[i]
                 continue
+            if v05 and kind[i] is Archetype.CONTRARIAN and flip_count[i] > 0:
+                continue  # a contrarian dissents once
             agreeing = sum(1 for j in neighbours if votes[j] == votes[i])
-            if kind[i] is Archetype.CONTRARIAN:
-                if agreeing / degree > threshold[i]:
-                    new[i] = not votes[i]
-            elif (degree - agreeing) / degree > threshold[i]:
+            tested = agreeing if kind[i] is Archetype.CONTRARIAN else degree - agreeing
+            share = tested / degree
+            if share > threshold[i] and (not v05 or share > 0.5):
                 new[i] = not votes[i]
+        if randomised:
+            assert rng is not None, "schedule random_fraction needs rng"
+            would = [i for i in range(n) if new[i] != votes[i]]
+            if not would:
+                per_round.append(0)
+                ending, period = Ending.CONVERGED, 1
+                break
+            draws = rng.random(len(would)).tolist()
+            for i, u in zip(would, draws, strict=True):
+                if not u < update_fraction:
+                    new[i] = votes[i]
+        followed += sum(1 for i in range(n) if whale_signal[i] and new[i] != votes[i])
         flips = 0
         for i in range(n):
             if new[i] != votes[i]:
@@ -137,7 +174,12 @@ def reference_influence(
                     no_to_yes += 1
         per_round.append(flips)
         votes = new
-        if flips == 0:
+        history = [*history[-2:], list(votes)]
+        if flips == 0 and not randomised:
+            ending, period = Ending.CONVERGED, 1
+            break
+        if v05 and not randomised and len(history) >= 3 and votes == history[-3]:
+            ending, period = Ending.CYCLE, 2
             break
     return ReferenceInfluence(
         final_votes=votes,
@@ -147,6 +189,8 @@ def reference_influence(
         yes_to_no=yes_to_no,
         no_to_yes=no_to_yes,
         whale_signal_followers=followed,
+        ending=ending,
+        period=period,
     )
 
 
@@ -186,6 +230,10 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
         votes0,
         conformity_threshold=params.conformity_threshold,
         max_rounds=params.cascade_rounds,
+        rules=params.rules,
+        schedule=params.schedule,
+        update_fraction=params.update_fraction,
+        rng=rng,
     )
     return RunResult(
         params=params,
@@ -202,5 +250,7 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
             yes_to_no=out.yes_to_no,
             no_to_yes=out.no_to_yes,
             whale_signal_followers=out.whale_signal_followers,
+            ending=out.ending,
+            period=out.period,
         ),
     )

@@ -140,8 +140,12 @@ class SweepPlan:
         self.swept_names: tuple[str, ...] = tuple(spec.parameters)
         self._params = spec.parameters
         self._lengths = [self._params[axis[0]].grid_length() or 0 for axis in self.axes]
-        # Field values as held (nested models stay instances, so they are not re-validated).
-        self._fixed = {name: getattr(spec.simulator, name) for name in SimParams.model_fields}
+        # Field values as held (nested models stay instances, so they are not re-validated). Only
+        # the fields the spec sets: the others take their defaults per point, since some defaults
+        # depend on other fields (``rules``), which a sweep may vary.
+        self._fixed = {
+            name: getattr(spec.simulator, name) for name in spec.simulator.model_fields_set
+        }
         self._axis_values = [
             self._grid_axis(axis, length) if self.method is Method.GRID else None
             for axis, length in zip(self.axes, self._lengths, strict=True)

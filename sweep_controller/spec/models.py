@@ -245,7 +245,8 @@ class SweepSpec(StrictModel):
 
     def _check_merged(self) -> None:
         """Every value of every swept parameter, and the first point, must make valid SimParams."""
-        fixed = self.simulator.model_dump()
+        # only what the spec sets: rule-dependent defaults resolve per point (see SweepPlan)
+        fixed = self.simulator.model_dump(include=set(self.simulator.model_fields_set))
         for name, param in self.parameters.items():
             candidates = param.values if param.values is not None else [param.min, param.max]
             for value in candidates:

@@ -8,12 +8,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.errors import ParameterError
-from simulator.model import RunResult, simulate
-from simulator.params import ArchetypeMix, InfluenceModel, SimParams
+from simulator.model import Ending, RunResult, simulate
+from simulator.params import (
+    ARCHETYPES,
+    Archetype,
+    ArchetypeMix,
+    InfluenceModel,
+    Rules,
+    Schedule,
+    SimParams,
+)
 from simulator.reference import reference_simulate
 
 ARRAYS = ("final_votes", "flip_count", "flip_round", "flips_per_round")
-SCALARS = ("yes_to_no", "no_to_yes", "whale_signal_followers", "rounds_run")
+SCALARS = ("yes_to_no", "no_to_yes", "whale_signal_followers", "rounds_run", "ending", "period")
 
 
 def assert_same_run(a: RunResult, b: RunResult) -> None:
@@ -46,6 +54,36 @@ def test_engine_matches_reference_flip_for_flip(
     assert_same_run(engine, reference)
 
 
+@pytest.mark.parametrize("schedule", list(Schedule))
+@pytest.mark.parametrize("model", list(InfluenceModel))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_v05_engine_matches_reference_flip_for_flip(
+    schedule: Schedule, model: InfluenceModel, seed: int
+) -> None:
+    params = SimParams(
+        rules=Rules.V0_5,
+        schedule=schedule,
+        agents=80 + 61 * seed,
+        influence_model=model,
+        mean_degree=3 + 3 * seed,
+        cascade_rounds=80,
+        conformity_threshold=0.4 + 0.1 * seed,
+        whale_ratio=0.1 + 0.05 * seed,
+        update_fraction=0.3 + 0.3 * seed,
+    )
+    engine, reference = simulate(params, seed), reference_simulate(params, seed)
+    assert_same_run(engine, reference)
+    assert engine.influence.ending is not Ending.ROUND_CAP
+
+
+def test_v05_engine_matches_reference_at_defaults() -> None:
+    params = SimParams(rules=Rules.V0_5, agents=1500)  # mean degree 10, random_fraction
+    for seed in (5, 6):
+        engine = simulate(params, seed)
+        assert engine.influence.ending is Ending.CONVERGED
+        assert_same_run(engine, reference_simulate(params, seed))
+
+
 def test_engine_matches_reference_on_a_dense_default_network() -> None:
     params = SimParams(agents=150, cascade_rounds=6)  # density 0.2 as the CLI default
     assert_same_run(simulate(params, 99), reference_simulate(params, 99))
@@ -57,6 +95,14 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
     other = simulate(params, 8)
     assert other.proposal != simulate(params, 7).proposal
     assert not np.array_equal(other.agents.stake, simulate(params, 7).agents.stake)
+
+
+def test_v05_random_schedule_same_seed_same_run_other_seed_other_flips() -> None:
+    params = SimParams(rules=Rules.V0_5, agents=3000)
+    a, b = simulate(params, 7), simulate(params, 7)
+    assert_same_run(a, b)
+    other = simulate(params, 8)
+    assert not np.array_equal(a.influence.flip_round, other.influence.flip_round)
 
 
 def test_negative_seed_is_rejected() -> None:
@@ -112,3 +158,39 @@ def test_run_invariants(params: SimParams, seed: int) -> None:
     for votes in (r.initial_votes, f.final_votes):
         assert float(stake[votes].sum()) + float(stake[~votes].sum()) == float(stake.sum())
     assert np.all(r.degree <= n - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    base=sim_params(),
+    schedule=st.sampled_from(list(Schedule)),
+    fraction=st.floats(0.05, 1),
+    seed=st.integers(0, 2**63 - 1),
+)
+def test_v05_run_invariants(
+    base: SimParams, schedule: Schedule, fraction: float, seed: int
+) -> None:
+    params = SimParams(
+        **{**base.model_dump(), "rules": Rules.V0_5},
+        schedule=schedule,
+        update_fraction=fraction,
+    )
+    r = simulate(params, seed)
+    f = r.influence
+    total = int(f.flip_count.sum())
+    assert total == int(f.flips_per_round.sum()) == f.yes_to_no + f.no_to_yes
+    assert np.array_equal(f.final_votes != r.initial_votes, f.flip_count % 2 == 1)
+    assert 1 <= f.rounds_run <= params.cascade_rounds
+    contrarian = r.agents.archetype == ARCHETYPES.index(Archetype.CONTRARIAN)
+    assert np.all(f.flip_count[contrarian] <= 1)  # a contrarian dissents once
+    per_round = f.flips_per_round.tolist()
+    if f.ending is Ending.CONVERGED:
+        assert per_round[-1] == 0 and f.period == 1
+        assert f.converged_round is not None and f.flip_round.max(initial=0) <= f.converged_round
+    elif f.ending is Ending.CYCLE:
+        assert schedule is Schedule.SYNCHRONOUS and f.period == 2
+        assert len(per_round) >= 2 and per_round[-1] == per_round[-2] > 0
+    else:
+        assert f.rounds_run == params.cascade_rounds and f.period == 0
+    if schedule is Schedule.SYNCHRONOUS:
+        assert 0 not in per_round[:-1]

@@ -130,6 +130,28 @@ def test_runs_carry_fixed_and_swept_parameters() -> None:
     assert run.swept == {"whale_ratio": 0.2}
 
 
+def test_rule_dependent_defaults_resolve_per_point() -> None:
+    plan = plan_of(
+        simulator={"agents": 100},
+        parameters={"rules": {"values": ["v0.4", "v0.5"]}},
+        replicates=1,
+    )
+    v04, v05 = plan.run(0).params, plan.run(1).params
+    assert (v04.cascade_rounds, v04.schedule.value, v04.mean_degree) == (1, "synchronous", None)
+    assert (v05.cascade_rounds, v05.schedule.value, v05.mean_degree) == (
+        1000,
+        "random_fraction",
+        10,
+    )
+    # a swept density replaces the v0.5 default mean degree instead of clashing with it
+    dense = plan_of(
+        simulator={"agents": 100, "rules": "v0.5"},
+        parameters={"network_density": {"values": [0.1]}},
+        replicates=1,
+    ).run(0)
+    assert dense.params.network_density == 0.1 and dense.params.mean_degree is None
+
+
 def test_categorical_swept_values_are_plain_strings() -> None:
     plan = plan_of(parameters={"influence_model": {"values": ["small_world"]}}, replicates=1)
     run = plan.run(0)

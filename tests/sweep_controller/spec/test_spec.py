@@ -128,7 +128,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "unknown simulator key",
         (("spec.simulator.agent", 3),),
         "spec.simulator.agent: unknown key; valid keys: agents, conformity_threshold, whale_ratio, "
-        "influence_model, network_density, mean_degree, rewire_prob, cascade_rounds, archetype_mix",
+        "influence_model, network_density, mean_degree, rewire_prob, cascade_rounds, rules, "
+        "schedule, update_fraction, archetype_mix",
     ),
     (
         "unknown output key",
@@ -140,7 +141,7 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         (("spec.parameters.whales", {"values": [1]}),),
         "spec.parameters.whales: not a simulator parameter; valid names: agents, cascade_rounds, "
         "conformity_threshold, influence_model, mean_degree, network_density, rewire_prob, "
-        "whale_ratio",
+        "rules, schedule, update_fraction, whale_ratio",
     ),
     (
         "range above the field's maximum",
@@ -442,6 +443,9 @@ def test_sweepable_parameters_and_kinds_come_from_simparams() -> None:
         "mean_degree": ParamKind.FLOAT,
         "rewire_prob": ParamKind.FLOAT,
         "cascade_rounds": ParamKind.INT,
+        "rules": ParamKind.CHOICE,
+        "schedule": ParamKind.CHOICE,
+        "update_fraction": ParamKind.FLOAT,
     }
     assert set(PARAM_KINDS) < set(SimParams.model_fields)
 

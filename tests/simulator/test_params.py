@@ -1,0 +1,96 @@
+"""Rule-set parameters: defaults that depend on the rule set, and the CLI flags that set them."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from simulator.cli import UsageError, govsim_parser, parse_params
+from simulator.params import ROUND_CAP, Rules, Schedule, SimParams
+
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (
+            {},
+            {"rules": Rules.V0_4, "cascade_rounds": 1, "schedule": Schedule.SYNCHRONOUS,
+             "network_density": None, "mean_degree": None},
+        ),
+        (
+            {"rules": "v0.5"},
+            {"cascade_rounds": ROUND_CAP, "schedule": Schedule.RANDOM_FRACTION,
+             "network_density": None, "mean_degree": 10.0, "update_fraction": 0.5},
+        ),
+        ({"rules": "v0.5", "network_density": 0.1}, {"network_density": 0.1, "mean_degree": None}),
+        ({"rules": "v0.5", "mean_degree": 4}, {"mean_degree": 4.0}),
+        ({"rules": "v0.5", "cascade_rounds": 7}, {"cascade_rounds": 7}),
+        ({"rules": "v0.5", "schedule": "synchronous"}, {"schedule": Schedule.SYNCHRONOUS}),
+    ],
+)  # fmt: skip
+def test_defaults_resolve_per_rule_set(given: dict[str, Any], expected: dict[str, Any]) -> None:
+    params = SimParams(**given)
+    assert {name: getattr(params, name) for name in expected} == expected
+    # a default is not a setting: only what was given counts as set
+    assert params.model_fields_set == set(given)
+
+
+@pytest.mark.parametrize(
+    "given", [{"schedule": "random_fraction"}, {"update_fraction": 0.3}, {"rules": "v0.6"}]
+)
+def test_v04_has_no_schedule_options(given: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        SimParams(**given)
+
+
+def test_v04_dumps_as_before_and_v05_dumps_everything_it_resolved() -> None:
+    v04 = SimParams(agents=10).model_dump(mode="json")
+    assert not {"rules", "schedule", "update_fraction"} & set(v04)
+    assert SimParams(**v04) == SimParams(agents=10)
+    v05 = SimParams(agents=10, rules="v0.5")
+    dump = v05.model_dump(mode="json")
+    assert dump["rules"] == "v0.5" and dump["schedule"] == "random_fraction"
+    assert dump["cascade_rounds"] == ROUND_CAP and dump["mean_degree"] == 10
+    assert SimParams(**dump) == v05
+
+
+def cli(*argv: str) -> SimParams:
+    args: argparse.Namespace = govsim_parser().parse_args(list(argv))
+    return parse_params(args)
+
+
+def test_cli_defaults_are_v04_as_before() -> None:
+    params = cli()
+    assert params == SimParams(network_density=0.2, cascade_rounds=1)
+    assert cli("--rules", "v0.4") == params
+
+
+def test_cli_rules_v05_takes_its_defaults_and_flags_override_them() -> None:
+    assert cli("--rules", "v0.5") == SimParams(rules="v0.5")
+    params = cli(
+        "--rules", "v0.5", "--schedule", "synchronous", "--cascade-rounds", "50",
+        "--network-density", "0.3", "--update-fraction", "0.25",
+    )  # fmt: skip
+    assert (params.schedule, params.cascade_rounds, params.network_density) == (
+        Schedule.SYNCHRONOUS, 50, 0.3,
+    )  # fmt: skip
+    assert params.update_fraction == 0.25 and params.mean_degree is None
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--rules", "v1"], "--rules: 'v1' is not one of v0.4, v0.5"),
+        (["--rules", "v0.5", "--schedule", "x"], "--schedule: 'x' is not one of synchronous, "),
+        (["--schedule", "synchronous"], "--schedule: 'synchronous' needs --rules v0.5"),
+        (["--update-fraction", "0.2"], "--update-fraction: '0.2' needs --rules v0.5"),
+        (["--rules", "v0.5", "--update-fraction", "0"], "--update-fraction: 0 is outside (0, 1]"),
+    ],
+)
+def test_cli_rejects_bad_rule_flags_naming_the_flag(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        cli(*argv)
+    assert str(info.value).startswith(message)
