@@ -23,10 +23,13 @@ from simulator.errors import RecordError, SimulatorError
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_DENSITY,
+    POPULATION_FIELDS,
     AgentRecords,
     Archetype,
     ArchetypeMix,
+    Calibration,
     InfluenceModel,
+    RuleSet,
     SimParams,
 )
 from simulator.records.record import append_records, run_records
@@ -48,6 +51,11 @@ FLAGS = {
     "rewire_prob": "--rewire-prob",
     "cascade_rounds": "--cascade-rounds",
     "archetype_mix": "--archetype-mix",
+    "rules": "--rules",
+    "calibration": "--calibration",
+    "stake_tail": "--stake-tail",
+    "proposal_favourability": "--proposal-favourability",
+    "quorum": "--quorum",
 }
 
 
@@ -99,6 +107,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="weights of the non-whale archetypes, e.g. optimizer=0.2,retail=0.5 "
         "(unlisted ones get 0; default: optimizer=0.2,reputation_seeker=0.2,contrarian=0.1,"
         "institutional=0.15,retail=0.35)",
+    )
+    p.add_argument(
+        "--rules", default=RuleSet.V0_4.value, help="model rules: v0.4 (default) or v0.5"
+    )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        help="v0.5 population preset: none (default), compound or uniswap (needs --rules v0.5)",
+    )
+    p.add_argument(
+        "--stake-tail",
+        default=None,
+        help="Pareto tail index of voting power in (0, 1) (v0.5; default from the calibration)",
+    )
+    p.add_argument(
+        "--proposal-favourability",
+        default=None,
+        help="chance a proposal is on the favourable side of each dimension (v0.5; default "
+        "from the calibration)",
+    )
+    p.add_argument(
+        "--quorum",
+        default=None,
+        help="share of total stake that must vote for a pass (v0.5; default from the calibration)",
     )
     p.add_argument(
         "--agent-records",
@@ -203,11 +235,30 @@ def parse_params(args: argparse.Namespace) -> SimParams:
         )
     if args.archetype_mix is not None:
         raw["archetype_mix"] = _mix(args.archetype_mix)
+    for flag, enum in (("rules", RuleSet), ("calibration", Calibration)):
+        value = getattr(args, flag)
+        if value is not None and value not in {m.value for m in enum}:
+            choices = ", ".join(m.value for m in enum)
+            raise UsageError(f"--{flag}: {value!r} is not one of {choices}")
+    raw["rules"] = args.rules
+    for name in POPULATION_FIELDS:
+        if getattr(args, name) is not None:
+            if args.rules != RuleSet.V0_5.value:
+                raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
+            raw[name] = getattr(args, name)
     try:
         params = SimParams.model_validate(raw)
     except ValidationError as exc:
         raise UsageError(_explain(exc)) from None
-    for name in ("conformity_threshold", "whale_ratio", "rewire_prob", "mean_degree"):
+    for name in (
+        "conformity_threshold",
+        "whale_ratio",
+        "rewire_prob",
+        "mean_degree",
+        "stake_tail",
+        "proposal_favourability",
+        "quorum",
+    ):
         value = getattr(params, name)
         if value is not None and not math.isfinite(value):
             raise UsageError(f"{FLAGS[name]}: {value} is not a finite number")

@@ -1,10 +1,13 @@
 """The engine: one run is a pure function of (SimParams, seed).
 
 A run draws, from one generator and in this order, the proposal, the agents and the influence
-network; round 0 is each agent's own vote from an archetype-specific utility; then up to
-``cascade_rounds`` synchronous influence rounds, each computed from the previous round's votes
-with the shared sparse kernel :func:`simulator.cascade.neighbour_sum`. docs/model.md states every
-rule with equations; :mod:`simulator.reference` restates them in plain Python.
+network (under rules v0.5 then who votes); round 0 is each agent's own vote from an
+archetype-specific utility; then up to ``cascade_rounds`` synchronous influence rounds, each
+computed from the previous round's votes with the shared sparse kernel
+:func:`simulator.cascade.neighbour_sum`. Under v0.5 only the agents who vote take part in the
+rounds: an abstainer shows no vote, so the rounds run on the network among voters.
+docs/model.md states every rule with equations; :mod:`simulator.reference` restates them in plain
+Python.
 """
 
 from __future__ import annotations
@@ -18,14 +21,21 @@ from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
 from simulator.errors import ParameterError
 from simulator.network import build_network, check_size
-from simulator.params import ARCHETYPES, Archetype, SimParams
-from simulator.proposal import Proposal, draw_proposal
+from simulator.params import ARCHETYPES, Archetype, RuleSet, SimParams
+from simulator.population import (
+    draw_participation,
+    draw_population,
+    population_utilities,
+    resolve_population,
+)
+from simulator.proposal import Proposal, draw_proposal, draw_vetted_proposal
 from simulator.seeding import make_rng
 
 __all__ = [
     "OPTIMIZER_HURDLE",
     "Influence",
     "RunResult",
+    "influence_among_voters",
     "initial_votes",
     "run_influence",
     "simulate",
@@ -229,25 +239,93 @@ class RunResult:
     initial_votes: np.ndarray
     influence: Influence
     """Final votes, flips and rounds run."""
+    participated: np.ndarray
+    """bool: the agent cast its vote (always True under rules v0.4)."""
+    utility: np.ndarray
+    """float64 round-0 utility of the proposal; ``initial_votes`` is ``utility > 0``."""
+
+
+def influence_among_voters(
+    adjacency: sparse.csr_array,
+    agents: Agents,
+    votes: np.ndarray,
+    participated: np.ndarray,
+    *,
+    conformity_threshold: float,
+    max_rounds: int,
+) -> Influence:
+    """Influence rounds on the network among voters; abstainers keep their entries and never flip.
+
+    An abstainer shows no vote, so it counts neither as a yes nor as a no neighbour (nor in a
+    voter's degree): the rounds run on the subgraph induced by the voters, and the result is
+    spread back over all agents (an abstainer's final vote is its round-0 vote, unflipped).
+    """
+    if participated.all():
+        return run_influence(
+            adjacency,
+            agents,
+            votes,
+            conformity_threshold=conformity_threshold,
+            max_rounds=max_rounds,
+            check=False,
+        )
+    voters = np.flatnonzero(participated)
+    inner = run_influence(
+        adjacency[voters][:, voters],
+        agents.take(voters),
+        votes[voters],
+        conformity_threshold=conformity_threshold,
+        max_rounds=max_rounds,
+        check=False,
+    )
+    final = votes.copy()
+    final[voters] = inner.final_votes
+    flip_count = np.zeros(len(votes), dtype=np.int32)
+    flip_count[voters] = inner.flip_count
+    flip_round = np.zeros(len(votes), dtype=np.int32)
+    flip_round[voters] = inner.flip_round
+    return Influence(
+        final_votes=final,
+        flip_count=flip_count,
+        flip_round=flip_round,
+        flips_per_round=inner.flips_per_round,
+        yes_to_no=inner.yes_to_no,
+        no_to_yes=inner.no_to_yes,
+        whale_signal_followers=inner.whale_signal_followers,
+    )
 
 
 def simulate(params: SimParams, seed: int) -> RunResult:
-    """One run: proposal, agents, network, round-0 votes, influence rounds (in that draw order)."""
+    """One run: proposal, agents, network, round-0 votes, influence rounds (in that draw order).
+
+    Under rules v0.5 the proposal and the population are the v0.5 ones
+    (:mod:`simulator.population`), and after the network one uniform per agent decides who votes.
+    """
     if seed < 0:
         raise ParameterError(f"seed: {seed} is outside [0, inf)")
     check_size(params)
     rng = make_rng(seed)
-    proposal = draw_proposal(rng)
-    agents = draw_agents(params, rng)
-    adjacency = build_network(params, rng)
-    votes0 = initial_votes(agents, proposal)
-    influence = run_influence(
+    if params.rules is RuleSet.V0_5:
+        population = resolve_population(params)
+        proposal = draw_vetted_proposal(rng, population.favourability)
+        agents = draw_population(params, population, rng)
+        adjacency = build_network(params, rng)
+        participated = draw_participation(agents, rng)
+        utility = population_utilities(agents, proposal)
+    else:
+        proposal = draw_proposal(rng)
+        agents = draw_agents(params, rng)
+        adjacency = build_network(params, rng)
+        participated = np.ones(params.agents, dtype=bool)
+        utility = utilities(agents, proposal)
+    votes0 = utility > 0.0
+    influence = influence_among_voters(
         adjacency,
         agents,
         votes0,
+        participated,
         conformity_threshold=params.conformity_threshold,
         max_rounds=params.cascade_rounds,
-        check=False,  # built symmetric and loop-free by construction
     )
     return RunResult(
         params=params,
@@ -257,4 +335,6 @@ def simulate(params: SimParams, seed: int) -> RunResult:
         degree=np.diff(adjacency.indptr).astype(np.int32),
         initial_votes=votes0,
         influence=influence,
+        participated=participated,
+        utility=utility,
     )

@@ -7,9 +7,16 @@ pure function of ``(SimParams, seed)``.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
 class InfluenceModel(StrEnum):
@@ -39,6 +46,22 @@ class Archetype(StrEnum):
 
 
 ARCHETYPES: tuple[Archetype, ...] = tuple(Archetype)
+
+
+class RuleSet(StrEnum):
+    """Which model rules a run follows."""
+
+    V0_4 = "v0.4"
+    V0_5 = "v0.5"
+
+
+class Calibration(StrEnum):
+    """Named v0.5 population presets calibrated against on-chain governance (docs/model.md)."""
+
+    NONE = "none"
+    COMPOUND = "compound"
+    UNISWAP = "uniswap"
+
 
 DEFAULT_DENSITY = 0.2
 
@@ -94,7 +117,33 @@ class SimParams(BaseModel):
     cascade_rounds: int = Field(
         1, ge=1, le=10_000, description="Maximum influence rounds; stops early when none flips."
     )
+    rules: RuleSet = Field(RuleSet.V0_4, description="Model rules: v0.4 (the seed's) or v0.5.")
     archetype_mix: ArchetypeMix = Field(default_factory=ArchetypeMix)
+    # v0.5 population (turnout, stakes, proposals); used only when rules is v0.5
+    calibration: Calibration = Field(
+        Calibration.NONE,
+        description="v0.5 population preset: none (the v0.5 defaults), compound or uniswap.",
+    )
+    stake_tail: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Pareto tail index of voting power (v0.5); default from the calibration.",
+    )
+    proposal_favourability: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Chance that a proposal lies on the favourable side of each dimension "
+        "(v0.5); default from the calibration.",
+    )
+    quorum: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of total stake that must vote for a proposal to pass (v0.5); "
+        "default from the calibration.",
+    )
 
     @model_validator(mode="after")
     def _one_density(self) -> Self:
@@ -102,9 +151,39 @@ class SimParams(BaseModel):
             raise ValueError("give either network_density or mean_degree, not both")
         return self
 
+    @model_validator(mode="after")
+    def _population_needs_v05(self) -> Self:
+        if self.rules is RuleSet.V0_4:
+            for name in POPULATION_FIELDS:
+                if getattr(self, name) != type(self).model_fields[name].default:
+                    raise ValueError(f"{name}: only used with rules v0.5 (rules is v0.4)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_later_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Fields added after schema 0.4 are written only when they differ from their default,
+        so a v0.4 run's parameters (and record) serialize exactly as before they existed."""
+        data: dict[str, Any] = handler(self)
+        for name in LATER_FIELDS:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name, None)
+        return data
+
     def expected_degree(self) -> float:
         """Mean degree implied by ``network_density`` or ``mean_degree``."""
         if self.mean_degree is not None:
             return min(self.mean_degree, float(self.agents - 1))
         density = DEFAULT_DENSITY if self.network_density is None else self.network_density
         return density * (self.agents - 1)
+
+
+POPULATION_FIELDS: tuple[str, ...] = (
+    "calibration",
+    "stake_tail",
+    "proposal_favourability",
+    "quorum",
+)
+"""The v0.5 population parameters: they must keep their defaults under rules v0.4."""
+
+LATER_FIELDS: tuple[str, ...] = ("rules", *POPULATION_FIELDS)
+"""Parameters added after record schema 0.4, omitted from serialization at their defaults."""

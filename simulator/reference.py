@@ -4,8 +4,9 @@ The engine (:mod:`simulator.model`) is vectorized and therefore hard to read aga
 this module says the same rules agent by agent, neighbour by neighbour, the way a reader would
 re-implement them. Tests require both to give identical votes and flips for the same seed, and the
 benchmark reports how much faster the engine is. Randomness is shared, not restated: proposal,
-agents and network come from the same generators as the engine's, and the network is converted to
-a ``networkx.Graph`` from the same sparse matrix. Slow on purpose; for tests and benchmarks only.
+agents, network and (rules v0.5) who votes come from the same generators as the engine's, and the
+network is converted to a ``networkx.Graph`` from the same sparse matrix. Slow on purpose; for
+tests and benchmarks only.
 """
 
 from __future__ import annotations
@@ -19,16 +20,24 @@ from scipy import sparse
 from simulator.agents import Agents, draw_agents
 from simulator.model import OPTIMIZER_HURDLE, Influence, RunResult
 from simulator.network import build_network
-from simulator.params import ARCHETYPES, Archetype, SimParams
-from simulator.proposal import Proposal, draw_proposal
+from simulator.params import ARCHETYPES, Archetype, RuleSet, SimParams
+from simulator.population import (
+    PREFERENCES,
+    draw_participation,
+    draw_population,
+    resolve_population,
+)
+from simulator.proposal import DIMENSIONS, Proposal, draw_proposal, draw_vetted_proposal
 from simulator.seeding import make_rng
 
 __all__ = [
     "ReferenceInfluence",
     "reference_influence",
     "reference_initial_votes",
+    "reference_population_utilities",
     "reference_simulate",
     "reference_threshold_cascade",
+    "reference_utilities",
     "to_networkx",
 ]
 
@@ -40,9 +49,14 @@ def to_networkx(adjacency: sparse.sparray | sparse.spmatrix) -> nx.Graph:
 
 def reference_initial_votes(agents: Agents, proposal: Proposal) -> list[bool]:
     """Round-0 votes, one agent at a time."""
+    return [u > 0.0 for u in reference_utilities(agents, proposal)]
+
+
+def reference_utilities(agents: Agents, proposal: Proposal) -> list[float]:
+    """Round-0 (v0.4) utilities, one agent at a time."""
     r, y, c = proposal.risk, proposal.yield_, proposal.complexity
     appeal = (y + 1.0 - r) / 2.0
-    votes = []
+    out = []
     for code, rho, eps in zip(
         agents.archetype.tolist(),
         agents.risk_tolerance.tolist(),
@@ -62,8 +76,30 @@ def reference_initial_votes(agents: Agents, proposal: Proposal) -> list[bool]:
             u = y - (1.0 - rho) * r - OPTIMIZER_HURDLE + eps
         else:
             u = (y - 0.5) + (rho - 0.5) * r
-        votes.append(u > 0.0)
-    return votes
+        out.append(u)
+    return out
+
+
+def reference_population_utilities(agents: Agents, proposal: Proposal) -> list[float]:
+    """v0.5 utilities, one agent at a time: preference-weighted proposal, hurdle, risk, noise."""
+    z = [2.0 * x - 1.0 for x in (getattr(proposal, _field(d)) for d in DIMENSIONS)]
+    out = []
+    for code, rho, eps in zip(
+        agents.archetype.tolist(),
+        agents.risk_tolerance.tolist(),
+        agents.noise.tolist(),
+        strict=True,
+    ):
+        pref = PREFERENCES[ARCHETYPES[code]]
+        weighted = 0.0
+        for w, zd in zip(pref.weights, z, strict=True):
+            weighted += w * zd
+        out.append(((weighted - pref.hurdle) + (rho - 0.5) * z[0]) + eps)
+    return out
+
+
+def _field(dimension: str) -> str:
+    return "yield_" if dimension == "yield" else dimension
 
 
 @dataclass(frozen=True)
@@ -86,13 +122,18 @@ def reference_influence(
     *,
     conformity_threshold: float,
     max_rounds: int,
+    participated: list[bool] | None = None,
 ) -> ReferenceInfluence:
-    """Influence rounds, one agent and one neighbour at a time (same rules as the engine)."""
+    """Influence rounds, one agent and one neighbour at a time (same rules as the engine).
+
+    With ``participated``, abstainers never flip and are nobody's neighbour: they show no vote.
+    """
     kind = [ARCHETYPES[c] for c in agents.archetype.tolist()]
     stake = agents.stake.tolist()
     conformity = agents.conformity.tolist()
     threshold = agents.threshold.tolist()
     n = len(kind)
+    voted = [True] * n if participated is None else list(participated)
     votes = list(votes)
     flip_count = [0] * n
     flip_round = [0] * n
@@ -101,7 +142,9 @@ def reference_influence(
     for t in range(1, max_rounds + 1):
         new = list(votes)
         for i in range(n):
-            neighbours = list(graph.adj[i])
+            if not voted[i]:
+                continue
+            neighbours = [j for j in graph.adj[i] if voted[j]]
             degree = len(neighbours)
             if degree == 0:
                 continue
@@ -175,17 +218,29 @@ def reference_threshold_cascade(
 def reference_simulate(params: SimParams, seed: int) -> RunResult:
     """A whole run with the reference rules (draws shared with the engine)."""
     rng = make_rng(seed)
-    proposal = draw_proposal(rng)
-    agents = draw_agents(params, rng)
-    adjacency = build_network(params, rng)
+    if params.rules is RuleSet.V0_5:
+        population = resolve_population(params)
+        proposal = draw_vetted_proposal(rng, population.favourability)
+        agents = draw_population(params, population, rng)
+        adjacency = build_network(params, rng)
+        participated = draw_participation(agents, rng).tolist()
+        utility = reference_population_utilities(agents, proposal)
+        votes0 = [u > 0.0 for u in utility]
+    else:
+        proposal = draw_proposal(rng)
+        agents = draw_agents(params, rng)
+        adjacency = build_network(params, rng)
+        participated = [True] * params.agents
+        utility = reference_utilities(agents, proposal)
+        votes0 = [u > 0.0 for u in utility]
     graph = to_networkx(adjacency)
-    votes0 = reference_initial_votes(agents, proposal)
     out = reference_influence(
         graph,
         agents,
         votes0,
         conformity_threshold=params.conformity_threshold,
         max_rounds=params.cascade_rounds,
+        participated=participated,
     )
     return RunResult(
         params=params,
@@ -203,4 +258,6 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
             no_to_yes=out.no_to_yes,
             whale_signal_followers=out.whale_signal_followers,
         ),
+        participated=np.array(participated, dtype=bool),
+        utility=np.array(utility, dtype=np.float64),
     )

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from simulator.errors import ParameterError
 from simulator.model import RunResult, simulate
-from simulator.params import ArchetypeMix, InfluenceModel, SimParams
+from simulator.params import ArchetypeMix, Calibration, InfluenceModel, RuleSet, SimParams
 from simulator.reference import reference_simulate
 
 ARRAYS = ("final_votes", "flip_count", "flip_round", "flips_per_round")
@@ -26,6 +26,8 @@ def assert_same_run(a: RunResult, b: RunResult) -> None:
     assert a.proposal == b.proposal
     for name in ("archetype", "stake", "risk_tolerance", "conformity", "threshold", "noise"):
         assert np.array_equal(getattr(a.agents, name), getattr(b.agents, name)), name
+    assert np.array_equal(a.participated, b.participated)
+    assert np.array_equal(a.utility, b.utility)
 
 
 @pytest.mark.parametrize("model", list(InfluenceModel))
@@ -43,6 +45,23 @@ def test_engine_matches_reference_flip_for_flip(
         whale_ratio=0.1 + 0.05 * seed,
     )
     engine, reference = simulate(params, seed), reference_simulate(params, seed)
+    assert_same_run(engine, reference)
+
+
+@pytest.mark.parametrize("calibration", list(Calibration))
+@pytest.mark.parametrize("seed", [0, 2, 3])
+def test_engine_matches_reference_under_v05_population(calibration: Calibration, seed: int) -> None:
+    params = SimParams(
+        agents=200 + 100 * seed,
+        mean_degree=20 + 5 * seed,  # about a fifth votes: voters have a few voting neighbours
+        cascade_rounds=8,
+        conformity_threshold=0.3 + 0.2 * seed,
+        rules=RuleSet.V0_5,
+        calibration=calibration,
+    )
+    engine, reference = simulate(params, seed), reference_simulate(params, seed)
+    assert 0 < engine.participated.sum() < params.agents  # abstainers present
+    assert engine.influence.flips_per_round[0] > 0  # and the rounds do something (seeds chosen)
     assert_same_run(engine, reference)
 
 
@@ -85,6 +104,7 @@ def sim_params(draw: st.DrawFn) -> SimParams:
         rewire_prob=draw(st.floats(0, 1)),
         cascade_rounds=draw(st.integers(1, 6)),
         archetype_mix=mix,
+        rules=draw(st.sampled_from(list(RuleSet))),
     )
 
 
@@ -112,3 +132,7 @@ def test_run_invariants(params: SimParams, seed: int) -> None:
     for votes in (r.initial_votes, f.final_votes):
         assert float(stake[votes].sum()) + float(stake[~votes].sum()) == float(stake.sum())
     assert np.all(r.degree <= n - 1)
+    # abstainers never flip; under v0.4 everyone votes
+    assert not r.influence.flip_count[~r.participated].any()
+    assert r.participated.all() or params.rules is RuleSet.V0_5
+    assert np.array_equal(r.initial_votes, r.utility > 0)
