@@ -38,7 +38,7 @@ from simulator.agents import draw_agents
 from simulator.cascade import threshold_cascade
 from simulator.model import initial_votes, run_influence
 from simulator.network import build_network, erdos_renyi
-from simulator.params import Rules, SimParams
+from simulator.params import RuleSet, SimParams
 from simulator.proposal import draw_proposal
 from simulator.reference import reference_influence, reference_initial_votes, to_networkx
 from simulator.seeding import make_rng
@@ -128,7 +128,7 @@ def full_run(n: int = 1_000_000, repeats: int = 3) -> None:
             )
 
 
-def engine_vs_reference(n: int, rules: Rules = Rules.V0_4) -> None:
+def engine_vs_reference(n: int, rules: RuleSet = RuleSet.V0_4) -> None:
     """Round-0 votes + 10 influence rounds: engine vs plain Python on the same inputs."""
     params = SimParams(agents=n, mean_degree=10, cascade_rounds=ROUNDS, rules=rules)
     rng = make_rng(7)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.agents != 1_000_000:
         return 0
     engine_vs_reference(10_000)
-    engine_vs_reference(10_000, Rules.V0_5)
+    engine_vs_reference(10_000, RuleSet.V0_5)
     if not args.quick:
         engine_vs_reference(100_000)
     cascade_vs_ndlib(100_000)

@@ -11,7 +11,8 @@ only who is which archetype is random. Attribute distributions per archetype are
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -79,10 +80,20 @@ class Agents:
     threshold: np.ndarray
     """float64 in [0, 1]: share of disagreeing neighbours the agent tolerates."""
     noise: np.ndarray
-    """float64 utility shock (zero for every archetype except retail)."""
+    """float64 utility shock (under v0.4 zero for every archetype except retail)."""
+    turnout: np.ndarray | None = None
+    """float64 participation probability in [0, 1] (v0.5 populations); None: everyone votes."""
 
     def __len__(self) -> int:
         return len(self.archetype)
+
+    def take(self, index: np.ndarray) -> Agents:
+        """The agents at ``index`` (a bool mask or positions), as a new population."""
+        columns: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            columns[f.name] = None if value is None else value[index]
+        return Agents(**columns)
 
     @property
     def is_whale(self) -> np.ndarray:

@@ -27,13 +27,15 @@ from simulator.params import (
     DEFAULT_DENSITY,
     DEFAULT_RULES,
     DEFAULT_UPDATE_FRACTION,
+    POPULATION_FIELDS,
     ROUND_CAP,
     V05_SCHEDULE,
     AgentRecords,
     Archetype,
     ArchetypeMix,
+    Calibration,
     InfluenceModel,
-    Rules,
+    RuleSet,
     Schedule,
     SimParams,
 )
@@ -60,6 +62,10 @@ FLAGS = {
     "schedule": "--schedule",
     "update_fraction": "--update-fraction",
     "archetype_mix": "--archetype-mix",
+    "calibration": "--calibration",
+    "stake_tail": "--stake-tail",
+    "proposal_favourability": "--proposal-favourability",
+    "quorum": "--quorum",
 }
 
 
@@ -113,8 +119,8 @@ def govsim_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rules",
         default=None,
-        help="cascade rule set: v0.4 or v0.5 (no flips into the local minority) "
-        f"(default: {DEFAULT_RULES.value})",
+        help="model rules: v0.4 or v0.5 (cascade: no flips into the local minority; "
+        f"population: concentrated stakes, turnout, quorum) (default: {DEFAULT_RULES.value})",
     )
     p.add_argument(
         "--schedule",
@@ -134,6 +140,27 @@ def govsim_parser() -> argparse.ArgumentParser:
         help="weights of the non-whale archetypes, e.g. optimizer=0.2,retail=0.5 "
         "(unlisted ones get 0; default: optimizer=0.2,reputation_seeker=0.2,contrarian=0.1,"
         "institutional=0.15,retail=0.35)",
+    )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        help="v0.5 population preset: none (default), compound or uniswap (needs --rules v0.5)",
+    )
+    p.add_argument(
+        "--stake-tail",
+        default=None,
+        help="Pareto tail index of voting power in (0, 1) (v0.5; default from the calibration)",
+    )
+    p.add_argument(
+        "--proposal-favourability",
+        default=None,
+        help="chance a proposal is on the favourable side of each dimension (v0.5; default "
+        "from the calibration)",
+    )
+    p.add_argument(
+        "--quorum",
+        default=None,
+        help="share of total stake that must vote for a pass (v0.5; default from the calibration)",
     )
     p.add_argument(
         "--agent-records",
@@ -207,7 +234,10 @@ _TEXT = ErrorText(root="parameters", location=_flag, reason=_flag_reason)
 """How the command line words parameter errors: ``--flag: reason``."""
 
 
-def _choice(flag: str, raw: str | None, enum: type[Rules] | type[Schedule]) -> str | None:
+def _choice(
+    flag: str, raw: str | None, enum: type[RuleSet] | type[Schedule] | type[Calibration]
+) -> str | None:
+    """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
         raise UsageError(f"{flag}: {raw!r} is not one of {', '.join(m.value for m in enum)}")
     return raw
@@ -220,8 +250,8 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     """
     if args.network_density is not None and args.mean_degree is not None:
         raise UsageError("--mean-degree: not allowed with --network-density (give one)")
-    rules = _choice("--rules", args.rules, Rules)
-    if Rules(rules or DEFAULT_RULES) is Rules.V0_4:
+    rules = _choice("--rules", args.rules, RuleSet)
+    if RuleSet(rules or DEFAULT_RULES) is RuleSet.V0_4:
         for flag, value in (
             ("--schedule", args.schedule),
             ("--update-fraction", args.update_fraction),
@@ -247,10 +277,16 @@ def parse_params(args: argparse.Namespace) -> SimParams:
         raw["mean_degree"] = args.mean_degree
     elif args.network_density is not None:
         raw["network_density"] = args.network_density
-    elif Rules(rules or DEFAULT_RULES) is Rules.V0_4:
+    elif RuleSet(rules or DEFAULT_RULES) is RuleSet.V0_4:
         raw["network_density"] = DEFAULT_DENSITY
     if args.archetype_mix is not None:
         raw["archetype_mix"] = _mix(args.archetype_mix)
+    _choice("--calibration", args.calibration, Calibration)
+    for name in POPULATION_FIELDS:
+        if getattr(args, name) is not None:
+            if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
+                raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
+            raw[name] = getattr(args, name)
     try:
         params = SimParams.model_validate(raw)
     except ValidationError as exc:
@@ -261,6 +297,9 @@ def parse_params(args: argparse.Namespace) -> SimParams:
         "rewire_prob",
         "mean_degree",
         "update_fraction",
+        "stake_tail",
+        "proposal_favourability",
+        "quorum",
     ):
         value = getattr(params, name)
         if value is not None and not math.isfinite(value):

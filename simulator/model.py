@@ -1,12 +1,14 @@
 """The engine: one run is a pure function of (SimParams, seed).
 
 A run draws, from one generator and in this order, the proposal, the agents and the influence
-network; round 0 is each agent's own vote from an archetype-specific utility; then up to
-``cascade_rounds`` influence rounds, each computed from the previous round's votes with the shared
-sparse kernel :func:`simulator.cascade.neighbour_sum`, under the run's rule set (v0.4 or v0.5) and
-update schedule (v0.5: synchronous, or a random fraction of the agents that would flip, drawn from
-the same generator after the network). docs/model.md states every rule with equations;
-:mod:`simulator.reference` restates them in plain Python.
+network (under rules v0.5 then who votes); round 0 is each agent's own vote from an
+archetype-specific utility; then up to ``cascade_rounds`` influence rounds, each computed from the
+previous round's votes with the shared sparse kernel :func:`simulator.cascade.neighbour_sum`, under
+the run's rule set (v0.4 or v0.5) and update schedule (v0.5: synchronous, or a random fraction of
+the agents that would flip, drawn from the same generator after who votes). Under v0.5 only the
+agents who vote take part in the rounds: an abstainer shows no vote, so the rounds run on the
+network among voters. docs/model.md states every rule with equations; :mod:`simulator.reference`
+restates them in plain Python.
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
     Archetype,
-    Rules,
+    RuleSet,
     Schedule,
     SimParams,
 )
-from simulator.proposal import Proposal, draw_proposal
+from simulator.population import (
+    draw_participation,
+    draw_population,
+    population_utilities,
+    resolve_population,
+)
+from simulator.proposal import Proposal, draw_proposal, draw_vetted_proposal
 from simulator.seeding import make_rng
 
 __all__ = [
@@ -38,6 +46,7 @@ __all__ = [
     "Influence",
     "RunResult",
     "effective_thresholds",
+    "influence_among_voters",
     "initial_votes",
     "run_influence",
     "simulate",
@@ -98,9 +107,9 @@ class Ending(StrEnum):
     """``cascade_rounds`` rounds ran and neither of the above was seen."""
 
 
-def effective_thresholds(thresholds: np.ndarray, rules: Rules) -> np.ndarray:
+def effective_thresholds(thresholds: np.ndarray, rules: RuleSet) -> np.ndarray:
     """Thresholds the flip rule uses: theta under v0.4, max(theta, 1/2) under v0.5."""
-    if rules is Rules.V0_4:
+    if rules is RuleSet.V0_4:
         return thresholds
     return np.maximum(thresholds, 0.5)
 
@@ -207,7 +216,7 @@ def run_influence(
     *,
     conformity_threshold: float,
     max_rounds: int,
-    rules: Rules = Rules.V0_4,
+    rules: RuleSet = RuleSet.V0_4,
     schedule: Schedule = Schedule.SYNCHRONOUS,
     update_fraction: float = DEFAULT_UPDATE_FRACTION,
     rng: np.random.Generator | None = None,
@@ -243,11 +252,11 @@ def run_influence(
     if max_rounds < 0:
         raise ParameterError(f"cascade_rounds: {max_rounds} is outside [0, inf)")
     randomised = schedule is Schedule.RANDOM_FRACTION
-    if rules is Rules.V0_4 and randomised:
+    if rules is RuleSet.V0_4 and randomised:
         raise ParameterError("schedule: random_fraction needs rules v0.5")
     if randomised and rng is None:
         raise ParameterError("schedule: random_fraction needs a generator (rng)")
-    detect_cycle = rules is Rules.V0_5 and not randomised
+    detect_cycle = rules is RuleSet.V0_5 and not randomised
     degree = np.diff(a.indptr)
     dtype = count_dtype(degree)
     # Counts are int32 from here on. An agent whose tested count (neighbours voting otherwise;
@@ -264,7 +273,7 @@ def run_influence(
     by_threshold = ~follower
     signal = _WhaleSignal(a, agents, follower) if follower.any() else None
     # v0.5: a contrarian dissents once; after its flip it drops out of the threshold rule
-    committing = rules is Rules.V0_5 and bool(contrarian.any())
+    committing = rules is RuleSet.V0_5 and bool(contrarian.any())
 
     votes = votes.copy()
     yes = neighbour_sum(a, votes.astype(dtype)).astype(np.int32)
@@ -349,29 +358,107 @@ class RunResult:
     initial_votes: np.ndarray
     influence: Influence
     """Final votes, flips and rounds run."""
+    participated: np.ndarray
+    """bool: the agent cast its vote (always True under rules v0.4)."""
+    utility: np.ndarray
+    """float64 round-0 utility of the proposal; ``initial_votes`` is ``utility > 0``."""
+
+
+def influence_among_voters(
+    adjacency: sparse.csr_array,
+    agents: Agents,
+    votes: np.ndarray,
+    participated: np.ndarray,
+    *,
+    conformity_threshold: float,
+    max_rounds: int,
+    rules: RuleSet = RuleSet.V0_4,
+    schedule: Schedule = Schedule.SYNCHRONOUS,
+    update_fraction: float = DEFAULT_UPDATE_FRACTION,
+    rng: np.random.Generator | None = None,
+) -> Influence:
+    """Influence rounds on the network among voters; abstainers keep their entries and never flip.
+
+    An abstainer shows no vote, so it counts neither as a yes nor as a no neighbour (nor in a
+    voter's degree): the rounds (:func:`run_influence`, under the given rule set and schedule) run
+    on the subgraph induced by the voters, and the result is spread back over all agents (an
+    abstainer's final vote is its round-0 vote, unflipped). The voters keep their relative order,
+    so a ``random_fraction`` schedule draws for the would-flip voters in agent order.
+    ``adjacency`` must be symmetric and loop-free (it is not checked again).
+    """
+
+    def rounds(among: sparse.csr_array, who: Agents, start: np.ndarray) -> Influence:
+        return run_influence(
+            among,
+            who,
+            start,
+            conformity_threshold=conformity_threshold,
+            max_rounds=max_rounds,
+            rules=rules,
+            schedule=schedule,
+            update_fraction=update_fraction,
+            rng=rng,
+            check=False,
+        )
+
+    if participated.all():
+        return rounds(adjacency, agents, votes)
+    voters = np.flatnonzero(participated)
+    inner = rounds(adjacency[voters][:, voters], agents.take(voters), votes[voters])
+    final = votes.copy()
+    final[voters] = inner.final_votes
+    flip_count = np.zeros(len(votes), dtype=np.int32)
+    flip_count[voters] = inner.flip_count
+    flip_round = np.zeros(len(votes), dtype=np.int32)
+    flip_round[voters] = inner.flip_round
+    return Influence(
+        final_votes=final,
+        flip_count=flip_count,
+        flip_round=flip_round,
+        flips_per_round=inner.flips_per_round,
+        yes_to_no=inner.yes_to_no,
+        no_to_yes=inner.no_to_yes,
+        whale_signal_followers=inner.whale_signal_followers,
+        ending=inner.ending,
+        period=inner.period,
+    )
 
 
 def simulate(params: SimParams, seed: int) -> RunResult:
-    """One run: proposal, agents, network, round-0 votes, influence rounds (in that draw order)."""
+    """One run: proposal, agents, network, round-0 votes, influence rounds (in that draw order).
+
+    Under rules v0.5 the proposal and the population are the v0.5 ones
+    (:mod:`simulator.population`), and after the network one uniform per agent decides who votes.
+    """
     if seed < 0:
         raise ParameterError(f"seed: {seed} is outside [0, inf)")
     check_network_size(params)
     rng = make_rng(seed)
-    proposal = draw_proposal(rng)
-    agents = draw_agents(params, rng)
-    adjacency = build_network(params, rng)
-    votes0 = initial_votes(agents, proposal)
-    influence = run_influence(
+    if params.rules is RuleSet.V0_5:
+        population = resolve_population(params)
+        proposal = draw_vetted_proposal(rng, population.favourability)
+        agents = draw_population(params, population, rng)
+        adjacency = build_network(params, rng)
+        participated = draw_participation(agents, rng)
+        utility = population_utilities(agents, proposal)
+    else:
+        proposal = draw_proposal(rng)
+        agents = draw_agents(params, rng)
+        adjacency = build_network(params, rng)
+        participated = np.ones(params.agents, dtype=bool)
+        utility = utilities(agents, proposal)
+    votes0 = utility > 0.0
+    influence = influence_among_voters(
         adjacency,
         agents,
         votes0,
+        participated,
         conformity_threshold=params.conformity_threshold,
         max_rounds=params.cascade_rounds,
         rules=params.rules,
         schedule=params.schedule,
         update_fraction=params.update_fraction,
-        rng=rng,  # the schedule's draws come after the network's
-        check=False,  # built symmetric and loop-free by construction
+        rng=rng,  # the schedule's draws come after who votes
     )
     return RunResult(
         params=params,
@@ -381,4 +468,6 @@ def simulate(params: SimParams, seed: int) -> RunResult:
         degree=np.diff(adjacency.indptr).astype(np.int32),
         initial_votes=votes0,
         influence=influence,
+        participated=participated,
+        utility=utility,
     )

@@ -47,11 +47,21 @@ class Archetype(StrEnum):
 
 ARCHETYPES: tuple[Archetype, ...] = tuple(Archetype)
 
+
+class Calibration(StrEnum):
+    """Named v0.5 population presets calibrated against on-chain governance (docs/model.md)."""
+
+    NONE = "none"
+    COMPOUND = "compound"
+    UNISWAP = "uniswap"
+
+
 DEFAULT_DENSITY = 0.2
 
 
-class Rules(StrEnum):
-    """Cascade rule set (docs/model.md, section 6): the seed's v0.4 rules or the v0.5 rules."""
+class RuleSet(StrEnum):
+    """Which model rules a run follows: the seed's v0.4 rules or the v0.5 cascade rules and
+    population (docs/model.md, sections 6 and 7)."""
 
     V0_4 = "v0.4"
     V0_5 = "v0.5"
@@ -66,14 +76,13 @@ class Schedule(StrEnum):
     """Each agent that would flip does so with probability ``update_fraction``."""
 
 
-DEFAULT_RULES = Rules.V0_4
+DEFAULT_RULES = RuleSet.V0_4
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
 V05_MEAN_DEGREE = 10.0
 """Default mean degree under rules v0.5 when neither network_density nor mean_degree is given."""
 V05_SCHEDULE = Schedule.RANDOM_FRACTION
 DEFAULT_UPDATE_FRACTION = 0.5
-_RULE_FIELDS = ("rules", "schedule", "update_fraction")
 
 
 class ArchetypeMix(BaseModel):
@@ -131,7 +140,7 @@ class SimParams(BaseModel):
         description="Maximum influence rounds; stops early when the cascade ends. "
         f"Default 1 under rules v0.4, {ROUND_CAP} under v0.5.",
     )
-    rules: Rules = Field(DEFAULT_RULES, description="Cascade rule set: v0.4 or v0.5.")
+    rules: RuleSet = Field(DEFAULT_RULES, description="Model rules: v0.4 (the seed's) or v0.5.")
     schedule: Schedule = Field(
         Schedule.SYNCHRONOUS,
         description="Which agents update each round (v0.5 only). "
@@ -145,20 +154,48 @@ class SimParams(BaseModel):
         "(schedule random_fraction).",
     )
     archetype_mix: ArchetypeMix = Field(default_factory=ArchetypeMix)
+    # v0.5 population (turnout, stakes, proposals); used only when rules is v0.5
+    calibration: Calibration = Field(
+        Calibration.NONE,
+        description="v0.5 population preset: none (the v0.5 defaults), compound or uniswap.",
+    )
+    stake_tail: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Pareto tail index of voting power (v0.5); default from the calibration.",
+    )
+    proposal_favourability: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Chance that a proposal lies on the favourable side of each dimension "
+        "(v0.5); default from the calibration.",
+    )
+    quorum: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of total stake that must vote for a proposal to pass (v0.5); "
+        "default from the calibration.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.network_density is not None and self.mean_degree is not None:
             raise ValueError("give either network_density or mean_degree, not both")
-        if self.rules is Rules.V0_5:
+        if self.rules is RuleSet.V0_5:
             self._v05_defaults()
-        if self.rules is Rules.V0_4 and (
-            self.schedule is not Schedule.SYNCHRONOUS
-            or self.update_fraction != DEFAULT_UPDATE_FRACTION
+            return self
+        if self.schedule is not Schedule.SYNCHRONOUS or (
+            self.update_fraction != DEFAULT_UPDATE_FRACTION
         ):
             raise ValueError(
                 "rules v0.4 updates synchronously; schedule and update_fraction need rules v0.5"
             )
+        for name in POPULATION_FIELDS:
+            if getattr(self, name) != type(self).model_fields[name].default:
+                raise ValueError(f"{name}: only used with rules v0.5 (rules is v0.4)")
         return self
 
     def _v05_defaults(self) -> None:
@@ -177,10 +214,13 @@ class SimParams(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Under rules v0.4 the rule-set fields are left out: a v0.4 run dumps as before them."""
+        """Under rules v0.4 the fields added after schema 0.4 are left out (they hold their
+        defaults), so a v0.4 run's parameters and record serialize exactly as before them; under
+        v0.5 the population fields are written only when they differ from their defaults."""
         data: dict[str, Any] = handler(self)
-        if self.rules is Rules.V0_4:
-            for name in _RULE_FIELDS:
+        dropped = LATER_FIELDS if self.rules is RuleSet.V0_4 else POPULATION_FIELDS
+        for name in dropped:
+            if getattr(self, name) == type(self).model_fields[name].default:
                 data.pop(name, None)
         return data
 
@@ -190,3 +230,15 @@ class SimParams(BaseModel):
             return min(self.mean_degree, float(self.agents - 1))
         density = DEFAULT_DENSITY if self.network_density is None else self.network_density
         return density * (self.agents - 1)
+
+
+POPULATION_FIELDS: tuple[str, ...] = (
+    "calibration",
+    "stake_tail",
+    "proposal_favourability",
+    "quorum",
+)
+"""The v0.5 population parameters: they must keep their defaults under rules v0.4."""
+
+LATER_FIELDS: tuple[str, ...] = ("rules", "schedule", "update_fraction", *POPULATION_FIELDS)
+"""Parameters added after record schema 0.4, omitted from serialization at their defaults."""

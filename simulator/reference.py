@@ -4,8 +4,9 @@ The engine (:mod:`simulator.model`) is vectorized and therefore hard to read aga
 this module says the same rules agent by agent, neighbour by neighbour, the way a reader would
 re-implement them. Tests require both to give identical votes and flips for the same seed, and the
 benchmark reports how much faster the engine is. Randomness is shared, not restated: proposal,
-agents and network come from the same generators as the engine's, and the network is converted to
-a ``networkx.Graph`` from the same sparse matrix. Slow on purpose; for tests and benchmarks only.
+agents, network and (rules v0.5) who votes come from the same generators as the engine's, and the
+network is converted to a ``networkx.Graph`` from the same sparse matrix. Slow on purpose; for
+tests and benchmarks only.
 """
 
 from __future__ import annotations
@@ -23,19 +24,27 @@ from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
     Archetype,
-    Rules,
+    RuleSet,
     Schedule,
     SimParams,
 )
-from simulator.proposal import Proposal, draw_proposal
+from simulator.population import (
+    PREFERENCES,
+    draw_participation,
+    draw_population,
+    resolve_population,
+)
+from simulator.proposal import DIMENSIONS, Proposal, draw_proposal, draw_vetted_proposal
 from simulator.seeding import make_rng
 
 __all__ = [
     "ReferenceInfluence",
     "reference_influence",
     "reference_initial_votes",
+    "reference_population_utilities",
     "reference_simulate",
     "reference_threshold_cascade",
+    "reference_utilities",
     "to_networkx",
 ]
 
@@ -47,9 +56,14 @@ def to_networkx(adjacency: sparse.sparray | sparse.spmatrix) -> nx.Graph:
 
 def reference_initial_votes(agents: Agents, proposal: Proposal) -> list[bool]:
     """Round-0 votes, one agent at a time."""
+    return [u > 0.0 for u in reference_utilities(agents, proposal)]
+
+
+def reference_utilities(agents: Agents, proposal: Proposal) -> list[float]:
+    """Round-0 (v0.4) utilities, one agent at a time."""
     r, y, c = proposal.risk, proposal.yield_, proposal.complexity
     appeal = (y + 1.0 - r) / 2.0
-    votes = []
+    out = []
     for code, rho, eps in zip(
         agents.archetype.tolist(),
         agents.risk_tolerance.tolist(),
@@ -69,8 +83,30 @@ def reference_initial_votes(agents: Agents, proposal: Proposal) -> list[bool]:
             u = y - (1.0 - rho) * r - OPTIMIZER_HURDLE + eps
         else:
             u = (y - 0.5) + (rho - 0.5) * r
-        votes.append(u > 0.0)
-    return votes
+        out.append(u)
+    return out
+
+
+def reference_population_utilities(agents: Agents, proposal: Proposal) -> list[float]:
+    """v0.5 utilities, one agent at a time: preference-weighted proposal, hurdle, risk, noise."""
+    z = [2.0 * x - 1.0 for x in (getattr(proposal, _field(d)) for d in DIMENSIONS)]
+    out = []
+    for code, rho, eps in zip(
+        agents.archetype.tolist(),
+        agents.risk_tolerance.tolist(),
+        agents.noise.tolist(),
+        strict=True,
+    ):
+        pref = PREFERENCES[ARCHETYPES[code]]
+        weighted = 0.0
+        for w, zd in zip(pref.weights, z, strict=True):
+            weighted += w * zd
+        out.append(((weighted - pref.hurdle) + (rho - 0.5) * z[0]) + eps)
+    return out
+
+
+def _field(dimension: str) -> str:
+    return "yield_" if dimension == "yield" else dimension
 
 
 @dataclass(frozen=True)
@@ -95,26 +131,28 @@ def reference_influence(
     *,
     conformity_threshold: float,
     max_rounds: int,
-    rules: Rules = Rules.V0_4,
+    rules: RuleSet = RuleSet.V0_4,
     schedule: Schedule = Schedule.SYNCHRONOUS,
     update_fraction: float = DEFAULT_UPDATE_FRACTION,
     rng: np.random.Generator | None = None,
+    participated: list[bool] | None = None,
 ) -> ReferenceInfluence:
     """Influence rounds, one agent and one neighbour at a time (same rules as the engine).
 
     Rules v0.5: a share must exceed both the threshold and 1/2, and a contrarian that has flipped
-    once never flips again. Schedule random_fraction: the
-    agents that would flip, in agent order, get one ``rng.random`` draw each and flip when it is
-    below ``update_fraction``. Synchronous v0.5 stops when the votes equal those of two rounds
-    before and differ from the last round's.
+    once never flips again. Schedule random_fraction: the agents that would flip, in agent order,
+    get one ``rng.random`` draw each and flip when it is below ``update_fraction``. Synchronous
+    v0.5 stops when the votes equal those of two rounds before and differ from the last round's.
+    With ``participated``, abstainers never flip and are nobody's neighbour: they show no vote.
     """
-    v05 = rules is Rules.V0_5
+    v05 = rules is RuleSet.V0_5
     randomised = schedule is Schedule.RANDOM_FRACTION
     kind = [ARCHETYPES[c] for c in agents.archetype.tolist()]
     stake = agents.stake.tolist()
     conformity = agents.conformity.tolist()
     threshold = agents.threshold.tolist()
     n = len(kind)
+    voted = [True] * n if participated is None else list(participated)
     votes = list(votes)
     flip_count = [0] * n
     flip_round = [0] * n
@@ -126,7 +164,9 @@ def reference_influence(
         new = list(votes)
         whale_signal = [False] * n
         for i in range(n):
-            neighbours = list(graph.adj[i])
+            if not voted[i]:
+                continue
+            neighbours = [j for j in graph.adj[i] if voted[j]]
             degree = len(neighbours)
             if degree == 0:
                 continue
@@ -219,11 +259,22 @@ def reference_threshold_cascade(
 def reference_simulate(params: SimParams, seed: int) -> RunResult:
     """A whole run with the reference rules (draws shared with the engine)."""
     rng = make_rng(seed)
-    proposal = draw_proposal(rng)
-    agents = draw_agents(params, rng)
-    adjacency = build_network(params, rng)
+    if params.rules is RuleSet.V0_5:
+        population = resolve_population(params)
+        proposal = draw_vetted_proposal(rng, population.favourability)
+        agents = draw_population(params, population, rng)
+        adjacency = build_network(params, rng)
+        participated = draw_participation(agents, rng).tolist()
+        utility = reference_population_utilities(agents, proposal)
+        votes0 = [u > 0.0 for u in utility]
+    else:
+        proposal = draw_proposal(rng)
+        agents = draw_agents(params, rng)
+        adjacency = build_network(params, rng)
+        participated = [True] * params.agents
+        utility = reference_utilities(agents, proposal)
+        votes0 = [u > 0.0 for u in utility]
     graph = to_networkx(adjacency)
-    votes0 = reference_initial_votes(agents, proposal)
     out = reference_influence(
         graph,
         agents,
@@ -234,6 +285,7 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
         schedule=params.schedule,
         update_fraction=params.update_fraction,
         rng=rng,
+        participated=participated,
     )
     return RunResult(
         params=params,
@@ -253,4 +305,6 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
             ending=out.ending,
             period=out.period,
         ),
+        participated=np.array(participated, dtype=bool),
+        utility=np.array(utility, dtype=np.float64),
     )

@@ -1,4 +1,4 @@
-"""Rules of the per-agent rows of a run record, inline or in a Parquet side file.
+"""RuleSet of the per-agent rows of a run record, inline or in a Parquet side file.
 
 Each row must be possible on its own (an id inside ``[0, agents)`` and unique, a flip count whose
 parity explains the change of vote, a first-flip round that is null exactly when the agent never

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 from kit.cli import govsim
 
+from simulator.cli import govsim_parser, parse_params
 from simulator.records.schema import SCHEMA_PATH, RunRecord
 from simulator.seeding import run_seed
 
@@ -160,3 +161,31 @@ def test_console_script_is_installed() -> None:
         pytest.skip(f"{script} not installed (pip install -e . creates it)")
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("govsim 0.4")
+
+
+def test_population_flags_select_the_v05_population() -> None:
+    args = govsim_parser().parse_args(
+        ["--rules", "v0.5", "--calibration", "uniswap", "--quorum", "0.1", "--mean-degree", "5"]
+    )
+    params = parse_params(args)
+    assert (params.rules, params.calibration, params.quorum) == ("v0.5", "uniswap", 0.1)
+    assert params.stake_tail is None and params.proposal_favourability is None
+    assert parse_params(govsim_parser().parse_args([])).rules == "v0.4"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--calibration", "compound"], "--calibration: only used with --rules v0.5"),
+        (["--quorum", "0.1"], "--quorum: only used with --rules v0.5"),
+        (["--rules", "v0.6"], "--rules: 'v0.6' is not one of v0.4, v0.5"),
+        (["--rules", "v0.5", "--calibration", "aave"], "is not one of none, compound, uniswap"),
+        (["--rules", "v0.5", "--stake-tail", "1"], "--stake-tail: 1 is outside (0, 1)"),
+        (["--rules", "v0.5", "--quorum", "-0.5"], "--quorum: -0.5 is outside [0, 1]"),
+    ],
+)
+def test_bad_population_flags_name_the_flag(args: list[str], message: str) -> None:
+    out = govsim(*args)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"govsim: error: {message}" or message in out.stderr
+    assert "Traceback" not in out.stderr

@@ -13,8 +13,9 @@ from simulator.params import (
     ARCHETYPES,
     Archetype,
     ArchetypeMix,
+    Calibration,
     InfluenceModel,
-    Rules,
+    RuleSet,
     Schedule,
     SimParams,
 )
@@ -34,6 +35,8 @@ def assert_same_run(a: RunResult, b: RunResult) -> None:
     assert a.proposal == b.proposal
     for name in ("archetype", "stake", "risk_tolerance", "conformity", "threshold", "noise"):
         assert np.array_equal(getattr(a.agents, name), getattr(b.agents, name)), name
+    assert np.array_equal(a.participated, b.participated)
+    assert np.array_equal(a.utility, b.utility)
 
 
 @pytest.mark.parametrize("model", list(InfluenceModel))
@@ -61,7 +64,7 @@ def test_v05_engine_matches_reference_flip_for_flip(
     schedule: Schedule, model: InfluenceModel, seed: int
 ) -> None:
     params = SimParams(
-        rules=Rules.V0_5,
+        rules=RuleSet.V0_5,
         schedule=schedule,
         agents=80 + 61 * seed,
         influence_model=model,
@@ -77,11 +80,55 @@ def test_v05_engine_matches_reference_flip_for_flip(
 
 
 def test_v05_engine_matches_reference_at_defaults() -> None:
-    params = SimParams(rules=Rules.V0_5, agents=1500)  # mean degree 10, random_fraction
+    params = SimParams(rules=RuleSet.V0_5, agents=1500)  # mean degree 10, random_fraction
     for seed in (5, 6):
         engine = simulate(params, seed)
         assert engine.influence.ending is Ending.CONVERGED
         assert_same_run(engine, reference_simulate(params, seed))
+
+
+@pytest.mark.parametrize("schedule", list(Schedule))
+@pytest.mark.parametrize("calibration", list(Calibration))
+@pytest.mark.parametrize("seed", [0, 2, 3])
+def test_engine_matches_reference_under_v05_population(
+    schedule: Schedule, calibration: Calibration, seed: int
+) -> None:
+    """Rules v0.5 as a whole: the v0.5 flip rule and schedule run among the v0.5 voters."""
+    params = SimParams(
+        agents=200 + 100 * seed,
+        mean_degree=20 + 5 * seed,  # about a fifth votes: voters have a few voting neighbours
+        influence_model=list(InfluenceModel)[seed % 2],
+        cascade_rounds=60,
+        conformity_threshold=0.3 + 0.2 * seed,
+        rules=RuleSet.V0_5,
+        schedule=schedule,
+        calibration=calibration,
+    )
+    engine, reference = simulate(params, seed), reference_simulate(params, seed)
+    assert 0 < engine.participated.sum() < params.agents  # abstainers present
+    assert engine.influence.flips_per_round.sum() > 0  # and the rounds do something
+    assert engine.influence.ending is not Ending.ROUND_CAP  # the cascade ran to its end
+    assert_same_run(engine, reference)
+
+
+def test_v05_synchronous_runs_among_voters_reach_both_endings() -> None:
+    """Some of the runs above end in a 2-cycle and some converge (the seeds were chosen so)."""
+    endings = {
+        simulate(
+            SimParams(
+                agents=200 + 100 * seed,
+                mean_degree=20 + 5 * seed,
+                influence_model=list(InfluenceModel)[seed % 2],
+                cascade_rounds=60,
+                conformity_threshold=0.3 + 0.2 * seed,
+                rules=RuleSet.V0_5,
+                schedule=Schedule.SYNCHRONOUS,
+            ),
+            seed,
+        ).influence.ending
+        for seed in (0, 3)
+    }
+    assert endings == {Ending.CYCLE, Ending.CONVERGED}
 
 
 def test_engine_matches_reference_on_a_dense_default_network() -> None:
@@ -98,7 +145,7 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
 
 
 def test_v05_random_schedule_same_seed_same_run_other_seed_other_flips() -> None:
-    params = SimParams(rules=Rules.V0_5, agents=3000)
+    params = SimParams(rules=RuleSet.V0_5, agents=3000)
     a, b = simulate(params, 7), simulate(params, 7)
     assert_same_run(a, b)
     other = simulate(params, 8)
@@ -158,6 +205,9 @@ def test_run_invariants(params: SimParams, seed: int) -> None:
     for votes in (r.initial_votes, f.final_votes):
         assert float(stake[votes].sum()) + float(stake[~votes].sum()) == float(stake.sum())
     assert np.all(r.degree <= n - 1)
+    # under v0.4 everyone votes, and round 0 votes yes exactly on a positive utility
+    assert r.participated.all()
+    assert np.array_equal(r.initial_votes, r.utility > 0)
 
 
 @settings(max_examples=60, deadline=None)
@@ -165,15 +215,20 @@ def test_run_invariants(params: SimParams, seed: int) -> None:
     base=sim_params(),
     schedule=st.sampled_from(list(Schedule)),
     fraction=st.floats(0.05, 1),
+    calibration=st.sampled_from(list(Calibration)),
     seed=st.integers(0, 2**63 - 1),
 )
 def test_v05_run_invariants(
-    base: SimParams, schedule: Schedule, fraction: float, seed: int
+    base: SimParams, schedule: Schedule, fraction: float, calibration: Calibration, seed: int
 ) -> None:
     params = SimParams(
-        **{**base.model_dump(), "rules": Rules.V0_5},
-        schedule=schedule,
-        update_fraction=fraction,
+        **{
+            **base.model_dump(),
+            "rules": RuleSet.V0_5,
+            "schedule": schedule,
+            "update_fraction": fraction,
+            "calibration": calibration,
+        }
     )
     r = simulate(params, seed)
     f = r.influence
@@ -194,3 +249,7 @@ def test_v05_run_invariants(
         assert f.rounds_run == params.cascade_rounds and f.period == 0
     if schedule is Schedule.SYNCHRONOUS:
         assert 0 not in per_round[:-1]
+    # abstainers never flip and keep their round-0 entry
+    assert not f.flip_count[~r.participated].any()
+    assert np.array_equal(f.final_votes[~r.participated], r.initial_votes[~r.participated])
+    assert np.array_equal(r.initial_votes, r.utility > 0)

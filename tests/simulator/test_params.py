@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from simulator.cli import UsageError, govsim_parser, parse_params
-from simulator.params import ROUND_CAP, Rules, Schedule, SimParams
+from simulator.params import ROUND_CAP, RuleSet, Schedule, SimParams
 
 
 @pytest.mark.parametrize(
@@ -17,7 +17,7 @@ from simulator.params import ROUND_CAP, Rules, Schedule, SimParams
     [
         (
             {},
-            {"rules": Rules.V0_4, "cascade_rounds": 1, "schedule": Schedule.SYNCHRONOUS,
+            {"rules": RuleSet.V0_4, "cascade_rounds": 1, "schedule": Schedule.SYNCHRONOUS,
              "network_density": None, "mean_degree": None},
         ),
         (

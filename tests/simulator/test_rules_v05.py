@@ -10,14 +10,14 @@ from kit.engine import agents, graph
 
 from simulator.errors import ParameterError
 from simulator.model import Ending, Influence, run_influence
-from simulator.params import Archetype, Rules, Schedule
+from simulator.params import Archetype, RuleSet, Schedule
 
 R = Archetype.RETAIL
 W = Archetype.WHALE
 C = Archetype.CONTRARIAN
 O = Archetype.OPTIMIZER  # noqa: E741
 
-V04, V05 = Rules.V0_4, Rules.V0_5
+V04, V05 = RuleSet.V0_4, RuleSet.V0_5
 SYNC, RANDOM = Schedule.SYNCHRONOUS, Schedule.RANDOM_FRACTION
 
 
@@ -56,7 +56,7 @@ TIE_VOTES = [False, True, True, False, False]
     [(V04, 0.2, True), (V04, 0.49, True), (V05, 0.2, False), (V05, 0.49, False), (V05, 0.5, False)],
 )
 def test_a_tie_flips_a_low_threshold_agent_only_under_v04(
-    rules: Rules, theta: float, flips: bool
+    rules: RuleSet, theta: float, flips: bool
 ) -> None:
     pop = agents([R, R, R, R, R], threshold=[theta, 1, 1, 1, 1])
     out = run(TIE, pop, TIE_VOTES, rules=rules, rounds=1)

@@ -129,7 +129,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         (("spec.simulator.agent", 3),),
         "spec.simulator.agent: unknown key; valid keys: agents, conformity_threshold, whale_ratio, "
         "influence_model, network_density, mean_degree, rewire_prob, cascade_rounds, rules, "
-        "schedule, update_fraction, archetype_mix",
+        "schedule, update_fraction, archetype_mix, calibration, stake_tail, "
+        "proposal_favourability, quorum",
     ),
     (
         "unknown output key",
@@ -139,9 +140,10 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
     (
         "not a simulator parameter",
         (("spec.parameters.whales", {"values": [1]}),),
-        "spec.parameters.whales: not a simulator parameter; valid names: agents, cascade_rounds, "
-        "conformity_threshold, influence_model, mean_degree, network_density, rewire_prob, "
-        "rules, schedule, update_fraction, whale_ratio",
+        "spec.parameters.whales: not a simulator parameter; valid names: agents, calibration, "
+        "cascade_rounds, conformity_threshold, influence_model, mean_degree, network_density, "
+        "proposal_favourability, quorum, rewire_prob, rules, schedule, stake_tail, "
+        "update_fraction, whale_ratio",
     ),
     (
         "range above the field's maximum",
@@ -446,6 +448,10 @@ def test_sweepable_parameters_and_kinds_come_from_simparams() -> None:
         "rules": ParamKind.CHOICE,
         "schedule": ParamKind.CHOICE,
         "update_fraction": ParamKind.FLOAT,
+        "calibration": ParamKind.CHOICE,
+        "stake_tail": ParamKind.FLOAT,
+        "proposal_favourability": ParamKind.FLOAT,
+        "quorum": ParamKind.FLOAT,
     }
     assert set(PARAM_KINDS) < set(SimParams.model_fields)
 

@@ -1,0 +1,54 @@
+"""How concentrated voting power is: top-k share, Nakamoto count and Gini coefficient.
+
+Plain functions of a vector of non-negative voting powers (stakes, or the stakes of the agents
+who voted). Which denominator a figure uses is the caller's choice: pass every agent's stake for
+shares of total voting power, or only the voters' stakes for shares of the votes cast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["gini", "nakamoto", "top_share"]
+
+
+def _power(values: np.ndarray) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or (x < 0).any() or not np.isfinite(x).all():
+        raise ValueError("voting power: expected a 1-d array of finite non-negative values")
+    return x
+
+
+def top_share(values: np.ndarray, k: int) -> float:
+    """Share of the total held by the ``k`` largest values (0 when the total is 0)."""
+    x = _power(values)
+    total = float(x.sum())
+    if total == 0.0 or k <= 0:
+        return 0.0
+    if k >= len(x):
+        return 1.0
+    return float(np.partition(x, len(x) - k)[len(x) - k :].sum()) / total
+
+
+def nakamoto(values: np.ndarray) -> int:
+    """Fewest holders whose values together reach half the total (>= 1/2); 0 when it is 0."""
+    x = _power(values)
+    total = float(x.sum())
+    if total == 0.0:
+        return 0
+    running = np.cumsum(np.sort(x)[::-1])
+    return int(np.searchsorted(2.0 * running, total, side="left")) + 1
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient: mean absolute difference over twice the mean (0 equal, -> 1 one holds all).
+
+    With the values sorted ascending, ``x_1 <= ... <= x_n``:
+    ``G = 2 sum_i i x_i / (n sum_i x_i) - (n + 1) / n``; 0 when the total is 0.
+    """
+    x = np.sort(_power(values))
+    n, total = len(x), float(x.sum())
+    if n == 0 or total == 0.0:
+        return 0.0
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    return float(2.0 * np.dot(ranks, x) / (n * total) - (n + 1) / n)

@@ -1,0 +1,66 @@
+"""The outcome of a run over the votes cast: stake tallies, quorum, approval and pass/fail.
+
+Abstainers keep their stake out of every tally. A proposal passes when the stake that voted
+reaches the quorum (a share of the total stake) and its yes stake strictly exceeds its no stake.
+Under rules v0.4 everyone votes and the quorum is 0, so this is the v0.4 outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.model import RunResult
+from simulator.params import RuleSet
+from simulator.population import resolve_population
+
+__all__ = ["Tally", "tally", "tally_votes"]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Stake tallies over the votes cast and what they decide."""
+
+    yes: float
+    """Stake of the voters voting yes."""
+    no: float
+    cast: float
+    """Stake of the voters (yes + no, exact: stakes are multiples of a quantum)."""
+    total: float
+    """Stake of every agent, voters or not."""
+    quorum: float
+    """Share of the total stake that must vote."""
+
+    @property
+    def quorum_met(self) -> bool:
+        """Whether the stake cast reaches ``quorum`` of the total."""
+        return self.cast >= self.quorum * self.total
+
+    @property
+    def passed(self) -> bool:
+        """Quorum met and yes stake strictly above no stake."""
+        return self.quorum_met and self.yes > self.no
+
+    @property
+    def approval(self) -> float:
+        """Share of the stake cast voting yes (NaN when nobody voted)."""
+        return self.yes / self.cast if self.cast > 0 else float("nan")
+
+
+def tally_votes(
+    stake: np.ndarray, votes: np.ndarray, participated: np.ndarray, quorum: float
+) -> Tally:
+    """Tally ``votes`` of the agents that ``participated``, weighted by ``stake``."""
+    yes = float(stake[votes & participated].sum())
+    no = float(stake[~votes & participated].sum())
+    return Tally(yes=yes, no=no, cast=yes + no, total=float(stake.sum()), quorum=quorum)
+
+
+def tally(result: RunResult, *, initial: bool = False) -> Tally:
+    """The final (or, with ``initial``, the round-0) tally of a run."""
+    quorum = 0.0
+    if result.params.rules is RuleSet.V0_5:
+        quorum = resolve_population(result.params).quorum
+    votes = result.initial_votes if initial else result.influence.final_votes
+    return tally_votes(result.agents.stake, votes, result.participated, quorum)

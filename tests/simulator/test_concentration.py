@@ -1,0 +1,54 @@
+"""Concentration measures against hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.concentration import gini, nakamoto, top_share
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([1, 1, 1, 1], 0.0),
+        ([0, 0, 0, 1], 0.75),  # 2*4/(4*1) - 5/4
+        ([1, 2, 3, 4], 0.25),  # pairwise |differences| 20 / (2 * 16 * 2.5)
+        ([4, 1, 3, 2], 0.25),  # order does not matter
+        ([5], 0.0),
+        ([0, 0], 0.0),
+        ([], 0.0),
+    ],
+)
+def test_gini(values: list[float], expected: float) -> None:
+    assert gini(np.array(values, dtype=float)) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([5, 3, 1, 1], 1),  # 5 reaches half of 10 exactly
+        ([4, 3, 2, 1], 2),  # 4 < 5 <= 7
+        ([1, 2, 3, 4], 2),
+        ([1, 1, 1, 1], 2),
+        ([1, 1, 1], 2),  # 1 < 1.5 <= 2
+        ([10], 1),
+        ([0, 0], 0),
+    ],
+)
+def test_nakamoto_is_the_fewest_holders_reaching_half(values: list[float], expected: int) -> None:
+    assert nakamoto(np.array(values, dtype=float)) == expected
+
+
+@pytest.mark.parametrize(
+    "values,k,expected",
+    [([4, 3, 2, 1], 1, 0.4), ([4, 3, 2, 1], 2, 0.7), ([1, 2, 3, 4], 10, 1.0), ([0, 0], 1, 0.0)],
+)
+def test_top_share(values: list[float], k: int, expected: float) -> None:
+    assert top_share(np.array(values, dtype=float), k) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("bad", [[-1.0, 2.0], [np.nan], [[1.0, 2.0]]])
+def test_negative_or_non_finite_power_is_rejected(bad: list[float]) -> None:
+    with pytest.raises(ValueError, match="voting power"):
+        gini(np.array(bad))
