@@ -309,7 +309,7 @@ def parse_params(args: argparse.Namespace) -> SimParams:
 
 def run_summary(record: RunRecord, position: str) -> str:
     """A readable multi-line summary of one run record."""
-    v, f, p = record.votes, record.flips, record.proposal
+    v, f, p, t = record.votes, record.flips, record.proposal, record.turnout
     w = v.weighted
     outcome = "PASSED" if v.passed else "FAILED"
     before = "passed" if v.passed_initial else "failed"
@@ -323,11 +323,25 @@ def run_summary(record: RunRecord, position: str) -> str:
             f"  stake      initial yes {w.initial.yes:,.1f} / no {w.initial.no:,.1f}   "
             f"final yes {w.final.yes:,.1f} / no {w.final.no:,.1f}   total {w.total_stake:,.1f}",
             f"  flips      {f.total} (yes->no {f.yes_to_no}, no->yes {f.no_to_yes}), "
-            f"per round {f.per_round}, whale-signal follows {f.whale_signal_followers}, "
+            f"per round {f.per_round}, whale-signal follows {f.whale_signal_follow_events}, "
             f"agents flipped {record.agents_flipped_total}",
-            f"  outcome    {outcome} (stake-weighted; before influence: {before})",
+            f"  cascade    rules {record.rules.value} ({record.schedule.value}), "
+            f"ended {_ending(record)}",
+            f"  turnout    {t.votes_cast} of {record.params.agents} voted, stake cast "
+            f"{t.stake_cast:,.1f}, quorum {t.quorum:g} {'met' if t.quorum_met else 'not met'}",
+            f"  outcome    {outcome} (stake-weighted over votes cast; before influence: {before}"
+            f"{'; changed by the cascade' if record.outcome_changed_by_cascade else ''})",
         ]
     )
+
+
+def _ending(record: RunRecord) -> str:
+    c = record.cascade
+    if c.converged_round is not None:
+        return f"converged (last change in round {c.converged_round})"
+    if c.period is not None:
+        return f"in a cycle of period {c.period}"
+    return "at the round cap"
 
 
 def _run(argv: Sequence[str] | None) -> int:

@@ -129,6 +129,8 @@ class Influence:
     no_to_yes: int
     whale_signal_followers: int
     """Agent-rounds in which a follower changed its vote to the whale majority."""
+    whale_follows: np.ndarray
+    """int32 per agent: rounds in which it changed its vote to the whale majority."""
     ending: Ending
     period: int
     """Period of the final state: 1 converged (a fixed point), 2 cycle, 0 round cap."""
@@ -289,6 +291,7 @@ def run_influence(
     set_bounds(slice(None))
     flip_count = np.zeros(n, dtype=np.int32)
     flip_round = np.zeros(n, dtype=np.int32)
+    whale_follows = np.zeros(n, dtype=np.int32)
     per_round: list[int] = []
     yes_to_no = no_to_yes = followed = 0
     ending, period = Ending.ROUND_CAP, 0
@@ -306,7 +309,9 @@ def run_influence(
                 break
             idx = idx[rng.random(len(idx)) < update_fraction]
         if signal is not None:
-            followed += int(np.count_nonzero(follower[idx]))
+            following = idx[follower[idx]]
+            followed += len(following)
+            whale_follows[following] += 1
         n_flips = len(idx)
         per_round.append(n_flips)
         if n_flips == 0:
@@ -341,6 +346,7 @@ def run_influence(
         yes_to_no=yes_to_no,
         no_to_yes=no_to_yes,
         whale_signal_followers=followed,
+        whale_follows=whale_follows,
         ending=ending,
         period=period,
     )
@@ -411,6 +417,8 @@ def influence_among_voters(
     flip_count[voters] = inner.flip_count
     flip_round = np.zeros(len(votes), dtype=np.int32)
     flip_round[voters] = inner.flip_round
+    whale_follows = np.zeros(len(votes), dtype=np.int32)
+    whale_follows[voters] = inner.whale_follows
     return Influence(
         final_votes=final,
         flip_count=flip_count,
@@ -419,6 +427,7 @@ def influence_among_voters(
         yes_to_no=inner.yes_to_no,
         no_to_yes=inner.no_to_yes,
         whale_signal_followers=inner.whale_signal_followers,
+        whale_follows=whale_follows,
         ending=inner.ending,
         period=inner.period,
     )

@@ -214,11 +214,15 @@ class SimParams(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Under rules v0.4 the fields added after schema 0.4 are left out (they hold their
-        defaults), so a v0.4 run's parameters and record serialize exactly as before them; under
-        v0.5 the population fields are written only when they differ from their defaults."""
+        """Fields added after schema 0.4 are left out where that loses nothing, so a v0.4 run's
+        parameters serialize exactly as before they existed: ``rules`` when it is the default;
+        under v0.4 the other rule-set and population fields (which hold their defaults); under
+        v0.5 the population fields at their defaults. A run record also states ``rules`` on its
+        own (and the validator checks that its parameters agree)."""
         data: dict[str, Any] = handler(self)
-        dropped = LATER_FIELDS if self.rules is RuleSet.V0_4 else POPULATION_FIELDS
+        if self.rules is DEFAULT_RULES:
+            data.pop("rules", None)
+        dropped = V04_OMITTED if self.rules is RuleSet.V0_4 else POPULATION_FIELDS
         for name in dropped:
             if getattr(self, name) == type(self).model_fields[name].default:
                 data.pop(name, None)
@@ -240,5 +244,5 @@ POPULATION_FIELDS: tuple[str, ...] = (
 )
 """The v0.5 population parameters: they must keep their defaults under rules v0.4."""
 
-LATER_FIELDS: tuple[str, ...] = ("rules", "schedule", "update_fraction", *POPULATION_FIELDS)
-"""Parameters added after record schema 0.4, omitted from serialization at their defaults."""
+V04_OMITTED: tuple[str, ...] = ("schedule", "update_fraction", *POPULATION_FIELDS)
+"""Parameters added after record schema 0.4 that a v0.4 run leaves out of its serialized form."""

@@ -120,6 +120,7 @@ class ReferenceInfluence:
     yes_to_no: int
     no_to_yes: int
     whale_signal_followers: int
+    whale_follows: list[int]
     ending: Ending
     period: int
 
@@ -156,6 +157,7 @@ def reference_influence(
     votes = list(votes)
     flip_count = [0] * n
     flip_round = [0] * n
+    whale_follows = [0] * n
     per_round: list[int] = []
     yes_to_no = no_to_yes = followed = 0
     ending, period = Ending.ROUND_CAP, 0
@@ -200,7 +202,10 @@ def reference_influence(
             for i, u in zip(would, draws, strict=True):
                 if not u < update_fraction:
                     new[i] = votes[i]
-        followed += sum(1 for i in range(n) if whale_signal[i] and new[i] != votes[i])
+        for i in range(n):
+            if whale_signal[i] and new[i] != votes[i]:
+                followed += 1
+                whale_follows[i] += 1
         flips = 0
         for i in range(n):
             if new[i] != votes[i]:
@@ -229,6 +234,7 @@ def reference_influence(
         yes_to_no=yes_to_no,
         no_to_yes=no_to_yes,
         whale_signal_followers=followed,
+        whale_follows=whale_follows,
         ending=ending,
         period=period,
     )
@@ -302,6 +308,7 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
             yes_to_no=out.yes_to_no,
             no_to_yes=out.no_to_yes,
             whale_signal_followers=out.whale_signal_followers,
+            whale_follows=np.array(out.whale_follows, dtype=np.int32),
             ending=out.ending,
             period=out.period,
         ),

@@ -1,8 +1,10 @@
-"""RuleSet of the per-agent rows of a run record, inline or in a Parquet side file.
+"""Rules of the per-agent rows of a run record, inline or in a Parquet side file.
 
 Each row must be possible on its own (an id inside ``[0, agents)`` and unique, a flip count whose
 parity explains the change of vote, a first-flip round that is null exactly when the agent never
-flipped) and the rows together must add up to the run's tallies (votes, stakes, flips, degrees).
+flipped, an abstainer that never flipped, a round-0 vote that is its utility's sign) and the rows
+together must add up to the run's tallies (votes and stakes cast, flips, whale-signal follows,
+degrees).
 Rows are checked in column batches, so a million-agent side file is checked without a million
 Python objects. A side file is not validated by pydantic, so its column kinds, nulls and value
 ranges are checked here against what ``AgentRecord`` (``simulator.records.schema``) allows; they
@@ -88,6 +90,13 @@ COLUMN_RANGES: dict[str, Interval] = {
     if COLUMN_KINDS[name] in ("integer", "float")
 }
 """Allowed interval of each numeric column."""
+PRE_05_COLUMNS: dict[str, object] = {
+    "participated": True,
+    "utility": None,
+    "whale_signal_follows": None,
+}
+"""Columns a side file written for a schema 0.4 record lacks, and what they read as: the record
+migrated to 0.5 keeps the file (and its hash) as it is."""
 _CHOICES: dict[str, tuple[str, ...]] = {
     name: tuple(str(m.value) for m in t) for name, (t, _) in _FIELDS.items() if issubclass(t, Enum)
 }
@@ -104,6 +113,11 @@ class AgentColumns:
     final_vote: np.ndarray
     flip_count: np.ndarray
     flip_round: np.ndarray
+    participated: np.ndarray
+    utility: np.ndarray
+    """float64; NaN where the record has null."""
+    whale_follows: np.ndarray
+    """int64; -1 where the record has null."""
 
     @classmethod
     def from_records(cls, agents: list[AgentRecord]) -> AgentColumns:
@@ -123,6 +137,13 @@ class AgentColumns:
             final_vote=np.array([a.final_vote for a in agents], dtype=np.bool_),
             flip_count=ints([a.flip_count for a in agents]),
             flip_round=ints([a.flip_round or 0 for a in agents]),
+            participated=np.array([a.participated for a in agents], dtype=np.bool_),
+            utility=np.array(
+                [math.nan if a.utility is None else a.utility for a in agents], dtype=np.float64
+            ),
+            whale_follows=ints(
+                [-1 if a.whale_signal_follows is None else a.whale_signal_follows for a in agents]
+            ),
         )
 
     @classmethod
@@ -136,6 +157,14 @@ class AgentColumns:
         def bools(name: str) -> np.ndarray:
             return _numpy(batch.column(name), fill=False).astype(np.bool_)
 
+        rows = batch.num_rows
+        names = set(batch.schema.names)
+
+        def column(name: str, fill: float | int, absent: float | int) -> np.ndarray:
+            if name not in names:
+                return np.full(rows, absent)
+            return _numpy(batch.column(name), fill=fill)
+
         return cls(
             id=ints("id"),
             stake=_numpy(batch.column("stake"), fill=0.0).astype(np.float64),
@@ -144,6 +173,11 @@ class AgentColumns:
             final_vote=bools("final_vote"),
             flip_count=ints("flip_count"),
             flip_round=ints("flip_round"),
+            participated=column("participated", False, True).astype(np.bool_),
+            utility=column("utility", math.nan, math.nan).astype(np.float64),
+            whale_follows=np.clip(column("whale_signal_follows", -1, -1), -1, _INT_LIMIT).astype(
+                np.int64
+            ),
         )
 
 
@@ -168,6 +202,9 @@ class _AgentTally:
         self.rounds = record.cascade_rounds
         self.seen = np.zeros(self.n, dtype=np.bool_)
         self.rows = 0
+        self.voters = 0
+        self.whale_sum = 0
+        self.whale_unknown = 0
         self.flip_sum = 0
         self.flipped = 0
         self.yes_initial = 0
@@ -231,6 +268,34 @@ class _AgentTally:
                 "(at most one flip per round)"
             ),
         )
+        abstained = ~c.participated
+        p += _rows(
+            lab,
+            abstained & (c.flip_count > 0),
+            offset,
+            lambda i: (
+                f"flip_count: {c.flip_count[i]}, but the agent did not vote (abstainers never flip)"
+            ),
+        )
+        known = ~np.isnan(c.utility)
+        p += _rows(
+            lab,
+            known & ((c.utility > 0) != c.initial_vote),
+            offset,
+            lambda i: (
+                f"initial_vote: {_json(c.initial_vote[i])}, but utility {c.utility[i]} "
+                "(the round-0 vote is yes exactly when the utility is positive)"
+            ),
+        )
+        p += _rows(
+            lab,
+            c.whale_follows > c.flip_count,
+            offset,
+            lambda i: (
+                f"whale_signal_follows: {c.whale_follows[i]} exceeds flip_count "
+                f"{c.flip_count[i]} (following the whales against one's vote is a flip)"
+            ),
+        )
         p += _rows(
             lab,
             c.degree > n - 1,
@@ -239,17 +304,21 @@ class _AgentTally:
         )
 
         self.rows += len(ids)
+        self.voters += int(np.count_nonzero(c.participated))
+        self.whale_unknown += int(np.count_nonzero(c.whale_follows < 0))
+        self.whale_sum += int(c.whale_follows[c.whale_follows >= 0].sum())
         self.flip_sum += int(c.flip_count.sum())
         self.flipped += int(np.count_nonzero(~never))
-        self.yes_initial += int(np.count_nonzero(c.initial_vote))
-        self.yes_final += int(np.count_nonzero(c.final_vote))
+        voted = c.participated
+        self.yes_initial += int(np.count_nonzero(c.initial_vote & voted))
+        self.yes_final += int(np.count_nonzero(c.final_vote & voted))
         self.degree_sum += int(c.degree.sum())
         stake = np.where(finite, c.stake, 0.0)
         self.stakes["total"].append(float(stake.sum()))
-        self.stakes["initial.yes"].append(float(stake[c.initial_vote].sum()))
-        self.stakes["initial.no"].append(float(stake[~c.initial_vote].sum()))
-        self.stakes["final.yes"].append(float(stake[c.final_vote].sum()))
-        self.stakes["final.no"].append(float(stake[~c.final_vote].sum()))
+        self.stakes["initial.yes"].append(float(stake[c.initial_vote & voted].sum()))
+        self.stakes["initial.no"].append(float(stake[~c.initial_vote & voted].sum()))
+        self.stakes["final.yes"].append(float(stake[c.final_vote & voted].sum()))
+        self.stakes["final.no"].append(float(stake[~c.final_vote & voted].sum()))
         first = np.clip(c.flip_round, 0, rounds)
         self.first_flips += np.bincount(first, minlength=rounds + 1)[: rounds + 1]
 
@@ -266,13 +335,23 @@ class _AgentTally:
                 f"agents_flipped_total: {r.agents_flipped_total}, but {self.flipped} agents have "
                 "flip_count > 0"
             )
+        if self.voters != r.turnout.votes_cast:
+            p.append(
+                f"turnout.votes_cast: {r.turnout.votes_cast}, but {self.voters} agents have "
+                "participated true"
+            )
+        if not self.whale_unknown and self.whale_sum != r.flips.whale_signal_follow_events:
+            p.append(
+                f"flips.whale_signal_follow_events: {r.flips.whale_signal_follow_events}, but the "
+                f"per-agent whale_signal_follows values sum to {self.whale_sum}"
+            )
         for phase, yes in (("initial", self.yes_initial), ("final", self.yes_final)):
             count = getattr(r.votes, phase)
             if yes != count.yes:
-                p.append(f"votes.{phase}.yes: {count.yes}, but {yes} agents have {phase}_vote true")
-            if self.rows - yes != count.no:
+                p.append(f"votes.{phase}.yes: {count.yes}, but {yes} voters have {phase}_vote true")
+            if self.voters - yes != count.no:
                 p.append(
-                    f"votes.{phase}.no: {count.no}, but {self.rows - yes} agents have "
+                    f"votes.{phase}.no: {count.no}, but {self.voters - yes} voters have "
                     f"{phase}_vote false"
                 )
         w = r.votes.weighted
@@ -288,7 +367,7 @@ class _AgentTally:
             if not stakes_agree(summed, recorded):
                 vote = "true" if side == "yes" else "false"
                 p.append(
-                    f"votes.weighted.{key}: {recorded}, but the stakes of agents with "
+                    f"votes.weighted.{key}: {recorded}, but the stakes of voters with "
                     f"{phase}_vote {vote} sum to {summed}"
                 )
         if self.degree_sum % 2:
@@ -351,7 +430,9 @@ def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
     if digest != ref.sha256:
         p.append(f"agent_records.sha256: {ref.sha256}, but {ref.path} hashes to {digest}")
     try:
-        schema, rows, batches = read_agent_batches(full, AGENT_COLUMNS)
+        schema, rows, _ = read_agent_batches(full, AGENT_COLUMNS)
+        present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
+        schema, rows, batches = read_agent_batches(full, present)
     except (pa.ArrowException, OSError) as exc:
         return [*p, f"agent_records.path: {ref.path} is not a Parquet file ({exc})"]
     columns = _check_columns(schema)
@@ -390,7 +471,12 @@ def _check_columns(schema: pa.Schema) -> list[str]:
     p: list[str] = []
     names = set(schema.names)
     where = "agent_records.path column"
-    p += [f"{where} {c}: missing column" for c in AGENT_COLUMNS if c not in names]
+    old = not any(c in names for c in PRE_05_COLUMNS)  # a side file of a 0.4 record
+    p += [
+        f"{where} {c}: missing column"
+        for c in AGENT_COLUMNS
+        if c not in names and not (old and c in PRE_05_COLUMNS)
+    ]
     p += [f"{where} {c}: unknown column" for c in schema.names if c not in COLUMN_KINDS]
     for c in AGENT_COLUMNS:
         if c in names and _arrow_kind(schema.field(c).type) != COLUMN_KINDS[c]:
@@ -401,7 +487,8 @@ def _check_columns(schema: pa.Schema) -> list[str]:
 def _check_batch(batch: pa.RecordBatch, offset: int) -> list[str]:
     """Nulls, choices and value ranges the pydantic model enforces for inline records."""
     p: list[str] = []
-    for name in AGENT_COLUMNS:
+    present = [name for name in AGENT_COLUMNS if name in batch.schema.names]
+    for name in present:
         col = batch.column(name)
         if name not in NULLABLE_COLUMNS and col.null_count:
             mask = pc.is_null(col).to_numpy(zero_copy_only=False)
@@ -412,6 +499,8 @@ def _check_batch(batch: pa.RecordBatch, offset: int) -> list[str]:
         mask = ~pc.fill_null(known, True).to_numpy(zero_copy_only=False)
         p += _rows(_side_row, mask, offset, partial(_choice_message, name, values))
     for name, interval in COLUMN_RANGES.items():
+        if name not in present:
+            continue
         col = batch.column(name)
         values = _numpy(col, fill=0)
         bad = ~((values >= interval.floor) & (values <= interval.ceiling))

@@ -1,4 +1,4 @@
-"""Building run records: from a ``RunResult`` (engine arrays) to a v0.4 ``RunRecord``.
+"""Building run records: from a ``RunResult`` (engine arrays) to a v0.5 ``RunRecord``.
 
 A record's content is computed in one place, :func:`record_fields`, from the engine's struct of
 arrays: tallies, flips, influence metadata and per-agent records (inline, as a reference to a
@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 import simulator
+from simulator.concentration import gini, nakamoto
 from simulator.errors import ParameterError
-from simulator.model import RunResult, simulate
+from simulator.model import Ending, RunResult, simulate
+from simulator.outcome import Tally, tally
 from simulator.params import ARCHETYPES, AgentRecords, SimParams
 from simulator.records.io import write_agent_parquet
 from simulator.records.schema import SCHEMA_VERSION, AgentRecordsRef, RunRecord
@@ -33,11 +35,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _tally(votes: np.ndarray, stake: np.ndarray) -> tuple[dict[str, int], dict[str, float]]:
-    yes = int(np.count_nonzero(votes))
-    yes_stake = float(stake[votes].sum())
-    no_stake = float(stake[~votes].sum())
-    return {"yes": yes, "no": len(votes) - yes}, {"yes": yes_stake, "no": no_stake}
+def _count(votes: np.ndarray, participated: np.ndarray) -> dict[str, int]:
+    yes = int(np.count_nonzero(votes & participated))
+    return {"yes": yes, "no": int(np.count_nonzero(participated)) - yes}
+
+
+def _cascade(result: RunResult) -> dict[str, Any]:
+    f = result.influence
+    return {
+        "ending": f.ending.value,
+        "converged_round": f.converged_round,
+        "period": f.period if f.ending is Ending.CYCLE else None,
+    }
 
 
 def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
@@ -55,6 +64,9 @@ def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
         "final_vote": f.final_votes,
         "flip_count": f.flip_count,
         "flip_round": f.flip_round,
+        "participated": result.participated,
+        "utility": result.utility,
+        "whale_signal_follows": f.whale_follows,
     }
 
 
@@ -87,10 +99,10 @@ def record_fields(
     ``write_agent_parquet`` returned.
     """
     n = len(result.agents)
-    stake = result.agents.stake
     f = result.influence
-    initial, initial_stake = _tally(result.initial_votes, stake)
-    final, final_stake = _tally(f.final_votes, stake)
+    voted = result.participated
+    before, after = tally(result, initial=True), tally(result)
+    cast = result.agents.stake[voted]
     agents: list[dict[str, Any]] | None = None
     if isinstance(agent_records, AgentRecordsRef):
         ref = agent_records.model_dump(mode="json")
@@ -110,31 +122,47 @@ def record_fields(
         "run_index": run_index,
         "code_version": simulator.__version__,
         "params": result.params,
+        "rules": result.params.rules.value,
+        "schedule": result.params.schedule.value,
+        "calibration": result.params.calibration.value,
         "proposal": {"risk": p.risk, "yield": p.yield_, "complexity": p.complexity},
-        "votes": {
-            "initial": initial,
-            "final": final,
-            "weighted": {
-                "initial": initial_stake,
-                "final": final_stake,
-                "total_stake": float(stake.sum()),
-            },
-            "passed": final_stake["yes"] > final_stake["no"],
-            "passed_initial": initial_stake["yes"] > initial_stake["no"],
+        "turnout": {
+            "votes_cast": int(np.count_nonzero(voted)),
+            "stake_cast": after.cast,
+            "quorum": after.quorum,
+            "quorum_met": after.quorum_met,
         },
+        "votes": {
+            "initial": _count(result.initial_votes, voted),
+            "final": _count(f.final_votes, voted),
+            "weighted": {
+                "initial": _stake(before),
+                "final": _stake(after),
+                "total_stake": after.total,
+            },
+            "passed": after.passed,
+            "passed_initial": before.passed,
+        },
+        "outcome_changed_by_cascade": after.passed != before.passed,
+        "concentration": {"gini": gini(cast), "nakamoto": nakamoto(cast)},
         "flips": {
             "total": int(f.flip_count.sum()),
             "yes_to_no": f.yes_to_no,
             "no_to_yes": f.no_to_yes,
             "per_round": f.flips_per_round.tolist(),
-            "whale_signal_followers": f.whale_signal_followers,
+            "whale_signal_follow_events": f.whale_signal_followers,
         },
         "influence_model": result.params.influence_model.value,
         "cascade_rounds": f.rounds_run,
+        "cascade": _cascade(result),
         "agents_flipped_total": int(np.count_nonzero(f.flip_count)),
         "agent_records": ref,
         "agents": agents,
     }
+
+
+def _stake(t: Tally) -> dict[str, float]:
+    return {"yes": t.yes, "no": t.no}
 
 
 def _ref(mode: AgentRecords, count: int) -> dict[str, Any]:

@@ -1,8 +1,12 @@
-"""Legacy run-record shapes (0.1, 0.2, 0.3) and the one-step migrators that lift them to 0.4.
+"""Legacy run-record shapes (0.1-0.4) and the one-step migrators that lift them to 0.5.
 
 Results files outlive the code that wrote them. Each legacy shape is a pydantic model here, so a
 legacy line is checked as strictly as a current one, and each migrator is a pure function from one
-version's dict to the next version's dict; ``upgrade`` runs the chain 0.1 -> 0.2 -> 0.3 -> 0.4.
+version's dict to the next version's dict; ``upgrade`` runs the chain 0.1 -> ... -> 0.4 -> 0.5.
+A 0.4 record is a v0.4-rules run in which everyone voted; lifting it to 0.5 adds what that
+implies (rules v0.4, full turnout, quorum 0, the ending read off the rounds) and leaves null what
+it did not record (per-agent utility and whale-signal follows; concentration without inline
+agents).
 Every legacy run had one influence round (the two-round cascade), so per-round and per-agent flip
 data derive exactly from the votes; values that no legacy line holds get documented, deterministic
 fillers. The shapes and every filled-in value are described in docs/schema.md.
@@ -12,11 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from simulator.concentration import gini, nakamoto
 from simulator.errors import MigrationError
 from simulator.messages import ErrorText, refuse_python_names
 from simulator.params import Archetype, SimParams
@@ -52,7 +59,7 @@ UNKNOWN_TIMESTAMP = "1970-01-01T00:00:00"
 """The 0.1 writer recorded no time; migrated 0.1 records carry the Unix epoch, meaning unknown."""
 UNKNOWN_CODE_VERSION = "unknown"
 """Writers before 0.3 recorded no code version."""
-LEGACY_VERSIONS = ("0.1", "0.2", "0.3")
+LEGACY_VERSIONS = ("0.1", "0.2", "0.3", "0.4")
 
 
 _TEXT = ErrorText(root="record")
@@ -358,7 +365,7 @@ def v03_to_v04(obj: Json) -> Json:
     f = r.flips
     params = SimParams(**r.params.model_dump(), cascade_rounds=1)
     record: Json = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": "0.4",
         "run_id": _uuid4_or_derived(r.run_id, obj),
         "timestamp": _utc_timestamp(r.timestamp, naive_is_utc=False),
         "seed": r.seed,
@@ -387,10 +394,97 @@ def v03_to_v04(obj: Json) -> Json:
     return record
 
 
+def _field(obj: Json, *path: str) -> Any:
+    value: Any = obj
+    for i, key in enumerate(path):
+        if not isinstance(value, dict) or key not in value:
+            raise MigrationError(f"{'.'.join(path[: i + 1])}: missing field")
+        value = value[key]
+    return value
+
+
+def _ending(per_round: list[int]) -> Json:
+    """The ending of a v0.4 cascade: converged after a round without flips, else the cap."""
+    if per_round and per_round[-1] == 0:
+        changed = [k + 1 for k, flips in enumerate(per_round) if flips]
+        return {
+            "ending": "converged",
+            "converged_round": changed[-1] if changed else 0,
+            "period": None,
+        }
+    return {"ending": "round_cap", "converged_round": None, "period": None}
+
+
+def v04_to_v05(obj: Json) -> Json:
+    """0.4 -> 0.5: rules v0.4 made explicit, everyone voted, quorum 0, the ending, new names."""
+    params = dict(_field(obj, "params"))
+    if params.get("rules", "v0.4") != "v0.4":
+        raise MigrationError(f"params.rules: {json.dumps(params['rules'])}, expected v0.4")
+    params["rules"] = "v0.4"  # explicit: the record must not depend on the default rule set
+    votes, flips = _field(obj, "votes"), dict(_field(obj, "flips"))
+    final = _field(obj, "votes", "weighted", "final")
+    if not isinstance(final, dict) or not all(
+        isinstance(final.get(k), int | float) for k in ("yes", "no")
+    ):
+        raise MigrationError("votes.weighted.final: expected yes and no stakes")
+    per_round = _field(obj, "flips", "per_round")
+    if not isinstance(per_round, list):
+        raise MigrationError("flips.per_round: expected a list")
+    flips["whale_signal_follow_events"] = flips.pop("whale_signal_followers", None)
+    agents = obj.get("agents")
+    concentration = None
+    if isinstance(agents, list) and agents:
+        stakes = [a.get("stake") if isinstance(a, dict) else None for a in agents]
+        if all(isinstance(x, int | float) and math.isfinite(x) and x >= 0 for x in stakes):
+            power = np.asarray(stakes, dtype=np.float64)
+            concentration = {"gini": gini(power), "nakamoto": nakamoto(power)}
+        agents = [
+            {**a, "participated": True, "utility": None, "whale_signal_follows": None}
+            if isinstance(a, dict)
+            else a
+            for a in agents
+        ]
+    record = {
+        key: value
+        for key, value in obj.items()
+        if key not in ("schema_version", "params", "votes", "flips", "agents")
+    }
+    passed, passed_initial = votes.get("passed"), votes.get("passed_initial")
+    return {
+        "schema_version": "0.5",
+        **{
+            k: record[k]
+            for k in ("run_id", "timestamp", "seed", "base_seed", "run_index")
+            if k in record
+        },
+        "code_version": record.get("code_version"),
+        "params": params,
+        "rules": "v0.4",
+        "schedule": "synchronous",
+        "calibration": "none",
+        "proposal": record.get("proposal"),
+        "turnout": {
+            "votes_cast": params.get("agents"),
+            "stake_cast": final["yes"] + final["no"],  # everyone voted
+            "quorum": 0.0,
+            "quorum_met": True,
+        },
+        "votes": votes,
+        "outcome_changed_by_cascade": passed != passed_initial,
+        "concentration": concentration,
+        "flips": flips,
+        **{k: record[k] for k in ("influence_model", "cascade_rounds") if k in record},
+        "cascade": _ending(per_round),
+        **{k: v for k, v in record.items() if k in ("agents_flipped_total", "agent_records")},
+        "agents": agents,
+    }
+
+
 STEPS: dict[str, tuple[str, Callable[[Json], Json]]] = {
     "0.1": ("0.2", v01_to_v02),
     "0.2": ("0.3", v02_to_v03),
     "0.3": ("0.4", v03_to_v04),
+    "0.4": ("0.5", v04_to_v05),
 }
 """Per-version migrators: version -> (next version, pure function on dicts)."""
 
@@ -410,7 +504,7 @@ def detect_version(obj: Json) -> str:
 
 
 def upgrade(obj: Json) -> Json:
-    """Migrate a legacy record (a dict) to a 0.4 dict; a 0.4 record is returned as it is."""
+    """Migrate a legacy record (a dict) to a 0.5 dict; a 0.5 record is returned as it is."""
     version = detect_version(obj)
     while version != SCHEMA_VERSION:
         version, step = STEPS[version]

@@ -1,13 +1,13 @@
-"""Migrate a JSONL results file of any supported schema version to v0.4.
+"""Migrate a JSONL results file of any supported schema version to v0.5.
 
 ``python -m simulator.migrate OLD NEW [--force]`` reads OLD line by line, lifts each record through
-the per-version migrators in ``simulator.records.legacy`` (0.1 -> 0.2 -> 0.3 -> 0.4), validates
+the per-version migrators in ``simulator.records.legacy`` (0.1 -> ... -> 0.4 -> 0.5), validates
 the result exactly as ``python -m simulator.validate`` would, and writes NEW. Guarantees:
 
 - OLD is only read. NEW is written atomically (``simulator.atomic``: a temporary file beside it,
   renamed into place), so NEW is either the old content or the complete new one, never partial.
 - An existing NEW is not overwritten without ``--force``; NEW may never be OLD itself.
-- A valid 0.4 line is copied byte for byte (a Parquet reference is re-relativised when NEW is in
+- A valid 0.5 line is copied byte for byte (a Parquet reference is re-relativised when NEW is in
   another directory), so migrating a migrated file changes nothing.
 - A line that cannot be migrated is reported as ``OLD:LINE: reason`` and left out of NEW; the other
   lines are still written, and the exit code is 1. It is 0 when every line migrated and 2 on a usage
@@ -78,7 +78,7 @@ def _first(problems: list[str]) -> str:
 def migrate_line(
     body: bytes, *, old_dir: Path | None = None, new_dir: Path | None = None
 ) -> tuple[bytes, str]:
-    """One JSON line (without its newline) as a v0.4 line, and the version it had.
+    """One JSON line (without its newline) as a v0.5 line, and the version it had.
 
     Raises ``MigrationError`` naming the field when the line cannot be migrated. ``old_dir`` and
     ``new_dir`` are the directories of the source and target files (for Parquet side files).
@@ -176,7 +176,7 @@ def migrate_file(old: str | Path, new: str | Path, *, force: bool = False) -> Mi
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator.migrate",
-        description=f"Migrate a JSONL results file of schema 0.1-0.3 to {SCHEMA_VERSION}.",
+        description=f"Migrate a JSONL results file of schema 0.1-0.4 to {SCHEMA_VERSION}.",
     )
     parser.add_argument("old", metavar="OLD", help="JSONL file to read (never modified)")
     parser.add_argument("new", metavar="NEW", help="JSONL file to write (atomically)")

@@ -1,4 +1,4 @@
-"""The v0.4 run record: one JSON object per line of a results file.
+"""The v0.5 run record: one JSON object per line of a results file.
 
 This module is the single definition of the record. ``run-record.schema.json`` beside it is
 generated from it (``python -m simulator.records.schema --write``) and a test fails if the
@@ -24,9 +24,10 @@ from pydantic import (
 )
 
 from simulator.messages import refuse_python_names
-from simulator.params import AgentRecords, Archetype, SimParams
+from simulator.model import Ending
+from simulator.params import AgentRecords, Archetype, Calibration, RuleSet, Schedule, SimParams
 
-SCHEMA_VERSION = "0.4"
+SCHEMA_VERSION = "0.5"
 SCHEMA_PATH = Path(__file__).with_name("run-record.schema.json")
 
 
@@ -77,21 +78,55 @@ class Stake(_Strict):
 
 
 class Weighted(_Strict):
-    """Stake-weighted tallies before and after the influence phase."""
+    """Stake-weighted tallies over the votes cast, before and after the influence phase."""
 
     initial: Stake
     final: Stake
-    total_stake: Annotated[float, Field(ge=0)]
+    total_stake: Annotated[float, Field(ge=0)] = Field(
+        description="Stake of every agent, voters or not."
+    )
 
 
 class Votes(_Strict):
-    """Tallies: head counts initial and final, stake-weighted, and the outcome."""
+    """Tallies over the votes cast: head counts initial and final, stake-weighted, the outcome."""
 
     initial: Count
     final: Count
     weighted: Weighted
-    passed: bool = Field(description="Final stake-weighted yes exceeds final stake-weighted no.")
+    passed: bool = Field(
+        description="Quorum met and final stake-weighted yes exceeds final stake-weighted no."
+    )
     passed_initial: bool = Field(description="The same test on the round-0 votes.")
+
+
+class Turnout(_Strict):
+    """Who voted: votes and stake cast, and the quorum."""
+
+    votes_cast: NonNegativeInt = Field(description="Agents that voted.")
+    stake_cast: Annotated[float, Field(ge=0)] = Field(description="Stake of the agents that voted.")
+    quorum: Share = Field(description="Share of the total stake that must vote for a pass.")
+    quorum_met: bool = Field(description="stake_cast >= quorum × votes.weighted.total_stake.")
+
+
+class Cascade(_Strict):
+    """How the influence rounds ended."""
+
+    ending: Ending
+    converged_round: NonNegativeInt | None = Field(
+        description="Ending converged: the last round that changed a vote (0: none did); else null."
+    )
+    period: Annotated[int, Field(ge=2)] | None = Field(
+        description="Ending cycle: the period of the cycle; else null."
+    )
+
+
+class Concentration(_Strict):
+    """Concentration of the voting power cast (the stakes of the agents that voted)."""
+
+    gini: Share = Field(description="Gini coefficient (0 when nobody voted).")
+    nakamoto: NonNegativeInt = Field(
+        description="Fewest voters holding at least half the stake cast (0 when nobody voted)."
+    )
 
 
 class Flips(_Strict):
@@ -101,7 +136,7 @@ class Flips(_Strict):
     yes_to_no: NonNegativeInt
     no_to_yes: NonNegativeInt
     per_round: list[NonNegativeInt] = Field(description="Flip events in rounds 1..cascade_rounds.")
-    whale_signal_followers: NonNegativeInt = Field(
+    whale_signal_follow_events: NonNegativeInt = Field(
         description="Agent-rounds in which an agent followed the whale majority against its vote."
     )
 
@@ -122,6 +157,14 @@ class AgentRecord(_Strict):
     flip_round: Annotated[int, Field(ge=1)] | None = Field(
         description="Round of the agent's first flip, or null if it never flipped."
     )
+    participated: bool = Field(description="The agent voted (abstainers never flip).")
+    utility: float | None = Field(
+        description="Round-0 utility (initial_vote is utility > 0); null in migrated records."
+    )
+    whale_signal_follows: NonNegativeInt | None = Field(
+        description="Rounds in which the agent followed the whale majority against its vote; "
+        "null in migrated records."
+    )
 
 
 class AgentRecordsRef(_Strict):
@@ -136,9 +179,9 @@ class AgentRecordsRef(_Strict):
 
 
 class RunRecord(_Strict):
-    """A v0.4 run record."""
+    """A v0.5 run record."""
 
-    schema_version: Literal["0.4"]
+    schema_version: Literal["0.5"]
     run_id: UUID4
     timestamp: UtcDatetime
     seed: NonNegativeInt = Field(description="The seed the run's generator was made from.")
@@ -146,11 +189,24 @@ class RunRecord(_Strict):
     run_index: NonNegativeInt = Field(description="Index whose SeedSequence child gave `seed`.")
     code_version: str
     params: SimParams
+    rules: RuleSet = Field(description="The run's rule set (params.rules).")
+    schedule: Schedule = Field(description="The run's update schedule (params.schedule).")
+    calibration: Calibration = Field(
+        description="The run's population preset (params.calibration)."
+    )
     proposal: ProposalBlock
+    turnout: Turnout
     votes: Votes
+    outcome_changed_by_cascade: bool = Field(
+        description="votes.passed differs from votes.passed_initial."
+    )
+    concentration: Concentration | None = Field(
+        description="Of the voting power cast; null in records migrated without per-agent stakes."
+    )
     flips: Flips
     influence_model: str
     cascade_rounds: NonNegativeInt = Field(description="Influence rounds actually run.")
+    cascade: Cascade
     agents_flipped_total: NonNegativeInt = Field(description="Agents that flipped at least once.")
     agent_records: AgentRecordsRef
     agents: list[AgentRecord] | None = Field(
@@ -162,7 +218,7 @@ def json_schema() -> dict[str, object]:
     """The JSON Schema of a run record, generated from the pydantic model."""
     schema = RunRecord.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://govsim.io/schemas/run-record-0.4.json"
+    schema["$id"] = f"https://govsim.io/schemas/run-record-{SCHEMA_VERSION}.json"
     return schema
 
 

@@ -1,4 +1,4 @@
-"""Validate JSONL files of v0.4 run records, line by line.
+"""Validate JSONL files of v0.5 run records, line by line.
 
 A results file is appended to by many runs and read by analyses that trust it, so every line must
 be a complete, well-typed and internally consistent record.

@@ -64,7 +64,9 @@ def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> Estimate:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    # at p = 0 or 1 the bound is p itself; rounding must not put it on the wrong side of p
+    low, high = min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
+    return Estimate(p, low, high, n)
 
 
 def group_indices(keys: np.ndarray) -> list[tuple[object, np.ndarray]]:

@@ -5,7 +5,7 @@ finished tasks, ``sweepctl status``, ``collect`` and ``report``) must agree on t
 what "done" means, so both are defined once, here. Under ``<output uri>/<sweep name>/``:
 
 ``tasks/NNNNNN.jsonl``
-    The task's run records, one v0.4 record a line, in the task's run order (6-digit index).
+    The task's run records, one v0.5 record a line, in the task's run order (6-digit index).
 ``tasks/NNNNNN.manifest.json``
     The commit marker, written after the JSONL: record count, byte size, sha256 of the JSONL,
     spec hash, code version, index, the task's positions in the run order, creation time.

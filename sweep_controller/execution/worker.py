@@ -1,7 +1,7 @@
 """The worker: what one task (one Kubernetes Job index) runs, for `sweepctl worker` and `run`.
 
 A task is a fixed slice of a sweep's runs (``SweepPlan.task_runs``). The worker simulates each run,
-serialises its v0.4 record (``simulator.records.building.record_fields``; per-agent records off:
+serialises its v0.5 record (``simulator.records.building.record_fields``; per-agent records off:
 ``agent_records.mode`` is ``none``, see docs/sweeps.md), validates every record with
 ``simulator.records.validate.check_json`` (strict schema, then tallies) exactly as it will be
 stored, and uploads the task's JSONL, then its manifest (the commit marker), through the store

@@ -70,9 +70,9 @@ def test_an_invalid_file_is_left_out_and_fails_the_step(tmp_path: Path) -> None:
     src = tmp_path / "results"
     simulate(src / "good.jsonl", 3)
     lines = (src / "good.jsonl").read_text().splitlines()
-    (src / "bad.jsonl").write_text(
-        lines[0].replace('"schema_version":"0.4"', '"schema_version":"0.3"') + "\n"
-    )
+    bad = lines[0].replace('"schema_version":"0.5"', '"schema_version":"0.3"')
+    assert bad != lines[0]
+    (src / "bad.jsonl").write_text(bad + "\n")
     (src / "table.csv").write_text("a,b\n")
     done = collect(src, tmp_path / "out")
     assert done.returncode == 1

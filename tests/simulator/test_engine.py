@@ -21,7 +21,7 @@ from simulator.params import (
 )
 from simulator.reference import reference_simulate
 
-ARRAYS = ("final_votes", "flip_count", "flip_round", "flips_per_round")
+ARRAYS = ("final_votes", "flip_count", "flip_round", "flips_per_round", "whale_follows")
 SCALARS = ("yes_to_no", "no_to_yes", "whale_signal_followers", "rounds_run", "ending", "period")
 
 

@@ -1,7 +1,8 @@
 """The measures a report plots and tabulates, and how each is estimated over a group of runs.
 
-Every figure and table of a report shows the same few measures of the runs (pass rate, final
-weighted yes share, share of agents flipped, flips per run, cascade rounds run), each a column of
+Every figure and table of a report shows the same few measures of the runs (pass rate, how often
+the cascade changed the outcome, final weighted yes share, share of agents flipped, flips per run,
+cascade rounds run), each a column of
 the collected results. A measure knows its label, whether it is a proportion of runs (estimated
 with a Wilson interval) or a mean (Student-t, clipped to the range the measure can take), and
 how to print its value, so figures and tables cannot disagree.
@@ -46,13 +47,20 @@ class Measure:
 
 MEASURES: tuple[Measure, ...] = (
     Measure("passed", "pass rate", rate=True, fmt=".0%"),
+    Measure("outcome_changed_by_cascade", "outcome changed by the cascade", rate=True, fmt=".0%"),
     Measure("yes_share_weighted_final", "final weighted yes share"),
     Measure("agents_flipped_share", "share of agents flipped"),
     Measure("flips_total", "flips per run", fmt=".1f"),
     Measure("rounds_run", "cascade rounds run", fmt=".1f"),
 )
 MEASURES_BY_COLUMN = {m.column: m for m in MEASURES}
-HEATMAP_MEASURES = ("passed", "flips_total", "yes_share_weighted_final", "agents_flipped_share")
+HEATMAP_MEASURES = (
+    "passed",
+    "outcome_changed_by_cascade",
+    "flips_total",
+    "yes_share_weighted_final",
+    "agents_flipped_share",
+)
 """Columns drawn in each heatmap figure, one panel each."""
 
 

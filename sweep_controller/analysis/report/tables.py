@@ -74,7 +74,8 @@ def summary_table(data: ReportData) -> Table:
         rows.append((f"{label} (95% CI)", format_estimate(MEASURES_BY_COLUMN["passed"], est)))
     for measure in MEASURES[1:]:
         est = estimate(measure, cols[measure.column])
-        rows.append((f"mean {measure.label}", format_estimate(measure, est)))
+        label = f"{measure.label} (95% CI)" if measure.rate else f"mean {measure.label}"
+        rows.append((label, format_estimate(measure, est)))
     return Table(("", ""), tuple(rows))
 
 

@@ -1,4 +1,4 @@
-"""Migration to v0.4: every legacy fixture migrates to valid records without losing what it held."""
+"""Migration to v0.5: every legacy fixture migrates to valid records without losing what it held."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from kit.cli import python_module
-from kit.records import Record, build_record, dumps, write_jsonl
+from kit.records import Record, build_record, build_v04_record, dumps, write_jsonl
 
 from simulator.errors import MigrationError
 from simulator.records.legacy import (
@@ -65,21 +65,63 @@ def test_migration_is_deterministic_and_idempotent(tmp_path: Path) -> None:
     migrate_file(FIXTURES / "mixed.jsonl", second)
     assert first.read_bytes() == second.read_bytes()
     report = migrate_file(first, again)
-    assert report.by_version == (("0.4", report.lines),)
+    assert report.by_version == (("0.5", report.lines),)
     assert again.read_bytes() == first.read_bytes()
 
 
-def test_v04_lines_pass_through_byte_for_byte(tmp_path: Path) -> None:
-    old_lines = (FIXTURES / "mixed.jsonl").read_bytes().splitlines()
-    migrate_file(FIXTURES / "mixed.jsonl", tmp_path / "new.jsonl")
-    new_lines = (tmp_path / "new.jsonl").read_bytes().splitlines()
-    current = [i for i, line in enumerate(old_lines) if b'"schema_version":"0.4"' in line]
-    assert current == [1, 4]
-    for i in current:
-        assert new_lines[i] == old_lines[i]
+def test_v05_lines_pass_through_byte_for_byte(tmp_path: Path) -> None:
+    records = [build_record(seed=s, agents=6, rules=r) for s, r in ((1, "v0.4"), (2, "v0.5"))]
+    old = write_jsonl(tmp_path / "old.jsonl", records)
+    report = migrate_file(old, tmp_path / "new.jsonl")
+    assert report.by_version == (("0.5", 2),)
+    assert (tmp_path / "new.jsonl").read_bytes() == old.read_bytes()
 
 
-# --- round trips: the 0.4 record still holds everything the legacy line said -------------------
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("mode", ["inline", "none", "parquet"])
+def test_v04_record_lifts_to_the_same_run_in_0_5(tmp_path: Path, seed: int, mode: str) -> None:
+    """A 0.4 record becomes the 0.5 record of the same v0.4 run, less what 0.4 did not hold."""
+    kwargs: dict[str, Any] = {"seed": seed, "agents": 9, "max_rounds": 3, "mode": mode}
+    if mode == "parquet":
+        kwargs["base_dir"] = tmp_path
+    old = build_v04_record(**kwargs)
+    assert old["schema_version"] == "0.4" and "rules" not in old["params"]
+    line, version = migrate_line(json.dumps(old).encode(), old_dir=tmp_path, new_dir=tmp_path)
+    assert version == "0.4"
+    lifted = json.loads(line)
+    expected = build_record(**{**kwargs, "mode": "inline" if mode == "parquet" else mode})
+    if mode == "parquet":
+        expected["agents"], expected["agent_records"] = None, old["agent_records"]
+    if mode != "inline":
+        expected["concentration"] = None  # no per-agent stakes in the line
+    if expected["agents"] is not None:
+        for agent in expected["agents"]:
+            agent.update(utility=None, whale_signal_follows=None)
+    assert lifted == expected
+    write_jsonl(tmp_path / "new.jsonl", [lifted])
+    report = validate_file(tmp_path / "new.jsonl")
+    assert report.ok, report.problems  # a 0.4 side file (without the 0.5 columns) still checks
+
+
+def test_migrated_v04_record_keeps_pinning_its_v04_run(tmp_path: Path) -> None:
+    """The migrated 0.4 fixture lines say rules v0.4, so their params still select the v0.4 run."""
+    new = tmp_path / "new.jsonl"
+    migrate_file(FIXTURES / "mixed.jsonl", new)
+    old_lines = _lines(FIXTURES / "mixed.jsonl")
+    for old, lifted in zip(old_lines, _lines(new), strict=True):
+        if old.get("schema_version") != "0.4":
+            continue
+        assert {k: v for k, v in lifted["params"].items() if k != "rules"} == old["params"]
+        assert lifted["params"].get("rules", "v0.4") == "v0.4"
+        assert (lifted["rules"], lifted["schedule"]) == ("v0.4", "synchronous")
+        assert lifted["votes"] == old["votes"]
+        assert lifted["turnout"]["votes_cast"] == old["params"]["agents"]
+        flips = dict(old["flips"])
+        flips["whale_signal_follow_events"] = flips.pop("whale_signal_followers")
+        assert lifted["flips"] == flips
+
+
+# --- round trips: the 0.5 record still holds everything the legacy line said -------------------
 
 
 def _as_v01(r: Record) -> Record:
@@ -101,7 +143,7 @@ def _as_v01(r: Record) -> Record:
         "stake_yes_final": w["final"]["yes"],
         "stake_no_final": w["final"]["no"],
         "flips": r["flips"]["total"],
-        "whale_followers": r["flips"]["whale_signal_followers"],
+        "whale_followers": r["flips"]["whale_signal_follow_events"],
         "passed": v["passed"],
     }
 
@@ -128,7 +170,7 @@ def _as_v02_body(r: Record) -> Record:
             "total": f["total"],
             "yes_to_no": f["yes_to_no"],
             "no_to_yes": f["no_to_yes"],
-            "whale_followers": f["whale_signal_followers"],
+            "whale_followers": f["whale_signal_follow_events"],
         },
     }
 
@@ -194,7 +236,8 @@ def test_v03_round_trip(migrated: dict[str, list[tuple[Record, Record]]]) -> Non
         assert new["run_id"] == old["run_id"]
         assert new["code_version"] == old["code_version"]
         assert new["votes"] == old["votes"]
-        assert {k: new["flips"][k] for k in old["flips"]} == old["flips"]
+        renamed = {"whale_signal_followers": "whale_signal_follow_events"}
+        assert {k: new["flips"][renamed.get(k, k)] for k in old["flips"]} == old["flips"]
         if old.get("agents") is None:
             assert new["agents"] is None and new["agent_records"]["mode"] == "none"
             continue
@@ -273,11 +316,11 @@ def test_unmigratable_lines_are_reported_by_number(tmp_path: Path) -> None:
     for line_no, reason in expected.items():
         assert f"{old}:{line_no}: {reason}" in errors, errors
     assert (
-        f'{old}:3: schema_version: "0.9" is not a known version (0.1, 0.2, 0.3, 0.4, or absent '
-        "for 0.1)" in errors
+        f'{old}:3: schema_version: "0.9" is not a known version (0.1, 0.2, 0.3, 0.4, 0.5, or '
+        "absent for 0.1)" in errors
     )
     assert any(
-        e.startswith(f"{old}:8: invalid 0.4 record: votes.initial: yes + no =") for e in errors
+        e.startswith(f"{old}:8: invalid 0.5 record: votes.initial: yes + no =") for e in errors
     )
     last = len(cases) + 1
     assert (
@@ -286,10 +329,10 @@ def test_unmigratable_lines_are_reported_by_number(tmp_path: Path) -> None:
     )
     assert len(errors) == len(expected) + 3
     written = _lines(new)
-    assert len(written) == 2  # the good 0.1 line and the good 0.4 line, in order
+    assert len(written) == 2  # the good 0.1 line and the good 0.5 line, in order
     assert written[1] == json.loads(cases[10][0])
     assert result.stdout.strip() == (
-        f"{old}: {last} lines, 2 written to {new} (1 from 0.1, 1 already 0.4), "
+        f"{old}: {last} lines, 2 written to {new} (1 from 0.1, 1 already 0.5), "
         f"{last - 2} not migrated"
     )
     assert validate_file(new).ok
@@ -366,7 +409,7 @@ def test_chain_reaches_the_current_version_from_every_legacy_version() -> None:
     while version in STEPS:
         version = STEPS[version][0]
         seen.append(version)
-    assert seen == ["0.1", "0.2", "0.3", "0.4"]
+    assert seen == ["0.1", "0.2", "0.3", "0.4", "0.5"]
 
 
 @pytest.mark.parametrize(
@@ -377,16 +420,16 @@ def test_detect_version(obj: Record, version: str) -> None:
     assert detect_version(obj) == version
 
 
-@pytest.mark.parametrize("bad", ["0.5", 0.3, None])
+@pytest.mark.parametrize("bad", ["0.6", 0.3, None])
 def test_unknown_versions_are_refused(bad: Any) -> None:
     with pytest.raises(MigrationError, match=r"schema_version: .* is not a known version"):
         detect_version({"schema_version": bad})
 
 
 def test_each_step_output_is_the_next_versions_shape() -> None:
-    """0.1 -> 0.2 -> 0.3 -> 0.4, each intermediate accepted by the next step's model."""
+    """0.1 -> 0.2 -> 0.3 -> 0.4 -> 0.5, each intermediate accepted by the next step."""
     obj: Record = _v01()
-    for version in ("0.2", "0.3", "0.4"):
+    for version in ("0.2", "0.3", "0.4", "0.5"):
         obj = STEPS[detect_version(obj)][1](obj)
         assert obj["schema_version"] == version
     assert upgrade(_v01()) == obj
@@ -405,5 +448,5 @@ def test_derived_uuid4_is_a_deterministic_version_4_uuid() -> None:
 def test_migrate_line_reports_invalid_current_records() -> None:
     record = build_record(seed=2)
     record["flips"]["total"] += 1
-    with pytest.raises(MigrationError, match=r"^invalid 0.4 record: flips.total: "):
+    with pytest.raises(MigrationError, match=r"^invalid 0.5 record: flips.total: "):
         migrate_line(json.dumps(record).encode())

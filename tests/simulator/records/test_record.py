@@ -199,3 +199,72 @@ def test_large_run_tallies_stay_exact() -> None:
     w = rec.votes.weighted
     assert w.final.yes + w.final.no == w.total_stake
     assert np.isclose(w.total_stake, float(result.agents.stake.sum()))
+
+
+V05_CASES = [  # (params, seed): random_fraction with quiet rounds; synchronous 2-cycle; presets
+    (
+        SimParams(
+            agents=300, mean_degree=25, conformity_threshold=0.3, rules="v0.5", cascade_rounds=60
+        ),
+        2,
+    ),
+    (
+        SimParams(
+            agents=200, mean_degree=20, conformity_threshold=0.3, rules="v0.5", cascade_rounds=60,
+            schedule="synchronous",
+        ),
+        0,
+    ),
+    (SimParams(agents=400, rules="v0.5", calibration="compound"), 3),
+    (SimParams(agents=400, rules="v0.5", calibration="uniswap", quorum=0.9), 4),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("params", "seed"), V05_CASES)
+@pytest.mark.parametrize("mode", [AgentRecords.INLINE, AgentRecords.PARQUET])
+def test_v05_records_are_valid_and_tally_votes_cast(
+    params: SimParams, seed: int, mode: AgentRecords, tmp_path: Path
+) -> None:
+    from simulator.concentration import gini
+    from simulator.records.validate import validate_file
+
+    result = simulate(params, seed)
+    out = tmp_path / "runs.jsonl"
+    run_id = uuid.uuid4()
+    ref = (
+        write_agent_parquet(agent_columns(result), out, run_id)
+        if mode is AgentRecords.PARQUET
+        else mode
+    )
+    rec = build_record(result, run_id=run_id, timestamp=datetime.now(UTC), base_seed=0,
+                       run_index=0, agent_records=ref)  # fmt: skip
+    append_records(out, [rec])
+    report = validate_file(out)
+    assert report.ok, report.problems
+    voted = result.participated
+    assert 0 < rec.turnout.votes_cast == int(voted.sum()) < params.agents
+    assert rec.votes.final.yes == int((result.influence.final_votes & voted).sum())
+    stake = result.agents.stake
+    assert rec.turnout.stake_cast == float(stake[voted].sum())
+    assert rec.votes.weighted.total_stake == float(stake.sum())
+    assert rec.turnout.quorum_met is (
+        rec.turnout.stake_cast >= rec.turnout.quorum * float(stake.sum())
+    )
+    assert rec.votes.passed is (
+        rec.turnout.quorum_met and rec.votes.weighted.final.yes > rec.votes.weighted.final.no
+    )
+    assert rec.outcome_changed_by_cascade is (rec.votes.passed != rec.votes.passed_initial)
+    assert rec.concentration is not None and rec.concentration.gini == gini(stake[voted])
+    assert rec.cascade.ending.value == result.influence.ending.value
+    assert rec.flips.whale_signal_follow_events == int(result.influence.whale_follows.sum())
+
+
+def test_v05_cases_cover_quiet_rounds_cycles_and_a_missed_quorum() -> None:
+    """The cases above reach what the 0.5 consistency rules newly allow."""
+    results = [simulate(p, s) for p, s in V05_CASES]
+    quiet = results[0].influence.flips_per_round[:-1]
+    assert (quiet == 0).any() and results[0].influence.ending.value == "converged"
+    assert results[1].influence.ending.value == "cycle"
+    assert results[1].influence.rounds_run < V05_CASES[1][0].cascade_rounds
+    stake = results[3].agents.stake
+    assert float(stake[results[3].participated].sum()) < 0.9 * float(stake.sum())  # quorum missed

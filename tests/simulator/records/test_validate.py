@@ -163,27 +163,75 @@ CORRUPTIONS: list[tuple[str, Mutation, str]] = [
     (
         "old schema_version",
         _set("schema_version", "0.3"),
-        "schema_version: found \"0.3\", expected '0.4'; migrate with python -m simulator.migrate",
+        "schema_version: found \"0.3\", expected '0.5'; migrate with python -m simulator.migrate",
+    ),
+    (
+        "0.4 schema_version",
+        _set("schema_version", "0.4"),
+        "schema_version: found \"0.4\", expected '0.5'; migrate with python -m simulator.migrate",
     ),
     (
         "no schema_version",
         _delete("schema_version"),
-        "schema_version: missing field, expected '0.4'; migrate with python -m simulator.migrate",
+        "schema_version: missing field, expected '0.5'; migrate with python -m simulator.migrate",
     ),
     (
         "numeric schema_version",
-        _set("schema_version", 0.4),
-        "schema_version: found 0.4, expected '0.4'",
+        _set("schema_version", 0.5),
+        "schema_version: found 0.5, expected '0.5'",
     ),
     (
         "initial head count",
         _add("votes.initial.no", 1),
-        "votes.initial: yes + no = {yes} + {no} = {sum}, expected params.agents = 8",
+        "votes.initial: yes + no = {yes} + {no} = {sum}, expected turnout.votes_cast = 8",
     ),
     (
         "agents param",
         _add("params.agents", 1),
-        "votes.final: yes + no = {fyes} + {fno} = 8, expected params.agents = 9",
+        "turnout.votes_cast: 8, but under rules v0.4 every one of params.agents = 9 votes",
+    ),
+    (
+        "turnout vs participated rows",
+        _set("agents.0.participated", False),
+        "turnout.votes_cast: 8, but 7 agents have participated true",
+    ),
+    (
+        "rule set vs params",
+        _set("rules", "v0.5"),
+        "rules: 'v0.5', but params.rules = 'v0.4'",
+    ),
+    (
+        "quorum vs params",
+        _set("turnout.quorum", 0.1),
+        "turnout.quorum: 0.1, but the parameters give 0.0",
+    ),
+    (
+        "outcome changed",
+        lambda r: r.update(outcome_changed_by_cascade=not r["outcome_changed_by_cascade"]),
+        "outcome_changed_by_cascade: {not_changed}, but votes.passed {passed_json} and "
+        "votes.passed_initial {passed_initial_json}",
+    ),
+    (
+        "ending vs rounds",
+        _set("cascade", {"ending": "round_cap", "converged_round": None, "period": None}),
+        "cascade.ending: round_cap, but cascade_rounds {rounds} < params.cascade_rounds 3",
+    ),
+    (
+        "cycle under v0.4",
+        _set("cascade", {"ending": "cycle", "converged_round": None, "period": 2}),
+        "cascade.ending: cycle is only detected under rules v0.5, schedule synchronous",
+    ),
+    (
+        "whale follows vs events",
+        _add("flips.whale_signal_follow_events", 1),
+        "flips.whale_signal_follow_events: {follows_plus_1}, but the per-agent "
+        "whale_signal_follows values sum to {follows}",
+    ),
+    (
+        "utility vs round-0 vote",
+        lambda r: r["agents"][0].update(utility=-r["agents"][0]["utility"]),
+        "agents.0.initial_vote: {initial0}, but utility {neg_utility0} (the round-0 vote is yes "
+        "exactly when the utility is positive)",
     ),
     (
         "flips total vs per round",
@@ -220,13 +268,13 @@ CORRUPTIONS: list[tuple[str, Mutation, str]] = [
     (
         "agent votes vs head counts",
         _flip_agent_vote,
-        "votes.initial.yes: {yes}, but {yes_after_flip} agents have initial_vote true",
+        "votes.initial.yes: {yes}, but {yes_after_flip} voters have initial_vote true",
     ),
     (
-        "weighted vs total stake",
-        _set("votes.weighted.total_stake", 1.0e9),
+        "weighted vs stake cast",
+        _set("turnout.stake_cast", 1.0e9),
         "votes.weighted.initial: yes + no = {wi_yes} + {wi_no} = {wi_sum}, expected "
-        "votes.weighted.total_stake = 1000000000.0",
+        "turnout.stake_cast = 1000000000.0",
     ),
     (
         "agent stake vs totals",
@@ -237,7 +285,8 @@ CORRUPTIONS: list[tuple[str, Mutation, str]] = [
         "passed",
         _toggle_passed,
         "votes.passed: {not_passed}, but votes.weighted.final.yes {wf_yes} {relation} "
-        "votes.weighted.final.no {wf_no}",
+        "votes.weighted.final.no {wf_no} and turnout.quorum_met is true (a pass needs the quorum "
+        "and more yes than no)",
     ),
     (
         "agents list shorter than count",
@@ -303,19 +352,20 @@ CORRUPTIONS: list[tuple[str, Mutation, str]] = [
     (
         "cascade ran on after a quiet round",
         _all(_set("flips.per_round", [0, 0]), _set("cascade_rounds", 2)),
-        "flips.per_round.0: round 1 had no flips but the cascade went on (it stops after the "
-        "first round without flips)",
+        "flips.per_round.0: round 1 had no flips but the cascade went on (a synchronous cascade "
+        "stops after the first round without flips)",
     ),
 ]
 
 
 @pytest.fixture
 def valid() -> Record:
-    """A valid inline record of 8 agents with flips in several rounds."""
+    """A valid inline record of 8 agents with flips in several rounds, converged before the cap."""
     for seed in range(100):
         r = build_record(seed=seed, agents=8, max_rounds=3)
         counts = [a["flip_count"] for a in r["agents"]]
-        if r["cascade_rounds"] >= 2 and 0 in counts and 1 in counts:
+        converged = r["cascade"]["ending"] == "converged" and r["cascade_rounds"] < 3
+        if r["cascade_rounds"] >= 2 and 0 in counts and 1 in counts and converged:
             return r
     raise AssertionError("no suitable seed")
 
@@ -359,6 +409,13 @@ def _facts(r: Record) -> dict[str, Any]:
         "once": once,
         "once_initial": json.dumps(r["agents"][once]["initial_vote"]),
         "once_final": json.dumps(r["agents"][once]["final_vote"]),
+        "not_changed": json.dumps(not r["outcome_changed_by_cascade"]),
+        "passed_json": json.dumps(passed),
+        "passed_initial_json": json.dumps(v["passed_initial"]),
+        "follows": f["whale_signal_follow_events"],
+        "follows_plus_1": f["whale_signal_follow_events"] + 1,
+        "initial0": json.dumps(agent0["initial_vote"]),
+        "neg_utility0": -agent0["utility"],
     }
 
 
@@ -392,7 +449,7 @@ def test_version_mismatch_reports_only_the_version(valid: Record) -> None:
     legacy["schema_version"] = "0.3"
     del legacy["flips"]
     assert check_record(legacy) == [
-        "schema_version: found \"0.3\", expected '0.4'; migrate with python -m simulator.migrate"
+        "schema_version: found \"0.3\", expected '0.5'; migrate with python -m simulator.migrate"
     ]
 
 
@@ -400,7 +457,7 @@ def test_version_mismatch_reports_only_the_version(valid: Record) -> None:
     ("middle", "expected"),
     [
         (
-            '{"schema_version": "0.4", "seed": \n',
+            '{"schema_version": "0.5", "seed": \n',
             "invalid JSON: EOF while parsing a value at column 34",
         ),
         ("[1, 2]\n", "record: wrong type: expected a JSON object, got [1, 2]"),

@@ -61,14 +61,22 @@ def test_one_row_per_run_with_parameters_and_outcomes(tmp_path: Path, suffix: st
         assert row["conformity_threshold"] == record["params"]["conformity_threshold"]
         assert row["passed"] is votes["passed"]
         assert row["passed_initial"] is votes["passed_initial"]
-        share = weighted["final"]["yes"] / weighted["total_stake"]
+        turnout = record["turnout"]
+        share = weighted["final"]["yes"] / turnout["stake_cast"]
         assert row["yes_share_weighted_final"] == pytest.approx(share, rel=1e-12)
-        assert row["yes_share_final"] == pytest.approx(votes["final"]["yes"] / 60)
+        assert row["yes_share_final"] == pytest.approx(
+            votes["final"]["yes"] / turnout["votes_cast"]
+        )
+        assert row["turnout_share"] == pytest.approx(turnout["votes_cast"] / 60)
+        assert row["outcome_changed_by_cascade"] is (votes["passed"] != votes["passed_initial"])
+        assert row["outcome_changed_by_cascade"] is record["outcome_changed_by_cascade"]
+        assert row["cascade_ending"] == record["cascade"]["ending"]
+        assert row["gini_cast"] == record["concentration"]["gini"]
         assert row["flips_total"] == record["flips"]["total"]
         assert row["agents_flipped_total"] == record["agents_flipped_total"]
         assert row["agents_flipped_share"] == pytest.approx(record["agents_flipped_total"] / 60)
         assert row["rounds_run"] == record["cascade_rounds"]
-        assert row["whale_signal_followers"] == record["flips"]["whale_signal_followers"]
+        assert row["whale_signal_follow_events"] == record["flips"]["whale_signal_follow_events"]
     assert {r["whale_ratio"] for r in rows} == {0.05, 0.15, 0.3}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from kit.specs import grid_doc, write_spec
 from matplotlib.image import imread
 
 from sweep_controller.analysis.report import write_report
+from sweep_controller.analysis.report.measures import MEASURES
 from sweep_controller.analysis.results import collect
 from sweep_controller.execution.layout import manifest_key
 from sweep_controller.execution.runner import run_sweep
@@ -67,6 +69,26 @@ def test_two_parameter_grid_report(tmp_path: Path) -> None:
     assert "| runs collected | 18 of 18 |" in md and "| points | 6 |" in md
     assert re.search(r"\| pass rate \(95% CI\) \| \d+% \[\d+%, \d+%\] \|", md)
     assert md.count("\n| 5 | 0.3 | 0.8 | 3 |") == 1  # the points table: point 5 and its 3 runs
+    # how often the cascade changed the outcome, overall and per swept value
+    changed = r"outcome changed by the cascade \(95% CI\) \| \d+% \[\d+%, \d+%\] \|"
+    assert re.search(r"\| " + changed, md), md
+
+
+def test_v05_sweep_reports_how_often_the_cascade_changes_the_outcome(tmp_path: Path) -> None:
+    """A v0.5 sweep (population, turnout, quorum) runs, collects and reports end to end."""
+    simulator = {"agents": 200, "rules": "v0.5", "calibration": "compound", "cascade_rounds": 50}
+    spec = finished(tmp_path, "v05", simulator=simulator)
+    out = tmp_path / "report"
+    result = sweepctl("report", spec, "--out", out)
+    assert result.returncode == 0, result.stderr
+    md = (out / "index.md").read_text()
+    assert "outcome changed by the cascade" in md
+    table = tmp_path / "runs.csv"
+    assert sweepctl("collect", spec, "--out", table).returncode == 0
+    rows = list(csv.DictReader(table.read_text().splitlines()))
+    turnout = [float(r["turnout_share"]) for r in rows]
+    assert len(rows) == 18 and all(0 < t < 1 for t in turnout)  # v0.5: not everyone votes
+    assert {r["cascade_ending"] for r in rows} <= {"converged", "cycle", "round_cap"}
 
 
 def test_one_parameter_grid_has_no_heatmap(tmp_path: Path) -> None:
@@ -101,7 +123,7 @@ def test_sampled_design_gets_binned_figures_and_sensitivity(tmp_path: Path) -> N
     md = files.index_md.read_text()
     assert "## Sensitivity" in md and "Spearman rho" in md
     sensitivity = md.split("\n## Sensitivity\n")[1].split("\n## Points\n")[0]
-    assert sensitivity.count("| mean_degree |") == 5  # one row per outcome
+    assert sensitivity.count("| mean_degree |") == len(MEASURES)  # one row per outcome
     assert "[-" not in md  # intervals stay within what each outcome can be
     assert "## Points" in md  # 32 points: small enough to list
 

@@ -86,3 +86,11 @@ def test_spearman() -> None:
     assert spearman(x, x**3) == pytest.approx(1.0)
     assert spearman(x, -x) == pytest.approx(-1.0)
     assert math.isnan(spearman(x, np.ones(10)))
+
+
+@pytest.mark.parametrize("n", range(1, 200))
+def test_wilson_interval_holds_its_estimate_at_zero_and_all(n: int) -> None:
+    """At 0 or n successes the interval ends at the estimate (rounding must not cross it)."""
+    for successes in (0, n):
+        est = wilson_ci(successes, n)
+        assert est.low <= est.value <= est.high
