@@ -21,6 +21,7 @@ from pydantic import (
     NonNegativeInt,
 )
 
+from simulator.atomic import write_atomic
 from simulator.messages import STRICT_ALIAS_CONFIG, AliasOnlyModel
 from simulator.params import AgentRecords, Archetype, SimParams
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m simulator.records.schema [--write]``: print or write the JSON Schema."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--write"]:
-        SCHEMA_PATH.write_text(render_json_schema())
+        write_atomic(SCHEMA_PATH, render_json_schema().encode())
         print(f"wrote {SCHEMA_PATH}")
     else:
         sys.stdout.write(render_json_schema())
