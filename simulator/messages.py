@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -71,6 +71,23 @@ def refuse_python_names(model: type[BaseModel], data: object) -> object:
                     "extra_forbidden", "Extra inputs are not permitted", {"path": name}
                 )
     return data
+
+
+STRICT_ALIAS_CONFIG = ConfigDict(
+    extra="forbid", frozen=True, validate_by_alias=True, validate_by_name=False
+)
+"""Unknown keys are errors, instances are immutable, an aliased field is read by its alias only."""
+
+
+class AliasOnlyModel(BaseModel):
+    """Base of models read from a format that spells fields by alias (``refuse_python_names``)."""
+
+    model_config = STRICT_ALIAS_CONFIG
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias_only(cls, data: Any) -> Any:
+        return refuse_python_names(cls, data)
 
 
 def dotted(loc: Location) -> str:

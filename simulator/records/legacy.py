@@ -24,18 +24,15 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeInt,
     PositiveInt,
     ValidationError,
-    model_validator,
 )
 
 from simulator.concentration import gini, nakamoto
 from simulator.errors import MigrationError
-from simulator.messages import ErrorText, refuse_python_names
+from simulator.messages import AliasOnlyModel, ErrorText
 from simulator.params import Archetype, SimParams
 from simulator.records.schema import SCHEMA_VERSION, Share
 
@@ -66,15 +63,8 @@ _TEXT = ErrorText(root="record")
 """Legacy records are worded like current ones: ``0.1 record: field.path: reason``."""
 
 
-class _Legacy(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_by_alias=True, validate_by_name=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alias_only(cls, data: Any) -> Any:
-        return refuse_python_names(cls, data)
+class _Legacy(AliasOnlyModel):
+    """Base of the legacy record shapes."""
 
 
 class V01Record(_Legacy):

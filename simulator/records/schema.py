@@ -11,19 +11,18 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     UUID4,
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     NonNegativeInt,
-    model_validator,
 )
 
-from simulator.messages import refuse_python_names
+from simulator.atomic import write_atomic
+from simulator.messages import STRICT_ALIAS_CONFIG, AliasOnlyModel
 from simulator.model import Ending
 from simulator.params import AgentRecords, Archetype, Calibration, RuleSet, Schedule, SimParams
 
@@ -43,24 +42,17 @@ Share = Annotated[float, Field(ge=0, le=1)]
 
 class _Strict(BaseModel):
     # A field with an alias is accepted by its alias only: a record with ``yield_`` beside
-    # ``yield`` is invalid. Models with aliased fields also call ``refuse_python_names`` (pydantic
+    # ``yield`` is invalid. Models with aliased fields derive from ``AliasOnlyModel`` (pydantic
     # 2.13's JSON mode ignores this config); the others skip that per-row cost.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_by_alias=True, validate_by_name=False
-    )
+    model_config = STRICT_ALIAS_CONFIG
 
 
-class ProposalBlock(_Strict):
+class ProposalBlock(AliasOnlyModel):
     """The proposal agents vote on; each attribute is in [0, 1]."""
 
     risk: Share
     yield_: Share = Field(alias="yield")
     complexity: Share
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alias_only(cls, data: Any) -> Any:
-        return refuse_python_names(cls, data)
 
 
 class Count(_Strict):
@@ -231,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m simulator.records.schema [--write]``: print or write the JSON Schema."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--write"]:
-        SCHEMA_PATH.write_text(render_json_schema())
+        write_atomic(SCHEMA_PATH, render_json_schema().encode())
         print(f"wrote {SCHEMA_PATH}")
     else:
         sys.stdout.write(render_json_schema())

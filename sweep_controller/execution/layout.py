@@ -30,6 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
+from simulator.messages import ErrorText
 from simulator.records.schema import UtcDatetime
 from sweep_controller.errors import KeyNotFound
 from sweep_controller.store import Store
@@ -140,13 +141,15 @@ class TaskCheck:
     data: bytes | None = None
 
 
+_MANIFEST_TEXT = ErrorText(root="manifest")
+"""Manifest problems are worded like record problems: ``field: reason``."""
+
+
 def _parse_manifest(raw: bytes) -> Manifest | str:
     try:
         return Manifest.model_validate_json(raw)
     except ValidationError as exc:
-        detail = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in detail["loc"]) or "manifest"
-        return f"{where}: {detail['msg']}"
+        return _MANIFEST_TEXT.first(exc)
 
 
 def check_task(

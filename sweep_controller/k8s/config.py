@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 import simulator
+from simulator.messages import ErrorText, Location
 from sweep_controller.errors import SpecError
 from sweep_controller.spec.models import OUTPUT_URI_PATTERN
 
@@ -91,9 +92,9 @@ class ControllerConfig(BaseModel):
         if uri is not None and not re.fullmatch(OUTPUT_URI_PATTERN, uri):
             raise PydanticCustomError(
                 "controller_config",
-                "{field}: {reason}",
+                "{path}: {reason}",
                 {
-                    "field": "s3_bucket",
+                    "path": "s3_bucket",
                     "reason": f"{self.s3_bucket!r} (prefix {self.s3_prefix!r}) does not make a "
                     "valid s3://BUCKET/PREFIX: a bucket is 3-63 lowercase letters, digits, "
                     "'.', '-'",
@@ -116,7 +117,7 @@ class ControllerConfig(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise SpecError(_describe(exc.errors(include_url=False)[0], cls.ENV)) from None
+            raise SpecError(_TEXT.line(exc.errors(include_url=False)[0])) from None
 
     @property
     def default_output_uri(self) -> str | None:
@@ -135,28 +136,35 @@ def _from_json(name: str, raw: str) -> Any:
         raise SpecError(f"{name}: not valid JSON: {exc.msg} at column {exc.colno}") from None
 
 
-def _describe(error: ErrorDetails, env: Mapping[str, str]) -> str:
-    """One line for a validation error: the variable, the value and what is allowed."""
+def _config_reason(error: ErrorDetails, loc: Location) -> str:
+    """A config value's problem: the value and what is allowed."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    loc = [str(part) for part in error["loc"]]
-    if kind == "controller_config":
-        loc, reason = [ctx["field"]], str(ctx["reason"])
-    elif kind == "int_parsing":
-        reason = f"{value!r} is not an integer"
-    elif kind == "greater_than_equal":
-        reason = f"{value} is outside [{ctx['ge']}, inf)"
-    elif kind == "literal_error":
+    if kind == "int_parsing":
+        return f"{value!r} is not an integer"
+    if kind == "greater_than_equal":
+        return f"{value} is outside [{ctx['ge']}, inf)"
+    if kind == "literal_error":
         allowed = str(ctx["expected"]).replace("'", "").replace(" or ", ", ")
-        reason = f"{value!r} is not one of {allowed}"
-    elif kind in ("dict_type", "tuple_type") and len(loc) == 1:
+        return f"{value!r} is not one of {allowed}"
+    if kind in ("dict_type", "tuple_type") and len(loc) == 1:
         want = "object" if kind == "dict_type" else "list"
-        reason = f"must be a JSON {want}, got {type(value).__name__}"
-    else:
-        reason = error["msg"].removeprefix("Value error, ")
-        if kind != "value_error" and isinstance(value, (str, int, float)):
-            reason += f" (got {value!r})"
-    where = env.get(loc[0], loc[0]) if loc else "(config)"
-    return ".".join([where, *loc[1:]]) + f": {reason}"
+        return f"must be a JSON {want}, got {type(value).__name__}"
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    if kind != "value_error" and isinstance(value, (str, int, float)):
+        reason += f" (got {value!r})"
+    return reason
+
+
+def _variable_path(loc: Location) -> str:
+    """A field location named by its environment variable: ``GOVSIM_WORKER_RESOURCES.limits``."""
+    parts = [str(part) for part in loc]
+    if parts:
+        parts[0] = ControllerConfig.ENV.get(parts[0], parts[0])
+    return ".".join(parts)
+
+
+_TEXT = ErrorText(root="(config)", location=_variable_path, reason=_config_reason)
+"""Config errors name the environment variable, the value and what is allowed."""
 
 
 __all__ = ["ControllerConfig"]

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from simulator.atomic import write_atomic
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.status import SweepStatus
 from sweep_controller.spec.models import API_VERSION, KIND, RENAMED_SPEC_KEYS, Sweep
@@ -294,8 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = render_crd()
     if args.write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        write_atomic(args.output, text.encode("utf-8"))
         print(f"wrote {args.output}")
         return ExitCode.OK
     if args.check:

@@ -16,10 +16,10 @@ from enum import Enum, StrEnum
 from typing import Any, Self
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from simulator.messages import refuse_python_names
+from simulator.messages import AliasOnlyModel
 from simulator.params import SimParams
 
 # Integer grids up to this many steps are checked exactly for duplicates after rounding.
@@ -135,19 +135,12 @@ def spec_error(path: str, reason: str) -> PydanticCustomError:
     return PydanticCustomError("sweep_spec", "{path}: {reason}", {"path": path, "reason": reason})
 
 
-class StrictModel(BaseModel):
-    """Base of every spec model: unknown keys are errors, instances are immutable."""
+class StrictModel(AliasOnlyModel):
+    """Base of every spec model: unknown keys are errors, instances are immutable.
 
-    # A field with an alias (``pointsPerTask``) is accepted by its alias only: its Python name
-    # (``runs_per_task``) is an unknown key, in every pydantic version (see refuse_python_names).
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_by_alias=True, validate_by_name=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alias_only(cls, data: Any) -> Any:
-        return refuse_python_names(cls, data)
+    A field with an alias (``runsPerTask``) is accepted by its alias only: its Python name
+    (``runs_per_task``) is an unknown key, in every pydantic version.
+    """
 
 
 class ParameterSpec(StrictModel):
