@@ -127,8 +127,6 @@ class Influence:
     """int64 flip events in each round run; a trailing 0 means the votes converged."""
     yes_to_no: int
     no_to_yes: int
-    whale_signal_followers: int
-    """Agent-rounds in which a follower changed its vote to the whale majority."""
     whale_follows: np.ndarray
     """int32 per agent: rounds in which it changed its vote to the whale majority."""
     ending: Ending
@@ -139,6 +137,11 @@ class Influence:
     def rounds_run(self) -> int:
         """Influence rounds run (a final round without flips included)."""
         return len(self.flips_per_round)
+
+    @property
+    def whale_signal_followers(self) -> int:
+        """Agent-rounds in which a follower changed its vote to the whale majority."""
+        return int(self.whale_follows.sum())
 
     @property
     def converged_round(self) -> int | None:
@@ -293,7 +296,7 @@ def run_influence(
     flip_round = np.zeros(n, dtype=np.int32)
     whale_follows = np.zeros(n, dtype=np.int32)
     per_round: list[int] = []
-    yes_to_no = no_to_yes = followed = 0
+    yes_to_no = no_to_yes = 0
     ending, period = Ending.ROUND_CAP, 0
     previous: np.ndarray | None = None
     for t in range(1, max_rounds + 1):
@@ -309,9 +312,7 @@ def run_influence(
                 break
             idx = idx[rng.random(len(idx)) < update_fraction]
         if signal is not None:
-            following = idx[follower[idx]]
-            followed += len(following)
-            whale_follows[following] += 1
+            whale_follows[idx[follower[idx]]] += 1
         n_flips = len(idx)
         per_round.append(n_flips)
         if n_flips == 0:
@@ -345,7 +346,6 @@ def run_influence(
         flips_per_round=np.asarray(per_round, dtype=np.int64),
         yes_to_no=yes_to_no,
         no_to_yes=no_to_yes,
-        whale_signal_followers=followed,
         whale_follows=whale_follows,
         ending=ending,
         period=period,
@@ -411,23 +411,21 @@ def influence_among_voters(
         return rounds(adjacency, agents, votes)
     voters = np.flatnonzero(participated)
     inner = rounds(adjacency[voters][:, voters], agents.take(voters), votes[voters])
-    final = votes.copy()
-    final[voters] = inner.final_votes
-    flip_count = np.zeros(len(votes), dtype=np.int32)
-    flip_count[voters] = inner.flip_count
-    flip_round = np.zeros(len(votes), dtype=np.int32)
-    flip_round[voters] = inner.flip_round
-    whale_follows = np.zeros(len(votes), dtype=np.int32)
-    whale_follows[voters] = inner.whale_follows
+
+    def spread(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
+        out = fill.copy()
+        out[voters] = values
+        return out
+
+    zeros = np.zeros(len(votes), dtype=np.int32)
     return Influence(
-        final_votes=final,
-        flip_count=flip_count,
-        flip_round=flip_round,
+        final_votes=spread(inner.final_votes, votes),
+        flip_count=spread(inner.flip_count, zeros),
+        flip_round=spread(inner.flip_round, zeros),
         flips_per_round=inner.flips_per_round,
         yes_to_no=inner.yes_to_no,
         no_to_yes=inner.no_to_yes,
-        whale_signal_followers=inner.whale_signal_followers,
-        whale_follows=whale_follows,
+        whale_follows=spread(inner.whale_follows, zeros),
         ending=inner.ending,
         period=inner.period,
     )

@@ -307,7 +307,6 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
             flips_per_round=np.array(out.flips_per_round, dtype=np.int64),
             yes_to_no=out.yes_to_no,
             no_to_yes=out.no_to_yes,
-            whale_signal_followers=out.whale_signal_followers,
             whale_follows=np.array(out.whale_follows, dtype=np.int32),
             ending=out.ending,
             period=out.period,
