@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any, Self
 
-import annotated_types
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from simulator.messages import AliasOnlyModel
+from simulator.messages import AliasOnlyModel, Interval, field_interval
 from simulator.params import SimParams
 
 # Integer grids up to this many steps are checked exactly for duplicates after rounding.
@@ -42,13 +41,8 @@ class ParamKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Bounds:
+class Bounds(Interval):
     """The allowed interval of a numeric simulator parameter, read from its field constraints."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
 
     def __contains__(self, value: float) -> bool:
         """Whether ``value`` lies in the interval."""
@@ -95,18 +89,9 @@ def _kind_of(annotation: Any) -> ParamKind | None:
 
 
 def _bounds_of(name: str) -> Bounds:
-    low = high = None
-    low_open = high_open = False
-    for item in SimParams.model_fields[name].metadata:
-        if isinstance(item, annotated_types.Ge):
-            low = float(item.ge)  # type: ignore[arg-type]
-        elif isinstance(item, annotated_types.Gt):
-            low, low_open = float(item.gt), True  # type: ignore[arg-type]
-        elif isinstance(item, annotated_types.Le):
-            high = float(item.le)  # type: ignore[arg-type]
-        elif isinstance(item, annotated_types.Lt):
-            high, high_open = float(item.lt), True  # type: ignore[arg-type]
-    return Bounds(low, high, low_open, high_open)
+    interval = field_interval(SimParams.model_fields[name])
+    low, high = (None if b is None else float(b) for b in (interval.low, interval.high))
+    return Bounds(low, high, interval.low_open, interval.high_open)
 
 
 PARAM_KINDS: dict[str, ParamKind] = {
