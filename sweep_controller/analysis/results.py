@@ -31,7 +31,6 @@ __all__ = [
     "BASE_COLUMNS",
     "OUTCOME_COLUMNS",
     "Collected",
-    "atomic_write_bytes",
     "collect",
     "outcome_row",
     "write_table",
@@ -210,12 +209,6 @@ def _runs(indexes: list[int]) -> str:
     return f"{format_intervals(indexes, max_intervals=MAX_INTERVALS)} ({len(indexes)})"
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` with ``simulator.atomic.write_atomic``; return the path."""
-    write_atomic(path, data)
-    return Path(path)
-
-
 def write_table(collected: Collected, path: str | os.PathLike[str]) -> Path:
     """Write the table as Parquet (``.parquet``) or CSV (``.csv``), atomically."""
     import pyarrow as pa
@@ -232,4 +225,5 @@ def write_table(collected: Collected, path: str | os.PathLike[str]) -> Path:
         pq.write_table(table, sink)
     else:
         pacsv.write_csv(table, sink)
-    return atomic_write_bytes(target, sink.getvalue().to_pybytes())
+    write_atomic(target, sink.getvalue().to_pybytes())
+    return target

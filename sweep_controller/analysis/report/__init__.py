@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulator.atomic import write_atomic
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.figures import (
     Plot,
@@ -30,7 +31,7 @@ from sweep_controller.analysis.report.tables import (
     sensitivity_table,
     summary_table,
 )
-from sweep_controller.analysis.results import Collected, atomic_write_bytes
+from sweep_controller.analysis.results import Collected
 from sweep_controller.errors import ResultsError
 
 __all__ = ["MEASURES", "Measure", "ReportFiles", "write_report"]
@@ -68,8 +69,9 @@ def write_report(
     title = f"Sweep report: {data.name}"
     md = render_markdown(title, sections)
     page = render_html(title, sections, page_title=f"{data.name} report")
-    index_md = atomic_write_bytes(out / "index.md", md.encode())
-    index_html = atomic_write_bytes(out / "index.html", page.encode())
+    index_md, index_html = out / "index.md", out / "index.html"
+    write_atomic(index_md, md.encode())
+    write_atomic(index_html, page.encode())
     return ReportFiles(out, index_html, index_md, tuple(out / plot.file for plot in plots))
 
 

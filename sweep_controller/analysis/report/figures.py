@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.atomic import write_atomic
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.measures import (
     HEATMAP_MEASURES,
@@ -35,7 +36,6 @@ from sweep_controller.analysis.report.measures import (
     format_value,
 )
 from sweep_controller.analysis.report.tables import Sensitivity
-from sweep_controller.analysis.results import atomic_write_bytes
 from sweep_controller.analysis.stats import Estimate, group_indices
 
 __all__ = ["Plot", "heatmap_figures", "parameter_figure", "sensitivity_figure"]
@@ -233,7 +233,8 @@ def sensitivity_figure(data: ReportData, rows: list[Sensitivity], out: Path) -> 
 def _save(fig: Any, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    return atomic_write_bytes(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
+    return path
 
 
 def _new_figure(panels: int, *, cols: int = 3, size: tuple[float, float] = (4.4, 3.4)) -> Any:
