@@ -76,7 +76,7 @@ class Schedule(StrEnum):
     """Each agent that would flip does so with probability ``update_fraction``."""
 
 
-DEFAULT_RULES = RuleSet.V0_4
+DEFAULT_RULES = RuleSet.V0_5
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
 V05_MEAN_DEGREE = 10.0
@@ -215,13 +215,12 @@ class SimParams(BaseModel):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """Fields added after schema 0.4 are left out where that loses nothing, so a v0.4 run's
-        parameters serialize exactly as before they existed: ``rules`` when it is the default;
-        under v0.4 the other rule-set and population fields (which hold their defaults); under
-        v0.5 the population fields at their defaults. A run record also states ``rules`` on its
-        own (and the validator checks that its parameters agree)."""
+        parameters serialize as before they existed except for ``rules``, which is always
+        written (the default rule set has changed once and may change again): under v0.4 the
+        other rule-set and population fields (which hold their defaults); under v0.5 the
+        population fields at their defaults. A run record also states ``rules`` on its own (and
+        the validator checks that its parameters agree)."""
         data: dict[str, Any] = handler(self)
-        if self.rules is DEFAULT_RULES:
-            data.pop("rules", None)
         dropped = V04_OMITTED if self.rules is RuleSet.V0_4 else POPULATION_FIELDS
         for name in dropped:
             if getattr(self, name) == type(self).model_fields[name].default:

@@ -33,7 +33,7 @@ from pydantic import (
 from simulator.concentration import gini, nakamoto
 from simulator.errors import MigrationError
 from simulator.messages import AliasOnlyModel, ErrorText
-from simulator.params import Archetype, SimParams
+from simulator.params import Archetype, RuleSet, SimParams
 from simulator.records.schema import SCHEMA_VERSION, Share
 
 __all__ = [
@@ -353,7 +353,9 @@ def v03_to_v04(obj: Json) -> Json:
     """0.3 -> 0.4: one influence round made explicit, full params, agent_records reference."""
     r: V03Record = _parse(V03Record, obj, "0.3")
     f = r.flips
-    params = SimParams(**r.params.model_dump(), cascade_rounds=1)
+    params = SimParams(**r.params.model_dump(), cascade_rounds=1, rules=RuleSet.V0_4)
+    params_04 = params.model_dump(mode="json")
+    del params_04["rules"]  # schema 0.4 predates the rule set; 0.4 -> 0.5 makes it explicit
     record: Json = {
         "schema_version": "0.4",
         "run_id": _uuid4_or_derived(r.run_id, obj),
@@ -362,7 +364,7 @@ def v03_to_v04(obj: Json) -> Json:
         "base_seed": r.seed,
         "run_index": 0,
         "code_version": r.code_version,
-        "params": params.model_dump(mode="json"),
+        "params": params_04,
         "proposal": r.proposal.model_dump(by_alias=True),
         "votes": r.votes.model_dump(),
         "flips": {

@@ -23,7 +23,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from simulator.messages import plain_message
-from simulator.params import SimParams
+from simulator.params import RuleSet, SimParams
 from sweep_controller.errors import SpecDeprecationWarning
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
@@ -310,8 +310,15 @@ RESULT_FIELDS: frozenset[str] = frozenset(
 
 
 def spec_hash(sweep: Sweep) -> str:
-    """Hex sha256 of the canonical JSON of the result-determining fields (``RESULT_FIELDS``)."""
+    """Hex sha256 of the canonical JSON of the result-determining fields (``RESULT_FIELDS``).
+
+    ``simulator.rules`` is hashed only when it is not v0.4: sweeps hashed before the rule set was
+    a parameter ran v0.4 and had no such key, so their hashes stay stable; a sweep that runs v0.5
+    (the default now) hashes differently from the same spec run under v0.4.
+    """
     data = sweep.spec.model_dump(mode="json", by_alias=True, include=set(RESULT_FIELDS))
+    if data["simulator"].get("rules") == RuleSet.V0_4.value:
+        del data["simulator"]["rules"]
     for old, new in RENAMED_SPEC_KEYS.items():  # hashed under the old name: hashes stay stable
         data[old] = data.pop(new)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

@@ -47,7 +47,8 @@ def test_output_appends_creates_parents_and_keeps_earlier_lines(tmp_path: Path) 
         validator.validate(data)
         RunRecord.model_validate(data)
     assert [r["seed"] for r in records] == [run_seed(5, 0), run_seed(5, 1), run_seed(42, 0)]
-    assert records[0]["params"]["network_density"] == 0.2
+    assert records[0]["params"]["mean_degree"] == 10  # the v0.5 default
+    assert records[0]["params"]["rules"] == "v0.5" and records[0]["rules"] == "v0.5"
     assert records[2]["params"]["mean_degree"] == 4 and records[2]["agents"] is None
     assert records[2]["influence_model"] == "small_world"
     assert len(records[0]["agents"]) == 30
@@ -130,7 +131,14 @@ def test_refuses_to_append_to_a_cut_last_line(tmp_path: Path) -> None:
         ),
         (["--archetype-mix", "retail=0"], "govsim: error: --archetype-mix: at least one weight"),
         (["--bogus"], "govsim: error: unrecognized arguments: --bogus"),
-        (["--agents", "1000000"], "govsim: error: network: 1000000 agents at mean degree 2e+05"),
+        (
+            ["--rules", "v0.4", "--agents", "1000000"],
+            "govsim: error: network: 1000000 agents at mean degree 2e+05",
+        ),
+        (
+            ["--agents", "1000000", "--network-density", "0.2"],
+            "govsim: error: network: 1000000 agents at mean degree 2e+05",
+        ),
     ],
 )
 def test_bad_flags_exit_2_with_one_line_naming_the_flag(args: list[str], message: str) -> None:
@@ -170,14 +178,17 @@ def test_population_flags_select_the_v05_population() -> None:
     params = parse_params(args)
     assert (params.rules, params.calibration, params.quorum) == ("v0.5", "uniswap", 0.1)
     assert params.stake_tail is None and params.proposal_favourability is None
-    assert parse_params(govsim_parser().parse_args([])).rules == "v0.4"
+    assert parse_params(govsim_parser().parse_args([])).rules == "v0.5"
 
 
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--calibration", "compound"], "--calibration: only used with --rules v0.5"),
-        (["--quorum", "0.1"], "--quorum: only used with --rules v0.5"),
+        (
+            ["--rules", "v0.4", "--calibration", "compound"],
+            "--calibration: only used with --rules v0.5",
+        ),
+        (["--rules", "v0.4", "--quorum", "0.1"], "--quorum: only used with --rules v0.5"),
         (["--rules", "v0.6"], "--rules: 'v0.6' is not one of v0.4, v0.5"),
         (["--rules", "v0.5", "--calibration", "aave"], "is not one of none, compound, uniswap"),
         (["--rules", "v0.5", "--stake-tail", "1"], "--stake-tail: 1 is outside (0, 1)"),

@@ -178,6 +178,7 @@ def sim_params(draw: st.DrawFn) -> SimParams:
         rewire_prob=draw(st.floats(0, 1)),
         cascade_rounds=draw(st.integers(1, 6)),
         archetype_mix=mix,
+        rules=RuleSet.V0_4,
     )
 
 

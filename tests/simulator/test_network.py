@@ -176,7 +176,8 @@ def test_build_network_follows_params() -> None:
     er = build_network(SimParams(agents=3000, mean_degree=8), rng)
     assert abs(er.nnz / 3000 - 8) < 0.5
     assert edge_probability(SimParams(agents=101, mean_degree=10)) == pytest.approx(0.1)
-    assert edge_probability(SimParams(agents=101)) == 0.2
+    assert edge_probability(SimParams(agents=101, rules="v0.4")) == 0.2
+    assert edge_probability(SimParams(agents=101)) == pytest.approx(0.1)  # v0.5: mean degree 10
     assert edge_probability(SimParams(agents=1, mean_degree=3)) == 0.0
     sw = build_network(
         SimParams(agents=101, network_density=0.05, influence_model="small_world"), rng

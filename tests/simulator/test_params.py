@@ -16,13 +16,13 @@ from simulator.params import ROUND_CAP, RuleSet, Schedule, SimParams
     "given,expected",
     [
         (
-            {},
+            {"rules": "v0.4"},
             {"rules": RuleSet.V0_4, "cascade_rounds": 1, "schedule": Schedule.SYNCHRONOUS,
              "network_density": None, "mean_degree": None},
         ),
         (
-            {"rules": "v0.5"},
-            {"cascade_rounds": ROUND_CAP, "schedule": Schedule.RANDOM_FRACTION,
+            {},
+            {"rules": RuleSet.V0_5, "cascade_rounds": ROUND_CAP, "schedule": Schedule.RANDOM_FRACTION,
              "network_density": None, "mean_degree": 10.0, "update_fraction": 0.5},
         ),
         ({"rules": "v0.5", "network_density": 0.1}, {"network_density": 0.1, "mean_degree": None}),
@@ -43,14 +43,15 @@ def test_defaults_resolve_per_rule_set(given: dict[str, Any], expected: dict[str
 )
 def test_v04_has_no_schedule_options(given: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
-        SimParams(**given)
+        SimParams(**{"rules": "v0.4", **given})
 
 
 def test_v04_dumps_as_before_and_v05_dumps_everything_it_resolved() -> None:
-    v04 = SimParams(agents=10).model_dump(mode="json")
-    assert not {"rules", "schedule", "update_fraction"} & set(v04)
-    assert SimParams(**v04) == SimParams(agents=10)
-    v05 = SimParams(agents=10, rules="v0.5")
+    v04 = SimParams(agents=10, rules="v0.4").model_dump(mode="json")
+    assert v04["rules"] == "v0.4"  # always written: a dump never depends on the default
+    assert not {"schedule", "update_fraction", "calibration", "quorum"} & set(v04)
+    assert SimParams(**v04) == SimParams(agents=10, rules="v0.4")
+    v05 = SimParams(agents=10)
     dump = v05.model_dump(mode="json")
     assert dump["rules"] == "v0.5" and dump["schedule"] == "random_fraction"
     assert dump["cascade_rounds"] == ROUND_CAP and dump["mean_degree"] == 10
@@ -62,10 +63,14 @@ def cli(*argv: str) -> SimParams:
     return parse_params(args)
 
 
-def test_cli_defaults_are_v04_as_before() -> None:
+def test_cli_defaults_are_v05_and_rules_v04_gives_the_seed_defaults() -> None:
     params = cli()
-    assert params == SimParams(network_density=0.2, cascade_rounds=1)
-    assert cli("--rules", "v0.4") == params
+    assert params == SimParams(rules="v0.5")
+    assert (params.cascade_rounds, params.mean_degree, params.schedule) == (
+        ROUND_CAP, 10.0, Schedule.RANDOM_FRACTION,
+    )  # fmt: skip
+    v04 = cli("--rules", "v0.4")
+    assert v04 == SimParams(rules="v0.4", network_density=0.2, cascade_rounds=1)
 
 
 def test_cli_rules_v05_takes_its_defaults_and_flags_override_them() -> None:
@@ -85,8 +90,14 @@ def test_cli_rules_v05_takes_its_defaults_and_flags_override_them() -> None:
     [
         (["--rules", "v1"], "--rules: 'v1' is not one of v0.4, v0.5"),
         (["--rules", "v0.5", "--schedule", "x"], "--schedule: 'x' is not one of synchronous, "),
-        (["--schedule", "synchronous"], "--schedule: 'synchronous' needs --rules v0.5"),
-        (["--update-fraction", "0.2"], "--update-fraction: '0.2' needs --rules v0.5"),
+        (
+            ["--rules", "v0.4", "--schedule", "synchronous"],
+            "--schedule: 'synchronous' needs --rules v0.5",
+        ),
+        (
+            ["--rules", "v0.4", "--update-fraction", "0.2"],
+            "--update-fraction: '0.2' needs --rules v0.5",
+        ),
         (["--rules", "v0.5", "--update-fraction", "0"], "--update-fraction: 0 is outside (0, 1]"),
     ],
 )

@@ -46,12 +46,10 @@ def test_tables_cover_every_archetype_and_dimension() -> None:
 
 def test_population_parameters_are_refused_under_v04_and_omitted_at_defaults() -> None:
     with pytest.raises(ValidationError, match=r"quorum: only used with rules v0\.5"):
-        SimParams(quorum=0.1)
+        SimParams(rules="v0.4", quorum=0.1)
     with pytest.raises(ValidationError, match="calibration"):
-        SimParams(calibration=Calibration.COMPOUND)
-    assert "rules" not in SimParams().model_dump()
-    assert set(SimParams().model_dump()) == set(SimParams.model_fields) - {
-        "rules",
+        SimParams(rules="v0.4", calibration=Calibration.COMPOUND)
+    assert set(SimParams(rules="v0.4").model_dump()) == set(SimParams.model_fields) - {
         "schedule",
         "update_fraction",
         "calibration",

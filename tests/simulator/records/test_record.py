@@ -23,7 +23,7 @@ from simulator.records.io import append_records, write_agent_parquet
 from simulator.records.schema import SCHEMA_PATH, AgentRecordsRef, RunRecord
 from simulator.seeding import run_seed
 
-PARAMS = SimParams(agents=40, cascade_rounds=4, network_density=0.2)
+PARAMS = SimParams(agents=40, cascade_rounds=4, network_density=0.2, rules="v0.4")  # all vote
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 VALIDATOR = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
@@ -187,7 +187,7 @@ def test_append_writes_each_batch_with_one_write(
 
 
 def test_large_run_tallies_stay_exact() -> None:
-    result = simulate(SimParams(agents=20_000, mean_degree=8, cascade_rounds=3), 1)
+    result = simulate(SimParams(agents=20_000, mean_degree=8, cascade_rounds=3, rules="v0.4"), 1)
     rec = build_record(
         result,
         run_id=uuid.uuid4(),

@@ -16,8 +16,10 @@ from sweep_controller.errors import SpecDeprecationWarning, SpecError
 from sweep_controller.spec.loading import load_sweep, parse_sweep
 from sweep_controller.spec.models import spec_hash
 
-EXAMPLES = REPO / "examples"
-# Hashes of the examples as computed before the rename: finished results must keep matching.
+V04_EXAMPLES = Path(__file__).parent / "fixtures" / "v04-examples"
+"""The examples as they were under rules v0.4 (then the default), with ``rules: v0.4`` stated."""
+# Hashes of those examples as computed before the rename and before the rule set was a parameter:
+# finished results must keep matching.
 HASHES_BEFORE_THE_RENAME = {
     "sobol-sensitivity": "022d5777d0b82ffe24d451da41b942711c8b24c7cca74910f78b4e333e37f158",
     "whale-vs-conformity": "ab5ba6deab44f90f168e2292ea25f8d3e6c860936321760a9a918e20002584b2",
@@ -33,7 +35,7 @@ def legacy(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def example(name: str) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    doc: dict[str, Any] = yaml.safe_load((V04_EXAMPLES / f"{name}.yaml").read_text())
     return doc
 
 
@@ -49,7 +51,18 @@ def sweepctl(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess
 
 @pytest.mark.parametrize("name", sorted(HASHES_BEFORE_THE_RENAME))
 def test_the_rename_changes_no_spec_hash(name: str) -> None:
-    assert spec_hash(load_sweep(EXAMPLES / f"{name}.yaml")) == HASHES_BEFORE_THE_RENAME[name]
+    assert spec_hash(load_sweep(V04_EXAMPLES / f"{name}.yaml")) == HASHES_BEFORE_THE_RENAME[name]
+
+
+@pytest.mark.parametrize("name", sorted(HASHES_BEFORE_THE_RENAME))
+def test_the_default_rule_set_v05_is_a_different_sweep(name: str) -> None:
+    doc = example(name)
+    del doc["spec"]["simulator"]["rules"]
+    v05 = parse_sweep(doc, "sweep.yaml")
+    assert v05.spec.simulator.rules == "v0.5"
+    assert spec_hash(v05) != HASHES_BEFORE_THE_RENAME[name]
+    doc["spec"]["simulator"]["rules"] = "v0.5"
+    assert spec_hash(parse_sweep(doc, "sweep.yaml")) == spec_hash(v05)
 
 
 @pytest.mark.parametrize("name", sorted(HASHES_BEFORE_THE_RENAME))
