@@ -22,8 +22,9 @@ from simulator.params import ROUND_CAP, RuleSet, Schedule, SimParams
         ),
         (
             {},
-            {"rules": RuleSet.V0_5, "cascade_rounds": ROUND_CAP, "schedule": Schedule.RANDOM_FRACTION,
-             "network_density": None, "mean_degree": 10.0, "update_fraction": 0.5},
+            {"rules": RuleSet.V0_5, "cascade_rounds": ROUND_CAP,
+             "schedule": Schedule.RANDOM_FRACTION, "network_density": None,
+             "mean_degree": 10.0, "update_fraction": 0.5},
         ),
         ({"rules": "v0.5", "network_density": 0.1}, {"network_density": 0.1, "mean_degree": None}),
         ({"rules": "v0.5", "mean_degree": 4}, {"mean_degree": 4.0}),
