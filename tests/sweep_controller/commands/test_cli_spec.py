@@ -36,9 +36,9 @@ def test_validate_prints_the_size() -> None:
         "sweep: whale-vs-conformity",
         "method: grid",
         "points: 16",
-        "replicates: 20",
-        "runs: 320",
-        "tasks: 16 (20 runs per task)",
+        "replicates: 50",
+        "runs: 800",
+        "tasks: 16 (50 runs per task)",
         "output: file://results",
     ):
         assert expected in lines
@@ -91,7 +91,7 @@ def test_expand_jsonl_matches_the_library() -> None:
     assert [r["seed"] for r in rows] == [r.seed for r in expected]
     assert [r["swept"] for r in rows] == [r.swept for r in expected]
     assert {r["task"] for r in rows} == {3}
-    assert rows[0]["params"]["agents"] == 300
+    assert rows[0]["params"]["agents"] == 2000
     assert rows[0]["params"]["influence_model"] == "small_world"
 
 
@@ -113,7 +113,7 @@ def test_expand_table_with_limit() -> None:
         ["0", "1", "0", "1"],
         ["0", "2", "0", "2"],
     ]
-    assert [row.split()[5:] for row in rows] == [["0.02", "0.3"]] * 3
+    assert [row.split()[5:] for row in rows] == [["0.01", "0.3"]] * 3
 
 
 def test_expand_whole_sweep_lists_every_run_once() -> None:

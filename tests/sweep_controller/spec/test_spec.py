@@ -66,7 +66,7 @@ def test_examples_are_valid(path: Path) -> None:
 
 def test_example_sizes() -> None:
     sizes = {p.stem: load_sweep(p).spec for p in EXAMPLES}
-    assert (sizes["whale-vs-conformity"].n_points, sizes["whale-vs-conformity"].n_runs) == (16, 320)
+    assert (sizes["whale-vs-conformity"].n_points, sizes["whale-vs-conformity"].n_runs) == (16, 800)
     assert (sizes["sobol-sensitivity"].n_points, sizes["sobol-sensitivity"].n_runs) == (64, 128)
     assert sizes["zipped"].n_points == 6  # 3 zipped pairs x 2 network families
 
