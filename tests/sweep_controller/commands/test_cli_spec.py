@@ -92,7 +92,7 @@ def test_expand_jsonl_matches_the_library() -> None:
     assert [r["swept"] for r in rows] == [r.swept for r in expected]
     assert {r["task"] for r in rows} == {3}
     assert rows[0]["params"]["agents"] == 2000
-    assert rows[0]["params"]["influence_model"] == "small_world"
+    assert rows[0]["params"]["rules"] == "v0.5" and rows[0]["params"]["mean_degree"] == 10
 
 
 def test_expand_table_with_limit() -> None:
