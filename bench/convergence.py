@@ -7,7 +7,8 @@ on an Erdos-Renyi network of mean degree 10, seeds ``run_seed(1, i)``:
 * rounds to converge (the last round that changed a vote): median, 90th percentile, maximum;
 * tail flip rate: flips per round in rounds 6-10 divided by N (a round not run counts 0), and
   the flips of the last round run divided by N;
-* how often the influence rounds change the outcome (stake-weighted pass before vs after).
+* how often the influence rounds change the outcome: the pass on round-0 votes against the pass
+  on final votes (``simulator.outcome.tally``: under v0.5 over the votes cast, with the quorum).
 
 Run: ``python -m bench.convergence [--agents N] [--runs K] [--configs NAME ...]``. Defaults are
 small enough for ``python -m bench``; the documented table used ``--agents 100000 --runs 200``
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from simulator.model import Ending, simulate
+from simulator.outcome import tally
 from simulator.params import SimParams
 from simulator.seeding import run_seed
 
@@ -52,10 +54,7 @@ def measure(name: str, n: int, runs: int) -> None:
         window[: len(head)] = head
         tail.append(window[TAIL].mean() / n)
         last.append(f.flips_per_round[-1] / n if f.rounds_run else 0.0)
-        stake = r.agents.stake
-        before = stake[r.initial_votes].sum() > stake[~r.initial_votes].sum()
-        after = stake[f.final_votes].sum() > stake[~f.final_votes].sum()
-        changed += int(before != after)
+        changed += int(tally(r, initial=True).passed != tally(r).passed)
     converged = ends.get(Ending.CONVERGED.value, 0)
     rounds = (
         f"median {np.median(settled):.0f}, p90 {np.percentile(settled, 90):.0f}, max {max(settled)}"

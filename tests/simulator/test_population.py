@@ -80,21 +80,46 @@ def test_whales_are_the_largest_stakes() -> None:
     assert counts == list(archetype_counts(params).values())
 
 
-def test_top10_share_does_not_drift_with_n() -> None:
-    """Mean top-10 share of total voting power at 10^3 and 10^4 agents agree.
+@pytest.mark.parametrize(
+    ("calibration", "published"), [(Calibration.COMPOUND, 0.5786), (Calibration.UNISWAP, 0.4472)]
+)
+def test_top10_share_of_total_power_is_the_published_one_at_1e3_and_1e4(
+    calibration: Calibration, published: float
+) -> None:
+    """Mean top-10 share of total voting power at 10^3 and 10^4 agents: the published figure.
 
     One population's top-10 share is broad (standard deviation about 0.2, the spread of a
-    Poisson-Dirichlet limit), so the means of 600 and 150 draws have standard errors of about
-    0.008 and 0.016, and their difference about 0.018: 0.06 is over three of those. A Pareto law
-    without the floor drifts by about 0.03-0.05 over this range at alpha 0.85, and the v0.4
-    population by over 0.2 (88% at N=50, 27% at 10^3, 15% at 10^4).
+    Poisson-Dirichlet limit), so the means of 1500 and 300 draws have standard errors of about
+    0.005 and 0.012; 0.04 is over three of the larger. Without the floor the share drifts with N
+    and is off by 9-16 points at 10^3 and by 5-11 at 10^4 (docs/model.md 10.3).
     """
-    alpha = CALIBRATIONS[Calibration.NONE].stake_tail
+    alpha = CALIBRATIONS[calibration].stake_tail
     rng = np.random.default_rng(20240605)
-    small = [top_share(draw_stakes(1_000, alpha, rng), 10) for _ in range(600)]
-    large = [top_share(draw_stakes(10_000, alpha, rng), 10) for _ in range(150)]
-    assert abs(statistics.fmean(small) - statistics.fmean(large)) < 0.06
-    assert 0.4 < statistics.fmean(small) < 0.65  # concentrated, not degenerate
+    for n, draws in ((1_000, 1500), (10_000, 300)):
+        shares = [top_share(draw_stakes(n, alpha, rng), 10) for _ in range(draws)]
+        assert abs(statistics.fmean(shares) - published) < 0.04, n
+
+
+def test_top10_share_of_votes_cast_does_not_drift_with_n() -> None:
+    """The turnout rule reads shares, not stakes: the votes cast are as concentrated at every N.
+
+    The top-10 share of the stake cast (compound preset) is about 0.885 at 10^3 and 0.89 at 10^4
+    (standard deviation about 0.09 a population: standard errors 0.005 and 0.009). A rule that
+    read stakes against a fixed scale would have everyone or nobody vote as N changes.
+    """
+    rng = np.random.default_rng(20240611)
+    means = []
+    for n, draws in ((1_000, 400), (10_000, 100)):
+        params = v05(agents=n, calibration="compound")
+        population = resolve_population(params)
+        shares = []
+        for _ in range(draws):
+            pop = draw_population(params, population, rng)
+            voted = rng.random(n) < participation_probability(pop)
+            shares.append(top_share(pop.stake[voted], 10))
+        means.append(statistics.fmean(shares))
+    assert abs(means[0] - means[1]) < 0.03
+    assert 0.8 < means[0] < 0.95
 
 
 def test_turnout_grows_with_base_turnout_and_share() -> None:
@@ -236,10 +261,12 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
     assert not np.array_equal(a.participated, c.participated) and a.proposal != c.proposal
 
 
-# Published: Messias et al. (arXiv 2305.17655). Top-10 share of total voting power within 0.05
-# (the standard error of 200 runs is about 0.014); the median Nakamoto count of votes cast below
-# three; Compound's mean approval within 0.04 (standard error about 0.013).
-PUBLISHED = {Calibration.COMPOUND: (0.5786, 0.8939), Calibration.UNISWAP: (0.4472, None)}
+# Published: Messias et al. (arXiv 2305.17655; Uniswap's approval from its journal version, see
+# docs/model.md 10.8). Over 200 runs at N = 10^3: the top-10 share of total voting power within
+# 0.05 (standard error about 0.014), the median Nakamoto count of votes cast below three, the mean
+# approval within 0.07 (standard error about 0.014 for Compound, 0.024 for Uniswap, whose
+# approvals are bimodal; the other preset's favourability would miss by 0.17 or more).
+PUBLISHED = {Calibration.COMPOUND: (0.5786, 0.8939), Calibration.UNISWAP: (0.4472, 0.7073)}
 
 
 @pytest.mark.parametrize("calibration", list(PUBLISHED))
@@ -254,5 +281,4 @@ def test_presets_reproduce_the_published_figures_at_n_1000(calibration: Calibrat
         approvals.append(tally(r).approval)
     assert abs(statistics.fmean(shares) - top10) < 0.05
     assert statistics.median(counts) < 3
-    if approval is not None:
-        assert abs(statistics.fmean(approvals) - approval) < 0.04
+    assert abs(statistics.fmean(approvals) - approval) < 0.07
