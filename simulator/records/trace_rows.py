@@ -83,17 +83,18 @@ def check_trace_file(
 
 
 def check_trace(
-    r: RunRecord, source: Path | pa.NativeFile, agents: Iterator[AgentColumns] | None = None
+    r: RunRecord, source: Path | bytes | memoryview, agents: Iterator[AgentColumns] | None = None
 ) -> list[str]:
-    """Columns, rows and sums of a trace (a Parquet file or buffer) against record ``r``.
+    """Columns, rows and sums of a trace (a Parquet file, or its bytes) against record ``r``.
 
     ``agents`` are the run's per-agent records, when it kept them, to compare each agent's rows
-    with.
+    with. The sweep worker passes the bytes it is about to store.
     """
     ref = r.traces
     assert ref is not None
     try:
-        schema, rows, batches = read_parquet_batches(source, TRACE_COLUMNS)
+        opened = source if isinstance(source, Path) else pa.BufferReader(source)
+        schema, rows, batches = read_parquet_batches(opened, TRACE_COLUMNS)
     except (pa.ArrowException, OSError) as exc:
         return [f"traces.path: {ref.path} is not a Parquet file ({exc})"]
     columns = _check_columns(schema)

@@ -23,7 +23,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from simulator.messages import plain_message
-from simulator.params import SimParams
+from simulator.params import SimParams, Traces
 from sweep_controller.errors import SpecDeprecationWarning
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
@@ -102,6 +102,11 @@ class SweepSpec(StrictModel):
         description="Runs (point x replicate) one task, i.e. one Job index, performs.",
     )
     order: Order = Field(Order.SEQUENTIAL, description="sequential or shuffled run order.")
+    traces: Traces = Field(
+        Traces.NONE,
+        description="Flip traces: none, or parquet (one side file per run, beside its task's "
+        "JSONL).",
+    )
     output: Output = Field(default_factory=Output)
     parallelism: int | None = Field(None, ge=1, description="Tasks running at once (Kubernetes).")
     backoff_limit_per_index: int = Field(
@@ -304,14 +309,21 @@ RESULT_FIELDS: frozenset[str] = frozenset(
         "seed",
         "runs_per_task",
         "order",
+        "traces",
     }
 )
-"""The spec fields that decide which runs each task performs and what they compute."""
+"""The spec fields that decide which runs each task performs and what it writes."""
 
 
 def spec_hash(sweep: Sweep) -> str:
-    """Hex sha256 of the canonical JSON of the result-determining fields (``RESULT_FIELDS``)."""
+    """Hex sha256 of the canonical JSON of the result-determining fields (``RESULT_FIELDS``).
+
+    ``traces`` is hashed only when it is not ``none``, so the hashes of sweeps that write no
+    traces stay what they were before the field existed.
+    """
     data = sweep.spec.model_dump(mode="json", by_alias=True, include=set(RESULT_FIELDS))
+    if data["traces"] == Traces.NONE.value:
+        del data["traces"]
     for old, new in RENAMED_SPEC_KEYS.items():  # hashed under the old name: hashes stay stable
         data[old] = data.pop(new)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

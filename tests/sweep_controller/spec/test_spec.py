@@ -116,7 +116,7 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "unknown spec key",
         (("spec.replicate", 3),),
         "spec.replicate: unknown key; valid keys: simulator, parameters, zip, method, samples, "
-        "replicates, seed, runsPerTask, order, output, parallelism, backoffLimitPerIndex, "
+        "replicates, seed, runsPerTask, order, traces, output, parallelism, backoffLimitPerIndex, "
         "maxFailedIndexes, queueName",
     ),
     (
