@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from pydantic.fields import FieldInfo
 
 from simulator.messages import Interval, field_interval
-from simulator.records.io import file_sha256, read_agent_batches
+from simulator.records.io import file_sha256, read_parquet_batches
 from simulator.records.schema import AgentRecord, RunRecord
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "NULLABLE_COLUMNS",
     "AgentColumns",
     "agent_column_batches",
+    "arrow_kind",
     "check_inline_agents",
     "check_side_file",
     "row_problems",
@@ -433,9 +434,9 @@ def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
     if digest != ref.sha256:
         p.append(f"agent_records.sha256: {ref.sha256}, but {ref.path} hashes to {digest}")
     try:
-        schema, rows, _ = read_agent_batches(full, AGENT_COLUMNS)
+        schema, rows, _ = read_parquet_batches(full, AGENT_COLUMNS)
         present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
-        schema, rows, batches = read_agent_batches(full, present)
+        schema, rows, batches = read_parquet_batches(full, present)
     except (pa.ArrowException, OSError) as exc:
         return [*p, f"agent_records.path: {ref.path} is not a Parquet file ({exc})"]
     columns = _check_columns(schema)
@@ -465,9 +466,9 @@ def agent_column_batches(r: RunRecord, base_dir: Path | None) -> Iterator[AgentC
         return None
     full = base_dir / path
     try:
-        schema, _, _ = read_agent_batches(full, AGENT_COLUMNS)
+        schema, _, _ = read_parquet_batches(full, AGENT_COLUMNS)
         present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
-        schema, _, batches = read_agent_batches(full, present)
+        schema, _, batches = read_parquet_batches(full, present)
     except (pa.ArrowException, OSError):
         return None
     if _check_columns(schema):
@@ -479,7 +480,8 @@ def _side_row(i: int) -> str:
     return f"agent_records.path row {i}"
 
 
-def _arrow_kind(t: pa.DataType) -> str:
+def arrow_kind(t: pa.DataType) -> str:
+    """The column kind of an Arrow type (a dictionary's value type): see ``COLUMN_KINDS``."""
     if pa.types.is_dictionary(t):
         t = t.value_type
     if pa.types.is_integer(t):
@@ -505,7 +507,7 @@ def _check_columns(schema: pa.Schema) -> list[str]:
     ]
     p += [f"{where} {c}: unknown column" for c in schema.names if c not in COLUMN_KINDS]
     for c in AGENT_COLUMNS:
-        if c in names and _arrow_kind(schema.field(c).type) != COLUMN_KINDS[c]:
+        if c in names and arrow_kind(schema.field(c).type) != COLUMN_KINDS[c]:
             p.append(f"{where} {c}: wrong type: {schema.field(c).type}, expected {COLUMN_KINDS[c]}")
     return p
 

@@ -40,7 +40,6 @@ __all__ = [
     "file_sha256",
     "iter_lines",
     "parquet_path",
-    "read_agent_batches",
     "read_parquet_batches",
     "resolve_side_file",
     "side_file_name",
@@ -205,25 +204,15 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def read_agent_batches(
-    path: Path, columns: Sequence[str], batch_rows: int = BATCH_ROWS
-) -> tuple[pa.Schema, int, Iterator[pa.RecordBatch]]:
-    """A Parquet side file's schema, row count and batches of ``columns``.
-
-    Raises ``pyarrow.ArrowException`` or ``OSError`` when it is not a readable Parquet file; the
-    batches are read lazily, so only the columns asked for are read, ``batch_rows`` at a time.
-    """
-    return read_parquet_batches(path, columns, batch_rows)
-
-
 def read_parquet_batches(
     source: Path | pa.NativeFile, columns: Sequence[str], batch_rows: int = BATCH_ROWS
 ) -> tuple[pa.Schema, int, Iterator[pa.RecordBatch]]:
-    """A Parquet file's schema, row count and lazily read batches of ``columns``.
+    """A Parquet side file's schema, row count and batches of ``columns``.
 
     ``source`` is a path or an open Arrow file (such as a ``pyarrow.BufferReader`` over bytes
-    about to be stored). Raises ``pyarrow.ArrowException`` or ``OSError`` when it is not
-    Parquet.
+    about to be stored). Raises ``pyarrow.ArrowException`` or ``OSError`` when it is not a
+    readable Parquet file; the batches are read lazily, so only the columns asked for are read,
+    ``batch_rows`` at a time.
     """
     import pyarrow.parquet as pq
 

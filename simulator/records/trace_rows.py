@@ -25,7 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from simulator.errors import RecordError
-from simulator.records.agent_rows import MAX_ROWS_REPORTED, AgentColumns, row_problems
+from simulator.records.agent_rows import (
+    MAX_ROWS_REPORTED,
+    AgentColumns,
+    arrow_kind,
+    row_problems,
+)
 from simulator.records.io import (
     TRACE_COLUMNS,
     file_sha256,
@@ -121,25 +126,13 @@ def check_trace(
     return p
 
 
-def _kind(t: pa.DataType) -> str:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_integer(t):
-        return "integer"
-    if pa.types.is_boolean(t):
-        return "boolean"
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "string"
-    return str(t)
-
-
 def _check_columns(schema: pa.Schema) -> list[str]:
     where = "traces.path column"
     names = set(schema.names)
     p = [f"{where} {c}: missing column" for c in TRACE_COLUMNS if c not in names]
     p += [f"{where} {c}: unknown column" for c in schema.names if c not in TRACE_KINDS]
     for c in TRACE_COLUMNS:
-        if c in names and _kind(schema.field(c).type) != TRACE_KINDS[c]:
+        if c in names and arrow_kind(schema.field(c).type) != TRACE_KINDS[c]:
             p.append(f"{where} {c}: wrong type: {schema.field(c).type}, expected {TRACE_KINDS[c]}")
     return p
 
@@ -172,11 +165,12 @@ class _TraceTally:
         self.record = record
         self.n = n = record.params.agents
         self.rounds = record.cascade_rounds
-        self.count = np.zeros(n, dtype=np.int64)
-        self.whale = np.zeros(n, dtype=np.int64)
-        self.first_round = np.zeros(n, dtype=np.int64)
+        # per agent (int32: at most one flip a round, and rounds are at most 10^4)
+        self.count = np.zeros(n, dtype=np.int32)
+        self.whale = np.zeros(n, dtype=np.int32)
+        self.first_round = np.zeros(n, dtype=np.int32)
         self.first_from = np.zeros(n, dtype=np.bool_)
-        self.last_round = np.zeros(n, dtype=np.int64)
+        self.last_round = np.zeros(n, dtype=np.int32)
         self.last_to = np.zeros(n, dtype=np.bool_)
         self.per_round = np.zeros(self.rounds + 1, dtype=np.int64)
         self.rows = self.from_yes = self.whale_rows = 0
