@@ -72,7 +72,7 @@ for _ in range(rounds):
 """
 
 
-def _timed(cmd: list[str], repeats: int) -> tuple[list[float], list[float], int]:
+def timed(cmd: list[str], repeats: int) -> tuple[list[float], list[float], int]:
     """Wall and CPU times of ``repeats`` runs of ``cmd``, and the largest peak RSS (bytes)."""
     walls, cpus, rss = [], [], 0
     for _ in range(repeats):
@@ -92,7 +92,7 @@ def full_run(n: int = 1_000_000, repeats: int = 3) -> None:
     """CLI run in a subprocess per rule set: wall time and peak RSS against the targets."""
     big = n > 1_000_000
     target_s, target_b = (15.0, 4 * GIB) if big else (3.0, 1.5 * GIB)
-    bare, bare_cpu, bare_rss = _timed(
+    bare, bare_cpu, bare_rss = timed(
         [sys.executable, "-c", _BARE_LOOP, str(n), str(ROUNDS)], repeats
     )
     print(
@@ -106,7 +106,7 @@ def full_run(n: int = 1_000_000, repeats: int = 3) -> None:
                 "--cascade-rounds", str(ROUNDS), "--agent-records", "none", "--rules", rules,
                 "--output", str(Path(tmp) / "bench.jsonl"),
             ]  # fmt: skip
-            walls, cpus, rss = _timed(cmd, repeats)
+            walls, cpus, rss = timed(cmd, repeats)
             wall = min(walls)
             print(
                 f"full run --rules {rules} N={n:.0e}, mean degree 10, {ROUNDS} rounds, agent "

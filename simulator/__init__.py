@@ -1,6 +1,13 @@
 """Governance cascade simulator: agents, influence networks, cascades and run records."""
 
-from simulator.params import AgentRecords, Archetype, ArchetypeMix, InfluenceModel, SimParams
+from simulator.params import (
+    AgentRecords,
+    Archetype,
+    ArchetypeMix,
+    InfluenceModel,
+    SimParams,
+    Traces,
+)
 from simulator.records.schema import SCHEMA_VERSION, RunRecord
 
 __version__ = "0.4.0"
@@ -13,5 +20,6 @@ __all__ = [
     "InfluenceModel",
     "RunRecord",
     "SimParams",
+    "Traces",
     "__version__",
 ]

@@ -38,6 +38,7 @@ from simulator.params import (
     RuleSet,
     Schedule,
     SimParams,
+    Traces,
 )
 from simulator.records.building import run_records
 from simulator.records.io import append_records
@@ -82,7 +83,7 @@ def govsim_parser() -> argparse.ArgumentParser:
     """The argument parser; values stay strings here and are checked by ``parse_params``."""
     p = _Parser(
         prog=PROG,
-        description="Run governance cascade simulations and write v0.4 JSONL run records.",
+        description="Run governance cascade simulations and write JSONL run records (schema 0.5).",
     )
     p.add_argument("--agents", default="50", help="number of agents N (default: 50)")
     p.add_argument("--runs", default="1", help="number of runs (default: 1)")
@@ -167,6 +168,12 @@ def govsim_parser() -> argparse.ArgumentParser:
         default=AgentRecords.INLINE.value,
         help="per-agent records: inline (default), parquet (side file) or none",
     )
+    p.add_argument(
+        "--traces",
+        default=Traces.NONE.value,
+        help="flip traces: none (default) or parquet (a side file of every flip: agent, round, "
+        "from and to vote, cause)",
+    )
     p.add_argument("--output", default=None, help="JSONL file to append run records to")
     p.add_argument("--version", action="version", version=f"%(prog)s {simulator.__version__}")
     return p
@@ -235,7 +242,9 @@ _TEXT = ErrorText(root="parameters", location=_flag, reason=_flag_reason)
 
 
 def _choice(
-    flag: str, raw: str | None, enum: type[RuleSet] | type[Schedule] | type[Calibration]
+    flag: str,
+    raw: str | None,
+    enum: type[RuleSet] | type[Schedule] | type[Calibration] | type[AgentRecords] | type[Traces],
 ) -> str | None:
     """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
@@ -349,17 +358,19 @@ def _run(argv: Sequence[str] | None) -> int:
     runs = _int("--runs", args.runs, 1)
     seed = _int("--seed", args.seed, 0)
     params = parse_params(args)
-    try:
-        mode = AgentRecords(args.agent_records)
-    except ValueError:
-        choices = ", ".join(m.value for m in AgentRecords)
-        raise UsageError(
-            f"--agent-records: {args.agent_records!r} is not one of {choices}"
-        ) from None
+    _choice("--agent-records", args.agent_records, AgentRecords)
+    _choice("--traces", args.traces, Traces)
+    mode, traces = AgentRecords(args.agent_records), Traces(args.traces)
     output = None if args.output is None else Path(args.output)
-    if mode is AgentRecords.PARQUET and output is None:
-        raise UsageError("--agent-records: parquet needs --output (the side files sit beside it)")
-    records = run_records(params, base_seed=seed, runs=runs, agent_records=mode, output=output)
+    for flag, parquet in (
+        ("--agent-records", mode is AgentRecords.PARQUET),
+        ("--traces", traces is Traces.PARQUET),
+    ):
+        if parquet and output is None:
+            raise UsageError(f"{flag}: parquet needs --output (the side files sit beside it)")
+    records = run_records(
+        params, base_seed=seed, runs=runs, agent_records=mode, traces=traces, output=output
+    )
     show = runs > 1 and sys.stderr.isatty()
     with tqdm(total=runs, unit="run", file=sys.stderr, disable=not show) as bar:
         for i, record in enumerate(records, start=1):

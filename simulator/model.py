@@ -39,6 +39,7 @@ from simulator.population import (
 )
 from simulator.proposal import Proposal, draw_proposal, draw_vetted_proposal
 from simulator.seeding import make_rng
+from simulator.trace import Trace, TraceBuilder
 
 __all__ = [
     "OPTIMIZER_HURDLE",
@@ -132,6 +133,8 @@ class Influence:
     ending: Ending
     period: int
     """Period of the final state: 1 converged (a fixed point), 2 cycle, 0 round cap."""
+    trace: Trace | None = None
+    """Every flip (agent, round, previous vote, cause) when the run collected a trace."""
 
     @property
     def rounds_run(self) -> int:
@@ -226,6 +229,7 @@ def run_influence(
     update_fraction: float = DEFAULT_UPDATE_FRACTION,
     rng: np.random.Generator | None = None,
     check: bool = True,
+    trace: bool = False,
 ) -> Influence:
     """Run influence rounds 1..max_rounds from round-0 ``votes`` until the cascade ends.
 
@@ -244,7 +248,8 @@ def run_influence(
     < ``update_fraction``. The run stops after a round
     in which nobody would flip (converged) and, under synchronous v0.5, after a round whose flips
     repeat the previous round's (a 2-cycle). Isolated agents never flip. ``check`` validates the
-    adjacency (see ``as_pattern``).
+    adjacency (see ``as_pattern``). ``trace`` also returns every flip (:mod:`simulator.trace`):
+    a whale follower's flip is caused by the whale signal, every other flip by the neighbours.
     """
     a = as_pattern(adjacency, check=check)
     n = a.shape[0]
@@ -299,6 +304,7 @@ def run_influence(
     yes_to_no = no_to_yes = 0
     ending, period = Ending.ROUND_CAP, 0
     previous: np.ndarray | None = None
+    rows = TraceBuilder() if trace else None
     for t in range(1, max_rounds + 1):
         would = yes >= hi
         would |= yes <= lo
@@ -321,6 +327,8 @@ def run_influence(
                 break
             continue
         was_yes = votes[idx]
+        if rows is not None:
+            rows.add(t, idx, was_yes, follower[idx])
         down = int(np.count_nonzero(was_yes))
         yes_to_no += down
         no_to_yes += n_flips - down
@@ -349,6 +357,7 @@ def run_influence(
         whale_follows=whale_follows,
         ending=ending,
         period=period,
+        trace=None if rows is None else rows.build(),
     )
 
 
@@ -382,6 +391,7 @@ def influence_among_voters(
     schedule: Schedule = Schedule.SYNCHRONOUS,
     update_fraction: float = DEFAULT_UPDATE_FRACTION,
     rng: np.random.Generator | None = None,
+    trace: bool = False,
 ) -> Influence:
     """Influence rounds on the network among voters; abstainers keep their entries and never flip.
 
@@ -389,8 +399,9 @@ def influence_among_voters(
     voter's degree): the rounds (:func:`run_influence`, under the given rule set and schedule) run
     on the subgraph induced by the voters, and the result is spread back over all agents (an
     abstainer's final vote is its round-0 vote, unflipped). The voters keep their relative order,
-    so a ``random_fraction`` schedule draws for the would-flip voters in agent order.
-    ``adjacency`` must be symmetric and loop-free (it is not checked again).
+    so a ``random_fraction`` schedule draws for the would-flip voters in agent order. A ``trace``
+    names agents by their ids among all agents. ``adjacency`` must be symmetric and loop-free (it
+    is not checked again).
     """
 
     def rounds(among: sparse.csr_array, who: Agents, start: np.ndarray) -> Influence:
@@ -405,6 +416,7 @@ def influence_among_voters(
             update_fraction=update_fraction,
             rng=rng,
             check=False,
+            trace=trace,
         )
 
     if participated.all():
@@ -428,14 +440,16 @@ def influence_among_voters(
         whale_follows=spread(inner.whale_follows, zeros),
         ending=inner.ending,
         period=inner.period,
+        trace=None if inner.trace is None else inner.trace.relabel(voters),
     )
 
 
-def simulate(params: SimParams, seed: int) -> RunResult:
+def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
     """One run: proposal, agents, network, round-0 votes, influence rounds (in that draw order).
 
     Under rules v0.5 the proposal and the population are the v0.5 ones
     (:mod:`simulator.population`), and after the network one uniform per agent decides who votes.
+    ``trace`` keeps every flip in ``influence.trace``; it draws nothing and changes no result.
     """
     if seed < 0:
         raise ParameterError(f"seed: {seed} is outside [0, inf)")
@@ -466,6 +480,7 @@ def simulate(params: SimParams, seed: int) -> RunResult:
         schedule=params.schedule,
         update_fraction=params.update_fraction,
         rng=rng,  # the schedule's draws come after who votes
+        trace=trace,
     )
     return RunResult(
         params=params,

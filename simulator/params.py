@@ -34,6 +34,13 @@ class AgentRecords(StrEnum):
     NONE = "none"
 
 
+class Traces(StrEnum):
+    """Whether a run writes its flip trace (every flip event) to a Parquet side file."""
+
+    NONE = "none"
+    PARQUET = "parquet"
+
+
 class Archetype(StrEnum):
     """Agent archetypes; the integer code of each is its position in ``ARCHETYPES``."""
 

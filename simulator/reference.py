@@ -36,6 +36,7 @@ from simulator.population import (
 )
 from simulator.proposal import DIMENSIONS, Proposal, draw_proposal, draw_vetted_proposal
 from simulator.seeding import make_rng
+from simulator.trace import CAUSES, Cause, Trace
 
 __all__ = [
     "ReferenceInfluence",
@@ -123,6 +124,20 @@ class ReferenceInfluence:
     whale_follows: list[int]
     ending: Ending
     period: int
+    trace: list[tuple[int, int, bool, Cause]]
+    """Every flip as (agent, round, vote before it, cause), in round order, then agent order."""
+
+    def as_trace(self) -> Trace:
+        """The flips as the engine's :class:`simulator.trace.Trace`."""
+        if not self.trace:
+            return Trace.empty()
+        agent, round_, before, cause = zip(*self.trace, strict=True)
+        return Trace(
+            agent=np.array(agent, dtype=np.int32),
+            round=np.array(round_, dtype=np.int32),
+            from_vote=np.array(before, dtype=np.bool_),
+            cause=np.array([CAUSES.index(c) for c in cause], dtype=np.int8),
+        )
 
 
 def reference_influence(
@@ -145,6 +160,8 @@ def reference_influence(
     get one ``rng.random`` draw each and flip when it is below ``update_fraction``. Synchronous
     v0.5 stops when the votes equal those of two rounds before and differ from the last round's.
     With ``participated``, abstainers never flip and are nobody's neighbour: they show no vote.
+    Every flip is traced: caused by the whale signal when the agent followed the whale majority,
+    else by its neighbours.
     """
     v05 = rules is RuleSet.V0_5
     randomised = schedule is Schedule.RANDOM_FRACTION
@@ -161,6 +178,7 @@ def reference_influence(
     per_round: list[int] = []
     yes_to_no = no_to_yes = followed = 0
     ending, period = Ending.ROUND_CAP, 0
+    trace: list[tuple[int, int, bool, Cause]] = []
     history = [list(votes)]
     for t in range(1, max_rounds + 1):
         new = list(votes)
@@ -210,6 +228,8 @@ def reference_influence(
         for i in range(n):
             if new[i] != votes[i]:
                 flips += 1
+                cause = Cause.WHALE_SIGNAL if whale_signal[i] else Cause.NEIGHBOURS
+                trace.append((i, t, votes[i], cause))
                 flip_count[i] += 1
                 if flip_round[i] == 0:
                     flip_round[i] = t
@@ -237,6 +257,7 @@ def reference_influence(
         whale_follows=whale_follows,
         ending=ending,
         period=period,
+        trace=trace,
     )
 
 
@@ -262,8 +283,9 @@ def reference_threshold_cascade(
     return state, per_round
 
 
-def reference_simulate(params: SimParams, seed: int) -> RunResult:
-    """A whole run with the reference rules (draws shared with the engine)."""
+def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
+    """A whole run with the reference rules (draws shared with the engine); ``trace`` keeps
+    the flips in ``influence.trace``, as the engine's ``simulate`` does."""
     rng = make_rng(seed)
     if params.rules is RuleSet.V0_5:
         population = resolve_population(params)
@@ -310,6 +332,7 @@ def reference_simulate(params: SimParams, seed: int) -> RunResult:
             whale_follows=np.array(out.whale_follows, dtype=np.int32),
             ending=out.ending,
             period=out.period,
+            trace=out.as_trace() if trace else None,
         ),
         participated=np.array(participated, dtype=bool),
         utility=np.array(utility, dtype=np.float64),

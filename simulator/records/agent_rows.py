@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from pydantic.fields import FieldInfo
 
 from simulator.messages import Interval, field_interval
-from simulator.records.io import file_sha256, read_agent_batches
+from simulator.records.io import file_sha256, read_parquet_batches
 from simulator.records.schema import AgentRecord, RunRecord
 
 __all__ = [
@@ -38,8 +38,12 @@ __all__ = [
     "MAX_ROWS_REPORTED",
     "NULLABLE_COLUMNS",
     "AgentColumns",
+    "agent_column_batches",
+    "arrow_kind",
     "check_inline_agents",
     "check_side_file",
+    "row_problems",
+    "stakes_agree",
 ]
 
 MAX_ROWS_REPORTED = 3
@@ -181,7 +185,7 @@ class AgentColumns:
         )
 
 
-def _rows(
+def row_problems(
     label: Callable[[int], str], mask: np.ndarray, offset: int, say: Callable[[int], str]
 ) -> list[str]:
     """Messages for the first offending rows of one rule, and a count of the rest."""
@@ -221,19 +225,19 @@ class _AgentTally:
         p, lab, n, rounds = self.problems, self.label, self.n, self.rounds
         ids = c.id
         out = (ids < 0) | (ids >= n)
-        p += _rows(lab, out, offset, lambda i: f"id: {ids[i]} is outside [0, {n})")
+        p += row_problems(lab, out, offset, lambda i: f"id: {ids[i]} is outside [0, {n})")
         where = np.flatnonzero(~out)
         inside = ids[where]
         dup = np.zeros(len(ids), dtype=np.bool_)
         dup[where] = self.seen[inside] | ~_first_occurrence(inside)
-        p += _rows(lab, dup, offset, lambda i: f"id: {ids[i]} appears more than once")
+        p += row_problems(lab, dup, offset, lambda i: f"id: {ids[i]} appears more than once")
         self.seen[inside] = True
 
         finite = np.isfinite(c.stake)
-        p += _rows(lab, ~finite, offset, lambda i: f"stake: {c.stake[i]} is not finite")
+        p += row_problems(lab, ~finite, offset, lambda i: f"stake: {c.stake[i]} is not finite")
         changed = c.initial_vote != c.final_vote
         parity = changed != (c.flip_count % 2 == 1)
-        p += _rows(
+        p += row_problems(
             lab,
             parity,
             offset,
@@ -244,7 +248,7 @@ class _AgentTally:
             ),
         )
         never = c.flip_count == 0
-        p += _rows(
+        p += row_problems(
             lab,
             never != (c.flip_round == 0),
             offset,
@@ -253,13 +257,13 @@ class _AgentTally:
                 f"{c.flip_count[i]} (null exactly when the agent never flipped)"
             ),
         )
-        p += _rows(
+        p += row_problems(
             lab,
             c.flip_round > rounds,
             offset,
             lambda i: f"flip_round: {c.flip_round[i]} exceeds cascade_rounds = {rounds}",
         )
-        p += _rows(
+        p += row_problems(
             lab,
             c.flip_count > rounds,
             offset,
@@ -269,7 +273,7 @@ class _AgentTally:
             ),
         )
         abstained = ~c.participated
-        p += _rows(
+        p += row_problems(
             lab,
             abstained & (c.flip_count > 0),
             offset,
@@ -278,7 +282,7 @@ class _AgentTally:
             ),
         )
         known = ~np.isnan(c.utility)
-        p += _rows(
+        p += row_problems(
             lab,
             known & ((c.utility > 0) != c.initial_vote),
             offset,
@@ -287,7 +291,7 @@ class _AgentTally:
                 "(the round-0 vote is yes exactly when the utility is positive)"
             ),
         )
-        p += _rows(
+        p += row_problems(
             lab,
             c.whale_follows > c.flip_count,
             offset,
@@ -296,7 +300,7 @@ class _AgentTally:
                 f"{c.flip_count[i]} (following the whales against one's vote is a flip)"
             ),
         )
-        p += _rows(
+        p += row_problems(
             lab,
             c.degree > n - 1,
             offset,
@@ -430,9 +434,9 @@ def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
     if digest != ref.sha256:
         p.append(f"agent_records.sha256: {ref.sha256}, but {ref.path} hashes to {digest}")
     try:
-        schema, rows, _ = read_agent_batches(full, AGENT_COLUMNS)
+        schema, rows, _ = read_parquet_batches(full, AGENT_COLUMNS)
         present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
-        schema, rows, batches = read_agent_batches(full, present)
+        schema, rows, batches = read_parquet_batches(full, present)
     except (pa.ArrowException, OSError) as exc:
         return [*p, f"agent_records.path: {ref.path} is not a Parquet file ({exc})"]
     columns = _check_columns(schema)
@@ -449,11 +453,35 @@ def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
     return p + tally.finish()
 
 
+def agent_column_batches(r: RunRecord, base_dir: Path | None) -> Iterator[AgentColumns] | None:
+    """A record's per-agent records as column batches, or None when it has none to read.
+
+    None also when the side file cannot be read as per-agent records (missing, not Parquet, wrong
+    columns): :func:`check_side_file` reports that; other rules then have nothing to compare to.
+    """
+    if r.agents is not None:
+        return iter([AgentColumns.from_records(r.agents)])
+    path = r.agent_records.path
+    if path is None or base_dir is None or Path(path).is_absolute():
+        return None
+    full = base_dir / path
+    try:
+        schema, _, _ = read_parquet_batches(full, AGENT_COLUMNS)
+        present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
+        schema, _, batches = read_parquet_batches(full, present)
+    except (pa.ArrowException, OSError):
+        return None
+    if _check_columns(schema):
+        return None
+    return (AgentColumns.from_batch(batch) for batch in batches)
+
+
 def _side_row(i: int) -> str:
     return f"agent_records.path row {i}"
 
 
-def _arrow_kind(t: pa.DataType) -> str:
+def arrow_kind(t: pa.DataType) -> str:
+    """The column kind of an Arrow type (a dictionary's value type): see ``COLUMN_KINDS``."""
     if pa.types.is_dictionary(t):
         t = t.value_type
     if pa.types.is_integer(t):
@@ -479,7 +507,7 @@ def _check_columns(schema: pa.Schema) -> list[str]:
     ]
     p += [f"{where} {c}: unknown column" for c in schema.names if c not in COLUMN_KINDS]
     for c in AGENT_COLUMNS:
-        if c in names and _arrow_kind(schema.field(c).type) != COLUMN_KINDS[c]:
+        if c in names and arrow_kind(schema.field(c).type) != COLUMN_KINDS[c]:
             p.append(f"{where} {c}: wrong type: {schema.field(c).type}, expected {COLUMN_KINDS[c]}")
     return p
 
@@ -492,12 +520,12 @@ def _check_batch(batch: pa.RecordBatch, offset: int) -> list[str]:
         col = batch.column(name)
         if name not in NULLABLE_COLUMNS and col.null_count:
             mask = pc.is_null(col).to_numpy(zero_copy_only=False)
-            p += _rows(_side_row, mask, offset, partial(_null_message, name))
+            p += row_problems(_side_row, mask, offset, partial(_null_message, name))
     for name, choices in _CHOICES.items():
         values = pc.cast(batch.column(name), pa.string())
         known = pc.is_in(values, value_set=pa.array(choices))
         mask = ~pc.fill_null(known, True).to_numpy(zero_copy_only=False)
-        p += _rows(_side_row, mask, offset, partial(_choice_message, name, values))
+        p += row_problems(_side_row, mask, offset, partial(_choice_message, name, values))
     for name, interval in COLUMN_RANGES.items():
         if name not in present:
             continue
@@ -510,7 +538,7 @@ def _check_batch(batch: pa.RecordBatch, offset: int) -> list[str]:
             bad |= values == interval.ceiling
         if col.null_count:  # nulls are reported above, or allowed
             bad &= ~pc.is_null(col).to_numpy(zero_copy_only=False)
-        p += _rows(_side_row, bad, offset, partial(_range_message, name, values, interval))
+        p += row_problems(_side_row, bad, offset, partial(_range_message, name, values, interval))
     return p
 
 

@@ -1,10 +1,11 @@
 """Building run records: from a ``RunResult`` (engine arrays) to a v0.5 ``RunRecord``.
 
 A record's content is computed in one place, :func:`record_fields`, from the engine's struct of
-arrays: tallies, flips, influence metadata and per-agent records (inline, as a reference to a
-Parquet side file, or none). :func:`run_records` runs simulations and yields their records, with
-seeds from ``simulator.seeding.run_seed`` and an injected clock and id source, so a record is
-reproducible field for field. Writing them is ``simulator.records.io``'s job.
+arrays: tallies, flips, influence metadata, per-agent records (inline, as a reference to a
+Parquet side file, or none) and the reference to the run's flip trace, if it wrote one.
+:func:`run_records` runs simulations and yields their records, with seeds from
+``simulator.seeding.run_seed`` and an injected clock and id source, so a record is reproducible
+field for field. Writing them is ``simulator.records.io``'s job.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from simulator.concentration import gini, nakamoto
 from simulator.errors import ParameterError
 from simulator.model import Ending, RunResult, simulate
 from simulator.outcome import Tally, tally
-from simulator.params import ARCHETYPES, AgentRecords, SimParams
-from simulator.records.io import write_agent_parquet
-from simulator.records.schema import SCHEMA_VERSION, AgentRecordsRef, RunRecord
+from simulator.params import ARCHETYPES, AgentRecords, SimParams, Traces
+from simulator.records.io import write_agent_parquet, write_trace_parquet
+from simulator.records.schema import SCHEMA_VERSION, AgentRecordsRef, RunRecord, TracesRef
 from simulator.seeding import run_seed
 
 __all__ = ["agent_columns", "build_record", "record_fields", "run_records", "utc_now"]
@@ -87,6 +88,7 @@ def record_fields(
     base_seed: int,
     run_index: int,
     agent_records: AgentRecords | AgentRecordsRef = AgentRecords.INLINE,
+    traces: TracesRef | None = None,
 ) -> dict[str, Any]:
     """The run record of ``result`` as JSON-shaped fields: every field, in schema order.
 
@@ -96,7 +98,7 @@ def record_fields(
     into a ``RunRecord``; the sweep worker serialises them with ``pydantic_core.to_json`` and
     validates the bytes it stores, which skips building the model twice. Both give the same JSON
     as ``build_record(...).model_dump_json(by_alias=True)`` (tested). For Parquet pass the ref
-    ``write_agent_parquet`` returned.
+    ``write_agent_parquet`` returned; ``traces`` is the ref ``write_trace_parquet`` returned.
     """
     n = len(result.agents)
     f = result.influence
@@ -158,6 +160,7 @@ def record_fields(
         "agents_flipped_total": int(np.count_nonzero(f.flip_count)),
         "agent_records": ref,
         "agents": agents,
+        "traces": None if traces is None else traces.model_dump(mode="json"),
     }
 
 
@@ -177,6 +180,7 @@ def build_record(
     base_seed: int,
     run_index: int,
     agent_records: AgentRecords | AgentRecordsRef = AgentRecords.INLINE,
+    traces: TracesRef | None = None,
 ) -> RunRecord:
     """The validated run record of ``result`` (see :func:`record_fields`)."""
     return RunRecord.model_validate(
@@ -187,6 +191,7 @@ def build_record(
             base_seed=base_seed,
             run_index=run_index,
             agent_records=agent_records,
+            traces=traces,
         )
     )
 
@@ -197,6 +202,7 @@ def run_records(
     base_seed: int,
     runs: int,
     agent_records: AgentRecords = AgentRecords.INLINE,
+    traces: Traces = Traces.NONE,
     output: Path | None = None,
     clock: Callable[[], datetime] = utc_now,
     new_id: Callable[[], uuid.UUID] = uuid.uuid4,
@@ -204,18 +210,24 @@ def run_records(
 ) -> Iterator[RunRecord]:
     """Records of runs ``first_index .. first_index + runs - 1`` (seeds from ``run_seed``).
 
-    Parquet side files need ``output`` (the JSONL path they sit beside) and are written before
-    the record is yielded, so a record never refers to a missing file.
+    Parquet side files (per-agent records, flip traces) need ``output`` (the JSONL path they sit
+    beside) and are written before the record is yielded, so a record never refers to a missing
+    file.
     """
     if agent_records is AgentRecords.PARQUET and output is None:
         raise ParameterError("agent_records: parquet needs an output path for the side files")
+    if traces is Traces.PARQUET and output is None:
+        raise ParameterError("traces: parquet needs an output path for the side files")
     for index in range(first_index, first_index + runs):
         seed = run_seed(base_seed, index)
-        result = simulate(params, seed)
+        result = simulate(params, seed, trace=traces is Traces.PARQUET)
         run_id = new_id()
         ref: AgentRecords | AgentRecordsRef = agent_records
         if agent_records is AgentRecords.PARQUET and output is not None:
             ref = write_agent_parquet(agent_columns(result), output, run_id)
+        trace_ref = None
+        if result.influence.trace is not None and output is not None:
+            trace_ref = write_trace_parquet(result.influence.trace, index, output, run_id)
         yield build_record(
             result,
             run_id=run_id,
@@ -223,4 +235,5 @@ def run_records(
             base_seed=base_seed,
             run_index=index,
             agent_records=ref,
+            traces=trace_ref,
         )

@@ -5,8 +5,8 @@ agents, flip totals that disagree with the per-round flips, stake-weighted talli
 to the total stake, an agent-records reference whose fields contradict its mode.
 ``check_consistency`` lists every such disagreement as a one-line message that names the field
 path. This module holds the rules between run-level fields; the rules of per-agent rows, and of
-the rows against the run's tallies, are in ``simulator.records.agent_rows``. The rules are listed
-in docs/schema.md.
+the rows against the run's tallies, are in ``simulator.records.agent_rows``, and those of a flip
+trace in ``simulator.records.trace_rows``. The rules are listed in docs/schema.md.
 """
 
 from __future__ import annotations
@@ -18,8 +18,14 @@ from simulator.messages import shown
 from simulator.model import Ending
 from simulator.params import AgentRecords, RuleSet, Schedule
 from simulator.population import resolve_population
-from simulator.records.agent_rows import check_inline_agents, check_side_file, stakes_agree
+from simulator.records.agent_rows import (
+    agent_column_batches,
+    check_inline_agents,
+    check_side_file,
+    stakes_agree,
+)
 from simulator.records.schema import RunRecord, Stake
+from simulator.records.trace_rows import check_trace_file, check_trace_ref
 
 __all__ = ["check_consistency"]
 
@@ -27,12 +33,16 @@ __all__ = ["check_consistency"]
 def check_consistency(record: RunRecord, *, base_dir: Path | None = None) -> list[str]:
     """Every disagreement between the tallies of a well-typed record; empty when consistent.
 
-    ``base_dir`` is the directory of the JSONL file the record came from; Parquet side files are
-    resolved against it. Without it, the side file of a ``parquet`` record is not opened.
+    ``base_dir`` is the directory of the JSONL file the record came from; Parquet side files
+    (per-agent records, flip traces) are resolved against it. Without it, no side file is opened.
     """
     problems = _check_settings(record)
     problems += _check_tallies(record)
     problems += _check_agent_records(record, base_dir)
+    problems += check_trace_ref(record)
+    if record.traces is not None and base_dir is not None:
+        agents = agent_column_batches(record, base_dir)
+        problems += check_trace_file(record, base_dir, agents)
     return problems
 
 

@@ -7,8 +7,10 @@ the result exactly as ``python -m simulator.validate`` would, and writes NEW. Gu
 - OLD is only read. NEW is written atomically (``simulator.atomic``: a temporary file beside it,
   renamed into place), so NEW is either the old content or the complete new one, never partial.
 - An existing NEW is not overwritten without ``--force``; NEW may never be OLD itself.
-- A valid 0.5 line is copied byte for byte (a Parquet reference is re-relativised when NEW is in
-  another directory), so migrating a migrated file changes nothing.
+- A valid 0.5 line is copied byte for byte (a per-agent Parquet reference is re-relativised when
+  NEW is in another directory), so migrating a migrated file changes nothing. A flip trace must
+  stay inside the folder of its JSONL file, so when NEW is in another directory the trace file is
+  copied beside NEW under the same relative path, and the line still needs no change.
 - A line that cannot be migrated is reported as ``OLD:LINE: reason`` and left out of NEW; the other
   lines are still written, and the exit code is 1. It is 0 when every line migrated and 2 on a usage
   error (missing OLD, NEW exists, NEW is OLD).
@@ -32,7 +34,7 @@ import pydantic_core
 
 from simulator.atomic import write_atomic
 from simulator.errors import MigrationError
-from simulator.records.io import iter_lines
+from simulator.records.io import file_sha256, iter_lines, resolve_side_file
 from simulator.records.legacy import detect_version, upgrade
 from simulator.records.schema import SCHEMA_VERSION
 from simulator.records.validate import TRUNCATED, Problem, check_json, parse_record
@@ -97,6 +99,7 @@ def migrate_line(
         problems = check_json(body, base_dir=old_dir)
         if problems:
             raise MigrationError(f"invalid {SCHEMA_VERSION} record: {_first(problems)}")
+        _carry_trace(obj, old_dir, new_dir)
         return _rebase_side_file(body, obj, old_dir, new_dir), version
     text = json.dumps(upgrade(obj), allow_nan=True)
     record, problems = parse_record(text)
@@ -120,6 +123,17 @@ def _rebase_side_file(
     target = (old_dir / ref["path"]).resolve()
     ref["path"] = Path(os.path.relpath(target, new_dir.resolve())).as_posix()
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _carry_trace(obj: dict[str, Any], old_dir: Path | None, new_dir: Path | None) -> None:
+    """Copy a valid record's trace file to the same relative path under NEW's directory."""
+    ref = obj.get("traces")
+    if not ref or old_dir is None or new_dir is None or old_dir.resolve() == new_dir.resolve():
+        return
+    target = resolve_side_file(new_dir, ref["path"])
+    if target.is_file() and file_sha256(target) == ref["sha256"]:
+        return
+    write_atomic(target, resolve_side_file(old_dir, ref["path"]).read_bytes())
 
 
 def _check_paths(old: Path, new: Path, force: bool) -> None:

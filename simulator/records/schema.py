@@ -170,6 +170,14 @@ class AgentRecordsRef(_Strict):
     count: NonNegativeInt
 
 
+class TracesRef(_Strict):
+    """Where the flip trace of this run is: a Parquet side file of one row per flip event."""
+
+    path: str = Field(description="Parquet side file, relative to the JSONL file.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    count: NonNegativeInt = Field(description="Rows of the trace: flip events (flips.total).")
+
+
 class RunRecord(_Strict):
     """A v0.5 run record."""
 
@@ -203,6 +211,9 @@ class RunRecord(_Strict):
     agent_records: AgentRecordsRef
     agents: list[AgentRecord] | None = Field(
         None, description="Per-agent records when agent_records.mode is inline."
+    )
+    traces: TracesRef | None = Field(
+        None, description="The run's flip trace (--traces parquet); null when none was written."
     )
 
 

@@ -11,6 +11,10 @@ what "done" means, so both are defined once, here. Under ``<output uri>/<sweep n
     spec hash, code version, index, the task's positions in the run order, creation time.
 ``tasks/NNNNNN.failed.json``
     The last failure of a task that is not done (error, exit code); removed when it succeeds.
+``tasks/NNNNNN.traces/<run_id>.parquet``
+    With ``spec.traces: parquet``, each run's flip trace, uploaded before the JSONL whose record
+    names it (``traces.path`` is relative to the JSONL, as for ``govsim --traces parquet``). An
+    attempt that does not commit may leave traces that no record names; they are never read.
 
 A task is *done* when its manifest parses, names this sweep's spec hash, and its sha256 matches
 the JSONL beside it. A manifest with another spec hash means the prefix holds another sweep's
@@ -23,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +36,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
 from simulator.messages import ErrorText
+from simulator.records.io import TRACES_DIR, side_file_name
 from simulator.records.schema import UtcDatetime
 from sweep_controller.errors import KeyNotFound
 from sweep_controller.store import Store
@@ -50,7 +56,9 @@ __all__ = [
     "sha256_hex",
     "sweep_uri",
     "task_key",
+    "task_trace_path",
     "tasks_prefix",
+    "trace_key",
 ]
 
 TASKS_DIR = "tasks"
@@ -112,12 +120,26 @@ def sweep_uri(store: Store, sweep_name: str) -> str:
 
 def task_key(sweep_name: str, index: int) -> str:
     """Key of task ``index``'s JSONL: ``<name>/tasks/NNNNNN.jsonl``."""
-    return f"{tasks_prefix(sweep_name)}{index:06d}.jsonl"
+    return f"{tasks_prefix(sweep_name)}{_jsonl_name(index)}"
+
+
+def _jsonl_name(index: int) -> str:
+    return f"{index:06d}.jsonl"
 
 
 def manifest_key(sweep_name: str, index: int) -> str:
     """Key of task ``index``'s manifest (its commit marker)."""
     return f"{tasks_prefix(sweep_name)}{index:06d}.manifest.json"
+
+
+def task_trace_path(index: int, run_id: uuid.UUID) -> str:
+    """A run's trace relative to its task's JSONL (the record's ``traces.path``)."""
+    return side_file_name(_jsonl_name(index), TRACES_DIR, run_id)
+
+
+def trace_key(sweep_name: str, index: int, run_id: uuid.UUID) -> str:
+    """Key of a run's trace: ``<name>/tasks/NNNNNN.traces/<run_id>.parquet``."""
+    return f"{tasks_prefix(sweep_name)}{task_trace_path(index, run_id)}"
 
 
 def failure_key(sweep_name: str, index: int) -> str:

@@ -5,8 +5,11 @@ serialises its v0.5 record (``simulator.records.building.record_fields``; per-ag
 ``agent_records.mode`` is ``none``, see docs/sweeps.md), validates every record with
 ``simulator.records.validate.check_json`` (strict schema, then tallies) exactly as it will be
 stored, and uploads the task's JSONL, then its manifest (the commit marker), through the store
-(see ``sweep_controller.execution.layout`` for the keys). ``sweepctl worker`` runs one task in a
-process of its own; ``sweepctl run`` calls the same :func:`execute_task` from a process pool.
+(see ``sweep_controller.execution.layout`` for the keys). With ``spec.traces: parquet`` each run
+also keeps its flip trace; the trace's bytes are checked against their record
+(``simulator.records.trace_rows.check_trace``) and uploaded before the JSONL that names them.
+``sweepctl worker`` runs one task in a process of its own; ``sweepctl run`` calls the same
+:func:`execute_task` from a process pool.
 How an attempt ended is a ``sweep_controller.outcomes.TaskOutcome``.
 
 Distributed semantics: results are written *at least once*.
@@ -56,9 +59,11 @@ from pydantic_core import to_json
 
 import simulator
 from simulator.model import simulate
-from simulator.params import AgentRecords
+from simulator.params import AgentRecords, Traces
 from simulator.records.building import record_fields, utc_now
-from simulator.records.validate import check_json
+from simulator.records.io import trace_parquet, traces_ref
+from simulator.records.trace_rows import check_trace
+from simulator.records.validate import check_json, parse_record
 from sweep_controller.errors import (
     OutputConflict,
     SweepError,
@@ -77,6 +82,8 @@ from sweep_controller.execution.layout import (
     sha256_hex,
     sweep_uri,
     task_key,
+    task_trace_path,
+    trace_key,
 )
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
@@ -224,20 +231,32 @@ def _run_and_commit(
     if check.state is TaskState.INVALID:
         log.warning("task %d: rewriting: %s", index, check.reason)
     positions = ctx.plan.task_positions(index)
+    traced = ctx.sweep.spec.traces is Traces.PARQUET
     # Simulate every run first, then serialise and validate them in one pass: the same work,
     # but the validator stays hot in the CPU caches instead of being evicted by each run.
     batch: list[dict[str, Any]] = []
+    traces: dict[str, tuple[str, memoryview]] = {}  # run_id -> (key, Parquet bytes)
     for spec in ctx.plan.task_runs(index):
         _stop_if(should_stop)
         started = timer()
         try:
+            result = simulate(spec.params, spec.seed, trace=traced)
+            run_id = new_id()
+            ref = None
+            if result.influence.trace is not None:
+                parquet = trace_parquet(result.influence.trace, spec.run_index)
+                ref = traces_ref(
+                    parquet, task_trace_path(index, run_id), len(result.influence.trace)
+                )
+                traces[str(run_id)] = (trace_key(name, index, run_id), parquet)
             fields = record_fields(
-                simulate(spec.params, spec.seed),
-                run_id=new_id(),
+                result,
+                run_id=run_id,
                 timestamp=clock(),
                 base_seed=ctx.plan.seed,
                 run_index=spec.run_index,
                 agent_records=AGENT_RECORDS,
+                traces=ref,
             )
         except Exception:
             if metrics is not None:
@@ -254,12 +273,23 @@ def _run_and_commit(
         line = to_json(fields, by_alias=True)
         # The bytes that will be stored are what is validated: schema (strict), then tallies.
         problems = check_json(line)
+        trace = traces.get(str(fields["run_id"]))
+        if trace is not None and not problems:
+            record, _ = parse_record(line)
+            assert record is not None  # check_json found no problem
+            problems = check_trace(record, trace[1])
         if problems:
             raise TaskError(
                 f"task {index}: run {fields['run_index']}: the record fails validation: "
                 f"{problems[0]}"
             )
         lines.append(line + b"\n")
+    for key, trace_data in traces.values():  # before the JSONL that names them
+        _stop_if(should_stop)
+        store.put_bytes(key, bytes(trace_data))
+        progress.bytes_written += len(trace_data)
+        if metrics is not None:
+            metrics.add_storage_written(len(trace_data))
     data = b"".join(lines)
     _stop_if(should_stop)
     store.put_stream(task_key(name, index), _chunks(data, should_stop))

@@ -23,7 +23,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from simulator.messages import plain_message
-from simulator.params import RuleSet, SimParams
+from simulator.params import RuleSet, SimParams, Traces
 from sweep_controller.errors import SpecDeprecationWarning
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
@@ -102,6 +102,11 @@ class SweepSpec(StrictModel):
         description="Runs (point x replicate) one task, i.e. one Job index, performs.",
     )
     order: Order = Field(Order.SEQUENTIAL, description="sequential or shuffled run order.")
+    traces: Traces = Field(
+        Traces.NONE,
+        description="Flip traces: none, or parquet (one side file per run, beside its task's "
+        "JSONL).",
+    )
     output: Output = Field(default_factory=Output)
     parallelism: int | None = Field(None, ge=1, description="Tasks running at once (Kubernetes).")
     backoff_limit_per_index: int = Field(
@@ -304,9 +309,10 @@ RESULT_FIELDS: frozenset[str] = frozenset(
         "seed",
         "runs_per_task",
         "order",
+        "traces",
     }
 )
-"""The spec fields that decide which runs each task performs and what they compute."""
+"""The spec fields that decide which runs each task performs and what it writes."""
 
 
 def spec_hash(sweep: Sweep) -> str:
@@ -314,11 +320,15 @@ def spec_hash(sweep: Sweep) -> str:
 
     ``simulator.rules`` is hashed only when it is not v0.4: sweeps hashed before the rule set was
     a parameter ran v0.4 and had no such key, so their hashes stay stable; a sweep that runs v0.5
-    (the default now) hashes differently from the same spec run under v0.4.
+    (the default now) hashes differently from the same spec run under v0.4. ``traces`` is hashed
+    only when it is not ``none``, so the hashes of sweeps that write no traces stay what they were
+    before the field existed.
     """
     data = sweep.spec.model_dump(mode="json", by_alias=True, include=set(RESULT_FIELDS))
     if data["simulator"].get("rules") == RuleSet.V0_4.value:
         del data["simulator"]["rules"]
+    if data["traces"] == Traces.NONE.value:
+        del data["traces"]
     for old, new in RENAMED_SPEC_KEYS.items():  # hashed under the old name: hashes stay stable
         data[old] = data.pop(new)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

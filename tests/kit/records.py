@@ -2,8 +2,9 @@
 
 The records come from a toy cascade (random flips per round, stopping after the first round without
 flips; under rules v0.5 a random set of agents abstains and never flips), not from the engine, so
-the validator's rules are tested against an independent producer. ``build_v04_record`` gives the
-same run in the schema 0.4 shape, for the migration tests.
+the validator's rules are tested against an independent producer; with ``traces`` the toy cascade's
+flips are also written as a flip-trace side file. ``build_v04_record`` gives the same run in the
+schema 0.4 shape, for the migration tests.
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ def build_record(
     base_dir: Path | None = None,
     influence_model: str = "erdos_renyi",
     rules: str = "v0.4",
+    traces: bool = False,
 ) -> Record:
     """A consistent v0.5 record as ``json.loads`` would return it (parquet mode writes a file).
 
-    ``rules`` v0.5 runs with calibration compound (quorum 0.04) and random abstainers.
+    ``rules`` v0.5 runs with calibration compound (quorum 0.04) and random abstainers. ``traces``
+    writes the flips to ``<base_dir>/traces/<run_id>.parquet``: the first ``whale_signal_follows``
+    flips of each agent are caused by the whale signal, the others by its neighbours.
     """
     rng = np.random.default_rng(seed)
     n = agents
@@ -55,11 +59,13 @@ def build_record(
     flip_round = np.zeros(n, dtype=np.int64)
     per_round: list[int] = []
     yes_to_no = no_to_yes = 0
+    events: list[tuple[int, int, bool]] = []  # (round, agent, vote before the flip)
     for r in range(1, max_rounds + 1):
         flippers = (rng.random(n) < flip_prob) & voted
         per_round.append(int(flippers.sum()))
         if not flippers.any():
             break
+        events += [(r, int(i), bool(votes[i])) for i in np.flatnonzero(flippers)]
         yes_to_no += int((flippers & votes).sum())
         no_to_yes += int((flippers & ~votes).sum())
         votes = votes ^ flippers
@@ -164,6 +170,7 @@ def build_record(
         "agents_flipped_total": int((flip_count > 0).sum()),
         "agent_records": {"mode": mode, "path": None, "sha256": None, "count": n},
         "agents": None,
+        "traces": None,
     }
     if mode == "inline":
         record["agents"] = rows
@@ -174,11 +181,32 @@ def build_record(
         rel = f"agents/{record['run_id']}.parquet"
         write_side_file(base_dir / rel, rows)
         record["agent_records"].update(path=rel, sha256=sha256_of(base_dir / rel))
+    if traces:
+        assert base_dir is not None, "a trace is a side file next to the JSONL file"
+        done = [0] * n
+        rows = []
+        for r, i, before in events:
+            cause = "whale_signal" if done[i] < follows[i] else "neighbours"
+            done[i] += 1
+            rows.append(
+                {
+                    "run": record["run_index"],
+                    "agent": i,
+                    "round": r,
+                    "from_vote": before,
+                    "to_vote": not before,
+                    "cause": cause,
+                }
+            )
+        rel = f"traces/{record['run_id']}.parquet"
+        write_trace_file(base_dir / rel, rows)
+        record["traces"] = {"path": rel, "sha256": sha256_of(base_dir / rel), "count": len(rows)}
     RunRecord.model_validate(record)
     return record
 
 
 V05_ONLY_TOP = (
+    "traces",
     "rules",
     "schedule",
     "calibration",
@@ -225,6 +253,27 @@ def write_side_file(path: Path, rows: list[Record], schema: pa.Schema | None = N
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema or side_file_schema())
     pq.write_table(table, path)
+
+
+def write_trace_file(path: Path, rows: list[Record], schema: pa.Schema | None = None) -> None:
+    """Write flip-trace rows as a Parquet side file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=schema or trace_file_schema())
+    pq.write_table(table, path)
+
+
+def trace_file_schema() -> pa.Schema:
+    """Column types of a flip-trace side file."""
+    return pa.schema(
+        [
+            ("run", pa.int64()),
+            ("agent", pa.int32()),
+            ("round", pa.int32()),
+            ("from_vote", pa.bool_()),
+            ("to_vote", pa.bool_()),
+            ("cause", pa.dictionary(pa.int8(), pa.string())),
+        ]
+    )
 
 
 def side_file_schema() -> pa.Schema:

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pyarrow.parquet as pq
 import pytest
-from kit.cli import govsim
+from kit.cli import govsim, python_module
 
 from simulator.cli import govsim_parser, parse_params
 from simulator.records.schema import SCHEMA_PATH, RunRecord
@@ -84,6 +85,45 @@ def test_parquet_side_files_sit_beside_the_output(tmp_path: Path) -> None:
     assert (tmp_path / rec["agent_records"]["path"]).is_file()
 
 
+@pytest.mark.parametrize("agent_records", ["parquet", "none", "inline"])
+def test_traces_sit_beside_the_output_and_validate(tmp_path: Path, agent_records: str) -> None:
+    path = tmp_path / "runs.jsonl"
+    out = govsim(
+        *("--rules", "v0.5", "--agents", "400", "--mean-degree", "12", "--runs", "3"),
+        *("--traces", "parquet", "--agent-records", agent_records, "--output", str(path)),
+    )
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sum(r["flips"]["total"] for r in records) > 0
+    for index, rec in enumerate(records):
+        ref = rec["traces"]
+        assert ref["path"] == f"runs.traces/{rec['run_id']}.parquet"
+        table = pq.read_table(tmp_path / ref["path"])
+        assert table.column_names == ["run", "agent", "round", "from_vote", "to_vote", "cause"]
+        assert ref["count"] == table.num_rows == rec["flips"]["total"]
+        assert set(table.column("run").to_pylist()) <= {index}
+    check = python_module("simulator.validate", "--file", path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.strip().endswith("3 lines, 3 valid, 0 invalid")
+
+
+def test_trace_rows_turn_the_initial_votes_into_the_final_ones(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    out = govsim(
+        *("--rules", "v0.5", "--agents", "400", "--mean-degree", "12", "--seed", "3"),
+        *("--schedule", "synchronous", "--traces", "parquet", "--output", str(path)),
+    )
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(path.read_text())
+    votes = {a["id"]: a["initial_vote"] for a in rec["agents"]}
+    rows = pq.read_table(tmp_path / rec["traces"]["path"]).to_pylist()
+    assert rows
+    for row in rows:
+        assert votes[row["agent"]] == row["from_vote"] != row["to_vote"]
+        votes[row["agent"]] = row["to_vote"]
+    assert votes == {a["id"]: a["final_vote"] for a in rec["agents"]}
+
+
 def test_refuses_to_append_to_a_cut_last_line(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
     path.write_text('{"cut')
@@ -123,6 +163,8 @@ def test_refuses_to_append_to_a_cut_last_line(tmp_path: Path) -> None:
             "govsim: error: --agent-records: 'csv' is not one of inline, parquet, none",
         ),
         (["--agent-records", "parquet"], "govsim: error: --agent-records: parquet needs --output"),
+        (["--traces", "csv"], "govsim: error: --traces: 'csv' is not one of none, parquet"),
+        (["--traces", "parquet"], "govsim: error: --traces: parquet needs --output"),
         (["--archetype-mix", "retail=-1"], "govsim: error: --archetype-mix: retail=-1 is outside"),
         (["--archetype-mix", "whale=1"], "govsim: error: --archetype-mix: 'whale' is not one of"),
         (

@@ -401,6 +401,23 @@ def test_parquet_reference_follows_new_directory(tmp_path: Path) -> None:
     assert validate_file(elsewhere).ok
 
 
+def test_a_trace_is_copied_beside_new_in_another_directory(tmp_path: Path) -> None:
+    """A trace must stay inside its JSONL file's folder, so it moves with the line, unchanged."""
+    src = tmp_path / "src"
+    records = [
+        build_record(seed=s, agents=10, mode="parquet", base_dir=src, traces=True) for s in range(2)
+    ]
+    old = write_jsonl(src / "runs.jsonl", records)
+    elsewhere = tmp_path / "dst" / "runs.jsonl"
+    assert migrate_file(old, elsewhere).ok
+    for before, after in zip(records, _lines(elsewhere), strict=True):
+        assert after["traces"] == before["traces"]
+        path = before["traces"]["path"]
+        assert (tmp_path / "dst" / path).read_bytes() == (src / path).read_bytes()
+    assert validate_file(elsewhere).ok
+    assert migrate_file(old, elsewhere, force=True).ok  # again: the copies are already there
+
+
 # --- the per-version steps ---------------------------------------------------------------------
 
 
