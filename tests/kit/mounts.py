@@ -2,7 +2,8 @@
 
 A full disk is a tmpfs of a few hundred KiB (`mount -t tmpfs -o size=...`), filled with a
 padding file until the kernel answers ENOSPC; a read-only file system is a tmpfs mounted `ro`
-(EROFS); a busy target is a file bind-mounted over another (renaming onto it gives EBUSY).
+(EROFS); a busy target is a file bind-mounted over another (renaming onto it gives EBUSY); no
+permission (EACCES) is root without the capabilities that bypass file modes.
 Mounting needs root (CAP_SYS_ADMIN): where the kernel refuses, the test is skipped with the
 reason, or fails when CI is set (kit.require). Every mount is lazily unmounted on exit, so a test
 that leaves a file open there still cleans up.
@@ -13,15 +14,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 from kit.require import require_or_skip
 
-__all__ = ["bind_mount", "fill", "free_bytes", "run_as_nobody", "tmpfs"]
-
-NOBODY = 65534
+__all__ = ["bind_mount", "fill", "free_bytes", "tmpfs", "without_dac_override"]
 
 
 def _mount(*args: str) -> None:
@@ -79,8 +79,11 @@ def fill(path: Path, *, leave: int = 0) -> Path:
     return pad
 
 
-def run_as_nobody() -> dict[str, object]:
-    """``subprocess`` keyword arguments that run the child as uid/gid 65534 (needs root)."""
-    if os.geteuid() != 0:
-        require_or_skip("running a child as another user needs root")
-    return {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+def without_dac_override() -> list[str]:
+    """An argv prefix that runs a command as root minus the capabilities that bypass file
+    permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so a mode 0555 directory is refused
+    with EACCES as it would be for any other user. Needs root and util-linux's ``setpriv``."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        require_or_skip("dropping CAP_DAC_OVERRIDE needs root and setpriv (util-linux)")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]

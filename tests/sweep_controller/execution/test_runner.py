@@ -11,7 +11,7 @@ import pytest
 from kit.cli import start_sweepctl, sweepctl
 from kit.mounts import bind_mount
 from kit.runs import all_run_indexes, manifests, normalised, open_output, task_lines, temp_files
-from kit.servers import SeaweedFS, aws_env_for
+from kit.servers import SeaweedFS, aws_env_for, free_port
 from kit.specs import grid_doc, write_spec
 from kit.waiting import wait_until
 from prometheus_client import CollectorRegistry
@@ -280,3 +280,17 @@ def test_s3_server_killed_mid_sweep_then_restarted_and_resumed(
     assert_complete(spec)
     after = manifests(store, sweep)
     assert all(after[i] == m for i, m in before.items())  # committed tasks were kept, not redone
+
+
+def test_a_closed_port_fails_the_run_in_one_line(
+    tmp_path: Path, s3_env: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens: the first listing gives up after the store's retries (exit 75), and
+    # the retries themselves print nothing.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("closed", "s3://nobody-listens/sweeps"))
+    result = sweepctl("run", spec, "--no-progress")
+    assert result.returncode == 75, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("sweepctl: error: s3://nobody-listens/sweeps/closed/tasks/: list failed")
+    assert line.endswith("(gave up after 6 attempts)")
