@@ -21,10 +21,11 @@ tasks, and their signals, are ``sweep_controller.execution.pool``.
   at all (``StoreUnreachable``: connection refused or reset, connect or read timeout, after the
   store's own retries) counts towards a streak; any other outcome resets it. After
   ``unreachable_limit`` such attempts in a row (default ``2 * workers``), no new task starts,
-  queued ones are taken back, running ones finish (they fail the same way), and the run ends with
-  exit 75 and one line saying so; done tasks are kept, so the same command resumes once the store
-  is back. Each task prints at most one line for such failures. How long this takes is bounded
-  by the store's client settings (docs/storage.md, "A dead store").
+  queued ones are taken back or stop before their first store call, running ones stop at their
+  next safe point or fail the same way, and the run ends with exit 75 and one line saying so;
+  done tasks are kept, so the same command resumes once the store is back. Each task prints at
+  most one line for such failures. How long this takes is bounded by the store's client
+  settings (docs/storage.md, "A dead store").
 - **Stopping.** Ctrl-C or SIGTERM sets a shared stop flag: running tasks stop at their next safe
   point without leaving partial objects, no new task starts, and the runner exits 130 or 143. A
   second signal aborts at once.
@@ -312,6 +313,7 @@ class _Loop:
         if self.store_down is None and self.unreachable_streak >= self.unreachable_limit:
             self.store_down = attempt.error or "the store does not answer"
             self._unqueue()
+            self.shared.request_stop()  # tasks still starting stop before touching the store
             tqdm.write(
                 f"sweepctl run: stopping: the store is unreachable ({self.unreachable_streak} "
                 f"task attempts in a row could not reach it; last: {self.store_down}); no new "

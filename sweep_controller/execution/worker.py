@@ -25,10 +25,10 @@ Distributed semantics: results are written *at least once*.
   worker refuses to touch it (``OutputConflict``, exit 2).
 
 Stopping: a SIGTERM handler (:class:`Termination`) only sets a flag. The worker looks at it before
-each run, between upload chunks and before the upload starts, then raises ``TaskInterrupted``
-(exit 143) without leaving a partial object. Once the JSONL is published the manifest is written
-regardless (a short commit). A run in progress is not cut short, so very large runs delay the stop
-by up to one run.
+it reads the store, before each run, between upload chunks and before the upload starts, then
+raises ``TaskInterrupted`` (exit 143) without leaving a partial object. Once the JSONL is published
+the manifest is written regardless (a short commit). A run in progress is not cut short, so very
+large runs delay the stop by up to one run.
 
 Exit codes (``sweep_controller.exit_codes.ExitCode``, chosen by ``exit_code_for``): 0 done or
 skipped; 2 permanent, retrying cannot help (bad spec, index out of range, a simulation parameter
@@ -218,6 +218,7 @@ def _run_and_commit(
 ) -> None:
     """Skip the task if done; else simulate, validate, upload the JSONL, then the manifest."""
     store, name = ctx.store, ctx.name
+    _stop_if(should_stop)
     check = check_task(store, name, index, ctx.spec_hash)
     if check.state is TaskState.FOREIGN:
         raise OutputConflict(
