@@ -7,24 +7,32 @@ over the target (``os.replace``) and then the directory is fsynced, so the new n
 crash. In exclusive mode the temporary file is hard-linked to the target instead, which fails when
 the target exists: the first complete writer wins and later ones change nothing. A crash at any
 point leaves the old content or the new one, plus at most a stray temporary file whose name
-carries ``TEMP_MARKER``, which listings skip.
+carries ``TEMP_MARKER``, which listings skip. Anything short of a crash leaves no temporary file:
+the writer removes it on every exception, and :func:`sigterm_raises` turns SIGTERM into one
+(``Terminated``) for commands that write files, so ``kill`` cleans up too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
+from types import FrameType
 from typing import TypeVar
 
-__all__ = ["TEMP_MARKER", "write_atomic"]
+__all__ = ["TEMP_MARKER", "Terminated", "check_terminated", "sigterm_raises", "write_atomic"]
 
 TEMP_MARKER = ".govsim-partial-"
 """Part of the name of every in-flight temporary file: ``.<target name><marker><random hex>``."""
 
 _T = TypeVar("_T")
+_WRITE_BYTES = 1 << 20
+"""Bytes gathered from the caller's chunks before one ``os.write``."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -53,8 +61,10 @@ def write_atomic(
 
     Returns True when the target now holds ``data``; False only in ``exclusive`` mode, when the
     target already existed (it is left untouched). ``on_os_error`` translates the OS errors of
-    this function's own file operations (raised ``from`` the original); errors raised by the
-    ``data`` iterable propagate unchanged, and the temporary file is removed in every case.
+    this function's own file operations (raised ``from`` the original); without it they are
+    re-raised naming ``path`` when they named no file (a failed write on a full disk names
+    none). Errors raised by the ``data`` iterable propagate unchanged, and the temporary file is
+    removed in every case.
     """
     target = Path(path)
 
@@ -62,25 +72,44 @@ def write_atomic(
         try:
             return fn()
         except OSError as exc:
-            if on_os_error is None:
-                raise
-            raise on_os_error(exc) from exc
+            if on_os_error is not None:
+                raise on_os_error(exc) from exc
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, str(target)) from exc
+            raise
 
     chunks: Iterable[bytes] = (
         [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else data
     )
     tmp = target.with_name(f".{target.name}{temp_marker}{uuid.uuid4().hex}")
     os_call(lambda: target.parent.mkdir(parents=True, exist_ok=True))
-    fd = os_call(lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    try:
-        with os.fdopen(fd, "wb") as out:
+    try:  # from before the file exists, so that no exception can slip in between
+        fd = os_call(lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        try:
+            # Our own buffer, written with os.write: a failed write (a full disk) raises here,
+            # through os_call, not again later from a buffered file's close.
+            pending = bytearray()
             for chunk in chunks:  # the caller's iterable: its errors are not translated
-                os_call(partial(out.write, chunk))
-            os_call(out.flush)
-            os_call(lambda: os.fsync(out.fileno()))
+                check_terminated()
+                pending += chunk
+                if len(pending) >= _WRITE_BYTES:
+                    os_call(partial(_write_all, fd, pending))
+                    pending.clear()
+            os_call(partial(_write_all, fd, pending))
+            os_call(lambda: os.fsync(fd))
+        finally:
+            os.close(fd)
+        check_terminated()
         return os_call(lambda: _publish(tmp, target, exclusive=exclusive))
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    """Write all of ``data``; a short write is continued, so only an error stops it."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _publish(tmp: Path, target: Path, *, exclusive: bool) -> bool:
@@ -94,3 +123,58 @@ def _publish(tmp: Path, target: Path, *, exclusive: bool) -> bool:
         os.replace(tmp, target)
     _fsync_dir(target.parent)
     return True
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived inside :func:`sigterm_raises`; raised so that cleanup code runs.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that ``except Exception`` does not
+    swallow it. Exit with status 143 (128 + SIGTERM) after catching it.
+    """
+
+
+class _Termination:
+    """Whether SIGTERM arrived inside ``sigterm_raises`` (the handler's record of it)."""
+
+    requested = False
+
+
+_TERMINATION = _Termination()
+
+
+def check_terminated() -> None:
+    """Raise ``Terminated`` if SIGTERM arrived inside :func:`sigterm_raises`.
+
+    The handler raises at once, wherever the interpreter is; but an exception raised inside a
+    callback of a C library (a JSON hook, a serialiser) can come out wrapped in another one, and
+    be caught as that. Long loops call this at safe points, so a stop request always ends them.
+    """
+    if _TERMINATION.requested:
+        raise Terminated("SIGTERM received")
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[_Termination]:
+    """Within the block, SIGTERM raises ``Terminated`` in the main thread; restored on exit.
+
+    Yields the record of it: after the block, ``requested`` tells whether SIGTERM arrived, even
+    if the exception that ended the block is another one (see :func:`check_terminated`). The
+    first SIGTERM raises; later ones are ignored while the stack unwinds, so a second ``kill``
+    cannot interrupt the cleanup it started. Outside the main thread (where Python cannot set
+    handlers) the block runs with the handler unchanged.
+    """
+    _TERMINATION.requested = False
+    if threading.current_thread() is not threading.main_thread():
+        yield _TERMINATION
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _TERMINATION.requested = True
+        raise Terminated(f"{signal.Signals(signum).name} received")
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield _TERMINATION
+    finally:
+        signal.signal(signal.SIGTERM, previous)

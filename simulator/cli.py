@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 from tqdm import tqdm
 
 import simulator
+from simulator.atomic import Terminated, sigterm_raises
 from simulator.errors import RecordError, SimulatorError
 from simulator.messages import ErrorText, Location, field_interval, plain_message
 from simulator.params import (
@@ -388,20 +389,29 @@ def _run(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad input)."""
+    """Entry point; returns the exit status (2 bad input, 1 an I/O error, 143 SIGTERM)."""
     try:
-        return _run(argv)
+        with sigterm_raises() as termination:  # a kill unwinds: no temporary file, no partial line
+            try:
+                return _run(argv)
+            except Exception:
+                if termination.requested:  # what a C callback made of Terminated
+                    raise Terminated("SIGTERM received") from None
+                raise
     except (UsageError, SimulatorError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `govsim | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except OSError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except OSError as exc:  # e.g. a full disk: --output keeps only complete lines
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Terminated:
+        return 143
 
 
 if __name__ == "__main__":

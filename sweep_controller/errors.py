@@ -1,7 +1,9 @@
 """One exception hierarchy for sweeps: spec, storage (retryable or permanent) and task errors.
 
 Callers decide whether to retry by type alone: only `TransientStorageError` is worth retrying; a
-`SpecError` or `PermanentStorageError` will fail the same way every time.
+`SpecError` or `PermanentStorageError` will fail the same way every time. `StoreUnreachable`, the
+transient error of a store that does not answer at all, is what the local runner's circuit breaker
+counts.
 """
 
 
@@ -23,6 +25,10 @@ class StorageError(SweepError):
 
 class TransientStorageError(StorageError):
     """A storage failure that may succeed on retry (timeouts, throttling, 5xx, resets)."""
+
+
+class StoreUnreachable(TransientStorageError):
+    """The store does not answer at all: connection refused or reset, connect or read timeout."""
 
 
 class PermanentStorageError(StorageError):

@@ -1,16 +1,24 @@
 """The process exit codes of every command, the worker and the Job's podFailurePolicy.
 
 One vocabulary: ``sweepctl`` subcommands, the local runner and the Kubernetes worker all exit
-with these, and the Job builder matches ``PERMANENT`` in its podFailurePolicy so a bad spec fails
-its index at once instead of being retried. Dependency-free on purpose: the pure Kubernetes object
-builders import it without loading any client library.
+with these, and the Job builder matches ``PERMANENT`` in its podFailurePolicy so a deterministic
+failure fails its index at once instead of being retried. :func:`exit_code_for` is the one place
+that decides which failures are deterministic. Free of client libraries on purpose: the pure
+Kubernetes object builders import it without loading boto3 or kubernetes.
 """
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
-from sweep_controller.errors import SpecError, SweepError, TaskError, TransientStorageError
+from simulator.errors import SimulatorError
+from sweep_controller.errors import (
+    PermanentStorageError,
+    SpecError,
+    TaskError,
+    TransientStorageError,
+)
 
 
 class ExitCode(IntEnum):
@@ -25,13 +33,29 @@ class ExitCode(IntEnum):
     TERMINATED = 143
 
 
-def exit_code_for(exc: SweepError) -> ExitCode:
-    """The exit code for one of our errors: permanent for bad input, transient if retryable."""
-    if isinstance(exc, (SpecError, TaskError)):
+PERMANENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
+)
+"""OS errors that fail the same way on every attempt: full disk or quota, no permission, a
+read-only file system, a file over the size limit."""
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code for a failure: permanent if retrying cannot help, transient if it may.
+
+    Permanent: a bad spec or index, a simulation parameter or record error (runs are
+    deterministic), a permanent storage error (missing bucket, access denied, bad credentials,
+    full disk) and the OS errors in ``PERMANENT_ERRNOS``. Transient: a storage error worth
+    retrying (timeouts, 5xx, throttling, refused connections). Anything else: ``FAILURE``,
+    which a Job retries up to ``backoffLimitPerIndex``.
+    """
+    if isinstance(exc, SpecError | TaskError | PermanentStorageError | SimulatorError):
         return ExitCode.PERMANENT
     if isinstance(exc, TransientStorageError):
         return ExitCode.TRANSIENT
+    if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
+        return ExitCode.PERMANENT
     return ExitCode.FAILURE
 
 
-__all__ = ["ExitCode", "exit_code_for"]
+__all__ = ["PERMANENT_ERRNOS", "ExitCode", "exit_code_for"]

@@ -2,19 +2,22 @@
 
 Appending is the one write path for results files, and it must never damage what is already
 there: every record batch becomes complete lines written with a single ``os.write`` on an
-``O_APPEND`` descriptor, so concurrent or interrupted writers cannot interleave half lines, and a
-file whose last line lacks its newline (a previous writer died mid-line) is refused rather than
-glued onto. Per-agent records of large runs, and flip traces, go to Parquet side files next to
-the JSONL file (``<stem>.agents/<run_id>.parquet``, ``<stem>.traces/<run_id>.parquet``), written
-atomically (``simulator.atomic``) before the record that points at them, so a record never points
-at a partial file. Readers get raw lines (the validator decides what they mean) and Parquet
+``O_APPEND`` descriptor under an exclusive lock, so concurrent writers cannot interleave half
+lines; a write that fails part way (a full disk) is cut back, so the file keeps only complete
+lines; and a file whose last line lacks its newline (a writer killed mid-line) is refused rather
+than glued onto. Per-agent records of large runs, and flip traces, go to Parquet side files next
+to the JSONL file (``<stem>.agents/<run_id>.parquet``, ``<stem>.traces/<run_id>.parquet``),
+written atomically (``simulator.atomic``) before the record that points at them, so a record never
+points at a partial file. Readers get raw lines (the validator decides what they mean) and Parquet
 batches of bounded size.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import stat
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -34,9 +37,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENTS_DIR",
     "BATCH_ROWS",
+    "REGULAR_FILE",
     "TRACES_DIR",
     "TRACE_COLUMNS",
     "append_records",
+    "file_kind",
     "file_sha256",
     "iter_lines",
     "parquet_path",
@@ -61,7 +66,13 @@ TRACE_COLUMNS = ("run", "agent", "round", "from_vote", "to_vote", "cause")
 
 
 def append_records(path: str | os.PathLike[str], records: Iterable[RunRecord]) -> int:
-    """Append records as JSON lines in one write; create parent dirs; return the count."""
+    """Append records as JSON lines in one write; create parent dirs; return the count.
+
+    All or nothing: if the write fails part way (a full disk, a quota, a size limit), the file is
+    cut back to its previous size before the ``OSError`` (naming the file) propagates, so it
+    never ends in a partial line. Appenders hold an exclusive ``flock`` on the file while they
+    write, so cutting back never removes another appender's lines.
+    """
     lines = [r.model_dump_json(by_alias=True) + "\n" for r in records]
     if not lines:
         return 0
@@ -70,18 +81,50 @@ def append_records(path: str | os.PathLike[str], records: Iterable[RunRecord]) -
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             raise RecordError(
                 f"{target}: last line has no trailing newline (truncated by an earlier writer?); "
                 "refusing to append; check it with python -m simulator.validate"
             )
-        view = memoryview(data)
-        while view:  # a regular file takes it in one write; loop only if the OS says otherwise
-            view = view[os.write(fd, view) :]
+        try:
+            view = memoryview(data)
+            while view:  # a regular file takes it in one write; loop if the OS says otherwise
+                view = view[os.write(fd, view) :]
+        except BaseException as exc:  # an OSError, or a signal that raised mid-append
+            os.ftruncate(fd, size)
+            if isinstance(exc, OSError) and exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, str(target)) from exc
+            raise
     finally:
-        os.close(fd)
+        os.close(fd)  # also releases the lock
     return len(lines)
+
+
+REGULAR_FILE = "a regular file"
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def file_kind(path: str | os.PathLike[str]) -> str | None:
+    """What is at ``path`` (links followed): ``REGULAR_FILE``, "a directory", "a FIFO", ...
+
+    None when nothing is there. Record tools read and write regular files only: reading a FIFO
+    would block, and replacing a device (as root) would destroy it.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(mode):
+        return REGULAR_FILE
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
 
 
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:

@@ -6,14 +6,18 @@ the result exactly as ``python -m simulator.validate`` would, and writes NEW. Gu
 
 - OLD is only read. NEW is written atomically (``simulator.atomic``: a temporary file beside it,
   renamed into place), so NEW is either the old content or the complete new one, never partial.
-- An existing NEW is not overwritten without ``--force``; NEW may never be OLD itself.
+- An existing NEW is not overwritten without ``--force``; NEW may never be OLD itself. OLD and
+  NEW must be regular files: a FIFO, device, socket or directory is refused, even with
+  ``--force`` and even as root (replacing ``/dev/null`` would destroy it).
+- SIGTERM (and Ctrl-C) stops the migration and removes the temporary file: NEW is left as it was.
 - A valid 0.5 line is copied byte for byte (a per-agent Parquet reference is re-relativised when
   NEW is in another directory), so migrating a migrated file changes nothing. A flip trace must
   stay inside the folder of its JSONL file, so when NEW is in another directory the trace file is
   copied beside NEW under the same relative path, and the line still needs no change.
 - A line that cannot be migrated is reported as ``OLD:LINE: reason`` and left out of NEW; the other
-  lines are still written, and the exit code is 1. It is 0 when every line migrated and 2 on a usage
-  error (missing OLD, NEW exists, NEW is OLD).
+  lines are still written, and the exit code is 1. It is 0 when every line migrated, 2 on a usage
+  error (missing OLD, NEW exists, NEW is OLD, not a regular file) or when writing NEW fails (a
+  full disk), and 143 when stopped by SIGTERM (130 by Ctrl-C).
 
 Migration is deterministic: filled-in values (see docs/schema.md) depend only on the line.
 """
@@ -32,12 +36,18 @@ from typing import Any
 
 import pydantic_core
 
-from simulator.atomic import write_atomic
+from simulator.atomic import sigterm_raises, write_atomic
 from simulator.errors import MigrationError
-from simulator.records.io import file_sha256, iter_lines, resolve_side_file
+from simulator.records.io import REGULAR_FILE, file_kind, file_sha256, iter_lines, resolve_side_file
 from simulator.records.legacy import detect_version, upgrade
 from simulator.records.schema import SCHEMA_VERSION
-from simulator.records.validate import TRUNCATED, Problem, check_json, parse_record
+from simulator.records.validate import (
+    TRUNCATED,
+    Problem,
+    check_json,
+    duplicate_key_problem,
+    parse_record,
+)
 
 __all__ = ["MigrationReport", "main", "migrate_file", "migrate_line"]
 
@@ -87,6 +97,9 @@ def migrate_line(
     """
     if not body.strip():
         raise MigrationError("empty line")
+    duplicate = duplicate_key_problem(body)  # which value would win is anyone's guess
+    if duplicate is not None:
+        raise MigrationError(duplicate)
     try:
         obj: Any = pydantic_core.from_json(body)
     except ValueError as exc:
@@ -136,12 +149,22 @@ def _carry_trace(obj: dict[str, Any], old_dir: Path | None, new_dir: Path | None
     write_atomic(target, resolve_side_file(old_dir, ref["path"]).read_bytes())
 
 
+class NotARegularFile(OSError):
+    """A record tool was given a directory, FIFO, device or socket where it needs a file."""
+
+
 def _check_paths(old: Path, new: Path, force: bool) -> None:
-    if not old.is_file():
+    kind = file_kind(old)
+    if kind is None:
         raise FileNotFoundError(f"{old}: no such file")
-    if new.exists():
-        if new.is_dir():
-            raise IsADirectoryError(f"{new}: is a directory")
+    if kind != REGULAR_FILE:
+        raise NotARegularFile(f"{old}: not a regular file ({kind})")
+    kind = file_kind(new)
+    if kind is not None:
+        if kind != REGULAR_FILE:
+            raise NotARegularFile(
+                f"{new}: not a regular file ({kind}); migrate writes regular files only"
+            )
         if os.path.samefile(old, new):
             raise FileExistsError(f"{new}: is OLD itself; OLD is never modified")
         if not force:
@@ -152,7 +175,8 @@ def migrate_file(old: str | Path, new: str | Path, *, force: bool = False) -> Mi
     """Migrate every line of OLD into NEW atomically; lines that cannot migrate are reported.
 
     Raises ``FileNotFoundError`` for a missing OLD, ``FileExistsError`` when NEW exists (without
-    ``force``) or is OLD, before anything is written.
+    ``force``) or is OLD, ``NotARegularFile`` when either is not a regular file, before anything
+    is written.
     """
     old_path, new_path = Path(old), Path(new)
     _check_paths(old_path, new_path, force)
@@ -187,6 +211,15 @@ def migrate_file(old: str | Path, new: str | Path, *, force: bool = False) -> Mi
     )
 
 
+def _os_error_text(exc: OSError) -> str:
+    """One line for an OS error: our own messages as they are, the system's as ``PATH: reason``."""
+    if len(exc.args) == 1:
+        return str(exc.args[0])
+    if exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc.strerror or exc)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator.migrate",
@@ -201,11 +234,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m simulator.migrate``; returns the exit code."""
     args = _parser().parse_args(argv)
+    report: MigrationReport | None = None
     try:
-        report = migrate_file(args.old, args.new, force=args.force)
+        with sigterm_raises() as termination:
+            report = migrate_file(args.old, args.new, force=args.force)
     except OSError as exc:
-        print(f"migrate: {exc.args[0] if len(exc.args) == 1 else exc}", file=sys.stderr)
-        return 2
+        if not termination.requested:
+            print(f"migrate: {_os_error_text(exc)}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        print(f"migrate: interrupted; {args.new} was not written", file=sys.stderr)
+        return 130
+    except BaseException:
+        if not termination.requested:  # Terminated, or an error a C callback made of it
+            raise
+    if termination.requested or report is None:
+        print(f"migrate: stopped by SIGTERM; {args.new} was not written", file=sys.stderr)
+        return 143
     for failure in report.failures:
         print(failure, file=sys.stderr)
     print(report.summary())

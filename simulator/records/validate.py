@@ -8,7 +8,8 @@ prints one ``F:LINE: reason`` line per problem, then ``F: N lines, V valid, I in
 as a missing file.
 
 Types are checked strictly (a string is not a number, 1 is not ``true``) by the pydantic model in
-``simulator.records.schema`` and worded by ``simulator.messages``; the rules between fields are in
+``simulator.records.schema`` and worded by ``simulator.messages``; a key given twice in one
+object is an error (JSON parsers disagree on which value wins); the rules between fields are in
 ``simulator.records.consistency`` and ``simulator.records.agent_rows``. The library API
 (``check_record``, ``check_json``, ``validate_file``, ``check_consistency``) is what the engine
 and the sweep worker call before they write or upload a record.
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +30,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from simulator.messages import ErrorText, Location, shown
+from simulator.messages import ErrorText, Location, dotted, shown
 from simulator.records.consistency import check_consistency
-from simulator.records.io import iter_lines
+from simulator.records.io import REGULAR_FILE, file_kind, iter_lines
 from simulator.records.schema import SCHEMA_VERSION, RunRecord
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "check_consistency",
     "check_json",
     "check_record",
+    "duplicate_key_problem",
     "iter_file",
     "main",
     "parse_record",
@@ -123,8 +126,62 @@ def _cap(problems: list[str]) -> tuple[str, ...]:
     return (*kept, f"... and {rest} more problems on this line")
 
 
+class _Object(dict[str, Any]):
+    """A parsed JSON object that remembers the keys it was given more than once."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        counts = Counter(key for key, _ in pairs) if len(self) != len(pairs) else Counter()
+        self.repeated = [key for key in self if counts[key] > 1]
+
+
+def _first_repeated(value: Any, loc: tuple[str | int, ...] = ()) -> Location | None:
+    """The location of the first repeated key in a tree of ``_Object``, depth first."""
+    if isinstance(value, _Object):
+        if value.repeated:
+            return (*loc, value.repeated[0])
+        children: Any = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        return None
+    for key, child in children:
+        found = _first_repeated(child, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
+def duplicate_key_problem(text: str | bytes) -> str | None:
+    """``field.path: key given more than once``, for the first such key in ``text``, or None.
+
+    JSON parsers disagree on which of two values for one key wins (Python's and pydantic's keep
+    the last, others the first), so such a record means different things to different readers.
+    Text that is not JSON gives None: the schema check reports it.
+    """
+    repeated = False
+
+    def plain(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        obj = dict(pairs)
+        repeated = repeated or len(obj) != len(pairs)
+        return obj
+
+    try:
+        json.loads(text, object_pairs_hook=plain)  # the fast pass: only counts
+        if not repeated:
+            return None
+        loc = _first_repeated(json.loads(text, object_pairs_hook=_Object))
+    except (ValueError, RecursionError):
+        return None
+    return None if loc is None else f"{dotted(loc)}: key given more than once"
+
+
 def parse_record(text: str | bytes) -> tuple[RunRecord | None, list[str]]:
-    """Parse one JSON text strictly as a v0.4 record; the record, or None and the problems."""
+    """Parse one JSON text strictly as a v0.5 record; the record, or None and the problems."""
+    duplicate = duplicate_key_problem(text)
+    if duplicate is not None:
+        return None, [duplicate]
     try:
         record = RunRecord.model_validate_json(text, strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
@@ -213,8 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m simulator.validate``; returns the exit code."""
     args = _parser().parse_args(argv)
     for name in args.file:
-        if not Path(name).is_file():
-            print(f"validate: --file {name}: no such file", file=sys.stderr)
+        kind = file_kind(name)
+        if kind != REGULAR_FILE:
+            reason = "no such file" if kind is None else f"not a regular file ({kind})"
+            print(f"validate: --file {name}: {reason}", file=sys.stderr)
             return 2
     all_ok = True
     try:

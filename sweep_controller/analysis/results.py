@@ -3,8 +3,12 @@
 Run records are nested JSON, written task by task. Analyses want one flat table, sorted by run,
 with the swept parameters as columns beside the outcomes. :func:`collect` reads every committed
 task from the store, verifies each JSONL against its manifest (sha256, size, record count, and
-that it holds exactly the runs its index owns), and flattens the records. Tasks that are not done
-are reported as missing, never guessed; a task that does not verify is an error naming its key.
+that it holds exactly the runs its index owns), validates every record exactly as
+``python -m simulator.validate`` does (``simulator.records.validate.check_json``: strict schema,
+repeated keys, consistency between fields; a record edited and re-hashed into its manifest is
+refused), and flattens the records. Tasks that are not done are reported as missing, never
+guessed; a task that does not verify is an error naming its key, and a record that does not
+validate is an error naming its task and line.
 ``write_table`` writes Parquet or CSV atomically (temporary file, then rename).
 """
 
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from simulator.atomic import write_atomic
+from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, task_key, tasks_prefix
 from sweep_controller.intervals import format_intervals
@@ -183,10 +188,14 @@ def _add_task(
     expected = plan.task_run_indexes(index)
     seen: list[int] = []
     for line_no, line in enumerate(data.splitlines(), start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ResultsError(f"{uri}:{line_no}: invalid JSON: {exc.msg}") from None
+        problems = check_json(line)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ResultsError(
+                f"task {index}: record {line_no} of {uri} is not a valid run record: "
+                f"{problems[0]}{more}"
+            )
+        record = json.loads(line)
         run_index = int(record["run_index"])
         seen.append(run_index)
         point, replicate = divmod(run_index, plan.replicates)

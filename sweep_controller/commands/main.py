@@ -1,8 +1,9 @@
 """``sweepctl``: the sweep command line (validate, expand, and the subcommands other modules add).
 
 Subcommands live in ``sweep_controller.commands``, one module each, found at start-up. The CLI
-catches only the project's own errors and prints them as ``sweepctl: error: MESSAGE``; the exit
-code tells a bad input (2, permanent: do not retry) from a transient failure (75, EX_TEMPFAIL).
+catches the project's own errors, and OS errors of the local files it reads and writes (a full
+disk), and prints them as ``sweepctl: error: MESSAGE``; the exit code tells a bad input or another
+deterministic failure (2, permanent: do not retry) from a transient failure (75, EX_TEMPFAIL).
 A deprecated spec key is one line, ``sweepctl: warning: FILE: spec.KEY is deprecated; ...``.
 """
 
@@ -82,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK
+    except OSError as exc:  # a local file we write or read (--out, a report): full disk, ...
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return exit_code_for(exc)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """``sweepctl run SPEC``: run a whole sweep locally in a process pool, resumably, with progress.
 
 Exit codes: 0 every task done (or failures within ``maxFailedIndexes``), 1 too many failed tasks,
-2 bad spec or an output prefix that belongs to another sweep, 130/143 stopped by Ctrl-C/SIGTERM.
+2 bad spec, an output prefix that belongs to another sweep or a store that refuses us (missing
+bucket, access denied), 75 the store is unreachable, 130/143 stopped by Ctrl-C/SIGTERM.
 """
 
 from __future__ import annotations
@@ -74,11 +75,12 @@ def summary_lines(summary: RunSummary) -> list[str]:
         )
         lines += [f"  task {a.index}: exit {a.exit_code}: {a.error}" for a in summary.failed]
     if summary.not_started:
-        why = (
-            f"stopped by {summary.interrupted_by}"
-            if summary.interrupted_by
-            else "the failure budget was exceeded or a pool process died"
-        )
+        if summary.interrupted_by:
+            why = f"stopped by {summary.interrupted_by}"
+        elif summary.store_unreachable is not None:
+            why = "the store is unreachable"
+        else:
+            why = "the failure budget was exceeded or a pool process died"
         lines.append(f"{p} {len(summary.not_started)} task(s) not finished ({why})")
     if summary.failed or summary.not_started:
         lines.append(f"{p} run the same command again to resume; done tasks are kept")
@@ -90,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the sweep and print a summary; returns the exit code."""
     sweep = load_sweep(args.spec)
     logging.basicConfig(level=logging.WARNING, format="sweepctl run: %(message)s")
+    # A storage retry is not worth a line on the terminal (one line per task at most; metrics
+    # count retries): what the retries could not fix reaches the task's failure line.
+    logging.getLogger("sweep_controller.store.retry").setLevel(logging.ERROR)
     metrics = None
     server = None
     if args.metrics_port is not None:

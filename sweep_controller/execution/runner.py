@@ -12,10 +12,20 @@ tasks, and their signals, are ``sweep_controller.execution.pool``.
 - **Deterministic.** A task's records depend only on the spec and the index, never on the pool
   size or the order in which tasks finish (only ``run_id`` and ``timestamp`` differ).
 - **Failures** follow the Job's policy: a task that fails with a retryable code (1, 75) is tried
-  again up to ``backoffLimitPerIndex`` times; exit 2 (bad spec, invalid record) is final at once.
+  again up to ``backoffLimitPerIndex`` times; exit 2 (bad spec, invalid record, missing bucket,
+  access denied, full disk) is final at once.
   When failed tasks exceed ``maxFailedIndexes``, no new task starts and the run ends with exit 1;
   ``maxFailedIndexes`` unset means every task runs and any failure fails the run. Failures within
   the budget are reported and tolerated (exit 0).
+- **A dead store** (circuit breaker). A task attempt that fails because the store does not answer
+  at all (``StoreUnreachable``: connection refused or reset, connect or read timeout, after the
+  store's own retries) counts towards a streak; any other outcome resets it. After
+  ``unreachable_limit`` such attempts in a row (default ``2 * workers``), no new task starts,
+  queued ones are taken back or stop before their first store call, running ones stop at their
+  next safe point or fail the same way, and the run ends with exit 75 and one line saying so;
+  done tasks are kept, so the same command resumes once the store is back. Each task prints at
+  most one line for such failures. How long this takes is bounded by the store's client
+  settings (docs/storage.md, "A dead store").
 - **Stopping.** Ctrl-C or SIGTERM sets a shared stop flag: running tasks stop at their next safe
   point without leaving partial objects, no new task starts, and the runner exits 130 or 143. A
   second signal aborts at once.
@@ -79,6 +89,8 @@ class RunSummary:
     max_failed: int | None
     interrupted_by: str | None
     wall_seconds: float
+    store_unreachable: str | None = None
+    """Why the circuit breaker stopped the run (the last unreachable error), if it did."""
 
     @property
     def budget_exceeded(self) -> bool:
@@ -87,11 +99,14 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 done or failures in budget; 1 too many failures or tasks left; 130/143 signalled."""
+        """0 done or failures in budget; 1 too many failures or tasks left; 75 the store is
+        unreachable; 130/143 signalled."""
         if self.interrupted_by == "SIGINT":
             return ExitCode.INTERRUPTED
         if self.interrupted_by is not None:
             return ExitCode.TERMINATED
+        if self.store_unreachable is not None:
+            return ExitCode.TRANSIENT
         return ExitCode.FAILURE if self.budget_exceeded or self.not_started else ExitCode.OK
 
 
@@ -105,13 +120,15 @@ def run_sweep(
     store: Store | None = None,
     handle_signals: bool = True,
     out: TextIO = sys.stderr,
+    unreachable_limit: int | None = None,
 ) -> RunSummary:
     """Run every task of ``sweep`` that is not done yet; return what happened.
 
     ``workers`` defaults to all cores; 1 runs tasks in this process. ``store`` overrides the
     spec's output (tests); pool processes then still open the spec's output themselves, so pass
-    a store only with ``workers=1``. Raises ``OutputConflict`` before running anything if the
-    output prefix holds another sweep's results.
+    a store only with ``workers=1``. ``unreachable_limit`` task attempts in a row that cannot
+    reach the store stop the run (default ``2 * workers``). Raises ``OutputConflict``
+    before running anything if the output prefix holds another sweep's results.
     """
     started = time.perf_counter()
     ctx = TaskContext.open(sweep, store=store)
@@ -161,6 +178,7 @@ def run_sweep(
         max_failed=sweep.spec.max_failed_indexes,
         in_flight_limit=1 if n_workers == 1 else 2 * n_workers,
         runs_before=runs_before,
+        unreachable_limit=unreachable_limit or 2 * n_workers,
     )  # fmt: skip
     try:
         loop.run()
@@ -184,6 +202,7 @@ def run_sweep(
         max_failed=sweep.spec.max_failed_indexes,
         interrupted_by=signals.received if shared.stop_requested() else None,
         wall_seconds=time.perf_counter() - started,
+        store_unreachable=loop.store_down,
     )
 
 
@@ -204,6 +223,7 @@ class _Loop:
         max_failed: int | None,
         in_flight_limit: int,
         runs_before: int,
+        unreachable_limit: int,
     ) -> None:
         self.executor, self.todo, self.bar, self.shared = executor, todo, bar, shared
         self.metrics, self.name, self.out = metrics, name, out
@@ -220,6 +240,10 @@ class _Loop:
         self.runs_found = 0  # committed by someone else before our attempt
         self.broken = False
         self.halted = False  # failure budget exceeded
+        self.unreachable_limit = unreachable_limit
+        self.unreachable_streak = 0  # attempts in a row that could not reach the store
+        self.unreachable_told: set[int] = set()  # tasks whose unreachable failure was printed
+        self.store_down: str | None = None  # the breaker's reason, once it has tripped
 
     @property
     def attempts_total(self) -> int:
@@ -229,7 +253,7 @@ class _Loop:
         return [*self.todo, *self.interrupted]
 
     def _may_start(self) -> bool:
-        return not (self.shared.stop_requested() or self.broken or self.halted)
+        return not (self.shared.stop_requested() or self.broken or self.halted or self.store_down)
 
     def run(self) -> None:
         while True:
@@ -271,9 +295,44 @@ class _Loop:
             running = sum(1 for f in self.in_flight if f.running())
             self.metrics.set_tasks_running(self.name, running)
 
+    def _unqueue(self) -> None:
+        """Take back the submitted tasks that no process has started; they stay not started."""
+        for future, index in list(self.in_flight.items()):
+            if future.cancel():
+                del self.in_flight[future]
+                self.attempts[index] -= 1
+                self.todo.appendleft(index)
+
+    def _count_unreachable(self, attempt: TaskAttempt) -> None:
+        """Track attempts in a row that could not reach the store; trip the breaker at the limit."""
+        if not attempt.unreachable:
+            if attempt.outcome is not TaskOutcome.INTERRUPTED:
+                self.unreachable_streak = 0
+            return
+        self.unreachable_streak += 1
+        if self.store_down is None and self.unreachable_streak >= self.unreachable_limit:
+            self.store_down = attempt.error or "the store does not answer"
+            self._unqueue()
+            self.shared.request_stop()  # tasks still starting stop before touching the store
+            tqdm.write(
+                f"sweepctl run: stopping: the store is unreachable ({self.unreachable_streak} "
+                f"task attempts in a row could not reach it; last: {self.store_down}); no new "
+                "task starts",
+                file=self.out,
+            )
+
     def _handle(self, attempt: TaskAttempt) -> None:
         index, outcome = attempt.index, attempt.outcome
         self.runs_simulated += attempt.runs
+        self._count_unreachable(attempt)
+        if attempt.unreachable and self.store_down is not None:
+            # The breaker is open: the task is left for the next run, and the breaker's line
+            # has said why.
+            self.runs_discarded += attempt.runs
+            self.interrupted.append(index)
+            if self.metrics is not None:
+                self.metrics.record_task_finished(self.name, outcome)
+            return
         if outcome.done:
             self.completed.append(index)
             self.failed.pop(index, None)
@@ -296,10 +355,13 @@ class _Loop:
                 self.failed[index] = attempt
                 budget = self.max_failed if self.max_failed is not None else len(self.failed)
                 self.halted = self.halted or len(self.failed) > budget
-            tqdm.write(
-                f"sweepctl run: task {index} failed (attempt {self.attempts[index]}, exit "
-                f"{attempt.exit_code}{', will retry' if retry else ''}): {attempt.error}",
-                file=self.out,
-            )
+            if not (attempt.unreachable and index in self.unreachable_told):
+                tqdm.write(
+                    f"sweepctl run: task {index} failed (attempt {self.attempts[index]}, exit "
+                    f"{attempt.exit_code}{', will retry' if retry else ''}): {attempt.error}",
+                    file=self.out,
+                )
+            if attempt.unreachable:
+                self.unreachable_told.add(index)
         if self.metrics is not None:
             self.metrics.record_task_finished(self.name, outcome)

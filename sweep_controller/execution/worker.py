@@ -28,14 +28,16 @@ Distributed semantics: results are written *at least once*.
   worker refuses to touch it (``OutputConflict``, exit 2).
 
 Stopping: a SIGTERM handler (:class:`Termination`) only sets a flag. The worker looks at it before
-each run, between upload chunks and before the upload starts, then raises ``TaskInterrupted``
-(exit 143) without leaving a partial object. Once the JSONL is published the manifest is written
-regardless (a short commit). A run in progress is not cut short, so very large runs delay the stop
-by up to one run.
+it reads the store, before each run, between upload chunks and before the upload starts, then
+raises ``TaskInterrupted`` (exit 143) without leaving a partial object. Once the JSONL is published
+the manifest is written regardless (a short commit). A run in progress is not cut short, so very
+large runs delay the stop by up to one run.
 
-Exit codes (``sweep_controller.exit_codes.ExitCode``): 0 done or skipped; 2 permanent (bad spec,
-index out of range, invalid record, output conflict); 75 transient storage failure after the
-store's retries; 143 stopped by SIGTERM; 1 anything else (counted against
+Exit codes (``sweep_controller.exit_codes.ExitCode``, chosen by ``exit_code_for``): 0 done or
+skipped; 2 permanent, retrying cannot help (bad spec, index out of range, a simulation parameter
+error, invalid record, output conflict, missing bucket, access denied or bad credentials, full
+disk, read-only file system); 75 transient storage failure after the store's retries (timeouts,
+5xx, throttling, the store unreachable); 143 stopped by SIGTERM; 1 anything else (counted against
 ``backoffLimitPerIndex``).
 """
 
@@ -58,6 +60,7 @@ from prometheus_client import CollectorRegistry
 from pydantic_core import to_json
 
 import simulator
+from simulator.errors import SimulatorError
 from simulator.model import simulate
 from simulator.params import AgentRecords, Traces
 from simulator.records.building import record_fields, utc_now
@@ -66,6 +69,8 @@ from simulator.records.trace_rows import check_trace
 from simulator.records.validate import check_json, parse_record
 from sweep_controller.errors import (
     OutputConflict,
+    StorageError,
+    StoreUnreachable,
     SweepError,
     TaskError,
     TaskInterrupted,
@@ -126,6 +131,8 @@ class TaskAttempt:
     bytes_written: int = 0
     duration_seconds: float = 0.0
     error: str | None = None
+    unreachable: bool = False
+    """The attempt failed because the store did not answer at all (``StoreUnreachable``)."""
 
 
 class Termination:
@@ -218,6 +225,7 @@ def _run_and_commit(
 ) -> None:
     """Skip the task if done; else simulate, validate, upload the JSONL, then the manifest."""
     store, name = ctx.store, ctx.name
+    _stop_if(should_stop)
     check = check_task(store, name, index, ctx.spec_hash)
     if check.state is TaskState.FOREIGN:
         raise OutputConflict(
@@ -322,9 +330,19 @@ def _run_and_commit(
 
 
 def _write_failure(
-    ctx: TaskContext, index: int, code: int, error: str, clock: Callable[[], datetime]
+    ctx: TaskContext,
+    index: int,
+    code: int,
+    error: str,
+    clock: Callable[[], datetime],
+    *,
+    store_failed: bool = False,
 ) -> None:
-    """Record a failure marker for ``sweepctl status``; best effort (storage may be down)."""
+    """Record a failure marker for ``sweepctl status``; best effort (storage may be down).
+
+    When the task failed in the store itself (``store_failed``: a full disk, access denied), the
+    marker usually fails the same way; that is not worth a second error line.
+    """
     marker = FailureMarker(
         sweep=ctx.name,
         index=index,
@@ -337,7 +355,8 @@ def _write_failure(
     try:
         ctx.store.put_bytes(failure_key(ctx.name, index), marker.model_dump_json().encode())
     except SweepError as exc:
-        log.warning("task %d: could not write its failure marker: %s", index, exc)
+        level = logging.DEBUG if store_failed else logging.WARNING
+        log.log(level, "task %d: could not write its failure marker: %s", index, exc)
 
 
 def execute_task(
@@ -373,6 +392,7 @@ def execute_task(
     retries_before = ctx.store.retries
     progress = _Progress()
     outcome, code, error = TaskOutcome.SUCCEEDED, ExitCode.OK, None
+    unreachable = False
     periodic = (
         PeriodicPusher(push, interval_seconds=push_interval_seconds)
         if push is not None
@@ -399,12 +419,18 @@ def execute_task(
         outcome, code, error = TaskOutcome.FAILED, exit_code_for(exc), str(exc)
     except TransientStorageError as exc:  # the store is unreachable: a marker would fail too
         outcome, code, error = TaskOutcome.FAILED, exit_code_for(exc), str(exc)
-    except SweepError as exc:
+        unreachable = isinstance(exc, StoreUnreachable)
+    except (SweepError, SimulatorError) as exc:  # ours: the message is the whole story
         outcome, code, error = TaskOutcome.FAILED, exit_code_for(exc), str(exc)
-        _write_failure(ctx, index, code, error, clock)
+        _write_failure(ctx, index, code, error, clock, store_failed=isinstance(exc, StorageError))
     except Exception as exc:
-        outcome, code, error = TaskOutcome.FAILED, ExitCode.FAILURE, f"{type(exc).__name__}: {exc}"
-        log.error("task %d: unexpected error\n%s", index, traceback.format_exc().rstrip())
+        outcome, code, error = (
+            TaskOutcome.FAILED,
+            exit_code_for(exc),
+            f"{type(exc).__name__}: {exc}",
+        )
+        if code == ExitCode.FAILURE:  # not a known deterministic failure: show where it came from
+            log.error("task %d: unexpected error\n%s", index, traceback.format_exc().rstrip())
         _write_failure(ctx, index, code, error, clock)
     duration = timer() - started
     if metrics is not None and push is not None:
@@ -420,4 +446,5 @@ def execute_task(
         bytes_written=progress.bytes_written,
         duration_seconds=duration,
         error=error,
+        unreachable=unreachable,
     )

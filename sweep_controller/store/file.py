@@ -31,9 +31,22 @@ __all__ = ["FileStore"]
 
 T = TypeVar("T")
 
-# Errors a network file system (NFS, SMB, FUSE) may raise and then recover from.
+# Errors a network file system (NFS, SMB, FUSE) may raise and then recover from, and running
+# out of file descriptors (a retry, or another pod, has them). Every other OSError is permanent:
+# a full disk or quota (ENOSPC, EDQUOT), no permission (EACCES, EPERM), a read-only file system
+# (EROFS), a bad path fail the same way on every attempt.
 _TRANSIENT_ERRNOS = frozenset(
-    {errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE, errno.ECONNRESET, errno.ENETDOWN}
+    {
+        errno.EAGAIN,
+        errno.EBUSY,
+        errno.EINTR,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+        errno.ECONNRESET,
+        errno.ENETDOWN,
+        errno.EMFILE,
+        errno.ENFILE,
+    }
 )
 
 

@@ -73,10 +73,8 @@ class Retrier:
                 return fn()
             except TransientStorageError as exc:
                 if attempt >= self.policy.max_attempts:
-                    if attempt > 1:
-                        raise TransientStorageError(
-                            f"{exc} (gave up after {attempt} attempts)"
-                        ) from exc
+                    if attempt > 1:  # same class: the type carries the policy (unreachable)
+                        raise type(exc)(f"{exc} (gave up after {attempt} attempts)") from exc
                     raise
                 delay = self.rng.uniform(0.0, self.policy.ceiling(attempt))
                 self.retries += 1

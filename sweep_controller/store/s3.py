@@ -27,10 +27,13 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
+    ReadTimeoutError,
+    SSLError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -39,6 +42,7 @@ from sweep_controller.errors import (
     KeyNotFound,
     PermanentStorageError,
     StorageError,
+    StoreUnreachable,
     TransientStorageError,
 )
 from sweep_controller.store.base import Store, check_key, check_prefix
@@ -74,9 +78,28 @@ _TRANSIENT_CODES = frozenset(
         # A multipart upload vanished (e.g. completed by an attempt whose response was lost):
         # the caller must redo the whole put, which a retried task does.
         "NoSuchUpload",
+        # The body was damaged or cut short on the way: sending it again fixes it.
+        "BadDigest",
+        "IncompleteBody",
+        "XAmzContentSHA256Mismatch",
+        # Credentials that expired or a clock that drifted: a refreshed token, or another node
+        # with a synchronised clock, succeeds.
+        "ExpiredToken",
+        "RequestExpired",
+        "RequestTimeTooSkewed",
     }
 )
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+# No answer at all: the server is down, unreachable or hung. Transient, and what the local
+# runner's circuit breaker counts (ReadTimeoutError and ConnectionClosedError are HTTPClientErrors;
+# connect timeouts and refused connections are botocore ConnectionErrors).
+_UNREACHABLE = (
+    BotoConnectionError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+    builtins.ConnectionError,
+    TimeoutError,
+)
 
 
 def _one_line(text: str) -> str:
@@ -104,14 +127,13 @@ def translate_error(exc: Exception, operation: str, uri: str) -> StorageError:
             f"{text} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
             "or a web identity / instance role)"
         )
-    transient = (
-        BotoConnectionError,
-        HTTPClientError,
-        IncompleteReadError,
-        builtins.ConnectionError,
-        TimeoutError,
-    )
-    if isinstance(exc, transient):
+    if isinstance(exc, SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return PermanentStorageError(
+            f"{text} (the endpoint's certificate is not trusted: set AWS_CA_BUNDLE)"
+        )
+    if isinstance(exc, _UNREACHABLE):
+        return StoreUnreachable(text)
+    if isinstance(exc, HTTPClientError | IncompleteReadError):
         return TransientStorageError(text)
     return PermanentStorageError(text)
 
@@ -140,7 +162,7 @@ def make_s3_client(
     addressing: str | None = None,
     max_attempts: int = 2,
     connect_timeout: float = 5.0,
-    read_timeout: float = 60.0,
+    read_timeout: float = 30.0,
     session: boto3.session.Session | None = None,
 ) -> Any:
     """Return a boto3 S3 client from the standard AWS configuration chain.
@@ -149,7 +171,9 @@ def make_s3_client(
     shared config (resolved by botocore itself). Addressing comes from `addressing`, else the
     GOVSIM_S3_ADDRESSING variable (auto | path | virtual); auto picks path-style for any endpoint
     that is not AWS, since S3-compatible servers rarely resolve bucket subdomains. botocore's own
-    retries are kept low (`max_attempts` in total): the store's Retrier does the backoff.
+    retries are kept low (`max_attempts` in total): the store's Retrier does the backoff. These
+    settings win over AWS_MAX_ATTEMPTS, AWS_RETRY_MODE and the shared config, so how long a call
+    to a dead or hung server can take is bounded by them (docs/storage.md, "A dead store").
     """
     style = (addressing or os.environ.get(ADDRESSING_ENV) or "auto").strip().lower()
     if style not in _ADDRESSING_STYLES:

@@ -7,6 +7,8 @@
 - `servers`: real servers on free loopback ports (`ManagedProcess`, SeaweedFS for S3).
 - `promstack`: real Prometheus and Pushgateway, and a client of Prometheus's HTTP API.
 - `dashboard`: the Grafana dashboard's queries as data; `checkov`: checkov's JSON report.
+- `mounts`: real small file systems for fault tests (a full tmpfs, a read-only one, a bind mount)
+  and running a child without the capabilities that bypass file permissions.
 - builders and readers per area: `engine` (graphs, agents), `records` (run records), `specs`
   (Sweep documents), `runs` (a sweep's output), `live_sweeps` (metrics of real sweeps), `kube`
   (custom resources, kmock), `charts` (chart renders, schema checks), `infra` (Terraform),

@@ -9,9 +9,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from kit.cli import sweepctl
+from kit.mounts import fill, tmpfs
 from kit.runs import open_output, task_lines
 from kit.specs import grid_doc, write_spec
 
+from simulator.records.validate import validate_file
 from sweep_controller.analysis.results import BASE_COLUMNS, OUTCOME_COLUMNS, collect
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import (
@@ -151,3 +153,58 @@ def test_zipped_and_categorical_parameters_are_columns(tmp_path: Path) -> None:
     assert pairs == {(0.1, 0.8), (0.3, 0.4)}
     assert set(collected.columns["influence_model"].tolist()) == {"erdos_renyi", "small_world"}
     assert collected.n_rows == 8 and collected.missing == ()
+
+
+def _edit_line(line: bytes, edit: str) -> bytes:
+    """One stored record line, edited the way someone tampering with results might."""
+    record = json.loads(line)
+    if edit == "tally":
+        record["votes"]["final"]["yes"] += 1
+        return json.dumps(record).encode()
+    if edit == "type":
+        record["flips"]["total"] = str(record["flips"]["total"])
+        return json.dumps(record).encode()
+    assert edit == "repeated-key"  # the record unchanged, plus "seed" a second time
+    text = json.dumps(record)
+    return ("{" + f'"seed": {record["seed"] + 1}, ' + text[1:]).encode()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edit", ["tally", "type", "repeated-key"])
+def test_a_record_edited_and_rehashed_into_its_manifest_is_refused(
+    tmp_path: Path, edit: str
+) -> None:
+    spec = finished(tmp_path, simulator={"agents": 60, "cascade_rounds": 3, "rules": "v0.5"})
+    _, store = open_output(spec)
+    lines = store.get_bytes(task_key("col", 2)).splitlines(keepends=True)
+    lines[1] = _edit_line(lines[1], edit) + b"\n"
+    data = b"".join(lines)
+    manifest = Manifest.model_validate_json(store.get_bytes(manifest_key("col", 2)))
+    rehashed = manifest.model_copy(update={"sha256": sha256_hex(data), "bytes": len(data)})
+    store.put_bytes(task_key("col", 2), data)
+    store.put_bytes(manifest_key("col", 2), manifest_json(rehashed))
+    # What python -m simulator.validate says about that line is what collect refuses it for.
+    local = tmp_path / "task2.jsonl"
+    local.write_bytes(data)
+    (problem, *_) = [p for p in validate_file(local).problems if p.line == 2]
+    result = sweepctl("collect", spec, "--out", tmp_path / "x.parquet")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    uri = store.uri_for(task_key("col", 2))
+    assert line.startswith(
+        f"sweepctl: error: task 2: record 2 of {uri} is not a valid run record: {problem.reason}"
+    )
+    assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.slow
+def test_collect_onto_a_full_disk_is_one_line(tmp_path: Path) -> None:
+    spec = finished(tmp_path)
+    with tmpfs(tmp_path / "disk", size="256k") as disk:
+        fill(disk)
+        out = disk / "runs.parquet"
+        result = sweepctl("collect", spec, "--out", out)
+        assert result.returncode == 2  # the same on every attempt
+        assert result.stderr.splitlines() == [f"sweepctl: error: {out}: No space left on device"]
+        assert sorted(p.name for p in disk.iterdir()) == ["padding"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
 import pytest
 from kit.cli import start_sweepctl, sweepctl
+from kit.mounts import bind_mount
 from kit.runs import all_run_indexes, manifests, normalised, open_output, task_lines, temp_files
-from kit.servers import SeaweedFS, aws_env_for
+from kit.servers import SeaweedFS, aws_env_for, free_port
 from kit.specs import grid_doc, write_spec
 from kit.waiting import wait_until
 from prometheus_client import CollectorRegistry
@@ -146,15 +148,15 @@ def failing_setup(tmp_path: Path, blocked: tuple[int, ...], **spec: object) -> P
     return path
 
 
-def test_a_failing_task_is_retried_summarised_and_fails_the_run(tmp_path: Path) -> None:
+def test_a_permanent_failure_is_not_retried_summarised_and_fails_the_run(tmp_path: Path) -> None:
     spec = failing_setup(tmp_path, (3,), backoffLimitPerIndex=2)
     result = sweepctl("run", spec, "--workers", "2", "--no-progress")
     assert result.returncode == 1
     err = result.stderr
-    assert err.count("task 3 failed") == 3  # the first attempt and two retries
-    assert "will retry" in err
+    assert err.count("task 3 failed") == 1  # exit 2: retrying cannot help, so it is final
+    assert "will retry" not in err
     assert "1 task(s) failed, exceeds maxFailedIndexes (unset: any failure fails the sweep)" in err
-    assert "  task 3: exit 1: " in err and "put failed" in err
+    assert "  task 3: exit 2: " in err and "put failed" in err
     assert "4/5 tasks done" in err and "run the same command again to resume" in err
     status = sweepctl("status", spec)
     assert "failed         1" in status.stdout and "task 3:" in status.stdout
@@ -162,6 +164,31 @@ def test_a_failing_task_is_retried_summarised_and_fails_the_run(tmp_path: Path) 
     assert sweepctl("run", spec).returncode == 0
     assert_complete(spec)
     assert "failed         0" in sweepctl("status", spec).stdout
+
+
+def test_a_transient_failure_is_retried_up_to_the_backoff_limit(tmp_path: Path) -> None:
+    # Task 2's key is a mount point (a file bind-mounted over it): renaming onto it fails with
+    # EBUSY, which a network file system may clear, so the task fails with exit 75 and the
+    # runner retries it, once per backoffLimitPerIndex. The store answers all along, so
+    # the circuit breaker for an unreachable store stays shut.
+    spec = write_spec(
+        tmp_path / "s.yaml", grid_doc("busy", f"file://{tmp_path}/out", backoffLimitPerIndex=1)
+    )
+    target = tmp_path / "out" / "busy" / "tasks" / "000002.jsonl"
+    target.parent.mkdir(parents=True)
+    target.touch()
+    (source := tmp_path / "source").touch()
+    with bind_mount(source, target):
+        result = sweepctl("run", spec, "--workers", "1", "--no-progress")
+    assert result.returncode == 1, result.stderr
+    err = result.stderr
+    assert err.count("task 2 failed") == 2  # the first attempt and one retry
+    assert "task 2 failed (attempt 1, exit 75, will retry)" in err
+    assert "  task 2: exit 75: " in err and "Device or resource busy" in err
+    assert "unreachable" not in err
+    assert "4/5 tasks done" in err and "Traceback" not in err
+    assert sweepctl("run", spec).returncode == 0
+    assert_complete(spec)
 
 
 def test_failures_within_max_failed_indexes_are_tolerated(tmp_path: Path) -> None:
@@ -235,8 +262,15 @@ def test_s3_server_killed_mid_sweep_then_restarted_and_resumed(
     wait_until(lambda: len(manifests(store, sweep)) >= 4, timeout=120, what="4 tasks in S3")
     fresh_seaweedfs.stop()  # SIGKILL the server mid-sweep
     _, err = proc.communicate(timeout=180)
-    assert proc.returncode == 1, err  # transient failures, retried by the store, then given up
-    assert "exit 75" in err and "gave up after" in err
+    # The store's retries give up, and after 2 x workers task attempts in a row that could not
+    # reach it the runner stops starting tasks: exit 75, one line saying so, at most one line
+    # per task, no traceback.
+    assert proc.returncode == 75, err
+    assert err.count("sweepctl run: stopping: the store is unreachable (4 task attempts") == 1
+    assert "gave up after 6 attempts" in err and "Traceback" not in err
+    per_task = re.findall(r"^sweepctl run: task (\d+)", err, flags=re.MULTILINE)
+    assert len(per_task) == len(set(per_task)) <= 6, err
+    assert "task(s) not finished (the store is unreachable)" in err
     fresh_seaweedfs.start()  # same ports, same data
     wait_until(lambda: readable(fresh_seaweedfs, bucket), timeout=60, what="S3 reads to work")
     before = manifests(store, sweep)
@@ -246,3 +280,17 @@ def test_s3_server_killed_mid_sweep_then_restarted_and_resumed(
     assert_complete(spec)
     after = manifests(store, sweep)
     assert all(after[i] == m for i, m in before.items())  # committed tasks were kept, not redone
+
+
+def test_a_closed_port_fails_the_run_in_one_line(
+    tmp_path: Path, s3_env: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens: the first listing gives up after the store's retries (exit 75), and
+    # the retries themselves print nothing.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("closed", "s3://nobody-listens/sweeps"))
+    result = sweepctl("run", spec, "--no-progress")
+    assert result.returncode == 75, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("sweepctl: error: s3://nobody-listens/sweeps/closed/tasks/: list failed")
+    assert line.endswith("(gave up after 6 attempts)")

@@ -34,7 +34,7 @@ def test_status_reports_every_state(tmp_path: Path) -> None:
     store.put_bytes(task_key("st", 1), b"tampered\n")  # task 1: manifest no longer matches
     (tmp_path / "out" / "st" / "tasks" / "000003.jsonl").mkdir()  # task 3 fails
     failed = execute_task(ctx, 3)
-    assert failed.exit_code == 1
+    assert failed.exit_code == 2
     result = sweepctl("status", spec, "--format", "json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -64,7 +64,7 @@ def test_a_success_clears_the_failure_marker(tmp_path: Path) -> None:
     blocker = tmp_path / "out" / "clear" / "tasks" / "000000.jsonl"
     blocker.mkdir(parents=True)
     ctx = TaskContext.open(sweep)
-    assert execute_task(ctx, 0).exit_code == 1
+    assert execute_task(ctx, 0).exit_code == 2
     assert store.exists(failure_key("clear", 0))
     blocker.rmdir()
     assert execute_task(ctx, 0).outcome is TaskOutcome.SUCCEEDED

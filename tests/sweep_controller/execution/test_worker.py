@@ -158,16 +158,16 @@ def test_a_bad_spec_exits_2(tmp_path: Path) -> None:
     assert "spec.replicates" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_permanent_storage_failure_exits_1_and_leaves_a_failure_marker(tmp_path: Path) -> None:
+def test_a_permanent_storage_failure_exits_2_and_leaves_a_failure_marker(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "s.yaml", grid_doc("w7", f"file://{tmp_path}/out"))
     blocker = tmp_path / "out" / "w7" / "tasks" / "000003.jsonl"
-    blocker.mkdir(parents=True)  # the task's key is a directory: every write fails
+    blocker.mkdir(parents=True)  # the task's key is a directory: every write fails the same way
     failed = sweepctl("worker", spec, "--index", "3")
-    assert failed.returncode == 1
+    assert failed.returncode == 2  # the Job's podFailurePolicy fails the index at once
     assert "000003.jsonl: put failed" in failed.stderr
     _, store = open_output(spec)
     marker = FailureMarker.model_validate_json(store.get_bytes(failure_key("w7", 3)))
-    assert marker.exit_code == 1 and "put failed" in marker.error and marker.index == 3
+    assert marker.exit_code == 2 and "put failed" in marker.error and marker.index == 3
     blocker.rmdir()
     assert sweepctl("worker", spec, "--index", "3").returncode == 0
     assert not store.exists(failure_key("w7", 3))

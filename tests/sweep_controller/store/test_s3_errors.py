@@ -14,10 +14,13 @@ import pytest
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
     ParamValidationError,
     ReadTimeoutError,
+    ResponseStreamingError,
+    SSLError,
 )
 from botocore.stub import Stubber
 from kit.servers import free_port
@@ -26,6 +29,7 @@ from sweep_controller.errors import (
     KeyNotFound,
     PermanentStorageError,
     StorageError,
+    StoreUnreachable,
     TransientStorageError,
 )
 from sweep_controller.store import Retrier, RetryPolicy, S3Store, make_s3_client
@@ -55,17 +59,29 @@ def client_error(code: str, status: int, message: str = "message") -> ClientErro
         (client_error("TooManyRequests", 429), TransientStorageError),
         (client_error("RequestTimeout", 400), TransientStorageError),
         (client_error("ConditionalRequestConflict", 409), TransientStorageError),
+        (client_error("BadDigest", 400), TransientStorageError),
+        (client_error("ExpiredToken", 400), TransientStorageError),
+        (client_error("RequestTimeTooSkewed", 403), TransientStorageError),
         (client_error("AccessDenied", 403), PermanentStorageError),
         (client_error("InvalidAccessKeyId", 403), PermanentStorageError),
+        (client_error("SignatureDoesNotMatch", 403), PermanentStorageError),
         (client_error("NoSuchBucket", 404), PermanentStorageError),
         (client_error("InvalidArgument", 400), PermanentStorageError),
         (client_error("PreconditionFailed", 412), PermanentStorageError),
         (client_error("NoSuchKey", 404), KeyNotFound),
         (client_error("404", 404, ""), KeyNotFound),
-        (EndpointConnectionError(endpoint_url="http://h"), TransientStorageError),
-        (ConnectionClosedError(endpoint_url="http://h"), TransientStorageError),
-        (ReadTimeoutError(endpoint_url="http://h"), TransientStorageError),
-        (ConnectionResetError("reset by peer"), TransientStorageError),
+        (EndpointConnectionError(endpoint_url="http://h"), StoreUnreachable),
+        (ConnectTimeoutError(endpoint_url="http://h"), StoreUnreachable),
+        (ConnectionClosedError(endpoint_url="http://h"), StoreUnreachable),
+        (ReadTimeoutError(endpoint_url="http://h"), StoreUnreachable),
+        (ConnectionResetError("reset by peer"), StoreUnreachable),
+        (ConnectionRefusedError("refused"), StoreUnreachable),
+        (SSLError(endpoint_url="http://h", error="EOF in violation of protocol"), StoreUnreachable),
+        (ResponseStreamingError(error="cut short"), TransientStorageError),
+        (
+            SSLError(endpoint_url="http://h", error="[SSL: CERTIFICATE_VERIFY_FAILED]"),
+            PermanentStorageError,
+        ),
         (NoCredentialsError(), PermanentStorageError),
         (ParamValidationError(report="bad"), PermanentStorageError),
     ],
@@ -255,7 +271,7 @@ def silent_endpoint() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("endpoint", ["refused", "closing", "silent"])
-def test_network_failures_are_transient_and_retried(
+def test_network_failures_are_unreachable_and_retried(
     aws_env: None, request: pytest.FixtureRequest, endpoint: str
 ) -> None:
     url = {
@@ -265,11 +281,12 @@ def test_network_failures_are_transient_and_retried(
     }[endpoint]()
     client = make_s3_client(endpoint_url=url, max_attempts=1, connect_timeout=1, read_timeout=0.3)
     rec = Recorded(client, max_attempts=2)
-    with pytest.raises(TransientStorageError, match="gave up after 2 attempts") as info:
+    # The class survives the retries: the runner's circuit breaker counts StoreUnreachable.
+    with pytest.raises(StoreUnreachable, match="gave up after 2 attempts") as info:
         rec.store.get_bytes("k")
     assert rec.store.retries == 1
     cause = info.value.__cause__
-    assert isinstance(cause, TransientStorageError)
+    assert isinstance(cause, StoreUnreachable)
     assert isinstance(
         cause.__cause__, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError
     )
