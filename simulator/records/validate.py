@@ -193,7 +193,7 @@ def parse_record(text: str | bytes) -> tuple[RunRecord | None, list[str]]:
 
 
 def check_json(text: str | bytes, *, base_dir: Path | None = None) -> list[str]:
-    """Problems of one JSON text as a run record (schema 0.5) (types, then consistency); empty when valid.
+    """Problems of one JSON text as a schema 0.5 run record (types, then consistency); [] if valid.
 
     At most ``MAX_PROBLEMS_PER_LINE`` are listed; the last one then counts the rest.
     """
