@@ -79,7 +79,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
             if summary.interrupted_by
             else "the failure budget was exceeded or a pool process died"
         )
-        lines.append(f"{p} {len(summary.not_started)} task(s) not finished ({why})")
+        lines.append(f"{p} {summary.not_started} task(s) not finished ({why})")
     if summary.failed or summary.not_started:
         lines.append(f"{p} run the same command again to resume; done tasks are kept")
     lines.append(f"{p} results: {summary.uri}")
