@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from sweep_controller.errors import SpecError, SweepError, TaskError, TransientStorageError
+from sweep_controller.errors import (
+    SpecError,
+    SweepError,
+    TaskError,
+    TransientStorageError,
+    UsageError,
+)
 
 
 class ExitCode(IntEnum):
@@ -27,7 +33,7 @@ class ExitCode(IntEnum):
 
 def exit_code_for(exc: SweepError) -> ExitCode:
     """The exit code for one of our errors: permanent for bad input, transient if retryable."""
-    if isinstance(exc, (SpecError, TaskError)):
+    if isinstance(exc, (SpecError, TaskError, UsageError)):
         return ExitCode.PERMANENT
     if isinstance(exc, TransientStorageError):
         return ExitCode.TRANSIENT
