@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -64,3 +65,23 @@ def cannot_write(flag: str, exc: OSError) -> UsageError:
     """An output that failed while being written, as one line naming the flag and the path."""
     where = exc.filename if exc.filename is not None else "the output"
     return UsageError(f"{flag}: cannot write {str(where)!r}: {exc.strerror or exc}")
+
+
+def ip_address(text: str) -> str:
+    """An argparse ``type`` for an IP address to listen on (``127.0.0.1``, ``0.0.0.0``, ``::1``)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+
+
+def add_metrics_address(parser: argparse.ArgumentParser) -> None:
+    """Add ``--metrics-address`` (default loopback: only this machine can scrape)."""
+    parser.add_argument(
+        "--metrics-address",
+        type=ip_address,
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address /metrics listens on (default 127.0.0.1, this machine only; "
+        "0.0.0.0 for every interface, as in a pod)",
+    )

@@ -2,7 +2,8 @@
 
 Subcommands live in ``sweep_controller.commands``, one module each, found at start-up. The CLI
 catches only the project's own errors and prints them as ``sweepctl: error: MESSAGE``; the exit
-code tells a bad input (2, permanent: do not retry) from a transient failure (75, EX_TEMPFAIL).
+code tells a bad input (2, permanent: do not retry) from a transient failure (75, EX_TEMPFAIL);
+Ctrl-C is ``sweepctl: interrupted`` and 130.
 A deprecated spec key is one line, ``sweepctl: warning: FILE: spec.KEY is deprecated; ...``.
 """
 
@@ -82,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK
+    except KeyboardInterrupt:  # Ctrl-C in any command that does not handle it itself
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from sweep_controller.commands.arguments import int_in
+from sweep_controller.commands.arguments import add_metrics_address, int_in
 from sweep_controller.execution.pool import default_workers
 from sweep_controller.execution.runner import RunSummary, run_sweep
 from sweep_controller.exit_codes import ExitCode
@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="P",
         help="serve the runner's /metrics on this port (default: off)",
     )
+    add_metrics_address(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -86,6 +87,10 @@ def summary_lines(summary: RunSummary) -> list[str]:
     return lines
 
 
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and print a summary; returns the exit code."""
     sweep = load_sweep(args.spec)
@@ -96,15 +101,16 @@ def run(args: argparse.Namespace) -> int:
         registry = CollectorRegistry()
         metrics = RunnerMetrics(registry)
         try:
-            server = serve_metrics(registry, args.metrics_port)
+            server = serve_metrics(registry, args.metrics_port, addr=args.metrics_address)
         except OSError as exc:
             print(
-                f"sweepctl: error: --metrics-port: cannot listen on {args.metrics_port}: "
-                f"{exc.strerror or exc}",
+                f"sweepctl: error: --metrics-port: cannot listen on "
+                f"{_host(args.metrics_address)}:{args.metrics_port}: {exc.strerror or exc}",
                 file=sys.stderr,
             )
             return ExitCode.USAGE
-        print(f"sweepctl run: metrics on http://0.0.0.0:{server.port}/metrics", file=sys.stderr)
+        url = f"http://{_host(args.metrics_address)}:{server.port}/metrics"
+        print(f"sweepctl run: metrics on {url}", file=sys.stderr)
     try:
         summary = run_sweep(
             sweep,
