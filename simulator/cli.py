@@ -304,6 +304,19 @@ def parse_params(args: argparse.Namespace) -> SimParams:
         raise UsageError(_TEXT.first(exc)) from None
 
 
+def _check_output(output: Path) -> None:
+    """Refuse, before any run, an ``--output`` that is a directory or lies below a file."""
+    if output.is_dir():
+        raise UsageError(
+            f"--output: {str(output)!r} is a directory; give a JSONL file to append to"
+        )
+    parent = output.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--output: {str(output)!r}: {str(parent)!r} is not a directory")
+
+
 def run_summary(record: RunRecord, position: str) -> str:
     """A readable multi-line summary of one run record."""
     v, f, p, t = record.votes, record.flips, record.proposal, record.turnout
@@ -356,10 +369,8 @@ def _run(argv: Sequence[str] | None) -> int:
     output = None if args.output is None else Path(args.output)
     if mode is AgentRecords.PARQUET and output is None:
         raise UsageError("--agent-records: parquet needs --output (the side files sit beside it)")
-    if output is not None and output.is_dir():
-        raise UsageError(
-            f"--output: {str(output)!r} is a directory; give a JSONL file to append to"
-        )
+    if output is not None:
+        _check_output(output)
     problem = memory_problem(params, mode if output is not None else AgentRecords.NONE)
     if problem is not None:
         raise UsageError(f"parameters: {problem}")

@@ -29,7 +29,7 @@ class PermanentStorageError(StorageError):
     """A storage failure that will not succeed on retry (bad URI, missing bucket, access denied)."""
 
 
-class UsageError(SweepError, ValueError):
+class FlagError(SweepError, ValueError):
     """A command-line argument cannot be used as given (an output path, a flag value); permanent."""
 
 

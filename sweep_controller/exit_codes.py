@@ -11,11 +11,11 @@ from __future__ import annotations
 from enum import IntEnum
 
 from sweep_controller.errors import (
+    FlagError,
     SpecError,
     SweepError,
     TaskError,
     TransientStorageError,
-    UsageError,
 )
 
 
@@ -33,7 +33,7 @@ class ExitCode(IntEnum):
 
 def exit_code_for(exc: SweepError) -> ExitCode:
     """The exit code for one of our errors: permanent for bad input, transient if retryable."""
-    if isinstance(exc, (SpecError, TaskError, UsageError)):
+    if isinstance(exc, (SpecError, TaskError, FlagError)):
         return ExitCode.PERMANENT
     if isinstance(exc, TransientStorageError):
         return ExitCode.TRANSIENT

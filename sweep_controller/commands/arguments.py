@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from sweep_controller.errors import UsageError
+from sweep_controller.errors import FlagError
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -33,18 +33,18 @@ def _writable_ancestor(flag: str, path: Path) -> None:
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise UsageError(f"{flag}: {str(path)!r}: {str(parent)!r} is not a directory")
+        raise FlagError(f"{flag}: {str(path)!r}: {str(parent)!r} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag}: {str(path)!r}: cannot write in {str(parent)!r}")
+        raise FlagError(f"{flag}: {str(path)!r}: cannot write in {str(parent)!r}")
 
 
 def output_file(flag: str, text: str, suffixes: tuple[str, ...]) -> Path:
     """A file to write (replaced if it exists): not a directory, with a suffix in ``suffixes``."""
     path = Path(text)
     if not text.lower().endswith(suffixes):
-        raise UsageError(f"{flag}: {text!r} must end in {' or '.join(suffixes)}")
+        raise FlagError(f"{flag}: {text!r} must end in {' or '.join(suffixes)}")
     if path.is_dir():
-        raise UsageError(f"{flag}: {text!r} is a directory; give a file ({' or '.join(suffixes)})")
+        raise FlagError(f"{flag}: {text!r} is a directory; give a file ({' or '.join(suffixes)})")
     _writable_ancestor(flag, path)
     return path
 
@@ -53,18 +53,18 @@ def output_dir(flag: str, text: str) -> Path:
     """A directory to write into (created if missing; files of the same names are replaced)."""
     path = Path(text)
     if path.exists() and not path.is_dir():
-        raise UsageError(f"{flag}: {text!r} is a file, not a directory")
+        raise FlagError(f"{flag}: {text!r} is a file, not a directory")
     if not path.exists():
         _writable_ancestor(flag, path)
     elif not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag}: cannot write in {text!r}")
+        raise FlagError(f"{flag}: cannot write in {text!r}")
     return path
 
 
-def cannot_write(flag: str, exc: OSError) -> UsageError:
+def cannot_write(flag: str, exc: OSError) -> FlagError:
     """An output that failed while being written, as one line naming the flag and the path."""
     where = exc.filename if exc.filename is not None else "the output"
-    return UsageError(f"{flag}: cannot write {str(where)!r}: {exc.strerror or exc}")
+    return FlagError(f"{flag}: cannot write {str(where)!r}: {exc.strerror or exc}")
 
 
 def ip_address(text: str) -> str:

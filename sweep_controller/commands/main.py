@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from sweep_controller import commands
 from sweep_controller.errors import SpecDeprecationWarning, SweepError
@@ -26,9 +26,16 @@ from sweep_controller.exit_codes import ExitCode, exit_code_for
 PROG = "sweepctl"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported on one line (``PROG: error: ...``) without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand module in ``sweep_controller.commands``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, description="Define, expand and run parameter sweeps of the simulator."
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -67,7 +74,10 @@ def spec_warnings_as_lines() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sweepctl``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad flag (one line already printed)
+        return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)

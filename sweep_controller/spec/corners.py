@@ -124,12 +124,28 @@ def _axis_rows(
         yield choices
 
 
-def _validate(data: Row, path: str, what: str) -> None:
+def _problem(data: Row) -> str | None:
+    """Why ``data`` is not a valid ``SimParams`` (its first error), or None."""
     try:
         SimParams.model_validate(data)
     except ValidationError as exc:
-        reason = plain_message(exc.errors(include_url=False)[0])
-        raise spec_error(path, f"{what}{reason}") from None
+        return plain_message(exc.errors(include_url=False)[0])
+    return None
+
+
+def _check_point(fixed: Mapping[str, Any], point: Row) -> None:
+    """Refuse ``point`` if it is invalid, naming the one swept value to blame when there is one.
+
+    A value is to blame when it fails the same way with the other swept parameters left at
+    their defaults; otherwise the error names the whole point.
+    """
+    problem = _problem({**fixed, **point})
+    if problem is None:
+        return
+    for name, value in point.items():
+        if len(point) == 1 or _problem({**fixed, name: value}) == problem:
+            raise spec_error(f"parameters.{name}", problem)
+    raise spec_error("parameters", f"the point {_describe(point)}: {problem}")
 
 
 def _describe(point: Row) -> str:
@@ -146,11 +162,10 @@ def check_points(
     """Refuse a sweep with a point that is not a valid ``SimParams`` (see the module docstring).
 
     ``fixed`` holds the simulator parameters the spec sets; the others take their defaults at
-    each point, as the runs do. Errors name the parameter, or the point (its swept values).
+    each point, as the runs do. Errors name the parameter to blame, else the point (its swept
+    values). Values are checked in the company they keep: a value that would fail with
+    another parameter's default is fine when that parameter is swept to values that suit it.
     """
-    for name, param in params.items():
-        for _, value in extremes(name, param):
-            _validate({**fixed, name: value}, f"parameters.{name}", "")
     corners = list(_axis_rows(axes, params, grid=grid))
     count = sum(_product_size(choices) for choices in corners)
     if count > MAX_CORNERS:  # many categorical values and long zip groups: cross the members
@@ -166,8 +181,7 @@ def check_points(
             if key in seen:
                 continue
             seen.add(key)
-            ordered = {name: point[name] for name in params if name in point}
-            _validate({**fixed, **ordered}, "parameters", f"the point {_describe(ordered)}: ")
+            _check_point(fixed, {name: point[name] for name in params if name in point})
 
 
 def _product_size(choices: list[list[Row]]) -> int:
