@@ -139,6 +139,8 @@ def _check_endpoint(endpoint_url: str | None) -> None:
     """Refuse, as one line naming its source, an S3 endpoint URL botocore would choke on."""
     if endpoint_url is not None:
         sources = [("endpoint_url", endpoint_url)]
+    elif os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").strip().lower() == "true":
+        sources = []
     else:
         sources = [(name, os.environ[name]) for name in _ENDPOINT_ENVS if os.environ.get(name)]
     for name, url in sources[:1]:  # botocore uses the first one set
