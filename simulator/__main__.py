@@ -1,5 +1,5 @@
 """``python -m simulator``: the ``govsim`` command line."""
 
-from simulator.cli import main
+from simulator.entry import run_main
 
-raise SystemExit(main())
+run_main("govsim", "simulator.cli")

@@ -8,7 +8,6 @@ allowed, and exit status 2; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -16,13 +15,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from tqdm import tqdm
 
 import simulator
 from simulator.atomic import Terminated, sigterm_raises
 from simulator.errors import RecordError, SimulatorError
-from simulator.messages import ErrorText, Location, field_interval, plain_message
+from simulator.memory import memory_problem
+from simulator.messages import ErrorText, Interval, Location, field_interval, plain_message
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_DENSITY,
@@ -44,10 +45,13 @@ from simulator.params import (
 from simulator.records.building import run_records
 from simulator.records.io import append_records
 from simulator.records.schema import RunRecord
+from simulator.seeding import BaseSeed
 
 __all__ = ["UsageError", "govsim_parser", "main", "parse_params", "run_summary"]
 
 PROG = "govsim"
+RUNS = Interval(1)
+SEED = field_interval(FieldInfo.from_annotation(BaseSeed))
 MIX_NAMES = tuple(a.value for a in ARCHETYPES if a is not Archetype.WHALE)
 
 # SimParams field -> flag, for errors
@@ -180,13 +184,18 @@ def govsim_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _int(flag: str, raw: str, low: int) -> int:
+def _quoted(raw: str) -> str:
+    """A flag's text as a quoted string, cut to 60 characters."""
+    return repr(raw if len(raw) <= 60 else raw[:57] + "...")
+
+
+def _int(flag: str, raw: str, allowed: Interval) -> int:
     try:
         value = int(raw)
-    except ValueError:
-        raise UsageError(f"{flag}: {raw!r} is not an integer") from None
-    if value < low:
-        raise UsageError(f"{flag}: {value} is outside [{low}, inf)")
+    except ValueError:  # also an integer of more digits than Python converts
+        raise UsageError(f"{flag}: {_quoted(raw)} is not an integer") from None
+    if not allowed.floor <= value <= allowed.ceiling:
+        raise UsageError(f"{flag}: {value} is outside {allowed}")
     return value
 
 
@@ -231,7 +240,9 @@ def _flag_reason(err: ErrorDetails, loc: Location) -> str | None:
         return f"{what} is outside {field_interval(info)}"
     if kind in ("int_parsing", "int_from_float", "int_type"):
         return f"{text!r} is not an integer"
-    if kind in ("float_parsing", "float_type", "finite_number"):
+    if kind == "finite_number":
+        return f"{f'{sub}=' if sub else ''}{text} is not a finite number"
+    if kind in ("float_parsing", "float_type"):
         return f"{text!r} is not a number"
     if kind == "enum":
         return f"{text!r} is not one of {', '.join(m.value for m in InfluenceModel)}"
@@ -298,23 +309,22 @@ def parse_params(args: argparse.Namespace) -> SimParams:
                 raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
             raw[name] = getattr(args, name)
     try:
-        params = SimParams.model_validate(raw)
+        return SimParams.model_validate(raw)
     except ValidationError as exc:
         raise UsageError(_TEXT.first(exc)) from None
-    for name in (
-        "conformity_threshold",
-        "whale_ratio",
-        "rewire_prob",
-        "mean_degree",
-        "update_fraction",
-        "stake_tail",
-        "proposal_favourability",
-        "quorum",
-    ):
-        value = getattr(params, name)
-        if value is not None and not math.isfinite(value):
-            raise UsageError(f"{FLAGS[name]}: {value} is not a finite number")
-    return params
+
+
+def _check_output(output: Path) -> None:
+    """Refuse, before any run, an ``--output`` that is a directory or lies below a file."""
+    if output.is_dir():
+        raise UsageError(
+            f"--output: {str(output)!r} is a directory; give a JSONL file to append to"
+        )
+    parent = output.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--output: {str(output)!r}: {str(parent)!r} is not a directory")
 
 
 def run_summary(record: RunRecord, position: str) -> str:
@@ -356,8 +366,8 @@ def _ending(record: RunRecord) -> str:
 
 def _run(argv: Sequence[str] | None) -> int:
     args = govsim_parser().parse_args(argv)
-    runs = _int("--runs", args.runs, 1)
-    seed = _int("--seed", args.seed, 0)
+    runs = _int("--runs", args.runs, RUNS)
+    seed = _int("--seed", args.seed, SEED)
     params = parse_params(args)
     _choice("--agent-records", args.agent_records, AgentRecords)
     _choice("--traces", args.traces, Traces)
@@ -369,6 +379,11 @@ def _run(argv: Sequence[str] | None) -> int:
     ):
         if parquet and output is None:
             raise UsageError(f"{flag}: parquet needs --output (the side files sit beside it)")
+    if output is not None:
+        _check_output(output)
+    problem = memory_problem(params, mode if output is not None else AgentRecords.NONE)
+    if problem is not None:
+        raise UsageError(f"parameters: {problem}")
     records = run_records(
         params, base_seed=seed, runs=runs, agent_records=mode, traces=traces, output=output
     )
@@ -382,6 +397,9 @@ def _run(argv: Sequence[str] | None) -> int:
                     append_records(output, [record])
                 except RecordError as exc:
                     raise UsageError(f"--output: {exc}") from None
+                except OSError as exc:
+                    reason = exc.strerror or str(exc)
+                    raise UsageError(f"--output: cannot write {str(output)!r}: {reason}") from None
             bar.update()
     if output is not None:
         print(f"{PROG}: appended {runs} record(s) to {output}", file=sys.stderr)
@@ -408,10 +426,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename is not None else ""
         print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+    except MemoryError:
+        # The up-front estimate let the run start, but an allocation failed all the same.
+        print(f"{PROG}: error: out of memory: {_describe(argv)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except Terminated:
         return 143
+
+
+def _describe(argv: Sequence[str] | None) -> str:
+    """The run's size in the words of its flags, for an out-of-memory message."""
+    try:
+        params = parse_params(govsim_parser().parse_args(argv))
+    except (UsageError, SimulatorError):
+        return "the run did not fit in memory"
+    return (
+        f"{params.agents} agents at mean degree {params.expected_degree():.4g} (about "
+        f"{params.expected_edges():.2g} edges) did not fit; use fewer agents (--agents) or a "
+        "smaller mean degree (--mean-degree, --network-density)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,6 @@
 """``python -m simulator.migrate``: the command line of ``simulator.records.migrate``."""
 
-import sys
-
-from simulator.records.migrate import main
+from simulator.entry import run_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("migrate", "simulator.records.migrate")

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from simulator.errors import ParameterError
-from simulator.params import DEFAULT_DENSITY, InfluenceModel, SimParams
+from simulator.params import DEFAULT_DENSITY, MAX_EDGES, InfluenceModel, SimParams, lattice_k
 
 __all__ = [
     "MAX_EDGES",
@@ -35,8 +35,6 @@ __all__ = [
 ]
 
 _MAX_REWIRE_PASSES = 64
-MAX_EDGES = 2**30
-"""Largest expected edge count accepted (about 40 GB while building); more is a parameter error."""
 
 
 def _index_dtype(n: int, n_edges: int) -> type[np.signedinteger]:
@@ -109,13 +107,6 @@ def erdos_renyi(n: int, p: float, *, rng: np.random.Generator) -> sparse.csr_arr
     return symmetric_csr(n, i, j)
 
 
-def lattice_k(mean_degree: float, n: int) -> int:
-    """Ring-lattice degree: the even number nearest ``mean_degree`` (halves up), at most n - 1."""
-    k = 2 * math.floor(mean_degree / 2.0 + 0.5)
-    top = n - 1 if (n - 1) % 2 == 0 else n - 2
-    return max(0, min(k, top))
-
-
 def _ring_distance(u: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
     d = (w - u) % n
     return np.minimum(d, n - d)
@@ -181,18 +172,14 @@ def edge_probability(params: SimParams) -> float:
 
 
 def check_network_size(params: SimParams) -> None:
-    """Refuse, before anything is drawn, a network too large to build (dense default at large N)."""
-    n = params.agents
-    if params.influence_model is InfluenceModel.ERDOS_RENYI:
-        edges = edge_probability(params) * (n * (n - 1) / 2)
-    else:
-        edges = n * lattice_k(params.expected_degree(), n) / 2
-    if edges > MAX_EDGES:
-        raise ParameterError(
-            f"network: {n} agents at mean degree {params.expected_degree():.4g} means about "
-            f"{edges:.2g} edges, over the limit of {MAX_EDGES:.2g}; set mean_degree "
-            "(--mean-degree) or a smaller network_density (--network-density)"
-        )
+    """Refuse, before anything is drawn, a network too large to build (dense default at large N).
+
+    A validated ``SimParams`` never is (its validator applies the same limit); this guards the
+    parameters built without validation.
+    """
+    reason = params.network_size_problem()
+    if reason is not None:
+        raise ParameterError(f"network: {reason}")
 
 
 def build_network(params: SimParams, rng: np.random.Generator) -> sparse.csr_array:

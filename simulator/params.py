@@ -6,6 +6,7 @@ pure function of ``(SimParams, seed)``.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Any, Self
 
@@ -17,6 +18,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 
 class InfluenceModel(StrEnum):
@@ -90,12 +92,28 @@ V05_MEAN_DEGREE = 10.0
 """Default mean degree under rules v0.5 when neither network_density nor mean_degree is given."""
 V05_SCHEDULE = Schedule.RANDOM_FRACTION
 DEFAULT_UPDATE_FRACTION = 0.5
+MAX_EDGES = 2**30
+"""Largest expected edge count of an influence network; more is a parameter error.
+
+A run needs about 64 bytes per edge at its peak (``simulator.memory``), so the limit is a network
+of about 70 GB: larger than any machine this runs on is likely to give one run. Below it, whether
+a run fits is a matter of the machine's memory, which ``govsim`` checks before it starts.
+"""
+
+
+def lattice_k(mean_degree: float, n: int) -> int:
+    """Ring-lattice degree: the even number nearest ``mean_degree`` (halves up), at most n - 1."""
+    k = 2 * math.floor(mean_degree / 2.0 + 0.5)
+    top = n - 1 if (n - 1) % 2 == 0 else n - 2
+    return max(0, min(k, top))
 
 
 class ArchetypeMix(BaseModel):
     """Relative weights of the non-whale archetypes; they share ``1 - whale_ratio``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each weight is a finite number >= 0, at least one is positive, and their sum is finite (two
+    # weights of 1e308 add up to inf, which would make every share 0 or NaN).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     optimizer: float = Field(0.20, ge=0)
     reputation_seeker: float = Field(0.20, ge=0)
@@ -105,8 +123,13 @@ class ArchetypeMix(BaseModel):
 
     @model_validator(mode="after")
     def _some_weight(self) -> Self:
-        if sum(self.model_dump().values()) <= 0:
+        total = sum(self.model_dump().values())
+        if total <= 0:
             raise ValueError("archetype_mix: at least one weight must be positive")
+        if not math.isfinite(total):
+            raise ValueError(
+                f"archetype_mix: the weights add up to {total}; their sum must be finite"
+            )
         return self
 
     def shares(self) -> dict[str, float]:
@@ -119,7 +142,9 @@ class ArchetypeMix(BaseModel):
 class SimParams(BaseModel):
     """Every parameter of one simulation run except its seed."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are finite (nan and inf are refused), and the influence network they describe has
+    # at most MAX_EDGES expected edges: a valid SimParams always names a run that can be built.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     agents: int = Field(50, ge=1, le=50_000_000, description="Number of agents N.")
     conformity_threshold: float = Field(
@@ -193,6 +218,7 @@ class SimParams(BaseModel):
             raise ValueError("give either network_density or mean_degree, not both")
         if self.rules is RuleSet.V0_5:
             self._v05_defaults()
+            self._check_network_size()
             return self
         if self.schedule is not Schedule.SYNCHRONOUS or (
             self.update_fraction != DEFAULT_UPDATE_FRACTION
@@ -203,7 +229,26 @@ class SimParams(BaseModel):
         for name in POPULATION_FIELDS:
             if getattr(self, name) != type(self).model_fields[name].default:
                 raise ValueError(f"{name}: only used with rules v0.5 (rules is v0.4)")
+        self._check_network_size()
         return self
+
+    def _check_network_size(self) -> None:
+        reason = self.network_size_problem()
+        if reason is not None:
+            raise PydanticCustomError(
+                "network_size", "{path}: {reason}", {"path": "network", "reason": reason}
+            )
+
+    def network_size_problem(self) -> str | None:
+        """Why the influence network is too large to build (over ``MAX_EDGES``), or None."""
+        edges = self.expected_edges()
+        if edges <= MAX_EDGES:
+            return None
+        return (
+            f"{self.agents} agents at mean degree {self.expected_degree():.4g} means about "
+            f"{edges:.2g} edges, over the limit of {MAX_EDGES:.2g}; set mean_degree "
+            "(--mean-degree) or a smaller network_density (--network-density)"
+        )
 
     def _v05_defaults(self) -> None:
         """Fill, for fields not given, the v0.5 defaults (docs/model.md, section 1).
@@ -240,6 +285,13 @@ class SimParams(BaseModel):
             return min(self.mean_degree, float(self.agents - 1))
         density = DEFAULT_DENSITY if self.network_density is None else self.network_density
         return density * (self.agents - 1)
+
+    def expected_edges(self) -> float:
+        """Expected number of undirected edges of the influence network."""
+        n = self.agents
+        if self.influence_model is InfluenceModel.ERDOS_RENYI:
+            return self.expected_degree() * n / 2
+        return n * lattice_k(self.expected_degree(), n) / 2
 
 
 POPULATION_FIELDS: tuple[str, ...] = (

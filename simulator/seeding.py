@@ -7,7 +7,18 @@ run's result does not depend on where or in which order it is scheduled.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import Field
+
+MAX_SEED = 2**63 - 1
+BaseSeed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""A base seed (``govsim --seed``, a sweep's ``seed``): an integer in ``[0, 2^63)``.
+
+One limit wherever a seed is given, so a seed that one entry point accepts every other accepts
+too, and it fits the signed 64-bit integer columns of results tables.
+"""
 
 
 def run_seed(base_seed: int, index: int) -> int:

@@ -1,8 +1,6 @@
 """``python -m simulator.validate``: the command line of ``simulator.records.validate``."""
 
-import sys
-
-from simulator.records.validate import main
+from simulator.entry import run_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("validate", "simulator.records.validate")

@@ -1,7 +1,5 @@
 """``python -m sweep_controller``: the ``sweepctl`` command line."""
 
-import sys
+from simulator.entry import run_main
 
-from sweep_controller.commands.main import main
-
-sys.exit(main())
+run_main("sweepctl", "sweep_controller.commands.main")

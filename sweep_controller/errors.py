@@ -35,6 +35,10 @@ class PermanentStorageError(StorageError):
     """A storage failure that will not succeed on retry (bad URI, missing bucket, access denied)."""
 
 
+class FlagError(SweepError, ValueError):
+    """A command-line argument cannot be used as given (an output path, a flag value); permanent."""
+
+
 class TaskError(SweepError):
     """A task index is out of range or a task cannot be executed as specified."""
 

@@ -14,6 +14,7 @@ from enum import IntEnum
 
 from simulator.errors import SimulatorError
 from sweep_controller.errors import (
+    FlagError,
     PermanentStorageError,
     SpecError,
     TaskError,
@@ -49,7 +50,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     retrying (timeouts, 5xx, throttling, refused connections). Anything else: ``FAILURE``,
     which a Job retries up to ``backoffLimitPerIndex``.
     """
-    if isinstance(exc, SpecError | TaskError | PermanentStorageError | SimulatorError):
+    if isinstance(exc, SpecError | TaskError | FlagError | PermanentStorageError | SimulatorError):
         return ExitCode.PERMANENT
     if isinstance(exc, TransientStorageError):
         return ExitCode.TRANSIENT

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["format_intervals", "parse_intervals"]
+__all__ = ["format_gaps", "format_intervals", "parse_intervals"]
 
 
 def _runs(indexes: Iterable[int]) -> list[range]:
@@ -40,6 +40,29 @@ def format_intervals(indexes: Iterable[int], *, max_intervals: int | None = None
     parts = [str(r.start) if len(r) == 1 else f"{r.start}-{r.stop - 1}" for r in shown]
     if len(shown) < len(runs):
         parts.append("...")
+    return ",".join(parts)
+
+
+def format_gaps(present: Iterable[int], n: int, *, max_intervals: int | None = None) -> str:
+    """The indexes of ``[0, n)`` that are not in ``present``, as ``format_intervals`` writes them.
+
+    The gaps are found between the present indexes, so the cost grows with ``present``, not with
+    ``n`` (the pending tasks of a sweep of 10^12 tasks).
+
+    >>> format_gaps([2, 3, 7], 10)
+    '0-1,4-6,8-9'
+    >>> format_gaps([], 10**12, max_intervals=1)
+    '0-999999999999'
+    """
+    parts: list[str] = []
+    start = 0
+    for index in [*sorted({i for i in present if 0 <= i < n}), n]:
+        if index > start:
+            if max_intervals is not None and len(parts) == max_intervals:
+                parts.append("...")
+                break
+            parts.append(str(start) if index == start + 1 else f"{start}-{index - 1}")
+        start = index + 1
     return ",".join(parts)
 
 

@@ -27,7 +27,7 @@ from simulator.atomic import write_atomic
 from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, task_key, tasks_prefix
-from sweep_controller.intervals import format_intervals
+from sweep_controller.intervals import format_gaps, format_intervals
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import Store, open_store
@@ -107,7 +107,8 @@ class Collected:
     swept: tuple[str, ...]
     columns: dict[str, np.ndarray]
     tasks_read: tuple[int, ...]
-    missing: tuple[int, ...]
+    n_missing: int
+    """Tasks not done (not collected)."""
 
     @property
     def n_rows(self) -> int:
@@ -125,9 +126,9 @@ MAX_INTERVALS = 10
 """Intervals of indexes shown in a message before it is cut short."""
 
 
-def _describe_missing(missing: list[int], n_tasks: int) -> str:
-    shown = format_intervals(missing, max_intervals=MAX_INTERVALS)
-    return f"{len(missing)} of {n_tasks} tasks are not done (indexes {shown})"
+def _describe_missing(committed: list[int], n_tasks: int) -> str:
+    shown = format_gaps(committed, n_tasks, max_intervals=MAX_INTERVALS)
+    return f"{n_tasks - len(committed)} of {n_tasks} tasks are not done (indexes {shown})"
 
 
 def collect(
@@ -151,9 +152,9 @@ def collect(
         if key.endswith(".manifest.json") and key[len(prefix) :].split(".")[0].isdigit()
     )
     committed = [i for i in committed if i < plan.n_tasks]
-    missing = sorted(set(range(plan.n_tasks)) - set(committed))
-    if missing:
-        message = f"{name}: {_describe_missing(missing, plan.n_tasks)}"
+    n_missing = plan.n_tasks - len(committed)  # never listed: a sweep may have 10^12 tasks
+    if n_missing:
+        message = f"{name}: {_describe_missing(committed, plan.n_tasks)}"
         if require_complete:
             raise ResultsError(f"{message}; run `sweepctl run` to finish the sweep")
         if warn is not None:
@@ -173,7 +174,7 @@ def collect(
     order = np.argsort(np.asarray(rows["run_index"], dtype=np.int64), kind="stable")
     columns = {key: np.asarray(values)[order] if values else np.asarray(values)
                for key, values in rows.items()}  # fmt: skip
-    return Collected(sweep, swept, columns, tuple(committed), tuple(missing))
+    return Collected(sweep, swept, columns, tuple(committed), n_missing)
 
 
 def _add_task(

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 from collections.abc import Callable
+from pathlib import Path
+
+from sweep_controller.errors import FlagError
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -20,3 +25,63 @@ def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _writable_ancestor(flag: str, path: Path) -> None:
+    """The nearest existing ancestor of ``path`` must be a directory we may create entries in."""
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FlagError(f"{flag}: {str(path)!r}: {str(parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FlagError(f"{flag}: {str(path)!r}: cannot write in {str(parent)!r}")
+
+
+def output_file(flag: str, text: str, suffixes: tuple[str, ...]) -> Path:
+    """A file to write (replaced if it exists): not a directory, with a suffix in ``suffixes``."""
+    path = Path(text)
+    if not text.lower().endswith(suffixes):
+        raise FlagError(f"{flag}: {text!r} must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise FlagError(f"{flag}: {text!r} is a directory; give a file ({' or '.join(suffixes)})")
+    _writable_ancestor(flag, path)
+    return path
+
+
+def output_dir(flag: str, text: str) -> Path:
+    """A directory to write into (created if missing; files of the same names are replaced)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise FlagError(f"{flag}: {text!r} is a file, not a directory")
+    if not path.exists():
+        _writable_ancestor(flag, path)
+    elif not os.access(path, os.W_OK | os.X_OK):
+        raise FlagError(f"{flag}: cannot write in {text!r}")
+    return path
+
+
+def cannot_write(flag: str, exc: OSError) -> FlagError:
+    """An output that failed while being written, as one line naming the flag and the path."""
+    where = exc.filename if exc.filename is not None else "the output"
+    return FlagError(f"{flag}: cannot write {str(where)!r}: {exc.strerror or exc}")
+
+
+def ip_address(text: str) -> str:
+    """An argparse ``type`` for an IP address to listen on (``127.0.0.1``, ``0.0.0.0``, ``::1``)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+
+
+def add_metrics_address(parser: argparse.ArgumentParser) -> None:
+    """Add ``--metrics-address`` (default loopback: only this machine can scrape)."""
+    parser.add_argument(
+        "--metrics-address",
+        type=ip_address,
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address /metrics listens on (default 127.0.0.1, this machine only; "
+        "0.0.0.0 for every interface, as in a pod)",
+    )

@@ -1,7 +1,9 @@
 """``sweepctl collect SPEC --out FILE``: every run of a sweep as one row, in Parquet or CSV.
 
 Tasks that are not done yet are left out with a warning (``--require-complete`` makes that an
-error, exit 1); a task whose JSONL does not match its manifest is an error naming its key.
+error, exit 1); a task whose JSONL does not match its manifest is an error naming its key. An
+existing ``--out`` file is replaced (atomically); a directory, or a place that cannot be written,
+is an error (exit 2) before anything is read.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import sys
 
 from sweep_controller.analysis.results import collect, write_table
+from sweep_controller.commands.arguments import cannot_write, output_file
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.spec.loading import load_sweep
 
@@ -45,12 +48,13 @@ def _warn(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect and write the table."""
-    if not args.out.lower().endswith((".parquet", ".csv")):
-        print(f"sweepctl: error: --out: {args.out!r} must end in .parquet or .csv", file=sys.stderr)
-        return ExitCode.USAGE
+    out = output_file("--out", args.out, (".parquet", ".csv"))
     sweep = load_sweep(args.spec)
     collected = collect(sweep, require_complete=args.require_complete, warn=_warn)
-    path = write_table(collected, args.out)
+    try:
+        path = write_table(collected, out)
+    except OSError as exc:
+        raise cannot_write("--out", exc) from None
     print(
         f"sweepctl collect: {collected.n_rows} runs from {len(collected.tasks_read)} of "
         f"{sweep.spec.n_tasks} tasks -> {path}",

@@ -2,7 +2,9 @@
 
 Cluster settings come from ``GOVSIM_*`` variables (``ControllerConfig.ENV``; the Helm chart sets
 them). The controller watches one or more namespaces, or all of them, serves Prometheus metrics on
-``--metrics-port`` and a liveness endpoint on ``--health-port`` (``/healthz``), and logs to stderr.
+``--metrics-port`` (at ``--metrics-address``, loopback unless told otherwise: the Helm chart's pod
+listens on ``0.0.0.0``) and a liveness endpoint on ``--health-port`` (``/healthz``), and logs to
+stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sweep_controller.commands.arguments import add_metrics_address
 from sweep_controller.errors import SpecError, SweepError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import ControllerConfig
@@ -52,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="P",
         help=f"serve /metrics on this port (default {DEFAULT_METRICS_PORT}; 0 disables)",
     )
+    add_metrics_address(parser)
     parser.add_argument(
         "--health-port",
         type=int,
@@ -111,7 +115,11 @@ def run(args: argparse.Namespace) -> int:
     config = ControllerConfig.from_env(os.environ)
     namespaces = [] if args.all_namespaces else watched_namespaces(args)
     metrics = ControllerMetrics(CollectorRegistry(), phases=[p.value for p in Phase])
-    server = serve_metrics(metrics.registry, args.metrics_port) if args.metrics_port else None
+    server = (
+        serve_metrics(metrics.registry, args.metrics_port, addr=args.metrics_address)
+        if args.metrics_port
+        else None
+    )
     controller = Controller(KubeApi(_api_client()), config, metrics=metrics)
     try:
         kopf.run(

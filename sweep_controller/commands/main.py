@@ -3,7 +3,8 @@
 Subcommands live in ``sweep_controller.commands``, one module each, found at start-up. The CLI
 catches the project's own errors, and OS errors of the local files it reads and writes (a full
 disk), and prints them as ``sweepctl: error: MESSAGE``; the exit code tells a bad input or another
-deterministic failure (2, permanent: do not retry) from a transient failure (75, EX_TEMPFAIL).
+deterministic failure (2, permanent: do not retry) from a transient failure (75, EX_TEMPFAIL);
+Ctrl-C is ``sweepctl: interrupted`` and 130.
 A deprecated spec key is one line, ``sweepctl: warning: FILE: spec.KEY is deprecated; ...``.
 """
 
@@ -17,7 +18,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from sweep_controller import commands
 from sweep_controller.errors import SpecDeprecationWarning, SweepError
@@ -26,9 +27,16 @@ from sweep_controller.exit_codes import ExitCode, exit_code_for
 PROG = "sweepctl"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported on one line (``PROG: error: ...``) without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand module in ``sweep_controller.commands``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, description="Define, expand and run parameter sweeps of the simulator."
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -67,7 +75,10 @@ def spec_warnings_as_lines() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sweepctl``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad flag (one line already printed)
+        return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
@@ -87,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename is not None else ""
         print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return exit_code_for(exc)
+    except KeyboardInterrupt:  # Ctrl-C in any command that does not handle it itself
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

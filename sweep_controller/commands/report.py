@@ -2,7 +2,9 @@
 
 Reads the finished tasks from the store exactly as ``collect`` does (missing tasks are warned
 about and left out; ``--require-complete`` makes that an error), then writes the figures,
-``index.html`` and ``index.md`` into DIR.
+``index.html`` and ``index.md`` into DIR. DIR is created if missing; in an existing one, files of
+the same names are replaced. A DIR that is a file, or cannot be written, is an error (exit 2)
+before anything is read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 
 from sweep_controller.analysis.report import write_report
 from sweep_controller.analysis.results import collect
+from sweep_controller.commands.arguments import cannot_write, output_dir
 from sweep_controller.commands.collect import add_collect_arguments
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.spec.loading import load_sweep
@@ -35,12 +38,16 @@ def _say(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect, plot, and print where the report is."""
+    out = output_dir("--out", args.out)
     sweep = load_sweep(args.spec)
     collected = collect(
         sweep, require_complete=args.require_complete, warn=lambda m: _say(f"warning: {m}")
     )
     _say(f"{collected.n_rows} runs from {len(collected.tasks_read)} of {sweep.spec.n_tasks} tasks")
-    files = write_report(collected, args.out, log=_say)
+    try:
+        files = write_report(collected, out, log=_say)
+    except OSError as exc:
+        raise cannot_write("--out", exc) from None
     _say(f"wrote {len(files.images)} plots, index.html and index.md to {files.out_dir}")
     print(files.index_html)
     return ExitCode.OK

@@ -14,7 +14,7 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from sweep_controller.commands.arguments import int_in
+from sweep_controller.commands.arguments import add_metrics_address, int_in
 from sweep_controller.execution.pool import default_workers
 from sweep_controller.execution.runner import RunSummary, run_sweep
 from sweep_controller.exit_codes import ExitCode
@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="P",
         help="serve the runner's /metrics on this port (default: off)",
     )
+    add_metrics_address(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -81,11 +82,15 @@ def summary_lines(summary: RunSummary) -> list[str]:
             why = "the store is unreachable"
         else:
             why = "the failure budget was exceeded or a pool process died"
-        lines.append(f"{p} {len(summary.not_started)} task(s) not finished ({why})")
+        lines.append(f"{p} {summary.not_started} task(s) not finished ({why})")
     if summary.failed or summary.not_started:
         lines.append(f"{p} run the same command again to resume; done tasks are kept")
     lines.append(f"{p} results: {summary.uri}")
     return lines
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,15 +106,16 @@ def run(args: argparse.Namespace) -> int:
         registry = CollectorRegistry()
         metrics = RunnerMetrics(registry)
         try:
-            server = serve_metrics(registry, args.metrics_port)
+            server = serve_metrics(registry, args.metrics_port, addr=args.metrics_address)
         except OSError as exc:
             print(
-                f"sweepctl: error: --metrics-port: cannot listen on {args.metrics_port}: "
-                f"{exc.strerror or exc}",
+                f"sweepctl: error: --metrics-port: cannot listen on "
+                f"{_host(args.metrics_address)}:{args.metrics_port}: {exc.strerror or exc}",
                 file=sys.stderr,
             )
             return ExitCode.USAGE
-        print(f"sweepctl run: metrics on http://0.0.0.0:{server.port}/metrics", file=sys.stderr)
+        url = f"http://{_host(args.metrics_address)}:{server.port}/metrics"
+        print(f"sweepctl run: metrics on {url}", file=sys.stderr)
     try:
         summary = run_sweep(
             sweep,

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 
-from sweep_controller.execution.layout import TaskCheck, TaskState, scan_tasks, sweep_uri
+from sweep_controller.execution.layout import TaskScan, TaskState, scan_store, sweep_uri
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.intervals import format_intervals
 from sweep_controller.spec.loading import load_sweep
@@ -41,26 +40,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def status_document(
-    name: str, uri: str, n_tasks: int, n_runs: int, checks: list[TaskCheck]
+    name: str, uri: str, n_tasks: int, n_runs: int, scan: TaskScan
 ) -> dict[str, object]:
-    """The status as plain data (what ``--format json`` prints)."""
-    counts = Counter(c.state for c in checks)
-    by_state = {state: [c.index for c in checks if c.state is state] for state in TaskState}
-    runs_done = sum(c.manifest.count for c in checks if c.state is TaskState.DONE and c.manifest)
+    """The status as plain data (what ``--format json`` prints).
+
+    Built from the tasks the store holds objects of (``TaskScan``): pending is the rest, so the
+    cost does not grow with the number of tasks.
+    """
+    listed = {
+        state: scan.with_state(state) for state in TaskState if state is not TaskState.PENDING
+    }
+    done = listed[TaskState.DONE]
     return {
         "sweep": name,
         "uri": uri,
         "tasks": n_tasks,
         "runs": n_runs,
-        "runs_done": runs_done,
-        **{state.value: counts.get(state, 0) for state in TaskState},
-        "complete": counts.get(TaskState.DONE, 0) == n_tasks,
-        "failed_indexes": by_state[TaskState.FAILED],
-        "invalid_indexes": by_state[TaskState.INVALID],
-        "foreign_indexes": by_state[TaskState.FOREIGN],
-        "errors": {str(c.index): c.reason for c in checks if c.state is not TaskState.PENDING
-                   and c.state is not TaskState.DONE},
-    }  # fmt: skip
+        "runs_done": sum(c.manifest.count for c in done if c.manifest),
+        **{state.value: scan.count(state) for state in TaskState},
+        "complete": len(done) == n_tasks,
+        "failed_indexes": [c.index for c in listed[TaskState.FAILED]],
+        "invalid_indexes": [c.index for c in listed[TaskState.INVALID]],
+        "foreign_indexes": [c.index for c in listed[TaskState.FOREIGN]],
+        "errors": {
+            str(c.index): c.reason
+            for state in (TaskState.FAILED, TaskState.INVALID, TaskState.FOREIGN)
+            for c in listed[state]
+        },
+    }
 
 
 def status_table(doc: dict[str, object]) -> list[str]:
@@ -96,12 +103,8 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.spec)
     store = open_store(sweep.spec.output.uri)
     spec = sweep.spec
-    checks = scan_tasks(
-        store, sweep.name, spec.n_tasks, spec_hash(sweep), verify=not args.no_verify
-    )
-    doc = status_document(
-        sweep.name, sweep_uri(store, sweep.name), spec.n_tasks, spec.n_runs, checks
-    )
+    scan = scan_store(store, sweep.name, spec.n_tasks, spec_hash(sweep), verify=not args.no_verify)
+    doc = status_document(sweep.name, sweep_uri(store, sweep.name), spec.n_tasks, spec.n_runs, scan)
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:

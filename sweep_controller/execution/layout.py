@@ -19,7 +19,7 @@ what "done" means, so both are defined once, here. Under ``<output uri>/<sweep n
 A task is *done* when its manifest parses, names this sweep's spec hash, and its sha256 matches
 the JSONL beside it. A manifest with another spec hash means the prefix holds another sweep's
 results (``foreign``); a manifest whose JSONL is missing or differs is ``invalid`` and the task is
-run again. Verification reads the JSONL, so ``scan_tasks(verify=False)`` exists for quick looks.
+run again. Verification reads the JSONL, so ``scan_store(verify=False)`` exists for quick looks.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -46,12 +46,14 @@ __all__ = [
     "FailureMarker",
     "Manifest",
     "TaskCheck",
+    "TaskScan",
     "TaskState",
     "check_task",
     "failure_key",
     "manifest_json",
     "manifest_key",
     "read_failure",
+    "scan_store",
     "scan_tasks",
     "sha256_hex",
     "sweep_uri",
@@ -63,7 +65,7 @@ __all__ = [
 
 TASKS_DIR = "tasks"
 _SHA256 = r"^[0-9a-f]{64}$"
-_TASK_FILE = re.compile(r"^(\d{6,})\.(jsonl|manifest\.json|failed\.json)$")
+_TASK_FILE = re.compile(r"^(\d{6,19})\.(jsonl|manifest\.json|failed\.json)$")
 
 
 class TaskState(StrEnum):
@@ -243,14 +245,59 @@ def _task_files(keys: Iterable[str], prefix: str, n_tasks: int) -> dict[str, set
     return found
 
 
-def scan_tasks(
+@dataclass(frozen=True)
+class TaskScan:
+    """The state of every task of a sweep, holding only the tasks that left objects in the store.
+
+    A task without a manifest or a failure marker is pending, so a sweep of 10^12 tasks of which
+    a thousand ran costs a thousand entries here, not 10^12: counts, and the indexes of every
+    state but pending, come from ``found``; pending indexes are produced lazily, in order.
+    """
+
+    n_tasks: int
+    found: dict[int, TaskCheck]
+    """The checks of the tasks that are not pending, by index."""
+
+    def check(self, index: int) -> TaskCheck:
+        """Task ``index``'s check (pending when the store holds nothing of it)."""
+        return self.found.get(index) or TaskCheck(index, TaskState.PENDING)
+
+    def count(self, state: TaskState) -> int:
+        """How many tasks are in ``state``."""
+        if state is TaskState.PENDING:
+            return self.n_tasks - len(self.found)
+        return sum(1 for c in self.found.values() if c.state is state)
+
+    def with_state(self, state: TaskState) -> list[TaskCheck]:
+        """The checks in ``state`` (not pending), by index."""
+        if state is TaskState.PENDING:
+            raise ValueError("pending tasks are not listed; use not_done()")
+        return sorted((c for c in self.found.values() if c.state is state), key=lambda c: c.index)
+
+    def not_done(self) -> Iterator[int]:
+        """The indexes of the tasks that are not done, in order, lazily."""
+        found = self.found
+        for index in range(self.n_tasks):
+            check = found.get(index)
+            if check is None or check.state is not TaskState.DONE:
+                yield index
+
+    def checks(self) -> Iterator[TaskCheck]:
+        """Every task's check, in index order, lazily."""
+        return map(self.check, range(self.n_tasks))
+
+
+def scan_store(
     store: Store, sweep_name: str, n_tasks: int, spec_hash: str, *, verify: bool = True
-) -> list[TaskCheck]:
-    """The state of every task ``0 .. n_tasks-1``, from one listing plus one read per manifest."""
+) -> TaskScan:
+    """The state of every task ``0 .. n_tasks-1``, from one listing plus one read per manifest.
+
+    Memory and time grow with the objects in the store, not with ``n_tasks``.
+    """
     prefix = tasks_prefix(sweep_name)
     files = _task_files(store.list(prefix), prefix, n_tasks)
-    checks: list[TaskCheck] = []
-    for index in range(n_tasks):
+    found: dict[int, TaskCheck] = {}
+    for index in sorted(files["manifest.json"] | files["failed.json"]):
         if index in files["manifest.json"]:
             check = check_task(store, sweep_name, index, spec_hash, verify=verify)
         else:
@@ -260,8 +307,16 @@ def scan_tasks(
             reason = marker.error if marker is not None else "failure marker unreadable"
             if check.state is TaskState.PENDING:
                 check = TaskCheck(index, TaskState.FAILED, reason)
-        checks.append(check)
-    return checks
+        if check.state is not TaskState.PENDING:
+            found[index] = check
+    return TaskScan(n_tasks, found)
+
+
+def scan_tasks(
+    store: Store, sweep_name: str, n_tasks: int, spec_hash: str, *, verify: bool = True
+) -> list[TaskCheck]:
+    """Every task's check as a list (``scan_store`` without the list, for sweeps of any size)."""
+    return list(scan_store(store, sweep_name, n_tasks, spec_hash, verify=verify).checks())
 
 
 def read_failure(store: Store, sweep_name: str, index: int) -> FailureMarker | None:

@@ -38,6 +38,7 @@ import collections
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from sweep_controller.errors import OutputConflict
-from sweep_controller.execution.layout import TaskState, scan_tasks, sweep_uri
+from sweep_controller.execution.layout import TaskState, scan_store, sweep_uri
 from sweep_controller.execution.pool import (
     RunnerSignals,
     SharedProgress,
@@ -80,8 +81,8 @@ class RunSummary:
     """Tasks this run completed (or found done when it got to them)."""
     failed: tuple[TaskAttempt, ...]
     """Tasks whose last attempt failed, with that attempt."""
-    not_started: tuple[int, ...]
-    """Tasks left undone because the run stopped (signal or failure budget)."""
+    not_started: int
+    """How many tasks were left undone because the run stopped (signal or failure budget)."""
     attempts: int
     runs_simulated: int
     runs_done: int
@@ -133,17 +134,17 @@ def run_sweep(
     started = time.perf_counter()
     ctx = TaskContext.open(sweep, store=store)
     plan, name = ctx.plan, sweep.name
-    checks = scan_tasks(ctx.store, name, plan.n_tasks, ctx.spec_hash)
-    foreign = [c for c in checks if c.state is TaskState.FOREIGN]
+    scan = scan_store(ctx.store, name, plan.n_tasks, ctx.spec_hash)
+    foreign = scan.with_state(TaskState.FOREIGN)
     if foreign:
         raise OutputConflict(
             f"{foreign[0].reason} ({len(foreign)} such task(s)): the output prefix "
             f"{sweep_uri(ctx.store, name)} belongs to another sweep; change metadata.name or "
             "spec.output.uri, or delete the old results"
         )
-    done_before = [c for c in checks if c.state is TaskState.DONE]
+    done_before = scan.with_state(TaskState.DONE)
     runs_before = sum(c.manifest.count for c in done_before if c.manifest is not None)
-    todo = collections.deque(c.index for c in checks if c.state is not TaskState.DONE)
+    todo = _Queue(scan.not_done(), plan.n_tasks - len(done_before))
     n_workers = max(1, min(workers or default_workers(), len(todo) or 1))
     print(
         f"sweepctl run: {name}: {plan.n_tasks} tasks, {plan.n_runs} runs; "
@@ -195,7 +196,7 @@ def run_sweep(
         done_before=len(done_before),
         completed=tuple(sorted(loop.completed)),
         failed=tuple(sorted(loop.failed.values(), key=lambda o: o.index)),
-        not_started=tuple(sorted(loop.not_started())),
+        not_started=loop.not_started(),
         attempts=loop.attempts_total,
         runs_simulated=loop.runs_simulated,
         runs_done=runs_before + loop.runs_committed,
@@ -206,13 +207,43 @@ def run_sweep(
     )
 
 
+class _Queue:
+    """The tasks still to run: retries first, then the not-done tasks in index order, lazily.
+
+    A sweep may have up to 10^12 tasks, so the fresh indexes are never listed: they come from
+    ``TaskScan.not_done`` one at a time, and only retries are held.
+    """
+
+    def __init__(self, fresh: Iterator[int], count: int) -> None:
+        self._fresh = fresh
+        self._left = count
+        self._retry: collections.deque[int] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._retry) + self._left
+
+    def popleft(self) -> int:
+        if self._retry:
+            return self._retry.popleft()
+        self._left -= 1
+        return next(self._fresh)
+
+    def append(self, index: int) -> None:
+        """Run ``index`` again after the others queued for a retry."""
+        self._retry.append(index)
+
+    def appendleft(self, index: int) -> None:
+        """Run ``index`` next (it was taken but could not be submitted)."""
+        self._retry.appendleft(index)
+
+
 class _Loop:
     """The scheduling loop: hand out indexes, collect outcomes, retry, stop on the budget."""
 
     def __init__(
         self,
         executor: TaskExecutor,
-        todo: collections.deque[int],
+        todo: _Queue,
         bar: tqdm[Any],
         shared: SharedProgress,
         metrics: RunnerMetrics | None,
@@ -249,8 +280,8 @@ class _Loop:
     def attempts_total(self) -> int:
         return sum(self.attempts.values())
 
-    def not_started(self) -> list[int]:
-        return [*self.todo, *self.interrupted]
+    def not_started(self) -> int:
+        return len(self.todo) + len(self.interrupted)
 
     def _may_start(self) -> bool:
         return not (self.shared.stop_requested() or self.broken or self.halted or self.store_down)

@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import start_http_server
 
-__all__ = ["MetricsServer", "serve_metrics"]
+__all__ = ["LOOPBACK", "MetricsServer", "serve_metrics"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,11 @@ class MetricsServer:
         self._thread.join()
 
 
-def serve_metrics(
-    registry: CollectorRegistry, port: int, *, addr: str = "0.0.0.0"
-) -> MetricsServer:
+LOOPBACK = "127.0.0.1"
+"""The default address: reachable from this machine only. A pod listens on ``0.0.0.0``."""
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, *, addr: str = LOOPBACK) -> MetricsServer:
     """Serve ``registry`` on ``http://addr:port/metrics`` from a daemon thread."""
     server, thread = start_http_server(port, addr=addr, registry=registry)
     return MetricsServer(port=int(server.server_port), _server=server, _thread=thread)

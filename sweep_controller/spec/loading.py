@@ -6,6 +6,12 @@ or refused the same way everywhere, and every refusal is one line,
 ``FILE: spec.path.to.field: reason``, worded by ``simulator.messages`` in the terms of the sweep
 reference (keys, intervals, name rules). The YAML loader refuses duplicate keys, which PyYAML
 would silently merge, and reads ``1e-3`` as a number, as kubectl and JSON do.
+
+A spec file is untrusted input, so reading it is bounded in time and memory: at most
+``MAX_SPEC_BYTES`` bytes, nesting at most ``MAX_YAML_DEPTH`` levels (deeper nesting would exhaust
+Python's recursion), and at most ``MAX_YAML_NODES`` nodes once every alias is expanded. Anchors
+and aliases stay allowed, but a "billion laughs" file of a few hundred bytes, whose aliases expand
+to 10^9 nodes, is refused after counting, before anything walks the expansion.
 """
 
 from __future__ import annotations
@@ -18,20 +24,32 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from simulator.messages import ErrorText, Location, plain_message, range_reason
+from simulator.messages import ErrorText, Location, field_interval, plain_message, range_reason
 from sweep_controller.errors import SpecError
 from sweep_controller.spec.models import NAME_PATTERN, OUTPUT_URI_PATTERN, Sweep
-from sweep_controller.spec.parameters import PARAM_KINDS, fmt_value, param_bounds, unwrap_optional
+from sweep_controller.spec.parameters import Bounds, fmt_value, unwrap_optional
 
 __all__ = [
+    "MAX_SPEC_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
     "SPEC_TEXT",
     "format_validation_error",
     "load_sweep",
     "parse_sweep",
+    "parse_yaml",
     "sweep_from_resource",
 ]
+
+MAX_SPEC_BYTES = 1 << 20
+"""Largest spec file read (1 MiB; a custom resource must fit in an etcd object, about 1.5 MB)."""
+MAX_YAML_DEPTH = 64
+"""Deepest nesting of mappings and sequences in a spec file."""
+MAX_YAML_NODES = 1_000_000
+"""Most nodes a spec file may hold once its aliases are expanded."""
 
 _FRIENDLY_PATTERNS = {
     NAME_PATTERN: "must be a DNS-1123 label: lowercase letters, digits and '-', "
@@ -61,6 +79,17 @@ def _annotation_at(loc: Sequence[int | str]) -> Any:
     return unwrap_optional(annotation)
 
 
+def _field_at(loc: Sequence[int | str]) -> FieldInfo | None:
+    """The field an error location ends at (None if it does not end at a model field)."""
+    if not loc:
+        return None
+    model = _annotation_at(loc[:-1])
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        match = [f for n, f in model.model_fields.items() if loc[-1] in (n, f.alias)]
+        return match[0] if match else None
+    return None
+
+
 def _valid_keys(loc: Sequence[int | str]) -> list[str]:
     model = _annotation_at(loc)
     if isinstance(model, type) and issubclass(model, BaseModel):
@@ -78,9 +107,14 @@ def _spec_reason(err: ErrorDetails, loc: Location) -> str | None:
         return None
     ranged = range_reason(err, fmt_value)
     if ranged is not None:
-        if len(loc) == 3 and loc[:2] == ("spec", "simulator") and str(loc[2]) in PARAM_KINDS:
-            return f"{fmt_value(value)} is outside {param_bounds(str(loc[2]))}"  # both ends
-        return ranged
+        field = _field_at(loc)
+        if field is None:
+            return ranged
+        interval = field_interval(field)  # both ends, as the field states them
+        bounds = Bounds(interval.low, interval.high, interval.low_open, interval.high_open)
+        return f"{fmt_value(value)} is outside {bounds}"
+    if kind == "finite_number":
+        return f"{fmt_value(value)} is not a finite number"
     if kind == "string_pattern_mismatch":
         friendly = _FRIENDLY_PATTERNS.get(str(ctx.get("pattern")))
         return (
@@ -88,7 +122,7 @@ def _spec_reason(err: ErrorDetails, loc: Location) -> str | None:
             if friendly
             else f"{err['msg']} (got {fmt_value(value)})"
         )
-    message = plain_message(err)
+    message = plain_message(err).removeprefix(f"{loc[-1]}: " if loc else "")
     if isinstance(value, (str, int, float)) and kind not in ("value_error", "assertion_error"):
         return f"{message} (got {fmt_value(value)})"
     return message
@@ -111,7 +145,77 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader: duplicate keys are errors, and ``1e-3`` is a float as in YAML 1.2."""
+    """A safe YAML loader: duplicate keys are errors, and ``1e-3`` is a float as in YAML 1.2.
+
+    It also bounds the document: nesting deeper than ``MAX_YAML_DEPTH`` is an error while it is
+    composed, and a document of more than ``MAX_YAML_NODES`` nodes with its aliases expanded (or
+    an alias inside its own anchor) is an error before it is constructed.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()  # type: ignore[no-untyped-call]
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return self.construct_document(node)  # type: ignore[no-untyped-call]
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse a document of more than ``MAX_YAML_NODES`` nodes with its aliases expanded.
+
+    An alias is the very node of its anchor, so the composed document is a graph whose shared
+    nodes count once per reference: the size of a node is computed once (memoised), which keeps
+    the count linear in the file however far the aliases expand.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to its own anchor (a cycle)", node.start_mark
+            )
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"more than {MAX_YAML_NODES} nodes with its aliases expanded",
+                    node.start_mark,
+                )
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 # PyYAML follows YAML 1.1, where 1e-3 (no dot) is a string; kubectl and JSON read it as a number.
@@ -126,6 +230,11 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
     keys: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if not isinstance(key_node, yaml.ScalarNode):
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a scalar, not a list or a mapping", mark
+            )
         if key in keys:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
@@ -137,6 +246,20 @@ _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _construct_mapping,  # type: ignore[arg-type]
 )
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """An integer; one of more digits than Python converts (4300) is a YAML error at its line."""
+    try:
+        return loader.construct_yaml_int(node)  # type: ignore[no-untyped-call,no-any-return]
+    except ValueError:
+        digits = sum(c.isdigit() for c in str(node.value))
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {digits} digits is too long", node.start_mark
+        ) from None
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
 
 
 def parse_sweep(data: object, source: str = "<sweep>") -> Sweep:
@@ -154,18 +277,28 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a Sweep YAML file; errors are ``SpecError('FILE: spec.path: reason')``."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_SPEC_BYTES + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SpecError(f"{source}: cannot read: {reason}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"{source}: larger than {MAX_SPEC_BYTES} bytes; a sweep spec is at most 1 MiB"
+        )
+    return parse_sweep(parse_yaml(text, source), source)
+
+
+def parse_yaml(text: str, source: str = "<sweep>") -> Any:
+    """The document of a spec's YAML text; every problem is a one-line ``SpecError``."""
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{source}: {where}invalid YAML: {problem}") from None
-    return parse_sweep(data, source)
 
 
 def sweep_from_resource(body: Mapping[str, Any], source: str = "<resource>") -> Sweep:

@@ -20,11 +20,13 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import Field, ValidationError, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from simulator.messages import plain_message
+from simulator.messages import shown
 from simulator.params import RuleSet, SimParams, Traces
+from simulator.seeding import BaseSeed
 from sweep_controller.errors import SpecDeprecationWarning
+from sweep_controller.spec.corners import check_points
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
     SWEEPABLE,
@@ -42,6 +44,10 @@ MAX_NAME_LENGTH = 52
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OUTPUT_URI_PATTERN = r"^(file://.+|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?)$"
 MAX_RUNS = 10**12
+MAX_DESIGN_SAMPLES = 2**20
+"""Most samples of a latin_hypercube or sobol design, which each process generates whole (a
+2^20 x 11 design is about 92 MB and 2 s); the random method draws each point alone and has no
+limit of its own."""
 RENAMED_SPEC_KEYS: Mapping[str, str] = {"pointsPerTask": "runsPerTask"}
 """Deprecated spec keys that still work, with a warning, and their current names."""
 
@@ -76,6 +82,18 @@ class Output(StrictModel):
         description="file://PATH or s3://BUCKET[/PREFIX]; results go under <uri>/<sweep name>/.",
     )
 
+    @field_validator("uri")
+    @classmethod
+    def _contained(cls, uri: str) -> str:
+        """No control characters (a NUL byte ends a path early) and no ``..`` segment."""
+        if any(ord(c) < 32 or ord(c) == 127 for c in uri):
+            raise ValueError(f"{shown(uri)} contains a control character")
+        if ".." in uri.partition("://")[2].split("/"):
+            raise ValueError(
+                f"{shown(uri)} has a '..' segment; name the results folder without one"
+            )
+        return uri
+
 
 class SweepSpec(StrictModel):
     """What a sweep runs: fixed and swept parameters, method, replicates, seed, task size."""
@@ -94,7 +112,7 @@ class SweepSpec(StrictModel):
     method: Method = Field(Method.GRID, description="grid, random, latin_hypercube or sobol.")
     samples: int | None = Field(None, ge=1, description="Number of points (sampled methods).")
     replicates: int = Field(1, ge=1, description="Runs per point, each with its own seed.")
-    seed: int = Field(0, ge=0, le=2**63 - 1, description="Sweep seed; run seeds derive from it.")
+    seed: BaseSeed = Field(0, description="Sweep seed; run seeds derive from it.")
     runs_per_task: int = Field(
         1,
         ge=1,
@@ -183,9 +201,9 @@ class SweepSpec(StrictModel):
         self._check_method()
         for name, param in self.parameters.items():
             check_parameter(name, param, grid=self.method is Method.GRID)
-        self._check_merged()
         if self.n_runs > MAX_RUNS:
             raise spec_error("replicates", f"the sweep has {self.n_runs} runs; at most {MAX_RUNS}")
+        self._check_merged()
         return self
 
     def _check_names(self) -> None:
@@ -236,6 +254,14 @@ class SweepSpec(StrictModel):
             raise spec_error("samples", f"required by method {self.method}")
         if not self.parameters:
             raise spec_error("parameters", f"method {self.method} needs at least one parameter")
+        if self.method in (Method.LATIN_HYPERCUBE, Method.SOBOL) and (
+            self.samples > MAX_DESIGN_SAMPLES
+        ):
+            raise spec_error(
+                "samples",
+                f"{self.samples} is over the {self.method} limit of {MAX_DESIGN_SAMPLES} "
+                "(2^20; the design is generated whole); use method random for more",
+            )
         if self.method is Method.SOBOL and self.samples & (self.samples - 1):
             low = 1 << (self.samples.bit_length() - 1)
             raise spec_error(
@@ -249,25 +275,10 @@ class SweepSpec(StrictModel):
                 )
 
     def _check_merged(self) -> None:
-        """Every value of every swept parameter, and the first point, must make valid SimParams."""
+        """Every point must make valid SimParams: checked at its corners (``spec.corners``)."""
         # only what the spec sets: rule-dependent defaults resolve per point (see SweepPlan)
         fixed = self.simulator.model_dump(include=set(self.simulator.model_fields_set))
-        for name, param in self.parameters.items():
-            candidates = param.values if param.values is not None else [param.min, param.max]
-            for value in candidates:
-                _validate_params({**fixed, name: value}, f"parameters.{name}")
-        first = {
-            name: p.values[0] if p.values is not None else p.min
-            for name, p in self.parameters.items()
-        }
-        _validate_params({**fixed, **first}, "parameters")
-
-
-def _validate_params(data: dict[str, Any], path: str) -> None:
-    try:
-        SimParams.model_validate(data)
-    except ValidationError as exc:
-        raise spec_error(path, plain_message(exc.errors(include_url=False)[0])) from None
+        check_points(self.parameters, self.axes(), fixed, grid=self.method is Method.GRID)
 
 
 class Metadata(StrictModel):

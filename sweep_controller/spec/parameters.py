@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.messages import AliasOnlyModel, Interval, field_interval
@@ -120,12 +121,75 @@ def spec_error(path: str, reason: str) -> PydanticCustomError:
     return PydanticCustomError("sweep_spec", "{path}: {reason}", {"path": path, "reason": reason})
 
 
+def yaml_value(value: object) -> str:
+    """A value as a spec spells it: ``true``, ``null``, ``'text'``, ``0.5``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    text = fmt_value(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _numeric(annotation: Any) -> str | None:
+    """``'an integer'`` or ``'a number'`` for an int or float field (or list item), else None."""
+    base = unwrap_optional(annotation)
+    if base is int:
+        return "an integer"
+    if base is float:
+        return "a number"
+    return None
+
+
+def refuse_non_numbers(model: type[BaseModel], data: object, path: str = "") -> None:
+    """Refuse a boolean or a string where ``model`` takes a number, at any depth.
+
+    pydantic's lax mode reads ``true`` as 1 and ``"5"`` as 5; in a spec that is a mistake to
+    report, not a value to convert (``replicates: true`` would silently mean one replicate).
+    Nested models that are not spec models (``SimParams``, ``ArchetypeMix``) are checked here;
+    spec models check themselves. The error names the key's path below ``model``.
+    """
+    if not isinstance(data, Mapping):
+        return
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key not in data:
+            continue
+        value, where = data[key], f"{path}{key}"
+        annotation = unwrap_optional(info.annotation)
+        wanted = _numeric(annotation)
+        if wanted is not None:
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise spec_error(where, f"{yaml_value(value)} is not {wanted}")
+        elif typing.get_origin(annotation) is list and isinstance(value, list):
+            items = typing.get_args(annotation)[0]
+            if any(_numeric(a) for a in (typing.get_args(items) or (items,))):
+                for i, item in enumerate(value):
+                    if isinstance(item, bool):
+                        raise spec_error(f"{where}.{i}", f"{yaml_value(item)} is not a number")
+        elif (
+            isinstance(annotation, type)
+            and issubclass(annotation, BaseModel)
+            and not issubclass(annotation, StrictModel)
+        ):
+            refuse_non_numbers(annotation, value, f"{where}.")
+
+
 class StrictModel(AliasOnlyModel):
     """Base of every spec model: unknown keys are errors, instances are immutable.
 
     A field with an alias (``runsPerTask``) is accepted by its alias only: its Python name
-    (``runs_per_task``) is an unknown key, in every pydantic version.
+    (``runs_per_task``) is an unknown key, in every pydantic version. A number is a number:
+    ``true`` or ``"5"`` where a number belongs is an error (``refuse_non_numbers``).
     """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        refuse_non_numbers(cls, data)
+        return data
 
 
 class ParameterSpec(StrictModel):
@@ -143,6 +207,10 @@ class ParameterSpec(StrictModel):
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
+        numbered = [(f"values.{i}", v) for i, v in enumerate(self.values or [])]
+        for key, value in [*numbered, ("min", self.min), ("max", self.max)]:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise spec_error(key, f"{fmt_value(value)} is not a finite number")
         if self.values is not None:
             for key in ("min", "max", "steps"):
                 if getattr(self, key) is not None:
@@ -160,6 +228,12 @@ class ParameterSpec(StrictModel):
             raise spec_error("max", f"{fmt_value(self.max)} is below min {fmt_value(self.min)}")
         if self.scale is Scale.LOG and self.min <= 0:
             raise spec_error("min", f"{fmt_value(self.min)} must be > 0 for scale log")
+        if self.steps == 1 and self.min != self.max:
+            raise spec_error(
+                "steps",
+                f"1 step gives min alone and drops max {fmt_value(self.max)}; give steps >= 2, "
+                f"or values: [{fmt_value(self.min)}]",
+            )
         return self
 
     @property

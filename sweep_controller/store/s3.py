@@ -138,6 +138,41 @@ def translate_error(exc: Exception, operation: str, uri: str) -> StorageError:
     return PermanentStorageError(text)
 
 
+_ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def _endpoint_problem(url: str) -> str | None:
+    """Why ``url`` is not an endpoint URL (``http[s]://HOST[:PORT][/PATH]``), or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is not a number in [0, 65535] raises ValueError
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "the scheme must be http or https"
+    if not parts.hostname or any(c.isspace() for c in url):
+        return "it names no host"
+    if port == 0:
+        return "port 0 is not a port to connect to"
+    return None
+
+
+def _check_endpoint(endpoint_url: str | None) -> None:
+    """Refuse, as one line naming its source, an S3 endpoint URL botocore would choke on."""
+    if endpoint_url is not None:
+        sources = [("endpoint_url", endpoint_url)]
+    elif os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").strip().lower() == "true":
+        sources = []
+    else:
+        sources = [(name, os.environ[name]) for name in _ENDPOINT_ENVS if os.environ.get(name)]
+    for name, url in sources[:1]:  # botocore uses the first one set
+        problem = _endpoint_problem(url)
+        if problem is not None:
+            raise PermanentStorageError(
+                f"{name}: {url!r} is not an endpoint URL (http[s]://HOST[:PORT]): {problem}"
+            )
+
+
 def _is_aws_endpoint(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
@@ -180,6 +215,7 @@ def make_s3_client(
         raise PermanentStorageError(
             f"{ADDRESSING_ENV}: {style!r} is not one of {', '.join(_ADDRESSING_STYLES)}"
         )
+    _check_endpoint(endpoint_url)
     session = session if session is not None else _new_session()
     base = Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
@@ -198,6 +234,8 @@ def make_s3_client(
             client = build("path")
     except BotoCoreError as exc:
         raise translate_error(exc, "create client", "s3://") from exc
+    except ValueError as exc:  # an endpoint from the shared config file that botocore refuses
+        raise PermanentStorageError(f"S3 endpoint: {exc}") from None
     return client
 
 

@@ -272,6 +272,8 @@ def test_controller_command_matches_the_watch_scope(value_set: str, scope_args: 
         *scope_args,
         "--metrics-port",
         "9090",
+        "--metrics-address",
+        "0.0.0.0",
         "--health-port",
         "8080",
     ]

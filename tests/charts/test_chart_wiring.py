@@ -224,6 +224,7 @@ def test_controller_cli_accepts_the_deployment_args(value_set: str) -> None:
     args = build_parser().parse_args(container["args"])
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert args.metrics_port == ports["metrics"]
+    assert args.metrics_address == "0.0.0.0"  # the Service reaches the pod on its own IP
     assert args.health_port == ports["health"]
     if value_set == "cluster":
         assert args.all_namespaces is True

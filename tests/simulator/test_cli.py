@@ -141,7 +141,7 @@ def test_refuses_to_append_to_a_cut_last_line(tmp_path: Path) -> None:
         (["--agents", "-5"], "govsim: error: --agents: -5 is outside [1, 50000000]"),
         (["--agents", "many"], "govsim: error: --agents: 'many' is not an integer"),
         (["--runs", "0"], "govsim: error: --runs: 0 is outside [1, inf)"),
-        (["--seed", "-1"], "govsim: error: --seed: -1 is outside [0, inf)"),
+        (["--seed", "-1"], "govsim: error: --seed: -1 is outside [0, 9223372036854775807]"),
         (
             ["--conformity-threshold", "x"],
             "govsim: error: --conformity-threshold: 'x' is not a number",

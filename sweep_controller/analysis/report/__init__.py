@@ -77,9 +77,9 @@ def write_report(
 
 def _sections(data: ReportData, plots: list[Plot], sensitivity: Table | None) -> list[Section]:
     """The report's content, in page order."""
-    missing = data.collected.missing
+    missing = data.collected.n_missing
     warning = (
-        f"Incomplete: {len(missing)} task(s) not done; the figures show the runs collected so far."
+        f"Incomplete: {missing} task(s) not done; the figures show the runs collected so far."
         if missing
         else ""
     )

@@ -152,7 +152,7 @@ def test_zipped_and_categorical_parameters_are_columns(tmp_path: Path) -> None:
     )  # fmt: skip
     assert pairs == {(0.1, 0.8), (0.3, 0.4)}
     assert set(collected.columns["influence_model"].tolist()) == {"erdos_renyi", "small_world"}
-    assert collected.n_rows == 8 and collected.missing == ()
+    assert collected.n_rows == 8 and collected.n_missing == 0
 
 
 def _edit_line(line: bytes, edit: str) -> bytes:

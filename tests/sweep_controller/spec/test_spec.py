@@ -342,7 +342,7 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "apiVersion: Input should be 'govsim.io/v1alpha1' (got 'v1')",
     ),
     ("zero replicates", (("spec.replicates", 0),), "spec.replicates: 0 is outside [1, inf)"),
-    ("negative seed", (("spec.seed", -1),), "spec.seed: -1 is outside [0, inf)"),
+    ("negative seed", (("spec.seed", -1),), "spec.seed: -1 is outside [0, 9223372036854775807]"),
     (
         "zero runs per task",
         (("spec.runsPerTask", 0),),
