@@ -67,7 +67,7 @@ ROWS: list[tuple[str, tuple[str, ...], int, str]] = [
      r"^govsim: error: --agents: 'many' is not an integer$"),
     ("agents-over-the-limit", ("--agents", "50000001"), 2,
      r"^govsim: error: --agents: 50000001 is outside \[1, 50000000\]$"),
-    ("network-over-the-edge-limit", ("--agents", "1000000"), 2,
+    ("network-over-the-edge-limit", ("--rules", "v0.4", "--agents", "1000000"), 2,
      r"^govsim: error: network: 1000000 agents at mean degree 2e\+05 means about 1e\+11 edges, "
      r"over the limit of 1\.1e\+09"),
     ("density-and-degree", ("--mean-degree", "4", "--network-density", "0.1"), 2,
