@@ -158,6 +158,6 @@ def test_ctrl_c_in_migrate_is_one_line_and_leaves_no_file(tmp_path: Path) -> Non
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert only_line(err) == "migrate: interrupted"
+    assert only_line(err) == f"migrate: interrupted; {new} was not written"
     assert out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.jsonl"]
