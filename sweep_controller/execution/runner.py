@@ -6,9 +6,15 @@ computes, validates and commits exactly the same records whoever runs it. This m
 sweep loop (what to run, retries, the failure budget, progress); the processes that run the
 tasks, and their signals, are ``sweep_controller.execution.pool``.
 
-- **Resumable.** Tasks are committed atomically, one object pair each, so a runner killed at any
-  moment (even ``kill -9``) leaves every task either done or not; running the same command again
-  scans the store, skips the done tasks and runs the rest. No run is lost or duplicated.
+- **Resumable.** Tasks are committed atomically (data files, then the manifest that names them),
+  so a runner killed at any moment (even ``kill -9``) leaves every task either done or not;
+  running the same command again scans the store, removes the leftovers of interrupted writes
+  (``sweep_controller.execution.cleanup``), skips the done tasks and runs the rest. No run is
+  lost or duplicated.
+- **Shared.** Any number of runners and Job pods may work on one sweep at once. A task whose
+  lease another process holds is skipped and looked at again every ``HELD_RECHECK_SECONDS``
+  until it is done or free, so the runners split the sweep between them, each ends only when
+  every task is done (or failed here), and each says which tasks it ran itself.
 - **Deterministic.** A task's records depend only on the spec and the index, never on the pool
   size or the order in which tasks finish (only ``run_id`` and ``timestamp`` differ).
 - **Failures** follow the Job's policy: a task that fails with a retryable code (1, 75) is tried
@@ -30,12 +36,14 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from simulator.records.building import utc_now
 from sweep_controller.errors import OutputConflict
+from sweep_controller.execution.cleanup import Cleaned, clean_sweep
 from sweep_controller.execution.layout import TaskState, scan_tasks, sweep_uri
 from sweep_controller.execution.pool import (
     RunnerSignals,
@@ -54,6 +62,8 @@ from sweep_controller.store import Store
 __all__ = ["RunSummary", "run_sweep"]
 
 POLL_SECONDS = 0.25
+HELD_RECHECK_SECONDS = 1.0
+"""How long a task held by another process waits before this runner looks at it again."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,10 @@ class RunSummary:
     n_runs: int
     done_before: int
     """Tasks already done when the run started."""
-    completed: tuple[int, ...]
-    """Tasks this run completed (or found done when it got to them)."""
+    ran: tuple[int, ...]
+    """Tasks this run simulated and committed itself."""
+    done_by_others: tuple[int, ...]
+    """Tasks found done when this run got to them: committed by another process meanwhile."""
     failed: tuple[TaskAttempt, ...]
     """Tasks whose last attempt failed, with that attempt."""
     not_started: tuple[int, ...]
@@ -79,6 +91,15 @@ class RunSummary:
     max_failed: int | None
     interrupted_by: str | None
     wall_seconds: float
+    cleaned: Cleaned = field(default_factory=Cleaned)
+    """Leftovers of interrupted or superseded writes removed when the run started."""
+    held_seen: int = 0
+    """Tasks that another process held when this run first got to them."""
+
+    @property
+    def completed(self) -> tuple[int, ...]:
+        """Tasks done during this run, by it or by others."""
+        return tuple(sorted((*self.ran, *self.done_by_others)))
 
     @property
     def budget_exceeded(self) -> bool:
@@ -126,6 +147,7 @@ def run_sweep(
         )
     done_before = [c for c in checks if c.state is TaskState.DONE]
     runs_before = sum(c.manifest.count for c in done_before if c.manifest is not None)
+    cleaned = clean_sweep(ctx.store, name, checks, utc_now())
     todo = collections.deque(c.index for c in checks if c.state is not TaskState.DONE)
     n_workers = max(1, min(workers or default_workers(), len(todo) or 1))
     print(
@@ -135,6 +157,13 @@ def run_sweep(
         file=out,
         flush=True,
     )
+    if cleaned.total:
+        print(
+            f"sweepctl run: {name}: removed {cleaned.partial} partial write(s) and "
+            f"{cleaned.unnamed} unnamed data file(s) left by earlier attempts",
+            file=out,
+            flush=True,
+        )
     shared = SharedProgress()
     signals = RunnerSignals(shared, out)
     handle_signals = handle_signals and threading.current_thread() is threading.main_thread()
@@ -175,7 +204,8 @@ def run_sweep(
         n_tasks=plan.n_tasks,
         n_runs=plan.n_runs,
         done_before=len(done_before),
-        completed=tuple(sorted(loop.completed)),
+        ran=tuple(sorted(loop.ran)),
+        done_by_others=tuple(sorted(loop.found)),
         failed=tuple(sorted(loop.failed.values(), key=lambda o: o.index)),
         not_started=tuple(sorted(loop.not_started())),
         attempts=loop.attempts_total,
@@ -184,6 +214,8 @@ def run_sweep(
         max_failed=sweep.spec.max_failed_indexes,
         interrupted_by=signals.received if shared.stop_requested() else None,
         wall_seconds=time.perf_counter() - started,
+        cleaned=cleaned,
+        held_seen=len(loop.held_seen),
     )
 
 
@@ -211,7 +243,10 @@ class _Loop:
         self.runs_before = runs_before
         self.in_flight: dict[Future[TaskAttempt], int] = {}
         self.attempts: collections.Counter[int] = collections.Counter()
-        self.completed: list[int] = []
+        self.ran: list[int] = []
+        self.found: list[int] = []
+        self.held: dict[int, float] = {}  # index -> when to look again (monotonic)
+        self.held_seen: set[int] = set()
         self.failed: dict[int, TaskAttempt] = {}
         self.interrupted: list[int] = []
         self.runs_committed = 0
@@ -226,13 +261,23 @@ class _Loop:
         return sum(self.attempts.values())
 
     def not_started(self) -> list[int]:
-        return [*self.todo, *self.interrupted]
+        return [*self.todo, *self.held, *self.interrupted]
 
     def _may_start(self) -> bool:
         return not (self.shared.stop_requested() or self.broken or self.halted)
 
+    def _release_held(self) -> float | None:
+        """Queue the held tasks that are due; seconds until the next is due (None: none held)."""
+        now = time.monotonic()
+        for index, due in sorted(self.held.items(), key=lambda item: item[1]):
+            if due <= now:
+                del self.held[index]
+                self.todo.append(index)
+        return min(self.held.values()) - now if self.held else None
+
     def run(self) -> None:
         while True:
+            next_due = self._release_held()
             while self.todo and len(self.in_flight) < self.limit and self._may_start():
                 index = self.todo.popleft()
                 self.attempts[index] += 1
@@ -244,7 +289,11 @@ class _Loop:
                     break
                 self.in_flight[future] = index
             if not self.in_flight:
-                return
+                if next_due is None or not self._may_start():
+                    return
+                self._refresh()
+                time.sleep(min(POLL_SECONDS, max(next_due, 0.0)))
+                continue
             finished, _ = wait(self.in_flight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in finished:
                 index = self.in_flight.pop(future)
@@ -273,9 +322,14 @@ class _Loop:
 
     def _handle(self, attempt: TaskAttempt) -> None:
         index, outcome = attempt.index, attempt.outcome
+        if outcome is TaskOutcome.HELD:  # not an attempt: another process is on it
+            self.attempts[index] -= 1
+            self.held[index] = time.monotonic() + HELD_RECHECK_SECONDS
+            self.held_seen.add(index)
+            return
         self.runs_simulated += attempt.runs
         if outcome.done:
-            self.completed.append(index)
+            (self.found if outcome is TaskOutcome.SKIPPED else self.ran).append(index)
             self.failed.pop(index, None)
             self.runs_committed += attempt.records
             if outcome is TaskOutcome.SKIPPED:

@@ -4,30 +4,37 @@ A task is a fixed slice of a sweep's runs (``SweepPlan.task_runs``). The worker 
 serialises its v0.5 record (``simulator.records.building.record_fields``; per-agent records off:
 ``agent_records.mode`` is ``none``, see docs/sweeps.md), validates every record with
 ``simulator.records.validate.check_json`` (strict schema, then tallies) exactly as it will be
-stored, and uploads the task's JSONL, then its manifest (the commit marker), through the store
-(see ``sweep_controller.execution.layout`` for the keys). ``sweepctl worker`` runs one task in a
-process of its own; ``sweepctl run`` calls the same :func:`execute_task` from a process pool.
+stored, and uploads the task's data files (the JSONL, and any side files), then its manifest
+(the commit marker), through the store (see ``sweep_controller.execution.layout`` for the
+keys). ``sweepctl worker`` runs one task in a process of its own; ``sweepctl run`` calls the
+same :func:`execute_task` from a process pool.
 How an attempt ended is a ``sweep_controller.outcomes.TaskOutcome``.
 
-Distributed semantics: results are written *at least once*.
+Distributed semantics: results are written *at least once*, and a task is never corrupt.
 
 - A task's runs, seeds and parameters are a pure function of the spec and the index; two attempts
-  produce the same records except for ``run_id`` and ``timestamp``, under the same keys.
-- The JSONL is written atomically, then the manifest. The task is done only once the manifest
-  (this spec hash, the JSONL's sha256) is in place; an attempt that dies between the two leaves an
-  uncommitted JSONL, which readers ignore and the next attempt overwrites.
+  produce the same records except for ``run_id`` and ``timestamp``.
+- Commit: the data files go up under names no other commit uses (``NNNNNN.<commit>.jsonl``,
+  ``<commit>`` minted just before the upload), then the manifest that names them is written
+  atomically over the old one. A reader trusts only the files the manifest names, so it sees the
+  old commit, none, or the new one, whatever other attempts do at the same time; an attempt that
+  dies before its manifest leaves unnamed files that no reader looks at and ``sweepctl run``
+  removes once they are old. Racing commits both complete; the last manifest wins.
+- Lease: before simulating, the attempt takes the task's lease
+  (``sweep_controller.execution.lease``), renews it while it works and releases it at the end.
+  When another attempt holds it live, the local runner's attempt ends at once as ``held`` (the
+  runner comes back to it), and ``sweepctl worker`` waits until it is released or expires. After
+  taking the lease the attempt looks at the task again, so it never redoes a task that the
+  previous holder committed.
 - A task that is already done is skipped (exit 0), so a retried pod, a duplicate pod or a re-run
-  of ``sweepctl run`` repeats no work once the task has committed. Two attempts racing on one index
-  may leave one's manifest beside the other's JSONL; the sha256 check then reads the task as not
-  done, and the next attempt rewrites both. No reader ever accepts a mismatched pair, so no run is
-  counted twice and none is lost.
+  of ``sweepctl run`` repeats no work once the task has committed.
 - A manifest with another spec hash means that the output prefix belongs to another sweep: the
   worker refuses to touch it (``OutputConflict``, exit 2).
 
 Stopping: a SIGTERM handler (:class:`Termination`) only sets a flag. The worker looks at it before
 each run, between upload chunks and before the upload starts, then raises ``TaskInterrupted``
-(exit 143) without leaving a partial object. Once the JSONL is published the manifest is written
-regardless (a short commit). A run in progress is not cut short, so very large runs delay the stop
+(exit 143) without committing. Once the data files are up the manifest is written regardless
+(a short commit). A run in progress is not cut short, so very large runs delay the stop
 by up to one run.
 
 Exit codes (``sweep_controller.exit_codes.ExitCode``): 0 done or skipped; 2 permanent (bad spec,
@@ -66,18 +73,25 @@ from sweep_controller.errors import (
     TaskInterrupted,
     TransientStorageError,
 )
+from sweep_controller.execution.cleanup import FRESH_FOR
 from sweep_controller.execution.layout import (
+    RECORDS,
+    DataFile,
     FailureMarker,
     Manifest,
+    TaskCheck,
     TaskState,
     check_task,
+    commit_time,
+    data_key,
     failure_key,
     manifest_json,
     manifest_key,
+    new_commit,
     sha256_hex,
     sweep_uri,
-    task_key,
 )
+from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
     DEFAULT_PUSH_INTERVAL_SECONDS,
@@ -92,8 +106,10 @@ from sweep_controller.store import Store, open_store
 
 __all__ = [
     "AGENT_RECORDS",
+    "LEASE_POLL_SECONDS",
     "TaskAttempt",
     "TaskContext",
+    "TaskFile",
     "Termination",
     "execute_task",
 ]
@@ -103,6 +119,8 @@ log = logging.getLogger(__name__)
 AGENT_RECORDS = AgentRecords.NONE
 """Sweep records carry no per-agent records: task objects stay small (see docs/sweeps.md)."""
 UPLOAD_CHUNK_BYTES = 1 << 20
+LEASE_POLL_SECONDS = 2.0
+"""How often ``sweepctl worker`` looks again at a task whose lease another attempt holds."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +137,8 @@ class TaskAttempt:
     bytes_written: int = 0
     duration_seconds: float = 0.0
     error: str | None = None
+    held_by: str | None = None
+    """Who held the task's lease, when the outcome is ``held``."""
 
 
 class Termination:
@@ -187,6 +207,15 @@ def _chunks(data: bytes, should_stop: Callable[[], bool]) -> Iterator[bytes]:
         yield bytes(view[start : start + UPLOAD_CHUNK_BYTES])
 
 
+@dataclass(frozen=True)
+class TaskFile:
+    """One data file of a task: its role in the manifest, its name suffix and its bytes."""
+
+    role: str
+    suffix: str
+    data: bytes
+
+
 @dataclass
 class _Progress:
     """Mutable progress of one attempt, read when it ends however it ends."""
@@ -195,9 +224,107 @@ class _Progress:
     records: int = 0
     bytes_written: int = 0
     skipped: bool = False
+    held_by: str | None = None
+
+
+def _look(ctx: TaskContext, index: int, progress: _Progress) -> TaskCheck | None:
+    """The task's state; None (and ``progress.skipped``) when it is done already."""
+    check = check_task(ctx.store, ctx.name, index, ctx.spec_hash)
+    if check.state is TaskState.FOREIGN:
+        raise OutputConflict(
+            f"{check.reason}: the output prefix {sweep_uri(ctx.store, ctx.name)} belongs to "
+            "another sweep; change metadata.name or spec.output.uri, or delete the old results"
+        )
+    if check.state is TaskState.DONE:
+        assert check.manifest is not None
+        progress.skipped, progress.records = True, check.manifest.count
+        return None
+    return check
+
+
+def _wait(seconds: float, should_stop: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, looking at ``should_stop`` every 0.2 s."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        _stop_if(should_stop)
+        time.sleep(min(left, 0.2))
+    _stop_if(should_stop)
+
+
+def _claim(
+    ctx: TaskContext,
+    index: int,
+    progress: _Progress,
+    lease: TaskLease,
+    *,
+    wait_for_lease: bool,
+    should_stop: Callable[[], bool],
+) -> TaskCheck | None:
+    """Take the task's lease; the task's state once held, None when done or held elsewhere."""
+    check = _look(ctx, index, progress)
+    if check is None:
+        return None
+    announced = False
+    while (holder := lease.acquire()) is not None:
+        if not wait_for_lease:
+            progress.held_by = holder.describe()
+            return None
+        if not announced:
+            log.info("task %d is held by %s until %s; waiting", index, holder.describe(),
+                     f"{holder.expires:%H:%M:%S}Z")  # fmt: skip
+            announced = True
+        _wait(LEASE_POLL_SECONDS, should_stop)
+        if _look(ctx, index, progress) is None:
+            return None
+    # The previous holder may have committed just before letting go: look again.
+    try:
+        check = _look(ctx, index, progress)
+    except BaseException:
+        lease.release()
+        raise
+    if check is None:
+        lease.release()
+    return check
 
 
 def _run_and_commit(
+    ctx: TaskContext,
+    index: int,
+    progress: _Progress,
+    metrics: WorkerMetrics | None,
+    *,
+    wait_for_lease: bool,
+    should_stop: Callable[[], bool],
+    on_run: Callable[[], None] | None,
+    on_claimed: Callable[[], object] | None,
+    clock: Callable[[], datetime],
+    new_id: Callable[[], uuid.UUID],
+    timer: Callable[[], float],
+) -> None:
+    """Skip the task if done or held; else take its lease, simulate, validate and commit."""
+    lease = TaskLease(ctx.store, ctx.name, index, Holder.here(new_id().hex), clock=clock)
+    check = _claim(
+        ctx, index, progress, lease, wait_for_lease=wait_for_lease, should_stop=should_stop
+    )
+    if check is None:
+        return
+    with lease.kept():
+        if on_claimed is not None:
+            on_claimed()
+        if check.state is TaskState.INVALID:
+            log.warning("task %d: rewriting: %s", index, check.reason)
+        records = _simulate(ctx, index, progress, metrics, should_stop=should_stop,
+                            on_run=on_run, clock=clock, new_id=new_id, timer=timer)  # fmt: skip
+        files = [TaskFile(RECORDS, "jsonl", b"".join(records))]
+        _commit(ctx, index, files, len(records), progress, metrics,
+                should_stop=should_stop, clock=clock, new_id=new_id)  # fmt: skip
+    try:
+        ctx.store.delete(failure_key(ctx.name, index))
+    except SweepError as exc:
+        log.warning("task %d: could not clear its failure marker: %s", index, exc)
+
+
+def _simulate(
     ctx: TaskContext,
     index: int,
     progress: _Progress,
@@ -208,22 +335,8 @@ def _run_and_commit(
     clock: Callable[[], datetime],
     new_id: Callable[[], uuid.UUID],
     timer: Callable[[], float],
-) -> None:
-    """Skip the task if done; else simulate, validate, upload the JSONL, then the manifest."""
-    store, name = ctx.store, ctx.name
-    check = check_task(store, name, index, ctx.spec_hash)
-    if check.state is TaskState.FOREIGN:
-        raise OutputConflict(
-            f"{check.reason}: the output prefix {sweep_uri(store, name)} belongs to another sweep; "
-            "change metadata.name or spec.output.uri, or delete the old results"
-        )
-    if check.state is TaskState.DONE:
-        assert check.manifest is not None
-        progress.skipped, progress.records = True, check.manifest.count
-        return
-    if check.state is TaskState.INVALID:
-        log.warning("task %d: rewriting: %s", index, check.reason)
-    positions = ctx.plan.task_positions(index)
+) -> list[bytes]:
+    """Simulate the task's runs and return their validated JSONL lines."""
     # Simulate every run first, then serialise and validate them in one pass: the same work,
     # but the validator stays hot in the CPU caches instead of being evicted by each run.
     batch: list[dict[str, Any]] = []
@@ -260,19 +373,48 @@ def _run_and_commit(
                 f"{problems[0]}"
             )
         lines.append(line + b"\n")
-    data = b"".join(lines)
-    _stop_if(should_stop)
-    store.put_stream(task_key(name, index), _chunks(data, should_stop))
-    progress.bytes_written += len(data)
-    if metrics is not None:
-        metrics.add_storage_written(len(data))
-    # Committing: the JSONL is published; write its manifest whatever happens now.
+    return lines
+
+
+def _commit(
+    ctx: TaskContext,
+    index: int,
+    files: list[TaskFile],
+    count: int,
+    progress: _Progress,
+    metrics: WorkerMetrics | None,
+    *,
+    should_stop: Callable[[], bool],
+    clock: Callable[[], datetime],
+    new_id: Callable[[], uuid.UUID],
+) -> None:
+    """Upload ``files`` under a fresh commit id, then the manifest that names them."""
+    store, name = ctx.store, ctx.name
+    while True:
+        commit = new_commit(clock(), new_id().hex)
+        named: dict[str, DataFile] = {}
+        for file in files:
+            _stop_if(should_stop)
+            key = data_key(name, index, commit, file.suffix)
+            store.put_stream(key, _chunks(file.data, should_stop))
+            progress.bytes_written += len(file.data)
+            if metrics is not None:
+                metrics.add_storage_written(len(file.data))
+            named[file.role] = DataFile(
+                name=key.rsplit("/", 1)[1], bytes=len(file.data), sha256=sha256_hex(file.data)
+            )
+        # Cleanup removes unnamed data files once they are old: name only fresh ones.
+        if clock() - commit_time(commit) < FRESH_FOR:
+            break
+        log.warning("task %d: the upload took over %s; uploading again", index, FRESH_FOR)
+    # Committing: the data files are up; write their manifest whatever happens now.
+    positions = ctx.plan.task_positions(index)
     manifest = Manifest(
         sweep=name,
         index=index,
-        count=len(lines),
-        bytes=len(data),
-        sha256=sha256_hex(data),
+        commit=commit,
+        count=count,
+        files=named,
         spec_hash=ctx.spec_hash,
         code_version=ctx.code_version,
         position_start=positions.start,
@@ -282,13 +424,9 @@ def _run_and_commit(
     body = manifest_json(manifest)
     store.put_bytes(manifest_key(name, index), body)
     progress.bytes_written += len(body)
-    progress.records = len(lines)
+    progress.records = count
     if metrics is not None:
         metrics.add_storage_written(len(body))
-    try:
-        store.delete(failure_key(name, index))
-    except SweepError as exc:
-        log.warning("task %d: could not clear its failure marker: %s", index, exc)
 
 
 def _write_failure(
@@ -314,6 +452,7 @@ def execute_task(
     ctx: TaskContext,
     index: int,
     *,
+    wait_for_lease: bool = True,
     pushgateway_url: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_run: Callable[[], None] | None = None,
@@ -324,9 +463,12 @@ def execute_task(
 ) -> TaskAttempt:
     """Run task ``index`` once and report how it ended; never raises for a task failure.
 
+    When another attempt holds the task's lease, ``wait_for_lease`` waits for it (the Job
+    worker); otherwise the attempt ends at once as ``held``, having done nothing (the runner).
     ``on_run`` is called after each run (progress); ``should_stop`` is polled at safe points.
-    Metrics go to ``pushgateway_url`` when given: at start, every ``push_interval_seconds`` and at
-    the end; a failed push never fails the task.
+    Metrics go to ``pushgateway_url`` when given: once the lease is taken, every
+    ``push_interval_seconds`` and at the end (not for a held attempt); a failed push never fails
+    the task.
     """
     started = timer()
     try:
@@ -339,7 +481,6 @@ def execute_task(
     if pushgateway_url:
         metrics = WorkerMetrics(CollectorRegistry(), sweep=ctx.name, total_tasks=ctx.plan.n_tasks)
         push = functools.partial(push_task_metrics, pushgateway_url, metrics, index=index)
-        push()
     retries_before = ctx.store.retries
     progress = _Progress()
     outcome, code, error = TaskOutcome.SUCCEEDED, ExitCode.OK, None
@@ -355,14 +496,18 @@ def execute_task(
                 index,
                 progress,
                 metrics,
+                wait_for_lease=wait_for_lease,
                 should_stop=should_stop,
                 on_run=on_run,
+                on_claimed=push,
                 clock=clock,
                 new_id=new_id,
                 timer=timer,
             )
         if progress.skipped:
             outcome = TaskOutcome.SKIPPED
+        elif progress.held_by is not None:
+            outcome = TaskOutcome.HELD
     except TaskInterrupted as exc:
         outcome, code, error = TaskOutcome.INTERRUPTED, ExitCode.TERMINATED, str(exc)
     except OutputConflict as exc:  # not our prefix: leave no marker in it
@@ -377,7 +522,7 @@ def execute_task(
         log.error("task %d: unexpected error\n%s", index, traceback.format_exc().rstrip())
         _write_failure(ctx, index, code, error, clock)
     duration = timer() - started
-    if metrics is not None and push is not None:
+    if metrics is not None and push is not None and outcome is not TaskOutcome.HELD:
         metrics.add_storage_retry(ctx.store.retries - retries_before)
         metrics.finish_task(outcome, duration_seconds=duration)
         push()
@@ -390,4 +535,5 @@ def execute_task(
         bytes_written=progress.bytes_written,
         duration_seconds=duration,
         error=error,
+        held_by=progress.held_by,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from sweep_controller.errors import PermanentStorageError
 from sweep_controller.store.retry import Retrier
@@ -114,6 +115,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object under `key`; deleting a missing key is not an error."""
+
+    @abc.abstractmethod
+    def remove_partial_writes(self, prefix: str, *, before: datetime) -> int:
+        """Remove what writes under `prefix` that were interrupted before `before` left behind.
+
+        File store: temporary files (last modified before `before`); S3: multipart uploads
+        initiated before it, aborted. A write still in progress is younger than any sensible
+        `before`, and an interrupted one is invisible to every other operation, so this only
+        reclaims space. Returns how many were removed.
+        """
 
     @abc.abstractmethod
     def uri_for(self, key: str) -> str:

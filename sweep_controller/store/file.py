@@ -13,6 +13,7 @@ import builtins
 import errno
 import os
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -43,6 +44,13 @@ def _translate(exc: OSError, operation: str, uri: str) -> StorageError:
     if exc.errno in _TRANSIENT_ERRNOS:
         return TransientStorageError(text)
     return PermanentStorageError(text)
+
+
+def _temp_target(name: str) -> str | None:
+    """The name of the file that temporary file `name` was to become, or None if not one."""
+    if not name.startswith(".") or TEMP_MARKER not in name:
+        return None
+    return name[1:].rsplit(TEMP_MARKER, 1)[0] or None
 
 
 class FileStore(Store):
@@ -138,6 +146,35 @@ class FileStore(Store):
                     found.append(key)
         found.sort()
         return found
+
+    def remove_partial_writes(self, prefix: str, *, before: datetime) -> int:
+        """Remove temporary files of writes under `prefix` last modified before `before`."""
+        check_prefix(prefix)
+        base = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
+        cutoff = before.timestamp()
+
+        def remove() -> int:
+            removed = 0
+            if not base.is_dir():
+                return removed
+            for dirpath, _dirnames, filenames in os.walk(base):
+                rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+                for name in filenames:
+                    target = _temp_target(name)
+                    if target is None:
+                        continue
+                    key = target if rel_dir == "." else f"{rel_dir}/{target}"
+                    path = Path(dirpath, name)
+                    try:
+                        if not key.startswith(prefix) or path.stat().st_mtime >= cutoff:
+                            continue
+                        path.unlink()
+                    except FileNotFoundError:  # removed by another cleaner, or published
+                        continue
+                    removed += 1
+            return removed
+
+        return self._call("remove partial writes", f"{self.uri}/{prefix}", remove)
 
     def delete(self, key: str) -> None:
         """Remove the file if present; empty parent directories are left in place."""

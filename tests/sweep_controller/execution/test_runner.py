@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 from kit.cli import start_sweepctl, sweepctl
-from kit.runs import all_run_indexes, manifests, normalised, open_output, task_lines, temp_files
+from kit.runs import (
+    all_run_indexes,
+    data_files,
+    manifests,
+    normalised,
+    open_output,
+    task_lines,
+    temp_files,
+)
 from kit.servers import SeaweedFS, aws_env_for
 from kit.specs import grid_doc, write_spec
 from kit.waiting import wait_until
@@ -113,9 +121,9 @@ def test_kill_9_mid_sweep_then_rerun_finishes_without_loss_or_duplicates(tmp_pat
     wait_until(lambda: not any(alive(p) for p in pool), timeout=30, what="the pool to exit")
     done = manifests(store, sweep)
     assert 4 <= len(done) < sweep.spec.n_tasks
-    for index, lines in task_lines(store, sweep).items():
-        if index not in done:  # a JSONL without its manifest is uncommitted, never partial
-            assert len(lines) == 12
+    for keys in data_files(store, sweep).values():
+        for key in keys:  # a JSONL its manifest does not name is uncommitted, never partial
+            assert len(store.get_bytes(key).splitlines()) == 12
     again = sweepctl("run", spec, "--workers", "2")
     assert again.returncode == 0, again.stderr
     assert f"{len(done)} done, {sweep.spec.n_tasks - len(done)} to run" in again.stderr
@@ -138,11 +146,16 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path: Path) -> None:
     assert_complete(spec)
 
 
+def blocker(tmp_path: Path, index: int) -> Path:
+    """Where a directory makes task ``index`` of sweep ``fails`` fail: its manifest's key."""
+    return tmp_path / "out" / "fails" / "tasks" / f"{index:06d}.manifest.json"
+
+
 def failing_setup(tmp_path: Path, blocked: tuple[int, ...], **spec: object) -> Path:
-    """A sweep whose tasks ``blocked`` cannot be written (their key is a directory)."""
+    """A sweep whose tasks ``blocked`` cannot commit (their manifest's key is a directory)."""
     path = write_spec(tmp_path / "s.yaml", grid_doc("fails", f"file://{tmp_path}/out", **spec))
     for index in blocked:
-        (tmp_path / "out" / "fails" / "tasks" / f"{index:06d}.jsonl").mkdir(parents=True)
+        blocker(tmp_path, index).mkdir(parents=True)
     return path
 
 
@@ -158,7 +171,7 @@ def test_a_failing_task_is_retried_summarised_and_fails_the_run(tmp_path: Path) 
     assert "4/5 tasks done" in err and "run the same command again to resume" in err
     status = sweepctl("status", spec)
     assert "failed         1" in status.stdout and "task 3:" in status.stdout
-    (tmp_path / "out" / "fails" / "tasks" / "000003.jsonl").rmdir()
+    blocker(tmp_path, 3).rmdir()
     assert sweepctl("run", spec).returncode == 0
     assert_complete(spec)
     assert "failed         0" in sweepctl("status", spec).stdout
