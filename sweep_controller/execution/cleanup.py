@@ -2,7 +2,7 @@
 
 Three kinds of leftovers pile up under ``<sweep>/tasks/`` and nothing reads them:
 
-- **partial writes**: temporary files ``.<name>.govsim-partial-<hex>`` of a file-store writer
+- **partial writes**: temporary files ``.<name>.govsim-partial-<pid>-<host>-<hex>`` of a writer
   killed mid-write, and incomplete multipart uploads on S3;
 - **unnamed data files**: ``NNNNNN.<commit>.<suffix>`` files that no manifest names, either from
   an attempt that died before its manifest or from a commit that a later one replaced;
@@ -10,13 +10,14 @@ Three kinds of leftovers pile up under ``<sweep>/tasks/`` and nothing reads them
   manifest no longer names.
 
 ``sweepctl run`` removes them when it starts (:func:`clean_sweep`). It removes only what cannot
-be in use: a partial write last touched more than ``PARTIAL_AGE`` ago (a live writer writes its
-temporary file within seconds, so age and not a process id decides; a process id means nothing
-on another machine or in another container), and an unnamed data file whose commit id is older
-than ``GARBAGE_AGE``. A writer names only data files minted less than ``FRESH_FOR`` before it
-writes its manifest (it uploads again otherwise), so a file old enough to remove can no longer
-become named. A reader that read a manifest just before it was replaced, and whose files were
-then removed, reads the new manifest instead (``check_task``).
+be in use: a temporary file whose writer ran on this machine and has ended (its name carries the
+writer's pid and host), or that nobody has touched for ``PARTIAL_AGE`` (a live writer writes its
+temporary file within seconds; this covers writers on other machines, where a pid means
+nothing); a multipart upload initiated more than ``PARTIAL_AGE`` ago; and an unnamed data file
+whose commit id is older than ``GARBAGE_AGE``. A writer names only data files minted less than
+``FRESH_FOR`` before it writes its manifest (it uploads again otherwise), so a file old enough
+to remove can no longer become named. A reader that read a manifest just before it was
+replaced, and whose files were then removed, reads the new manifest instead (``check_task``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from simulator.atomic import write_atomic
+from simulator.atomic import parse_temp_name, write_atomic, writer_gone
 from sweep_controller.errors import (
     KeyNotFound,
     PermanentStorageError,
@@ -44,13 +44,6 @@ def _translate(exc: OSError, operation: str, uri: str) -> StorageError:
     if exc.errno in _TRANSIENT_ERRNOS:
         return TransientStorageError(text)
     return PermanentStorageError(text)
-
-
-def _temp_target(name: str) -> str | None:
-    """The name of the file that temporary file `name` was to become, or None if not one."""
-    if not name.startswith(".") or TEMP_MARKER not in name:
-        return None
-    return name[1:].rsplit(TEMP_MARKER, 1)[0] or None
 
 
 class FileStore(Store):
@@ -148,30 +141,36 @@ class FileStore(Store):
         return found
 
     def remove_partial_writes(self, prefix: str, *, before: datetime) -> int:
-        """Remove temporary files of writes under `prefix` last modified before `before`."""
+        """Remove temporary files of writes under `prefix` that no live process is writing.
+
+        A temporary file goes when it was last modified before `before`, or when its name says
+        it was written on this machine by a process that has ended (killed mid-write).
+        """
         check_prefix(prefix)
         base = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
         cutoff = before.timestamp()
+
+        def stale(path: Path) -> bool:
+            temp = parse_temp_name(path.name, TEMP_MARKER)
+            if temp is None:
+                return False
+            rel_dir = path.parent.relative_to(self.root).as_posix()
+            key = temp.target if rel_dir == "." else f"{rel_dir}/{temp.target}"
+            return key.startswith(prefix) and (writer_gone(temp) or path.stat().st_mtime < cutoff)
 
         def remove() -> int:
             removed = 0
             if not base.is_dir():
                 return removed
             for dirpath, _dirnames, filenames in os.walk(base):
-                rel_dir = Path(dirpath).relative_to(self.root).as_posix()
                 for name in filenames:
-                    target = _temp_target(name)
-                    if target is None:
-                        continue
-                    key = target if rel_dir == "." else f"{rel_dir}/{target}"
                     path = Path(dirpath, name)
                     try:
-                        if not key.startswith(prefix) or path.stat().st_mtime >= cutoff:
-                            continue
-                        path.unlink()
-                    except FileNotFoundError:  # removed by another cleaner, or published
+                        if stale(path):
+                            path.unlink()
+                            removed += 1
+                    except FileNotFoundError:  # published, or removed by another cleaner
                         continue
-                    removed += 1
             return removed
 
         return self._call("remove partial writes", f"{self.uri}/{prefix}", remove)

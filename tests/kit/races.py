@@ -10,7 +10,9 @@ with the product's own readers: ``scan_tasks`` (manifest against data, sha256 an
   left with a manifest that does not match its data, none is failed;
 - what the racers say they wrote adds up: the tasks the runners say they ran plus the workers
   that say they wrote their task equal the tasks in the store (the store starts empty), so no
-  racer claims work it did not do, and no task was committed twice.
+  racer claims work it did not do, and no task was committed twice;
+- no run was simulated twice: the runs the racers say they simulated add up to the sweep's runs
+  (a racer skips a task another one holds instead of simulating it too).
 
 ``python -m bench.races`` runs many trials on a file or S3 store.
 """
@@ -40,7 +42,8 @@ RACE_RULES = "v0.5"
 """The rule set of the race sweeps, given explicitly so the default can change under them."""
 
 _RAN = re.compile(r"tasks done: (\d+) by this run, (\d+) by others")
-_WROTE = re.compile(r"sweepctl worker \d+: wrote \d+ runs")
+_SIMULATED = re.compile(r"simulated (\d+) runs")
+_WROTE = re.compile(r"sweepctl worker \d+: wrote (\d+) runs")
 _FOUND = re.compile(r"sweepctl worker \d+: already done")
 
 
@@ -65,6 +68,8 @@ class TrialReport:
     exits: dict[str, int] = field(default_factory=dict)
     claimed: dict[str, int] = field(default_factory=dict)
     """Tasks each racer says it wrote itself."""
+    simulated: dict[str, int] = field(default_factory=dict)
+    """Runs each racer says it simulated."""
     done: int = 0
     invalid: list[str] = field(default_factory=list)
     """``index: reason`` of every task that is neither done nor absent."""
@@ -102,14 +107,16 @@ def standard_racers(spec: Path, n_tasks: int) -> list[Racer]:
     ]
 
 
-def _claims(racer: Racer, err: str) -> int | None:
-    """Tasks a racer's output says it wrote itself, or None if it does not say."""
+def _claims(racer: Racer, err: str) -> tuple[int, int] | None:
+    """Tasks a racer says it wrote itself and runs it simulated; None if it does not say."""
     if racer.is_runner:
-        match = _RAN.search(err)
-        return int(match.group(1)) if match else None
-    if _WROTE.search(err):
-        return 1
-    return 0 if _FOUND.search(err) else None
+        ran, simulated = _RAN.search(err), _SIMULATED.search(err)
+        if ran is None or simulated is None:
+            return None
+        return int(ran.group(1)), int(simulated.group(1))
+    if wrote := _WROTE.search(err):
+        return 1, int(wrote.group(1))
+    return (0, 0) if _FOUND.search(err) else None
 
 
 def race_trial(
@@ -142,11 +149,11 @@ def race_trial(
         report.exits[racer.label], report.stderr[racer.label] = proc.returncode, err
         if proc.returncode != 0:
             report.problems.append(f"{racer.label} exited {proc.returncode}: {err[-400:]}")
-        claimed = _claims(racer, err)
-        if claimed is None:
+        claims = _claims(racer, err)
+        if claims is None:
             report.problems.append(f"{racer.label} does not say what it wrote: {err[-400:]}")
         else:
-            report.claimed[racer.label] = claimed
+            report.claimed[racer.label], report.simulated[racer.label] = claims
     report.seconds = time.perf_counter() - started
     store = open_store(sweep.spec.output.uri)
     for check in scan_tasks(store, sweep.name, n_tasks, spec_hash(sweep)):
@@ -165,10 +172,17 @@ def race_trial(
             collect(sweep, store=store)
         except ResultsError as exc:
             report.problems.append(f"collect: {exc}")
-    total = sum(report.claimed.values())
-    if len(report.claimed) == len(racers) and total != report.done:
-        report.problems.append(
-            f"the racers say they wrote {total} task(s) ({report.claimed}); "
-            f"the store holds {report.done}"
-        )
+    if len(report.claimed) == len(racers):
+        total = sum(report.claimed.values())
+        if total != report.done:
+            report.problems.append(
+                f"the racers say they wrote {total} task(s) ({report.claimed}); "
+                f"the store holds {report.done}"
+            )
+        runs = sum(report.simulated.values())
+        if runs != sweep.spec.n_runs:
+            report.problems.append(
+                f"the racers simulated {runs} runs ({report.simulated}); "
+                f"the sweep has {sweep.spec.n_runs}"
+            )
     return report

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,8 +26,11 @@ from kit.waiting import wait_until
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from sweep_controller.execution.layout import TaskState, scan_tasks
+from sweep_controller.execution.cleanup import GARBAGE_AGE
+from sweep_controller.execution.layout import TaskState, data_key, new_commit, scan_tasks
+from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.execution.runner import run_sweep
+from sweep_controller.execution.worker import TaskContext
 from sweep_controller.metrics import RunnerMetrics
 from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import spec_hash
@@ -259,3 +265,44 @@ def test_s3_server_killed_mid_sweep_then_restarted_and_resumed(
     assert_complete(spec)
     after = manifests(store, sweep)
     assert all(after[i] == m for i, m in before.items())  # committed tasks were kept, not redone
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from sweep_controller.store import open_store
+def chunks():
+    yield b"partial"
+    os.kill(os.getpid(), signal.SIGKILL)
+open_store(sys.argv[1]).put_stream(sys.argv[2], chunks())
+"""
+
+
+def test_the_next_run_removes_what_killed_writers_left(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("tidy", f"file://{tmp_path}/out"))
+    sweep, store = open_output(spec)
+    for key in ("tidy/tasks/000001.20260101T000000Z-0123abcd.jsonl", "tidy/tasks/000002.x"):
+        killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, store.uri, key],
+                                capture_output=True, timeout=60)  # fmt: skip
+        assert killed.returncode == -9, killed.stderr
+    old = datetime.now(UTC) - GARBAGE_AGE * 2
+    store.put_bytes(data_key("tidy", 3, new_commit(old, "0123abcd"), "jsonl"), b"{}\n")
+    assert len(temp_files(tmp_path / "out")) == 2
+    result = sweepctl("run", spec, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "removed 2 partial write(s) and 1 unnamed data file(s)" in result.stderr
+    assert temp_files(tmp_path / "out") == []
+    assert_complete(spec)
+    assert all(len(keys) == 1 for keys in data_files(store, sweep).values())
+
+
+def test_a_task_held_elsewhere_is_taken_over_when_its_lease_expires(tmp_path: Path) -> None:
+    sweep = load_sweep(write_spec(tmp_path / "s.yaml", grid_doc("gone", f"file://{tmp_path}/o")))
+    ctx = TaskContext.open(sweep)
+    # A holder on another machine that stopped renewing: its lease runs out in two seconds.
+    elsewhere = TaskLease(ctx.store, "gone", 3, Holder("x" * 32, "elsewhere", 1, "", 0), ttl=2)
+    assert elsewhere.acquire() is None
+    summary = run_sweep(sweep, workers=1, progress=False, handle_signals=False)
+    assert summary.exit_code == 0
+    assert summary.ran == (0, 1, 2, 3, 4) and summary.done_by_others == ()
+    assert summary.held_seen == 1 and summary.attempts == 5
+    assert_complete(tmp_path / "s.yaml")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import pytest
 from kit.cli import start_sweepctl, sweepctl
 from kit.runs import manifests, normalised, open_output, task_lines, temp_files
+from kit.servers import SeaweedFS
 from kit.specs import grid_doc, write_spec
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,6 +28,7 @@ from sweep_controller.execution.layout import (
     records_key,
     sha256_hex,
 )
+from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import spec_hash
 
@@ -254,3 +257,36 @@ def test_same_task_same_records_whoever_runs_it(tmp_path: Path) -> None:
     lines_a, lines_b = task_lines(store_a, sa)[3], task_lines(store_b, sb)[3]
     assert lines_a != lines_b  # run ids differ...
     assert normalised(lines_a) == normalised(lines_b)  # ...and nothing else
+
+
+def test_a_worker_waits_for_the_lease_another_attempt_holds(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("w13", f"file://{tmp_path}/out"))
+    sweep, store = open_output(spec)
+    holder = TaskLease(store, "w13", 1, Holder.here("a" * 32))
+    assert holder.acquire() is None  # as a pod of this index elsewhere would
+    proc = start_sweepctl("worker", spec, "--index", "1")
+    assert proc.stderr is not None
+    lines = [proc.stderr.readline(), proc.stderr.readline()]
+    assert "task 1 is held by" in lines[1] and "attempt aaaaaaaa" in lines[1]
+    assert manifests(store, sweep) == {}
+    holder.release()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "wrote 4 runs" in err
+    check_committed_task(spec, 1)
+
+
+@pytest.mark.integration
+def test_a_missing_bucket_fails_with_its_name_and_is_never_created(
+    tmp_path: Path, s3_env: SeaweedFS
+) -> None:
+    bucket = f"missing-{uuid.uuid4().hex[:12]}"
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("w14", f"s3://{bucket}/sweeps"))
+    for attempt in (1, 2):  # the retry must not find a bucket made by the first attempt
+        failed = sweepctl("worker", spec, "--index", "0")
+        assert failed.returncode != 0, failed.stderr
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith("sweepctl: error: s3://") and f"{bucket}" in last, attempt
+        assert "Traceback" not in failed.stderr
+        names = [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]
+        assert bucket not in names
