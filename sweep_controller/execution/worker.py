@@ -14,12 +14,13 @@ Distributed semantics: results are written *at least once*, and a task is never 
 
 - A task's runs, seeds and parameters are a pure function of the spec and the index; two attempts
   produce the same records except for ``run_id`` and ``timestamp``.
-- Commit: the data files go up under names no other commit uses (``NNNNNN.<commit>.jsonl``,
-  ``<commit>`` minted just before the upload), then the manifest that names them is written
-  atomically over the old one. A reader trusts only the files the manifest names, so it sees the
-  old commit, none, or the new one, whatever other attempts do at the same time; an attempt that
-  dies before its manifest leaves unnamed files that no reader looks at and ``sweepctl run``
-  removes once they are old. Racing commits both complete; the last manifest wins.
+- Commit (``sweep_controller.execution.commit``): the data files go up under names no other
+  commit uses (``NNNNNN.<commit>.jsonl``, ``<commit>`` minted just before the upload), then the
+  manifest that names them is written atomically over the old one. A reader trusts only the
+  files the manifest names, so it sees the old commit, none, or the new one, whatever other
+  attempts do at the same time; an attempt that dies before its manifest leaves unnamed files
+  that no reader looks at and ``sweepctl run`` removes once they are old. Racing commits both
+  complete; the last manifest wins.
 - Lease: before simulating, the attempt takes the task's lease
   (``sweep_controller.execution.lease``), renews it while it works and releases it at the end.
   When another attempt holds it live, the local runner's attempt ends at once as ``held`` (the
@@ -52,7 +53,7 @@ import signal
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
@@ -73,22 +74,14 @@ from sweep_controller.errors import (
     TaskInterrupted,
     TransientStorageError,
 )
-from sweep_controller.execution.cleanup import FRESH_FOR
+from sweep_controller.execution.commit import TaskFile, commit_task, stop_point
 from sweep_controller.execution.layout import (
     RECORDS,
-    DataFile,
     FailureMarker,
-    Manifest,
     TaskCheck,
     TaskState,
     check_task,
-    commit_time,
-    data_key,
     failure_key,
-    manifest_json,
-    manifest_key,
-    new_commit,
-    sha256_hex,
     sweep_uri,
 )
 from sweep_controller.execution.lease import Holder, TaskLease
@@ -109,7 +102,6 @@ __all__ = [
     "LEASE_POLL_SECONDS",
     "TaskAttempt",
     "TaskContext",
-    "TaskFile",
     "Termination",
     "execute_task",
 ]
@@ -118,7 +110,6 @@ log = logging.getLogger(__name__)
 
 AGENT_RECORDS = AgentRecords.NONE
 """Sweep records carry no per-agent records: task objects stay small (see docs/sweeps.md)."""
-UPLOAD_CHUNK_BYTES = 1 << 20
 LEASE_POLL_SECONDS = 2.0
 """How often ``sweepctl worker`` looks again at a task whose lease another attempt holds."""
 
@@ -194,28 +185,6 @@ class TaskContext:
         return self.sweep.name
 
 
-def _stop_if(should_stop: Callable[[], bool]) -> None:
-    if should_stop():
-        raise TaskInterrupted("stop requested; nothing was committed by this attempt")
-
-
-def _chunks(data: bytes, should_stop: Callable[[], bool]) -> Iterator[bytes]:
-    """``data`` in upload chunks; raises ``TaskInterrupted`` between chunks on a stop request."""
-    view = memoryview(data)
-    for start in range(0, max(len(data), 1), UPLOAD_CHUNK_BYTES):
-        _stop_if(should_stop)
-        yield bytes(view[start : start + UPLOAD_CHUNK_BYTES])
-
-
-@dataclass(frozen=True)
-class TaskFile:
-    """One data file of a task: its role in the manifest, its name suffix and its bytes."""
-
-    role: str
-    suffix: str
-    data: bytes
-
-
 @dataclass
 class _Progress:
     """Mutable progress of one attempt, read when it ends however it ends."""
@@ -246,9 +215,9 @@ def _wait(seconds: float, should_stop: Callable[[], bool]) -> None:
     """Sleep ``seconds``, looking at ``should_stop`` every 0.2 s."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        _stop_if(should_stop)
+        stop_point(should_stop)
         time.sleep(min(left, 0.2))
-    _stop_if(should_stop)
+    stop_point(should_stop)
 
 
 def _claim(
@@ -316,8 +285,18 @@ def _run_and_commit(
         records = _simulate(ctx, index, progress, metrics, should_stop=should_stop,
                             on_run=on_run, clock=clock, new_id=new_id, timer=timer)  # fmt: skip
         files = [TaskFile(RECORDS, "jsonl", b"".join(records))]
-        _commit(ctx, index, files, len(records), progress, metrics,
-                should_stop=should_stop, clock=clock, new_id=new_id)  # fmt: skip
+
+        def written(nbytes: int) -> None:
+            progress.bytes_written += nbytes
+            if metrics is not None:
+                metrics.add_storage_written(nbytes)
+
+        # Committing: once the data files are up, the manifest is written whatever happens.
+        commit_task(ctx.store, ctx.name, index, files, count=len(records),
+                    positions=ctx.plan.task_positions(index), spec_hash=ctx.spec_hash,
+                    code_version=ctx.code_version, should_stop=should_stop, clock=clock,
+                    token=lambda: new_id().hex, on_written=written)  # fmt: skip
+        progress.records = len(records)
     try:
         ctx.store.delete(failure_key(ctx.name, index))
     except SweepError as exc:
@@ -341,7 +320,7 @@ def _simulate(
     # but the validator stays hot in the CPU caches instead of being evicted by each run.
     batch: list[dict[str, Any]] = []
     for spec in ctx.plan.task_runs(index):
-        _stop_if(should_stop)
+        stop_point(should_stop)
         started = timer()
         try:
             fields = record_fields(
@@ -374,59 +353,6 @@ def _simulate(
             )
         lines.append(line + b"\n")
     return lines
-
-
-def _commit(
-    ctx: TaskContext,
-    index: int,
-    files: list[TaskFile],
-    count: int,
-    progress: _Progress,
-    metrics: WorkerMetrics | None,
-    *,
-    should_stop: Callable[[], bool],
-    clock: Callable[[], datetime],
-    new_id: Callable[[], uuid.UUID],
-) -> None:
-    """Upload ``files`` under a fresh commit id, then the manifest that names them."""
-    store, name = ctx.store, ctx.name
-    while True:
-        commit = new_commit(clock(), new_id().hex)
-        named: dict[str, DataFile] = {}
-        for file in files:
-            _stop_if(should_stop)
-            key = data_key(name, index, commit, file.suffix)
-            store.put_stream(key, _chunks(file.data, should_stop))
-            progress.bytes_written += len(file.data)
-            if metrics is not None:
-                metrics.add_storage_written(len(file.data))
-            named[file.role] = DataFile(
-                name=key.rsplit("/", 1)[1], bytes=len(file.data), sha256=sha256_hex(file.data)
-            )
-        # Cleanup removes unnamed data files once they are old: name only fresh ones.
-        if clock() - commit_time(commit) < FRESH_FOR:
-            break
-        log.warning("task %d: the upload took over %s; uploading again", index, FRESH_FOR)
-    # Committing: the data files are up; write their manifest whatever happens now.
-    positions = ctx.plan.task_positions(index)
-    manifest = Manifest(
-        sweep=name,
-        index=index,
-        commit=commit,
-        count=count,
-        files=named,
-        spec_hash=ctx.spec_hash,
-        code_version=ctx.code_version,
-        position_start=positions.start,
-        position_stop=positions.stop,
-        created=clock(),
-    )
-    body = manifest_json(manifest)
-    store.put_bytes(manifest_key(name, index), body)
-    progress.bytes_written += len(body)
-    progress.records = count
-    if metrics is not None:
-        metrics.add_storage_written(len(body))
 
 
 def _write_failure(
