@@ -7,32 +7,99 @@ over the target (``os.replace``) and then the directory is fsynced, so the new n
 crash. In exclusive mode the temporary file is hard-linked to the target instead, which fails when
 the target exists: the first complete writer wins and later ones change nothing. A crash at any
 point leaves the old content or the new one, plus at most a stray temporary file whose name
-carries ``TEMP_MARKER``, which listings skip. Anything short of a crash leaves no temporary file:
-the writer removes it on every exception, and :func:`sigterm_raises` turns SIGTERM into one
-(``Terminated``) for commands that write files, so ``kill`` cleans up too.
+carries ``TEMP_MARKER``, which listings skip. The name also says which process wrote it
+(``.<target name><marker><pid>-<host>-<random hex>``), so that a cleaner can tell the leftovers
+of a dead writer on its own machine (:func:`parse_temp_name`, :func:`writer_gone`). Anything
+short of a crash leaves no temporary file: the writer removes it on every exception, and
+:func:`sigterm_raises` turns SIGTERM into one (``Terminated``) for commands that write files, so
+``kill`` cleans up too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
-__all__ = ["TEMP_MARKER", "Terminated", "check_terminated", "sigterm_raises", "write_atomic"]
+__all__ = [
+    "TEMP_MARKER",
+    "TempName",
+    "Terminated",
+    "check_terminated",
+    "parse_temp_name",
+    "sigterm_raises",
+    "temp_name",
+    "write_atomic",
+    "writer_gone",
+]
 
 TEMP_MARKER = ".govsim-partial-"
-"""Part of the name of every in-flight temporary file: ``.<target name><marker><random hex>``."""
+"""Part of the name of every in-flight temporary file (see the module docstring)."""
+_WRITER = re.compile(r"^(?P<pid>\d+)-(?P<host>.*)-[0-9a-f]{16}$")
 
 _T = TypeVar("_T")
 _WRITE_BYTES = 1 << 20
 """Bytes gathered from the caller's chunks before one ``os.write``."""
+
+
+@dataclass(frozen=True)
+class TempName:
+    """What the name of a temporary file says: its target's name and who was writing it."""
+
+    target: str
+    pid: int | None
+    """The writer's process id; None for names of earlier releases, which carry none."""
+    host: str
+
+
+def _host() -> str:
+    """This machine's name as it goes into temporary file names (no '/')."""
+    return socket.gethostname().replace("/", "_")[:64]
+
+
+def temp_name(target_name: str, marker: str = TEMP_MARKER) -> str:
+    """A fresh name for this process's temporary file of ``target_name``."""
+    return f".{target_name}{marker}{os.getpid()}-{_host()}-{uuid.uuid4().hex[:16]}"
+
+
+def parse_temp_name(name: str, marker: str = TEMP_MARKER) -> TempName | None:
+    """Read a temporary file's name; None if ``name`` is not one."""
+    if not name.startswith(".") or marker not in name:
+        return None
+    target, _, writer = name[1:].rpartition(marker)
+    if not target:
+        return None
+    match = _WRITER.match(writer)
+    if match is None:
+        return TempName(target, None, "")
+    return TempName(target, int(match["pid"]), match["host"])
+
+
+def writer_gone(temp: TempName) -> bool:
+    """True only if the writer of ``temp`` ran on this machine and that process has ended.
+
+    False whenever it cannot tell (another machine, no pid in the name, or a live process
+    with that pid, which may be a later process that reused it).
+    """
+    if temp.pid is None or temp.host != _host():
+        return False
+    try:
+        os.kill(temp.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _fsync_dir(path: Path) -> None:
@@ -81,7 +148,7 @@ def write_atomic(
     chunks: Iterable[bytes] = (
         [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else data
     )
-    tmp = target.with_name(f".{target.name}{temp_marker}{uuid.uuid4().hex}")
+    tmp = target.with_name(temp_name(target.name, temp_marker))
     os_call(lambda: target.parent.mkdir(parents=True, exist_ok=True))
     try:  # from before the file exists, so that no exception can slip in between
         fd = os_call(lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))

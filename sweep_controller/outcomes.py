@@ -22,6 +22,8 @@ class TaskOutcome(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    HELD = "held"
+    """Another attempt held the task's lease: this one did nothing (the runner comes back)."""
 
     @property
     def done(self) -> bool:
@@ -30,8 +32,13 @@ class TaskOutcome(StrEnum):
 
     @property
     def reported(self) -> TaskOutcome:
-        """The outcome metrics count this attempt as: an interrupted attempt counts as failed."""
-        return TaskOutcome.FAILED if self is TaskOutcome.INTERRUPTED else self
+        """The outcome metrics count this attempt as: an interrupted attempt counts as failed.
+
+        A held attempt finished nothing and is not counted; should one be, it did no work.
+        """
+        if self is TaskOutcome.INTERRUPTED:
+            return TaskOutcome.FAILED
+        return TaskOutcome.SKIPPED if self is TaskOutcome.HELD else self
 
 
 REPORTED_TASK_OUTCOMES: tuple[TaskOutcome, ...] = (

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from simulator.records.validate import check_json
 from sweep_controller.errors import SweepError
-from sweep_controller.execution.layout import TaskState, check_task, task_key
+from sweep_controller.execution.layout import TaskState, check_task, manifest_key, records_key
 from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import open_store
@@ -47,7 +47,11 @@ def check_sweep(path: str, sweep: Sweep) -> list[str]:
     runs = 0
     for index in range(sweep.spec.n_tasks):
         task = check_task(store, sweep.name, index, digest, verify=True, keep_data=True)
-        where = store.uri_for(task_key(sweep.name, index))
+        where = store.uri_for(
+            records_key(sweep.name, task.manifest)
+            if task.manifest is not None
+            else manifest_key(sweep.name, index)
+        )
         if task.state is not TaskState.DONE or task.data is None or task.manifest is None:
             problems.append(f"{where}: task {index} is {task.state}: {task.reason}")
             continue

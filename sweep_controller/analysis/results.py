@@ -26,7 +26,7 @@ import numpy as np
 from simulator.atomic import write_atomic
 from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
-from sweep_controller.execution.layout import TaskState, check_task, task_key, tasks_prefix
+from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
 from sweep_controller.intervals import format_gaps, format_intervals
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
@@ -165,12 +165,13 @@ def collect(
         check = check_task(store, name, index, digest, keep_data=True)
         if check.state is TaskState.FOREIGN:
             raise ResultsError(f"task {index}: {check.reason}: another sweep's results")
-        if check.state is not TaskState.DONE or check.data is None:
+        if check.state is not TaskState.DONE or check.data is None or check.manifest is None:
             raise ResultsError(
                 f"task {index}: {check.reason or check.state.value}; "
                 "run `sweepctl run` to rewrite it"
             )
-        _add_task(rows, check.data, index, plan, swept, store.uri_for(task_key(name, index)))
+        where = store.uri_for(records_key(name, check.manifest))
+        _add_task(rows, check.data, index, plan, swept, where)
     order = np.argsort(np.asarray(rows["run_index"], dtype=np.int64), kind="stable")
     columns = {key: np.asarray(values)[order] if values else np.asarray(values)
                for key, values in rows.items()}  # fmt: skip

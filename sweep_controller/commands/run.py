@@ -59,11 +59,16 @@ def summary_lines(summary: RunSummary) -> list[str]:
     done = summary.done_before + len(summary.completed)
     rate = summary.runs_simulated / summary.wall_seconds if summary.wall_seconds > 0 else 0.0
     lines = [
-        f"{p} {summary.sweep}: {done}/{summary.n_tasks} tasks done "
-        f"({len(summary.completed)} now, {summary.done_before} before), "
-        f"{summary.runs_done}/{summary.n_runs} runs; simulated {summary.runs_simulated} runs "
-        f"in {summary.wall_seconds:.1f} s ({rate:.0f} runs/s)",
+        f"{p} {summary.sweep}: {done}/{summary.n_tasks} tasks done: {len(summary.ran)} by this "
+        f"run, {len(summary.done_by_others)} by others meanwhile, {summary.done_before} before "
+        f"it; {summary.runs_done}/{summary.n_runs} runs; simulated {summary.runs_simulated} "
+        f"runs in {summary.wall_seconds:.1f} s ({rate:.0f} runs/s)",
     ]
+    if summary.held_seen:
+        lines.append(
+            f"{p} {summary.held_seen} task(s) were held by other processes when this run got "
+            "to them; it came back to each until its holder finished or let go"
+        )
     if summary.failed:
         budget = (
             "unset: any failure fails the sweep"

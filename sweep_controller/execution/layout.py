@@ -2,24 +2,35 @@
 
 Every process that touches results (the worker that writes them, the local runner that skips
 finished tasks, ``sweepctl status``, ``collect`` and ``report``) must agree on the keys and on
-what "done" means, so both are defined once, here. Under ``<output uri>/<sweep name>/``:
+what "done" means, so both are defined once, here. Under ``<output uri>/<sweep name>/tasks/``:
 
-``tasks/NNNNNN.jsonl``
-    The task's run records, one v0.5 record a line, in the task's run order (6-digit index).
-``tasks/NNNNNN.manifest.json``
-    The commit marker, written after the JSONL: record count, byte size, sha256 of the JSONL,
-    spec hash, code version, index, the task's positions in the run order, creation time.
-``tasks/NNNNNN.failed.json``
+``NNNNNN.<commit>.jsonl`` (and other ``NNNNNN.<commit>.<suffix>`` data files)
+    The data of one commit of task NNNNNN (6-digit index): its run records, one v0.5 record a
+    line in the task's run order, and any side files. ``<commit>`` is ``YYYYMMDDTHHMMSSZ-`` and
+    8 random hex digits, minted just before the upload, so no two commits share a data key and
+    a data file, once written, never changes.
+``NNNNNN.manifest.json``
+    The commit marker, written after the data files: it names them (each with its byte size
+    and sha256), and holds the record count, spec hash, code version, index, the task's
+    positions in the run order and the creation time. Replacing it is the commit: the last
+    complete manifest wins, and readers trust only the files it names.
+``NNNNNN.lease.GGGGGG.json``
+    Generation GGGGGG of the task's lease (``sweep_controller.execution.lease``).
+``NNNNNN.failed.json``
     The last failure of a task that is not done (error, exit code); removed when it succeeds.
-``tasks/NNNNNN.traces/<run_id>.parquet``
+``NNNNNN.traces/<run_id>.parquet``
     With ``spec.traces: parquet``, each run's flip trace, uploaded before the JSONL whose record
-    names it (``traces.path`` is relative to the JSONL, as for ``govsim --traces parquet``). An
-    attempt that does not commit may leave traces that no record names; they are never read.
+    names it (``traces.path`` is relative to the JSONL's folder, as for ``govsim --traces
+    parquet``). Keys hold the run's id, which no other attempt uses. An attempt that does not
+    commit may leave traces that no record names; they are never read.
 
-A task is *done* when its manifest parses, names this sweep's spec hash, and its sha256 matches
-the JSONL beside it. A manifest with another spec hash means the prefix holds another sweep's
-results (``foreign``); a manifest whose JSONL is missing or differs is ``invalid`` and the task is
-run again. Verification reads the JSONL, so ``scan_store(verify=False)`` exists for quick looks.
+A task is *done* when its manifest parses, names this sweep's spec hash, and every file it names
+exists with the size and sha256 it states. A manifest with another spec hash means the prefix
+holds another sweep's results (``foreign``); a manifest whose files are missing or differ is
+``invalid`` and the task is run again. Data files that no manifest names are uncommitted or
+superseded copies; readers never look at them (``sweep_controller.execution.cleanup`` removes
+old ones). Manifests of version 1 (``NNNNNN.jsonl`` beside them, from earlier releases) are
+still read. Verification reads the data, so ``scan_store(verify=False)`` exists for quick looks.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -42,30 +54,53 @@ from sweep_controller.errors import KeyNotFound
 from sweep_controller.store import Store
 
 __all__ = [
+    "RECORDS",
     "TASKS_DIR",
+    "DataFile",
     "FailureMarker",
     "Manifest",
     "TaskCheck",
+    "TaskFileName",
     "TaskScan",
     "TaskState",
     "check_task",
+    "commit_time",
+    "data_key",
     "failure_key",
+    "lease_key",
+    "lease_prefix",
     "manifest_json",
     "manifest_key",
+    "new_commit",
+    "parse_manifest",
+    "parse_task_file",
     "read_failure",
+    "records_key",
     "scan_store",
     "scan_tasks",
     "sha256_hex",
     "sweep_uri",
-    "task_key",
+    "task_prefix",
     "task_trace_path",
     "tasks_prefix",
     "trace_key",
 ]
 
 TASKS_DIR = "tasks"
+RECORDS = "records"
+"""The role of the run records (JSONL) among a task's data files; every manifest names one."""
 _SHA256 = r"^[0-9a-f]{64}$"
-_TASK_FILE = re.compile(r"^(\d{6,19})\.(jsonl|manifest\.json|failed\.json)$")
+_COMMIT = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
+_COMMIT_TIME = "%Y%m%dT%H%M%SZ"
+_FILE_NAME = r"^[0-9A-Za-z][0-9A-Za-z._-]*$"
+_TASK_FILE = re.compile(
+    rf"^(?P<index>\d{{6,19}})\."
+    rf"(?:(?P<commit>{_COMMIT})\.(?P<suffix>[0-9a-z][0-9a-z._-]*)"
+    r"|lease\.(?P<generation>\d{6,})\.json"
+    r"|(?P<kind>jsonl|manifest\.json|failed\.json))$"
+)
+_REREADS = 3
+"""Reads of a manifest whose named file is missing: it may have been replaced meanwhile."""
 
 
 class TaskState(StrEnum):
@@ -82,20 +117,64 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Manifest(_Strict):
-    """The commit marker of one task's JSONL."""
+class DataFile(_Strict):
+    """One data file a manifest names, beside the manifest in the task folder."""
 
-    manifest_version: Literal[1] = 1
+    name: str = Field(pattern=_FILE_NAME, description="File name in the tasks folder.")
+    bytes: NonNegativeInt
+    sha256: str = Field(pattern=_SHA256)
+
+
+class Manifest(_Strict):
+    """The commit marker of one task: which data files hold it (version 2)."""
+
+    manifest_version: Literal[1, 2] = 2
+    """2 for every manifest written; 1 marks one read from an earlier release's format."""
     sweep: str
     index: NonNegativeInt
-    count: NonNegativeInt = Field(description="Run records (lines) in the JSONL.")
-    bytes: NonNegativeInt = Field(description="Size of the JSONL in bytes.")
-    sha256: str = Field(pattern=_SHA256, description="sha256 of the JSONL.")
+    commit: str | None = Field(
+        default=None, pattern=rf"^{_COMMIT}$", description="The commit id in the file names."
+    )
+    count: NonNegativeInt = Field(description="Run records (lines) in the records file.")
+    files: dict[str, DataFile] = Field(description="The task's data files by role.")
     spec_hash: str = Field(pattern=_SHA256, description="spec_hash() of the sweep that wrote it.")
     code_version: str
     position_start: NonNegativeInt = Field(description="First position in the run order.")
     position_stop: NonNegativeInt = Field(description="One past the last position.")
     created: UtcDatetime
+
+    @property
+    def records(self) -> DataFile:
+        """The run records' file."""
+        return self.files[RECORDS]
+
+
+class _ManifestV1(_Strict):
+    """The manifest of earlier releases: the JSONL at the fixed key ``NNNNNN.jsonl``."""
+
+    manifest_version: Literal[1] = 1
+    sweep: str
+    index: NonNegativeInt
+    count: NonNegativeInt
+    bytes: NonNegativeInt
+    sha256: str = Field(pattern=_SHA256)
+    spec_hash: str = Field(pattern=_SHA256)
+    code_version: str
+    position_start: NonNegativeInt
+    position_stop: NonNegativeInt
+    created: UtcDatetime
+
+    def upgraded(self) -> Manifest:
+        """The same commit in the current shape."""
+        fields = self.model_dump(exclude={"bytes", "sha256"})
+        name = f"{self.index:06d}.jsonl"
+        records = DataFile(name=name, bytes=self.bytes, sha256=self.sha256)
+        return Manifest(**fields, files={RECORDS: records})
+
+
+class _Version(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    manifest_version: object = 2
 
 
 class FailureMarker(_Strict):
@@ -115,28 +194,34 @@ def tasks_prefix(sweep_name: str) -> str:
     return f"{sweep_name}/{TASKS_DIR}/"
 
 
+def task_prefix(sweep_name: str, index: int) -> str:
+    """The key prefix of every object of task ``index``: ``<name>/tasks/NNNNNN.``."""
+    return f"{tasks_prefix(sweep_name)}{index:06d}."
+
+
 def sweep_uri(store: Store, sweep_name: str) -> str:
     """The URI of a sweep's results folder: ``<output uri>/<name>/``."""
     return f"{store.uri.rstrip('/')}/{sweep_name}/"
 
 
-def task_key(sweep_name: str, index: int) -> str:
-    """Key of task ``index``'s JSONL: ``<name>/tasks/NNNNNN.jsonl``."""
-    return f"{tasks_prefix(sweep_name)}{_jsonl_name(index)}"
+def data_key(sweep_name: str, index: int, commit: str, suffix: str) -> str:
+    """Key of one data file of a commit: ``<name>/tasks/NNNNNN.<commit>.<suffix>``."""
+    return f"{task_prefix(sweep_name, index)}{commit}.{suffix}"
 
 
-def _jsonl_name(index: int) -> str:
-    return f"{index:06d}.jsonl"
+def records_key(sweep_name: str, manifest: Manifest) -> str:
+    """Key of the run records that ``manifest`` names."""
+    return f"{tasks_prefix(sweep_name)}{manifest.records.name}"
 
 
 def manifest_key(sweep_name: str, index: int) -> str:
     """Key of task ``index``'s manifest (its commit marker)."""
-    return f"{tasks_prefix(sweep_name)}{index:06d}.manifest.json"
+    return f"{task_prefix(sweep_name, index)}manifest.json"
 
 
 def task_trace_path(index: int, run_id: uuid.UUID) -> str:
-    """A run's trace relative to its task's JSONL (the record's ``traces.path``)."""
-    return side_file_name(_jsonl_name(index), TRACES_DIR, run_id)
+    """A run's trace relative to its task's folder (the record's ``traces.path``)."""
+    return side_file_name(f"{index:06d}.jsonl", TRACES_DIR, run_id)
 
 
 def trace_key(sweep_name: str, index: int, run_id: uuid.UUID) -> str:
@@ -146,7 +231,55 @@ def trace_key(sweep_name: str, index: int, run_id: uuid.UUID) -> str:
 
 def failure_key(sweep_name: str, index: int) -> str:
     """Key of task ``index``'s failure marker."""
-    return f"{tasks_prefix(sweep_name)}{index:06d}.failed.json"
+    return f"{task_prefix(sweep_name, index)}failed.json"
+
+
+def lease_prefix(sweep_name: str, index: int) -> str:
+    """The key prefix of task ``index``'s lease generations."""
+    return f"{task_prefix(sweep_name, index)}lease."
+
+
+def lease_key(sweep_name: str, index: int, generation: int) -> str:
+    """Key of generation ``generation`` of task ``index``'s lease."""
+    return f"{lease_prefix(sweep_name, index)}{generation:06d}.json"
+
+
+def new_commit(now: datetime, token: str) -> str:
+    """A commit id: the UTC time ``now`` and 8 hex digits of ``token``."""
+    return f"{now.strftime(_COMMIT_TIME)}-{token[:8]}"
+
+
+def commit_time(commit: str) -> datetime:
+    """When a commit id was minted (UTC)."""
+    return datetime.strptime(commit.split("-", 1)[0], _COMMIT_TIME).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TaskFileName:
+    """What a key below ``tasks/`` is: a task's data file, manifest, lease or failure marker."""
+
+    index: int
+    kind: str
+    """``data``, ``legacy-data`` (``NNNNNN.jsonl``), ``manifest``, ``lease`` or ``failed``."""
+    name: str
+    commit: str | None = None
+    generation: int | None = None
+
+
+_KINDS = {"jsonl": "legacy-data", "manifest.json": "manifest", "failed.json": "failed"}
+
+
+def parse_task_file(name: str) -> TaskFileName | None:
+    """Classify a file name in the tasks folder; None if it is none of a task's files."""
+    match = _TASK_FILE.match(name)
+    if match is None:
+        return None
+    index = int(match["index"])
+    if match["commit"]:
+        return TaskFileName(index, "data", name, commit=match["commit"])
+    if match["generation"]:
+        return TaskFileName(index, "lease", name, generation=int(match["generation"]))
+    return TaskFileName(index, _KINDS[match["kind"]], name)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -156,24 +289,38 @@ def sha256_hex(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class TaskCheck:
-    """One task's state, its manifest when it has one, why, and (when done) its JSONL bytes."""
+    """One task's state, its manifest when it has one, why, and (when done) its records."""
 
     index: int
     state: TaskState
     reason: str = ""
     manifest: Manifest | None = None
     data: bytes | None = None
+    """The run records (JSONL) when done and asked for (``keep_data``)."""
 
 
 _MANIFEST_TEXT = ErrorText(root="manifest")
 """Manifest problems are worded like record problems: ``field: reason``."""
 
 
-def _parse_manifest(raw: bytes) -> Manifest | str:
+def parse_manifest(raw: bytes) -> Manifest | str:
+    """The manifest in ``raw`` (either version), or one line saying what is wrong with it."""
     try:
+        version = _Version.model_validate_json(raw).manifest_version
+        if version == 1:
+            return _ManifestV1.model_validate_json(raw).upgraded()
         return Manifest.model_validate_json(raw)
     except ValidationError as exc:
         return _MANIFEST_TEXT.first(exc)
+
+
+def _owns(manifest: Manifest, name: str) -> bool:
+    """Whether a manifest may name this file: only its own commit's files (or v1's JSONL)."""
+    if manifest.manifest_version == 1:
+        return name == f"{manifest.index:06d}.jsonl"
+    return manifest.commit is not None and name.startswith(
+        f"{manifest.index:06d}.{manifest.commit}."
+    )
 
 
 def check_task(
@@ -185,17 +332,45 @@ def check_task(
     verify: bool = True,
     keep_data: bool = False,
 ) -> TaskCheck:
-    """Read task ``index``'s manifest (and JSONL, when ``verify``) and classify the task.
+    """Read task ``index``'s manifest (and its files, when ``verify``) and classify the task.
 
-    Never returns FAILED: failure markers are a listing matter (``scan_tasks``). Storage errors
-    other than a missing key propagate.
+    A named file that is missing sends the reader back to the manifest: a newer commit may
+    have replaced it and the old files been removed since. Never returns FAILED: failure
+    markers are a listing matter (``scan_tasks``). Storage errors other than a missing key
+    propagate.
     """
     mkey = manifest_key(sweep_name, index)
-    try:
-        raw = store.get_bytes(mkey)
-    except KeyNotFound:
-        return TaskCheck(index, TaskState.PENDING)
-    parsed = _parse_manifest(raw)
+    previous: bytes | None = None
+    missing = ""
+    for _ in range(_REREADS):
+        try:
+            raw = store.get_bytes(mkey)
+        except KeyNotFound:
+            return TaskCheck(index, TaskState.PENDING)
+        if raw == previous:
+            break
+        previous = raw
+        check = _check_manifest(store, sweep_name, index, spec_hash, raw, verify, keep_data)
+        if isinstance(check, TaskCheck):
+            return check
+        missing = check
+    manifest = parse_manifest(previous or b"")
+    assert isinstance(manifest, Manifest)
+    return TaskCheck(index, TaskState.INVALID, f"{store.uri_for(missing)}: missing", manifest)
+
+
+def _check_manifest(
+    store: Store,
+    sweep_name: str,
+    index: int,
+    spec_hash: str,
+    raw: bytes,
+    verify: bool,
+    keep_data: bool,
+) -> TaskCheck | str:
+    """Classify the task by this manifest; the key of a file it names if that is missing."""
+    mkey = manifest_key(sweep_name, index)
+    parsed = parse_manifest(raw)
     if isinstance(parsed, str):
         return TaskCheck(index, TaskState.INVALID, f"{store.uri_for(mkey)}: {parsed}")
     if parsed.spec_hash != spec_hash:
@@ -213,36 +388,31 @@ def check_task(
             f"{store.uri_for(mkey)}: names sweep {parsed.sweep!r} task {parsed.index}",
             parsed,
         )
+    foreign = [f.name for f in parsed.files.values() if not _owns(parsed, f.name)]
+    if RECORDS not in parsed.files or foreign:
+        what = f"names {foreign[0]!r}, not a file of its commit" if foreign else "names no records"
+        return TaskCheck(index, TaskState.INVALID, f"{store.uri_for(mkey)}: {what}", parsed)
     if not verify:
         return TaskCheck(index, TaskState.DONE, "manifest present (not verified)", parsed)
-    dkey = task_key(sweep_name, index)
-    try:
-        data = store.get_bytes(dkey)
-    except KeyNotFound:
-        return TaskCheck(index, TaskState.INVALID, f"{store.uri_for(dkey)}: missing", parsed)
-    digest = sha256_hex(data)
-    if digest != parsed.sha256 or len(data) != parsed.bytes:
-        return TaskCheck(
-            index,
-            TaskState.INVALID,
-            f"{store.uri_for(dkey)}: sha256 {digest[:12]}... ({len(data)} bytes) does not match "
-            f"its manifest's {parsed.sha256[:12]}... ({parsed.bytes} bytes)",
-            parsed,
-        )
-    return TaskCheck(index, TaskState.DONE, "", parsed, data if keep_data else None)
-
-
-def _task_files(keys: Iterable[str], prefix: str, n_tasks: int) -> dict[str, set[int]]:
-    """Task indexes present per file kind (jsonl, manifest.json, failed.json)."""
-    found: dict[str, set[int]] = {"jsonl": set(), "manifest.json": set(), "failed.json": set()}
-    for key in keys:
-        match = _TASK_FILE.match(key[len(prefix) :])
-        if match is None:
-            continue
-        index = int(match.group(1))
-        if index < n_tasks:
-            found[match.group(2)].add(index)
-    return found
+    records: bytes | None = None
+    for role, named in parsed.files.items():
+        key = f"{tasks_prefix(sweep_name)}{named.name}"
+        try:
+            data = store.get_bytes(key)
+        except KeyNotFound:
+            return key
+        digest = sha256_hex(data)
+        if digest != named.sha256 or len(data) != named.bytes:
+            return TaskCheck(
+                index,
+                TaskState.INVALID,
+                f"{store.uri_for(key)}: sha256 {digest[:12]}... ({len(data)} bytes) does not "
+                f"match its manifest's {named.sha256[:12]}... ({named.bytes} bytes)",
+                parsed,
+            )
+        if role == RECORDS:
+            records = data
+    return TaskCheck(index, TaskState.DONE, "", parsed, records if keep_data else None)
 
 
 @dataclass(frozen=True)
@@ -297,12 +467,12 @@ def scan_store(
     prefix = tasks_prefix(sweep_name)
     files = _task_files(store.list(prefix), prefix, n_tasks)
     found: dict[int, TaskCheck] = {}
-    for index in sorted(files["manifest.json"] | files["failed.json"]):
-        if index in files["manifest.json"]:
+    for index in sorted(files["manifest"] | files["failed"]):
+        if index in files["manifest"]:
             check = check_task(store, sweep_name, index, spec_hash, verify=verify)
         else:
             check = TaskCheck(index, TaskState.PENDING)
-        if check.state is not TaskState.DONE and index in files["failed.json"]:
+        if check.state is not TaskState.DONE and index in files["failed"]:
             marker = read_failure(store, sweep_name, index)
             reason = marker.error if marker is not None else "failure marker unreadable"
             if check.state is TaskState.PENDING:
@@ -317,6 +487,16 @@ def scan_tasks(
 ) -> list[TaskCheck]:
     """Every task's check as a list (``scan_store`` without the list, for sweeps of any size)."""
     return list(scan_store(store, sweep_name, n_tasks, spec_hash, verify=verify).checks())
+
+
+def _task_files(keys: Iterable[str], prefix: str, n_tasks: int) -> dict[str, set[int]]:
+    """Task indexes that have a manifest, and that have a failure marker."""
+    found: dict[str, set[int]] = {"manifest": set(), "failed": set()}
+    for key in keys:
+        parsed = parse_task_file(key[len(prefix) :])
+        if parsed is not None and parsed.kind in found and parsed.index < n_tasks:
+            found[parsed.kind].add(parsed.index)
+    return found
 
 
 def read_failure(store: Store, sweep_name: str, index: int) -> FailureMarker | None:

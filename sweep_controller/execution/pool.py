@@ -106,6 +106,7 @@ class _TaskRunner:
         return execute_task(
             self.ctx,
             index,
+            wait_for_lease=False,  # the runner comes back to a held task itself
             pushgateway_url=self.pushgateway_url,
             should_stop=self.should_stop,
             on_run=self.shared.count_run,

@@ -6,9 +6,15 @@ computes, validates and commits exactly the same records whoever runs it. This m
 sweep loop (what to run, retries, the failure budget, progress); the processes that run the
 tasks, and their signals, are ``sweep_controller.execution.pool``.
 
-- **Resumable.** Tasks are committed atomically, one object pair each, so a runner killed at any
-  moment (even ``kill -9``) leaves every task either done or not; running the same command again
-  scans the store, skips the done tasks and runs the rest. No run is lost or duplicated.
+- **Resumable.** Tasks are committed atomically (data files, then the manifest that names them),
+  so a runner killed at any moment (even ``kill -9``) leaves every task either done or not;
+  running the same command again scans the store, removes the leftovers of interrupted writes
+  (``sweep_controller.execution.cleanup``), skips the done tasks and runs the rest. No run is
+  lost or duplicated.
+- **Shared.** Any number of runners and Job pods may work on one sweep at once. A task whose
+  lease another process holds is skipped and looked at again every ``HELD_RECHECK_SECONDS``
+  until it is done or free, so the runners split the sweep between them, each ends only when
+  every task is done (or failed here), and each says which tasks it ran itself.
 - **Deterministic.** A task's records depend only on the spec and the index, never on the pool
   size or the order in which tasks finish (only ``run_id`` and ``timestamp`` differ).
 - **Failures** follow the Job's policy: a task that fails with a retryable code (1, 75) is tried
@@ -41,12 +47,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from simulator.records.building import utc_now
 from sweep_controller.errors import OutputConflict
+from sweep_controller.execution.cleanup import Cleaned, clean_sweep
 from sweep_controller.execution.layout import TaskState, scan_store, sweep_uri
 from sweep_controller.execution.pool import (
     RunnerSignals,
@@ -65,6 +73,8 @@ from sweep_controller.store import Store
 __all__ = ["RunSummary", "run_sweep"]
 
 POLL_SECONDS = 0.25
+HELD_RECHECK_SECONDS = 1.0
+"""How long a task held by another process waits before this runner looks at it again."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,10 @@ class RunSummary:
     n_runs: int
     done_before: int
     """Tasks already done when the run started."""
-    completed: tuple[int, ...]
-    """Tasks this run completed (or found done when it got to them)."""
+    ran: tuple[int, ...]
+    """Tasks this run simulated and committed itself."""
+    done_by_others: tuple[int, ...]
+    """Tasks found done when this run got to them: committed by another process meanwhile."""
     failed: tuple[TaskAttempt, ...]
     """Tasks whose last attempt failed, with that attempt."""
     not_started: int
@@ -92,6 +104,15 @@ class RunSummary:
     wall_seconds: float
     store_unreachable: str | None = None
     """Why the circuit breaker stopped the run (the last unreachable error), if it did."""
+    cleaned: Cleaned = field(default_factory=Cleaned)
+    """Leftovers of interrupted or superseded writes removed when the run started."""
+    held_seen: int = 0
+    """Tasks that another process held when this run first got to them."""
+
+    @property
+    def completed(self) -> tuple[int, ...]:
+        """Tasks done during this run, by it or by others."""
+        return tuple(sorted((*self.ran, *self.done_by_others)))
 
     @property
     def budget_exceeded(self) -> bool:
@@ -144,6 +165,7 @@ def run_sweep(
         )
     done_before = scan.with_state(TaskState.DONE)
     runs_before = sum(c.manifest.count for c in done_before if c.manifest is not None)
+    cleaned = clean_sweep(ctx.store, name, scan, utc_now())
     todo = _Queue(scan.not_done(), plan.n_tasks - len(done_before))
     n_workers = max(1, min(workers or default_workers(), len(todo) or 1))
     print(
@@ -153,6 +175,13 @@ def run_sweep(
         file=out,
         flush=True,
     )
+    if cleaned.total:
+        print(
+            f"sweepctl run: {name}: removed {cleaned.partial} partial write(s) and "
+            f"{cleaned.unnamed} unnamed data file(s) left by earlier attempts",
+            file=out,
+            flush=True,
+        )
     shared = SharedProgress()
     signals = RunnerSignals(shared, out)
     handle_signals = handle_signals and threading.current_thread() is threading.main_thread()
@@ -194,7 +223,8 @@ def run_sweep(
         n_tasks=plan.n_tasks,
         n_runs=plan.n_runs,
         done_before=len(done_before),
-        completed=tuple(sorted(loop.completed)),
+        ran=tuple(sorted(loop.ran)),
+        done_by_others=tuple(sorted(loop.found)),
         failed=tuple(sorted(loop.failed.values(), key=lambda o: o.index)),
         not_started=loop.not_started(),
         attempts=loop.attempts_total,
@@ -204,6 +234,8 @@ def run_sweep(
         interrupted_by=signals.received if shared.stop_requested() else None,
         wall_seconds=time.perf_counter() - started,
         store_unreachable=loop.store_down,
+        cleaned=cleaned,
+        held_seen=len(loop.held_seen),
     )
 
 
@@ -262,7 +294,10 @@ class _Loop:
         self.runs_before = runs_before
         self.in_flight: dict[Future[TaskAttempt], int] = {}
         self.attempts: collections.Counter[int] = collections.Counter()
-        self.completed: list[int] = []
+        self.ran: list[int] = []
+        self.found: list[int] = []
+        self.held: dict[int, float] = {}  # index -> when to look again (monotonic)
+        self.held_seen: set[int] = set()
         self.failed: dict[int, TaskAttempt] = {}
         self.interrupted: list[int] = []
         self.runs_committed = 0
@@ -281,13 +316,23 @@ class _Loop:
         return sum(self.attempts.values())
 
     def not_started(self) -> int:
-        return len(self.todo) + len(self.interrupted)
+        return len(self.todo) + len(self.held) + len(self.interrupted)
 
     def _may_start(self) -> bool:
         return not (self.shared.stop_requested() or self.broken or self.halted or self.store_down)
 
+    def _release_held(self) -> float | None:
+        """Queue the held tasks that are due; seconds until the next is due (None: none held)."""
+        now = time.monotonic()
+        for index, due in sorted(self.held.items(), key=lambda item: item[1]):
+            if due <= now:
+                del self.held[index]
+                self.todo.append(index)
+        return min(self.held.values()) - now if self.held else None
+
     def run(self) -> None:
         while True:
+            next_due = self._release_held()
             while self.todo and len(self.in_flight) < self.limit and self._may_start():
                 index = self.todo.popleft()
                 self.attempts[index] += 1
@@ -299,7 +344,11 @@ class _Loop:
                     break
                 self.in_flight[future] = index
             if not self.in_flight:
-                return
+                if next_due is None or not self._may_start():
+                    return
+                self._refresh()
+                time.sleep(min(POLL_SECONDS, max(next_due, 0.0)))
+                continue
             finished, _ = wait(self.in_flight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in finished:
                 index = self.in_flight.pop(future)
@@ -354,6 +403,11 @@ class _Loop:
 
     def _handle(self, attempt: TaskAttempt) -> None:
         index, outcome = attempt.index, attempt.outcome
+        if outcome is TaskOutcome.HELD:  # not an attempt: another process is on it
+            self.attempts[index] -= 1
+            self.held[index] = time.monotonic() + HELD_RECHECK_SECONDS
+            self.held_seen.add(index)
+            return
         self.runs_simulated += attempt.runs
         self._count_unreachable(attempt)
         if attempt.unreachable and self.store_down is not None:
@@ -365,7 +419,7 @@ class _Loop:
                 self.metrics.record_task_finished(self.name, outcome)
             return
         if outcome.done:
-            self.completed.append(index)
+            (self.found if outcome is TaskOutcome.SKIPPED else self.ran).append(index)
             self.failed.pop(index, None)
             self.runs_committed += attempt.records
             if outcome is TaskOutcome.SKIPPED:

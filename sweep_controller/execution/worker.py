@@ -4,34 +4,41 @@ A task is a fixed slice of a sweep's runs (``SweepPlan.task_runs``). The worker 
 serialises its v0.5 record (``simulator.records.building.record_fields``; per-agent records off:
 ``agent_records.mode`` is ``none``, see docs/sweeps.md), validates every record with
 ``simulator.records.validate.check_json`` (strict schema, then tallies) exactly as it will be
-stored, and uploads the task's JSONL, then its manifest (the commit marker), through the store
-(see ``sweep_controller.execution.layout`` for the keys). With ``spec.traces: parquet`` each run
-also keeps its flip trace; the trace's bytes are checked against their record
-(``simulator.records.trace_rows.check_trace``) and uploaded before the JSONL that names them.
-``sweepctl worker`` runs one task in a process of its own; ``sweepctl run`` calls the same
-:func:`execute_task` from a process pool.
+stored, and uploads the task's data files (the JSONL, and any side files), then its manifest
+(the commit marker), through the store (see ``sweep_controller.execution.layout`` for the
+keys). With ``spec.traces: parquet`` each run also keeps its flip trace; the trace's bytes are
+checked against their record (``simulator.records.trace_rows.check_trace``) and uploaded, under
+a key named by the run's id, before the JSONL that names them. ``sweepctl worker`` runs one task
+in a process of its own; ``sweepctl run`` calls the same :func:`execute_task` from a process pool.
 How an attempt ended is a ``sweep_controller.outcomes.TaskOutcome``.
 
-Distributed semantics: results are written *at least once*.
+Distributed semantics: results are written *at least once*, and a task is never corrupt.
 
 - A task's runs, seeds and parameters are a pure function of the spec and the index; two attempts
-  produce the same records except for ``run_id`` and ``timestamp``, under the same keys.
-- The JSONL is written atomically, then the manifest. The task is done only once the manifest
-  (this spec hash, the JSONL's sha256) is in place; an attempt that dies between the two leaves an
-  uncommitted JSONL, which readers ignore and the next attempt overwrites.
+  produce the same records except for ``run_id`` and ``timestamp``.
+- Commit (``sweep_controller.execution.commit``): the data files go up under names no other
+  commit uses (``NNNNNN.<commit>.jsonl``, ``<commit>`` minted just before the upload), then the
+  manifest that names them is written atomically over the old one. A reader trusts only the
+  files the manifest names, so it sees the old commit, none, or the new one, whatever other
+  attempts do at the same time; an attempt that dies before its manifest leaves unnamed files
+  that no reader looks at and ``sweepctl run`` removes once they are old. Racing commits both
+  complete; the last manifest wins.
+- Lease: before simulating, the attempt takes the task's lease
+  (``sweep_controller.execution.lease``), renews it while it works and releases it at the end.
+  When another attempt holds it live, the local runner's attempt ends at once as ``held`` (the
+  runner comes back to it), and ``sweepctl worker`` waits until it is released or expires. After
+  taking the lease the attempt looks at the task again, so it never redoes a task that the
+  previous holder committed.
 - A task that is already done is skipped (exit 0), so a retried pod, a duplicate pod or a re-run
-  of ``sweepctl run`` repeats no work once the task has committed. Two attempts racing on one index
-  may leave one's manifest beside the other's JSONL; the sha256 check then reads the task as not
-  done, and the next attempt rewrites both. No reader ever accepts a mismatched pair, so no run is
-  counted twice and none is lost.
+  of ``sweepctl run`` repeats no work once the task has committed.
 - A manifest with another spec hash means that the output prefix belongs to another sweep: the
   worker refuses to touch it (``OutputConflict``, exit 2).
 
 Stopping: a SIGTERM handler (:class:`Termination`) only sets a flag. The worker looks at it before
-it reads the store, before each run, between upload chunks and before the upload starts, then
-raises ``TaskInterrupted`` (exit 143) without leaving a partial object. Once the JSONL is published
-the manifest is written regardless (a short commit). A run in progress is not cut short, so very
-large runs delay the stop by up to one run.
+each run, between upload chunks and before the upload starts, then raises ``TaskInterrupted``
+(exit 143) without committing. Once the data files are up the manifest is written regardless
+(a short commit). A run in progress is not cut short, so very large runs delay the stop
+by up to one run.
 
 Exit codes (``sweep_controller.exit_codes.ExitCode``, chosen by ``exit_code_for``): 0 done or
 skipped; 2 permanent, retrying cannot help (bad spec, index out of range, a simulation parameter
@@ -50,7 +57,7 @@ import signal
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
@@ -76,20 +83,19 @@ from sweep_controller.errors import (
     TaskInterrupted,
     TransientStorageError,
 )
+from sweep_controller.execution.commit import TaskFile, commit_task, stop_point
 from sweep_controller.execution.layout import (
+    RECORDS,
     FailureMarker,
-    Manifest,
+    TaskCheck,
     TaskState,
     check_task,
     failure_key,
-    manifest_json,
-    manifest_key,
-    sha256_hex,
     sweep_uri,
-    task_key,
     task_trace_path,
     trace_key,
 )
+from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
     DEFAULT_PUSH_INTERVAL_SECONDS,
@@ -104,6 +110,7 @@ from sweep_controller.store import Store, open_store
 
 __all__ = [
     "AGENT_RECORDS",
+    "LEASE_POLL_SECONDS",
     "TaskAttempt",
     "TaskContext",
     "Termination",
@@ -114,7 +121,8 @@ log = logging.getLogger(__name__)
 
 AGENT_RECORDS = AgentRecords.NONE
 """Sweep records carry no per-agent records: task objects stay small (see docs/sweeps.md)."""
-UPLOAD_CHUNK_BYTES = 1 << 20
+LEASE_POLL_SECONDS = 2.0
+"""How often ``sweepctl worker`` looks again at a task whose lease another attempt holds."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,8 @@ class TaskAttempt:
     error: str | None = None
     unreachable: bool = False
     """The attempt failed because the store did not answer at all (``StoreUnreachable``)."""
+    held_by: str | None = None
+    """Who held the task's lease, when the outcome is ``held``."""
 
 
 class Termination:
@@ -188,19 +198,6 @@ class TaskContext:
         return self.sweep.name
 
 
-def _stop_if(should_stop: Callable[[], bool]) -> None:
-    if should_stop():
-        raise TaskInterrupted("stop requested; nothing was committed by this attempt")
-
-
-def _chunks(data: bytes, should_stop: Callable[[], bool]) -> Iterator[bytes]:
-    """``data`` in upload chunks; raises ``TaskInterrupted`` between chunks on a stop request."""
-    view = memoryview(data)
-    for start in range(0, max(len(data), 1), UPLOAD_CHUNK_BYTES):
-        _stop_if(should_stop)
-        yield bytes(view[start : start + UPLOAD_CHUNK_BYTES])
-
-
 @dataclass
 class _Progress:
     """Mutable progress of one attempt, read when it ends however it ends."""
@@ -209,9 +206,126 @@ class _Progress:
     records: int = 0
     bytes_written: int = 0
     skipped: bool = False
+    held_by: str | None = None
+
+
+def _look(ctx: TaskContext, index: int, progress: _Progress) -> TaskCheck | None:
+    """The task's state; None (and ``progress.skipped``) when it is done already."""
+    check = check_task(ctx.store, ctx.name, index, ctx.spec_hash)
+    if check.state is TaskState.FOREIGN:
+        raise OutputConflict(
+            f"{check.reason}: the output prefix {sweep_uri(ctx.store, ctx.name)} belongs to "
+            "another sweep; change metadata.name or spec.output.uri, or delete the old results"
+        )
+    if check.state is TaskState.DONE:
+        assert check.manifest is not None
+        progress.skipped, progress.records = True, check.manifest.count
+        return None
+    return check
+
+
+def _wait(seconds: float, should_stop: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, looking at ``should_stop`` every 0.2 s."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        stop_point(should_stop)
+        time.sleep(min(left, 0.2))
+    stop_point(should_stop)
+
+
+def _claim(
+    ctx: TaskContext,
+    index: int,
+    progress: _Progress,
+    lease: TaskLease,
+    *,
+    wait_for_lease: bool,
+    should_stop: Callable[[], bool],
+) -> TaskCheck | None:
+    """Take the task's lease; the task's state once held, None when done or held elsewhere."""
+    check = _look(ctx, index, progress)
+    if check is None:
+        return None
+    announced = False
+    while (holder := lease.acquire()) is not None:
+        if not wait_for_lease:
+            progress.held_by = holder.describe()
+            return None
+        if not announced:
+            log.info("task %d is held by %s until %s; waiting", index, holder.describe(),
+                     f"{holder.expires:%H:%M:%S}Z")  # fmt: skip
+            announced = True
+        _wait(LEASE_POLL_SECONDS, should_stop)
+        if _look(ctx, index, progress) is None:
+            return None
+    # The previous holder may have committed just before letting go: look again.
+    try:
+        check = _look(ctx, index, progress)
+    except BaseException:
+        lease.release()
+        raise
+    if check is None:
+        lease.release()
+    return check
 
 
 def _run_and_commit(
+    ctx: TaskContext,
+    index: int,
+    progress: _Progress,
+    metrics: WorkerMetrics | None,
+    *,
+    wait_for_lease: bool,
+    should_stop: Callable[[], bool],
+    on_run: Callable[[], None] | None,
+    on_claimed: Callable[[], object] | None,
+    clock: Callable[[], datetime],
+    new_id: Callable[[], uuid.UUID],
+    timer: Callable[[], float],
+) -> None:
+    """Skip the task if done or held; else take its lease, simulate, validate and commit."""
+    stop_point(should_stop)  # before reading the store
+    lease = TaskLease(ctx.store, ctx.name, index, Holder.here(new_id().hex), clock=clock)
+    check = _claim(
+        ctx, index, progress, lease, wait_for_lease=wait_for_lease, should_stop=should_stop
+    )
+    if check is None:
+        return
+    with lease.kept():
+        if on_claimed is not None:
+            on_claimed()
+        if check.state is TaskState.INVALID:
+            log.warning("task %d: rewriting: %s", index, check.reason)
+        records, traces = _simulate(ctx, index, progress, metrics, should_stop=should_stop,
+                                    on_run=on_run, clock=clock, new_id=new_id,
+                                    timer=timer)  # fmt: skip
+        files = [TaskFile(RECORDS, "jsonl", b"".join(records))]
+
+        def written(nbytes: int) -> None:
+            progress.bytes_written += nbytes
+            if metrics is not None:
+                metrics.add_storage_written(nbytes)
+
+        # Flip traces go up before the JSONL that names them; their keys hold the run's id, which
+        # no other attempt uses, so they need no commit of their own.
+        for key, trace_data in traces:
+            stop_point(should_stop)
+            ctx.store.put_bytes(key, bytes(trace_data))
+            written(len(trace_data))
+
+        # Committing: once the data files are up, the manifest is written whatever happens.
+        commit_task(ctx.store, ctx.name, index, files, count=len(records),
+                    positions=ctx.plan.task_positions(index), spec_hash=ctx.spec_hash,
+                    code_version=ctx.code_version, should_stop=should_stop, clock=clock,
+                    token=lambda: new_id().hex, on_written=written)  # fmt: skip
+        progress.records = len(records)
+    try:
+        ctx.store.delete(failure_key(ctx.name, index))
+    except SweepError as exc:
+        log.warning("task %d: could not clear its failure marker: %s", index, exc)
+
+
+def _simulate(
     ctx: TaskContext,
     index: int,
     progress: _Progress,
@@ -222,30 +336,15 @@ def _run_and_commit(
     clock: Callable[[], datetime],
     new_id: Callable[[], uuid.UUID],
     timer: Callable[[], float],
-) -> None:
-    """Skip the task if done; else simulate, validate, upload the JSONL, then the manifest."""
-    store, name = ctx.store, ctx.name
-    _stop_if(should_stop)
-    check = check_task(store, name, index, ctx.spec_hash)
-    if check.state is TaskState.FOREIGN:
-        raise OutputConflict(
-            f"{check.reason}: the output prefix {sweep_uri(store, name)} belongs to another sweep; "
-            "change metadata.name or spec.output.uri, or delete the old results"
-        )
-    if check.state is TaskState.DONE:
-        assert check.manifest is not None
-        progress.skipped, progress.records = True, check.manifest.count
-        return
-    if check.state is TaskState.INVALID:
-        log.warning("task %d: rewriting: %s", index, check.reason)
-    positions = ctx.plan.task_positions(index)
+) -> tuple[list[bytes], list[tuple[str, memoryview]]]:
+    """Simulate the task's runs; their validated JSONL lines, and (key, bytes) of their traces."""
     traced = ctx.sweep.spec.traces is Traces.PARQUET
     # Simulate every run first, then serialise and validate them in one pass: the same work,
     # but the validator stays hot in the CPU caches instead of being evicted by each run.
     batch: list[dict[str, Any]] = []
     traces: dict[str, tuple[str, memoryview]] = {}  # run_id -> (key, Parquet bytes)
     for spec in ctx.plan.task_runs(index):
-        _stop_if(should_stop)
+        stop_point(should_stop)
         started = timer()
         try:
             result = simulate(spec.params, spec.seed, trace=traced)
@@ -256,7 +355,7 @@ def _run_and_commit(
                 ref = traces_ref(
                     parquet, task_trace_path(index, run_id), len(result.influence.trace)
                 )
-                traces[str(run_id)] = (trace_key(name, index, run_id), parquet)
+                traces[str(run_id)] = (trace_key(ctx.name, index, run_id), parquet)
             fields = record_fields(
                 result,
                 run_id=run_id,
@@ -292,41 +391,7 @@ def _run_and_commit(
                 f"{problems[0]}"
             )
         lines.append(line + b"\n")
-    for key, trace_data in traces.values():  # before the JSONL that names them
-        _stop_if(should_stop)
-        store.put_bytes(key, bytes(trace_data))
-        progress.bytes_written += len(trace_data)
-        if metrics is not None:
-            metrics.add_storage_written(len(trace_data))
-    data = b"".join(lines)
-    _stop_if(should_stop)
-    store.put_stream(task_key(name, index), _chunks(data, should_stop))
-    progress.bytes_written += len(data)
-    if metrics is not None:
-        metrics.add_storage_written(len(data))
-    # Committing: the JSONL is published; write its manifest whatever happens now.
-    manifest = Manifest(
-        sweep=name,
-        index=index,
-        count=len(lines),
-        bytes=len(data),
-        sha256=sha256_hex(data),
-        spec_hash=ctx.spec_hash,
-        code_version=ctx.code_version,
-        position_start=positions.start,
-        position_stop=positions.stop,
-        created=clock(),
-    )
-    body = manifest_json(manifest)
-    store.put_bytes(manifest_key(name, index), body)
-    progress.bytes_written += len(body)
-    progress.records = len(lines)
-    if metrics is not None:
-        metrics.add_storage_written(len(body))
-    try:
-        store.delete(failure_key(name, index))
-    except SweepError as exc:
-        log.warning("task %d: could not clear its failure marker: %s", index, exc)
+    return lines, list(traces.values())
 
 
 def _write_failure(
@@ -363,6 +428,7 @@ def execute_task(
     ctx: TaskContext,
     index: int,
     *,
+    wait_for_lease: bool = True,
     pushgateway_url: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_run: Callable[[], None] | None = None,
@@ -373,9 +439,12 @@ def execute_task(
 ) -> TaskAttempt:
     """Run task ``index`` once and report how it ended; never raises for a task failure.
 
+    When another attempt holds the task's lease, ``wait_for_lease`` waits for it (the Job
+    worker); otherwise the attempt ends at once as ``held``, having done nothing (the runner).
     ``on_run`` is called after each run (progress); ``should_stop`` is polled at safe points.
-    Metrics go to ``pushgateway_url`` when given: at start, every ``push_interval_seconds`` and at
-    the end; a failed push never fails the task.
+    Metrics go to ``pushgateway_url`` when given: once the lease is taken, every
+    ``push_interval_seconds`` and at the end (not for a held attempt); a failed push never fails
+    the task.
     """
     started = timer()
     try:
@@ -388,7 +457,6 @@ def execute_task(
     if pushgateway_url:
         metrics = WorkerMetrics(CollectorRegistry(), sweep=ctx.name, total_tasks=ctx.plan.n_tasks)
         push = functools.partial(push_task_metrics, pushgateway_url, metrics, index=index)
-        push()
     retries_before = ctx.store.retries
     progress = _Progress()
     outcome, code, error = TaskOutcome.SUCCEEDED, ExitCode.OK, None
@@ -405,14 +473,18 @@ def execute_task(
                 index,
                 progress,
                 metrics,
+                wait_for_lease=wait_for_lease,
                 should_stop=should_stop,
                 on_run=on_run,
+                on_claimed=push,
                 clock=clock,
                 new_id=new_id,
                 timer=timer,
             )
         if progress.skipped:
             outcome = TaskOutcome.SKIPPED
+        elif progress.held_by is not None:
+            outcome = TaskOutcome.HELD
     except TaskInterrupted as exc:
         outcome, code, error = TaskOutcome.INTERRUPTED, ExitCode.TERMINATED, str(exc)
     except OutputConflict as exc:  # not our prefix: leave no marker in it
@@ -433,7 +505,7 @@ def execute_task(
             log.error("task %d: unexpected error\n%s", index, traceback.format_exc().rstrip())
         _write_failure(ctx, index, code, error, clock)
     duration = timer() - started
-    if metrics is not None and push is not None:
+    if metrics is not None and push is not None and outcome is not TaskOutcome.HELD:
         metrics.add_storage_retry(ctx.store.retries - retries_before)
         metrics.finish_task(outcome, duration_seconds=duration)
         push()
@@ -446,5 +518,6 @@ def execute_task(
         bytes_written=progress.bytes_written,
         duration_seconds=duration,
         error=error,
+        held_by=progress.held_by,
         unreachable=unreachable,
     )

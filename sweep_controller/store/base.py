@@ -14,14 +14,14 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
+from simulator.atomic import TEMP_MARKER  # in temporary files of in-flight writes; not in keys
 from sweep_controller.errors import PermanentStorageError
 from sweep_controller.store.retry import Retrier
 
 __all__ = ["TEMP_MARKER", "Store", "check_key", "check_prefix"]
 
-# Temporary files of in-flight writes (file store) carry this marker; keys may not.
-TEMP_MARKER = ".govsim-partial-"
 
 _BAD_SEGMENTS = frozenset({"", ".", ".."})
 
@@ -114,6 +114,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object under `key`; deleting a missing key is not an error."""
+
+    @abc.abstractmethod
+    def remove_partial_writes(self, prefix: str, *, before: datetime) -> int:
+        """Remove what interrupted writes under `prefix` left behind; return how many.
+
+        File store: temporary files last modified before `before`, and those whose writer ran
+        on this machine and has ended; S3: multipart uploads initiated before `before`,
+        aborted. A write in progress is younger than any sensible `before`, and an interrupted
+        one is invisible to every other operation, so this only reclaims space.
+        """
 
     @abc.abstractmethod
     def uri_for(self, key: str) -> str:

@@ -13,11 +13,12 @@ import builtins
 import errno
 import os
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from simulator.atomic import write_atomic
+from simulator.atomic import parse_temp_name, write_atomic, writer_gone
 from sweep_controller.errors import (
     KeyNotFound,
     PermanentStorageError,
@@ -151,6 +152,41 @@ class FileStore(Store):
                     found.append(key)
         found.sort()
         return found
+
+    def remove_partial_writes(self, prefix: str, *, before: datetime) -> int:
+        """Remove temporary files of writes under `prefix` that no live process is writing.
+
+        A temporary file goes when it was last modified before `before`, or when its name says
+        it was written on this machine by a process that has ended (killed mid-write).
+        """
+        check_prefix(prefix)
+        base = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
+        cutoff = before.timestamp()
+
+        def stale(path: Path) -> bool:
+            temp = parse_temp_name(path.name, TEMP_MARKER)
+            if temp is None:
+                return False
+            rel_dir = path.parent.relative_to(self.root).as_posix()
+            key = temp.target if rel_dir == "." else f"{rel_dir}/{temp.target}"
+            return key.startswith(prefix) and (writer_gone(temp) or path.stat().st_mtime < cutoff)
+
+        def remove() -> int:
+            removed = 0
+            if not base.is_dir():
+                return removed
+            for dirpath, _dirnames, filenames in os.walk(base):
+                for name in filenames:
+                    path = Path(dirpath, name)
+                    try:
+                        if stale(path):
+                            path.unlink()
+                            removed += 1
+                    except FileNotFoundError:  # published, or removed by another cleaner
+                        continue
+            return removed
+
+        return self._call("remove partial writes", f"{self.uri}/{prefix}", remove)
 
     def delete(self, key: str) -> None:
         """Remove the file if present; empty parent directories are left in place."""

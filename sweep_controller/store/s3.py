@@ -16,6 +16,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -277,6 +278,7 @@ class S3Store(Store):
         self.page_size = page_size
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
+        self._bucket_seen = False
 
     def __repr__(self) -> str:
         return f"S3Store({self.uri!r})"
@@ -297,9 +299,43 @@ class S3Store(Store):
 
         return self.retrier.call(operation, once)
 
+    def _require_bucket(self) -> None:
+        """Fail before the first write if the bucket does not exist (HeadBucket, once).
+
+        Some S3-compatible servers (SeaweedFS) create a missing bucket on the first PutObject,
+        so a misspelt bucket would silently fill up; the store never creates buckets. A 403
+        (no permission to look) is not proof of absence: the write then goes ahead, and AWS
+        refuses it with NoSuchBucket if the bucket is missing.
+        """
+        if self._bucket_seen:
+            return
+        uri = f"s3://{self.bucket}"
+        try:
+            self._call("check bucket", uri, lambda: self.client.head_bucket(Bucket=self.bucket))
+        except PermanentStorageError as exc:
+            cause = exc.__cause__
+            status = (
+                cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if isinstance(cause, ClientError)
+                else None
+            )
+            if status == 404:
+                raise PermanentStorageError(
+                    f"{uri}: bucket {self.bucket!r} does not exist; create it first "
+                    "(sweeps never create buckets)"
+                ) from exc
+            if status != 403:
+                raise
+        self._bucket_seen = True
+
     def put_stream(self, key: str, chunks: Iterable[bytes], *, if_absent: bool = False) -> bool:
-        """Upload in one PutObject below multipart_threshold, else as a multipart upload."""
+        """Upload in one PutObject below multipart_threshold, else as a multipart upload.
+
+        The first write of a store checks that the bucket exists; a missing bucket is a
+        PermanentStorageError naming it, and nothing is written.
+        """
         full, uri = self._key(key), self.uri_for(key)
+        self._require_bucket()
         condition = {"IfNoneMatch": "*"} if if_absent else {}
         buffer = bytearray()
         upload: _Multipart | None = None
@@ -390,6 +426,40 @@ class S3Store(Store):
             if not page.get("IsTruncated") or not token:
                 return
             request["ContinuationToken"] = token
+
+    def remove_partial_writes(self, prefix: str, *, before: datetime) -> int:
+        """Abort the multipart uploads under `prefix` initiated before `before`."""
+        check_prefix(prefix)
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+        uri = f"{self.uri}/{prefix}"
+        stale: builtins.list[tuple[str, str]] = []
+        while True:
+            page = self._call(
+                "list multipart uploads",
+                uri,
+                partial(self.client.list_multipart_uploads, **request),
+            )
+            stale += [
+                (str(u["Key"]), str(u["UploadId"]))
+                for u in page.get("Uploads", ())
+                if u["Initiated"] < before
+            ]
+            if not page.get("IsTruncated"):
+                break
+            request["KeyMarker"] = page.get("NextKeyMarker", "")
+            request["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+        for full, upload_id in stale:
+            self._call("abort multipart upload", f"s3://{self.bucket}/{full}",
+                       partial(self._abort_upload, full, upload_id))  # fmt: skip
+        return len(stale)
+
+    def _abort_upload(self, full: str, upload_id: str) -> None:
+        """Abort one upload; one that is already gone (another cleaner) is not an error."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
 
     def delete(self, key: str) -> None:
         """Delete the object; S3 treats a missing key as success."""

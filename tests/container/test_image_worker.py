@@ -27,7 +27,13 @@ from kit.servers import SeaweedFS
 
 from simulator.records.schema import RunRecord
 from simulator.records.validate import validate_file
-from sweep_controller.execution.layout import Manifest, manifest_key, sha256_hex, task_key
+from sweep_controller.execution.layout import (
+    Manifest,
+    lease_key,
+    manifest_key,
+    records_key,
+    sha256_hex,
+)
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.loading import parse_sweep
 from sweep_controller.spec.models import spec_hash
@@ -104,15 +110,16 @@ def check_committed(
 ) -> list[RunRecord]:
     """Assert task `index` is committed and valid in `objects`; return its records."""
     name = rendered.sweep_name
-    data = objects[task_key(name, index)]
+    manifest = Manifest.model_validate_json(objects[manifest_key(name, index)])
+    data = objects[records_key(name, manifest)]
     local = tmp_path / f"task-{index}.jsonl"
     local.write_bytes(data)
     report = validate_file(local)
     assert report.invalid == 0, report
-    manifest = Manifest.model_validate_json(objects[manifest_key(name, index)])
     sweep = parse_sweep(yaml.safe_load(rendered.mounted_spec))
-    assert manifest.sha256 == sha256_hex(data)
-    assert (manifest.index, manifest.count, manifest.bytes) == (index, report.valid, len(data))
+    assert manifest.records.sha256 == sha256_hex(data)
+    assert (manifest.index, manifest.count) == (index, report.valid)
+    assert manifest.records.bytes == len(data)
     assert manifest.spec_hash == spec_hash(sweep)
     records = [RunRecord.model_validate_json(line) for line in data.splitlines()]
     expected = SweepPlan(sweep).task_runs(index)
@@ -149,7 +156,10 @@ def test_worker_pod_commits_its_task_to_s3_and_it_validates(
     assert "task 1 of 3 (2 runs)" in proc.stderr
     objects = sweep_objects(seaweedfs, s3_uri, rendered.sweep_name)
     name = rendered.sweep_name
-    assert sorted(objects) == [task_key(name, 1), manifest_key(name, 1)]  # only index 1's
+    manifest = Manifest.model_validate_json(objects[manifest_key(name, 1)])
+    assert sorted(objects) == sorted(  # only index 1's
+        [records_key(name, manifest), lease_key(name, 1, 1), manifest_key(name, 1)]
+    )
     records = check_committed(rendered, objects, 1, tmp_path)
     assert {r.params.agents for r in records} == {200}
 
@@ -255,12 +265,10 @@ def test_sigterm_during_a_task_leaves_no_partial_object(
         proc = running.wait(timeout=120)
     assert proc.returncode == SIGTERM_EXIT, proc.stderr
     assert "SIGTERM received" in proc.stderr and "stopped" in proc.stderr
-    # All or nothing under the task's keys: the worker exits 143 only if it had not yet
-    # published the JSONL, so nothing; no upload is left open either.
+    # Nothing under the task's keys but its released lease: the worker exits 143 only if it
+    # had not yet uploaded its data; no upload is left open either.
     objects = sweep_objects(seaweedfs, s3_uri, rendered.sweep_name)
     name = rendered.sweep_name
-    if objects:
-        assert sorted(objects) == [task_key(name, 0), manifest_key(name, 0)]
-        check_committed(rendered, objects, 0, tmp_path)
-    assert objects == {}
+    assert sorted(objects) == [lease_key(name, 0, 1)]
+    assert b'"released":true' in objects[lease_key(name, 0, 1)]
     assert open_uploads(seaweedfs, s3_uri, rendered.sweep_name) == []

@@ -82,21 +82,22 @@ def test_check_passes_on_real_worker_output(finished_sweep: tuple[Path, Any, str
 def test_check_fails_on_an_invalid_record(finished_sweep: tuple[Path, Any, str, str]) -> None:
     """A record that breaks the v0.4 schema fails the check, even with a matching manifest."""
     spec, client, bucket, prefix = finished_sweep
-    key = f"{prefix}000001.jsonl"
+    manifest_key = f"{prefix}000001.manifest.json"
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    records = manifest["files"]["records"]
+    key = f"{prefix}{records['name']}"
     lines = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
     record = json.loads(lines[0])
     record["schema_version"] = "0.3"
     lines[0] = json.dumps(record)
     data = ("\n".join(lines) + "\n").encode()
-    manifest_key = f"{prefix}000001.manifest.json"
-    manifest = json.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
-    manifest["sha256"] = hashlib.sha256(data).hexdigest()
-    manifest["bytes"] = len(data)
+    records["sha256"] = hashlib.sha256(data).hexdigest()
+    records["bytes"] = len(data)
     client.put_object(Bucket=bucket, Key=key, Body=data)
     client.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
     done = run_check(str(spec))
     assert done.returncode == 1, done.stdout
-    assert "000001.jsonl:1:" in done.stdout
+    assert f"{records['name']}:1:" in done.stdout
     assert "FAILED" in done.stdout
 
 
@@ -105,13 +106,15 @@ def test_check_fails_on_a_tampered_or_missing_task(
 ) -> None:
     """A JSONL that no longer matches its manifest, or a task without one, fails the check."""
     spec, client, bucket, prefix = finished_sweep
-    client.put_object(Bucket=bucket, Key=f"{prefix}000000.jsonl", Body=b"{}\n")
+    manifest = client.get_object(Bucket=bucket, Key=f"{prefix}000000.manifest.json")["Body"]
+    name = json.loads(manifest.read())["files"]["records"]["name"]
+    client.put_object(Bucket=bucket, Key=f"{prefix}{name}", Body=b"{}\n")
     client.delete_object(Bucket=bucket, Key=f"{prefix}000001.manifest.json")
     done = run_check(str(spec))
     assert done.returncode == 1, done.stdout
     problems = [line for line in done.stdout.splitlines() if line.startswith("PROBLEM")]
-    assert any("000000.jsonl: task 0 is invalid" in p for p in problems), problems
-    assert any("000001.jsonl: task 1 is pending" in p for p in problems), problems
+    assert any(f"{name}: task 0 is invalid" in p for p in problems), problems
+    assert any("000001.manifest.json: task 1 is pending" in p for p in problems), problems
     assert any("0 run records, the sweep has 4 runs" in p for p in problems), problems
 
 

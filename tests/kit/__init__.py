@@ -10,9 +10,10 @@
 - `mounts`: real small file systems for fault tests (a full tmpfs, a read-only one, a bind mount)
   and running a child without the capabilities that bypass file permissions.
 - builders and readers per area: `engine` (graphs, agents), `records` (run records), `specs`
-  (Sweep documents), `runs` (a sweep's output), `live_sweeps` (metrics of real sweeps), `kube`
-  (custom resources, kmock), `charts` (chart renders, schema checks), `infra` (Terraform),
-  `podman` and `rendered_pod` (running the image as a pod).
+  (Sweep documents), `runs` (a sweep's output), `races` (processes racing on one sweep),
+  `live_sweeps` (metrics of real sweeps), `kube` (custom resources, kmock), `charts` (chart
+  renders, schema checks), `infra` (Terraform), `podman` and `rendered_pod` (running the image
+  as a pod).
 
 The session fixtures built on these (SeaweedFS, S3 environments, Prometheus, Pushgateway) live in
 tests/conftest.py. tests/ is on sys.path (pyproject's pytest `pythonpath`), so tests import

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.records.schema import RunRecord
-from sweep_controller.execution.layout import Manifest, manifest_key, task_key
+from sweep_controller.execution.layout import (
+    Manifest,
+    manifest_key,
+    parse_task_file,
+    records_key,
+    tasks_prefix,
+)
 from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import Sweep
 from sweep_controller.store import Store, open_store
@@ -27,12 +33,21 @@ def manifests(store: Store, sweep: Sweep) -> dict[int, Manifest]:
 
 
 def task_lines(store: Store, sweep: Sweep) -> dict[int, list[bytes]]:
-    """The JSONL lines of every task that has a JSONL, by index."""
-    found = {}
-    for index in range(sweep.spec.n_tasks):
-        key = task_key(sweep.name, index)
-        if store.exists(key):
-            found[index] = store.get_bytes(key).splitlines()
+    """The JSONL lines of every committed task (the records its manifest names), by index."""
+    return {
+        index: store.get_bytes(records_key(sweep.name, manifest)).splitlines()
+        for index, manifest in manifests(store, sweep).items()
+    }
+
+
+def data_files(store: Store, sweep: Sweep) -> dict[int, list[str]]:
+    """The keys of every task's data files, named by a manifest or not, by index."""
+    prefix = tasks_prefix(sweep.name)
+    found: dict[int, list[str]] = {}
+    for key in sorted(store.list(prefix)):
+        parsed = parse_task_file(key[len(prefix) :])
+        if parsed is not None and parsed.kind in ("data", "legacy-data"):
+            found.setdefault(parsed.index, []).append(key)
     return found
 
 
@@ -80,8 +95,9 @@ def read_output(spec_path: Path) -> SweepOutput:
         if not store.exists(manifest_key(sweep.name, index)):
             continue
         manifest_body = store.get_bytes(manifest_key(sweep.name, index))
-        data = store.get_bytes(task_key(sweep.name, index))
-        assert Manifest.model_validate_json(manifest_body).bytes == len(data)
+        manifest = Manifest.model_validate_json(manifest_body)
+        data = store.get_bytes(records_key(sweep.name, manifest))
+        assert manifest.records.bytes == len(data)
         records += [RunRecord.model_validate_json(line) for line in data.splitlines()]
         nbytes += len(data) + len(manifest_body)
         done += 1

@@ -10,18 +10,20 @@ import pyarrow.parquet as pq
 import pytest
 from kit.cli import sweepctl
 from kit.mounts import fill, tmpfs
-from kit.runs import open_output, task_lines
+from kit.runs import manifests, open_output, task_lines
 from kit.specs import grid_doc, write_spec
 
 from simulator.records.validate import validate_file
 from sweep_controller.analysis.results import BASE_COLUMNS, OUTCOME_COLUMNS, collect
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import (
+    RECORDS,
+    DataFile,
     Manifest,
     manifest_json,
     manifest_key,
+    records_key,
     sha256_hex,
-    task_key,
 )
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.spec.loading import load_sweep
@@ -100,13 +102,14 @@ def test_missing_tasks_are_warned_about_or_refused(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_corrupt_task_is_an_error_naming_its_key(tmp_path: Path) -> None:
     spec = finished(tmp_path)
-    _, store = open_output(spec)
-    data = bytearray(store.get_bytes(task_key("col", 1)))
+    sweep, store = open_output(spec)
+    key = records_key("col", manifests(store, sweep)[1])
+    data = bytearray(store.get_bytes(key))
     data[10] ^= 1
-    store.put_bytes(task_key("col", 1), bytes(data))
+    store.put_bytes(key, bytes(data))
     result = sweepctl("collect", spec, "--out", tmp_path / "x.parquet")
     assert result.returncode == 1
-    assert "tasks/000001.jsonl: sha256" in result.stderr and "does not match" in result.stderr
+    assert f"{key}: sha256" in result.stderr and "does not match" in result.stderr
     assert not (tmp_path / "x.parquet").exists()
 
 
@@ -114,14 +117,16 @@ def test_a_task_holding_other_runs_is_an_error(tmp_path: Path) -> None:
     spec = finished(tmp_path)
     sweep, store = open_output(spec)
     # Task 1's records under task 0, with a manifest that verifies: the wrong runs are caught.
-    data = store.get_bytes(task_key("col", 1))
+    found = manifests(store, sweep)
+    data = store.get_bytes(records_key("col", found[1]))
     manifest = Manifest.model_validate_json(store.get_bytes(manifest_key("col", 0)))
-    forged = manifest.model_copy(update={"sha256": sha256_hex(data), "bytes": len(data)})
-    store.put_bytes(task_key("col", 0), data)
+    records = DataFile(name=manifest.records.name, sha256=sha256_hex(data), bytes=len(data))
+    forged = manifest.model_copy(update={"files": {"records": records}})
+    store.put_bytes(records_key("col", manifest), data)
     store.put_bytes(manifest_key("col", 0), manifest_json(forged))
     with pytest.raises(
         ResultsError,
-        match=r"000000\.jsonl: holds runs 4-7 \(4\), not task 0's runs 0-3 \(4\)",
+        match=r"000000\.[^:]+\.jsonl: holds runs 4-7 \(4\), not task 0's runs 0-3 \(4\)",
     ):
         collect(sweep)
 
@@ -176,12 +181,14 @@ def test_a_record_edited_and_rehashed_into_its_manifest_is_refused(
 ) -> None:
     spec = finished(tmp_path, simulator={"agents": 60, "cascade_rounds": 3, "rules": "v0.5"})
     _, store = open_output(spec)
-    lines = store.get_bytes(task_key("col", 2)).splitlines(keepends=True)
+    manifest = Manifest.model_validate_json(store.get_bytes(manifest_key("col", 2)))
+    key = records_key("col", manifest)
+    lines = store.get_bytes(key).splitlines(keepends=True)
     lines[1] = _edit_line(lines[1], edit) + b"\n"
     data = b"".join(lines)
-    manifest = Manifest.model_validate_json(store.get_bytes(manifest_key("col", 2)))
-    rehashed = manifest.model_copy(update={"sha256": sha256_hex(data), "bytes": len(data)})
-    store.put_bytes(task_key("col", 2), data)
+    records = manifest.records.model_copy(update={"sha256": sha256_hex(data), "bytes": len(data)})
+    rehashed = manifest.model_copy(update={"files": {**manifest.files, RECORDS: records}})
+    store.put_bytes(key, data)
     store.put_bytes(manifest_key("col", 2), manifest_json(rehashed))
     # What python -m simulator.validate says about that line is what collect refuses it for.
     local = tmp_path / "task2.jsonl"
@@ -191,7 +198,7 @@ def test_a_record_edited_and_rehashed_into_its_manifest_is_refused(
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.splitlines()
-    uri = store.uri_for(task_key("col", 2))
+    uri = store.uri_for(key)
     assert line.startswith(
         f"sweepctl: error: task 2: record 2 of {uri} is not a valid run record: {problem.reason}"
     )

@@ -1,4 +1,4 @@
-"""``check_task``: a manifest that does not parse makes its task INVALID, with one line."""
+"""``check_task`` and task file names: what makes a task done or invalid, in either layout."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from sweep_controller.execution.layout import TaskState, check_task, manifest_key
-from sweep_controller.store import open_store
+from sweep_controller.execution.layout import (
+    TaskState,
+    check_task,
+    manifest_key,
+    parse_task_file,
+    sha256_hex,
+)
+from sweep_controller.store import FileStore, open_store
 
 HASH = "a" * 64
 
@@ -58,3 +64,93 @@ def test_a_readable_manifest_is_not_invalid_for_its_shape(tmp_path: Path) -> Non
     store.put_bytes(manifest_key("s", 0), json.dumps(_manifest()).encode())
     check = check_task(store, "s", 0, HASH, verify=False)
     assert check.state is TaskState.DONE and check.manifest is not None
+
+
+def _v2(store: FileStore, data: bytes, **changes: object) -> dict[str, object]:
+    """Task 0 committed in the current layout: its records under commit C, and its manifest."""
+    commit = "20260101T000000Z-0123abcd"
+    name = f"000000.{commit}.jsonl"
+    store.put_bytes(f"s/tasks/{name}", data)
+    doc = _manifest(manifest_version=2, commit=commit, bytes=None, sha256=None)
+    doc["files"] = {"records": {"name": name, "bytes": len(data), "sha256": sha256_hex(data)}}
+    doc.update(changes)
+    store.put_bytes(manifest_key("s", 0), json.dumps(doc).encode())
+    return doc
+
+
+def test_a_task_is_done_when_every_file_its_manifest_names_verifies(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    doc = _v2(store, b'{"run": 0}\n')
+    check = check_task(store, "s", 0, HASH, keep_data=True)
+    assert check.state is TaskState.DONE and check.data == b'{"run": 0}\n'
+    # A side file is verified like the records.
+    files = dict(doc["files"])  # type: ignore[call-overload]
+    side = "000000.20260101T000000Z-0123abcd.trace.parquet"
+    store.put_bytes(f"s/tasks/{side}", b"PAR1")
+    files["flip_trace"] = {"name": side, "bytes": 4, "sha256": sha256_hex(b"PAR2")}
+    _v2(store, b'{"run": 0}\n', files=files)
+    check = check_task(store, "s", 0, HASH)
+    assert check.state is TaskState.INVALID and f"{side}: sha256" in check.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("000001.20260101T000000Z-0123abcd.jsonl", "not a file of its commit"),  # another task
+        ("000000.20260101T000000Z-ffffffff.jsonl", "not a file of its commit"),  # another commit
+        ("000000.jsonl", "not a file of its commit"),  # the version-1 key
+    ],
+)
+def test_a_manifest_may_name_only_its_own_commits_files(
+    tmp_path: Path, name: str, reason: str
+) -> None:
+    store = FileStore(tmp_path)
+    data = b'{"run": 0}\n'
+    store.put_bytes(f"s/tasks/{name}", data)
+    _v2(store, data, files={"records": {"name": name, "bytes": 11, "sha256": sha256_hex(data)}})
+    check = check_task(store, "s", 0, HASH)
+    assert check.state is TaskState.INVALID and reason in check.reason
+
+
+def test_a_named_file_that_is_missing_makes_the_task_invalid(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    _v2(store, b"{}\n")
+    store.delete("s/tasks/000000.20260101T000000Z-0123abcd.jsonl")
+    check = check_task(store, "s", 0, HASH)
+    assert check.state is TaskState.INVALID
+    assert check.reason == f"{store.uri}/s/tasks/000000.20260101T000000Z-0123abcd.jsonl: missing"
+
+
+def test_results_of_an_earlier_release_are_still_read(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    data = b'{"run": 0}\n'
+    store.put_bytes("s/tasks/000000.jsonl", data)
+    doc = _manifest(bytes=len(data), sha256=sha256_hex(data))
+    store.put_bytes(manifest_key("s", 0), json.dumps(doc).encode())
+    check = check_task(store, "s", 0, HASH, keep_data=True)
+    assert check.state is TaskState.DONE and check.data == data
+    assert check.manifest is not None and check.manifest.manifest_version == 1
+    assert check.manifest.records.name == "000000.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("000007.20260101T000000Z-0123abcd.jsonl", ("data", 7, "20260101T000000Z-0123abcd")),
+        (
+            "000007.20260101T000000Z-0123abcd.trace.parquet",
+            ("data", 7, "20260101T000000Z-0123abcd"),
+        ),
+        ("1000000.manifest.json", ("manifest", 1_000_000, None)),
+        ("000007.failed.json", ("failed", 7, None)),
+        ("000007.lease.000012.json", ("lease", 7, None)),
+        ("000007.jsonl", ("legacy-data", 7, None)),
+        ("000007.20260101T000000Z-0123ABCD.jsonl", None),
+        ("7.manifest.json", None),
+        ("notes.txt", None),
+    ],
+)
+def test_task_file_names(name: str, expected: tuple[str, int, str | None] | None) -> None:
+    parsed = parse_task_file(name)
+    found = None if parsed is None else (parsed.kind, parsed.index, parsed.commit)
+    assert found == expected

@@ -5,20 +5,34 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from kit.cli import start_sweepctl, sweepctl
 from kit.mounts import bind_mount
-from kit.runs import all_run_indexes, manifests, normalised, open_output, task_lines, temp_files
+from kit.runs import (
+    all_run_indexes,
+    data_files,
+    manifests,
+    normalised,
+    open_output,
+    task_lines,
+    temp_files,
+)
 from kit.servers import SeaweedFS, aws_env_for, free_port
 from kit.specs import grid_doc, write_spec
 from kit.waiting import wait_until
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from sweep_controller.execution.layout import TaskState, scan_tasks
+from sweep_controller.execution.cleanup import GARBAGE_AGE
+from sweep_controller.execution.layout import TaskState, data_key, new_commit, scan_tasks
+from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.execution.runner import run_sweep
+from sweep_controller.execution.worker import TaskContext
 from sweep_controller.metrics import RunnerMetrics
 from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import spec_hash
@@ -115,9 +129,9 @@ def test_kill_9_mid_sweep_then_rerun_finishes_without_loss_or_duplicates(tmp_pat
     wait_until(lambda: not any(alive(p) for p in pool), timeout=30, what="the pool to exit")
     done = manifests(store, sweep)
     assert 4 <= len(done) < sweep.spec.n_tasks
-    for index, lines in task_lines(store, sweep).items():
-        if index not in done:  # a JSONL without its manifest is uncommitted, never partial
-            assert len(lines) == 12
+    for keys in data_files(store, sweep).values():
+        for key in keys:  # a JSONL its manifest does not name is uncommitted, never partial
+            assert len(store.get_bytes(key).splitlines()) == 12
     again = sweepctl("run", spec, "--workers", "2")
     assert again.returncode == 0, again.stderr
     assert f"{len(done)} done, {sweep.spec.n_tasks - len(done)} to run" in again.stderr
@@ -140,11 +154,16 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path: Path) -> None:
     assert_complete(spec)
 
 
+def blocker(tmp_path: Path, index: int) -> Path:
+    """Where a directory makes task ``index`` of sweep ``fails`` fail: its manifest's key."""
+    return tmp_path / "out" / "fails" / "tasks" / f"{index:06d}.manifest.json"
+
+
 def failing_setup(tmp_path: Path, blocked: tuple[int, ...], **spec: object) -> Path:
-    """A sweep whose tasks ``blocked`` cannot be written (their key is a directory)."""
+    """A sweep whose tasks ``blocked`` cannot commit (their manifest's key is a directory)."""
     path = write_spec(tmp_path / "s.yaml", grid_doc("fails", f"file://{tmp_path}/out", **spec))
     for index in blocked:
-        (tmp_path / "out" / "fails" / "tasks" / f"{index:06d}.jsonl").mkdir(parents=True)
+        blocker(tmp_path, index).mkdir(parents=True)
     return path
 
 
@@ -160,7 +179,7 @@ def test_a_permanent_failure_is_not_retried_summarised_and_fails_the_run(tmp_pat
     assert "4/5 tasks done" in err and "run the same command again to resume" in err
     status = sweepctl("status", spec)
     assert "failed         1" in status.stdout and "task 3:" in status.stdout
-    (tmp_path / "out" / "fails" / "tasks" / "000003.jsonl").rmdir()
+    blocker(tmp_path, 3).rmdir()
     assert sweepctl("run", spec).returncode == 0
     assert_complete(spec)
     assert "failed         0" in sweepctl("status", spec).stdout
@@ -294,3 +313,44 @@ def test_a_closed_port_fails_the_run_in_one_line(
     (line,) = result.stderr.splitlines()
     assert line.startswith("sweepctl: error: s3://nobody-listens/sweeps/closed/tasks/: list failed")
     assert line.endswith("(gave up after 6 attempts)")
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from sweep_controller.store import open_store
+def chunks():
+    yield b"partial"
+    os.kill(os.getpid(), signal.SIGKILL)
+open_store(sys.argv[1]).put_stream(sys.argv[2], chunks())
+"""
+
+
+def test_the_next_run_removes_what_killed_writers_left(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("tidy", f"file://{tmp_path}/out"))
+    sweep, store = open_output(spec)
+    for key in ("tidy/tasks/000001.20260101T000000Z-0123abcd.jsonl", "tidy/tasks/000002.x"):
+        killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, store.uri, key],
+                                capture_output=True, timeout=60)  # fmt: skip
+        assert killed.returncode == -9, killed.stderr
+    old = datetime.now(UTC) - GARBAGE_AGE * 2
+    store.put_bytes(data_key("tidy", 3, new_commit(old, "0123abcd"), "jsonl"), b"{}\n")
+    assert len(temp_files(tmp_path / "out")) == 2
+    result = sweepctl("run", spec, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "removed 2 partial write(s) and 1 unnamed data file(s)" in result.stderr
+    assert temp_files(tmp_path / "out") == []
+    assert_complete(spec)
+    assert all(len(keys) == 1 for keys in data_files(store, sweep).values())
+
+
+def test_a_task_held_elsewhere_is_taken_over_when_its_lease_expires(tmp_path: Path) -> None:
+    sweep = load_sweep(write_spec(tmp_path / "s.yaml", grid_doc("gone", f"file://{tmp_path}/o")))
+    ctx = TaskContext.open(sweep)
+    # A holder on another machine that stopped renewing: its lease runs out in two seconds.
+    elsewhere = TaskLease(ctx.store, "gone", 3, Holder("x" * 32, "elsewhere", 1, "", 0), ttl=2)
+    assert elsewhere.acquire() is None
+    summary = run_sweep(sweep, workers=1, progress=False, handle_signals=False)
+    assert summary.exit_code == 0
+    assert summary.ran == (0, 1, 2, 3, 4) and summary.done_by_others == ()
+    assert summary.held_seen == 1 and summary.attempts == 5
+    assert_complete(tmp_path / "s.yaml")

@@ -12,10 +12,11 @@ from kit.specs import grid_doc, write_spec
 
 from sweep_controller.execution.layout import (
     TaskState,
+    check_task,
     failure_key,
     manifest_key,
+    records_key,
     scan_tasks,
-    task_key,
 )
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.execution.worker import TaskContext, execute_task
@@ -31,8 +32,10 @@ def test_status_reports_every_state(tmp_path: Path) -> None:
     ctx = TaskContext.open(sweep)
     for index in (0, 1, 2):
         assert execute_task(ctx, index).outcome is TaskOutcome.SUCCEEDED
-    store.put_bytes(task_key("st", 1), b"tampered\n")  # task 1: manifest no longer matches
-    (tmp_path / "out" / "st" / "tasks" / "000003.jsonl").mkdir()  # task 3 fails
+    manifest = check_task(store, "st", 1, spec_hash(sweep)).manifest
+    assert manifest is not None
+    store.put_bytes(records_key("st", manifest), b"tampered\n")  # task 1: no longer matches
+    (tmp_path / "out" / "st" / "tasks" / "000003.manifest.json").mkdir()  # task 3 fails
     failed = execute_task(ctx, 3)
     assert failed.exit_code == 2
     result = sweepctl("status", spec, "--format", "json")
@@ -61,7 +64,7 @@ def test_status_reports_every_state(tmp_path: Path) -> None:
 def test_a_success_clears_the_failure_marker(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "s.yaml", grid_doc("clear", f"file://{tmp_path}/out"))
     sweep, store = open_output(spec)
-    blocker = tmp_path / "out" / "clear" / "tasks" / "000000.jsonl"
+    blocker = tmp_path / "out" / "clear" / "tasks" / "000000.manifest.json"
     blocker.mkdir(parents=True)
     ctx = TaskContext.open(sweep)
     assert execute_task(ctx, 0).exit_code == 2

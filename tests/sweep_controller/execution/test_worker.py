@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import pytest
 from kit.cli import start_sweepctl, sweepctl
 from kit.runs import manifests, normalised, open_output, task_lines, temp_files
+from kit.servers import SeaweedFS
 from kit.specs import grid_doc, write_spec
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -21,10 +23,12 @@ from simulator.seeding import run_seed
 from sweep_controller.execution.layout import (
     FailureMarker,
     failure_key,
+    lease_key,
     manifest_key,
+    records_key,
     sha256_hex,
-    task_key,
 )
+from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import spec_hash
 
@@ -42,10 +46,11 @@ def check_committed_task(spec: Path, index: int) -> list[bytes]:
     """Assert task ``index`` is committed, valid and holds exactly its runs; return its lines."""
     sweep, store = open_output(spec)
     plan = SweepPlan(sweep)
-    data = store.get_bytes(task_key(sweep.name, index))
     manifest = manifests(store, sweep)[index]
+    data = store.get_bytes(records_key(sweep.name, manifest))
     positions = plan.task_positions(index)
-    assert manifest.sha256 == sha256_hex(data) and manifest.bytes == len(data)
+    assert manifest.records.sha256 == sha256_hex(data) and manifest.records.bytes == len(data)
+    assert manifest.manifest_version == 2 and list(manifest.files) == ["records"]
     assert manifest.spec_hash == spec_hash(sweep) and manifest.index == index
     assert (manifest.position_start, manifest.position_stop) == (positions.start, positions.stop)
     lines = data.splitlines()
@@ -70,7 +75,10 @@ def test_job_completion_index_runs_that_task_and_commits_it(tmp_path: Path) -> N
     assert "wrote 4 runs" in done.stderr
     lines = check_committed_task(spec, 2)
     sweep, store = open_output(spec)
-    assert sorted(store.list("w1/")) == sorted([manifest_key("w1", 2), task_key("w1", 2)])
+    manifest = manifests(store, sweep)[2]
+    assert sorted(store.list("w1/")) == sorted(
+        [manifest_key("w1", 2), records_key("w1", manifest), lease_key("w1", 2, 1)]
+    )
     # The records are the engine's own, for the same params and seed (only run_id/timestamp vary).
     run = SweepPlan(sweep).task_runs(2)[0]
     expected = build_record(
@@ -96,18 +104,18 @@ def test_a_done_task_is_skipped_and_left_untouched(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "s.yaml", grid_doc("w3", f"file://{tmp_path}/out"))
     assert sweepctl("worker", spec, env=job_env(0)).returncode == 0
     _, store = open_output(spec)
-    before = store.get_bytes(task_key("w3", 0)), store.get_bytes(manifest_key("w3", 0))
+    before = {key: store.get_bytes(key) for key in store.list("w3/")}
     again = sweepctl("worker", spec, env=job_env(0))
     assert again.returncode == 0, again.stderr
     assert "already done (4 runs); skipped" in again.stderr
-    assert (store.get_bytes(task_key("w3", 0)), store.get_bytes(manifest_key("w3", 0))) == before
+    assert {key: store.get_bytes(key) for key in store.list("w3/")} == before
 
 
 def test_a_corrupt_task_is_rewritten(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "s.yaml", grid_doc("w4", f"file://{tmp_path}/out"))
     assert sweepctl("worker", spec, "--index", "1").returncode == 0
-    _, store = open_output(spec)
-    store.put_bytes(task_key("w4", 1), b'{"truncated": tr')
+    sweep, store = open_output(spec)
+    store.put_bytes(records_key("w4", manifests(store, sweep)[1]), b'{"truncated": tr')
     fixed = sweepctl("worker", spec, "--index", "1")
     assert fixed.returncode == 0, fixed.stderr
     assert "rewriting" in fixed.stderr and "does not match its manifest" in fixed.stderr
@@ -119,14 +127,13 @@ def test_another_sweeps_results_under_the_prefix_are_a_permanent_error(tmp_path:
     first = write_spec(tmp_path / "a.yaml", grid_doc("same-name", out))
     assert sweepctl("worker", first, "--index", "0").returncode == 0
     _, store = open_output(first)
-    before = store.get_bytes(task_key("same-name", 0))
+    before = {key: store.get_bytes(key) for key in store.list("same-name/")}
     other = write_spec(tmp_path / "b.yaml", grid_doc("same-name", out, seed=12))
     refused = sweepctl("worker", other, "--index", "0")
     assert refused.returncode == 2
     assert "belongs to another sweep" in refused.stderr and "spec hash" in refused.stderr
     assert "Traceback" not in refused.stderr
-    assert store.get_bytes(task_key("same-name", 0)) == before
-    assert not store.exists(failure_key("same-name", 0))
+    assert {key: store.get_bytes(key) for key in store.list("same-name/")} == before
     # Only a task whose own manifest conflicts is refused; a worker cannot see the rest.
     assert sweepctl("worker", other, "--index", "1").returncode == 0
 
@@ -160,11 +167,11 @@ def test_a_bad_spec_exits_2(tmp_path: Path) -> None:
 
 def test_a_permanent_storage_failure_exits_2_and_leaves_a_failure_marker(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "s.yaml", grid_doc("w7", f"file://{tmp_path}/out"))
-    blocker = tmp_path / "out" / "w7" / "tasks" / "000003.jsonl"
-    blocker.mkdir(parents=True)  # the task's key is a directory: every write fails the same way
+    blocker = tmp_path / "out" / "w7" / "tasks" / "000003.manifest.json"
+    blocker.mkdir(parents=True)  # the manifest's key is a directory: the commit fails
     failed = sweepctl("worker", spec, "--index", "3")
     assert failed.returncode == 2  # the Job's podFailurePolicy fails the index at once
-    assert "000003.jsonl: put failed" in failed.stderr
+    assert "000003.manifest.json: put failed" in failed.stderr
     _, store = open_output(spec)
     marker = FailureMarker.model_validate_json(store.get_bytes(failure_key("w7", 3)))
     assert marker.exit_code == 2 and "put failed" in marker.error and marker.index == 3
@@ -193,7 +200,9 @@ def test_sigterm_stops_the_task_without_a_partial_object(tmp_path: Path) -> None
     assert proc.returncode == 143, err
     assert "SIGTERM received" in err and "stopped" in err
     _, store = open_output(spec)
-    assert list(store.list("w8/")) == []  # neither the JSONL nor a manifest nor a marker
+    # Neither data nor a manifest nor a marker: only the lease, released.
+    assert list(store.list("w8/")) == [lease_key("w8", 0, 1)]
+    assert b'"released":true' in store.get_bytes(lease_key("w8", 0, 1))
     assert temp_files(tmp_path / "out") == []
 
 
@@ -205,7 +214,10 @@ def test_worker_against_s3(tmp_path: Path, s3_uri: str) -> None:
     again = sweepctl("worker", spec, env=job_env(1))
     assert again.returncode == 0 and "skipped" in again.stderr
     sweep, store = open_output(spec)
-    assert sorted(store.list("w9/")) == sorted([manifest_key("w9", 1), task_key("w9", 1)])
+    manifest = manifests(store, sweep)[1]
+    assert sorted(store.list("w9/")) == sorted(
+        [manifest_key("w9", 1), records_key("w9", manifest), lease_key("w9", 1, 1)]
+    )
     assert len(task_lines(store, sweep)[1]) == 4
 
 
@@ -245,3 +257,36 @@ def test_same_task_same_records_whoever_runs_it(tmp_path: Path) -> None:
     lines_a, lines_b = task_lines(store_a, sa)[3], task_lines(store_b, sb)[3]
     assert lines_a != lines_b  # run ids differ...
     assert normalised(lines_a) == normalised(lines_b)  # ...and nothing else
+
+
+def test_a_worker_waits_for_the_lease_another_attempt_holds(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("w13", f"file://{tmp_path}/out"))
+    sweep, store = open_output(spec)
+    holder = TaskLease(store, "w13", 1, Holder.here("a" * 32))
+    assert holder.acquire() is None  # as a pod of this index elsewhere would
+    proc = start_sweepctl("worker", spec, "--index", "1")
+    assert proc.stderr is not None
+    lines = [proc.stderr.readline(), proc.stderr.readline()]
+    assert "task 1 is held by" in lines[1] and "attempt aaaaaaaa" in lines[1]
+    assert manifests(store, sweep) == {}
+    holder.release()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "wrote 4 runs" in err
+    check_committed_task(spec, 1)
+
+
+@pytest.mark.integration
+def test_a_missing_bucket_fails_with_its_name_and_is_never_created(
+    tmp_path: Path, s3_env: SeaweedFS
+) -> None:
+    bucket = f"missing-{uuid.uuid4().hex[:12]}"
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("w14", f"s3://{bucket}/sweeps"))
+    for attempt in (1, 2):  # the retry must not find a bucket made by the first attempt
+        failed = sweepctl("worker", spec, "--index", "0")
+        assert failed.returncode != 0, failed.stderr
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith("sweepctl: error: s3://") and f"{bucket}" in last, attempt
+        assert "Traceback" not in failed.stderr
+        names = [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]
+        assert bucket not in names

@@ -22,7 +22,7 @@ from kit.kube import example
 from kit.servers import SeaweedFS
 
 from simulator.records.validate import validate_file
-from sweep_controller.execution.layout import manifest_key, task_key
+from sweep_controller.execution.layout import Manifest, manifest_key, records_key
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import build_configmap, build_job
 from sweep_controller.spec.loading import parse_sweep
@@ -143,14 +143,15 @@ def test_every_index_uploads_records_that_validate(
     client = s3_env.client()
     runs = 0
     for index in range(n_tasks):
-        key = f"{prefix}/{task_key(sweep.name, index)}"
+        raw = client.get_object(Bucket=bucket, Key=f"{prefix}/{manifest_key(sweep.name, index)}")
+        manifest = Manifest.model_validate_json(raw["Body"].read())
+        key = f"{prefix}/{records_key(sweep.name, manifest)}"
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         local = tmp_path / f"{index}.jsonl"
         local.write_bytes(body)
         report = validate_file(local)
         assert report.invalid == 0, report
         runs += report.valid
-        client.head_object(Bucket=bucket, Key=f"{prefix}/{manifest_key(sweep.name, index)}")
     assert runs == sweep.spec.n_runs
 
 

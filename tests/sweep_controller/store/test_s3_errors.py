@@ -137,6 +137,37 @@ def stubbed(aws_env: None) -> Iterator[tuple[Stubber, Recorded]]:
         stubber.assert_no_pending_responses()
 
 
+def bucket_exists(stubber: Stubber) -> None:
+    """Queue the answer to the bucket check that precedes a store's first write."""
+    stubber.add_response("head_bucket", {}, {"Bucket": "bucket"})
+
+
+def test_a_missing_bucket_fails_the_first_write_naming_it(
+    stubbed: tuple[Stubber, Recorded],
+) -> None:
+    stubber, rec = stubbed
+    stubber.add_client_error("head_bucket", "404", "", 404)  # nothing else may be called
+    with pytest.raises(PermanentStorageError) as info:
+        rec.store.put_bytes("tasks/000000.failed.json", b"{}")
+    message = str(info.value)
+    assert message == (
+        "s3://bucket: bucket 'bucket' does not exist; create it first (sweeps never create buckets)"
+    )
+    assert (rec.sleeps, rec.store.retries) == ([], 0)
+
+
+def test_the_bucket_is_checked_once_and_a_403_does_not_stop_writes(
+    stubbed: tuple[Stubber, Recorded],
+) -> None:
+    stubber, rec = stubbed
+    stubber.add_client_error("head_bucket", "403", "", 403)  # may not look: AWS will tell
+    for key in ("p/a", "p/b"):
+        stubber.add_response("put_object", {"ETag": '"e"'}, {"Bucket": "bucket", "Key": key,
+                                                              "Body": b"x"})  # fmt: skip
+    assert rec.store.put_bytes("a", b"x") is True
+    assert rec.store.put_bytes("b", b"x") is True
+
+
 def test_access_denied_is_permanent_and_not_retried(stubbed: tuple[Stubber, Recorded]) -> None:
     stubber, rec = stubbed
     stubber.add_client_error("get_object", "AccessDenied", "Access Denied", 403)
@@ -149,6 +180,7 @@ def test_access_denied_is_permanent_and_not_retried(stubbed: tuple[Stubber, Reco
 
 def test_slow_down_is_retried_then_succeeds(stubbed: tuple[Stubber, Recorded]) -> None:
     stubber, rec = stubbed
+    bucket_exists(stubber)
     stubber.add_client_error("put_object", "SlowDown", "Please reduce your request rate.", 503)
     stubber.add_client_error("put_object", "ServiceUnavailable", "busy", 503)
     stubber.add_response(
@@ -183,6 +215,7 @@ def test_missing_key_and_missing_bucket_differ(stubbed: tuple[Stubber, Recorded]
 
 def test_conditional_put_refused_returns_false(stubbed: tuple[Stubber, Recorded]) -> None:
     stubber, rec = stubbed
+    bucket_exists(stubber)
     stubber.add_client_error("put_object", "PreconditionFailed", "pre-conditions", 412)
     assert rec.store.put_bytes("k", b"x", if_absent=True) is False
 
@@ -197,6 +230,7 @@ UPLOAD = {"Bucket": "bucket", "Key": "p/k", "UploadId": "u1"}
 
 def test_failed_part_aborts_the_upload(aws_env: None) -> None:
     stubber, rec = multipart(aws_env)
+    bucket_exists(stubber)
     stubber.add_response("create_multipart_upload", {"UploadId": "u1"})
     stubber.add_response("upload_part", {"ETag": '"e1"'})
     stubber.add_client_error("upload_part", "AccessDenied", "denied", 403)
@@ -208,6 +242,7 @@ def test_failed_part_aborts_the_upload(aws_env: None) -> None:
 
 def test_transient_part_failure_is_retried_alone(aws_env: None) -> None:
     stubber, rec = multipart(aws_env)
+    bucket_exists(stubber)
     stubber.add_response("create_multipart_upload", {"UploadId": "u1"})
     stubber.add_client_error("upload_part", "InternalError", "oops", 500)
     stubber.add_response(
@@ -226,6 +261,7 @@ def test_transient_part_failure_is_retried_alone(aws_env: None) -> None:
 
 def test_conditional_complete_refused_aborts_and_returns_false(aws_env: None) -> None:
     stubber, rec = multipart(aws_env)
+    bucket_exists(stubber)
     stubber.add_client_error("head_object", "404", "", 404)
     stubber.add_response("create_multipart_upload", {"UploadId": "u1"})
     stubber.add_response("upload_part", {"ETag": '"e1"'})
