@@ -30,7 +30,7 @@ from kit.runs import temp_files
 from kit.servers import SeaweedFS, free_port
 from kit.specs import grid_doc, write_spec
 
-from sweep_controller.execution.layout import task_key
+from sweep_controller.execution.layout import manifest_key
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import build_job
 from sweep_controller.spec.loading import parse_sweep
@@ -128,7 +128,7 @@ def permission_denied(request: pytest.FixtureRequest, tmp: Path) -> Iterator[tup
 @contextlib.contextmanager
 def busy_key(request: pytest.FixtureRequest, tmp: Path) -> Iterator[tuple[Path, list]]:
     spec = _spec(tmp, f"file://{tmp}/out")
-    target = tmp / "out" / task_key("wf", 0)
+    target = tmp / "out" / manifest_key("wf", 0)  # the commit replaces it: EBUSY
     target.parent.mkdir(parents=True)
     target.touch()
     (source := tmp / "source").touch()
