@@ -27,8 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic.fields import FieldInfo
 
+from simulator.errors import RecordError
 from simulator.messages import Interval, field_interval
-from simulator.records.io import file_sha256, read_parquet_batches
+from simulator.records.io import file_sha256, read_parquet_batches, resolve_side_file
 from simulator.records.schema import AgentRecord, RunRecord
 
 __all__ = [
@@ -423,10 +424,10 @@ def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
     """Hash, columns, row rules and sums of a record's Parquet side file."""
     ref = r.agent_records
     assert ref.path is not None
-    rel = Path(ref.path)
-    if rel.is_absolute():
-        return [f"agent_records.path: {ref.path!r} must be relative to the JSONL file"]
-    full = base_dir / rel
+    try:
+        full = resolve_side_file(base_dir, ref.path)
+    except RecordError as exc:
+        return [f"agent_records.path: {exc}"]
     if not full.is_file():
         return [f"agent_records.path: side file {str(full)!r} does not exist"]
     p: list[str] = []

@@ -10,10 +10,9 @@ the result exactly as ``python -m simulator.validate`` would, and writes NEW. Gu
   NEW must be regular files: a FIFO, device, socket or directory is refused, even with
   ``--force`` and even as root (replacing ``/dev/null`` would destroy it).
 - SIGTERM (and Ctrl-C) stops the migration and removes the temporary file: NEW is left as it was.
-- A valid 0.5 line is copied byte for byte (a per-agent Parquet reference is re-relativised when
-  NEW is in another directory), so migrating a migrated file changes nothing. A flip trace must
-  stay inside the folder of its JSONL file, so when NEW is in another directory the trace file is
-  copied beside NEW under the same relative path, and the line still needs no change.
+- A valid 0.5 line is copied byte for byte, so migrating a migrated file changes nothing. Side
+  files (per-agent Parquet, flip traces) must stay inside the folder of their JSONL file, so when
+  NEW is in another directory they are copied beside NEW under the same relative paths.
 - A line that cannot be migrated is reported as ``OLD:LINE: reason`` and left out of NEW; the other
   lines are still written, and the exit code is 1. It is 0 when every line migrated, 2 on a usage
   error (missing OLD, NEW exists, NEW is OLD, not a regular file) or when writing NEW fails (a
@@ -112,8 +111,8 @@ def migrate_line(
         problems = check_json(body, base_dir=old_dir)
         if problems:
             raise MigrationError(f"invalid {SCHEMA_VERSION} record: {_first(problems)}")
-        _carry_trace(obj, old_dir, new_dir)
-        return _rebase_side_file(body, obj, old_dir, new_dir), version
+        _carry_side_files(obj, old_dir, new_dir)
+        return body, version
     text = json.dumps(upgrade(obj), allow_nan=True)
     record, problems = parse_record(text)
     if record is not None:
@@ -124,29 +123,23 @@ def migrate_line(
     return record.model_dump_json(by_alias=True).encode(), version
 
 
-def _rebase_side_file(
-    body: bytes, obj: dict[str, Any], old_dir: Path | None, new_dir: Path | None
-) -> bytes:
-    """The line, with its Parquet path made relative to NEW's directory if that differs."""
-    ref = obj.get("agent_records") or {}
-    if ref.get("mode") != "parquet" or old_dir is None or new_dir is None:
-        return body
-    if old_dir.resolve() == new_dir.resolve():
-        return body
-    target = (old_dir / ref["path"]).resolve()
-    ref["path"] = Path(os.path.relpath(target, new_dir.resolve())).as_posix()
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+def _carry_side_files(obj: dict[str, Any], old_dir: Path | None, new_dir: Path | None) -> None:
+    """Copy a valid record's side files to the same relative paths under NEW's directory.
 
-
-def _carry_trace(obj: dict[str, Any], old_dir: Path | None, new_dir: Path | None) -> None:
-    """Copy a valid record's trace file to the same relative path under NEW's directory."""
-    ref = obj.get("traces")
-    if not ref or old_dir is None or new_dir is None or old_dir.resolve() == new_dir.resolve():
+    A side file (per-agent Parquet, flip trace) must stay inside its JSONL file's folder, so it
+    moves with the line, which then needs no change.
+    """
+    if old_dir is None or new_dir is None or old_dir.resolve() == new_dir.resolve():
         return
-    target = resolve_side_file(new_dir, ref["path"])
-    if target.is_file() and file_sha256(target) == ref["sha256"]:
-        return
-    write_atomic(target, resolve_side_file(old_dir, ref["path"]).read_bytes())
+    agents = obj.get("agent_records") or {}
+    refs = [agents] if agents.get("mode") == "parquet" else []
+    if obj.get("traces"):
+        refs.append(obj["traces"])
+    for ref in refs:
+        target = resolve_side_file(new_dir, ref["path"])
+        if target.is_file() and file_sha256(target) == ref["sha256"]:
+            continue
+        write_atomic(target, resolve_side_file(old_dir, ref["path"]).read_bytes())
 
 
 class NotARegularFile(OSError):

@@ -388,7 +388,8 @@ def test_missing_old_is_a_usage_error(tmp_path: Path) -> None:
         migrate_file(tmp_path / "nope.jsonl", tmp_path / "new.jsonl")
 
 
-def test_parquet_reference_follows_new_directory(tmp_path: Path) -> None:
+def test_parquet_side_files_are_copied_beside_new_in_another_directory(tmp_path: Path) -> None:
+    """A side file must stay inside its JSONL file's folder, so it moves with the line."""
     src = tmp_path / "src"
     records = [build_record(seed=s, agents=10, mode="parquet", base_dir=src) for s in range(2)]
     old = write_jsonl(src / "runs.jsonl", records)
@@ -396,8 +397,10 @@ def test_parquet_reference_follows_new_directory(tmp_path: Path) -> None:
     assert same_dir.ok and (src / "runs-v04.jsonl").read_bytes() == old.read_bytes()
     elsewhere = tmp_path / "dst" / "deep" / "runs.jsonl"
     assert migrate_file(old, elsewhere).ok
-    paths = [r["agent_records"]["path"] for r in _lines(elsewhere)]
-    assert paths == [f"../../src/{r['agent_records']['path']}" for r in records]
+    assert elsewhere.read_bytes() == old.read_bytes()  # the lines need no change
+    for r in records:
+        path = r["agent_records"]["path"]
+        assert (elsewhere.parent / path).read_bytes() == (src / path).read_bytes()
     assert validate_file(elsewhere).ok
 
 

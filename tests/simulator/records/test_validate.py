@@ -594,6 +594,24 @@ def test_parquet_side_file_resolved_against_the_jsonl_directory(tmp_path: Path) 
     assert all("does not exist" in p.reason for p in report.problems)
 
 
+@pytest.mark.parametrize("outside", ["../{name}", "{abs}"])
+def test_a_side_file_path_never_leaves_the_results_folder(tmp_path: Path, outside: str) -> None:
+    _, recs = _parquet_file(tmp_path)  # the side files exist, next to runs.jsonl
+    moved = tmp_path / "sub" / "runs.jsonl"
+    moved.parent.mkdir()
+    lines = []
+    for r in recs:
+        rel = r["agent_records"]["path"]
+        r["agent_records"]["path"] = outside.format(name=rel, abs=tmp_path / rel)
+        lines.append(json.dumps(r))
+    moved.write_text("\n".join(lines) + "\n")
+    report = validate_file(moved)
+    assert report.invalid == len(recs)
+    reasons = [p.reason for p in report.problems]
+    assert all(r.startswith("agent_records.path: ") for r in reasons), reasons
+    assert all("leads out of the folder" in r or "must be relative" in r for r in reasons)
+
+
 def test_parquet_hash_mismatch_and_bad_rows(tmp_path: Path) -> None:
     path, recs = _parquet_file(tmp_path)
 
