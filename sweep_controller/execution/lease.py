@@ -43,7 +43,12 @@ from pydantic import BaseModel, ConfigDict, NonNegativeInt, ValidationError
 
 from simulator.records.building import utc_now
 from simulator.records.schema import UtcDatetime
-from sweep_controller.errors import KeyNotFound, SweepError, TransientStorageError
+from sweep_controller.errors import (
+    KeyNotFound,
+    StoreUnreachable,
+    SweepError,
+    TransientStorageError,
+)
 from sweep_controller.execution.layout import lease_key, lease_prefix, parse_task_file
 from sweep_controller.store import Store
 
@@ -258,7 +263,8 @@ class TaskLease:
                 try:
                     taker = self.renew()
                 except SweepError as exc:
-                    log.warning("task %d: could not renew its lease: %s", self.index, exc)
+                    level = logging.DEBUG if isinstance(exc, StoreUnreachable) else logging.WARNING
+                    log.log(level, "task %d: could not renew its lease: %s", self.index, exc)
                     continue
                 if taker is not None:
                     log.warning(
@@ -272,12 +278,21 @@ class TaskLease:
 
         thread = threading.Thread(target=renew_until_stopped, name="govsim-lease", daemon=True)
         thread.start()
+        unreachable = False
         try:
             yield self
+        except StoreUnreachable:
+            unreachable = True
+            raise
         finally:
             stop.set()
             thread.join()
-            try:
-                self.release()
-            except SweepError as exc:
-                log.warning("task %d: could not release its lease: %s", self.index, exc)
+            if unreachable:  # releasing would only wait for the same store; the lease expires
+                log.debug("task %d: lease left to expire: the store is unreachable", self.index)
+            else:
+                try:
+                    self.release()
+                except SweepError as exc:
+                    # A store that stopped answering costs the task one error line, not two.
+                    level = logging.DEBUG if isinstance(exc, StoreUnreachable) else logging.WARNING
+                    log.log(level, "task %d: could not release its lease: %s", self.index, exc)

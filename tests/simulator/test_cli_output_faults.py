@@ -56,16 +56,20 @@ def test_a_full_disk_leaves_only_complete_lines(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", size="256k") as disk:
         out = disk / "runs.jsonl"
         result = govsim(*RUNS, "--output", out)
-        assert result.returncode == 1, result.stderr
-        assert result.stderr.splitlines() == [f"govsim: error: {out}: No space left on device"]
+        assert result.returncode == 2, result.stderr  # deterministic: the same on every attempt
+        assert result.stderr.splitlines() == [
+            f"govsim: error: --output: cannot write '{out}': No space left on device"
+        ]
         kept = assert_complete_lines(out)
         assert 1 <= kept < 30
         # Full to the last page now: appending again changes nothing and says so in one line.
         fill(disk)
         before = out.read_bytes()
         again = govsim(*RUNS, "--output", out)
-        assert again.returncode == 1
-        assert again.stderr.splitlines() == [f"govsim: error: {out}: No space left on device"]
+        assert again.returncode == 2
+        assert again.stderr.splitlines() == [
+            f"govsim: error: --output: cannot write '{out}': No space left on device"
+        ]
         assert out.read_bytes() == before
         assert [p.name for p in disk.iterdir() if TEMP_MARKER in p.name] == []
 
@@ -73,8 +77,10 @@ def test_a_full_disk_leaves_only_complete_lines(tmp_path: Path) -> None:
 def test_a_file_size_limit_leaves_only_complete_lines(tmp_path: Path) -> None:
     out = tmp_path / "runs.jsonl"
     result = govsim(*RUNS, "--output", out, limit=200_000)
-    assert result.returncode == 1, result.stderr
-    assert result.stderr.splitlines() == [f"govsim: error: {out}: File too large"]
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"govsim: error: --output: cannot write '{out}': File too large"
+    ]
     assert 1 <= assert_complete_lines(out) < 30
     assert out.stat().st_size <= 200_000
 

@@ -213,5 +213,7 @@ def test_collect_onto_a_full_disk_is_one_line(tmp_path: Path) -> None:
         out = disk / "runs.parquet"
         result = sweepctl("collect", spec, "--out", out)
         assert result.returncode == 2  # the same on every attempt
-        assert result.stderr.splitlines() == [f"sweepctl: error: {out}: No space left on device"]
+        assert result.stderr.splitlines() == [
+            f"sweepctl: error: --out: cannot write '{out}': No space left on device"
+        ]
         assert sorted(p.name for p in disk.iterdir()) == ["padding"]

@@ -186,14 +186,14 @@ def test_a_permanent_failure_is_not_retried_summarised_and_fails_the_run(tmp_pat
 
 
 def test_a_transient_failure_is_retried_up_to_the_backoff_limit(tmp_path: Path) -> None:
-    # Task 2's key is a mount point (a file bind-mounted over it): renaming onto it fails with
+    # Task 2's manifest key is a mount point (a file bind-mounted over it): the commit fails with
     # EBUSY, which a network file system may clear, so the task fails with exit 75 and the
     # runner retries it, once per backoffLimitPerIndex. The store answers all along, so
     # the circuit breaker for an unreachable store stays shut.
     spec = write_spec(
         tmp_path / "s.yaml", grid_doc("busy", f"file://{tmp_path}/out", backoffLimitPerIndex=1)
     )
-    target = tmp_path / "out" / "busy" / "tasks" / "000002.jsonl"
+    target = tmp_path / "out" / "busy" / "tasks" / "000002.manifest.json"
     target.parent.mkdir(parents=True)
     target.touch()
     (source := tmp_path / "source").touch()
