@@ -85,7 +85,8 @@ def as_pattern(
         raise ParameterError(f"adjacency: {type(adjacency).__name__} is not a scipy.sparse matrix")
     if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
         raise ParameterError(f"adjacency: shape {adjacency.shape} is not square")
-    a = sparse.csr_array(adjacency)
+    # a csr_array as it is: a new wrapper would forget that its format is known canonical
+    a = adjacency if isinstance(adjacency, sparse.csr_array) else sparse.csr_array(adjacency)
     if not a.has_canonical_format:  # duplicate entries would count a neighbour twice
         a = a.copy()
         a.sum_duplicates()

@@ -22,7 +22,7 @@ from scipy import sparse
 from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
 from simulator.errors import ParameterError
-from simulator.network import build_network, check_network_size
+from simulator.network import build_network, check_network_size, induced_subgraph
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
@@ -152,25 +152,45 @@ class Influence:
         return int(changed[-1]) + 1 if len(changed) else 0
 
 
+def _whale_rows(a: sparse.csr_array, agents: Agents) -> sparse.csr_array:
+    """The whales' rows of the adjacency, in id order.
+
+    The adjacency is symmetric, so these rows also hold the whale columns: agent ``i`` has as
+    many whale neighbours as it has entries in them.
+    """
+    return a[np.flatnonzero(agents.is_whale)]
+
+
 class _WhaleSignal:
     """Which followers the stake-weighted whale majority of their neighbours would flip.
 
-    Holds, for the follower rows only, the adjacency restricted to whale columns and weighted by
-    the whale's stake; the yes-stake each follower sees is one product with the vote vector (the
-    shared kernel), recomputed only after a round in which some whale flipped.
+    Holds, for the follower rows only, the adjacency restricted to whale columns (renumbered in
+    whale order) and weighted by the whale's stake; the yes-stake each follower sees is one
+    product with the whales' votes (the shared kernel), recomputed only after a round in which
+    some whale flipped.
     """
 
-    def __init__(self, a: sparse.csr_array, agents: Agents, follower: np.ndarray) -> None:
+    def __init__(self, whale_rows: sparse.csr_array, agents: Agents, follower: np.ndarray) -> None:
         self.rows = np.flatnonzero(follower)
-        sub = a[self.rows]
-        keep = agents.is_whale[sub.indices]
-        ends = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
-        indices = sub.indices[keep]
-        self.adjacency = sparse.csr_array(
-            (agents.stake[indices], indices, ends[sub.indptr].astype(sub.indptr.dtype)),
-            shape=(len(self.rows), a.shape[1]),
+        self.whales = np.flatnonzero(agents.is_whale)
+        # whale -> follower entries, transposed: row f lists its whales in increasing order
+        keep = follower[whale_rows.indices]
+        kept = np.zeros(len(keep) + 1, dtype=whale_rows.indptr.dtype)
+        np.cumsum(keep, out=kept[1:])
+        toward = sparse.csr_array(
+            (
+                np.ones(int(kept[-1]), dtype=np.int8),
+                whale_rows.indices[keep],
+                kept[whale_rows.indptr],
+            ),
+            shape=whale_rows.shape,
         )
-        self.seen_stake = neighbour_sum(self.adjacency, np.ones(a.shape[1]))
+        seen = toward.T.tocsr()[self.rows]
+        self.adjacency = sparse.csr_array(
+            (agents.stake[self.whales[seen.indices]], seen.indices, seen.indptr),
+            shape=(len(self.rows), len(self.whales)),
+        )
+        self.seen_stake = neighbour_sum(self.adjacency, np.ones(len(self.whales)))
         self.is_whale = agents.is_whale
         self.yes_wins = self.no_wins = np.zeros(len(self.rows), dtype=bool)
         self.stale = True
@@ -178,7 +198,7 @@ class _WhaleSignal:
     def follows(self, votes: np.ndarray) -> np.ndarray:
         """Followers (agent ids, ascending) whose vote differs from a strict whale majority."""
         if self.stale:
-            yes_stake = neighbour_sum(self.adjacency, votes.astype(np.float64))
+            yes_stake = neighbour_sum(self.adjacency, votes[self.whales].astype(np.float64))
             no_stake = self.seen_stake - yes_stake  # exact: stakes are multiples of a quantum
             self.yes_wins = yes_stake > no_stake
             self.no_wins = no_stake > yes_stake
@@ -273,10 +293,12 @@ def run_influence(
     need_low = degree.astype(np.int32) - need
     off_hi = degree.astype(np.int32) + 1
     contrarian = agents.archetype == CONTRARIAN
-    whales_seen = neighbour_sum(a, agents.is_whale.astype(dtype))
+    whale_rows = _whale_rows(a, agents)
+    whales_seen = np.bincount(whale_rows.indices, minlength=n)
     follower = whale_followers(whales_seen, agents, conformity_threshold)
     by_threshold = ~follower
-    signal = _WhaleSignal(a, agents, follower) if follower.any() else None
+    signal = _WhaleSignal(whale_rows, agents, follower) if follower.any() else None
+    del whale_rows
     # v0.5: a contrarian dissents once; after its flip it drops out of the threshold rule
     committing = rules is RuleSet.V0_5 and bool(contrarian.any())
 
@@ -410,7 +432,7 @@ def influence_among_voters(
     if participated.all():
         return rounds(adjacency, agents, votes)
     voters = np.flatnonzero(participated)
-    inner = rounds(adjacency[voters][:, voters], agents.take(voters), votes[voters])
+    inner = rounds(induced_subgraph(adjacency, voters), agents.take(voters), votes[voters])
 
     def spread(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
         out = fill.copy()

@@ -30,6 +30,7 @@ __all__ = [
     "check_network_size",
     "edge_probability",
     "erdos_renyi",
+    "induced_subgraph",
     "lattice_k",
     "small_world",
 ]
@@ -44,20 +45,61 @@ def _index_dtype(n: int, n_edges: int) -> type[np.signedinteger]:
     return np.int32 if max(n, 2 * n_edges) < 2**31 else np.int64
 
 
+def symmetric_from_upper(upper: sparse.csr_array) -> sparse.csr_array:
+    """Symmetric pattern matrix from its strict upper triangle (CSR, rows sorted, no duplicates).
+
+    Row ``i`` of ``upper`` stores its neighbours ``j > i`` in increasing order; its values are
+    ignored. The lower triangle is the transpose, a counting sort in scipy's compiled code, and the
+    sum of the two a row-by-row merge of sorted rows, so nothing is sorted. Pass ``upper`` as a
+    temporary: it is released before the float32 data is allocated.
+    """
+    n = upper.shape[0]
+    both = upper + upper.T
+    del upper
+    adjacency = sparse.csr_array(
+        (np.ones(both.nnz, dtype=np.float32), both.indices, both.indptr), shape=(n, n)
+    )
+    adjacency.has_canonical_format = True  # sorted rows of distinct entries, by construction
+    return adjacency
+
+
+def _upper_pattern(n: int, indptr: np.ndarray, indices: np.ndarray) -> sparse.csr_array:
+    """The upper triangle given by CSR ``indptr`` and ``indices``, with int8 ones as values."""
+    pattern = np.ones(len(indices), dtype=np.int8)
+    return sparse.csr_array((pattern, indices, indptr), shape=(n, n))
+
+
 def symmetric_csr(n: int, lo: np.ndarray, hi: np.ndarray) -> sparse.csr_array:
     """Symmetric pattern matrix from each undirected edge listed once (no duplicates, lo != hi)."""
     idx = _index_dtype(n, len(lo))
-    lo = lo.astype(idx, copy=False)
-    hi = hi.astype(idx, copy=False)
-    rows = np.concatenate([hi, lo])
-    cols = np.concatenate([lo, hi])
-    del lo, hi
-    data = np.ones(len(rows), dtype=np.float32)
-    # COO to CSR is a stable counting sort; ``tocsr`` sorts indices only if the result is not
-    # already canonical (Erdos-Renyi edges arrive sorted, so for them it is a linear check).
-    adjacency = sparse.coo_array((data, (rows, cols)), shape=(n, n)).tocsr()
-    adjacency.sort_indices()
-    return adjacency
+    row = np.minimum(lo, hi).astype(idx, copy=False)
+    col = np.maximum(lo, hi).astype(idx, copy=False)
+    # COO to CSR is a counting sort by row; sorting within rows then gives the upper triangle
+    upper = sparse.coo_array((np.ones(len(row), dtype=np.int8), (row, col)), shape=(n, n)).tocsr()
+    del row, col
+    upper.sort_indices()
+    return symmetric_from_upper(upper)
+
+
+def induced_subgraph(adjacency: sparse.csr_array, nodes: np.ndarray) -> sparse.csr_array:
+    """The subgraph among ``nodes`` (increasing ids), node ``nodes[k]`` renumbered ``k``.
+
+    Equals ``adjacency[nodes][:, nodes]`` for a canonical pattern matrix, without its column
+    pass: the rows of ``nodes`` are taken, and their entries mapped through a node-to-position
+    table that marks every other node -1 (kept in order, since the table is increasing).
+    """
+    k = len(nodes)
+    position = np.full(adjacency.shape[0], -1, dtype=adjacency.indices.dtype)
+    position[nodes] = np.arange(k, dtype=position.dtype)
+    rows = adjacency[nodes]
+    mapped = position[rows.indices]
+    del position
+    keep = mapped >= 0
+    kept = np.zeros(len(keep) + 1, dtype=rows.indptr.dtype)
+    np.cumsum(keep, out=kept[1:])
+    sub = sparse.csr_array((rows.data[keep], mapped[keep], kept[rows.indptr]), shape=(k, k))
+    sub.has_canonical_format = True
+    return sub
 
 
 def _row_offsets(i: np.ndarray, n: int) -> np.ndarray:
@@ -65,15 +107,44 @@ def _row_offsets(i: np.ndarray, n: int) -> np.ndarray:
     return i * (2 * n - i - 1) // 2
 
 
-def _unrank_pairs(linear: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Map sorted row-major upper-triangle ranks to pairs (i, j), i < j, exactly."""
-    offsets = _row_offsets(np.arange(n, dtype=np.int64), n)
-    per_row = np.diff(np.searchsorted(linear, offsets), append=len(linear))
-    i = np.repeat(np.arange(n, dtype=_index_dtype(n, 0)), per_row)
-    j = linear - offsets[i]
-    j += i
-    j += 1
-    return i, j
+_BLOCK = 1 << 20
+"""Ranks unranked at a time: keeps the int64 temporaries small and in cache."""
+
+
+def upper_from_ranks(n: int, parts: list[np.ndarray]) -> sparse.csr_array:
+    """Strict upper triangle (CSR, int8 ones) of the pairs with the given row-major ranks, exactly.
+
+    ``parts`` hold increasing ranks in ``[0, n(n-1)/2)``, each part after the previous one; pair
+    ``(i, j)``, ``i < j``, has rank ``i(2n - i - 1)/2 + j - i - 1``. Ranks are mapped to pairs a
+    block at a time, so no per-edge int64 array beyond the ranks themselves is formed, and
+    ``parts`` is emptied as it is read so each part is released once mapped.
+    """
+    offsets = _row_offsets(np.arange(n + 1, dtype=np.int64), n)  # offsets[n]: past every rank
+    total = sum(len(ranks) for ranks in parts)
+    idx = _index_dtype(n, total)
+    indices = np.empty(total, dtype=idx)
+    counts = np.zeros(n, dtype=idx)
+    done = 0
+    while parts:
+        ranks = parts.pop(0)
+        for start in range(0, len(ranks), _BLOCK):
+            block = ranks[start : start + _BLOCK]
+            first, last = np.searchsorted(offsets, block[[0, -1]], side="right") - 1
+            rows = slice(int(first), int(last) + 1)
+            per_row = np.diff(np.searchsorted(block, offsets[first : last + 2]))
+            counts[rows] += per_row
+            # j = rank - offsets[i] + i + 1
+            shift = offsets[rows] - np.arange(first + 1, last + 2, dtype=np.int64)
+            np.subtract(
+                block,
+                np.repeat(shift, per_row),
+                out=indices[done : done + len(block)],
+                casting="unsafe",
+            )
+            done += len(block)
+    indptr = np.zeros(n + 1, dtype=idx)
+    np.cumsum(counts, out=indptr[1:])
+    return _upper_pattern(n, indptr, indices)
 
 
 def erdos_renyi(n: int, p: float, *, rng: np.random.Generator) -> sparse.csr_array:
@@ -82,31 +153,30 @@ def erdos_renyi(n: int, p: float, *, rng: np.random.Generator) -> sparse.csr_arr
         raise ParameterError(f"agents: {n} is outside [0, inf)")
     if not 0.0 <= p <= 1.0:
         raise ParameterError(f"edge probability: {p} is outside [0, 1]")
+    return symmetric_from_upper(upper_from_ranks(n, _edge_ranks(n, p, rng)))
+
+
+def _edge_ranks(n: int, p: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Row-major ranks of the G(n, p) edges, increasing, in one or more parts (docs/model.md)."""
     n_pairs = n * (n - 1) // 2
-    empty = np.empty(0, dtype=np.int64)
     if n_pairs == 0 or p == 0.0:
-        return symmetric_csr(n, empty, empty)
+        return []
     if p == 1.0:
-        linear = np.arange(n_pairs, dtype=np.int64)
-    else:
-        expected = n_pairs * p
-        chunk = int(expected + 8.0 * math.sqrt(expected) + 64)
-        parts: list[np.ndarray] = []
-        position = -1  # rank of the last edge found so far
-        while position < n_pairs:
-            ranks = rng.geometric(p, size=chunk)
-            # a gap past the last pair ends the graph; clamping keeps the running sum in int64
-            np.minimum(ranks, n_pairs + 1, out=ranks)
-            np.cumsum(ranks, out=ranks)
-            ranks += position
-            parts.append(ranks)
-            position = int(ranks[-1])
-            chunk = max(64, chunk // 8)
-        linear = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        linear = linear[: int(np.searchsorted(linear, n_pairs))]
-    i, j = _unrank_pairs(linear, n)
-    del linear
-    return symmetric_csr(n, i, j)
+        return [np.arange(n_pairs, dtype=np.int64)]
+    expected = n_pairs * p
+    chunk = int(expected + 8.0 * math.sqrt(expected) + 64)
+    parts: list[np.ndarray] = []
+    position = -1  # rank of the last edge found so far
+    while position < n_pairs:
+        ranks = rng.geometric(p, size=chunk)
+        # a gap past the last pair ends the graph; clamping keeps the running sum in int64
+        np.minimum(ranks, n_pairs + 1, out=ranks)
+        np.cumsum(ranks, out=ranks)
+        ranks += position
+        position = int(ranks[-1])
+        parts.append(ranks[: int(np.searchsorted(ranks, n_pairs))])
+        chunk = max(64, chunk // 8)
+    return parts
 
 
 def lattice_k(mean_degree: float, n: int) -> int:
@@ -141,8 +211,10 @@ def small_world(
     if not 0.0 <= rewire_prob <= 1.0:
         raise ParameterError(f"rewire_prob: {rewire_prob} is outside [0, 1]")
     half = k // 2
-    u = np.tile(np.arange(n, dtype=np.int64), half)
-    v = (u + np.repeat(np.arange(1, half + 1, dtype=np.int64), n)) % n
+    idx = _index_dtype(n, n * half)  # u + j < 2n fits too
+    u = np.tile(np.arange(n, dtype=idx), half)
+    v = u + np.repeat(np.arange(1, half + 1, dtype=idx), n)
+    v %= n
     rewired = np.flatnonzero(rng.random(len(u)) < rewire_prob) if len(u) else np.empty(0, int)
     if len(rewired) and n - 1 > k:  # some non-lattice pair exists to rewire onto
         src = u[rewired]

@@ -41,6 +41,7 @@ __all__ = [
     "participation_probability",
     "population_utilities",
     "resolve_population",
+    "top_mask",
 ]
 
 TOTAL_STAKE = 2.0**40
@@ -137,14 +138,32 @@ def assign_archetypes(stake: np.ndarray, params: SimParams, rng: np.random.Gener
     shuffled by one ``rng.permutation``.
     """
     counts = archetype_counts(params)
-    whales = counts[Archetype.WHALE]
-    order = np.argsort(-stake, kind="stable")
+    whale = top_mask(stake, counts[Archetype.WHALE])
     codes = np.empty(len(stake), dtype=np.int8)
-    codes[order[:whales]] = WHALE
+    codes[whale] = WHALE
     others = [counts[a] for a in ARCHETYPES if a is not Archetype.WHALE]
     block = np.repeat(np.arange(len(others), dtype=np.int8), others)
-    codes[np.sort(order[whales:])] = rng.permutation(block)
+    codes[~whale] = rng.permutation(block)
     return codes
+
+
+def top_mask(values: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` largest values, equal values taken in increasing index order.
+
+    The same set as the first ``k`` of a stable descending sort, found in linear time: every value
+    above the k-th largest, then the first indices holding the k-th largest itself.
+    """
+    chosen = np.zeros(len(values), dtype=bool)
+    if k <= 0:
+        return chosen
+    if k >= len(values):
+        chosen[:] = True
+        return chosen
+    kth = np.partition(values, len(values) - k)[len(values) - k]
+    np.greater(values, kth, out=chosen)
+    ties = np.flatnonzero(values == kth)
+    chosen[ties[: k - int(np.count_nonzero(chosen))]] = True
+    return chosen
 
 
 def draw_population(params: SimParams, population: Population, rng: np.random.Generator) -> Agents:
