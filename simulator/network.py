@@ -26,6 +26,7 @@ from simulator.params import DEFAULT_DENSITY, InfluenceModel, SimParams
 
 __all__ = [
     "MAX_EDGES",
+    "UpperTriangle",
     "build_network",
     "check_network_size",
     "edge_probability",
@@ -33,6 +34,8 @@ __all__ = [
     "induced_subgraph",
     "lattice_k",
     "small_world",
+    "symmetric_csr",
+    "symmetric_from_upper",
 ]
 
 _MAX_REWIRE_PASSES = 64
@@ -108,43 +111,55 @@ def _row_offsets(i: np.ndarray, n: int) -> np.ndarray:
 
 
 _BLOCK = 1 << 20
-"""Ranks unranked at a time: keeps the int64 temporaries small and in cache."""
+"""Ranks drawn and mapped at a time: the int64 temporaries stay small, in cache and reused."""
 
 
-def upper_from_ranks(n: int, parts: list[np.ndarray]) -> sparse.csr_array:
-    """Strict upper triangle (CSR, int8 ones) of the pairs with the given row-major ranks, exactly.
+class UpperTriangle:
+    """The strict upper triangle of a graph in CSR form, built from row-major pair ranks.
 
-    ``parts`` hold increasing ranks in ``[0, n(n-1)/2)``, each part after the previous one; pair
-    ``(i, j)``, ``i < j``, has rank ``i(2n - i - 1)/2 + j - i - 1``. Ranks are mapped to pairs a
-    block at a time, so no per-edge int64 array beyond the ranks themselves is formed, and
-    ``parts`` is emptied as it is read so each part is released once mapped.
+    Pair ``(i, j)``, ``i < j``, of ``n`` nodes has rank ``i(2n - i - 1)/2 + j - i - 1``. The ranks
+    arrive in increasing order, a block at a time (:meth:`add`); each block is mapped to its
+    pairs exactly, in int64, and only the columns are kept (int32 when they fit), so nothing per
+    edge outlives its block but its column. ``capacity`` is the expected number of edges; more
+    are accepted, at the cost of a copy.
     """
-    offsets = _row_offsets(np.arange(n + 1, dtype=np.int64), n)  # offsets[n]: past every rank
-    total = sum(len(ranks) for ranks in parts)
-    idx = _index_dtype(n, total)
-    indices = np.empty(total, dtype=idx)
-    counts = np.zeros(n, dtype=idx)
-    done = 0
-    while parts:
-        ranks = parts.pop(0)
-        for start in range(0, len(ranks), _BLOCK):
-            block = ranks[start : start + _BLOCK]
-            first, last = np.searchsorted(offsets, block[[0, -1]], side="right") - 1
-            rows = slice(int(first), int(last) + 1)
-            per_row = np.diff(np.searchsorted(block, offsets[first : last + 2]))
-            counts[rows] += per_row
-            # j = rank - offsets[i] + i + 1
-            shift = offsets[rows] - np.arange(first + 1, last + 2, dtype=np.int64)
-            np.subtract(
-                block,
-                np.repeat(shift, per_row),
-                out=indices[done : done + len(block)],
-                casting="unsafe",
-            )
-            done += len(block)
-    indptr = np.zeros(n + 1, dtype=idx)
-    np.cumsum(counts, out=indptr[1:])
-    return _upper_pattern(n, indptr, indices)
+
+    def __init__(self, n: int, capacity: int) -> None:
+        self.n = n
+        self.offsets = _row_offsets(np.arange(n + 1, dtype=np.int64), n)  # [n]: past every rank
+        self.indices = np.empty(capacity, dtype=_index_dtype(n, capacity))
+        self.counts = np.zeros(n, dtype=self.indices.dtype)
+        self.size = 0
+
+    def add(self, ranks: np.ndarray) -> None:
+        """Add the pairs of ``ranks``: increasing, and above every rank added before."""
+        if len(ranks) == 0:
+            return
+        end = self.size + len(ranks)
+        if end > len(self.indices):
+            grown = max(end, len(self.indices) + len(self.indices) // 8)
+            kept = self.indices[: self.size].astype(_index_dtype(self.n, grown))
+            self.indices = np.concatenate([kept, np.empty(grown - self.size, dtype=kept.dtype)])
+            self.counts = self.counts.astype(kept.dtype)
+        offsets = self.offsets
+        first, last = np.searchsorted(offsets, ranks[[0, -1]], side="right") - 1
+        rows = slice(int(first), int(last) + 1)
+        per_row = np.diff(np.searchsorted(ranks, offsets[first : last + 2]))
+        self.counts[rows] += per_row
+        # j = rank - offsets[i] + i + 1
+        shift = offsets[rows] - np.arange(first + 1, last + 2, dtype=np.int64)
+        out = self.indices[self.size : end]
+        np.subtract(ranks, np.repeat(shift, per_row), out=out, casting="unsafe")
+        self.size = end
+
+    def csr(self) -> sparse.csr_array:
+        """The triangle as a CSR matrix with int8 ones as values; the builder is spent."""
+        idx = _index_dtype(self.n, self.size)
+        indices = self.indices[: self.size].astype(idx, copy=False)
+        indptr = np.zeros(self.n + 1, dtype=idx)
+        np.cumsum(self.counts, out=indptr[1:])
+        del self.indices, self.counts, self.offsets
+        return _upper_pattern(self.n, indptr, indices)
 
 
 def erdos_renyi(n: int, p: float, *, rng: np.random.Generator) -> sparse.csr_array:
@@ -153,30 +168,40 @@ def erdos_renyi(n: int, p: float, *, rng: np.random.Generator) -> sparse.csr_arr
         raise ParameterError(f"agents: {n} is outside [0, inf)")
     if not 0.0 <= p <= 1.0:
         raise ParameterError(f"edge probability: {p} is outside [0, 1]")
-    return symmetric_from_upper(upper_from_ranks(n, _edge_ranks(n, p, rng)))
+    return symmetric_from_upper(_erdos_renyi_upper(n, p, rng).csr())
 
 
-def _edge_ranks(n: int, p: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """Row-major ranks of the G(n, p) edges, increasing, in one or more parts (docs/model.md)."""
+def _blocks(size: int) -> list[int]:
+    """``size`` split into blocks of at most ``_BLOCK``."""
+    return [min(_BLOCK, size - start) for start in range(0, size, _BLOCK)]
+
+
+def _erdos_renyi_upper(n: int, p: float, rng: np.random.Generator) -> UpperTriangle:
+    """The G(n, p) edges as an upper triangle, drawn as docs/model.md states."""
     n_pairs = n * (n - 1) // 2
     if n_pairs == 0 or p == 0.0:
-        return []
+        return UpperTriangle(n, 0)
     if p == 1.0:
-        return [np.arange(n_pairs, dtype=np.int64)]
+        upper = UpperTriangle(n, n_pairs)
+        for start in range(0, n_pairs, _BLOCK):
+            upper.add(np.arange(start, min(start + _BLOCK, n_pairs), dtype=np.int64))
+        return upper
     expected = n_pairs * p
     chunk = int(expected + 8.0 * math.sqrt(expected) + 64)
-    parts: list[np.ndarray] = []
+    upper = UpperTriangle(n, min(chunk, n_pairs))
     position = -1  # rank of the last edge found so far
     while position < n_pairs:
-        ranks = rng.geometric(p, size=chunk)
-        # a gap past the last pair ends the graph; clamping keeps the running sum in int64
-        np.minimum(ranks, n_pairs + 1, out=ranks)
-        np.cumsum(ranks, out=ranks)
-        ranks += position
-        position = int(ranks[-1])
-        parts.append(ranks[: int(np.searchsorted(ranks, n_pairs))])
+        # a chunk's draws a block at a time: the same values as one call for the whole chunk
+        for size in _blocks(chunk):
+            ranks = rng.geometric(p, size=size)
+            # a gap past the last pair ends the graph; clamping keeps the running sum in int64
+            np.minimum(ranks, n_pairs + 1, out=ranks)
+            np.cumsum(ranks, out=ranks)
+            ranks += position
+            position = int(ranks[-1])
+            upper.add(ranks[: int(np.searchsorted(ranks, n_pairs))])
         chunk = max(64, chunk // 8)
-    return parts
+    return upper
 
 
 def lattice_k(mean_degree: float, n: int) -> int:

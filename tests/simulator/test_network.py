@@ -12,6 +12,7 @@ from scipy import sparse
 
 from simulator.errors import ParameterError
 from simulator.network import (
+    UpperTriangle,
     build_network,
     edge_probability,
     erdos_renyi,
@@ -20,7 +21,6 @@ from simulator.network import (
     small_world,
     symmetric_csr,
     symmetric_from_upper,
-    upper_from_ranks,
 )
 from simulator.params import SimParams
 
@@ -36,26 +36,34 @@ def assert_simple_symmetric(a: sparse.csr_array, n: int) -> None:
     assert a.nnz == len(a.data)
 
 
-def upper_pairs(n: int, parts: list[np.ndarray]) -> list[tuple[int, int]]:
-    """The pairs (i, j) that ``upper_from_ranks`` stores, in storage order."""
-    upper = upper_from_ranks(n, parts)
+def upper_from_ranks(n: int, parts: list[np.ndarray], capacity: int) -> sparse.csr_array:
+    builder = UpperTriangle(n, capacity)
+    for ranks in parts:
+        builder.add(ranks)
+    return builder.csr()
+
+
+def upper_pairs(n: int, parts: list[np.ndarray], capacity: int = 0) -> list[tuple[int, int]]:
+    """The pairs (i, j) that ``UpperTriangle`` stores, in storage order."""
+    upper = upper_from_ranks(n, parts, capacity)
     rows = np.repeat(np.arange(n), np.diff(upper.indptr))
     return list(zip(rows.tolist(), upper.indices.tolist(), strict=True))
 
 
 @pytest.mark.parametrize("n", [2, 3, 7, 40])
-def test_upper_from_ranks_lists_every_upper_pair_in_row_major_order(n: int) -> None:
+def test_upper_triangle_lists_every_upper_pair_in_row_major_order(n: int) -> None:
     ranks = np.arange(n * (n - 1) // 2, dtype=np.int64)
-    assert upper_pairs(n, [ranks]) == list(itertools.combinations(range(n), 2))
-    # the same ranks split into parts (one of them empty) give the same triangle
-    assert upper_pairs(n, [ranks[:1], ranks[1:1], ranks[1:]]) == upper_pairs(n, [ranks])
+    assert upper_pairs(n, [ranks], len(ranks)) == list(itertools.combinations(range(n), 2))
+    # the same ranks in blocks (one of them empty), past the capacity given, the same triangle
+    assert upper_pairs(n, [ranks[:1], ranks[1:1], ranks[1:]], 1) == upper_pairs(n, [ranks])
 
 
-def test_upper_from_ranks_spans_many_blocks_of_rows() -> None:
-    n = 2100  # 2.2 million pairs: more than one block of ranks
+def test_upper_triangle_of_many_blocks_equals_scipys_conversion() -> None:
+    n = 2100
     rng = np.random.default_rng(4)
     ranks = np.flatnonzero(rng.random(n * (n - 1) // 2) < 0.7)
-    upper = upper_from_ranks(n, [ranks[: len(ranks) // 3], ranks[len(ranks) // 3 :]])
+    third = len(ranks) // 3
+    upper = upper_from_ranks(n, [ranks[:third], ranks[third : 2 * third], ranks[2 * third :]], 99)
     i, j = np.triu_indices(n, 1)  # row-major, as the ranks count them
     expected = sparse.csr_array(
         (np.ones(len(ranks), dtype=np.int8), (i[ranks], j[ranks])), shape=(n, n)
@@ -65,7 +73,7 @@ def test_upper_from_ranks_spans_many_blocks_of_rows() -> None:
     assert np.array_equal(upper.indices, expected.indices)
 
 
-def test_upper_from_ranks_is_exact_for_millions_of_nodes() -> None:
+def test_upper_triangle_is_exact_for_millions_of_nodes() -> None:
     n = 3_000_000
     rows = [0, 1, 2, n // 3, n // 2, n - 3, n - 2]
     pairs = sorted({(r, r + 1) for r in rows} | {(r, n - 1) for r in rows})
@@ -129,6 +137,39 @@ def test_induced_subgraph_equals_double_slicing(share: float) -> None:
     assert ours.has_canonical_format
     for field in ("indptr", "indices", "data"):
         assert np.array_equal(getattr(ours, field), getattr(theirs, field)), field
+
+
+def plain_erdos_renyi(n: int, p: float, rng: np.random.Generator) -> sparse.csr_array:
+    """G(n, p) as docs/model.md words it, plainly: one ``geometric`` call per chunk, every rank
+    mapped to its pair at once, and scipy's COO to CSR conversion."""
+    n_pairs = n * (n - 1) // 2
+    expected = n_pairs * p
+    chunk = int(expected + 8.0 * math.sqrt(expected) + 64)
+    parts, position = [], -1
+    while position < n_pairs:
+        ranks = position + np.cumsum(np.minimum(rng.geometric(p, size=chunk), n_pairs + 1))
+        parts.append(ranks)
+        position, chunk = int(ranks[-1]), max(64, chunk // 8)
+    ranks = np.concatenate(parts)
+    ranks = ranks[ranks < n_pairs]
+    rows = np.arange(n, dtype=np.int64)
+    offsets = rows * (2 * n - rows - 1) // 2
+    i = np.searchsorted(offsets, ranks, side="right") - 1
+    return scipy_symmetric(n, i, ranks - offsets[i] + i + 1)
+
+
+@pytest.mark.parametrize(
+    "n,p,seed",
+    [(300_000, 10 / 299_999, 1), (2000, 0.9, 2), (3000, 0.3, 3), (50, 0.3, 4), (1000, 1e-300, 5)],
+)
+def test_erdos_renyi_draws_exactly_as_documented(n: int, p: float, seed: int) -> None:
+    # the first two draw more than one block of gaps per chunk
+    ours_rng, plain_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    ours, plain = erdos_renyi(n, p, rng=ours_rng), plain_erdos_renyi(n, p, plain_rng)
+    for field in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(ours, field), getattr(plain, field)), field
+    # and the generator is left where the plain draws leave it
+    assert ours_rng.integers(2**62) == plain_rng.integers(2**62)
 
 
 @pytest.mark.parametrize("n,p", [(0, 0.5), (1, 0.5), (2, 1.0), (30, 0.0), (30, 1.0), (200, 0.05)])
