@@ -152,26 +152,22 @@ def _draw_block(archetype: Archetype, size: int, rng: np.random.Generator) -> li
     return [quantize_stake(stake), rho, kappa, theta, noise]
 
 
-_EMPTY = np.empty(0)
-
-
-def _shuffled_column(blocks: list[list[np.ndarray]], f: int, perm: np.ndarray) -> np.ndarray:
-    """Attribute ``f`` of every block joined in block order, then shuffled by ``perm``."""
-    joined = np.concatenate([b[f] for b in blocks])
-    for b in blocks:
-        b[f] = _EMPTY
-    return joined[perm]
-
-
 def draw_agents(params: SimParams, rng: np.random.Generator) -> Agents:
     """Draw the population: archetype blocks in ``ARCHETYPES`` order, then one random shuffle."""
     counts = archetype_counts(params)
     codes = np.repeat(np.arange(len(ARCHETYPES), dtype=np.int8), list(counts.values()))
     blocks = [_draw_block(a, c, rng) for a, c in counts.items()]
     perm = rng.permutation(params.agents)
-    # one column at a time, each block's part released once joined: the blocks, one joined
-    # column and the shuffled columns are all that is held at once
-    stake, rho, kappa, theta, noise = (_shuffled_column(blocks, f, perm) for f in range(5))
+    # one column at a time, gathered into a buffer that every column reuses, then shuffled
+    joined = np.empty(params.agents)
+    columns = []
+    for f in range(5):
+        np.concatenate([block[f] for block in blocks], out=joined)
+        for block in blocks:
+            block[f] = np.empty(0)  # released: only the joined copy is read from here on
+        columns.append(np.take(joined, perm))
+    del joined
+    stake, rho, kappa, theta, noise = columns
     return Agents(
         archetype=codes[perm],
         stake=stake,

@@ -59,9 +59,9 @@ def need_counts(degree: np.ndarray, thresholds: np.ndarray, *, strict: bool) -> 
         k += 1.0
     else:
         np.ceil(k, out=k)
-    np.clip(k, 0.0, d + 1.0, out=k)
+    share = np.add(d, 1.0)
+    np.clip(k, 0.0, share, out=k)
     safe_d = np.where(d > 0, d, 1.0)
-    share = np.empty_like(k)
 
     def passes(count: np.ndarray) -> np.ndarray:
         np.divide(count, safe_d, out=share)

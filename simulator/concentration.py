@@ -40,7 +40,8 @@ def _nakamoto_sorted(ascending: np.ndarray, total: float) -> int:
     if total == 0.0:
         return 0
     running = np.cumsum(ascending[::-1])
-    return int(np.searchsorted(2.0 * running, total, side="left")) + 1
+    running *= 2.0
+    return int(np.searchsorted(running, total, side="left")) + 1
 
 
 def gini(values: np.ndarray) -> float:
