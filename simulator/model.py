@@ -178,50 +178,69 @@ def _whale_rows(a: sparse.csr_array, agents: Agents) -> sparse.csr_array:
 class _WhaleSignal:
     """Which followers the stake-weighted whale majority of their neighbours would flip.
 
-    Holds, for the follower rows only, the adjacency restricted to whale columns (renumbered in
-    whale order) and weighted by the whale's stake; the yes-stake each follower sees is one
-    product with the whales' votes (the shared kernel), recomputed only after a round in which
-    some whale flipped.
+    Holds, for the follower rows only, the adjacency restricted to whale columns (both renumbered
+    in id order) and weighted by the whale's stake; the yes-stake each follower sees is one
+    product with the whales' votes (the shared kernel). After a round in which whales flipped,
+    each flipped whale's stake moves between its followers' yes and no sides instead: exact,
+    since stakes are multiples of a quantum, so the stakes are those the product would give.
     """
 
     def __init__(self, whale_rows: sparse.csr_array, agents: Agents, follower: np.ndarray) -> None:
         self.rows = np.flatnonzero(follower)
         self.whales = np.flatnonzero(agents.is_whale)
-        # whale -> follower entries, transposed: row f lists its whales in increasing order
+        self.is_whale = agents.is_whale
+        self.stake = agents.stake[self.whales]
+        # whale -> follower entries, followers numbered by their position in ``rows``
         keep = follower[whale_rows.indices]
         kept = np.zeros(len(keep) + 1, dtype=whale_rows.indptr.dtype)
         np.cumsum(keep, out=kept[1:])
-        toward = sparse.csr_array(
-            (
-                np.ones(int(kept[-1]), dtype=np.int8),
-                whale_rows.indices[keep],
-                kept[whale_rows.indptr],
-            ),
-            shape=whale_rows.shape,
+        indptr = kept[whale_rows.indptr]
+        position = np.zeros(len(follower), dtype=whale_rows.indices.dtype)
+        position[self.rows] = np.arange(len(self.rows), dtype=position.dtype)
+        self.toward = sparse.csr_array(
+            (np.repeat(self.stake, np.diff(indptr)), position[whale_rows.indices[keep]], indptr),
+            shape=(len(self.whales), len(self.rows)),
         )
-        seen = toward.T.tocsr()[self.rows]
-        self.adjacency = sparse.csr_array(
-            (agents.stake[self.whales[seen.indices]], seen.indices, seen.indptr),
-            shape=(len(self.rows), len(self.whales)),
-        )
+        del position
+        # transposed: row f lists its whales in increasing order
+        self.adjacency = self.toward.T.tocsr()
         self.seen_stake = neighbour_sum(self.adjacency, np.ones(len(self.whales)))
-        self.is_whale = agents.is_whale
+        self.yes_stake: np.ndarray | None = None
+        self.flipped: list[np.ndarray] = []  # whales (positions) flipped since yes_stake was set
         self.yes_wins = self.no_wins = np.zeros(len(self.rows), dtype=bool)
         self.stale = True
 
     def follows(self, votes: np.ndarray) -> np.ndarray:
         """Followers (agent ids, ascending) whose vote differs from a strict whale majority."""
+        if self.yes_stake is None:
+            self.yes_stake = neighbour_sum(self.adjacency, votes[self.whales].astype(np.float64))
+        elif self.flipped:
+            flipped = np.concatenate(self.flipped)
+            self.flipped.clear()
+            moved = np.where(votes[self.whales[flipped]], self.stake[flipped], -self.stake[flipped])
+            entries, lengths = _row_entries(self.toward, flipped)
+            np.add.at(self.yes_stake, self.toward.indices[entries], np.repeat(moved, lengths))
         if self.stale:
-            yes_stake = neighbour_sum(self.adjacency, votes[self.whales].astype(np.float64))
-            no_stake = self.seen_stake - yes_stake  # exact: stakes are multiples of a quantum
-            self.yes_wins = yes_stake > no_stake
-            self.no_wins = no_stake > yes_stake
+            no_stake = self.seen_stake - self.yes_stake  # exact: stakes are multiples of a quantum
+            self.yes_wins = self.yes_stake > no_stake
+            self.no_wins = no_stake > self.yes_stake
             self.stale = False
         return self.rows[np.where(votes[self.rows], self.no_wins, self.yes_wins)]
 
     def update(self, flipped: np.ndarray) -> None:
         """Note this round's flips (agent ids); the signal changes only if some whale flipped."""
-        self.stale = self.stale or bool(self.is_whale[flipped].any())
+        whales = flipped[self.is_whale[flipped]]
+        if len(whales):
+            self.flipped.append(np.searchsorted(self.whales, whales))
+            self.stale = True
+
+
+def _row_entries(a: sparse.csr_array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``a.indices`` of the entries of ``rows`` (row by row), and each row's length."""
+    starts = a.indptr[rows]
+    lengths = a.indptr[rows + 1] - starts
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(len(offsets)) + offsets, lengths
 
 
 def _shift_counts(
@@ -238,14 +257,11 @@ def _shift_counts(
     lists the agents that count i). When the flips touch a large part of the graph, one product
     with the new votes is cheaper; both give the same integers.
     """
-    starts = a.indptr[flipped]
-    lengths = a.indptr[flipped + 1] - starts
-    total = int(lengths.sum())
-    if total > a.nnz // 4:
+    if int((a.indptr[flipped + 1] - a.indptr[flipped]).sum()) > a.nnz // 4:
         yes[:] = neighbour_sum(a, votes.astype(dtype))
         return
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    np.add.at(yes, a.indices[np.arange(total) + offsets], np.repeat(change, lengths))
+    entries, lengths = _row_entries(a, flipped)
+    np.add.at(yes, a.indices[entries], np.repeat(change, lengths))
 
 
 def run_influence(
