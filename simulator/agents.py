@@ -126,9 +126,11 @@ def archetype_counts(params: SimParams) -> dict[Archetype, int]:
 
 def quantize_stake(stake: np.ndarray) -> np.ndarray:
     """Round stakes to the nearest multiple of ``STAKE_QUANTUM``, at least one quantum."""
-    q = np.round(stake / STAKE_QUANTUM)
+    q = stake / STAKE_QUANTUM
+    np.round(q, out=q)
     np.maximum(q, 1.0, out=q)
-    return q * STAKE_QUANTUM
+    q *= STAKE_QUANTUM
+    return q
 
 
 def _beta(rng: np.random.Generator, ab: tuple[float, float], size: int) -> np.ndarray:

@@ -127,7 +127,8 @@ def draw_stakes(n: int, alpha: float, rng: np.random.Generator) -> np.ndarray:
     the top-k share has the same limit law at every n.
     """
     raw = rng.pareto(alpha, size=n) + 1.0 / (1.0 - alpha)
-    return quantize_stake(raw * (TOTAL_STAKE / raw.sum()))
+    raw *= TOTAL_STAKE / raw.sum()
+    return quantize_stake(raw)
 
 
 def assign_archetypes(stake: np.ndarray, params: SimParams, rng: np.random.Generator) -> np.ndarray:
