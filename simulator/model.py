@@ -22,7 +22,12 @@ from scipy import sparse
 from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
 from simulator.errors import ParameterError
-from simulator.network import build_network, check_network_size, induced_subgraph
+from simulator.network import (
+    build_network,
+    check_network_size,
+    induced_subgraph,
+    kept_entries,
+)
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
@@ -191,14 +196,11 @@ class _WhaleSignal:
         self.is_whale = agents.is_whale
         self.stake = agents.stake[self.whales]
         # whale -> follower entries, followers numbered by their position in ``rows``
-        keep = follower[whale_rows.indices]
-        kept = np.zeros(len(keep) + 1, dtype=whale_rows.indptr.dtype)
-        np.cumsum(keep, out=kept[1:])
-        indptr = kept[whale_rows.indptr]
+        kept, indptr = kept_entries(whale_rows.indptr, follower[whale_rows.indices])
         position = np.zeros(len(follower), dtype=whale_rows.indices.dtype)
         position[self.rows] = np.arange(len(self.rows), dtype=position.dtype)
         self.toward = sparse.csr_array(
-            (np.repeat(self.stake, np.diff(indptr)), position[whale_rows.indices[keep]], indptr),
+            (np.repeat(self.stake, np.diff(indptr)), position[whale_rows.indices[kept]], indptr),
             shape=(len(self.whales), len(self.rows)),
         )
         del position

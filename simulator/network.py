@@ -32,6 +32,7 @@ __all__ = [
     "edge_probability",
     "erdos_renyi",
     "induced_subgraph",
+    "kept_entries",
     "lattice_k",
     "small_world",
     "symmetric_csr",
@@ -97,12 +98,17 @@ def induced_subgraph(adjacency: sparse.csr_array, nodes: np.ndarray) -> sparse.c
     rows = adjacency[nodes]
     mapped = position[rows.indices]
     del position
-    keep = mapped >= 0
-    kept = np.zeros(len(keep) + 1, dtype=rows.indptr.dtype)
-    np.cumsum(keep, out=kept[1:])
-    sub = sparse.csr_array((rows.data[keep], mapped[keep], kept[rows.indptr]), shape=(k, k))
+    kept, indptr = kept_entries(rows.indptr, mapped >= 0)
+    sub = sparse.csr_array((rows.data[kept], mapped[kept], indptr), shape=(k, k))
     sub.has_canonical_format = True
     return sub
+
+
+def kept_entries(indptr: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stored entries of a CSR matrix that ``keep`` marks: their positions, in order, and the
+    row pointer (of ``indptr``'s dtype) of the matrix of only those entries."""
+    kept = np.flatnonzero(keep)
+    return kept, np.searchsorted(kept, indptr).astype(indptr.dtype, copy=False)
 
 
 def _row_offsets(i: np.ndarray, n: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from simulator.network import (
     edge_probability,
     erdos_renyi,
     induced_subgraph,
+    kept_entries,
     lattice_k,
     small_world,
     symmetric_csr,
@@ -308,3 +309,14 @@ def test_build_network_follows_params() -> None:
 @pytest.mark.parametrize("p", [5e-324, 1e-300, 1e-12])
 def test_erdos_renyi_tiny_probabilities_terminate_with_few_edges(p: float) -> None:
     assert erdos_renyi(1000, p, rng=np.random.default_rng(0)).nnz == 0
+
+
+def test_kept_entries_give_the_row_pointer_of_the_kept_entries() -> None:
+    a = erdos_renyi(300, 0.05, rng=np.random.default_rng(10))
+    keep = np.random.default_rng(11).random(a.nnz) < 0.4
+    kept, indptr = kept_entries(a.indptr, keep)
+    assert np.array_equal(kept, np.flatnonzero(keep))
+    assert indptr.dtype == a.indptr.dtype
+    rows = np.repeat(np.arange(300), np.diff(a.indptr))
+    assert np.array_equal(np.diff(indptr), np.bincount(rows[keep], minlength=300))
+    assert indptr[0] == 0 and indptr[-1] == keep.sum()
