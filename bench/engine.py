@@ -7,7 +7,9 @@
    2-core machine (``--agents 10000000``: <= 15 s and <= 4 GiB). Beside it, in a subprocess of
    its own, a bare vectorized loop on the same machine: the same Erdos-Renyi network, then 10
    rounds of one sparse product and one threshold comparison; the ratio engine/bare says what
-   the model's rules and bookkeeping cost over the kernel.
+   the model's rules and bookkeeping cost over the kernel. One more run per rule set has a timer
+   around each phase (population, network, influence rounds, record, ...) and prints each
+   phase's own wall and CPU time and the peak RSS at its end.
 2. Vectorized engine vs the plain-Python reference (:mod:`simulator.reference`) on the same agents
    and network: round-0 votes plus 10 influence rounds at N = 10^4 and 10^5 (target >= 100x at
    10^5). The two must agree flip for flip; the bench checks it.

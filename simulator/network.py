@@ -8,10 +8,13 @@ assembled as a ``scipy.sparse.csr_array``: float32 ones as data, int32 indices (
 Erdos-Renyi ``G(n, p)`` is sampled exactly with geometric skips over the upper triangle in row-major
 order (Batagelj and Brandes 2005): the gaps between consecutive present pairs are independent
 Geometric(p), so their running sum lists the edges already sorted and free of duplicates, with no
-sort and no deduplication step. The small-world graph is Watts-Strogatz: a ring lattice where
-each node links to its k/2 nearest neighbours on each side, then the far end of every lattice edge
-is moved, with probability ``rewire_prob``, to a uniformly drawn node (details in
-:func:`small_world`).
+sort and no deduplication step. The ranks are drawn and mapped to pairs a block at a time straight
+into the upper triangle's CSR arrays (:class:`UpperTriangle`); the lower triangle is its transpose
+and the two are merged row by row (:func:`symmetric_from_upper`), so no COO form is built.
+
+The small-world graph is Watts-Strogatz: a ring lattice where each node links to its k/2 nearest
+neighbours on each side, then the far end of every lattice edge is moved, with probability
+``rewire_prob``, to a uniformly drawn node (details in :func:`small_world`).
 """
 
 from __future__ import annotations
