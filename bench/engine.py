@@ -7,7 +7,9 @@
    2-core machine (``--agents 10000000``: <= 15 s and <= 4 GiB). Beside it, in a subprocess of
    its own, a bare vectorized loop on the same machine: the same Erdos-Renyi network, then 10
    rounds of one sparse product and one threshold comparison; the ratio engine/bare says what
-   the model's rules and bookkeeping cost over the kernel.
+   the model's rules and bookkeeping cost over the kernel. One more run per rule set has a timer
+   around each phase (population, network, influence rounds, record, ...) and prints each
+   phase's own wall and CPU time and the peak RSS at its end.
 2. Vectorized engine vs the plain-Python reference (:mod:`simulator.reference`) on the same agents
    and network: round-0 votes plus 10 influence rounds at N = 10^4 and 10^5 (target >= 100x at
    10^5). The two must agree flip for flip; the bench checks it.
@@ -22,6 +24,7 @@ Run: ``python -m bench.engine [--quick] [--agents N]`` (``--quick`` skips the re
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -70,6 +73,59 @@ votes = rng.random(n) < 0.5
 for _ in range(rounds):
     votes = (a @ votes.astype(np.float32)) >= need
 """
+
+
+_PHASES = """
+import json, os, resource, sys, time
+clock = [time.perf_counter(), sum(os.times()[:2])]
+stack, spent = ["start-up"], {}
+
+
+def charge():
+    now, cpu = time.perf_counter(), sum(os.times()[:2])
+    wall, used, _ = spent.get(stack[-1], (0.0, 0.0, 0))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    spent[stack[-1]] = (wall + now - clock[0], used + cpu - clock[1], peak)
+    clock[:] = [now, cpu]
+
+
+def timed(module, name, label):
+    inner = getattr(module, name)
+
+    def phase(*args, **kwargs):
+        charge()
+        stack.append(label)
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            charge()
+            stack.pop()
+
+    setattr(module, name, phase)
+
+
+import simulator.cli as cli
+import simulator.model as model
+import simulator.records.building as building
+
+for name, label in [("draw_agents", "population"), ("draw_population", "population"),
+                    ("build_network", "network"), ("draw_participation", "participation"),
+                    ("utilities", "utilities"), ("population_utilities", "utilities"),
+                    ("influence_among_voters", "influence rounds"),
+                    ("induced_subgraph", "voter subgraph")]:
+    timed(model, name, label)
+timed(building, "build_record", "record")
+timed(cli, "append_records", "record")
+charge()
+stack[-1] = "other"
+status = cli.main(sys.argv[1:])
+charge()
+print(json.dumps(spent))
+sys.exit(status)
+"""
+"""A CLI run in which each phase's own (exclusive) wall and CPU time and the peak RSS at its end
+are recorded: the phase functions that ``simulate`` and the CLI call are wrapped with timers;
+nothing else changes. Prints the phases as JSON."""
 
 
 def timed(cmd: list[str], repeats: int) -> tuple[list[float], list[float], int]:
@@ -126,6 +182,18 @@ def full_run(n: int = 1_000_000, repeats: int = 3) -> None:
                 f"{target_b / 2**20:.0f} MiB: ratio {target_b / rss:.2f}x  "
                 f"{'OK' if rss <= target_b else 'MISS'}"
             )
+            phase_breakdown(cmd[3:])
+
+
+def phase_breakdown(argv: list[str]) -> None:
+    """One more CLI run with a timer around each phase: where the time and memory go."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PHASES, *argv], capture_output=True, text=True, check=True
+    )
+    spent = json.loads(out.stdout.splitlines()[-1])
+    print("  phases (one run; own time, wall / CPU, and peak RSS at the phase's end):")
+    for label, (wall, cpu, peak) in spent.items():
+        print(f"    {label:17s} {wall:6.2f} s {cpu:6.2f} s  {peak / 2**20:6.0f} MiB")
 
 
 def engine_vs_reference(n: int, rules: RuleSet = RuleSet.V0_4) -> None:

@@ -126,9 +126,11 @@ def archetype_counts(params: SimParams) -> dict[Archetype, int]:
 
 def quantize_stake(stake: np.ndarray) -> np.ndarray:
     """Round stakes to the nearest multiple of ``STAKE_QUANTUM``, at least one quantum."""
-    q = np.round(stake / STAKE_QUANTUM)
+    q = stake / STAKE_QUANTUM
+    np.round(q, out=q)
     np.maximum(q, 1.0, out=q)
-    return q * STAKE_QUANTUM
+    q *= STAKE_QUANTUM
+    return q
 
 
 def _beta(rng: np.random.Generator, ab: tuple[float, float], size: int) -> np.ndarray:
@@ -157,9 +159,17 @@ def draw_agents(params: SimParams, rng: np.random.Generator) -> Agents:
     counts = archetype_counts(params)
     codes = np.repeat(np.arange(len(ARCHETYPES), dtype=np.int8), list(counts.values()))
     blocks = [_draw_block(a, c, rng) for a, c in counts.items()]
-    columns = [np.concatenate([b[f] for b in blocks]) for f in range(5)]
     perm = rng.permutation(params.agents)
-    stake, rho, kappa, theta, noise = (c[perm] for c in columns)
+    # one column at a time, gathered into a buffer that every column reuses, then shuffled
+    joined = np.empty(params.agents)
+    columns = []
+    for f in range(5):
+        np.concatenate([block[f] for block in blocks], out=joined)
+        for block in blocks:
+            block[f] = np.empty(0)  # released: only the joined copy is read from here on
+        columns.append(np.take(joined, perm))
+    del joined
+    stake, rho, kappa, theta, noise = columns
     return Agents(
         archetype=codes[perm],
         stake=stake,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gini", "nakamoto", "top_share"]
+__all__ = ["gini", "gini_and_nakamoto", "nakamoto", "top_share"]
 
 
 def _power(values: np.ndarray) -> np.ndarray:
@@ -33,11 +33,15 @@ def top_share(values: np.ndarray, k: int) -> float:
 def nakamoto(values: np.ndarray) -> int:
     """Fewest holders whose values together reach half the total (>= 1/2); 0 when it is 0."""
     x = _power(values)
-    total = float(x.sum())
+    return _nakamoto_sorted(np.sort(x), float(x.sum()))
+
+
+def _nakamoto_sorted(ascending: np.ndarray, total: float) -> int:
     if total == 0.0:
         return 0
-    running = np.cumsum(np.sort(x)[::-1])
-    return int(np.searchsorted(2.0 * running, total, side="left")) + 1
+    running = np.cumsum(ascending[::-1])
+    running *= 2.0
+    return int(np.searchsorted(running, total, side="left")) + 1
 
 
 def gini(values: np.ndarray) -> float:
@@ -46,9 +50,19 @@ def gini(values: np.ndarray) -> float:
     With the values sorted ascending, ``x_1 <= ... <= x_n``:
     ``G = 2 sum_i i x_i / (n sum_i x_i) - (n + 1) / n``; 0 when the total is 0.
     """
-    x = np.sort(_power(values))
+    return _gini_sorted(np.sort(_power(values)))
+
+
+def _gini_sorted(x: np.ndarray) -> float:
     n, total = len(x), float(x.sum())
     if n == 0 or total == 0.0:
         return 0.0
     ranks = np.arange(1, n + 1, dtype=np.float64)
     return float(2.0 * np.dot(ranks, x) / (n * total) - (n + 1) / n)
+
+
+def gini_and_nakamoto(values: np.ndarray) -> tuple[float, int]:
+    """:func:`gini` and :func:`nakamoto` of the same values, from one sort."""
+    x = _power(values)
+    ascending = np.sort(x)
+    return _gini_sorted(ascending), _nakamoto_sorted(ascending, float(x.sum()))

@@ -22,7 +22,12 @@ from scipy import sparse
 from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
 from simulator.errors import ParameterError
-from simulator.network import build_network, check_network_size
+from simulator.network import (
+    build_network,
+    check_network_size,
+    induced_subgraph,
+    kept_entries,
+)
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
@@ -63,20 +68,33 @@ def utilities(agents: Agents, proposal: Proposal) -> np.ndarray:
     """Round-0 utility of the proposal for every agent; the agent votes yes when it is > 0.
 
     Every archetype's formula is evaluated for all agents (cheaper than gathering per archetype)
-    and each agent takes its own; the operation order is docs/model.md's, term for term.
+    and each agent takes its own; the operation order is docs/model.md's, term for term. The
+    formulas share their arrays where they can (at 10^7 agents each is 80 MB).
     """
     r, y, c = proposal.risk, proposal.yield_, proposal.complexity
     rho = agents.risk_tolerance
-    optimizer = y - (1.0 - rho) * r - OPTIMIZER_HURDLE
-    by_archetype = {
-        Archetype.OPTIMIZER: optimizer,
-        Archetype.REPUTATION_SEEKER: (proposal.appeal - 0.5) + (1.0 - rho) * (0.5 - c),
-        Archetype.CONTRARIAN: -optimizer,
-        Archetype.INSTITUTIONAL: y - (1.0 - rho) * r - 0.5 * c,
-        Archetype.RETAIL: optimizer + agents.noise,
-        Archetype.WHALE: (y - 0.5) + (rho - 0.5) * r,
-    }
-    return np.choose(agents.archetype, [by_archetype[a] for a in ARCHETYPES])
+    code = agents.archetype
+    rest = 1.0 - rho
+    # optimizer: y - (1 - rho) r - hurdle; institutional: y - (1 - rho) r - c / 2
+    institutional = np.multiply(rest, r)
+    np.subtract(y, institutional, out=institutional)
+    utility = institutional - OPTIMIZER_HURDLE
+    np.subtract(institutional, 0.5 * c, out=institutional)
+    # reputation seeker: (appeal - 1/2) + (1 - rho)(1/2 - c)
+    reputation = np.multiply(rest, 0.5 - c, out=rest)
+    np.add(proposal.appeal - 0.5, reputation, out=reputation)
+    # whale: (y - 1/2) + (rho - 1/2) r
+    whale = rho - 0.5
+    whale *= r
+    np.add(y - 0.5, whale, out=whale)
+    # each agent takes its archetype's value; ``utility`` holds the optimizer's so far
+    kind = {a: code == ARCHETYPES.index(a) for a in ARCHETYPES}
+    np.negative(utility, out=utility, where=kind[Archetype.CONTRARIAN])
+    np.add(utility, agents.noise, out=utility, where=kind[Archetype.RETAIL])
+    np.copyto(utility, reputation, where=kind[Archetype.REPUTATION_SEEKER])
+    np.copyto(utility, institutional, where=kind[Archetype.INSTITUTIONAL])
+    np.copyto(utility, whale, where=kind[Archetype.WHALE])
+    return utility
 
 
 def initial_votes(agents: Agents, proposal: Proposal) -> np.ndarray:
@@ -88,7 +106,8 @@ def whale_followers(
     degree_to_whales: np.ndarray, agents: Agents, conformity_threshold: float
 ) -> np.ndarray:
     """Agents governed by the whale signal: conformity >= threshold, a whale neighbour, and
-    neither a whale nor a contrarian."""
+    neither a whale nor a contrarian. ``degree_to_whales`` counts each agent's whale neighbours
+    (or marks the agents that have one)."""
     return (
         (agents.conformity >= conformity_threshold)
         & (degree_to_whales > 0)
@@ -155,42 +174,78 @@ class Influence:
         return int(changed[-1]) + 1 if len(changed) else 0
 
 
+def _whale_rows(a: sparse.csr_array, agents: Agents) -> sparse.csr_array:
+    """The whales' rows of the adjacency, in id order.
+
+    The adjacency is symmetric, so these rows also hold the whale columns: agent ``i`` has as
+    many whale neighbours as it has entries in them.
+    """
+    return a[np.flatnonzero(agents.is_whale)]
+
+
 class _WhaleSignal:
     """Which followers the stake-weighted whale majority of their neighbours would flip.
 
-    Holds, for the follower rows only, the adjacency restricted to whale columns and weighted by
-    the whale's stake; the yes-stake each follower sees is one product with the vote vector (the
-    shared kernel), recomputed only after a round in which some whale flipped.
+    Holds, for the follower rows only, the adjacency restricted to whale columns (both renumbered
+    in id order) and weighted by the whale's stake; the yes-stake each follower sees is one
+    product with the whales' votes (the shared kernel). After a round in which whales flipped,
+    each flipped whale's stake moves between its followers' yes and no sides instead: exact,
+    since stakes are multiples of a quantum, so the stakes are those the product would give.
     """
 
-    def __init__(self, a: sparse.csr_array, agents: Agents, follower: np.ndarray) -> None:
+    def __init__(self, whale_rows: sparse.csr_array, agents: Agents, follower: np.ndarray) -> None:
         self.rows = np.flatnonzero(follower)
-        sub = a[self.rows]
-        keep = agents.is_whale[sub.indices]
-        ends = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
-        indices = sub.indices[keep]
-        self.adjacency = sparse.csr_array(
-            (agents.stake[indices], indices, ends[sub.indptr].astype(sub.indptr.dtype)),
-            shape=(len(self.rows), a.shape[1]),
-        )
-        self.seen_stake = neighbour_sum(self.adjacency, np.ones(a.shape[1]))
+        self.whales = np.flatnonzero(agents.is_whale)
         self.is_whale = agents.is_whale
+        self.stake = agents.stake[self.whales]
+        # whale -> follower entries, followers numbered by their position in ``rows``
+        kept, indptr = kept_entries(whale_rows.indptr, follower[whale_rows.indices])
+        position = np.zeros(len(follower), dtype=whale_rows.indices.dtype)
+        position[self.rows] = np.arange(len(self.rows), dtype=position.dtype)
+        self.toward = sparse.csr_array(
+            (np.repeat(self.stake, np.diff(indptr)), position[whale_rows.indices[kept]], indptr),
+            shape=(len(self.whales), len(self.rows)),
+        )
+        del position
+        # transposed: row f lists its whales in increasing order
+        self.adjacency = self.toward.T.tocsr()
+        self.seen_stake = neighbour_sum(self.adjacency, np.ones(len(self.whales)))
+        self.yes_stake: np.ndarray | None = None
+        self.flipped: list[np.ndarray] = []  # whales (positions) flipped since yes_stake was set
         self.yes_wins = self.no_wins = np.zeros(len(self.rows), dtype=bool)
         self.stale = True
 
     def follows(self, votes: np.ndarray) -> np.ndarray:
         """Followers (agent ids, ascending) whose vote differs from a strict whale majority."""
+        if self.yes_stake is None:
+            self.yes_stake = neighbour_sum(self.adjacency, votes[self.whales].astype(np.float64))
+        elif self.flipped:
+            flipped = np.concatenate(self.flipped)
+            self.flipped.clear()
+            moved = np.where(votes[self.whales[flipped]], self.stake[flipped], -self.stake[flipped])
+            entries, lengths = _row_entries(self.toward, flipped)
+            np.add.at(self.yes_stake, self.toward.indices[entries], np.repeat(moved, lengths))
         if self.stale:
-            yes_stake = neighbour_sum(self.adjacency, votes.astype(np.float64))
-            no_stake = self.seen_stake - yes_stake  # exact: stakes are multiples of a quantum
-            self.yes_wins = yes_stake > no_stake
-            self.no_wins = no_stake > yes_stake
+            no_stake = self.seen_stake - self.yes_stake  # exact: stakes are multiples of a quantum
+            self.yes_wins = self.yes_stake > no_stake
+            self.no_wins = no_stake > self.yes_stake
             self.stale = False
         return self.rows[np.where(votes[self.rows], self.no_wins, self.yes_wins)]
 
     def update(self, flipped: np.ndarray) -> None:
         """Note this round's flips (agent ids); the signal changes only if some whale flipped."""
-        self.stale = self.stale or bool(self.is_whale[flipped].any())
+        whales = flipped[self.is_whale[flipped]]
+        if len(whales):
+            self.flipped.append(np.searchsorted(self.whales, whales))
+            self.stale = True
+
+
+def _row_entries(a: sparse.csr_array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``a.indices`` of the entries of ``rows`` (row by row), and each row's length."""
+    starts = a.indptr[rows]
+    lengths = a.indptr[rows + 1] - starts
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(len(offsets)) + offsets, lengths
 
 
 def _shift_counts(
@@ -207,14 +262,11 @@ def _shift_counts(
     lists the agents that count i). When the flips touch a large part of the graph, one product
     with the new votes is cheaper; both give the same integers.
     """
-    starts = a.indptr[flipped]
-    lengths = a.indptr[flipped + 1] - starts
-    total = int(lengths.sum())
-    if total > a.nnz // 4:
+    if int((a.indptr[flipped + 1] - a.indptr[flipped]).sum()) > a.nnz // 4:
         yes[:] = neighbour_sum(a, votes.astype(dtype))
         return
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    np.add.at(yes, a.indices[np.arange(total) + offsets], np.repeat(change, lengths))
+    entries, lengths = _row_entries(a, flipped)
+    np.add.at(yes, a.indices[entries], np.repeat(change, lengths))
 
 
 def run_influence(
@@ -278,10 +330,13 @@ def run_influence(
     need_low = degree.astype(np.int32) - need
     off_hi = degree.astype(np.int32) + 1
     contrarian = agents.archetype == CONTRARIAN
-    whales_seen = neighbour_sum(a, agents.is_whale.astype(dtype))
-    follower = whale_followers(whales_seen, agents, conformity_threshold)
+    whale_rows = _whale_rows(a, agents)
+    next_to_whale = np.zeros(n, dtype=bool)
+    next_to_whale[whale_rows.indices] = True
+    follower = whale_followers(next_to_whale, agents, conformity_threshold)
     by_threshold = ~follower
-    signal = _WhaleSignal(a, agents, follower) if follower.any() else None
+    signal = _WhaleSignal(whale_rows, agents, follower) if follower.any() else None
+    del whale_rows
     # v0.5: a contrarian dissents once; after its flip it drops out of the threshold rule
     committing = rules is RuleSet.V0_5 and bool(contrarian.any())
 
@@ -422,7 +477,7 @@ def influence_among_voters(
     if participated.all():
         return rounds(adjacency, agents, votes)
     voters = np.flatnonzero(participated)
-    inner = rounds(adjacency[voters][:, voters], agents.take(voters), votes[voters])
+    inner = rounds(induced_subgraph(adjacency, voters), agents.take(voters), votes[voters])
 
     def spread(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
         out = fill.copy()
@@ -487,7 +542,7 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         seed=seed,
         agents=agents,
         proposal=proposal,
-        degree=np.diff(adjacency.indptr).astype(np.int32),
+        degree=np.diff(adjacency.indptr).astype(np.int32, copy=False),
         initial_votes=votes0,
         influence=influence,
         participated=participated,

@@ -41,6 +41,7 @@ __all__ = [
     "participation_probability",
     "population_utilities",
     "resolve_population",
+    "top_mask",
 ]
 
 TOTAL_STAKE = 2.0**40
@@ -129,7 +130,8 @@ def draw_stakes(n: int, alpha: float, rng: np.random.Generator) -> np.ndarray:
     the top-k share has the same limit law at every n.
     """
     raw = rng.pareto(alpha, size=n) + 1.0 / (1.0 - alpha)
-    return quantize_stake(raw * (TOTAL_STAKE / raw.sum()))
+    raw *= TOTAL_STAKE / raw.sum()
+    return quantize_stake(raw)
 
 
 def assign_archetypes(stake: np.ndarray, params: SimParams, rng: np.random.Generator) -> np.ndarray:
@@ -140,14 +142,32 @@ def assign_archetypes(stake: np.ndarray, params: SimParams, rng: np.random.Gener
     shuffled by one ``rng.permutation``.
     """
     counts = archetype_counts(params)
-    whales = counts[Archetype.WHALE]
-    order = np.argsort(-stake, kind="stable")
+    whale = top_mask(stake, counts[Archetype.WHALE])
     codes = np.empty(len(stake), dtype=np.int8)
-    codes[order[:whales]] = WHALE
+    codes[whale] = WHALE
     others = [counts[a] for a in ARCHETYPES if a is not Archetype.WHALE]
     block = np.repeat(np.arange(len(others), dtype=np.int8), others)
-    codes[np.sort(order[whales:])] = rng.permutation(block)
+    codes[~whale] = rng.permutation(block)
     return codes
+
+
+def top_mask(values: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` largest values, equal values taken in increasing index order.
+
+    The same set as the first ``k`` of a stable descending sort, found in linear time: every value
+    above the k-th largest, then the first indices holding the k-th largest itself.
+    """
+    chosen = np.zeros(len(values), dtype=bool)
+    if k <= 0:
+        return chosen
+    if k >= len(values):
+        chosen[:] = True
+        return chosen
+    kth = np.partition(values, len(values) - k)[len(values) - k]
+    np.greater(values, kth, out=chosen)
+    ties = np.flatnonzero(values == kth)
+    chosen[ties[: k - int(np.count_nonzero(chosen))]] = True
+    return chosen
 
 
 def draw_population(params: SimParams, population: Population, rng: np.random.Generator) -> Agents:
@@ -191,8 +211,14 @@ def participation_probability(agents: Agents) -> np.ndarray:
     """
     if agents.turnout is None:
         return np.ones(len(agents))
-    share = agents.stake / agents.stake.sum()
-    return 1.0 - (1.0 - agents.turnout) * np.exp(-share / STAKE_SHARE_SCALE)
+    # in place: at 10^7 agents each float64 temporary is 80 MB
+    decay = agents.stake / agents.stake.sum()  # the share x
+    np.negative(decay, out=decay)
+    decay /= STAKE_SHARE_SCALE
+    np.exp(decay, out=decay)
+    stay_away = 1.0 - agents.turnout
+    stay_away *= decay
+    return np.subtract(1.0, stay_away, out=stay_away)
 
 
 def draw_participation(agents: Agents, rng: np.random.Generator) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import simulator
-from simulator.concentration import gini, nakamoto
+from simulator.concentration import gini_and_nakamoto
 from simulator.errors import ParameterError
 from simulator.model import Ending, RunResult, simulate
 from simulator.outcome import Tally, tally
@@ -104,7 +104,7 @@ def record_fields(
     f = result.influence
     voted = result.participated
     before, after = tally(result, initial=True), tally(result)
-    cast = result.agents.stake[voted]
+    cast_gini, cast_nakamoto = gini_and_nakamoto(result.agents.stake[voted])
     agents: list[dict[str, Any]] | None = None
     if isinstance(agent_records, AgentRecordsRef):
         ref = agent_records.model_dump(mode="json")
@@ -146,7 +146,7 @@ def record_fields(
             "passed_initial": before.passed,
         },
         "outcome_changed_by_cascade": after.passed != before.passed,
-        "concentration": {"gini": gini(cast), "nakamoto": nakamoto(cast)},
+        "concentration": {"gini": cast_gini, "nakamoto": cast_nakamoto},
         "flips": {
             "total": int(f.flip_count.sum()),
             "yes_to_no": f.yes_to_no,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.concentration import gini, nakamoto, top_share
+from simulator.concentration import gini, gini_and_nakamoto, nakamoto, top_share
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,11 @@ def test_top_share(values: list[float], k: int, expected: float) -> None:
 def test_negative_or_non_finite_power_is_rejected(bad: list[float]) -> None:
     with pytest.raises(ValueError, match="voting power"):
         gini(np.array(bad))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gini_and_nakamoto_from_one_sort_equal_each_alone(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.pareto(0.8, size=1 + 500 * seed) * 1024) / 1024
+    assert gini_and_nakamoto(values) == (gini(values), nakamoto(values))
+    assert gini_and_nakamoto(np.zeros(3)) == (0.0, 0)

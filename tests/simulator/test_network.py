@@ -12,12 +12,16 @@ from scipy import sparse
 
 from simulator.errors import ParameterError
 from simulator.network import (
-    _unrank_pairs,
+    UpperTriangle,
     build_network,
     edge_probability,
     erdos_renyi,
+    induced_subgraph,
+    kept_entries,
     lattice_k,
     small_world,
+    symmetric_csr,
+    symmetric_from_upper,
 )
 from simulator.params import SimParams
 
@@ -33,22 +37,140 @@ def assert_simple_symmetric(a: sparse.csr_array, n: int) -> None:
     assert a.nnz == len(a.data)
 
 
+def upper_from_ranks(n: int, parts: list[np.ndarray], capacity: int) -> sparse.csr_array:
+    builder = UpperTriangle(n, capacity)
+    for ranks in parts:
+        builder.add(ranks)
+    return builder.csr()
+
+
+def upper_pairs(n: int, parts: list[np.ndarray], capacity: int = 0) -> list[tuple[int, int]]:
+    """The pairs (i, j) that ``UpperTriangle`` stores, in storage order."""
+    upper = upper_from_ranks(n, parts, capacity)
+    rows = np.repeat(np.arange(n), np.diff(upper.indptr))
+    return list(zip(rows.tolist(), upper.indices.tolist(), strict=True))
+
+
 @pytest.mark.parametrize("n", [2, 3, 7, 40])
-def test_unrank_lists_every_upper_pair_in_row_major_order(n: int) -> None:
-    i, j = _unrank_pairs(np.arange(n * (n - 1) // 2, dtype=np.int64), n)
-    assert list(zip(i.tolist(), j.tolist(), strict=True)) == list(
-        itertools.combinations(range(n), 2)
+def test_upper_triangle_lists_every_upper_pair_in_row_major_order(n: int) -> None:
+    ranks = np.arange(n * (n - 1) // 2, dtype=np.int64)
+    assert upper_pairs(n, [ranks], len(ranks)) == list(itertools.combinations(range(n), 2))
+    # the same ranks in blocks (one of them empty), past the capacity given, the same triangle
+    assert upper_pairs(n, [ranks[:1], ranks[1:1], ranks[1:]], 1) == upper_pairs(n, [ranks])
+
+
+def test_upper_triangle_of_many_blocks_equals_scipys_conversion() -> None:
+    n = 2100
+    rng = np.random.default_rng(4)
+    ranks = np.flatnonzero(rng.random(n * (n - 1) // 2) < 0.7)
+    third = len(ranks) // 3
+    upper = upper_from_ranks(n, [ranks[:third], ranks[third : 2 * third], ranks[2 * third :]], 99)
+    i, j = np.triu_indices(n, 1)  # row-major, as the ranks count them
+    expected = sparse.csr_array(
+        (np.ones(len(ranks), dtype=np.int8), (i[ranks], j[ranks])), shape=(n, n)
     )
+    assert upper.indices.dtype == np.int32
+    assert np.array_equal(upper.indptr, expected.indptr)
+    assert np.array_equal(upper.indices, expected.indices)
 
 
-def test_unrank_is_exact_for_millions_of_nodes() -> None:
+def test_upper_triangle_is_exact_for_millions_of_nodes() -> None:
     n = 3_000_000
     rows = [0, 1, 2, n // 3, n // 2, n - 3, n - 2]
     pairs = sorted({(r, r + 1) for r in rows} | {(r, n - 1) for r in rows})
     # rank of (i, j): the pairs of rows 0..i-1, then j - i - 1 within row i
     ranks = np.array([i * (2 * n - i - 1) // 2 + (j - i - 1) for i, j in pairs], dtype=np.int64)
-    i, j = _unrank_pairs(ranks, n)
-    assert list(zip(i.tolist(), j.tolist(), strict=True)) == pairs
+    assert upper_pairs(n, [ranks]) == pairs
+
+
+def scipy_symmetric(n: int, lo: np.ndarray, hi: np.ndarray) -> sparse.csr_array:
+    """The same matrix through scipy's COO to CSR conversion."""
+    rows, cols = np.concatenate([lo, hi]), np.concatenate([hi, lo])
+    a = sparse.coo_array((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, n))
+    a = a.tocsr()
+    a.sort_indices()
+    return a
+
+
+def random_edges(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``m`` distinct undirected edges of ``n`` nodes, in random order and orientation."""
+    rng = np.random.default_rng(seed)
+    i, j = np.triu_indices(n, 1)
+    pick = rng.choice(len(i), size=m, replace=False)
+    lo, hi = i[pick], j[pick]
+    flip = rng.random(m) < 0.5
+    return np.where(flip, hi, lo), np.where(flip, lo, hi)
+
+
+@pytest.mark.parametrize("n,m,seed", [(0, 0, 0), (1, 0, 0), (2, 1, 0), (9, 0, 1), (9, 36, 2),
+                                      (50, 300, 3), (400, 3000, 4), (1000, 200, 5)])  # fmt: skip
+def test_symmetric_csr_equals_scipys_conversion(n: int, m: int, seed: int) -> None:
+    lo, hi = random_edges(n, m, seed)
+    ours = symmetric_csr(n, lo, hi)
+    theirs = scipy_symmetric(n, lo, hi)
+    assert_simple_symmetric(ours, n)
+    assert ours.has_canonical_format
+    for field in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(ours, field), getattr(theirs, field)), field
+    assert ours.indptr.dtype == np.int32
+
+
+def test_symmetric_from_upper_adds_the_transpose_without_sorting() -> None:
+    n = 300
+    lo, hi = random_edges(n, 2000, 6)
+    row, col = np.minimum(lo, hi).astype(np.int32), np.maximum(lo, hi).astype(np.int32)
+    upper = sparse.csr_array((np.full(len(lo), 7, dtype=np.int8), (row, col)), shape=(n, n))
+    upper.sort_indices()
+    ours = symmetric_from_upper(upper)
+    assert_simple_symmetric(ours, n)  # the upper values (7) do not leak into the pattern
+    assert (ours != scipy_symmetric(n, lo, hi)).nnz == 0
+    assert np.array_equal(sparse.triu(ours, format="csr").indices, upper.indices)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.5, 1.0])
+def test_induced_subgraph_equals_double_slicing(share: float) -> None:
+    n = 500
+    a = erdos_renyi(n, 0.03, rng=np.random.default_rng(8))
+    nodes = np.flatnonzero(np.random.default_rng(9).random(n) < share)
+    ours = induced_subgraph(a, nodes)
+    theirs = a[nodes][:, nodes]
+    assert_simple_symmetric(ours, len(nodes))
+    assert ours.has_canonical_format
+    for field in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(ours, field), getattr(theirs, field)), field
+
+
+def plain_erdos_renyi(n: int, p: float, rng: np.random.Generator) -> sparse.csr_array:
+    """G(n, p) as docs/model.md words it, plainly: one ``geometric`` call per chunk, every rank
+    mapped to its pair at once, and scipy's COO to CSR conversion."""
+    n_pairs = n * (n - 1) // 2
+    expected = n_pairs * p
+    chunk = int(expected + 8.0 * math.sqrt(expected) + 64)
+    parts, position = [], -1
+    while position < n_pairs:
+        ranks = position + np.cumsum(np.minimum(rng.geometric(p, size=chunk), n_pairs + 1))
+        parts.append(ranks)
+        position, chunk = int(ranks[-1]), max(64, chunk // 8)
+    ranks = np.concatenate(parts)
+    ranks = ranks[ranks < n_pairs]
+    rows = np.arange(n, dtype=np.int64)
+    offsets = rows * (2 * n - rows - 1) // 2
+    i = np.searchsorted(offsets, ranks, side="right") - 1
+    return scipy_symmetric(n, i, ranks - offsets[i] + i + 1)
+
+
+@pytest.mark.parametrize(
+    "n,p,seed",
+    [(300_000, 10 / 299_999, 1), (2000, 0.9, 2), (3000, 0.3, 3), (50, 0.3, 4), (1000, 1e-300, 5)],
+)
+def test_erdos_renyi_draws_exactly_as_documented(n: int, p: float, seed: int) -> None:
+    # the first two draw more than one block of gaps per chunk
+    ours_rng, plain_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    ours, plain = erdos_renyi(n, p, rng=ours_rng), plain_erdos_renyi(n, p, plain_rng)
+    for field in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(ours, field), getattr(plain, field)), field
+    # and the generator is left where the plain draws leave it
+    assert ours_rng.integers(2**62) == plain_rng.integers(2**62)
 
 
 @pytest.mark.parametrize("n,p", [(0, 0.5), (1, 0.5), (2, 1.0), (30, 0.0), (30, 1.0), (200, 0.05)])
@@ -188,3 +310,14 @@ def test_build_network_follows_params() -> None:
 @pytest.mark.parametrize("p", [5e-324, 1e-300, 1e-12])
 def test_erdos_renyi_tiny_probabilities_terminate_with_few_edges(p: float) -> None:
     assert erdos_renyi(1000, p, rng=np.random.default_rng(0)).nnz == 0
+
+
+def test_kept_entries_give_the_row_pointer_of_the_kept_entries() -> None:
+    a = erdos_renyi(300, 0.05, rng=np.random.default_rng(10))
+    keep = np.random.default_rng(11).random(a.nnz) < 0.4
+    kept, indptr = kept_entries(a.indptr, keep)
+    assert np.array_equal(kept, np.flatnonzero(keep))
+    assert indptr.dtype == a.indptr.dtype
+    rows = np.repeat(np.arange(300), np.diff(a.indptr))
+    assert np.array_equal(np.diff(indptr), np.bincount(rows[keep], minlength=300))
+    assert indptr[0] == 0 and indptr[-1] == keep.sum()

@@ -24,6 +24,7 @@ from simulator.population import (
     participation_probability,
     population_utilities,
     resolve_population,
+    top_mask,
 )
 from simulator.proposal import DIMENSIONS, FAVOURABLE, Proposal, draw_vetted_proposal
 from simulator.reference import reference_influence, to_networkx
@@ -66,6 +67,16 @@ def test_explicit_parameters_override_the_preset() -> None:
     p = resolve_population(v05(calibration="compound", quorum=0.3))
     assert p.quorum == 0.3
     assert p.stake_tail == CALIBRATIONS[Calibration.COMPOUND].stake_tail
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 7, 8, 19, 20, 25])
+def test_top_mask_is_the_head_of_a_stable_descending_sort(k: int) -> None:
+    rng = np.random.default_rng(k)
+    # few distinct values, so the k-th largest is usually tied and the tie-break decides
+    for values in (rng.integers(0, 4, 20).astype(float), rng.random(20), np.ones(20)):
+        expected = np.zeros(20, dtype=bool)
+        expected[np.argsort(-values, kind="stable")[:k]] = True
+        assert np.array_equal(top_mask(values, k), expected), values
 
 
 def test_whales_are_the_largest_stakes() -> None:

@@ -8,7 +8,7 @@ from kit.engine import agents, graph
 
 from simulator.errors import ParameterError
 from simulator.model import initial_votes, run_influence, utilities
-from simulator.params import Archetype
+from simulator.params import Archetype, RuleSet
 from simulator.proposal import Proposal
 
 R = Archetype.RETAIL
@@ -48,6 +48,27 @@ def test_follower_takes_the_stake_weighted_whale_majority() -> None:
     pop = agents([R, W, W, W], stake=[1, 1000, 1000, 2500], conformity=[1, 0, 0, 0])
     out = run(g, pop, [True, True, True, False])
     assert out.final_votes.tolist() == [False, True, True, False]
+
+
+def test_follower_tracks_the_whale_majority_as_whales_flip_round_after_round() -> None:
+    # follower 0 (yes) sees whale 1 (no, 3000) outweigh whale 2 (yes, 2000); whale 1 flips each
+    # round (threshold 0, its neighbours 0 and 3 never both agree with it), moving the majority
+    g = graph(4, [(0, 1), (0, 2), (1, 3)])
+    pop = agents(
+        [R, W, W, R], stake=[1, 3000, 2000, 1], conformity=[1, 0, 0, 0], threshold=[1, 0, 1, 1]
+    )
+    out = run_influence(
+        g,
+        pop,
+        np.array([True, False, True, True]),
+        conformity_threshold=0.6,
+        max_rounds=3,
+        rules=RuleSet.V0_4,
+    )
+    assert out.flips_per_round.tolist() == [2, 2, 2]
+    assert out.flip_count.tolist() == [3, 3, 0, 0]
+    assert out.whale_follows.tolist() == [3, 0, 0, 0]
+    assert out.final_votes.tolist() == [False, True, True, True]
 
 
 def test_follower_keeps_its_vote_on_a_whale_tie_and_ignores_its_threshold() -> None:
