@@ -154,7 +154,7 @@ class UpperTriangle:
         per_row = np.diff(np.searchsorted(ranks, offsets[first : last + 2]))
         self.counts[rows] += per_row
         # j = rank - offsets[i] + i + 1
-        shift = offsets[rows] - np.arange(first + 1, last + 2, dtype=np.int64)
+        shift: np.ndarray = offsets[rows] - np.arange(first + 1, last + 2, dtype=np.int64)
         out = self.indices[self.size : end]
         np.subtract(ranks, np.repeat(shift, per_row), out=out, casting="unsafe")
         self.size = end
