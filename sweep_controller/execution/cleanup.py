@@ -80,8 +80,8 @@ def _named(checks: Iterable[TaskCheck]) -> tuple[dict[int, set[str]], set[int]]:
 def unnamed_files(keys: Iterable[str], prefix: str, scan: TaskScan, now: datetime) -> list[str]:
     """The keys among ``keys`` (below ``prefix``) that ``clean_sweep`` removes.
 
-    ``scan`` holds the tasks' states read before the listing (``scan_store``); a manifest
-    written since can only name files younger than ``GARBAGE_AGE``, which stay.
+    ``scan`` holds the tasks' states (``scan_store``), read after ``keys`` were listed; a
+    manifest written since can only name files younger than ``GARBAGE_AGE``, which stay.
     """
     named, foreign = _named(scan.found.values())
     n_tasks = scan.n_tasks
@@ -111,7 +111,7 @@ def clean_sweep(store: Store, sweep_name: str, scan: TaskScan, now: datetime) ->
     partial = unnamed = 0
     try:
         partial = store.remove_partial_writes(prefix, before=now - PARTIAL_AGE)
-        for key in unnamed_files(store.list(prefix), prefix, scan, now):
+        for key in unnamed_files(scan.keys, prefix, scan, now):  # the scan's own listing
             store.delete(key)
             unnamed += 1
     except PermanentStorageError as exc:

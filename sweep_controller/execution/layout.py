@@ -427,6 +427,8 @@ class TaskScan:
     n_tasks: int
     found: dict[int, TaskCheck]
     """The checks of the tasks that are not pending, by index."""
+    keys: tuple[str, ...] = ()
+    """The listing of the tasks folder the scan was made from (read before any manifest)."""
 
     def check(self, index: int) -> TaskCheck:
         """Task ``index``'s check (pending when the store holds nothing of it)."""
@@ -465,7 +467,8 @@ def scan_store(
     Memory and time grow with the objects in the store, not with ``n_tasks``.
     """
     prefix = tasks_prefix(sweep_name)
-    files = _task_files(store.list(prefix), prefix, n_tasks)
+    keys = tuple(store.list(prefix))
+    files = _task_files(keys, prefix, n_tasks)
     found: dict[int, TaskCheck] = {}
     for index in sorted(files["manifest"] | files["failed"]):
         if index in files["manifest"]:
@@ -479,7 +482,7 @@ def scan_store(
                 check = TaskCheck(index, TaskState.FAILED, reason)
         if check.state is not TaskState.PENDING:
             found[index] = check
-    return TaskScan(n_tasks, found)
+    return TaskScan(n_tasks, found, keys)
 
 
 def scan_tasks(
