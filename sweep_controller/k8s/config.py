@@ -24,15 +24,46 @@ from simulator.messages import ErrorText, Location
 from sweep_controller.errors import SpecError
 from sweep_controller.spec.models import OUTPUT_URI_PATTERN
 
-DEFAULT_NODE_SELECTOR: Mapping[str, str] = {"govsim.io/pool": "batch"}
-DEFAULT_TOLERATIONS: tuple[Mapping[str, str], ...] = (
-    {"key": "govsim.io/batch", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+DEFAULT_NODE_SELECTOR: Mapping[str, str] = {}
+"""No node selector: workers schedule on any node (the Terraform values pin the batch pool)."""
+DEFAULT_TOLERATIONS: tuple[Mapping[str, str], ...] = ()
+DEFAULT_RUN_AS_USER = 10001
+"""The image's USER; ``None`` leaves the UID to the platform (OpenShift assigns one)."""
+INT32_MAX = 2**31 - 1
+
+# Labels the controller sets on a worker pod (objects.labels) or Kubernetes' Job controller adds;
+# GOVSIM_WORKER_POD_LABELS may not set them.
+APP_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+SWEEP_LABEL = "govsim.io/sweep"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+RESERVED_POD_LABELS = frozenset(
+    {
+        APP_LABEL,
+        COMPONENT_LABEL,
+        MANAGED_BY_LABEL,
+        SWEEP_LABEL,
+        QUEUE_LABEL,
+        "job-name",
+        "controller-uid",
+    }
 )
+RESERVED_LABEL_PREFIXES = ("govsim.io/", "batch.kubernetes.io/")
 DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
     "requests": {"cpu": "1", "memory": "1Gi"},
     "limits": {"cpu": "1", "memory": "2Gi"},
 }
-_JSON_KINDS = {"worker_resources": dict, "node_selector": dict, "tolerations": list}
+_JSON_KINDS = {
+    "worker_resources": dict,
+    "node_selector": dict,
+    "tolerations": list,
+    "image_pull_secrets": list,
+    "pod_annotations": dict,
+    "pod_labels": dict,
+    "affinity": dict,
+    "run_as_user": int,
+}
 
 
 class ControllerConfig(BaseModel):
@@ -57,6 +88,13 @@ class ControllerConfig(BaseModel):
     ttl_seconds_after_finished: int = Field(86_400, ge=0)
     default_queue: str | None = None
     pushgateway_cleanup_grace_seconds: int = Field(600, ge=0)
+    image_pull_secrets: tuple[str, ...] = ()
+    pod_annotations: Mapping[str, str] = Field(default_factory=dict)
+    pod_labels: Mapping[str, str] = Field(default_factory=dict)
+    priority_class_name: str | None = None
+    affinity: Mapping[str, Any] = Field(default_factory=dict)
+    active_deadline_seconds: int | None = Field(None, ge=1, le=INT32_MAX)
+    run_as_user: int | None = Field(DEFAULT_RUN_AS_USER, ge=1, le=INT32_MAX)
 
     ENV: ClassVar[Mapping[str, str]] = {
         "image": "GOVSIM_WORKER_IMAGE",
@@ -76,14 +114,33 @@ class ControllerConfig(BaseModel):
         "ttl_seconds_after_finished": "GOVSIM_JOB_TTL_SECONDS",
         "default_queue": "GOVSIM_DEFAULT_QUEUE",
         "pushgateway_cleanup_grace_seconds": "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS",
+        "image_pull_secrets": "GOVSIM_WORKER_IMAGE_PULL_SECRETS",
+        "pod_annotations": "GOVSIM_WORKER_POD_ANNOTATIONS",
+        "pod_labels": "GOVSIM_WORKER_POD_LABELS",
+        "priority_class_name": "GOVSIM_WORKER_PRIORITY_CLASS_NAME",
+        "affinity": "GOVSIM_WORKER_AFFINITY",
+        "active_deadline_seconds": "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS",
+        "run_as_user": "GOVSIM_WORKER_RUN_AS_USER",
     }
-    """Environment variable of each field. JSON for resources, node selector and tolerations."""
+    """Environment variable of each field. JSON for resources, node selector, tolerations, image
+    pull secrets (a list of names), pod annotations and labels, affinity and the UID (``null``:
+    the platform assigns one)."""
 
     @field_validator("image")
     @classmethod
     def _image_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("empty; set the worker image")
+        return value
+
+    @field_validator("pod_labels")
+    @classmethod
+    def _labels_not_reserved(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for key in value:
+            if key in RESERVED_POD_LABELS or key.startswith(RESERVED_LABEL_PREFIXES):
+                raise ValueError(
+                    f"{key!r} is a label the controller sets on worker pods; choose another key"
+                )
         return value
 
     @model_validator(mode="after")
@@ -143,6 +200,10 @@ def _config_reason(error: ErrorDetails, loc: Location) -> str:
         return f"{value!r} is not an integer"
     if kind == "greater_than_equal":
         return f"{value} is outside [{ctx['ge']}, inf)"
+    if kind == "less_than_equal":
+        return f"{value} is above the maximum {ctx['le']}"
+    if kind == "int_type" and len(loc) == 1:
+        return f"must be a JSON integer or null, got {value!r}"
     if kind == "literal_error":
         allowed = str(ctx["expected"]).replace("'", "").replace(" or ", ", ")
         return f"{value!r} is not one of {allowed}"
@@ -167,4 +228,4 @@ _TEXT = ErrorText(root="(config)", location=_variable_path, reason=_config_reaso
 """Config errors name the environment variable, the value and what is allowed."""
 
 
-__all__ = ["ControllerConfig"]
+__all__ = ["RESERVED_POD_LABELS", "ControllerConfig"]

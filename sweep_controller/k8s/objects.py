@@ -38,7 +38,14 @@ import yaml
 from sweep_controller.env import ADDRESSING_ENV, PUSHGATEWAY_ENV
 from sweep_controller.errors import SpecError
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.k8s.config import ControllerConfig
+from sweep_controller.k8s.config import (
+    APP_LABEL,
+    COMPONENT_LABEL,
+    MANAGED_BY_LABEL,
+    QUEUE_LABEL,
+    SWEEP_LABEL,
+    ControllerConfig,
+)
 from sweep_controller.spec.loading import parse_sweep
 from sweep_controller.spec.models import API_VERSION, KIND, Sweep, spec_hash
 
@@ -48,14 +55,8 @@ CONTAINER_NAME = "worker"
 SPEC_MOUNT_DIR = "/etc/govsim"
 SPEC_KEY = "sweep.yaml"
 SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_KEY}"
-WORKER_UID = 10001
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
-APP_LABEL = "app.kubernetes.io/name"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-SWEEP_LABEL = "govsim.io/sweep"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 SPEC_HASH_ANNOTATION = "govsim.io/spec-hash"
 
 
@@ -202,6 +203,16 @@ def worker_env(config: ControllerConfig) -> list[dict[str, Any]]:
     return env
 
 
+def _identity(config: ControllerConfig, *, fs_group: bool) -> dict[str, Any]:
+    """runAsUser/runAsGroup (and fsGroup) from ``config.run_as_user``; none when the platform
+    assigns the UID (runAsNonRoot still holds: the image's USER is numeric and not root)."""
+    uid = config.run_as_user
+    if uid is None:
+        return {}
+    ids = {"runAsUser": uid, "runAsGroup": uid}
+    return ids | {"fsGroup": uid} if fs_group else ids
+
+
 def _pod_spec(sweep: Sweep, config: ControllerConfig) -> dict[str, Any]:
     container = {
         "name": CONTAINER_NAME,
@@ -213,8 +224,7 @@ def _pod_spec(sweep: Sweep, config: ControllerConfig) -> dict[str, Any]:
         "resources": json.loads(json.dumps(config.worker_resources)),
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": WORKER_UID,
-            "runAsGroup": WORKER_UID,
+            **_identity(config, fs_group=False),
             "readOnlyRootFilesystem": True,
             "allowPrivilegeEscalation": False,
             "privileged": False,
@@ -226,26 +236,35 @@ def _pod_spec(sweep: Sweep, config: ControllerConfig) -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    return {
+    pod: dict[str, Any] = {
         "serviceAccountName": config.worker_service_account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Never",
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": WORKER_UID,
-            "runAsGroup": WORKER_UID,
-            "fsGroup": WORKER_UID,
+            **_identity(config, fs_group=True),
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "nodeSelector": dict(config.node_selector),
-        "tolerations": [dict(t) for t in config.tolerations],
         "containers": [container],
         "volumes": [
             {"name": "spec", "configMap": {"name": configmap_name(sweep.name)}},
             {"name": "tmp", "emptyDir": {}},
         ],
     }
+    return pod | _pod_placement(config)
+
+
+def _pod_placement(config: ControllerConfig) -> dict[str, Any]:
+    """Optional pod fields, present only when configured (an empty nodeSelector: any node)."""
+    optional: dict[str, Any] = {
+        "nodeSelector": dict(config.node_selector),
+        "tolerations": [dict(t) for t in config.tolerations],
+        "affinity": json.loads(json.dumps(config.affinity)),
+        "priorityClassName": config.priority_class_name,
+        "imagePullSecrets": [{"name": name} for name in config.image_pull_secrets],
+    }
+    return {key: value for key, value in optional.items() if value}
 
 
 def build_job(sweep: Sweep, config: ControllerConfig, owner: Owner | None = None) -> dict[str, Any]:
@@ -284,12 +303,14 @@ def build_job(sweep: Sweep, config: ControllerConfig, owner: Owner | None = None
         "podReplacementPolicy": "Failed",
         "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
     }
+    if config.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = config.active_deadline_seconds
     if queue:
         job_spec["suspend"] = True
-    job_spec["template"] = {
-        "metadata": {"labels": labels(sweep)},
-        "spec": _pod_spec(sweep, config),
-    }
+    template_meta: dict[str, Any] = {"labels": {**config.pod_labels, **labels(sweep)}}
+    if config.pod_annotations:
+        template_meta["annotations"] = dict(config.pod_annotations)
+    job_spec["template"] = {"metadata": template_meta, "spec": _pod_spec(sweep, config)}
     extra = {QUEUE_LABEL: queue} if queue else {}
     return {
         "apiVersion": "batch/v1",
@@ -309,7 +330,12 @@ def with_namespace(sweep: Sweep, namespace: str | None) -> Sweep:
 
 
 __all__ = [
+    "APP_LABEL",
+    "COMPONENT_LABEL",
+    "MANAGED_BY_LABEL",
     "MAX_COMPLETIONS",
+    "QUEUE_LABEL",
+    "SWEEP_LABEL",
     "Owner",
     "SweepTooLarge",
     "build_configmap",

@@ -32,6 +32,24 @@ from sweep_controller.spec.loading import load_sweep, parse_sweep
 from sweep_controller.spec.models import spec_hash
 
 K8S_VERSION = "1.31.0"
+AFFINITY = {
+    "nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 50,
+                "preference": {
+                    "matchExpressions": [
+                        {
+                            "key": "node.kubernetes.io/instance-type",
+                            "operator": "In",
+                            "values": ["c7i.2xlarge"],
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+}
 CONFIG = ControllerConfig(s3_bucket="govsim-results", s3_prefix="sweeps")
 
 
@@ -60,7 +78,7 @@ def enum_errors(job: dict[str, Any]) -> list[str]:
         checks.append(("imagePullPolicy", policy, {"Always", "IfNotPresent", "Never"}))
         profile = container["securityContext"]["seccompProfile"]["type"]
         checks.append(("seccompProfile", profile, {"RuntimeDefault", "Localhost", "Unconfined"}))
-    for tol in pod["tolerations"]:
+    for tol in pod.get("tolerations", []):
         checks.append(("effect", tol["effect"], {"NoSchedule", "PreferNoSchedule", "NoExecute"}))
     return [f"{name}: {value!r}" for name, value, allowed in checks if value not in allowed]
 
@@ -123,10 +141,12 @@ def test_pod_template_follows_the_contract() -> None:
     assert pod["serviceAccountName"] == "govsim-worker"
     assert pod["restartPolicy"] == "Never"
     assert pod["automountServiceAccountToken"] is False
-    assert pod["nodeSelector"] == {"govsim.io/pool": "batch"}
-    assert pod["tolerations"] == [
-        {"key": "govsim.io/batch", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-    ]
+    for unset in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
+        assert unset not in pod, unset  # schedules on any node unless the cluster says otherwise
+    assert "imagePullSecrets" not in pod
+    assert "activeDeadlineSeconds" not in build_job(sweep_with(), CONFIG)["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["fsGroup"] == 10001
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True
     assert (security["runAsUser"], security["runAsGroup"]) == (10001, 10001)
@@ -234,6 +254,13 @@ def test_config_from_env_reads_every_field() -> None:
         "GOVSIM_JOB_TTL_SECONDS": "60",
         "GOVSIM_DEFAULT_QUEUE": "team-a",
         "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS": "30",
+        "GOVSIM_WORKER_IMAGE_PULL_SECRETS": '["regcred", "mirror"]',
+        "GOVSIM_WORKER_POD_ANNOTATIONS": '{"sidecar.istio.io/inject": "false"}',
+        "GOVSIM_WORKER_POD_LABELS": '{"team": "research"}',
+        "GOVSIM_WORKER_PRIORITY_CLASS_NAME": "batch-low",
+        "GOVSIM_WORKER_AFFINITY": json.dumps(AFFINITY),
+        "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS": "7200",
+        "GOVSIM_WORKER_RUN_AS_USER": "null",
     }
     assert set(environ) == set(ControllerConfig.ENV.values())
     config = ControllerConfig.from_env(environ)
@@ -250,6 +277,19 @@ def test_config_from_env_reads_every_field() -> None:
     assert container["resources"] == config.worker_resources
     assert pod["serviceAccountName"] == "runner"
     assert pod["nodeSelector"] == {"pool": "spot"}
+    assert pod["tolerations"] == [{"key": "spot", "operator": "Exists"}]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}]
+    assert pod["priorityClassName"] == "batch-low"
+    assert pod["affinity"] == AFFINITY
+    assert job["spec"]["activeDeadlineSeconds"] == 7200
+    template = job["spec"]["template"]["metadata"]
+    assert template["annotations"] == {"sidecar.istio.io/inject": "false"}
+    assert template["labels"]["team"] == "research"
+    assert template["labels"]["govsim.io/sweep"] == "whale-vs-conformity"
+    # null UID: the platform assigns one; the pod still refuses to run as root
+    for holder in (pod, container):
+        assert holder["securityContext"]["runAsNonRoot"] is True
+        assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(holder["securityContext"])
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
     assert job["spec"]["suspend"] is True
     env = {e["name"]: e for e in container["env"]}
@@ -296,6 +336,44 @@ def test_empty_env_values_are_unset_and_overrides_win() -> None:
             "GOVSIM_WORKER_NODE_SELECTOR",
             '{"pool": 1}',
             "GOVSIM_WORKER_NODE_SELECTOR.pool: Input should be a valid string (got 1)",
+        ),
+        (
+            "GOVSIM_WORKER_POD_LABELS",
+            '{"govsim.io/sweep": "other"}',
+            "GOVSIM_WORKER_POD_LABELS: 'govsim.io/sweep' is a label the controller sets",
+        ),
+        (
+            "GOVSIM_WORKER_POD_LABELS",
+            '{"app.kubernetes.io/component": "x"}',
+            "GOVSIM_WORKER_POD_LABELS: 'app.kubernetes.io/component' is a label the controller",
+        ),
+        (
+            "GOVSIM_WORKER_POD_ANNOTATIONS",
+            '{"sidecar.istio.io/inject": false}',
+            "GOVSIM_WORKER_POD_ANNOTATIONS.sidecar.istio.io/inject: Input should be a valid string",
+        ),
+        (
+            "GOVSIM_WORKER_IMAGE_PULL_SECRETS",
+            '{"name": "regcred"}',
+            "GOVSIM_WORKER_IMAGE_PULL_SECRETS: must be a JSON list",
+        ),
+        ("GOVSIM_WORKER_AFFINITY", "[]", "GOVSIM_WORKER_AFFINITY: must be a JSON object"),
+        (
+            "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS",
+            "0",
+            "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS: 0 is outside [1, inf)",
+        ),
+        (
+            "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS",
+            "2147483648",
+            "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS: 2147483648 is above the maximum 2147483647",
+        ),
+        ("GOVSIM_WORKER_RUN_AS_USER", "0", "GOVSIM_WORKER_RUN_AS_USER: 0 is outside [1, inf)"),
+        ("GOVSIM_WORKER_RUN_AS_USER", "root", "GOVSIM_WORKER_RUN_AS_USER: not valid JSON"),
+        (
+            "GOVSIM_WORKER_RUN_AS_USER",
+            "[1000]",
+            "GOVSIM_WORKER_RUN_AS_USER: must be a JSON integer or null",
         ),
     ],
 )
@@ -412,3 +490,31 @@ def test_render_uses_the_default_bucket_from_the_environment(
     assert code == 0
     configmap = next(yaml.safe_load_all(out))
     assert "uri: s3://cluster-results\n" in configmap["data"]["sweep.yaml"]
+
+
+def test_render_applies_the_worker_pod_settings_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sweepctl render` reads the worker pod variables the chart sets for the controller."""
+    for name in ControllerConfig.ENV.values():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOVSIM_WORKER_POD_ANNOTATIONS", '{"sidecar.istio.io/inject": "false"}')
+    monkeypatch.setenv("GOVSIM_WORKER_PRIORITY_CLASS_NAME", "batch-low")
+    monkeypatch.setenv("GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS", "3600")
+    monkeypatch.setenv("GOVSIM_WORKER_IMAGE_PULL_SECRETS", '["regcred"]')
+    code, out, err = render(
+        capsys, str(ROOT / "examples" / "zipped.yaml"), "--output-uri", "s3://results"
+    )
+    assert (code, err) == (0, "")
+    job = list(yaml.safe_load_all(out))[1]
+    assert job["spec"]["activeDeadlineSeconds"] == 3600
+    assert job["spec"]["template"]["metadata"]["annotations"] == {
+        "sidecar.istio.io/inject": "false"
+    }
+    pod = job["spec"]["template"]["spec"]
+    assert (pod["priorityClassName"], pod["imagePullSecrets"]) == (
+        "batch-low",
+        [{"name": "regcred"}],
+    )
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert kubernetes_validate.validate(job, K8S_VERSION, strict=True)
