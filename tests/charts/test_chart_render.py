@@ -35,6 +35,7 @@ from kit.charts import (
     rendered,
     schema_errors,
     selects,
+    value_sets,
 )
 from kit.paths import REPO
 
@@ -60,8 +61,6 @@ def test_chart_metadata_matches_the_project() -> None:
 @pytest.mark.parametrize("value_set", VALUE_SET_NAMES)
 def test_helm_lint_strict_passes(value_set: str) -> None:
     """`helm lint --strict` (values schema included) reports no warning or error."""
-    from kit.charts import value_sets
-
     if value_set not in value_sets():
         pytest.skip(f"value set {value_set} is not available")
     report = helm().lint(str(CHART_DIR), value_sets()[value_set], strict=True, namespace=NAMESPACE)
@@ -89,14 +88,17 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
     """Namespaced objects name their namespace (govsim), except the dashboard's optional one."""
     cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
     for value_set in VALUE_SET_NAMES:
+        worker_namespaces = value_sets()[value_set].get("controller", {}).get("workerNamespaces")
         for doc in manifests(value_set):
             if doc["kind"] in cluster_scoped:
                 assert "namespace" not in doc["metadata"], ident(doc)
                 continue
-            expected = NAMESPACE
+            expected = {NAMESPACE}
             if doc["kind"] == "ConfigMap" and value_set == "eks":
-                expected = EKS_VALUES["dashboards"]["namespace"]
-            assert doc["metadata"].get("namespace") == expected, f"[{value_set}] {ident(doc)}"
+                expected = {EKS_VALUES["dashboards"]["namespace"]}
+            if doc["metadata"]["labels"].get("app.kubernetes.io/component") == "worker":
+                expected |= set(worker_namespaces or ())
+            assert doc["metadata"].get("namespace") in expected, f"[{value_set}] {ident(doc)}"
 
 
 @pytest.mark.parametrize(
@@ -104,7 +106,7 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
     [
         (
             "default",
-            {
+            [
                 "ServiceAccount/govsim-controller",
                 "ServiceAccount/govsim-worker",
                 "Role/govsim-controller",
@@ -114,11 +116,15 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
                 "ConfigMap/govsim-dashboards",
                 "NetworkPolicy/govsim-controller",
                 "NetworkPolicy/govsim-worker",
-            },
+                "ServiceAccount/govsim-test",
+                "Role/govsim-test",
+                "RoleBinding/govsim-test",
+                "Pod/govsim-test",
+            ],
         ),
         (
             "eks",
-            {
+            [
                 "ServiceAccount/govsim-controller",
                 "ServiceAccount/govsim-worker",
                 "Role/govsim-controller",
@@ -130,22 +136,32 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
                 "ConfigMap/govsim-dashboards",
                 "NetworkPolicy/govsim-controller",
                 "NetworkPolicy/govsim-worker",
-            },
+                "ServiceAccount/govsim-test",
+                "Role/govsim-test",
+                "RoleBinding/govsim-test",
+                "Pod/govsim-test",
+            ],
         ),
         (
             "cluster",
-            {
+            [
                 "ServiceAccount/govsim-controller",
+                "ServiceAccount/govsim-worker",  # govsim, team-a, team-b
+                "ServiceAccount/govsim-worker",
                 "ServiceAccount/govsim-worker",
                 "ClusterRole/govsim-controller-govsim",
                 "ClusterRoleBinding/govsim-controller-govsim",
                 "Deployment/govsim-controller",
                 "Service/govsim-controller-metrics",
-            },
+                "ServiceAccount/govsim-test",
+                "Role/govsim-test",
+                "RoleBinding/govsim-test",
+                "Pod/govsim-test",
+            ],
         ),
     ],
 )
-def test_value_set_renders_exactly_these_objects(value_set: str, expected: set[str]) -> None:
+def test_value_set_renders_exactly_these_objects(value_set: str, expected: list[str]) -> None:
     """Optional objects appear only when their values turn them on."""
     assert sorted(ident_list(manifests(value_set))) == sorted(expected)
 
@@ -203,14 +219,16 @@ def rules_of(role: dict[str, Any]) -> list[tuple[tuple[str, ...], ...]]:
 def test_rbac_is_least_privilege(value_set: str, kind: str) -> None:
     """Exactly the expected rules: no wildcard, no secrets, no delete, update only finalizers."""
     docs = manifests(value_set)
-    role = find(docs, kind)
+    (role,) = [
+        d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(CONTROLLER)
+    ]
     assert rules_of(role) == EXPECTED_RULES
     flat = json.dumps(role["rules"])
     for forbidden in ('"*"', "secrets", "delete", "pods", "escalate", "bind", "namespaces"):
         assert forbidden not in flat
     updates = [r["resources"] for r in role["rules"] if "update" in r["verbs"]]
     assert updates == [["sweeps/finalizers"]]
-    binding = find(docs, f"{kind}Binding")
+    binding = find(docs, f"{kind}Binding", role["metadata"]["name"])
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": kind,
@@ -245,6 +263,7 @@ def test_controller_deployment_is_a_single_hardened_replica() -> None:
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True
     assert security["runAsUser"] == 10001
+    assert pod["securityContext"]["fsGroup"] == 10001
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
@@ -390,7 +409,8 @@ def test_metrics_peers_restrict_the_metrics_port() -> None:
     ]
     policy = find(docs, "NetworkPolicy", CONTROLLER)
     metrics_rule, health_rule = policy["spec"]["ingress"]
-    assert metrics_rule["from"] == [peer]
+    assert metrics_rule["from"][0] == peer
+    assert len(metrics_rule["from"]) == 2  # the peer and the chart's helm test pod
     assert "from" not in health_rule
 
 
@@ -405,3 +425,190 @@ def test_notes_tell_how_to_submit_and_watch() -> None:
     assert "WARNING" in notes  # no credentials configured by default
     eks_notes = rendered("eks")["govsim/templates/NOTES.txt"]
     assert "IRSA" in eks_notes and "WARNING" not in eks_notes
+
+
+def test_notes_say_where_workers_schedule() -> None:
+    """Any schedulable node by default; the batch pool's label and taint with the EKS values."""
+    notes = rendered("default")["govsim/templates/NOTES.txt"]
+    assert "Worker pods schedule on any schedulable node" in notes
+    eks_notes = rendered("eks")["govsim/templates/NOTES.txt"]
+    assert (
+        "Worker pods schedule on nodes labelled govsim.io/pool=batch, "
+        "tolerating govsim.io/batch=true:NoSchedule." in eks_notes
+    )
+    assert "helm test govsim -n govsim" in notes
+
+
+# --- workers run on any cluster by default -------------------------------------------------------
+
+
+def test_default_workers_have_no_node_selector_or_tolerations() -> None:
+    """The defaults pin workers nowhere: GOVSIM_WORKER_NODE_SELECTOR/TOLERATIONS are empty."""
+    (container,) = pod_spec(find(manifests("default"), "Deployment"))["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["GOVSIM_WORKER_NODE_SELECTOR"] == "{}"
+    assert env["GOVSIM_WORKER_TOLERATIONS"] == "[]"
+
+
+# --- worker namespaces ---------------------------------------------------------------------------
+
+
+def objects_in(docs: list[dict[str, Any]], namespace: str) -> list[str]:
+    """KIND/NAME of the objects rendered into one namespace."""
+    return sorted(ident(d) for d in docs if d["metadata"].get("namespace") == namespace)
+
+
+def test_worker_namespaces_get_the_worker_account_and_policy() -> None:
+    """Each controller.workerNamespaces entry gets the worker SA (IRSA included) and policy."""
+    arn = EKS_VALUES["serviceAccounts"]["worker"]["roleArn"]
+    values = {
+        "controller": {"watchAllNamespaces": True, "workerNamespaces": ["team-a", "team-b"]},
+        "serviceAccounts": {"worker": {"roleArn": arn}},
+        "s3": {"credentialsSecret": "s3-keys"},
+    }
+    docs = [
+        d
+        for path, text in render_text(values).items()
+        if not path.endswith("NOTES.txt")
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
+    errors = [e for d in docs for e in schema_errors(d)]
+    assert not errors, errors
+    for namespace in ("team-a", "team-b"):
+        assert objects_in(docs, namespace) == [
+            "NetworkPolicy/govsim-worker",
+            "ServiceAccount/govsim-worker",
+        ]
+        (account,) = [
+            d
+            for d in docs
+            if d["kind"] == "ServiceAccount" and d["metadata"]["namespace"] == namespace
+        ]
+        assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": arn}
+        assert account["automountServiceAccountToken"] is False
+    notes = render_text(values)["govsim/templates/NOTES.txt"]
+    assert 'Secret "s3-keys"' in notes and "it must exist in govsim, team-a, team-b" in notes
+
+
+def test_worker_namespaces_need_the_cluster_wide_watch() -> None:
+    """A namespace list with the namespaced watch is refused, naming both values."""
+    with pytest.raises(Exception, match=r"controller\.workerNamespaces needs controller\.watchAll"):
+        render_text({"controller": {"workerNamespaces": ["team-a"]}})
+
+
+# --- service accounts ----------------------------------------------------------------------------
+
+
+def test_service_accounts_can_be_brought_by_the_user() -> None:
+    """create: false renders no ServiceAccount, and every reference uses the given names."""
+    values = {
+        "serviceAccounts": {
+            "controller": {"create": False, "name": "ops-controller"},
+            "worker": {"create": False, "name": "ops-worker"},
+        }
+    }
+    text = render_text(values)
+    docs = [
+        d
+        for p, t in text.items()
+        if not p.endswith("NOTES.txt")
+        for d in yaml.safe_load_all(t)
+        if d
+    ]
+    accounts = [d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"]
+    assert accounts == ["govsim-test"]  # only the helm test's own
+    deployment = find(docs, "Deployment")
+    assert pod_spec(deployment)["serviceAccountName"] == "ops-controller"
+    binding = find(docs, "RoleBinding", CONTROLLER)
+    assert binding["subjects"][0]["name"] == "ops-controller"
+    (container,) = pod_spec(deployment)["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["GOVSIM_WORKER_SERVICE_ACCOUNT"] == "ops-worker"
+    assert (
+        'no worker service account: "ops-worker" must exist' in text["govsim/templates/NOTES.txt"]
+    )
+
+
+# --- UID: fixed by default, assigned by the platform on OpenShift ---------------------------------
+
+
+def test_openshift_values_set_no_uid_and_stay_non_root() -> None:
+    """The OpenShift example sets no runAsUser/runAsGroup/fsGroup anywhere; runAsNonRoot stays."""
+    docs = manifests("openshift")
+    pods = [d for d in docs if d["kind"] in ("Deployment", "Pod")]
+    assert len(pods) == 2
+    for doc in pods:
+        pod = pod_spec(doc)
+        holders = [pod["securityContext"]] + [c["securityContext"] for c in pod["containers"]]
+        for holder in holders:
+            assert holder["runAsNonRoot"] is True, ident(doc)
+            assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(holder), ident(doc)
+        for container in pod["containers"]:
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    (container,) = pod_spec(find(docs, "Deployment"))["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["GOVSIM_WORKER_RUN_AS_USER"] == "null"
+
+
+# --- helm test -----------------------------------------------------------------------------------
+
+
+def test_helm_test_pod_checks_the_controller_and_the_crd_with_least_privilege() -> None:
+    """Hook objects: a pod that GETs /metrics through the Service and lists Sweeps, nothing more."""
+    docs = manifests("default")
+    hooks = [d for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/hook")]
+    assert sorted(ident_list(hooks)) == [
+        "Pod/govsim-test",
+        "Role/govsim-test",
+        "RoleBinding/govsim-test",
+        "ServiceAccount/govsim-test",
+    ]
+    for hook in hooks:
+        annotations = hook["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "test"
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    role = find(docs, "Role", "govsim-test")
+    assert rules_of(role) == [(("govsim.io",), ("sweeps",), ("list",))]
+    binding = find(docs, "RoleBinding", "govsim-test")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "govsim-test", "namespace": NAMESPACE}
+    ]
+    pod = find(docs, "Pod", "govsim-test")
+    spec = pod_spec(pod)
+    assert spec["serviceAccountName"] == "govsim-test"
+    assert spec["restartPolicy"] == "Never"
+    (container,) = spec["containers"]
+    assert container["image"] == controller_container(docs)["image"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    service = find(docs, "Service")
+    port = service["spec"]["ports"][0]["port"]
+    assert env["METRICS_URL"] == (
+        f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{port}/metrics"
+    )
+    script = container["args"][0]
+    compile(script, "helm-test", "exec")  # the check is valid Python
+    assert "list_namespaced_custom_object" in script and '"sweeps"' in script
+    assert "govsim_controller_" in script
+
+
+def test_helm_test_pod_may_reach_metrics_when_peers_are_restricted() -> None:
+    """With networkPolicy.metricsFrom set, the metrics rule also admits the test pod."""
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    text = render_text({"networkPolicy": {"metricsFrom": [peer]}})
+    docs = [
+        d
+        for p, t in text.items()
+        if not p.endswith("NOTES.txt")
+        for d in yaml.safe_load_all(t)
+        if d
+    ]
+    policy = find(docs, "NetworkPolicy", CONTROLLER)
+    test_pod = find(docs, "Pod", "govsim-test")
+    peers = policy["spec"]["ingress"][0]["from"]
+    assert peers[0] == peer
+    assert any(
+        "podSelector" in p and selects(p["podSelector"]["matchLabels"], pod_labels(test_pod))
+        for p in peers
+    )

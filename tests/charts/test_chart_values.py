@@ -116,6 +116,18 @@ def test_every_schema_object_forbids_unknown_keys_and_documents_its_fields() -> 
         ({"kueue": {"queueName": "Batch Queue"}}, "/kueue/queueName"),
         ({"metrics": {"serviceMonitor": {"interval": "30"}}}, "/metrics/serviceMonitor/interval"),
         ({"replicas": 2}, "'replicas' not allowed"),
+        ({"controller": {"workerNamespaces": ["Team_A"]}}, "/controller/workerNamespaces/0"),
+        ({"controller": {"workerNamespaces": ["a", "a"]}}, "/controller/workerNamespaces"),
+        ({"controller": {"workerNamespaces": "team-a"}}, "/controller/workerNamespaces"),
+        ({"worker": {"activeDeadlineSeconds": 2_147_483_648}}, "/worker/activeDeadlineSeconds"),
+        ({"worker": {"activeDeadlineSeconds": -1}}, "/worker/activeDeadlineSeconds"),
+        ({"worker": {"podLabels": {"team": "a b"}}}, "/worker/podLabels"),
+        ({"worker": {"podAnnotations": {"sidecar.istio.io/inject": False}}}, "/worker/podAnnot"),
+        ({"worker": {"priorityClassName": "Low Priority"}}, "/worker/priorityClassName"),
+        ({"worker": {"imagePullSecrets": [{"name": "x"}]}}, "'imagePullSecrets' not allowed"),
+        ({"podSecurity": {"runAsUser": 0}}, "/podSecurity/runAsUser"),
+        ({"podSecurity": {"runAsUser": "10001"}}, "/podSecurity/runAsUser"),
+        ({"serviceAccounts": {"worker": {"create": "no"}}}, "/serviceAccounts/worker/create"),
     ],
 )
 def test_bad_values_stop_the_render(values: dict[str, Any], message: str) -> None:
@@ -155,12 +167,14 @@ def terraform_local(name: str) -> dict[str, str]:
     return dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', match.group(1)))
 
 
-def test_worker_scheduling_defaults_match_the_terraform_batch_pool() -> None:
-    """Default nodeSelector and toleration are the batch node group's label and taint."""
+def test_worker_scheduling_is_off_by_default_and_terraform_turns_it_on() -> None:
+    """Defaults pin workers nowhere; the EKS values (Terraform's shape) select the batch pool."""
+    assert VALUES["worker"]["nodeSelector"] == {}
+    assert VALUES["worker"]["tolerations"] == []
     label = terraform_local("batch_label")
     taint = terraform_local("batch_taint")
-    assert VALUES["worker"]["nodeSelector"] == {label["key"]: label["value"]}
-    assert VALUES["worker"]["tolerations"] == [
+    assert EKS_VALUES["worker"]["nodeSelector"] == {label["key"]: label["value"]}
+    assert EKS_VALUES["worker"]["tolerations"] == [
         {
             "key": taint["key"],
             "operator": "Equal",
@@ -168,6 +182,9 @@ def test_worker_scheduling_defaults_match_the_terraform_batch_pool() -> None:
             "effect": taint["effect"],
         }
     ]
+    outputs = (REPO / "infra" / "terraform" / "outputs.tf").read_text()
+    assert "nodeSelector = { (local.batch_label.key) = local.batch_label.value }" in outputs
+    assert "key      = local.batch_taint.key" in outputs
 
 
 def test_service_account_names_match_the_irsa_trust() -> None:

@@ -31,6 +31,7 @@ from kit.charts import (
 )
 from kit.paths import REPO
 
+from sweep_controller.errors import SpecError
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import (
     Owner,
@@ -107,6 +108,77 @@ def test_rendered_env_gives_the_configured_controller(value_set: str) -> None:
     assert config.default_parallelism == worker["parallelism"]
     assert config.ttl_seconds_after_finished == worker["ttlSecondsAfterFinished"]
     assert config.default_queue == (values["kueue"]["queueName"] or None)
+    assert list(config.image_pull_secrets) == [s["name"] for s in values["imagePullSecrets"]]
+    assert dict(config.pod_annotations) == worker["podAnnotations"]
+    assert dict(config.pod_labels) == worker["podLabels"]
+    assert config.priority_class_name == (worker["priorityClassName"] or None)
+    assert json.loads(json.dumps(config.affinity)) == worker["affinity"]
+    assert config.active_deadline_seconds == (worker["activeDeadlineSeconds"] or None)
+    assert config.run_as_user == values.get("podSecurity", {}).get("runAsUser")
+
+
+WORKER_POD_VALUES: dict[str, Any] = {
+    "imagePullSecrets": [{"name": "regcred"}],
+    "worker": {
+        "podAnnotations": {"sidecar.istio.io/inject": "false"},
+        "podLabels": {"team": "research"},
+        "priorityClassName": "batch-low",
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+        "activeDeadlineSeconds": 2_147_483_647,
+    },
+    "podSecurity": {"runAsUser": 20000},
+}
+
+
+def test_worker_pod_values_reach_the_controller_built_job() -> None:
+    """worker.* pod settings go through the controller's env into a valid Job."""
+    from kit.charts import chart, render_text
+
+    deployment = yaml.safe_load(render_text(WORKER_POD_VALUES)["govsim/templates/deployment.yaml"])
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    config = ControllerConfig.from_env(env)
+    sweep = with_namespace(load_sweep(EXAMPLE), NAMESPACE)
+    job = build_job(sweep, config)
+    assert schema_errors(job) == []
+    pod = pod_spec(job)
+    worker = WORKER_POD_VALUES["worker"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["priorityClassName"] == "batch-low"
+    assert pod["affinity"] == worker["affinity"]
+    assert job["spec"]["activeDeadlineSeconds"] == 2_147_483_647
+    assert job["spec"]["template"]["metadata"]["annotations"] == worker["podAnnotations"]
+    assert pod_labels(job)["team"] == "research"
+    assert pod["securityContext"]["runAsUser"] == 20000
+    assert pod_spec(deployment)["securityContext"]["runAsUser"] == 20000
+    merged = chart().merge_values(WORKER_POD_VALUES)
+    assert merged["worker"]["podLabels"] == {"team": "research"}
+
+
+def test_a_reserved_worker_label_stops_the_controller_with_one_line() -> None:
+    """worker.podLabels may not override the controller's labels: from_env names the key."""
+    from kit.charts import render_text
+
+    text = render_text({"worker": {"podLabels": {"govsim.io/sweep": "x"}}})
+    deployment = yaml.safe_load(text["govsim/templates/deployment.yaml"])
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    with pytest.raises(SpecError) as info:
+        ControllerConfig.from_env(env)
+    assert str(info.value).startswith("GOVSIM_WORKER_POD_LABELS: 'govsim.io/sweep' is a label")
+    assert "\n" not in str(info.value)
 
 
 def test_large_integers_survive_the_render() -> None:
@@ -130,17 +202,30 @@ def test_controller_built_objects_are_valid_and_fit_the_chart(value_set: str) ->
     values = merged_values(value_set)
     chart_docs = manifests(value_set)
     pod = pod_spec(job)
-    worker_sa = find(chart_docs, "ServiceAccount", pod["serviceAccountName"])
+    in_namespace = [d for d in chart_docs if d["metadata"].get("namespace") == NAMESPACE]
+    worker_sa = find(in_namespace, "ServiceAccount", pod["serviceAccountName"])
     assert worker_sa["automountServiceAccountToken"] is False
     assert pod["automountServiceAccountToken"] is False
     if values["networkPolicy"]["enabled"]:
-        policy = find(chart_docs, "NetworkPolicy", "govsim-worker")
+        policy = find(in_namespace, "NetworkPolicy", "govsim-worker")
         assert selects(policy["spec"]["podSelector"]["matchLabels"], pod_labels(job))
     (container,) = pod["containers"]
     assert container["image"] == config_for(value_set).image
     assert container["resources"] == values["worker"]["resources"]
-    assert pod["nodeSelector"] == values["worker"]["nodeSelector"]
-    assert pod["tolerations"] == values["worker"]["tolerations"]
+    worker = values["worker"]
+    assert pod.get("nodeSelector", {}) == worker["nodeSelector"]
+    assert pod.get("tolerations", []) == worker["tolerations"]
+    assert pod.get("affinity", {}) == worker["affinity"]
+    assert pod.get("priorityClassName", "") == worker["priorityClassName"]
+    assert pod.get("imagePullSecrets", []) == values["imagePullSecrets"]
+    assert job["spec"].get("activeDeadlineSeconds", 0) == worker["activeDeadlineSeconds"]
+    template = job["spec"]["template"]["metadata"]
+    assert template.get("annotations", {}) == worker["podAnnotations"]
+    assert worker["podLabels"].items() <= template["labels"].items()
+    uid = values.get("podSecurity", {}).get("runAsUser")
+    assert pod["securityContext"].get("runAsUser") == uid
+    assert pod["securityContext"].get("fsGroup") == uid
+    assert pod["securityContext"]["runAsNonRoot"] is True
     env = {e["name"]: e for e in container["env"]}
     assert env["AWS_REGION"]["value"] == values["s3"]["region"]
     secret = values["s3"]["credentialsSecret"]

@@ -4,8 +4,8 @@ No API server runs here, so a manifest is checked in three ways before any clust
 kubernetes-validate (the API's OpenAPI schema of the oldest supported version, strict: unknown
 fields are errors), a table of enum fields (the schemas do not carry enums), and the structural
 facts the tests assert on. The chart is rendered in-process by helm-python-sdk for a few value
-sets (defaults, EKS-like, cluster-wide, the kind end-to-end values). Renders are cached: many
-tests read the same output.
+sets (defaults, EKS-like, cluster-wide, the kind end-to-end values, the OpenShift example).
+Renders are cached: many tests read the same output.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from kit.require import find_tool, require_or_skip
 CHART_DIR = REPO / "charts" / "govsim"
 E2E_DIR = REPO / "scripts" / "e2e"
 KIND_VALUES = E2E_DIR / "values-kind.yaml"
+OPENSHIFT_VALUES = CHART_DIR / "examples" / "values-openshift.yaml"
 KUBE_VERSION = "1.31.0"
 RELEASE = "govsim"
 NAMESPACE = "govsim"
@@ -59,7 +60,7 @@ EKS_VALUES: dict[str, Any] = {
     "dashboards": {"namespace": "monitoring"},
 }
 CLUSTER_VALUES: dict[str, Any] = {
-    "controller": {"watchAllNamespaces": True},
+    "controller": {"watchAllNamespaces": True, "workerNamespaces": ["team-a", "team-b"]},
     "image": {"digest": "sha256:" + "ab" * 32},
     "networkPolicy": {"enabled": False},
     "dashboards": {"enabled": False},
@@ -69,12 +70,13 @@ CLUSTER_VALUES: dict[str, Any] = {
 def value_sets() -> dict[str, dict[str, Any]]:
     """Name -> values the chart is rendered with (the kind set is the end-to-end values file)."""
     sets: dict[str, dict[str, Any]] = {"default": {}, "eks": EKS_VALUES, "cluster": CLUSTER_VALUES}
+    sets["openshift"] = yaml.safe_load(OPENSHIFT_VALUES.read_text())
     if KIND_VALUES.is_file():
         sets["kind"] = yaml.safe_load(KIND_VALUES.read_text())
     return sets
 
 
-VALUE_SET_NAMES = ("default", "eks", "cluster", "kind")
+VALUE_SET_NAMES = ("default", "eks", "cluster", "kind", "openshift")
 
 
 def helm() -> Any:

@@ -2,7 +2,8 @@
 The controller's environment: every field of its ControllerConfig (sweep_controller/k8s/config.py,
 ControllerConfig.ENV), always present; an empty value means "unset". The controller passes the
 worker-side settings on to the Jobs it builds (image, service account, S3 endpoint, region,
-addressing and credentials Secret, Pushgateway, resources, scheduling, TTL, Kueue queue).
+addressing and credentials Secret, Pushgateway, resources, scheduling, TTL, Kueue queue, pull
+secrets, pod annotations and labels, priority class, deadline, UID).
 */}}
 {{- define "govsim.controllerEnv" -}}
 - name: HOME
@@ -14,7 +15,7 @@ addressing and credentials Secret, Pushgateway, resources, scheduling, TTL, Kueu
 - name: GOVSIM_WORKER_IMAGE_PULL_POLICY
   value: {{ .Values.image.pullPolicy | quote }}
 - name: GOVSIM_WORKER_SERVICE_ACCOUNT
-  value: {{ .Values.serviceAccounts.worker.name | quote }}
+  value: {{ include "govsim.workerServiceAccountName" . | quote }}
 - name: GOVSIM_S3_BUCKET
   value: {{ .Values.s3.bucket | quote }}
 - name: GOVSIM_S3_PREFIX
@@ -43,4 +44,22 @@ addressing and credentials Secret, Pushgateway, resources, scheduling, TTL, Kueu
   value: {{ .Values.worker.ttlSecondsAfterFinished | int64 | quote }}
 - name: GOVSIM_DEFAULT_QUEUE
   value: {{ .Values.kueue.queueName | quote }}
+{{- $pullSecrets := list }}
+{{- range .Values.imagePullSecrets }}
+{{- $pullSecrets = append $pullSecrets .name }}
+{{- end }}
+- name: GOVSIM_WORKER_IMAGE_PULL_SECRETS
+  value: {{ $pullSecrets | toJson | quote }}
+- name: GOVSIM_WORKER_POD_ANNOTATIONS
+  value: {{ .Values.worker.podAnnotations | toJson | quote }}
+- name: GOVSIM_WORKER_POD_LABELS
+  value: {{ .Values.worker.podLabels | toJson | quote }}
+- name: GOVSIM_WORKER_PRIORITY_CLASS_NAME
+  value: {{ .Values.worker.priorityClassName | quote }}
+- name: GOVSIM_WORKER_AFFINITY
+  value: {{ .Values.worker.affinity | toJson | quote }}
+- name: GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS
+  value: {{ if .Values.worker.activeDeadlineSeconds }}{{ .Values.worker.activeDeadlineSeconds | int64 | quote }}{{ else }}""{{ end }}
+- name: GOVSIM_WORKER_RUN_AS_USER
+  value: {{ if kindIs "invalid" .Values.podSecurity.runAsUser }}"null"{{ else }}{{ .Values.podSecurity.runAsUser | int64 | quote }}{{ end }}
 {{- end }}

@@ -88,3 +88,39 @@ annotations:
   {{- toYaml $annotations | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* Service account names: the given names, whether the chart creates the accounts or not. */}}
+{{- define "govsim.controllerServiceAccountName" -}}
+{{- .Values.serviceAccounts.controller.name }}
+{{- end }}
+
+{{- define "govsim.workerServiceAccountName" -}}
+{{- .Values.serviceAccounts.worker.name }}
+{{- end }}
+
+{{/*
+Namespaces where worker pods run, as a JSON list: the release namespace, then
+controller.workerNamespaces (which needs controller.watchAllNamespaces).
+*/}}
+{{- define "govsim.workerNamespaces" -}}
+{{- $extra := .Values.controller.workerNamespaces | default list }}
+{{- if and $extra (not .Values.controller.watchAllNamespaces) }}
+{{- fail "controller.workerNamespaces needs controller.watchAllNamespaces: true (the controller watches only the release namespace otherwise)" }}
+{{- end }}
+{{- prepend $extra .Release.Namespace | uniq | toJson }}
+{{- end }}
+
+{{/*
+runAsUser/runAsGroup (and fsGroup with "fsGroup" true) from podSecurity.runAsUser; nothing when it
+is null, so the platform assigns the UID (runAsNonRoot is set by each template regardless).
+*/}}
+{{- define "govsim.runAsIds" -}}
+{{- $uid := .root.Values.podSecurity.runAsUser }}
+{{- if not (kindIs "invalid" $uid) }}
+runAsUser: {{ $uid | int64 }}
+runAsGroup: {{ $uid | int64 }}
+{{- if .fsGroup }}
+fsGroup: {{ $uid | int64 }}
+{{- end }}
+{{- end }}
+{{- end }}
