@@ -6,7 +6,7 @@ LOWEST_VENV ?= .venv-lowest
 LOWEST := constraints/lowest.txt
 EXAMPLE ?= examples/whale-vs-conformity.yaml
 
-.PHONY: install install-test install-lowest constraints demo test test-fast test-lowest gate bench clean
+.PHONY: install install-test install-lowest constraints demo test test-fast test-lowest gate bench clean chart-readme
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ test-fast: install-test
 	$(PY) -m pytest -n auto -q -m "$(FAST_TESTS)"
 
 gate: test
+
+# charts/govsim/README.md from the comments of charts/govsim/values.yaml (a test fails when stale).
+chart-readme: install
+	$(PY) scripts/chart_readme.py
 
 bench: install-test
 	$(PY) -m pip install -q -e '.[bench]'
