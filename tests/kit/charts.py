@@ -286,11 +286,14 @@ def sweepctl_render(spec: Path, *args: str) -> list[dict[str, Any]]:
 
 
 def write_manifests(docs: list[dict[str, Any]], directory: Path) -> list[Path]:
-    """Write each object to DIRECTORY/KIND-NAME.yaml (for tools that read files)."""
+    """Write each object to DIRECTORY/KIND-NAME.yaml (KIND-NAMESPACE-NAME.yaml outside the
+    release namespace) for tools that read files."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for doc in docs:
-        path = directory / f"{doc['kind'].lower()}-{doc['metadata']['name']}.yaml"
+        namespace = doc["metadata"].get("namespace")
+        where = f"{namespace}-" if namespace not in (None, NAMESPACE) else ""
+        path = directory / f"{doc['kind'].lower()}-{where}{doc['metadata']['name']}.yaml"
         assert not path.exists(), f"two objects would share {path.name}"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         paths.append(path)
