@@ -120,6 +120,7 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
                 "Role/govsim-test",
                 "RoleBinding/govsim-test",
                 "Pod/govsim-test",
+                "NetworkPolicy/govsim-test",
             ],
         ),
         (
@@ -140,6 +141,7 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
                 "Role/govsim-test",
                 "RoleBinding/govsim-test",
                 "Pod/govsim-test",
+                "NetworkPolicy/govsim-test",
             ],
         ),
         (
@@ -157,6 +159,7 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
                 "Role/govsim-test",
                 "RoleBinding/govsim-test",
                 "Pod/govsim-test",
+                "NetworkPolicy/govsim-test",
             ],
         ),
     ],
@@ -560,6 +563,7 @@ def test_helm_test_pod_checks_the_controller_and_the_crd_with_least_privilege() 
     docs = manifests("default")
     hooks = [d for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/hook")]
     assert sorted(ident_list(hooks)) == [
+        "NetworkPolicy/govsim-test",
         "Pod/govsim-test",
         "Role/govsim-test",
         "RoleBinding/govsim-test",
