@@ -2,7 +2,9 @@
 
 A Sweep says what to run; the cluster decides where and how: the worker image, its service
 account, the default ``s3://`` location for sweeps that name a local output, the Pushgateway,
-scheduling (resources, node selector, tolerations, Kueue queue) and Job limits. The Helm chart
+scheduling (resources, node selector, tolerations, affinity, priority class, Kueue queue), the
+worker pods' extra annotations and labels, pull secrets and UID, and Job limits. By default
+workers may run on any node and as UID 10001 (the image's USER). The Helm chart
 sets these as environment variables of the controller's Deployment, and ``sweepctl render`` reads
 the same ones. ``ControllerConfig`` is the trust boundary for them: a pydantic model that refuses
 unknown fields and bad values, and ``from_env`` reports the first problem as one line naming the

@@ -213,6 +213,8 @@ def test_controller_built_objects_are_valid_and_fit_the_chart(value_set: str) ->
     assert container["image"] == config_for(value_set).image
     assert container["resources"] == values["worker"]["resources"]
     worker = values["worker"]
+    if value_set == "default":  # any cluster: the Job pins its pods to no node
+        assert not {"nodeSelector", "tolerations", "affinity"} & set(pod)
     assert pod.get("nodeSelector", {}) == worker["nodeSelector"]
     assert pod.get("tolerations", []) == worker["tolerations"]
     assert pod.get("affinity", {}) == worker["affinity"]
@@ -286,6 +288,7 @@ def test_sweepctl_render_output_is_valid(example: Path, monkeypatch: pytest.Monk
     assert not errors, "\n".join(errors)
     configmap, job = docs
     assert "ownerReferences" not in job["metadata"]
+    assert "nodeSelector" not in pod_spec(job) and "tolerations" not in pod_spec(job)
     assert_job_contract(job)
     volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
     assert volumes["spec"]["configMap"]["name"] == configmap["metadata"]["name"]
