@@ -32,7 +32,17 @@ from sweep_controller.metrics import (
 )
 from sweep_controller.outcomes import REPORTED_TASK_OUTCOMES, TaskOutcome
 
-ALLOWED_LABELS = {"sweep_namespace", "sweep", "outcome", "result", "status", "le", "state", "phase", "kind"}
+ALLOWED_LABELS = {
+    "sweep_namespace",
+    "sweep",
+    "outcome",
+    "result",
+    "status",
+    "le",
+    "state",
+    "phase",
+    "kind",
+}
 
 
 class FakeClock:
