@@ -1,8 +1,9 @@
 """The Kubernetes controller's metrics, served on its ``--metrics-port``.
 
 The controller is long-lived and scraped: sweeps per phase, each sweep's tasks as its Job
-reports them (labelled by the sweep's namespace, ``sweep_namespace``, and name), reconciles (count, duration, result), errors by kind and the Pushgateway groups it
-deleted. A clock is injected to time reconciles, so tests never sleep.
+reports them (labelled by the sweep's namespace, ``sweep_namespace``, and name), reconciles
+(count, duration, result), errors by kind and the Pushgateway groups it deleted. A clock is
+injected to time reconciles, so tests never sleep.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class ControllerMetrics:
             self.sweep_tasks.labels(namespace, sweep, state.value).set(value)
 
     def forget_sweep(self, namespace: str, sweep: str) -> None:
-        """Drop a deleted sweep's series so label sets do not pile up; other namespaces keep theirs."""
+        """Drop a deleted sweep's series so label sets do not pile up; same names elsewhere stay."""
         for state in SweepTaskState:
             with contextlib.suppress(KeyError):
                 self.sweep_tasks.remove(namespace, sweep, state.value)

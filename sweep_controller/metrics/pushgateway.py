@@ -108,8 +108,9 @@ def push_task_metrics(
 
     PUT (``push_to_gateway``), not POST (``pushadd_to_gateway``): the group is replaced whole, so
     it mirrors this attempt exactly, and a retried index overwrites its failed attempt instead of
-    mixing with it. Never raises. On failure: a one-line warning, ``govsim_pushgateway_push_failures_total``
-    goes up (and is sent by the next successful push), and the result is False.
+    mixing with it. Never raises. On failure: a one-line warning,
+    ``govsim_pushgateway_push_failures_total`` goes up (and is sent by the next successful push),
+    and the result is False.
     """
     try:
         push_to_gateway(

@@ -285,7 +285,7 @@ def test_every_panel_query_returns_plausible_values(
 
 
 def push_finished_tasks(gateway: str, namespace: str, sweep: str, *, total: int, done: int) -> None:
-    """``done`` of the sweep's ``total`` tasks succeeded, one run each, pushed under ``namespace``."""
+    """``done`` of the sweep's ``total`` tasks succeeded (one run each), pushed in ``namespace``."""
     for index in range(done):
         metrics = WorkerMetrics(
             CollectorRegistry(), sweep=sweep, namespace=namespace, total_tasks=total

@@ -30,9 +30,9 @@ from kit.waiting import poll
 
 __all__ = [
     "PROMETHEUS",
-    "Blackhole",
     "PROMTOOL",
     "PUSHGATEWAY",
+    "Blackhole",
     "PromQLError",
     "Prometheus",
     "PrometheusAPI",

@@ -190,7 +190,7 @@ def test_cleanup_reports_a_refused_gateway_as_failed() -> None:
 
 @pytest.mark.parametrize(("budget", "concurrency"), [(0, 4), (-1, 4), (5, 0)])
 def test_cleanup_refuses_a_bad_budget_or_concurrency(budget: float, concurrency: int) -> None:
-    with pytest.raises(ValueError, match="budget_seconds|concurrency"):
+    with pytest.raises(ValueError, match=r"budget_seconds|concurrency"):
         delete_sweep_groups(
             "http://127.0.0.1:9", "ns", "s", [0], budget_seconds=budget, concurrency=concurrency
         )
