@@ -11,5 +11,7 @@ ADDRESSING_ENV = "GOVSIM_S3_ADDRESSING"
 """S3 addressing style: ``path`` or ``virtual`` (default: what botocore chooses)."""
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 """The task index of an Indexed Job's pod, set by Kubernetes."""
+NAMESPACE_ENV = "GOVSIM_NAMESPACE"
+"""The worker pod's namespace (downward API): labels and groups its metrics; unset locally."""
 
-__all__ = ["ADDRESSING_ENV", "INDEX_ENV", "PUSHGATEWAY_ENV"]
+__all__ = ["ADDRESSING_ENV", "INDEX_ENV", "NAMESPACE_ENV", "PUSHGATEWAY_ENV"]

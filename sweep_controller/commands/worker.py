@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from sweep_controller.env import INDEX_ENV
+from sweep_controller.env import INDEX_ENV, NAMESPACE_ENV
 from sweep_controller.errors import TaskError
 from sweep_controller.execution.layout import sweep_uri
 from sweep_controller.execution.worker import TaskContext, Termination, execute_task
@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--pushgateway",
         metavar="URL",
-        help="push task metrics to this Pushgateway (default: $PUSHGATEWAY_URL; unset: off)",
+        help="push task metrics to this Pushgateway (default: $PUSHGATEWAY_URL; unset: off), "
+        f"labelled with the namespace in ${NAMESPACE_ENV} (unset: none)",
     )
     parser.set_defaults(handler=run)
 
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         ctx,
         index,
         pushgateway_url=resolve_pushgateway_url(args.pushgateway, os.environ),
+        namespace=os.environ.get(NAMESPACE_ENV, "").strip(),
         should_stop=stop,
     )
     prefix = f"sweepctl worker {index}:"

@@ -430,6 +430,7 @@ def execute_task(
     *,
     wait_for_lease: bool = True,
     pushgateway_url: str | None = None,
+    namespace: str = "",
     should_stop: Callable[[], bool] = lambda: False,
     on_run: Callable[[], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
@@ -444,7 +445,7 @@ def execute_task(
     ``on_run`` is called after each run (progress); ``should_stop`` is polled at safe points.
     Metrics go to ``pushgateway_url`` when given: once the lease is taken, every
     ``push_interval_seconds`` and at the end (not for a held attempt); a failed push never fails
-    the task.
+    the task. The metrics carry the sweep's ``namespace`` (the pod's; empty outside Kubernetes).
     """
     started = timer()
     try:
@@ -455,7 +456,9 @@ def execute_task(
     metrics: WorkerMetrics | None = None
     push: Callable[[], object] | None = None
     if pushgateway_url:
-        metrics = WorkerMetrics(CollectorRegistry(), sweep=ctx.name, total_tasks=ctx.plan.n_tasks)
+        metrics = WorkerMetrics(
+            CollectorRegistry(), sweep=ctx.name, namespace=namespace, total_tasks=ctx.plan.n_tasks
+        )
         push = functools.partial(push_task_metrics, pushgateway_url, metrics, index=index)
     retries_before = ctx.store.retries
     progress = _Progress()

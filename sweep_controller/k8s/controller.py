@@ -136,15 +136,21 @@ class Controller:
         url = self.config.pushgateway_url
         if not url:
             return
-        result = delete_sweep_groups(url, action.sweep, action.indexes)
+        result = delete_sweep_groups(
+            url,
+            namespace,
+            action.sweep,
+            action.indexes,
+            budget_seconds=self.config.pushgateway_cleanup_budget_seconds,
+        )
         if self.metrics is not None:
             self.metrics.record_group_deletions(result)
-        if result.failed:
+        if result.not_deleted:
             log.warning(
                 "Sweep %s/%s: %d Pushgateway groups not deleted; retrying later",
                 namespace,
                 name,
-                len(result.failed),
+                len(result.not_deleted),
             )
         elif action.mark_done:
             self.api.patch_status(namespace, name, {"pushgatewayCleanedUp": True})
@@ -159,7 +165,7 @@ class Controller:
             self._phases.pop(key, None)
             with self._locks_guard:
                 self._locks.pop(key, None)
-            self.metrics.forget_sweep(meta["name"])
+            self.metrics.forget_sweep(meta["namespace"], meta["name"])
         else:
             raw = dict(sweep.get("status") or {})
             for action in actions:
@@ -170,6 +176,7 @@ class Controller:
                 self._phases[key] = status.phase.value
             if status.tasks_total is not None:
                 self.metrics.set_sweep_tasks(
+                    meta["namespace"],
                     meta["name"],
                     total=status.tasks_total,
                     done=status.tasks_done or 0,

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from sweep_controller.env import ADDRESSING_ENV, PUSHGATEWAY_ENV
+from sweep_controller.env import ADDRESSING_ENV, NAMESPACE_ENV, PUSHGATEWAY_ENV
 from sweep_controller.errors import SpecError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import (
@@ -181,6 +181,9 @@ def worker_env(config: ControllerConfig) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     if config.pushgateway_url:
         env.append({"name": PUSHGATEWAY_ENV, "value": config.pushgateway_url})
+        # The pod's namespace keys its metrics: same-named sweeps of two namespaces stay apart.
+        namespace_ref = {"fieldRef": {"fieldPath": "metadata.namespace"}}
+        env.append({"name": NAMESPACE_ENV, "valueFrom": namespace_ref})
     if config.s3_endpoint:
         env.append({"name": "AWS_ENDPOINT_URL_S3", "value": config.s3_endpoint})
     env.append({"name": "AWS_REGION", "value": config.s3_region})

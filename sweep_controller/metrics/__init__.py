@@ -5,12 +5,12 @@ scrape reliably; the controller and ``sweepctl run`` live long enough to be scra
 
 * each task records its facts in a :class:`WorkerMetrics` (``metrics.worker``) over a fresh
   ``CollectorRegistry`` and pushes it to a Pushgateway (``metrics.pushgateway``) at task start,
-  every N seconds and at task end, under ``{job="govsim-worker", sweep, index}``;
+  every N seconds and at task end, under ``{job="govsim-worker", sweep_namespace, sweep, index}``;
 * the local runner (:class:`RunnerMetrics`, ``metrics.runner``) and the controller
   (:class:`ControllerMetrics`, ``metrics.controller``) serve their own registries on
   ``/metrics`` (``metrics.server``);
-* the controller deletes a finished sweep's groups after a grace period
-  (:func:`delete_sweep_groups`), because the Pushgateway never forgets a group on its own.
+* the controller deletes a finished sweep's groups after a grace period, concurrently and within
+  a time budget (:func:`delete_sweep_groups`), because the Pushgateway never forgets a group.
 
 Every metric is created against an injected registry (never the global default one), names carry
 base units and ``_total`` for counters, and labels are low-cardinality (``metrics.labels``).
@@ -18,8 +18,16 @@ Nothing here raises on a push or delete failure: observability never fails a tas
 """
 
 from sweep_controller.metrics.controller import RECONCILE_DURATION_BUCKETS, ControllerMetrics
-from sweep_controller.metrics.labels import ErrorKind, ReconcileResult, SweepTaskState, VoteResult
+from sweep_controller.metrics.labels import (
+    NAMESPACE_LABEL,
+    ErrorKind,
+    ReconcileResult,
+    SweepTaskState,
+    VoteResult,
+)
 from sweep_controller.metrics.pushgateway import (
+    DEFAULT_CLEANUP_BUDGET_SECONDS,
+    DEFAULT_DELETE_CONCURRENCY,
     DEFAULT_PUSH_INTERVAL_SECONDS,
     DEFAULT_PUSH_TIMEOUT_SECONDS,
     WORKER_JOB,
@@ -43,10 +51,13 @@ from sweep_controller.metrics.worker import (
 
 __all__ = [
     "AGENT_BUCKETS",
+    "DEFAULT_CLEANUP_BUDGET_SECONDS",
+    "DEFAULT_DELETE_CONCURRENCY",
     "DEFAULT_PUSH_INTERVAL_SECONDS",
     "DEFAULT_PUSH_TIMEOUT_SECONDS",
     "FLIPPED_RATIO_BUCKETS",
     "FLIP_BUCKETS",
+    "NAMESPACE_LABEL",
     "RECONCILE_DURATION_BUCKETS",
     "RUN_DURATION_BUCKETS",
     "TASK_DURATION_BUCKETS",

@@ -1,8 +1,9 @@
 """The Kubernetes controller's metrics, served on its ``--metrics-port``.
 
 The controller is long-lived and scraped: sweeps per phase, each sweep's tasks as its Job
-reports them, reconciles (count, duration, result), errors by kind and the Pushgateway groups it
-deleted. A clock is injected to time reconciles, so tests never sleep.
+reports them (labelled by the sweep's namespace, ``sweep_namespace``, and name), reconciles
+(count, duration, result), errors by kind and the Pushgateway groups it deleted. A clock is
+injected to time reconciles, so tests never sleep.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from sweep_controller.metrics.labels import ErrorKind, ReconcileResult, SweepTaskState, sweep_label
+from sweep_controller.metrics.labels import (
+    NAMESPACE_LABEL,
+    ErrorKind,
+    ReconcileResult,
+    SweepTaskState,
+    sweep_label,
+)
 from sweep_controller.metrics.pushgateway import DeleteResult
 
 __all__ = ["RECONCILE_DURATION_BUCKETS", "ControllerMetrics"]
@@ -39,7 +46,7 @@ class ControllerMetrics:
         self.sweep_tasks = Gauge(
             "govsim_controller_sweep_tasks",
             "A sweep's tasks as the controller sees its Job: total, done, failed.",
-            ("sweep", "state"),
+            (NAMESPACE_LABEL, "sweep", "state"),
             registry=registry,
         )
         self.reconciles = Counter(
@@ -62,7 +69,8 @@ class ControllerMetrics:
         )
         self.group_deletions = Counter(
             "govsim_controller_pushgateway_group_deletions",
-            "Pushgateway task groups of finished sweeps deleted, by result (ok or failed).",
+            "Pushgateway task groups of finished sweeps by cleanup result: ok (deleted), failed "
+            "(the request failed) or timed_out (not done within the cleanup budget).",
             ("result",),
             registry=registry,
         )
@@ -72,7 +80,7 @@ class ControllerMetrics:
             self.reconciles.labels(result.value)
         for kind in ErrorKind:
             self.errors.labels(kind.value)
-        for label in ("ok", "failed"):
+        for label in ("ok", "failed", "timed_out"):
             self.group_deletions.labels(label)
 
     def set_sweeps_by_phase(self, counts: Mapping[str, int]) -> None:
@@ -81,19 +89,21 @@ class ControllerMetrics:
         for phase in self._phases:
             self.sweeps.labels(phase).set(counts.get(phase, 0))
 
-    def set_sweep_tasks(self, sweep: str, *, total: int, done: int, failed: int) -> None:
-        """Set a sweep's task counts."""
+    def set_sweep_tasks(
+        self, namespace: str, sweep: str, *, total: int, done: int, failed: int
+    ) -> None:
+        """Set the task counts of the sweep ``namespace/sweep``."""
         sweep_label(sweep)
         values = {SweepTaskState.TOTAL: total, SweepTaskState.DONE: done}
         values[SweepTaskState.FAILED] = failed
         for state, value in values.items():
-            self.sweep_tasks.labels(sweep, state.value).set(value)
+            self.sweep_tasks.labels(namespace, sweep, state.value).set(value)
 
-    def forget_sweep(self, sweep: str) -> None:
-        """Drop a deleted sweep's series so label sets do not pile up."""
+    def forget_sweep(self, namespace: str, sweep: str) -> None:
+        """Drop a deleted sweep's series so label sets do not pile up; same names elsewhere stay."""
         for state in SweepTaskState:
             with contextlib.suppress(KeyError):
-                self.sweep_tasks.remove(sweep, state.value)
+                self.sweep_tasks.remove(namespace, sweep, state.value)
 
     def observe_reconcile(self, *, duration_seconds: float, ok: bool) -> None:
         """Record one reconcile's duration and result."""
@@ -120,3 +130,4 @@ class ControllerMetrics:
         """Count the outcome of a ``delete_sweep_groups`` call."""
         self.group_deletions.labels("ok").inc(len(result.deleted))
         self.group_deletions.labels("failed").inc(len(result.failed))
+        self.group_deletions.labels("timed_out").inc(len(result.timed_out))

@@ -3,7 +3,9 @@
 A task lives seconds to hours, too briefly to be scraped, so its facts (runs, durations, cascade
 sizes, bytes written, how it ended) are kept in a registry of its own and pushed
 (``sweep_controller.metrics.pushgateway``). Each labelled series starts at zero, so the first push
-already carries every family and queries can tell "zero failures" from "no data".
+already carries every family and queries can tell "zero failures" from "no data". Every series
+is labelled with the sweep's namespace (``sweep_namespace``; empty outside Kubernetes) and name
+(``sweep``), so same-named sweeps of two namespaces stay apart.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from sweep_controller.metrics.labels import VoteResult, sweep_label
+from sweep_controller.metrics.labels import NAMESPACE_LABEL, VoteResult, sweep_label
 from sweep_controller.outcomes import REPORTED_TASK_OUTCOMES, RunOutcome, TaskOutcome
 
 __all__ = [
@@ -58,14 +60,17 @@ class WorkerMetrics:
         *,
         sweep: str,
         total_tasks: int,
+        namespace: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         if total_tasks < 1:
             raise ValueError(f"metrics: total_tasks: {total_tasks} is below 1")
         self.registry = registry
         self.sweep = sweep_label(sweep)
+        self.namespace = namespace
         self._clock = clock
-        r, s = registry, ("sweep",)
+        k = self.sweep_key
+        r, s = registry, (NAMESPACE_LABEL, "sweep")
         self.runs = Counter(
             "govsim_runs", "Simulation runs by outcome (ok or failed).", (*s, "outcome"), registry=r
         )
@@ -140,15 +145,20 @@ class WorkerMetrics:
             registry=r,
         )
         for outcome in RunOutcome:
-            self.runs.labels(sweep, outcome.value)
+            self.runs.labels(*k, outcome.value)
         for result in VoteResult:
-            self.run_outcomes.labels(sweep, result.value)
+            self.run_outcomes.labels(*k, result.value)
         for status in REPORTED_TASK_OUTCOMES:
-            self.tasks.labels(sweep, status.value)
+            self.tasks.labels(*k, status.value)
         for metric in (self.storage_written, self.storage_retries, self.push_failures):
-            metric.labels(sweep)
-        self.sweep_tasks.labels(sweep).set(total_tasks)
-        self.task_started.labels(sweep).set(clock())
+            metric.labels(*k)
+        self.sweep_tasks.labels(*k).set(total_tasks)
+        self.task_started.labels(*k).set(clock())
+
+    @property
+    def sweep_key(self) -> tuple[str, str]:
+        """The label values naming the sweep: ``(sweep_namespace, sweep)``."""
+        return (self.namespace, self.sweep)
 
     def observe_run(
         self,
@@ -166,15 +176,15 @@ class WorkerMetrics:
             raise ValueError(f"metrics: agents_flipped: {agents_flipped} is outside [0, {agents}]")
         if flips < 0 or duration_seconds < 0:
             raise ValueError(f"metrics: flips {flips} / duration {duration_seconds} is negative")
-        s = self.sweep
-        self.runs.labels(s, RunOutcome.OK.value).inc()
+        k = self.sweep_key
+        self.runs.labels(*k, RunOutcome.OK.value).inc()
         result = VoteResult.PASSED if passed else VoteResult.REJECTED
-        self.run_outcomes.labels(s, result.value).inc()
-        self.run_duration.labels(s).observe(duration_seconds)
-        self.run_agents.labels(s).observe(agents)
-        self.run_flips.labels(s).observe(flips)
-        self.run_flipped_ratio.labels(s).observe(agents_flipped / agents)
-        self.task_progress.labels(s).set(self._clock())
+        self.run_outcomes.labels(*k, result.value).inc()
+        self.run_duration.labels(*k).observe(duration_seconds)
+        self.run_agents.labels(*k).observe(agents)
+        self.run_flips.labels(*k).observe(flips)
+        self.run_flipped_ratio.labels(*k).observe(agents_flipped / agents)
+        self.task_progress.labels(*k).set(self._clock())
 
     def observe_record(self, fields: Mapping[str, Any], *, duration_seconds: float) -> None:
         """Record one finished run from its record fields (``records.record.record_fields``).
@@ -192,22 +202,22 @@ class WorkerMetrics:
 
     def observe_run_failure(self) -> None:
         """Record one run that raised instead of producing a record."""
-        self.runs.labels(self.sweep, RunOutcome.FAILED.value).inc()
+        self.runs.labels(*self.sweep_key, RunOutcome.FAILED.value).inc()
 
     def add_storage_written(self, nbytes: int) -> None:
         """Add bytes written to the store."""
         if nbytes < 0:
             raise ValueError(f"metrics: nbytes: {nbytes} is negative")
-        self.storage_written.labels(self.sweep).inc(nbytes)
+        self.storage_written.labels(*self.sweep_key).inc(nbytes)
 
     def add_storage_retry(self, count: int = 1) -> None:
         """Count store operations retried after an error."""
-        self.storage_retries.labels(self.sweep).inc(count)
+        self.storage_retries.labels(*self.sweep_key).inc(count)
 
     def finish_task(self, outcome: TaskOutcome, *, duration_seconds: float) -> None:
         """Record how the task ended (interrupted counts as failed); call once, then push."""
-        s, reported = self.sweep, TaskOutcome(outcome).reported
-        self.tasks.labels(s, reported.value).inc()
-        self.task_duration.labels(s).observe(duration_seconds)
+        k, reported = self.sweep_key, TaskOutcome(outcome).reported
+        self.tasks.labels(*k, reported.value).inc()
+        self.task_duration.labels(*k).observe(duration_seconds)
         if reported is not TaskOutcome.FAILED:
-            self.task_progress.labels(s).set(self._clock())
+            self.task_progress.labels(*k).set(self._clock())

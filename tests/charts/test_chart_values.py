@@ -113,6 +113,7 @@ def test_every_schema_object_forbids_unknown_keys_and_documents_its_fields() -> 
         ({"controller": {"watchAllNamespaces": "yes"}}, "/controller/watchAllNamespaces"),
         ({"pushgateway": {"url": "pushgateway:9091"}}, "/pushgateway/url"),
         ({"pushgateway": {"cleanupGraceSeconds": -1}}, "/pushgateway/cleanupGraceSeconds"),
+        ({"pushgateway": {"cleanupBudgetSeconds": 0}}, "/pushgateway/cleanupBudgetSeconds"),
         ({"kueue": {"queueName": "Batch Queue"}}, "/kueue/queueName"),
         ({"metrics": {"serviceMonitor": {"interval": "30"}}}, "/metrics/serviceMonitor/interval"),
         ({"replicas": 2}, "'replicas' not allowed"),

@@ -101,6 +101,8 @@ def test_rendered_env_gives_the_configured_controller(value_set: str) -> None:
     assert config.credentials_secret == (s3["credentialsSecret"] or None)
     assert config.pushgateway_url == (values["pushgateway"]["url"] or None)
     assert config.pushgateway_cleanup_grace_seconds == values["pushgateway"]["cleanupGraceSeconds"]
+    budget = values["pushgateway"]["cleanupBudgetSeconds"]
+    assert config.pushgateway_cleanup_budget_seconds == budget
     worker = values["worker"]
     assert json.loads(json.dumps(config.worker_resources)) == worker["resources"]
     assert dict(config.node_selector) == worker["nodeSelector"]

@@ -23,6 +23,7 @@ from kit.promstack import PROMTOOL, require_prometheus_binaries
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 KUBE_ROW = "Kubernetes (kube-state-metrics)"
 SELECTOR = re.compile(r"\b(govsim_[a-z0-9_]*[a-z0-9])\s*(\{[^}]*\})?")
+BY = re.compile(r"\bby \(([^)]*)\)")
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +40,22 @@ def test_dashboard_is_json_with_a_stable_uid(dashboard: dict[str, Any]) -> None:
     assert DASHBOARD_PATH.read_text().endswith("}\n")
 
 
-def test_datasource_and_sweep_variables(dashboard: dict[str, Any]) -> None:
+def test_datasource_namespace_and_sweep_variables(dashboard: dict[str, Any]) -> None:
     found = variables(dashboard)
+    assert list(found) == ["datasource", "namespace", "sweep"]  # Grafana resolves in order
     assert found["datasource"]["type"] == "datasource"
     assert found["datasource"]["query"] == "prometheus"
-    sweep = found["sweep"]
-    assert sweep["datasource"] == DATASOURCE
-    assert sweep["multi"] is True and sweep["includeAll"] is True
-    assert sweep["query"]["query"] == "label_values(govsim_sweep_tasks, sweep)"
-    assert "govsim_sweep_tasks" in defined_series_names()
+    namespace, sweep = found["namespace"], found["sweep"]
+    for variable in (namespace, sweep):
+        assert variable["datasource"] == DATASOURCE
+        assert variable["multi"] is True and variable["includeAll"] is True
+    assert namespace["query"]["query"] == "label_values(govsim_sweep_tasks, sweep_namespace)"
+    # "All" must match the empty namespace of a sweep run outside Kubernetes too.
+    assert namespace["allValue"] == ".*"
+    assert sweep["query"]["query"] == (
+        'label_values(govsim_sweep_tasks{sweep_namespace=~"$namespace"}, sweep)'
+    )
+    assert {"sweep_namespace", "sweep"} <= defined_series_names()["govsim_sweep_tasks"]
 
 
 def test_every_panel_has_targets_on_the_datasource_variable(dashboard: dict[str, Any]) -> None:
@@ -103,7 +111,7 @@ def test_every_govsim_metric_in_a_query_is_defined_in_the_metrics_module(
     assert families - shown <= {"govsim_task_started_timestamp_seconds"}
 
 
-def test_every_selector_of_a_sweep_labelled_metric_filters_on_the_variable(
+def test_every_selector_of_a_sweep_labelled_metric_filters_on_the_variables(
     dashboard: dict[str, Any],
 ) -> None:
     defined = defined_series_names()
@@ -111,6 +119,34 @@ def test_every_selector_of_a_sweep_labelled_metric_filters_on_the_variable(
         for name, matchers in SELECTOR.findall(query.expr):
             if "sweep" in defined[name]:
                 assert 'sweep=~"$sweep"' in matchers, f"{query.label}: {name}{matchers}"
+            if "sweep_namespace" in defined[name]:
+                namespaced = 'sweep_namespace=~"$namespace"'
+                assert namespaced in matchers, f"{query.label}: {name}{matchers}"
+
+
+def test_no_query_merges_same_named_sweeps_of_two_namespaces(dashboard: dict[str, Any]) -> None:
+    """Grouping by sweep without its namespace would add x/a and y/a together."""
+    defined = defined_series_names()
+    for query in panel_queries(dashboard):
+        names = govsim_metric_names(query.expr)
+        if not any("sweep_namespace" in defined[name] for name in names):
+            continue  # the local runner's metrics have no namespace
+        for grouping in BY.findall(query.expr):
+            labels = {label.strip() for label in grouping.split(",")}
+            if "sweep" in labels:
+                assert "sweep_namespace" in labels, f"{query.label}: by ({grouping})"
+        if "{{sweep}}" in query.legend:
+            assert "{{sweep_namespace}}/{{sweep}}" in query.legend, query.label
+
+
+def test_kube_state_metrics_panels_filter_and_group_by_namespace(
+    dashboard: dict[str, Any],
+) -> None:
+    for _, panel in iter_panels(dashboard):
+        for target in panel["targets"]:
+            if "kube_job" in target["expr"]:
+                assert 'namespace=~"$namespace"' in target["expr"], panel["title"]
+                assert "by (namespace, job_name)" in target["expr"], panel["title"]
 
 
 def test_every_query_parses_as_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:
@@ -118,7 +154,9 @@ def test_every_query_parses_as_promql(dashboard: dict[str, Any], tmp_path: Path)
     rules = []
     for i, (_, panel) in enumerate(iter_panels(dashboard)):
         for target in panel["targets"]:
-            expr = substitute(target["expr"], sweep_regex="(a|b)", rate_interval="5m")
+            expr = substitute(
+                target["expr"], sweep_regex="(a|b)", namespace_regex="(x|y)", rate_interval="5m"
+            )
             rules.append({"record": f"check:panel{i}:{target['refId']}", "expr": expr})
     path = tmp_path / "panels.rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
@@ -142,4 +180,4 @@ def test_substitute(expr: str, expected: str) -> None:
 
 def test_substitute_refuses_unknown_variables() -> None:
     with pytest.raises(ValueError, match="unsubstituted variable"):
-        substitute("x{a=~'$namespace'}")
+        substitute("x{a=~'$cluster'}")

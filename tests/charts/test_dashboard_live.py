@@ -46,6 +46,7 @@ pytestmark = pytest.mark.integration
 
 TASKS = 3
 RUNS_PER_TASK = 5
+NAMESPACE = "lab"
 WAIT_SECONDS = 60.0  # upper bound of each wait for a scrape; a busy machine needs more than 20 s
 
 
@@ -69,7 +70,9 @@ def run_fake_task(
     recorded: Recorded,
 ) -> None:
     """One task: push at start, runs under a PeriodicPusher, finish, final push, await scrape."""
-    metrics = WorkerMetrics(CollectorRegistry(), sweep=sweep, total_tasks=TASKS)
+    metrics = WorkerMetrics(
+        CollectorRegistry(), sweep=sweep, namespace=NAMESPACE, total_tasks=TASKS
+    )
     assert push_task_metrics(gateway, metrics, index=index)
     api.wait_for(
         f'govsim_task_started_timestamp_seconds{{sweep="{sweep}",index="{index}"}}',
@@ -152,7 +155,7 @@ def test_every_panel_query_returns_plausible_values(
     def reconcile_and_wait(expected: int) -> None:
         with controller.reconcile_timer():
             controller.set_sweeps_by_phase({"Running": 1})
-            controller.set_sweep_tasks(sweep, total=TASKS, done=expected - 1, failed=0)
+            controller.set_sweep_tasks(NAMESPACE, sweep, total=TASKS, done=expected - 1, failed=0)
         prom_api.wait_for_value(
             f'govsim_controller_reconciles_total{{result="ok",{controller_instance}}}',
             expected,
@@ -164,10 +167,12 @@ def test_every_panel_query_returns_plausible_values(
     reconcile_and_wait(2)
 
     # An old sweep's groups, deleted the way the controller cleans up after the grace period.
-    old = WorkerMetrics(CollectorRegistry(), sweep=f"{sweep}-old", total_tasks=2)
+    old = WorkerMetrics(
+        CollectorRegistry(), sweep=f"{sweep}-old", namespace=NAMESPACE, total_tasks=2
+    )
     for index in (0, 1):
         assert push_task_metrics(pushgateway.url, old, index=index)
-    deleted = delete_sweep_groups(pushgateway.url, f"{sweep}-old", range(2))
+    deleted = delete_sweep_groups(pushgateway.url, NAMESPACE, f"{sweep}-old", range(2))
     controller.record_group_deletions(deleted)
     assert deleted.deleted == (0, 1)
     # The gateway answers a DELETE before applying it: wait for the groups to go.
@@ -198,7 +203,12 @@ def test_every_panel_query_returns_plausible_values(
     # (Grafana's $__rate_interval grows with the time range shown, too).
     window = f"{max(60, math.ceil(time.monotonic() - started) + 30)}s"
     results = wait_for_complete_results(
-        prom_api, queries, sweep_regex=sweep, rate_interval=window, timeout=WAIT_SECONDS
+        prom_api,
+        queries,
+        sweep_regex=sweep,
+        namespace_regex=NAMESPACE,
+        rate_interval=window,
+        timeout=WAIT_SECONDS,
     )
     assert_every_query_returns_finite_series(results)
     by_key = {(r.query.panel, r.query.ref_id): r for r in results}
@@ -208,6 +218,8 @@ def test_every_panel_query_returns_plausible_values(
         for series in result.series:
             if "sweep" in series.labels:
                 assert series.labels["sweep"] == sweep, result.query.label
+            if "sweep_namespace" in series.labels:
+                assert series.labels["sweep_namespace"] == NAMESPACE, result.query.label
 
     assert one(by_key, "Progress (tasks done / total)", "A") == [1.0]
     panel = "Tasks done / total / failed"
@@ -270,3 +282,71 @@ def test_every_panel_query_returns_plausible_values(
     statuses = {s.labels["status"]: s.value for s in by_key[(runner_panel, "C")].series}
     assert statuses == {"succeeded": TASKS, "failed": 0, "skipped": 0}
     assert all(math.isfinite(v) for v in statuses.values())
+
+
+def push_finished_tasks(gateway: str, namespace: str, sweep: str, *, total: int, done: int) -> None:
+    """``done`` of the sweep's ``total`` tasks succeeded (one run each), pushed in ``namespace``."""
+    for index in range(done):
+        metrics = WorkerMetrics(
+            CollectorRegistry(), sweep=sweep, namespace=namespace, total_tasks=total
+        )
+        metrics.observe_run(
+            duration_seconds=0.1, agents=100, flips=3, agents_flipped=2, passed=bool(index % 2)
+        )
+        metrics.finish_task(TaskOutcome.SUCCEEDED, duration_seconds=2.0)
+        assert push_task_metrics(gateway, metrics, index=index)
+
+
+def test_same_named_sweeps_of_two_namespaces_stay_apart_on_the_dashboard(
+    pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str
+) -> None:
+    sweep = unique_sweep
+    push_finished_tasks(pushgateway.url, "x", sweep, total=4, done=4)
+    push_finished_tasks(pushgateway.url, "y", sweep, total=4, done=1)
+    prom_api.wait_for(
+        f'govsim_tasks_total{{sweep="{sweep}",status="succeeded"}}',
+        lambda answer: sum(s.value for s in answer) == 5,
+        timeout=WAIT_SECONDS,
+    )
+    queries = [
+        q
+        for q in panel_queries(load_dashboard(), rows=[None])
+        if q.panel in ("Progress (tasks done / total)", "Tasks done / total / failed")
+    ]
+
+    def progress(namespace_regex: str) -> dict[tuple[str, str, str], float]:
+        results = wait_for_complete_results(
+            prom_api,
+            queries,
+            sweep_regex=sweep,
+            namespace_regex=namespace_regex,
+            timeout=WAIT_SECONDS,
+        )
+        assert_every_query_returns_finite_series(results)
+        return {
+            (r.query.ref_id if r.query.panel.startswith("Tasks") else "P", *key): s.value
+            for r in results
+            for s in r.series
+            for key in [(s.labels["sweep_namespace"], s.labels["sweep"])]
+        }
+
+    # "All" shows both sweeps side by side, never added together.
+    assert progress(".*") == {
+        ("P", "x", sweep): 1.0,
+        ("P", "y", sweep): 0.25,
+        ("A", "x", sweep): 4,
+        ("A", "y", sweep): 1,
+        ("B", "x", sweep): 4,
+        ("B", "y", sweep): 4,
+        ("C", "x", sweep): 0,
+        ("C", "y", sweep): 0,
+    }
+    # One namespace chosen: only its sweep.
+    assert progress("y") == {
+        ("P", "y", sweep): 0.25,
+        ("A", "y", sweep): 1,
+        ("B", "y", sweep): 4,
+        ("C", "y", sweep): 0,
+    }
+    for namespace in ("x", "y"):
+        delete_sweep_groups(pushgateway.url, namespace, sweep, range(4))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -328,18 +329,24 @@ async def test_the_controller_deletes_a_finished_sweeps_groups_after_the_grace_p
     sweep = unique_sweep
     doc = sweep_doc(sweep, f"file://{tmp_path}/results", agents=(60, 80, 100), replicates=2)
     spec = write_spec(tmp_path / "sweep.yaml", doc)
-    done = await asyncio.to_thread(
-        run_sweepctl,
-        "run",
-        spec,
-        "--workers",
-        "1",
-        "--no-progress",
-        "--pushgateway",
-        pushgateway.url,
-    )
-    assert done.returncode == 0, done.stderr
+    # Each task runs as a Job's pod would: `sweepctl worker` with the pod's namespace.
+    env = {**os.environ, "GOVSIM_NAMESPACE": NAMESPACE}
+    for index in range(3):
+        done = await asyncio.to_thread(
+            run_sweepctl,
+            "worker",
+            spec,
+            "--index",
+            str(index),
+            "--pushgateway",
+            pushgateway.url,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
     assert task_groups(pushgateway, sweep) == [0, 1, 2]
+    assert {g.get("sweep_namespace") for g in pushgateway.groups() if g.get("sweep") == sweep} == {
+        NAMESPACE
+    }
     await asyncio.to_thread(
         prom_api.wait_for_value,
         f'count(govsim_sweep_tasks{{sweep="{sweep}"}})',

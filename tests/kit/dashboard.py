@@ -2,7 +2,8 @@
 
 Tests use this to check that every panel built on govsim metrics returns plausible series from a
 real Prometheus. Grafana variables are replaced the simple way Grafana does for a Prometheus data
-source: ``$sweep`` by a regex (``sweep=~"$sweep"``), ``$__rate_interval`` and ``$__interval`` by
+source: ``$sweep`` and ``$namespace`` by regexes (``sweep=~"$sweep"``,
+``sweep_namespace=~"$namespace"``), ``$__rate_interval`` and ``$__interval`` by
 durations.
 """
 
@@ -111,11 +112,17 @@ def panel_queries(
 
 
 def substitute(
-    expr: str, *, sweep_regex: str = ".+", rate_interval: str = "1m", interval: str = "1s"
+    expr: str,
+    *,
+    sweep_regex: str = ".+",
+    namespace_regex: str = ".*",
+    rate_interval: str = "1m",
+    interval: str = "1s",
 ) -> str:
     """Replace Grafana's variables the way its Prometheus data source does."""
     out = expr.replace("$__rate_interval", rate_interval).replace("$__interval", interval)
     out = out.replace("${sweep}", sweep_regex).replace("$sweep", sweep_regex)
+    out = out.replace("${namespace}", namespace_regex).replace("$namespace", namespace_regex)
     if "$" in out.replace("$labels", ""):
         raise ValueError(f"unsubstituted variable left in: {out}")
     return out
@@ -126,6 +133,7 @@ def run_panel_queries(
     queries: list[PanelQuery],
     *,
     sweep_regex: str = ".+",
+    namespace_regex: str = ".*",
     rate_interval: str = "1m",
     interval: str = "1s",
 ) -> list[PanelResult]:
@@ -133,7 +141,11 @@ def run_panel_queries(
     results = []
     for query in queries:
         expr = substitute(
-            query.expr, sweep_regex=sweep_regex, rate_interval=rate_interval, interval=interval
+            query.expr,
+            sweep_regex=sweep_regex,
+            namespace_regex=namespace_regex,
+            rate_interval=rate_interval,
+            interval=interval,
         )
         results.append(PanelResult(query=query, expr=expr, series=api.query(expr)))
     return results
@@ -159,11 +171,11 @@ def defined_series_names() -> dict[str, set[str]]:
     from sweep_controller.outcomes import TaskOutcome
 
     registry = CollectorRegistry()
-    worker = WorkerMetrics(registry, sweep="s", total_tasks=1)
+    worker = WorkerMetrics(registry, sweep="s", namespace="ns", total_tasks=1)
     worker.observe_run(duration_seconds=0.1, agents=10, flips=1, agents_flipped=1, passed=True)
     worker.finish_task(TaskOutcome.SUCCEEDED, duration_seconds=1.0)
     controller = ControllerMetrics(registry, phases=["Running"])
-    controller.set_sweep_tasks("s", total=1, done=1, failed=0)
+    controller.set_sweep_tasks("ns", "s", total=1, done=1, failed=0)
     controller.observe_reconcile(duration_seconds=0.1, ok=True)
     controller.record_group_deletions(DeleteResult(deleted=(0,), failed=()))
     RunnerMetrics(registry).start_sweep("s", total_tasks=1)
@@ -200,6 +212,7 @@ def wait_for_complete_results(
     queries: list[PanelQuery],
     *,
     sweep_regex: str = ".+",
+    namespace_regex: str = ".*",
     rate_interval: str = "1m",
     interval: str = "1s",
     timeout: float = 20.0,
@@ -217,6 +230,7 @@ def wait_for_complete_results(
                 api,
                 queries,
                 sweep_regex=sweep_regex,
+                namespace_regex=namespace_regex,
                 rate_interval=rate_interval,
                 interval=interval,
             ),

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import selectors
 import shutil
+import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +32,7 @@ __all__ = [
     "PROMETHEUS",
     "PROMTOOL",
     "PUSHGATEWAY",
+    "Blackhole",
     "PromQLError",
     "Prometheus",
     "PrometheusAPI",
@@ -271,3 +275,73 @@ class PrometheusAPI:
             lambda answer: len(answer) == 1 and math.isclose(answer[0].value, expected),
             timeout=timeout,
         )
+
+
+class Blackhole:
+    """A loopback TCP port that accepts every connection, reads requests and never answers.
+
+    It stands in for a Pushgateway behind a black hole (a dead node, a dropped route): a client
+    waits until its own timeout. Counts what it saw: connections accepted, and the most that were
+    open at the same time (how many requests a client had in flight at once).
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=2048)
+        self._listener.setblocking(False)
+        self.port: int = self._listener.getsockname()[1]
+        self.accepted = 0
+        self.max_open = 0
+        self._open: set[socket.socket] = set()
+        self._stop = threading.Event()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._thread = threading.Thread(target=self._loop, name="blackhole", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Return http://127.0.0.1:PORT."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for key, _ in self._selector.select(timeout=0.05):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if sock is self._listener:
+                    try:
+                        conn, _ = self._listener.accept()
+                    except BlockingIOError:
+                        continue
+                    conn.setblocking(False)
+                    self._selector.register(conn, selectors.EVENT_READ)
+                    self._open.add(conn)
+                    self.accepted += 1
+                    self.max_open = max(self.max_open, len(self._open))
+                    continue
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:  # the client gave up and closed
+                    self._selector.unregister(sock)
+                    self._open.discard(sock)
+                    sock.close()
+
+    def start(self) -> Blackhole:
+        """Start accepting."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop and close every connection."""
+        self._stop.set()
+        self._thread.join()
+        for sock in (*self._open, self._listener):
+            sock.close()
+        self._selector.close()
+
+    def __enter__(self) -> Blackhole:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

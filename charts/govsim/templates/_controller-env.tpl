@@ -32,6 +32,8 @@ secrets, pod annotations and labels, priority class, deadline, UID).
   value: {{ .Values.pushgateway.url | quote }}
 - name: GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS
   value: {{ .Values.pushgateway.cleanupGraceSeconds | int64 | quote }}
+- name: GOVSIM_PUSHGATEWAY_CLEANUP_BUDGET_SECONDS
+  value: {{ .Values.pushgateway.cleanupBudgetSeconds | int64 | quote }}
 - name: GOVSIM_WORKER_RESOURCES
   value: {{ .Values.worker.resources | toJson | quote }}
 - name: GOVSIM_WORKER_NODE_SELECTOR

@@ -256,7 +256,7 @@ async def test_controller_drives_a_sweep_from_creation_to_success(kmock: Any) ->
     registry = metrics.registry
     assert registry.get_sample_value("govsim_controller_sweeps", {"phase": "Succeeded"}) == 1
     assert registry.get_sample_value("govsim_controller_sweeps", {"phase": "Pending"}) == 0
-    done_tasks = {"sweep": NAME, "state": "done"}
+    done_tasks = {"sweep_namespace": NAMESPACE, "sweep": NAME, "state": "done"}
     assert registry.get_sample_value("govsim_controller_sweep_tasks", done_tasks) == 8
     assert registry.get_sample_value("govsim_controller_reconciles_total", {"result": "ok"}) == 3
 
@@ -289,8 +289,12 @@ async def test_pushgateway_groups_deleted_then_recorded_in_status(kmock: Any) ->
     body = new_sweep(kmock)
     action = DeletePushgatewayGroups(NAME, range(3))
     await call(controller.carry_out, body, [action], NOW)
-    deleted = [r.url.path for r in requests(kmock, "DELETE", r"/metrics/.*")]
-    assert deleted == [f"/metrics/job/govsim-worker/index/{i}/sweep/{NAME}" for i in range(3)]
+    # The groups of this namespace's sweep only (concurrent deletes: in any order).
+    deleted = sorted(r.url.path for r in requests(kmock, "DELETE", r"/metrics/.*"))
+    prefix = "/metrics/job/govsim-worker"
+    assert deleted == [
+        f"{prefix}/index/{i}/sweep/{NAME}/sweep_namespace/{NAMESPACE}" for i in range(3)
+    ]
     assert objects(kmock, SWEEPS)[NAMESPACE, NAME]["status"] == {"pushgatewayCleanedUp": True}
     ok = {"result": "ok"}
     assert (

@@ -261,6 +261,7 @@ def test_config_from_env_reads_every_field() -> None:
         "GOVSIM_WORKER_AFFINITY": json.dumps(AFFINITY),
         "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS": "7200",
         "GOVSIM_WORKER_RUN_AS_USER": "null",
+        "GOVSIM_PUSHGATEWAY_CLEANUP_BUDGET_SECONDS": "45",
     }
     assert set(environ) == set(ControllerConfig.ENV.values())
     config = ControllerConfig.from_env(environ)
@@ -268,6 +269,7 @@ def test_config_from_env_reads_every_field() -> None:
     assert config.worker_resources == {"requests": {"cpu": "2"}, "limits": {"memory": "4Gi"}}
     assert config.tolerations == ({"key": "spot", "operator": "Exists"},)
     assert (config.default_parallelism, config.ttl_seconds_after_finished) == (7, 60)
+    assert config.pushgateway_cleanup_budget_seconds == 45
     assert config.default_output_uri == "s3://results/sweeps"
     job = build_job(sweep_with(), config)
     pod = job["spec"]["template"]["spec"]
@@ -294,6 +296,9 @@ def test_config_from_env_reads_every_field() -> None:
     assert job["spec"]["suspend"] is True
     env = {e["name"]: e for e in container["env"]}
     assert env["PUSHGATEWAY_URL"]["value"] == "http://pushgateway:9091"
+    # The pod's own namespace keys its metrics (downward API).
+    namespace_ref = {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["GOVSIM_NAMESPACE"]["valueFrom"] == namespace_ref
     assert env["AWS_ENDPOINT_URL_S3"]["value"] == "http://seaweedfs.govsim:8333"
     assert env["AWS_REGION"]["value"] == "eu-west-1"
     assert env["GOVSIM_S3_ADDRESSING"]["value"] == "path"
@@ -331,6 +336,11 @@ def test_empty_env_values_are_unset_and_overrides_win() -> None:
             "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS",
             "-5",
             "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS: -5 is outside [0, inf)",
+        ),
+        (
+            "GOVSIM_PUSHGATEWAY_CLEANUP_BUDGET_SECONDS",
+            "0",
+            "GOVSIM_PUSHGATEWAY_CLEANUP_BUDGET_SECONDS: 0 is outside [1, inf)",
         ),
         (
             "GOVSIM_WORKER_NODE_SELECTOR",

@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import yaml
 from kit.kube import example
+from kit.promstack import Pushgateway
 from kit.servers import SeaweedFS
 
 from simulator.records.validate import validate_file
 from sweep_controller.execution.layout import Manifest, manifest_key, records_key
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import build_configmap, build_job
+from sweep_controller.metrics import delete_sweep_groups
 from sweep_controller.spec.loading import parse_sweep
 from sweep_controller.spec.models import Sweep
 
@@ -34,10 +36,18 @@ SECRET = "s3-credentials"
 VENV_BIN = Path(sys.executable).parent
 
 
-def render(s3_uri: str, server: SeaweedFS) -> tuple[dict[str, Any], dict[str, Any], Sweep]:
+def render(
+    s3_uri: str,
+    server: SeaweedFS,
+    *,
+    pushgateway_url: str | None = None,
+    namespace: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], Sweep]:
     """The ConfigMap and Job for the zipped example writing to ``s3_uri`` on ``server``."""
     document = example("zipped")
     document["spec"]["output"] = {"uri": s3_uri}
+    if namespace is not None:
+        document["metadata"]["namespace"] = namespace
     sweep = parse_sweep(document)
     config = ControllerConfig(
         image="localhost/govsim:test",
@@ -45,6 +55,7 @@ def render(s3_uri: str, server: SeaweedFS) -> tuple[dict[str, Any], dict[str, An
         s3_region=server.region,
         s3_addressing="path",
         credentials_secret=SECRET,
+        pushgateway_url=pushgateway_url,
     )
     return build_configmap(sweep, config), build_job(sweep, config), sweep
 
@@ -56,6 +67,7 @@ class Pod:
         self, job: dict[str, Any], configmap: dict[str, Any], root: Path, secret: dict[str, str]
     ) -> None:
         pod = job["spec"]["template"]["spec"]
+        self.namespace = job["metadata"].get("namespace", "default")
         (self.container,) = pod["containers"]
         volumes = {v["name"]: v for v in pod["volumes"]}
         self.mounts: dict[str, Path] = {}
@@ -89,6 +101,9 @@ class Pod:
         for entry in self.container["env"]:
             if "value" in entry:
                 env[entry["name"]] = self.path(entry["value"])
+            elif "fieldRef" in entry["valueFrom"]:  # the downward API: the pod's namespace
+                assert entry["valueFrom"]["fieldRef"] == {"fieldPath": "metadata.namespace"}
+                env[entry["name"]] = self.namespace
             else:
                 ref = entry["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == SECRET
@@ -180,3 +195,18 @@ def test_process_env_is_exactly_the_rendered_env(rendered: Rendered) -> None:
     assert set(env) == names | {"PATH", "JOB_COMPLETION_INDEX"}
     assert env["HOME"] == str(pod.mounts["/tmp"])  # /tmp is the pod's emptyDir
     assert os.path.isdir(env["TMPDIR"])
+
+
+def test_worker_pushes_its_metrics_under_its_namespace(
+    s3_uri: str, s3_env: SeaweedFS, pushgateway: Pushgateway, tmp_path: Path
+) -> None:
+    configmap, job, sweep = render(
+        s3_uri, s3_env, pushgateway_url=pushgateway.url, namespace="lab-x"
+    )
+    secret = {"AWS_ACCESS_KEY_ID": s3_env.access_key, "AWS_SECRET_ACCESS_KEY": s3_env.secret_key}
+    pod = Pod(job, configmap, tmp_path / "pod", secret)
+    done = pod.run(1)
+    assert done.returncode == 0, done.stderr
+    groups = [g for g in pushgateway.groups() if g.get("sweep") == sweep.name]
+    assert {(g.get("sweep_namespace"), g["index"]) for g in groups} >= {("lab-x", "1")}
+    assert delete_sweep_groups(pushgateway.url, "lab-x", sweep.name, [1]).deleted == (1,)

@@ -32,7 +32,17 @@ from sweep_controller.metrics import (
 )
 from sweep_controller.outcomes import REPORTED_TASK_OUTCOMES, TaskOutcome
 
-ALLOWED_LABELS = {"sweep", "outcome", "result", "status", "le", "state", "phase", "kind"}
+ALLOWED_LABELS = {
+    "sweep_namespace",
+    "sweep",
+    "outcome",
+    "result",
+    "status",
+    "le",
+    "state",
+    "phase",
+    "kind",
+}
 
 
 class FakeClock:
@@ -47,11 +57,18 @@ class FakeClock:
 
 def worker(clock: Callable[[], float] | None = None, total: int = 4) -> WorkerMetrics:
     return WorkerMetrics(
-        CollectorRegistry(), sweep="s1", total_tasks=total, clock=clock or FakeClock()
+        CollectorRegistry(),
+        sweep="s1",
+        namespace="ns1",
+        total_tasks=total,
+        clock=clock or FakeClock(),
     )
 
 
 def value(m: WorkerMetrics | ControllerMetrics | RunnerMetrics, name: str, **labels: str) -> float:
+    """A sample's value; a worker's samples are read in its own namespace."""
+    if isinstance(m, WorkerMetrics) and "sweep" in labels:
+        labels = {"sweep_namespace": m.namespace, **labels}
     got = m.registry.get_sample_value(name, labels)
     assert got is not None, f"no sample {name}{labels}"
     return got
@@ -107,7 +124,9 @@ def test_worker_creates_every_series_at_zero_and_records_start() -> None:
     assert value(m, "govsim_task_started_timestamp_seconds", sweep="s1") == 1234.5
     assert value(m, "govsim_pushgateway_push_failures_total", sweep="s1") == 0
     assert (
-        m.registry.get_sample_value("govsim_task_progress_timestamp_seconds", {"sweep": "s1"})
+        m.registry.get_sample_value(
+            "govsim_task_progress_timestamp_seconds", {"sweep_namespace": "ns1", "sweep": "s1"}
+        )
         is None
     )
 
@@ -201,7 +220,7 @@ def test_finish_task(outcome: TaskOutcome, status: str, progress: bool) -> None:
     m = worker(clock)
     clock.now = 99.0
     m.finish_task(outcome, duration_seconds=42.0)
-    s = {"sweep": "s1"}
+    s = {"sweep_namespace": "ns1", "sweep": "s1"}
     for other in REPORTED_TASK_OUTCOMES:
         assert value(m, "govsim_tasks_total", status=other.value, **s) == (other == status)
     assert m.registry.get_sample_value("govsim_tasks_total", {"status": "interrupted", **s}) is None
@@ -253,15 +272,18 @@ def test_controller_phases_drop_to_zero_when_absent() -> None:
 
 def test_controller_sweep_tasks_and_forget() -> None:
     m = ControllerMetrics(CollectorRegistry())
-    m.set_sweep_tasks("s1", total=10, done=4, failed=1)
-    assert value(m, "govsim_controller_sweep_tasks", sweep="s1", state="done") == 4
-    assert value(m, "govsim_controller_sweep_tasks", sweep="s1", state="failed") == 1
-    m.forget_sweep("s1")
-    m.forget_sweep("never-seen")
-    got = m.registry.get_sample_value(
-        "govsim_controller_sweep_tasks", {"sweep": "s1", "state": "total"}
-    )
+    m.set_sweep_tasks("x", "s1", total=10, done=4, failed=1)
+    m.set_sweep_tasks("y", "s1", total=3, done=3, failed=0)
+    labels = {"sweep_namespace": "x", "sweep": "s1"}
+    assert value(m, "govsim_controller_sweep_tasks", **labels, state="done") == 4
+    assert value(m, "govsim_controller_sweep_tasks", **labels, state="failed") == 1
+    m.forget_sweep("x", "s1")
+    m.forget_sweep("x", "never-seen")
+    got = m.registry.get_sample_value("govsim_controller_sweep_tasks", {**labels, "state": "total"})
     assert got is None
+    # The same-named sweep of another namespace keeps its series.
+    other = {"sweep_namespace": "y", "sweep": "s1", "state": "total"}
+    assert value(m, "govsim_controller_sweep_tasks", **other) == 3
 
 
 def test_reconcile_timer_times_and_counts_errors() -> None:
@@ -307,8 +329,10 @@ def test_resolve_pushgateway_url(
     assert resolve_pushgateway_url(flag, env) == expected
 
 
-def test_grouping_key_is_sweep_and_index() -> None:
-    assert task_grouping_key("s1", 7) == {"sweep": "s1", "index": "7"}
+def test_grouping_key_is_namespace_sweep_and_index() -> None:
+    assert task_grouping_key("x", "s1", 7) == {"sweep_namespace": "x", "sweep": "s1", "index": "7"}
+    # Outside Kubernetes there is no namespace: the key leaves the label out.
+    assert task_grouping_key("", "s1", 7) == {"sweep": "s1", "index": "7"}
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}", "not a url::"])
@@ -321,12 +345,14 @@ def test_push_never_raises_when_the_gateway_is_unreachable(
         assert push_task_metrics(gateway, m, index=3, timeout=2) is False
         assert push_task_metrics(gateway, m, index=3, timeout=2) is False
     assert value(m, "govsim_pushgateway_push_failures_total", sweep="s1") == 2
-    assert "push of sweep s1 index 3 failed" in caplog.text
+    assert "push of sweep ns1/s1 index 3 failed" in caplog.text
 
 
 def test_delete_never_raises_when_the_gateway_is_unreachable() -> None:
-    result = delete_sweep_groups(f"http://127.0.0.1:{free_port()}", "s1", [0, 1], timeout=2)
+    url = f"http://127.0.0.1:{free_port()}"
+    result = delete_sweep_groups(url, "ns1", "s1", [0, 1], timeout=2)
     assert result == DeleteResult(deleted=(), failed=(0, 1))
+    assert result.not_deleted == (0, 1)
 
 
 # --- PeriodicPusher ---------------------------------------------------------------------------

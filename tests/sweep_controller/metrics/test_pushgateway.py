@@ -1,9 +1,17 @@
-"""Push and delete semantics against a real Pushgateway, and the labels Prometheus keeps."""
+"""Push and delete semantics against a real Pushgateway, and the labels Prometheus keeps.
+
+Cleanup is also run against a :class:`Blackhole` (a port that accepts and never answers): it must
+come back within its budget, report what it did not delete, and have had several requests in
+flight at once. The only time bound here is a loose one; the speed-up is measured in
+``bench/pushgateway_cleanup.py``.
+"""
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from kit.promstack import PrometheusAPI, Pushgateway
+from kit.promstack import Blackhole, PrometheusAPI, Pushgateway
 from kit.servers import free_port
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,20 +27,27 @@ from sweep_controller.outcomes import TaskOutcome
 pytestmark = pytest.mark.integration
 
 
-def gateway_samples(gateway: Pushgateway, name: str, sweep: str) -> dict[tuple[str, str], float]:
+def gateway_samples(
+    gateway: Pushgateway, name: str, sweep: str, namespace: str = ""
+) -> dict[tuple[str, str], float]:
     """(index, outcome/status or '') -> value of the gateway's samples of ``name`` for a sweep."""
     found = {}
     for family in text_string_to_metric_families(gateway.metrics_text()):
         for sample in family.samples:
-            if sample.name == name and sample.labels.get("sweep") == sweep:
+            labels = sample.labels
+            if (
+                sample.name == name
+                and labels.get("sweep") == sweep
+                and labels.get("sweep_namespace", "") == namespace
+            ):
                 kind = sample.labels.get("outcome") or sample.labels.get("status") or ""
                 found[(sample.labels["index"], kind)] = sample.value
                 assert sample.labels["job"] == "govsim-worker"
     return found
 
 
-def task(sweep: str, runs: int) -> WorkerMetrics:
-    metrics = WorkerMetrics(CollectorRegistry(), sweep=sweep, total_tasks=2)
+def task(sweep: str, runs: int, namespace: str = "") -> WorkerMetrics:
+    metrics = WorkerMetrics(CollectorRegistry(), sweep=sweep, namespace=namespace, total_tasks=2)
     for _ in range(runs):
         metrics.observe_run(
             duration_seconds=0.01, agents=10, flips=2, agents_flipped=1, passed=True
@@ -76,13 +91,13 @@ def test_delete_removes_only_the_sweeps_groups_and_is_idempotent(
     for index in (0, 1):
         assert push_task_metrics(pushgateway.url, task(unique_sweep, runs=1), index=index)
     assert push_task_metrics(pushgateway.url, task(other, runs=1), index=0)
-    result = delete_sweep_groups(pushgateway.url, unique_sweep, [0, 1, 2])
+    result = delete_sweep_groups(pushgateway.url, "", unique_sweep, [0, 1, 2])
     assert result == DeleteResult(deleted=(0, 1, 2), failed=())
     # A DELETE is answered (202) before the gateway applies it: wait for the groups to go.
     pushgateway.wait_for_groups(lambda groups: all(g.get("sweep") != unique_sweep for g in groups))
     assert gateway_samples(pushgateway, "govsim_runs_total", unique_sweep) == {}
     assert gateway_samples(pushgateway, "govsim_runs_total", other) != {}
-    again = delete_sweep_groups(pushgateway.url, unique_sweep, [0, 1])
+    again = delete_sweep_groups(pushgateway.url, "", unique_sweep, [0, 1])
     assert again == DeleteResult(deleted=(0, 1), failed=())
 
 
@@ -95,3 +110,100 @@ def test_prometheus_keeps_pushed_job_and_index_labels(
         ("govsim-worker", "4", 2.0)
     ]
     assert "exported_job" not in series[0].labels
+
+
+def sweep_groups(groups: list[dict[str, str]], sweep: str) -> set[tuple[str, str]]:
+    """(sweep_namespace, index) of each group of ``sweep`` the gateway holds."""
+    return {(g.get("sweep_namespace", ""), g["index"]) for g in groups if g.get("sweep") == sweep}
+
+
+def test_same_named_sweeps_of_two_namespaces_are_kept_apart(
+    pushgateway: Pushgateway, unique_sweep: str
+) -> None:
+    for namespace, runs in (("x", 1), ("y", 4)):
+        for index in (0, 1):
+            metrics = task(unique_sweep, runs=runs, namespace=namespace)
+            assert push_task_metrics(pushgateway.url, metrics, index=index)
+    groups = sweep_groups(pushgateway.groups(), unique_sweep)
+    assert groups == {("x", "0"), ("x", "1"), ("y", "0"), ("y", "1")}
+    # Each namespace's group holds its own task's counts, not the other's.
+    assert gateway_samples(pushgateway, "govsim_runs_total", unique_sweep, "y")[("1", "ok")] == 4
+
+    result = delete_sweep_groups(pushgateway.url, "x", unique_sweep, range(2))
+    assert result == DeleteResult(deleted=(0, 1), failed=())
+    remaining = pushgateway.wait_for_groups(
+        lambda groups: all(ns != "x" for ns, _ in sweep_groups(groups, unique_sweep))
+    )
+    assert sweep_groups(remaining, unique_sweep) == {("y", "0"), ("y", "1")}
+    assert gateway_samples(pushgateway, "govsim_runs_total", unique_sweep, "y")[("0", "ok")] == 4
+
+
+def test_many_groups_are_deleted_concurrently(pushgateway: Pushgateway, unique_sweep: str) -> None:
+    n = 120
+    metrics = task(unique_sweep, runs=1, namespace="ns-a")
+    for index in range(n):
+        assert push_task_metrics(pushgateway.url, metrics, index=index)
+    assert len(sweep_groups(pushgateway.groups(), unique_sweep)) == n
+    result = delete_sweep_groups(
+        pushgateway.url, "ns-a", unique_sweep, range(n), concurrency=16, budget_seconds=60
+    )
+    assert result == DeleteResult(deleted=tuple(range(n)), failed=(), timed_out=())
+    pushgateway.wait_for_groups(lambda groups: not sweep_groups(groups, unique_sweep))
+
+
+def test_cleanup_against_a_blackholed_gateway_returns_within_its_budget() -> None:
+    n, concurrency = 1000, 16
+    with Blackhole() as blackhole:
+        started = time.monotonic()
+        result = delete_sweep_groups(
+            blackhole.url, "ns", "s", range(n), budget_seconds=2, concurrency=concurrency
+        )
+        elapsed = time.monotonic() - started
+    assert result.deleted == ()
+    assert result.not_deleted == tuple(range(n))
+    # The first wave was in flight together and nothing else was started after the budget.
+    assert blackhole.max_open == concurrency
+    assert len(result.timed_out) >= n - blackhole.accepted
+    # Loose on purpose (one timeout per index, in sequence, would take over 30 minutes).
+    assert elapsed < 60, elapsed
+
+
+def test_a_request_outliving_the_budget_does_not_hold_the_caller() -> None:
+    """The per-request timeout is longer than the budget: the call still returns at the budget."""
+    with Blackhole() as blackhole:
+        started = time.monotonic()
+        result = delete_sweep_groups(
+            blackhole.url, "ns", "s", range(3), budget_seconds=1, timeout=120
+        )
+        elapsed = time.monotonic() - started
+        assert blackhole.accepted == 3
+    assert result == DeleteResult(deleted=(), failed=(), timed_out=(0, 1, 2))
+    assert elapsed < 60, elapsed
+
+
+def test_cleanup_reports_a_refused_gateway_as_failed() -> None:
+    result = delete_sweep_groups(
+        f"http://127.0.0.1:{free_port()}", "ns", "s", range(40), budget_seconds=30, timeout=2
+    )
+    assert result == DeleteResult(deleted=(), failed=tuple(range(40)), timed_out=())
+
+
+@pytest.mark.parametrize(("budget", "concurrency"), [(0, 4), (-1, 4), (5, 0)])
+def test_cleanup_refuses_a_bad_budget_or_concurrency(budget: float, concurrency: int) -> None:
+    with pytest.raises(ValueError, match=r"budget_seconds|concurrency"):
+        delete_sweep_groups(
+            "http://127.0.0.1:9", "ns", "s", [0], budget_seconds=budget, concurrency=concurrency
+        )
+
+
+def test_prometheus_keeps_the_pushed_sweep_namespace_label(
+    pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str
+) -> None:
+    for namespace in ("x", "y"):
+        metrics = task(unique_sweep, runs=1, namespace=namespace)
+        assert push_task_metrics(pushgateway.url, metrics, index=0)
+    series = prom_api.wait_for(
+        f'govsim_runs_total{{sweep="{unique_sweep}",outcome="ok"}}', lambda answer: len(answer) == 2
+    )
+    assert sorted(s.labels["sweep_namespace"] for s in series) == ["x", "y"]
+    assert all("exported_sweep_namespace" not in s.labels for s in series)
