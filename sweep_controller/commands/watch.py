@@ -60,6 +60,7 @@ class Progress:
 
     def __init__(self, name: str, *, enabled: bool) -> None:
         out = sys.stderr
+        self.shown: tuple[object, ...] = ()
         self.bar: tqdm[Any] = tqdm(
             total=None,
             unit="task",
@@ -71,7 +72,11 @@ class Progress:
         )
 
     def show(self, status: SweepStatus) -> None:
-        """Move the bar to the status."""
+        """Move the bar to the status (nothing to draw if it has not changed)."""
+        state = (status.phase, status.tasks_total, status.tasks_done, status.tasks_failed)
+        if state == self.shown:
+            return
+        self.shown = state
         if status.tasks_total is not None and self.bar.total != status.tasks_total:
             self.bar.total = status.tasks_total
         self.bar.n = status.tasks_done or 0
@@ -130,8 +135,10 @@ def follow(
             return "timeout", sweep
         if watching:
             version = (sweep.get("metadata") or {}).get("resourceVersion")
+            seconds = WATCH_SECONDS if left > WATCH_SECONDS else max(1, math.ceil(left))
+            started = clock()
             try:
-                for kind, obj in watch(version, max(1, min(WATCH_SECONDS, math.ceil(left)))):
+                for kind, obj in watch(version, seconds):
                     if kind == "DELETED":
                         return "gone", None
                     sweep = obj
@@ -139,9 +146,16 @@ def follow(
                     show(status)
                     if status.phase in TERMINAL_PHASES:
                         return "done", sweep
-                continue  # the watch ended on time: check the deadline, then watch again
+                if clock() - started >= seconds - 1:
+                    continue  # the watch ended on time: check the deadline, then watch again
+                tqdm.write(
+                    "sweepctl: note: the watch ended early; polling instead", file=sys.stderr
+                )
+                watching = False
             except ClusterError as exc:
-                tqdm.write(f"sweepctl: note: the watch broke ({exc}); polling instead")
+                tqdm.write(
+                    f"sweepctl: note: the watch broke ({exc}); polling instead", file=sys.stderr
+                )
                 watching = False
         if deadline is not None and deadline - clock() <= 0:
             return "timeout", sweep

@@ -24,7 +24,7 @@ import urllib3.exceptions
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
-from kubernetes import watch as kube_watch
+from kubernetes.watch.watch import iter_resp_lines
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -329,36 +329,42 @@ class Cluster:
         A field selector on ``metadata.name`` keeps the server from sending the namespace's other
         Sweeps; the name is checked here too. Errors are ``ClusterError``s like every other call.
         """
-        watcher = kube_watch.Watch()
+        what = f"watch Sweep {namespace}/{name}"
         kwargs: dict[str, Any] = {
+            "watch": "true",  # the client would send Python's "True"; "true" is the documented form
             "field_selector": f"metadata.name={name}",
             "timeout_seconds": seconds,
-            "allow_watch_bookmarks": False,
-            "_request_timeout": (CONNECT_TIMEOUT_SECONDS, seconds + 10.0),
         }
         if resource_version:
             kwargs["resource_version"] = resource_version
-        stream = watcher.stream(
+        response = self._call(
+            what,
             self.custom.list_namespaced_custom_object,
             GROUP,
             VERSION,
             namespace,
             PLURAL,
+            timeout=seconds + 10.0,
             **kwargs,
         )
         try:
-            for event in stream:
-                if not isinstance(event, dict):
+            for line in iter_resp_lines(response):
+                if not line.strip():
                     continue
-                obj = event.get("raw_object") or event.get("object")
-                if isinstance(obj, dict) and (obj.get("metadata") or {}).get("name") == name:
+                event = json.loads(line)
+                obj = event.get("object") if isinstance(event, dict) else None
+                if not isinstance(obj, dict):
+                    continue
+                if event.get("type") == "ERROR":
+                    raise ClusterError(f"{what}: {obj.get('code')}: {obj.get('message')}")
+                if (obj.get("metadata") or {}).get("name") == name:
                     yield str(event.get("type")), obj
-        except ApiException as exc:
-            raise self.translate(exc, f"watch Sweep {namespace}/{name}") from exc
+        except ValueError as exc:
+            raise ClusterError(f"{what}: unreadable event: {exc}") from exc
         except _API_ERRORS as exc:
             raise self.unreachable(exc) from exc
         finally:
-            watcher.stop()
+            response.release_conn()
 
     def delete_sweep(self, namespace: str, name: str) -> None:
         """Delete the Sweep in the background (its Job, pods and ConfigMap follow by owner)."""
@@ -424,7 +430,7 @@ class Cluster:
             **kwargs,
         )
         try:
-            yield from kube_watch.watch.iter_resp_lines(response)
+            yield from iter_resp_lines(response)
         except _API_ERRORS as exc:
             raise self.unreachable(exc) from exc
         finally:
