@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def age(created: str | None, now: datetime) -> str:
-    """How long ago ``created`` was, as ``kubectl`` shows it (``45s``, ``3m12s``, ``5h``, ``9d``)."""
+    """How long ago ``created`` was, as ``kubectl`` shows it (``45s``, ``3m12s``, ``9d``)."""
     if not created:
         return "<unknown>"
     try:

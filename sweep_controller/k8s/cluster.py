@@ -24,9 +24,9 @@ import urllib3.exceptions
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
-from kubernetes.watch.watch import iter_resp_lines
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.watch.watch import iter_resp_lines
 
 from sweep_controller.errors import ClusterError, ClusterUnreachable, KubeconfigError
 from sweep_controller.k8s.crd import GROUP, PLURAL, VERSION
