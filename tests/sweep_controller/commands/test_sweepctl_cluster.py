@@ -246,11 +246,12 @@ async def test_list_of_an_empty_namespace_says_so(
 
 
 async def watch_opened(kmock: Any) -> None:
-    def opened() -> bool:
-        return any(r.params.get("watch") == "true" for r in list(kmock))
+    """Until the watch stream listens to the fake's event bus (events before that are lost)."""
 
-    await until(opened, "the watch request")
-    await asyncio.sleep(0.2)  # the fake subscribes the stream to its event bus after logging it
+    def listening() -> bool:
+        return any(bus.consumer_count for bus in kmock._buses.values())
+
+    await until(listening, "the watch stream")
 
 
 async def patch_status(kmock: Any, status: dict[str, Any]) -> None:
