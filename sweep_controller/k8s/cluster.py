@@ -418,7 +418,7 @@ class Cluster:
 
     def follow_pod_log(self, namespace: str, pod: str, *, tail: int | None) -> Iterator[str]:
         """A pod's log lines as they are written, until the container ends."""
-        kwargs: dict[str, Any] = {"follow": True}
+        kwargs: dict[str, Any] = {"follow": "true"}  # as kubectl sends it
         if tail is not None:
             kwargs["tail_lines"] = tail
         response = self._call(

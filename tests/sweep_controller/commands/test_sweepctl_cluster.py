@@ -233,6 +233,9 @@ async def test_list_shows_the_crd_columns(
     document = json.loads(out)
     assert document["kind"] == "List" and document["items"] == [other]
 
+    code, out, _ = await sweepctl(capsys, "list", "-o", "yaml", "--kubeconfig", cluster)
+    assert yaml.safe_load(out)["items"][0]["status"] == running
+
 
 async def test_list_of_an_empty_namespace_says_so(
     kmock: Any, cluster: Path, capsys: pytest.CaptureFixture[str]
@@ -451,6 +454,21 @@ async def test_logs_index_outside_the_sweep_is_a_flag_error(
     code, _, err = await sweepctl(capsys, "logs", NAME, "--index", "8", "--kubeconfig", cluster)
     assert code == 2
     assert one_line(err) == f"sweepctl: error: --index: 8 is outside [0, 7] (Sweep {NAME})"
+
+
+async def test_logs_follow_streams_the_latest_attempt_of_one_index(
+    kmock: Any, cluster: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_sweep(kmock, status={"phase": "Running", "tasksTotal": 8})
+    put_pod(kmock, 5, "aaaaa", "2025-01-01T00:01:00Z", "old\n")
+    put_pod(kmock, 5, "bbbbb", "2025-01-01T00:02:00Z", "run 1 of 10\nrun 2 of 10\n")
+    code, out, _ = await sweepctl(
+        capsys, "logs", NAME, "--index", "5", "-f", "--tail", "2", "--kubeconfig", cluster
+    )
+    assert (code, out) == (0, "run 1 of 10\nrun 2 of 10\n")
+    (request,) = requests(kmock, "GET", r".*/log")
+    assert request.url.path.endswith(f"/pods/{NAME}-5-bbbbb/log")
+    assert (request.params["follow"], request.params["tailLines"]) == ("true", "2")
 
 
 # --- delete -------------------------------------------------------------------------------------
