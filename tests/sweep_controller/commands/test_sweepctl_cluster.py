@@ -206,6 +206,17 @@ async def test_submit_twice_is_fine_and_a_changed_spec_is_refused(
     assert stored(kmock, NAMESPACE)["spec"]["seed"] == example()["spec"]["seed"]  # type: ignore[index]
 
 
+async def test_submit_rejected_by_the_api_server_is_one_line(
+    kmock: Any, cluster: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = 'Sweep.govsim.io "whale-vs-conformity" is invalid: spec.replicates: Invalid value'
+    reply = {"kind": "Status", "code": 422, "message": message}
+    kmock["post", re.compile(r"/apis/govsim\.io/v1alpha1/namespaces/.*/sweeps")] << 422 << reply
+    code, out, err = await sweepctl(capsys, "submit", spec_file(tmp_path), "--kubeconfig", cluster)
+    assert (code, out) == (1, "")
+    assert one_line(err) == (f"sweepctl: error: create Sweep {NAMESPACE}/{NAME}: 422: {message}")
+
+
 # --- list ---------------------------------------------------------------------------------------
 
 
@@ -600,6 +611,14 @@ async def test_kubeconfig_env_and_context_errors(
         f"sweepctl: error: --context: 'prod' is not a context in {cluster} "
         "(contexts: lab, other, dead)"
     )
+    monkeypatch.delenv("KUBECONFIG")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")  # a pod without its token mounted
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    code, _, err = await sweepctl(capsys, "list")
+    assert code == 2
+    assert one_line(err).startswith("sweepctl: error: in-cluster configuration: ")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+
     (tmp_path / "bad").write_text("clusters: [\n")
     code, _, err = await sweepctl(capsys, "list", "--kubeconfig", tmp_path / "bad")
     assert code == 2
