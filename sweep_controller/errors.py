@@ -57,3 +57,15 @@ class TaskInterrupted(SweepError):
 
 class ResultsError(SweepError):
     """Results in the store are missing, corrupt or inconsistent with the spec."""
+
+
+class ClusterError(SweepError):
+    """A Kubernetes cluster refused a ``sweepctl`` request (not found, forbidden, no CRD)."""
+
+
+class ClusterUnreachable(ClusterError):
+    """The cluster's API server did not answer, or answered 429/5xx (worth retrying)."""
+
+
+class KubeconfigError(FlagError):
+    """No usable kubeconfig: missing file, unknown context, unreadable content (permanent)."""

@@ -14,6 +14,7 @@ from enum import IntEnum
 
 from simulator.errors import SimulatorError
 from sweep_controller.errors import (
+    ClusterUnreachable,
     FlagError,
     PermanentStorageError,
     SpecError,
@@ -29,7 +30,13 @@ class ExitCode(IntEnum):
     FAILURE = 1
     USAGE = 2
     PERMANENT = 2
+    SWEEP_FAILED = 3
+    """``sweepctl watch``: the Sweep ended in phase Failed."""
+    SWEEP_GONE = 4
+    """``sweepctl watch``: the Sweep was deleted while being watched."""
     TRANSIENT = 75
+    TIMED_OUT = 124
+    """``sweepctl watch --timeout``, ``delete --wait``: time ran out first (as ``timeout(1)``)."""
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -52,7 +59,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     """
     if isinstance(exc, SpecError | TaskError | FlagError | PermanentStorageError | SimulatorError):
         return ExitCode.PERMANENT
-    if isinstance(exc, TransientStorageError):
+    if isinstance(exc, TransientStorageError | ClusterUnreachable):
         return ExitCode.TRANSIENT
     if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
         return ExitCode.PERMANENT

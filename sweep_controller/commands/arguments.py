@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sweep_controller.errors import FlagError
+
+if TYPE_CHECKING:
+    from sweep_controller.k8s.cluster import Cluster
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -85,3 +91,58 @@ def add_metrics_address(parser: argparse.ArgumentParser) -> None:
         help="address /metrics listens on (default 127.0.0.1, this machine only; "
         "0.0.0.0 for every interface, as in a pod)",
     )
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def namespace_name(text: str) -> str:
+    """An argparse ``type`` for a namespace: a DNS-1123 label of at most 63 characters."""
+    if len(text) > 63 or _DNS_LABEL.fullmatch(text) is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+        )
+    return text
+
+
+def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--kubeconfig``, ``--context`` and ``-n/--namespace``, read as ``kubectl`` does."""
+    group = parser.add_argument_group("cluster (as kubectl)")
+    group.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster)",
+    )
+    group.add_argument(
+        "--context", metavar="NAME", help="kubeconfig context (default: the current context)"
+    )
+    group.add_argument(
+        "-n",
+        "--namespace",
+        type=namespace_name,
+        metavar="NS",
+        help="namespace (default: the context's namespace, else 'default')",
+    )
+
+
+def open_cluster(args: argparse.Namespace) -> tuple[Cluster, str]:
+    """The cluster of ``--kubeconfig``/``--context`` and the namespace to work in.
+
+    The namespace is ``--namespace``, else the context's (or the pod's, in-cluster), else
+    ``default``. The client library loads on first use, so local commands never import it.
+    """
+    from sweep_controller.k8s.cluster import Cluster, connect
+
+    connection = connect(args.kubeconfig, args.context)
+    return Cluster(connection), args.namespace or connection.namespace
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type`` for a duration in seconds: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds above 0")
+    return value

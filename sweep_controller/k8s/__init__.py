@@ -3,7 +3,8 @@
 Modules: ``crd`` (the generated CustomResourceDefinition), ``status`` (the Sweep's status model),
 ``config`` (what the cluster decides, from ``GOVSIM_*`` variables), ``objects`` (ConfigMap and Job
 builders), ``reconcile`` (the pure decision), ``api`` (the seam to the API server),
-``controller`` (observe, decide, carry out) and ``operator`` (the kopf wiring). Importing this
+``controller`` (observe, decide, carry out), ``operator`` (the kopf wiring) and ``cluster``
+(``sweepctl``'s client: the kubeconfig, Sweeps and their worker pods). Importing this
 package loads nothing: the names below are imported on first use, so
 ``python -m sweep_controller.k8s.crd`` and the pure modules never pull in a client library.
 """

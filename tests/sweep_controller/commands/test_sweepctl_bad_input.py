@@ -374,6 +374,38 @@ ROWS = [
         spec=SMALL,
     ),
     Row("unknown-command", ("frobnicate",), r"argument COMMAND: invalid choice: 'frobnicate'"),
+    # -- cluster commands: refused before any request ---------------------------------------------
+    Row(
+        "submit-bad-spec",
+        ("submit", "{spec}", "--kubeconfig", "{tmp}/missing"),
+        r"sweep\.yaml: spec\.replicates: ",
+        spec=HEAD + "  replicates: 0\n",
+    ),
+    Row(
+        "kubeconfig-missing",
+        ("list", "--kubeconfig", "{tmp}/missing"),
+        r"--kubeconfig: '.*/missing': no such file$",
+    ),
+    Row(
+        "namespace-not-a-name",
+        ("list", "-n", "Bad_NS"),
+        r"argument -n/--namespace: 'Bad_NS' is not a namespace name",
+    ),
+    Row("list-output", ("list", "-o", "xml"), r"argument -o/--output: invalid choice: 'xml'"),
+    Row(
+        "watch-timeout-zero",
+        ("watch", "x", "--timeout", "0"),
+        r"argument --timeout: '0' must be a number of seconds above 0",
+    ),
+    Row(
+        "watch-interval-nan",
+        ("watch", "x", "--interval", "nan"),
+        r"argument --interval: 'nan' must be a number of seconds above 0",
+    ),
+    Row("logs-index-negative", ("logs", "x", "--index", "-1"), r"argument --index: -1 is outside"),
+    Row(
+        "logs-follow-all", ("logs", "x", "--follow"), r"--follow: follows one pod; give --index I$"
+    ),
     # -- environment ----------------------------------------------------------------------------
     Row(
         "s3-endpoint-not-a-url",
