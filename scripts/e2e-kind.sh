@@ -368,9 +368,14 @@ scenario_failing_index() {
     *"maxFailedIndexes tolerates 1"*) ;;
     *) die "sweep $name: status.message does not say maxFailedIndexes tolerated the failure" ;;
   esac
-  events=$(kubectl -n "$ns" get events -o name --field-selector \
-    "involvedObject.kind=Sweep,involvedObject.name=$name,reason=SucceededWithFailedTasks")
-  [ -n "$events" ] || die "sweep $name: no Event with reason SucceededWithFailedTasks"
+  local deadline=$((SECONDS + 60))
+  # The Event follows the status update that made the sweep Succeeded.
+  until events=$(kubectl -n "$ns" get events -o name --field-selector \
+    "involvedObject.kind=Sweep,involvedObject.name=$name,reason=SucceededWithFailedTasks") \
+    && [ -n "$events" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "sweep $name: no Event with reason SucceededWithFailedTasks"
+    sleep 2
+  done
   [ "$(field "$ns" "job/$name" '.status.conditions[?(@.type=="Failed")].reason')" = FailedIndexes ] \
     || die "job $name: expected the Job controller's Failed condition with reason FailedIndexes"
   check_results_in_cluster "$ns/$name=0"
@@ -420,8 +425,12 @@ scenario_sweep_deleted() {
   started=$SECONDS
   delete_sweep "$ns" "$name"
   log "sweep $name deleted in $((SECONDS - started))s"
-  kubectl -n "$ns" wait --for=delete pod -l "batch.kubernetes.io/job-name=$name" --timeout=120s \
-    || die "pods of deleted sweep $name were not garbage-collected in 120s"
+  local deadline=$((SECONDS + 120)) pods
+  while pods=$(kubectl -n "$ns" get pods -l "batch.kubernetes.io/job-name=$name" -o name) \
+    && [ -n "$pods" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "pods of deleted sweep $name were not garbage-collected in 120s: $pods"
+    sleep 2
+  done
   if kubectl -n "$ns" get "sweep/$name" >/dev/null 2>&1; then die "sweep $name still exists"; fi
 }
 
