@@ -57,6 +57,7 @@ class ControllerConfig(BaseModel):
     ttl_seconds_after_finished: int = Field(86_400, ge=0)
     default_queue: str | None = None
     pushgateway_cleanup_grace_seconds: int = Field(600, ge=0)
+    pod_creation_timeout_seconds: int = Field(900, ge=0)
 
     ENV: ClassVar[Mapping[str, str]] = {
         "image": "GOVSIM_WORKER_IMAGE",
@@ -76,6 +77,7 @@ class ControllerConfig(BaseModel):
         "ttl_seconds_after_finished": "GOVSIM_JOB_TTL_SECONDS",
         "default_queue": "GOVSIM_DEFAULT_QUEUE",
         "pushgateway_cleanup_grace_seconds": "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS",
+        "pod_creation_timeout_seconds": "GOVSIM_POD_CREATION_TIMEOUT_SECONDS",
     }
     """Environment variable of each field. JSON for resources, node selector and tolerations."""
 
