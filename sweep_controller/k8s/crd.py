@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 
 from simulator.atomic import write_atomic
+from sweep_controller.errors import SweepError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.status import SweepStatus
 from sweep_controller.spec.models import API_VERSION, KIND, RENAMED_SPEC_KEYS, Sweep
@@ -58,12 +59,12 @@ IMMUTABLE_MESSAGE = (
 )
 SCHEMA_VERSION_ANNOTATION = f"{GROUP}/schema-version"
 SCHEMA_VERSION = 2
-"""Version of the generated schema; raise it (and add its hash below) whenever the schema changes."""
+"""Version of the generated schema: raise it, and add its hash below, when the schema changes."""
 SCHEMA_HASHES: Mapping[int, str] = {
     # 1: the CRD before versions were recorded (no annotation on the cluster's CRD).
     1: "437b2d43fa750c6a5381148d1f968a739351f6a8256699462254b0571bfc50ad",
     # 2: integer maxima in the spec, the PodsCreated condition in the status.
-    2: "",
+    2: "6819691a4d8d200da7db9908410d43ed4cb08d2875745ede261ffd8109a84194",
 }
 """sha256 of ``schema_digest`` per schema version; a recorded hash is never edited."""
 HEADER = (
@@ -116,6 +117,38 @@ _ORDER = (
     "x-kubernetes-list-map-keys",
     "x-kubernetes-validations",
 )
+
+
+UPGRADE_COMMAND = "kubectl apply --server-side --force-conflicts -f charts/govsim/crds/"
+
+
+class CrdVersionError(SweepError):
+    """The cluster's Sweep CRD is missing or older than this controller's schema."""
+
+
+def installed_schema_version(crd: Mapping[str, Any] | None) -> int:
+    """The schema version of the CRD as read from the cluster (a CRD without one is version 1).
+
+    Raises ``CrdVersionError``, one line saying how to upgrade, when the CRD is missing or older
+    than ``SCHEMA_VERSION``; a newer one is returned (the caller logs it).
+    """
+    if crd is None:
+        raise CrdVersionError(f"CRD {CRD_NAME} is not installed; install it: {UPGRADE_COMMAND}")
+    annotations = (crd.get("metadata") or {}).get("annotations") or {}
+    raw = annotations.get(SCHEMA_VERSION_ANNOTATION, "1")
+    try:
+        found = int(raw)
+    except (TypeError, ValueError):
+        raise CrdVersionError(
+            f"CRD {CRD_NAME}: annotation {SCHEMA_VERSION_ANNOTATION}: {raw!r} is not an integer; "
+            f"apply this controller's CRD: {UPGRADE_COMMAND}"
+        ) from None
+    if found < SCHEMA_VERSION:
+        raise CrdVersionError(
+            f"CRD {CRD_NAME} has schema version {found}; this controller needs {SCHEMA_VERSION}: "
+            f"{UPGRADE_COMMAND}"
+        )
+    return found
 
 
 class SchemaTranslationError(ValueError):

@@ -43,4 +43,6 @@ addressing and credentials Secret, Pushgateway, resources, scheduling, TTL, Kueu
   value: {{ .Values.worker.ttlSecondsAfterFinished | int64 | quote }}
 - name: GOVSIM_DEFAULT_QUEUE
   value: {{ .Values.kueue.queueName | quote }}
+- name: GOVSIM_POD_CREATION_TIMEOUT_SECONDS
+  value: {{ .Values.controller.podCreationTimeoutSeconds | int64 | quote }}
 {{- end }}

@@ -234,6 +234,7 @@ def test_config_from_env_reads_every_field() -> None:
         "GOVSIM_JOB_TTL_SECONDS": "60",
         "GOVSIM_DEFAULT_QUEUE": "team-a",
         "GOVSIM_PUSHGATEWAY_CLEANUP_GRACE_SECONDS": "30",
+        "GOVSIM_POD_CREATION_TIMEOUT_SECONDS": "120",
     }
     assert set(environ) == set(ControllerConfig.ENV.values())
     config = ControllerConfig.from_env(environ)
@@ -241,6 +242,7 @@ def test_config_from_env_reads_every_field() -> None:
     assert config.worker_resources == {"requests": {"cpu": "2"}, "limits": {"memory": "4Gi"}}
     assert config.tolerations == ({"key": "spot", "operator": "Exists"},)
     assert (config.default_parallelism, config.ttl_seconds_after_finished) == (7, 60)
+    assert config.pod_creation_timeout_seconds == 120
     assert config.default_output_uri == "s3://results/sweeps"
     job = build_job(sweep_with(), config)
     pod = job["spec"]["template"]["spec"]
