@@ -236,8 +236,9 @@ class KubeApi:
                 what,
                 *self._job_lister(namespace),
                 label_selector=SWEEP_LABEL,
-                watch=True,
-                allow_watch_bookmarks=True,
+                # Lower-case, as kubectl sends them (the client would send "True").
+                watch="true",
+                allow_watch_bookmarks="true",
                 resource_version=resource_version,
                 timeout_seconds=timeout_seconds,
                 request_timeout=timeout_seconds + REQUEST_TIMEOUT_SECONDS,
