@@ -37,6 +37,8 @@ COMPONENT = "govsim-controller"
 MAX_EVENT_MESSAGE = 1024
 _TEMPORARY_DELAY = {401: 60.0, 403: 60.0, 429: 10.0}
 _API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+WATCH_SLACK_SECONDS = 5.0
+"""How long past its server-side timeout a watch may stay silent before the client gives up."""
 LEGACY_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 """The finalizer older controllers (a kopf timer per Sweep) left on every Sweep."""
 
@@ -241,7 +243,7 @@ class KubeApi:
                 allow_watch_bookmarks="true",
                 resource_version=resource_version,
                 timeout_seconds=timeout_seconds,
-                request_timeout=timeout_seconds + REQUEST_TIMEOUT_SECONDS,
+                request_timeout=timeout_seconds + WATCH_SLACK_SECONDS,
             )
             for line in iter_resp_lines(response):
                 event: dict[str, Any] = json.loads(line)

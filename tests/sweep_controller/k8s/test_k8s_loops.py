@@ -142,12 +142,13 @@ async def test_startup_removes_only_the_legacy_finalizer(kmock: Any) -> None:
 # --- the Job watch --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_job_watch_selects_on_the_server_and_routes_events(kmock: Any) -> None:
     declare(kmock)
     kmock.objects[SWEEPS, NAMESPACE, NAME] = resource()
     routed: list[tuple[str, str]] = []
     watch = JobWatch(
-        api_for(kmock), lambda ns, name: routed.append((ns, name)), NAMESPACE, timeout_seconds=2
+        api_for(kmock), lambda ns, name: routed.append((ns, name)), NAMESPACE, timeout_seconds=1
     )
     stop = threading.Event()
     thread = threading.Thread(target=watch.run, args=(stop,), daemon=True)
@@ -160,6 +161,8 @@ async def test_job_watch_selects_on_the_server_and_routes_events(kmock: Any) -> 
         await until(lambda: (NAMESPACE, NAME) in routed, "the Job's event routed to its Sweep")
     finally:
         stop.set()
+        await call(thread.join, 15)  # the fake ignores timeoutSeconds: the client's slack ends it
+    assert not thread.is_alive()
     gets = requests(kmock, "GET", rf"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")
     assert gets and all(r.params.get("labelSelector") == "govsim.io/sweep" for r in gets)
     assert any(r.params.get("watch") == "true" for r in gets)
