@@ -389,7 +389,9 @@ def test_top_level_must_be_a_mapping() -> None:
 def test_load_reports_the_file(tmp_path: Path) -> None:
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(edited(sweep_doc(), ("spec.replicates", 0))))
-    with pytest.raises(SpecError, match=rf"^{path}: spec.replicates: 0 is outside \[1, 2147483647\]$"):
+    with pytest.raises(
+        SpecError, match=rf"^{path}: spec.replicates: 0 is outside \[1, 2147483647\]$"
+    ):
         load_sweep(path)
 
 
