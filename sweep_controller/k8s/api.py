@@ -128,7 +128,7 @@ class KubeApi:
             args: tuple[Any, ...] = (self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
         else:
             args = (self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL)
-        response = self._call(f"list Sweeps in {namespace or 'all namespaces'}", *args)
+        response: Any = self._call(f"list Sweeps in {namespace or 'all namespaces'}", *args)
         items: list[dict[str, Any]] = json.loads(response.data).get("items") or []
         return items
 
@@ -194,7 +194,7 @@ class KubeApi:
         )
         what = f"list FailedCreate Events of Job {meta['namespace']}/{meta['name']}"
         try:
-            response = self._call(
+            response: Any = self._call(
                 what, self.core.list_namespaced_event, meta["namespace"], field_selector=selector
             )
         except (kopf.TemporaryError, kopf.PermanentError) as exc:
@@ -217,7 +217,7 @@ class KubeApi:
     def list_jobs(self, namespace: str | None) -> tuple[list[dict[str, Any]], str]:
         """The Jobs of sweeps (label ``govsim.io/sweep``, selected by the server) and the list's
         resourceVersion, to watch from."""
-        response = self._call(
+        response: Any = self._call(
             f"list Jobs in {namespace or 'all namespaces'}",
             *self._job_lister(namespace),
             label_selector=SWEEP_LABEL,

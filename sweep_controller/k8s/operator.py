@@ -68,7 +68,8 @@ def operator_settings() -> kopf.OperatorSettings:
 def remove_legacy_finalizers(api: KubeApi, namespaces: Sequence[str]) -> int:
     """Remove ``LEGACY_FINALIZER`` from the Sweeps of ``namespaces`` (empty: all); how many."""
     removed = 0
-    for namespace in list(namespaces) or [None]:
+    targets: list[str | None] = [*namespaces] or [None]
+    for namespace in targets:
         try:
             sweeps = api.list_sweeps(namespace)
         except (kopf.TemporaryError, kopf.PermanentError) as exc:
@@ -95,6 +96,7 @@ class Background:
         self.controller = controller
         self.namespaces = list(namespaces)
         self.resync = ResyncLoop(controller, namespaces, interval=resync_seconds)
+        targets: list[str | None] = [*namespaces] or [None]
         self.watches = [
             JobWatch(
                 controller.api,
@@ -102,7 +104,7 @@ class Background:
                 namespace,
                 timeout_seconds=watch_timeout_seconds,
             )
-            for namespace in list(namespaces) or [None]
+            for namespace in targets
         ]
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -176,16 +178,16 @@ def build_registry(
         return background.health()
 
     @kopf.on.create(*sweeps, id="sweep_created", registry=registry)
-    def sweep_created(namespace: str, name: str, **_: Any) -> None:
-        controller.reconcile_named(namespace, name)
+    def sweep_created(namespace: str | None, name: str, **_: Any) -> None:
+        controller.reconcile_named(namespace or "", name)
 
     @kopf.on.resume(*sweeps, id="sweep_resumed", registry=registry)
-    def sweep_resumed(namespace: str, name: str, **_: Any) -> None:
-        controller.reconcile_named(namespace, name)
+    def sweep_resumed(namespace: str | None, name: str, **_: Any) -> None:
+        controller.reconcile_named(namespace or "", name)
 
     @kopf.on.update(*sweeps, field="spec", registry=registry)
-    def sweep_spec_changed(namespace: str, name: str, **_: Any) -> None:
-        body = controller.api.read_sweep(namespace, name)
+    def sweep_spec_changed(namespace: str | None, name: str, **_: Any) -> None:
+        body = controller.api.read_sweep(namespace or "", name)
         if body is not None:
             controller.spec_changed(body)
 

@@ -232,7 +232,7 @@ def test_rbac_is_least_privilege(value_set: str, kind: str, name: str) -> None:
 
 @pytest.mark.parametrize("value_set", ["default", "cluster"])
 def test_controller_may_read_only_the_sweep_crd_in_both_modes(value_set: str) -> None:
-    """get on customresourcedefinitions/sweeps.govsim.io (the schema-version check), nothing else."""
+    """get on the one CRD sweeps.govsim.io (the schema-version check), nothing else."""
     docs = manifests(value_set)
     name = f"{CONTROLLER}-{NAMESPACE}-crd"
     role = find(docs, "ClusterRole", name)

@@ -306,7 +306,7 @@ class _SlowPushgateway(http.server.BaseHTTPRequestHandler):
     release = threading.Event()
     entered = threading.Event()
 
-    def do_DELETE(self) -> None:  # noqa: N802 (the http.server spelling)
+    def do_DELETE(self) -> None:
         type(self).entered.set()
         type(self).release.wait(20)
         self.send_response(202)
