@@ -19,6 +19,7 @@ from sweep_controller.commands.arguments import add_metrics_address
 from sweep_controller.errors import SpecError, SweepError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import ControllerConfig
+from sweep_controller.k8s.crd import SCHEMA_VERSION, installed_schema_version
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_METRICS_PORT = 9090
@@ -27,9 +28,13 @@ DEFAULT_HEALTH_PORT = 8080
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from sweep_controller.k8s.api import KubeApi
+
+log = logging.getLogger(__name__)
+
 
 class ControllerStartError(SweepError):
-    """The controller cannot start: it finds no cluster credentials."""
+    """The controller cannot start: no cluster credentials, or the Sweep CRD cannot be read."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,6 +103,24 @@ def _api_client() -> ApiClient:
     return client.ApiClient()
 
 
+def check_crd(api: KubeApi) -> int:
+    """The installed CRD's schema version; raises one line if it is missing, older or unreadable."""
+    import kopf
+
+    try:
+        crd = api.read_crd()
+    except (kopf.TemporaryError, kopf.PermanentError) as exc:
+        raise ControllerStartError(str(exc)) from None
+    found = installed_schema_version(crd)
+    if found > SCHEMA_VERSION:
+        log.info(
+            "CRD schema version %d is newer than this controller's %d; continuing",
+            found,
+            SCHEMA_VERSION,
+        )
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the controller until it is stopped."""
     import kopf
@@ -114,16 +137,18 @@ def run(args: argparse.Namespace) -> int:
     )
     config = ControllerConfig.from_env(os.environ)
     namespaces = [] if args.all_namespaces else watched_namespaces(args)
+    api = KubeApi(_api_client())
+    check_crd(api)
     metrics = ControllerMetrics(CollectorRegistry(), phases=[p.value for p in Phase])
     server = (
         serve_metrics(metrics.registry, args.metrics_port, addr=args.metrics_address)
         if args.metrics_port
         else None
     )
-    controller = Controller(KubeApi(_api_client()), config, metrics=metrics)
+    controller = Controller(api, config, metrics=metrics)
     try:
         kopf.run(
-            registry=build_registry(controller),
+            registry=build_registry(controller, namespaces=namespaces),
             settings=operator_settings(),
             standalone=True,
             clusterwide=args.all_namespaces,

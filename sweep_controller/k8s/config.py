@@ -98,6 +98,7 @@ class ControllerConfig(BaseModel):
     active_deadline_seconds: int | None = Field(None, ge=1, le=INT32_MAX)
     run_as_user: int | None = Field(DEFAULT_RUN_AS_USER, ge=1, le=INT32_MAX)
     pushgateway_cleanup_budget_seconds: int = Field(30, ge=1)
+    pod_creation_timeout_seconds: int = Field(900, ge=0)
 
     ENV: ClassVar[Mapping[str, str]] = {
         "image": "GOVSIM_WORKER_IMAGE",
@@ -125,6 +126,7 @@ class ControllerConfig(BaseModel):
         "active_deadline_seconds": "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS",
         "run_as_user": "GOVSIM_WORKER_RUN_AS_USER",
         "pushgateway_cleanup_budget_seconds": "GOVSIM_PUSHGATEWAY_CLEANUP_BUDGET_SECONDS",
+        "pod_creation_timeout_seconds": "GOVSIM_POD_CREATION_TIMEOUT_SECONDS",
     }
     """Environment variable of each field. JSON for resources, node selector, tolerations, image
     pull secrets (a list of names), pod annotations and labels, affinity and the UID (``null``:

@@ -2,11 +2,19 @@
 
 ``sweep_controller.k8s.reconcile`` decides what must change and touches nothing; this module turns
 its actions into calls on the API seam (``sweep_controller.k8s.api.KubeApi``) and nothing more. One
-Sweep is reconciled by one thread at a time (kopf may run handlers of the same object
-concurrently: an event, the timer and a Job event), the clock is passed in, and the controller's
-Prometheus metrics (phase counts, task gauges, errors by retry policy) are updated from the status
-the actions leave behind. An API failure stops the list of actions where it happened; the next
-reconcile reads the world again and resumes, because every action is idempotent.
+Sweep is reconciled by one thread at a time (kopf handlers, the resync loop and the Job watch may
+reach the same Sweep at once), and always from the Sweep as read afresh under that lock, never from
+a cached copy (except after deletion, when only the last body is left). The clock is passed in,
+and the controller's Prometheus metrics (phase counts, task gauges, errors by retry policy) are
+updated from the status the actions leave behind.
+
+A create the API server refuses is fed back to the pure reconcile (``Observed.create_error``),
+which decides the status: Failed for a permanent rejection, Pending with the message for a
+temporary one, whose error is then raised again so the caller retries. Any other API failure stops
+the list of actions where it happened; the next reconcile reads the world again and resumes,
+because every action is idempotent. Deleting the Pushgateway groups happens after the lock is
+released (a slow Pushgateway never blocks the Sweep's reconciles), once at a time per Sweep, and
+is recorded in the status with a patch of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +36,16 @@ from sweep_controller.k8s.objects import configmap_name
 from sweep_controller.k8s.reconcile import (
     Action,
     CreateConfigMap,
+    CreateError,
     CreateJob,
     DeletePushgatewayGroups,
     EmitEvent,
     EventType,
     Observed,
     UpdateStatus,
+    needs_pod_events,
     reconcile,
+    settled,
 )
 from sweep_controller.k8s.status import Phase, parse_status
 from sweep_controller.metrics import ControllerMetrics, ErrorKind, delete_sweep_groups
@@ -42,12 +54,15 @@ log = logging.getLogger(__name__)
 
 
 def observe(api: KubeApi, sweep: Mapping[str, Any]) -> Observed:
-    """The Sweep's children as they exist now."""
+    """The Sweep's children as they exist now (and the Job's FailedCreate Events while podless)."""
     meta = sweep["metadata"]
     namespace, name = meta["namespace"], meta["name"]
+    job = api.read_job(namespace, name)
+    failures = api.list_job_failures(job) if job is not None and needs_pod_events(job) else ()
     return Observed(
         configmap=api.read_configmap(namespace, configmap_name(name)),
-        job=api.read_job(namespace, name),
+        job=job,
+        failed_create=failures,
     )
 
 
@@ -69,6 +84,7 @@ class Controller:
         self._locks: dict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._phases: dict[tuple[str, str], str] = {}
+        self._cleaning: set[tuple[str, str]] = set()
 
     @contextmanager
     def _serialised(self, key: tuple[str, str]) -> Iterator[None]:
@@ -78,22 +94,70 @@ class Controller:
             yield
 
     def reconcile_named(self, namespace: str, name: str) -> list[Action]:
-        """Reconcile the Sweep ``namespace/name`` read afresh (nothing if it is gone)."""
-        body = self.api.read_sweep(namespace, name)
-        return [] if body is None else self.reconcile_resource(body)
+        """Reconcile the Sweep ``namespace/name`` read afresh under its lock (nothing if gone)."""
+        key = (namespace, name)
+        cleanups: list[DeletePushgatewayGroups] = []
+        with self._serialised(key), self._timed():
+            body = self.api.read_sweep(namespace, name)
+            if body is None:
+                return []
+            actions = self._reconcile_locked(body, observe(self.api, body), cleanups)
+        self._run_cleanups(body, cleanups)
+        return actions
 
     def reconcile_resource(
         self, sweep: Mapping[str, Any], *, deleted: bool = False
     ) -> list[Action]:
-        """Observe, reconcile and carry out for one Sweep; returns the actions taken."""
+        """Reconcile the Sweep that ``sweep`` names, read afresh; returns the actions taken.
+
+        With ``deleted`` (a DELETED watch event: the object is gone) the given body is the last
+        state there is, and only the Pushgateway cleanup of a deleted sweep is left to do.
+        """
         meta = sweep["metadata"]
-        key = (meta["namespace"], meta["name"])
-        with self._serialised(key), self._timed():
-            observed = Observed(deleted=True) if deleted else observe(self.api, sweep)
-            now = self.clock()
-            actions = reconcile(sweep, observed, now, config=self.config)
-            self.carry_out(sweep, actions, now)
-            self._record(sweep, actions, deleted=deleted)
+        if not deleted:
+            return self.reconcile_named(meta["namespace"], meta["name"])
+        cleanups: list[DeletePushgatewayGroups] = []
+        with self._serialised((meta["namespace"], meta["name"])), self._timed():
+            actions = self._reconcile_locked(sweep, Observed(deleted=True), cleanups)
+        self._run_cleanups(sweep, cleanups)
+        return actions
+
+    def resync(self, listed: Mapping[str, Any]) -> list[Action]:
+        """Reconcile a Sweep seen in a periodic listing; a settled one costs no API call."""
+        if settled(listed, self.config):
+            return []
+        meta = listed["metadata"]
+        return self.reconcile_named(meta["namespace"], meta["name"])
+
+    def _reconcile_locked(
+        self,
+        sweep: Mapping[str, Any],
+        observed: Observed,
+        cleanups: list[DeletePushgatewayGroups],
+    ) -> list[Action]:
+        """Decide and carry out under the Sweep's lock; cleanups are collected, not run."""
+        now = self.clock()
+        actions = reconcile(sweep, observed, now, config=self.config)
+        try:
+            self.carry_out(sweep, actions, now, cleanups=cleanups)
+        except CreateFailed as failure:
+            # The refusal is an observation: the pure reconcile decides the status it leaves.
+            retry = reconcile(
+                sweep, replace(observed, create_error=failure.error), now, config=self.config
+            )
+            actions = [a for a in retry if not isinstance(a, (CreateConfigMap, CreateJob))]
+            self.carry_out(sweep, actions, now, cleanups=cleanups)
+            self._record(sweep, actions, deleted=observed.deleted)
+            if not failure.error.permanent:
+                raise failure.cause from failure.cause.__cause__
+            log.warning(
+                "Sweep %s/%s: %s",
+                sweep["metadata"]["namespace"],
+                sweep["metadata"]["name"],
+                failure.error.message,
+            )
+            return actions
+        self._record(sweep, actions, deleted=observed.deleted)
         return actions
 
     @contextmanager
@@ -111,13 +175,29 @@ class Controller:
             self.metrics.record_error(ErrorKind.TEMPORARY)
             raise
 
-    def carry_out(self, sweep: Mapping[str, Any], actions: list[Action], now: datetime) -> None:
-        """Execute the actions in order; an API failure stops here (the next reconcile resumes)."""
+    def carry_out(
+        self,
+        sweep: Mapping[str, Any],
+        actions: list[Action],
+        now: datetime,
+        *,
+        cleanups: list[DeletePushgatewayGroups] | None = None,
+    ) -> None:
+        """Execute the actions in order; an API failure stops here (the next reconcile resumes).
+
+        A refused create raises ``CreateFailed``. Pushgateway cleanups go to ``cleanups`` when
+        given (to run after the lock is released), else they run here.
+        """
         meta = sweep["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         for action in actions:
             if isinstance(action, (CreateConfigMap, CreateJob)):
-                created = self.api.create(action.body)
+                try:
+                    created = self.api.create(action.body)
+                except (kopf.PermanentError, kopf.TemporaryError) as exc:
+                    permanent = isinstance(exc, kopf.PermanentError)
+                    error = CreateError(action.body["kind"], permanent, str(exc))
+                    raise CreateFailed(error, exc) from exc
                 log.info(
                     "%s %s/%s %s",
                     action.body["kind"],
@@ -130,7 +210,29 @@ class Controller:
             elif isinstance(action, EmitEvent):
                 self.api.post_event(sweep, action, now)
             elif isinstance(action, DeletePushgatewayGroups):
-                self._cleanup(namespace, name, action)
+                if cleanups is None:
+                    self._cleanup(namespace, name, action)
+                else:
+                    cleanups.append(action)
+
+    def _run_cleanups(
+        self, sweep: Mapping[str, Any], cleanups: list[DeletePushgatewayGroups]
+    ) -> None:
+        """Run the collected cleanups outside the lock; one at a time per Sweep."""
+        if not cleanups:
+            return
+        meta = sweep["metadata"]
+        key = (meta["namespace"], meta["name"])
+        with self._locks_guard:
+            if key in self._cleaning:
+                return  # another thread is deleting this sweep's groups right now
+            self._cleaning.add(key)
+        try:
+            for action in cleanups:
+                self._cleanup(key[0], key[1], action)
+        finally:
+            with self._locks_guard:
+                self._cleaning.discard(key)
 
     def _cleanup(self, namespace: str, name: str, action: DeletePushgatewayGroups) -> None:
         url = self.config.pushgateway_url
@@ -195,4 +297,13 @@ class Controller:
         self.api.post_event(sweep, event, self.clock())
 
 
-__all__ = ["Controller", "observe"]
+class CreateFailed(Exception):
+    """Creating a child failed; ``error`` is what reconcile is told, ``cause`` the kopf error."""
+
+    def __init__(self, error: CreateError, cause: kopf.PermanentError | kopf.TemporaryError):
+        super().__init__(error.message)
+        self.error = error
+        self.cause = cause
+
+
+__all__ = ["Controller", "CreateFailed", "observe"]

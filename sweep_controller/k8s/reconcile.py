@@ -21,6 +21,15 @@ The rules:
 * A child with the right name owned by something else (an older Sweep of the same name still
   being garbage-collected) is never adopted: the sweep waits, Pending.
 * Status is patched only when it changes; an Event is emitted only when the phase changes.
+* A create the API server rejects for good (400, 422, another non-retryable 4xx) makes the sweep
+  Failed (``JobRejected``, or ``ConfigMapRejected``) with the server's message; a temporary failure
+  (403, 429, 5xx, no connection) keeps it Pending with the message in its status while the
+  create is retried (``CreateRetrying``).
+* A Job none of whose pods could be created (a missing ServiceAccount or Secret, a PodSecurity
+  rejection, an exhausted quota) reports ``FailedCreate`` Events; the sweep stays Pending with the
+  condition ``PodsCreated`` False and the latest message, and is Failed (``PodsNotCreated``)
+  ``pod_creation_timeout_seconds`` after the first failure (0: never). A suspended Job (waiting for
+  Kueue) never times out.
 * Once finished and ``pushgateway_cleanup_grace_seconds`` later (or when the Sweep is deleted),
   the sweep's Pushgateway task groups are deleted, once.
 """
@@ -68,12 +77,36 @@ class EventType(StrEnum):
 
 
 @dataclass(frozen=True)
+class FailedCreate:
+    """A ``FailedCreate`` Event of the Job: pods could not be created since ``first``."""
+
+    first: datetime
+    last: datetime
+    message: str
+
+
+@dataclass(frozen=True)
+class CreateError:
+    """Creating a child failed: ``permanent`` when the API server rejected it for good."""
+
+    kind: str
+    permanent: bool
+    message: str
+
+
+@dataclass(frozen=True)
 class Observed:
-    """What the adapter found for one Sweep: its children as read (None: absent) and deletion."""
+    """What the adapter found for one Sweep: its children as read (None: absent) and deletion.
+
+    ``failed_create`` holds the Job's ``FailedCreate`` Events (read only while no pod of the Job
+    exists), ``create_error`` a failed create of a child in this reconcile.
+    """
 
     configmap: Mapping[str, Any] | None = None
     job: Mapping[str, Any] | None = None
     deleted: bool = False
+    failed_create: tuple[FailedCreate, ...] = ()
+    create_error: CreateError | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +166,8 @@ class _Decision:
     completion_time: datetime | None = None
     results_uri: str | None = None
     creates: list[Action] = field(default_factory=list)
+    pods_created: tuple[bool, str, str] | None = None
+    """The PodsCreated condition (true?, reason, message); None keeps the one there is."""
 
 
 def count_indexes(intervals: str | None) -> int:
@@ -160,8 +195,65 @@ def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
 
 
+def needs_pod_events(job: Mapping[str, Any]) -> bool:
+    """Whether the Job is unfinished, not suspended and podless (its FailedCreate Events matter)."""
+    status = job.get("status") or {}
+    if _condition(job, "Complete") or _condition(job, "Failed") or _condition(job, "Suspended"):
+        return False
+    if (job.get("spec") or {}).get("suspend"):
+        return False
+    counts = ("active", "ready", "succeeded", "failed", "terminating")
+    return not any(status.get(key) for key in counts) and not status.get("completedIndexes")
+
+
+def _pods_not_created(
+    sweep: Sweep,
+    failures: tuple[FailedCreate, ...],
+    old: SweepStatus,
+    now: datetime,
+    config: ControllerConfig,
+    base: _Decision,
+) -> _Decision:
+    """Pending with the latest FailedCreate message, or Failed once the timeout has passed."""
+    latest = max(failures, key=lambda f: f.last).message
+    first = min(f.first for f in failures)
+    before = old.condition(ConditionType.PODS_CREATED)
+    if before is not None and before.status == "False":
+        first = min(first, before.last_transition_time)
+    timeout = config.pod_creation_timeout_seconds
+    if timeout and now >= first + timedelta(seconds=timeout):
+        message = (
+            f"no pod of Job {sweep.name} could be created for {timeout} s "
+            f"(pod_creation_timeout_seconds): {latest}"
+        )
+        return replace(
+            base,
+            phase=Phase.FAILED,
+            reason="PodsNotCreated",
+            message=message,
+            completion_time=now,
+            pods_created=(False, "PodsNotCreated", latest),
+        )
+    message = f"pods of Job {sweep.name} cannot be created: {latest}"
+    if timeout:
+        message += f"; the sweep fails at {(first + timedelta(seconds=timeout)).isoformat()}"
+    return replace(
+        base,
+        reason="FailedCreate",
+        message=message,
+        pods_created=(False, "FailedCreate", latest),
+    )
+
+
 def _from_job(
-    sweep: Sweep, job: Mapping[str, Any], old: SweepStatus, now: datetime, uri: str
+    sweep: Sweep,
+    job: Mapping[str, Any],
+    old: SweepStatus,
+    now: datetime,
+    uri: str,
+    *,
+    observed: Observed,
+    config: ControllerConfig,
 ) -> _Decision:
     """The sweep's phase and counts from its Job's status and conditions."""
     status = job.get("status") or {}
@@ -185,6 +277,8 @@ def _from_job(
         start_time=start,
         results_uri=uri,
     )
+    if old.condition(ConditionType.PODS_CREATED) is not None and not needs_pod_events(job):
+        base = replace(base, pods_created=(True, "PodsCreated", "the Job's pods were created"))
     if complete := _condition(job, "Complete"):
         end = (
             old.completion_time
@@ -222,6 +316,8 @@ def _from_job(
         if failed_indexes:
             message += f" (indexes {failed_indexes}; see the worker logs of those pods)"
         return replace(base, phase=Phase.FAILED, reason=why, message=message, completion_time=end)
+    if observed.failed_create and needs_pod_events(job):
+        return _pods_not_created(sweep, observed.failed_create, old, now, config, base)
     suspended = _condition(job, "Suspended") or (job.get("spec") or {}).get("suspend")
     if suspended or not status.get("startTime"):
         queue = ((job.get("metadata") or {}).get("labels") or {}).get(QUEUE_LABEL)
@@ -256,12 +352,15 @@ def _decide(
         )
     job = observed.job
     if job is not None and _owned_by(job, uid):
+        failed = old.condition(ConditionType.FAILED)
+        if old.phase is Phase.FAILED and failed is not None and failed.reason == "PodsNotCreated":
+            return None  # final, even if the Job's pods appear later
         try:  # the cluster config may have changed since the Job was created
             uri = old.results_uri or job_results_uri(sweep, config)
             configmap = build_configmap(sweep, config, Owner(name, uid))
         except SpecError:
             uri, configmap = old.results_uri or "", None
-        decision = _from_job(sweep, job, old, now, uri)
+        decision = _from_job(sweep, job, old, now, uri, observed=observed, config=config)
         if observed.configmap is None and configmap and decision.phase not in TERMINAL_PHASES:
             decision.creates.append(CreateConfigMap(configmap))
         return decision
@@ -284,6 +383,25 @@ def _decide(
                 "Sweep of the same name may still be deleting); waiting for it to go away"
             )
             return _Decision(Phase.PENDING, "Blocked", message, tasks_total=sweep.spec.n_tasks)
+    if (error := observed.create_error) is not None:
+        if error.permanent:
+            message = f"the API server rejected the {error.kind}: {error.message}"
+            return _Decision(
+                Phase.FAILED,
+                f"{error.kind}Rejected",
+                message,
+                tasks_total=sweep.spec.n_tasks,
+                completion_time=old.completion_time or now,
+            )
+        message = f"creating the {error.kind} failed; retrying: {error.message}"
+        return replace(
+            _Decision(Phase.PENDING, "CreateRetrying", message, tasks_total=sweep.spec.n_tasks),
+            tasks_done=old.tasks_done or 0,
+            tasks_failed=old.tasks_failed or 0,
+            failed_indexes=old.failed_indexes,
+            start_time=old.start_time,
+            results_uri=uri,
+        )
     owner = Owner(name, uid)
     creates: list[Action] = []
     if observed.configmap is None:
@@ -316,7 +434,8 @@ def _decide(
 def _conditions(
     decision: _Decision, old: SweepStatus, now: datetime, generation: int | None
 ) -> list[Condition]:
-    """Started, Complete and Failed; a transition time changes only when the status does."""
+    """Started, Complete, Failed (and PodsCreated once it was False); a transition time changes only
+    when the status does."""
     phase = decision.phase
     started = decision.start_time is not None or phase in (Phase.RUNNING, Phase.SUCCEEDED)
     states = {
@@ -337,6 +456,10 @@ def _conditions(
             decision.message if phase is Phase.FAILED else "",
         ),
     }
+    if decision.pods_created is not None:
+        states[ConditionType.PODS_CREATED] = decision.pods_created
+    elif (kept := old.condition(ConditionType.PODS_CREATED)) is not None:
+        states[ConditionType.PODS_CREATED] = (kept.status == "True", kept.reason, kept.message)
     result = []
     for kind, (true, reason, message) in states.items():
         value = "True" if true else "False"
@@ -370,6 +493,26 @@ def _cleanup(
         if now < status.completion_time + grace:
             return []
     return [DeletePushgatewayGroups(name, range(status.tasks_total), mark_done=not deleted)]
+
+
+def settled(resource: Mapping[str, Any], config: ControllerConfig) -> bool:
+    """Whether a Sweep, as listed, is finished with nothing left to do (a resync skips it)."""
+    meta = resource.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return False
+    status = parse_status(resource.get("status") or {})
+    if status.phase not in TERMINAL_PHASES:
+        return False
+    cleanup_due = (
+        config.pushgateway_url
+        and not status.pushgateway_cleaned_up
+        and status.start_time is not None
+        and status.tasks_total
+    )
+    return not cleanup_due
+
+
+_WARNINGS = frozenset({"CreateRetrying", "Blocked"})
 
 
 def _status_patch(old_raw: Mapping[str, Any], new: SweepStatus) -> dict[str, Any]:
@@ -417,7 +560,8 @@ def reconcile(
     if patch:
         actions.append(UpdateStatus(patch))
     if new.phase != old.phase:
-        kind = EventType.WARNING if new.phase is Phase.FAILED else EventType.NORMAL
+        warn = new.phase is Phase.FAILED or decision.reason in _WARNINGS
+        kind = EventType.WARNING if warn else EventType.NORMAL
         actions.append(EmitEvent(kind, decision.reason, decision.message))
     actions += _cleanup(meta.get("name", ""), new, now, config, deleted=False)
     return actions
@@ -426,12 +570,16 @@ def reconcile(
 __all__ = [
     "Action",
     "CreateConfigMap",
+    "CreateError",
     "CreateJob",
     "DeletePushgatewayGroups",
     "EmitEvent",
     "EventType",
+    "FailedCreate",
     "Observed",
     "UpdateStatus",
     "count_indexes",
+    "needs_pod_events",
     "reconcile",
+    "settled",
 ]

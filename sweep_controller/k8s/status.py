@@ -34,6 +34,7 @@ class ConditionType(StrEnum):
     STARTED = "Started"
     COMPLETE = "Complete"
     FAILED = "Failed"
+    PODS_CREATED = "PodsCreated"
 
 
 class _StatusModel(BaseModel):
@@ -46,7 +47,7 @@ class _StatusModel(BaseModel):
 class Condition(_StatusModel):
     """One Kubernetes-style condition: type, True/False, reason, message and transition time."""
 
-    type: ConditionType = Field(description="Started, Complete or Failed.")
+    type: ConditionType = Field(description="Started, Complete, Failed or PodsCreated.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason of the last transition.")
     message: str = Field("", description="Human-readable detail.")

@@ -48,6 +48,11 @@ MAX_DESIGN_SAMPLES = 2**20
 """Most samples of a latin_hypercube or sobol design, which each process generates whole (a
 2^20 x 11 design is about 92 MB and 2 s); the random method draws each point alone and has no
 limit of its own."""
+INT32_MAX = 2**31 - 1
+"""Largest value of a Kubernetes int32 field; every integer of the spec has a maximum in the CRD."""
+MAX_INDEXED_PARALLELISM = 100_000
+"""The API server refuses an Indexed Job with ``backoffLimitPerIndex`` and a larger parallelism or
+``maxFailedIndexes`` (the controller further caps parallelism at ``MAX_PARALLELISM``)."""
 RENAMED_SPEC_KEYS: Mapping[str, str] = {"pointsPerTask": "runsPerTask"}
 """Deprecated spec keys that still work, with a warning, and their current names."""
 
@@ -110,12 +115,17 @@ class SweepSpec(StrictModel):
         description="Groups of swept parameters varied together (paired), not crossed.",
     )
     method: Method = Field(Method.GRID, description="grid, random, latin_hypercube or sobol.")
-    samples: int | None = Field(None, ge=1, description="Number of points (sampled methods).")
-    replicates: int = Field(1, ge=1, description="Runs per point, each with its own seed.")
+    samples: int | None = Field(
+        None, ge=1, le=INT32_MAX, description="Number of points (sampled methods)."
+    )
+    replicates: int = Field(
+        1, ge=1, le=INT32_MAX, description="Runs per point, each with its own seed."
+    )
     seed: BaseSeed = Field(0, description="Sweep seed; run seeds derive from it.")
     runs_per_task: int = Field(
         1,
         ge=1,
+        le=INT32_MAX,
         alias="runsPerTask",
         description="Runs (point x replicate) one task, i.e. one Job index, performs.",
     )
@@ -126,13 +136,23 @@ class SweepSpec(StrictModel):
         "JSONL).",
     )
     output: Output = Field(default_factory=Output)
-    parallelism: int | None = Field(None, ge=1, description="Tasks running at once (Kubernetes).")
+    parallelism: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_INDEXED_PARALLELISM,
+        description="Tasks running at once (Kubernetes).",
+    )
     backoff_limit_per_index: int = Field(
-        2, ge=0, alias="backoffLimitPerIndex", description="Retries of one task (Kubernetes)."
+        2,
+        ge=0,
+        le=INT32_MAX,
+        alias="backoffLimitPerIndex",
+        description="Retries of one task (Kubernetes).",
     )
     max_failed_indexes: int | None = Field(
         None,
         ge=0,
+        le=MAX_INDEXED_PARALLELISM,
         alias="maxFailedIndexes",
         description="Failed tasks tolerated before the sweep fails; unset: run all, fail if any.",
     )

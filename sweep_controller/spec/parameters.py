@@ -201,7 +201,10 @@ class ParameterSpec(StrictModel):
     min: float | None = Field(None, description="Lower end of the range (inclusive).")
     max: float | None = Field(None, description="Upper end of the range (inclusive).")
     steps: int | None = Field(
-        None, ge=1, description="Grid only: number of evenly spaced values from min to max."
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="Grid only: number of evenly spaced values from min to max.",
     )
     scale: Scale = Field(Scale.LINEAR, description="Spacing of the range: linear or log.")
 

@@ -111,6 +111,8 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
                 "ServiceAccount/govsim-worker",
                 "Role/govsim-controller",
                 "RoleBinding/govsim-controller",
+                "ClusterRole/govsim-controller-govsim-crd",
+                "ClusterRoleBinding/govsim-controller-govsim-crd",
                 "Deployment/govsim-controller",
                 "Service/govsim-controller-metrics",
                 "ConfigMap/govsim-dashboards",
@@ -130,6 +132,8 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
                 "ServiceAccount/govsim-worker",
                 "Role/govsim-controller",
                 "RoleBinding/govsim-controller",
+                "ClusterRole/govsim-controller-govsim-crd",
+                "ClusterRoleBinding/govsim-controller-govsim-crd",
                 "Deployment/govsim-controller",
                 "Service/govsim-controller-metrics",
                 "ServiceMonitor/govsim-controller",
@@ -153,6 +157,8 @@ def test_every_object_is_namespaced_in_the_release_namespace() -> None:
                 "ServiceAccount/govsim-worker",
                 "ClusterRole/govsim-controller-govsim",
                 "ClusterRoleBinding/govsim-controller-govsim",
+                "ClusterRole/govsim-controller-govsim-crd",
+                "ClusterRoleBinding/govsim-controller-govsim-crd",
                 "Deployment/govsim-controller",
                 "Service/govsim-controller-metrics",
                 "ServiceAccount/govsim-test",
@@ -206,7 +212,7 @@ EXPECTED_RULES = [
     (("govsim.io",), ("sweeps/finalizers",), ("update",)),
     (("batch",), ("jobs",), ("create", "get", "list", "watch")),
     (("",), ("configmaps",), ("create", "get", "list", "watch")),
-    (("",), ("events",), ("create", "patch")),
+    (("",), ("events",), ("create", "patch", "list")),
     (("events.k8s.io",), ("events",), ("create", "patch")),
 ]
 
@@ -218,24 +224,50 @@ def rules_of(role: dict[str, Any]) -> list[tuple[tuple[str, ...], ...]]:
     ]
 
 
-@pytest.mark.parametrize(("value_set", "kind"), [("default", "Role"), ("cluster", "ClusterRole")])
-def test_rbac_is_least_privilege(value_set: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("value_set", "kind", "name"),
+    [("default", "Role", CONTROLLER), ("cluster", "ClusterRole", f"{CONTROLLER}-{NAMESPACE}")],
+)
+def test_rbac_is_least_privilege(value_set: str, kind: str, name: str) -> None:
     """Exactly the expected rules: no wildcard, no secrets, no delete, update only finalizers."""
     docs = manifests(value_set)
-    (role,) = [
-        d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(CONTROLLER)
-    ]
+    role = find(docs, kind, name)
     assert rules_of(role) == EXPECTED_RULES
     flat = json.dumps(role["rules"])
     for forbidden in ('"*"', "secrets", "delete", "pods", "escalate", "bind", "namespaces"):
         assert forbidden not in flat
     updates = [r["resources"] for r in role["rules"] if "update" in r["verbs"]]
     assert updates == [["sweeps/finalizers"]]
-    binding = find(docs, f"{kind}Binding", role["metadata"]["name"])
+    binding = find(docs, f"{kind}Binding", name)
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": kind,
         "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": CONTROLLER, "namespace": NAMESPACE}
+    ]
+
+
+@pytest.mark.parametrize("value_set", ["default", "cluster"])
+def test_controller_may_read_only_the_sweep_crd_in_both_modes(value_set: str) -> None:
+    """get on the one CRD sweeps.govsim.io (the schema-version check), nothing else."""
+    docs = manifests(value_set)
+    name = f"{CONTROLLER}-{NAMESPACE}-crd"
+    role = find(docs, "ClusterRole", name)
+    assert role["rules"] == [
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "resourceNames": ["sweeps.govsim.io"],
+            "verbs": ["get"],
+        }
+    ]
+    binding = find(docs, "ClusterRoleBinding", name)
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": name,
     }
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": CONTROLLER, "namespace": NAMESPACE}

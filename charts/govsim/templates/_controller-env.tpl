@@ -64,4 +64,6 @@ secrets, pod annotations and labels, priority class, deadline, UID).
   value: {{ if .Values.worker.activeDeadlineSeconds }}{{ .Values.worker.activeDeadlineSeconds | int64 | quote }}{{ else }}""{{ end }}
 - name: GOVSIM_WORKER_RUN_AS_USER
   value: {{ if kindIs "invalid" .Values.podSecurity.runAsUser }}"null"{{ else }}{{ .Values.podSecurity.runAsUser | int64 | quote }}{{ end }}
+- name: GOVSIM_POD_CREATION_TIMEOUT_SECONDS
+  value: {{ .Values.controller.podCreationTimeoutSeconds | int64 | quote }}
 {{- end }}

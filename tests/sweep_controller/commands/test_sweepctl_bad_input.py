@@ -111,9 +111,9 @@ ROWS = [
     ),
     spec_row(
         "designs-too-large-sobol",
-        "  method: sobol\n  samples: 2147483648\n"
+        "  method: sobol\n  samples: 2147483647\n"
         "  parameters:\n    whale_ratio: {min: 0, max: 1}\n",
-        r"spec\.samples: 2147483648 is over the sobol limit of 1048576",
+        r"spec\.samples: 2147483647 is over the sobol limit of 1048576",
     ),
     spec_row(
         "runs-over-the-limit",

@@ -24,6 +24,9 @@ from kit.servers import free_port
 from kit.waiting import until
 
 from sweep_controller.commands import main as cli
+from sweep_controller.k8s import crd
+
+CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 
 SWEEPCTL = str(Path(sys.executable).parent / "sweepctl")
 
@@ -82,6 +85,7 @@ async def test_controller_process_serves_health_and_metrics_and_creates_the_job(
     kmock: Any, tmp_path: Path
 ) -> None:
     declare(kmock)
+    kmock.objects[CRDS, None, crd.CRD_NAME] = crd.build_crd()
     kmock.objects["govsim.io/v1alpha1/sweeps", NAMESPACE, "whale-vs-conformity"] = resource()
     metrics_port, health_port = free_port(), free_port()
     env = {
@@ -130,3 +134,27 @@ async def test_controller_process_serves_health_and_metrics_and_creates_the_job(
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_controller_refuses_an_older_crd_with_one_line(kmock: Any, tmp_path: Path) -> None:
+    declare(kmock)
+    older = crd.build_crd()
+    older["metadata"]["annotations"] = {crd.SCHEMA_VERSION_ANNOTATION: "1"}
+    kmock.objects[CRDS, None, crd.CRD_NAME] = older
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", str(kmock.url).rstrip("/"))),
+    }
+    argv = [SWEEPCTL, "controller", "--namespace", NAMESPACE, "--metrics-port", "0"]
+    done = await asyncio.to_thread(
+        subprocess.run, argv, env=env, capture_output=True, text=True, timeout=50
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"sweepctl: error: CRD sweeps.govsim.io has schema version 1; this controller needs "
+        f"{crd.SCHEMA_VERSION}: kubectl apply --server-side --force-conflicts -f "
+        "charts/govsim/crds/\n"
+    )

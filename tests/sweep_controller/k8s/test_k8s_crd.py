@@ -358,3 +358,69 @@ def test_controller_status_validates_against_the_status_schema() -> None:
     assert [e.message for e in VALIDATOR.iter_errors(document)] == []
     document["status"]["phase"] = "Exploded"
     assert not VALIDATOR.is_valid(document)
+
+
+# --- integer maxima and the schema version --------------------------------------------------------
+
+
+def integer_nodes(node: Mapping[str, Any], path: str = "spec") -> Iterator[tuple[str, Any]]:
+    """Every integer property under ``node`` with its path."""
+    if node.get("type") == "integer":
+        yield path, node
+    for name, child in (node.get("properties") or {}).items():
+        yield from integer_nodes(child, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), Mapping):
+            yield from integer_nodes(node[key], f"{path}[]")
+
+
+def test_every_spec_integer_has_a_maximum_within_int32_or_int64() -> None:
+    schema = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    found = dict(integer_nodes(schema["spec"]))
+    assert {"spec.parallelism", "spec.backoffLimitPerIndex", "spec.maxFailedIndexes"} <= set(found)
+    missing = sorted(path for path, node in found.items() if "maximum" not in node)
+    assert missing == []
+    assert found["spec.backoffLimitPerIndex"]["maximum"] == 2**31 - 1
+    assert found["spec.parallelism"]["maximum"] == 100_000  # Indexed Jobs with per-index limits
+    assert found["spec.maxFailedIndexes"]["maximum"] == 100_000
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("backoffLimitPerIndex", 2**31), ("parallelism", 100_001), ("maxFailedIndexes", 100_001)],
+)
+def test_model_refuses_integers_the_job_cannot_hold(key: str, value: int) -> None:
+    document = example()
+    document["spec"][key] = value
+    with pytest.raises(SpecError, match=f"spec.{key}"):
+        parse_sweep(document)
+
+
+def test_generated_schema_matches_the_hash_of_its_version() -> None:
+    """Changing the schema needs a new SCHEMA_VERSION with its hash (never an edited one)."""
+    assert crd.schema_digest() == crd.SCHEMA_HASHES[crd.SCHEMA_VERSION], (
+        "the CRD schema changed: raise SCHEMA_VERSION in sweep_controller/k8s/crd.py and record "
+        "the new schema_digest() for it"
+    )
+    assert sorted(crd.SCHEMA_HASHES) == list(range(1, crd.SCHEMA_VERSION + 1))
+    assert len(set(crd.SCHEMA_HASHES.values())) == len(crd.SCHEMA_HASHES)
+    annotations = crd.build_crd()["metadata"]["annotations"]
+    assert annotations == {"govsim.io/schema-version": str(crd.SCHEMA_VERSION)}
+
+
+@pytest.mark.parametrize(
+    ("crd_body", "outcome"),
+    [
+        (None, "is not installed; install it: kubectl apply --server-side --force-conflicts"),
+        ({"metadata": {}}, "has schema version 1; this controller needs"),
+        ({"metadata": {"annotations": {"govsim.io/schema-version": "x"}}}, "is not an integer"),
+        ({"metadata": {"annotations": {"govsim.io/schema-version": "99"}}}, 99),
+    ],
+)
+def test_installed_schema_version(crd_body: dict[str, Any] | None, outcome: str | int) -> None:
+    if isinstance(outcome, int):
+        assert crd.installed_schema_version(crd_body) == outcome
+        return
+    with pytest.raises(crd.CrdVersionError, match=outcome):
+        crd.installed_schema_version(crd_body)
+    assert crd.installed_schema_version(crd.build_crd()) == crd.SCHEMA_VERSION

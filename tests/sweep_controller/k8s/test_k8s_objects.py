@@ -262,6 +262,7 @@ def test_config_from_env_reads_every_field() -> None:
         "GOVSIM_WORKER_ACTIVE_DEADLINE_SECONDS": "7200",
         "GOVSIM_WORKER_RUN_AS_USER": "null",
         "GOVSIM_PUSHGATEWAY_CLEANUP_BUDGET_SECONDS": "45",
+        "GOVSIM_POD_CREATION_TIMEOUT_SECONDS": "120",
     }
     assert set(environ) == set(ControllerConfig.ENV.values())
     config = ControllerConfig.from_env(environ)
@@ -270,6 +271,7 @@ def test_config_from_env_reads_every_field() -> None:
     assert config.tolerations == ({"key": "spot", "operator": "Exists"},)
     assert (config.default_parallelism, config.ttl_seconds_after_finished) == (7, 60)
     assert config.pushgateway_cleanup_budget_seconds == 45
+    assert config.pod_creation_timeout_seconds == 120
     assert config.default_output_uri == "s3://results/sweeps"
     job = build_job(sweep_with(), config)
     pod = job["spec"]["template"]["spec"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -37,7 +38,9 @@ async def operator(kmock: Any, config: ControllerConfig = CONFIG) -> AsyncIterat
     """kopf running our registry against the fake server until the block ends."""
     api = KubeApi(k8s.ApiClient(k8s.Configuration(host=str(kmock.url).rstrip("/"))))
     controller = Controller(api, config, clock=lambda: datetime.now(UTC))
-    registry = build_registry(controller, login=False)
+    registry = build_registry(
+        controller, namespaces=[NAMESPACE], resync_seconds=60, watch_timeout_seconds=1, login=False
+    )
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -106,6 +109,48 @@ async def test_operator_creates_the_job_and_follows_it_to_success(kmock: Any) ->
         r for r in list(kmock) if r.method.value == "POST" and r.url.path.endswith("/jobs")
     ]
     assert len(job_posts) == 1
+    # The Job watch is ours and selects on the server: no request lists every Job.
+    job_gets = [r for r in list(kmock) if r.method.value == "GET" and r.url.path.endswith("/jobs")]
+    assert job_gets and all(r.params.get("labelSelector") == "govsim.io/sweep" for r in job_gets)
+
+
+@pytest.mark.slow
+async def test_created_sweep_gets_no_finalizer_one_event_and_one_transition(kmock: Any) -> None:
+    declare(kmock)
+    kmock.objects["govsim.io/v1alpha1/sweeps", NAMESPACE, NAME] = resource()
+
+    def sweep() -> dict[str, Any]:
+        return live(kmock, "govsim.io/v1alpha1/sweeps", NAME) or {}
+
+    def handled() -> bool:
+        annotations = sweep().get("metadata", {}).get("annotations") or {}
+        return any("last-handled-configuration" in key for key in annotations)
+
+    def job_routed() -> bool:  # the Job's ADDED event reconciled the Sweep once more
+        reads = [r for r in list(kmock) if r.method.value == "GET" and r.url.path.endswith(NAME)]
+        return len(reads) >= 2
+
+    async with operator(kmock):
+        await until(lambda: (sweep().get("status") or {}).get("phase") == "Pending", "Pending")
+        await until(handled, "kopf's record of the handled create")
+        await until(job_routed, "a second reconcile")
+        assert sweep()["metadata"].get("finalizers") in (None, [])
+
+    events = [
+        json.loads(r.body)
+        for r in list(kmock)
+        if r.method.value == "POST" and r.url.path.endswith("/events")
+    ]
+    ours = [e for e in events if e.get("source", {}).get("component") == "govsim-controller"]
+    assert [e["reason"] for e in ours] == ["Created"]
+    transitions = [
+        r
+        for r in list(kmock)
+        if r.method.value == "PATCH"
+        and r.url.path.endswith("/status")
+        and "phase" in (json.loads(r.body).get("status") or {})
+    ]
+    assert len(transitions) == 1
 
 
 @pytest.mark.slow

@@ -19,14 +19,17 @@ from sweep_controller.k8s.objects import (
 from sweep_controller.k8s.reconcile import (
     Action,
     CreateConfigMap,
+    CreateError,
     CreateJob,
     DeletePushgatewayGroups,
     EmitEvent,
     EventType,
+    FailedCreate,
     Observed,
     UpdateStatus,
     count_indexes,
     reconcile,
+    settled,
 )
 from sweep_controller.spec.loading import sweep_from_resource
 
@@ -562,3 +565,169 @@ def test_a_resource_with_the_deprecated_points_per_task_gets_the_same_children()
     resolved = yaml.safe_load(created[0]["data"]["sweep.yaml"])
     assert resolved["spec"]["runsPerTask"] == 10
     assert "pointsPerTask" not in resolved["spec"]
+
+
+# --- a create the API server refuses -------------------------------------------------------------
+
+
+def test_rejected_job_fails_the_sweep_with_the_server_message() -> None:
+    res = resource()
+    configmap, _ = children(res)
+    error = CreateError("Job", True, "create Job research/x: 422 Unprocessable Entity: bad field")
+    actions = reconcile(res, Observed(configmap=configmap, create_error=error), NOW, config=CONFIG)
+    assert kinds(actions) == ["UpdateStatus", "EmitEvent"]  # no create is retried
+    status = status_of(actions)
+    assert status["phase"] == "Failed"
+    assert "422 Unprocessable Entity: bad field" in status["message"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert (failed["status"], failed["reason"]) == ("True", "JobRejected")
+    (event,) = events(actions)
+    assert (event.type, event.reason) == (EventType.WARNING, "JobRejected")
+    # Final: the next reconcile (still no Job) creates nothing.
+    after = apply(res, actions)
+    assert reconcile(after, Observed(configmap=configmap), NOW, config=NO_PUSHGATEWAY) == []
+
+
+def test_temporary_create_failure_is_pending_with_the_message() -> None:
+    res = resource()
+    error = CreateError("Job", False, "create Job research/x: 403 Forbidden: exceeded quota")
+    actions = reconcile(res, Observed(create_error=error), NOW, config=CONFIG)
+    assert kinds(actions) == ["UpdateStatus", "EmitEvent"]
+    status = status_of(actions)
+    assert status["phase"] == "Pending"
+    assert "retrying" in status["message"] and "exceeded quota" in status["message"]
+    (event,) = events(actions)
+    assert (event.type, event.reason) == (EventType.WARNING, "CreateRetrying")
+    # Once the create succeeds the message goes; the phase stays Pending (no second Event).
+    after = apply(res, actions)
+    again = reconcile(after, Observed(), NOW, config=CONFIG)
+    assert kinds(again) == ["CreateConfigMap", "CreateJob", "UpdateStatus"]
+    assert "retrying" not in status_of(again)["message"]
+
+
+# --- pods that are never created -----------------------------------------------------------------
+
+FIRST = datetime(2025, 1, 1, 1, 50, 0, tzinfo=UTC)
+QUOTA = 'pods "x-0" is forbidden: exceeded quota: compute, requested: cpu=1, limited: cpu=0'
+
+
+def podless(res: dict[str, Any], **status: Any) -> dict[str, Any]:
+    _, job = children(res)
+    return with_job_status(job, startTime="2025-01-01T01:49:00Z", **status)
+
+
+def failures(*messages: str, first: datetime = FIRST) -> tuple[FailedCreate, ...]:
+    return tuple(
+        FailedCreate(first, first + timedelta(minutes=i), m) for i, m in enumerate(messages)
+    )
+
+
+def pods_condition(status: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == "PodsCreated")
+
+
+@pytest.mark.parametrize(
+    ("timeout", "minutes_later", "phase", "reason"),
+    [
+        (900, 5, "Pending", "FailedCreate"),  # 15 min not yet over
+        (900, 20, "Failed", "PodsNotCreated"),
+        (0, 600, "Pending", "FailedCreate"),  # 0: never times out
+    ],
+)
+def test_failed_create_is_surfaced_then_times_out(
+    timeout: int, minutes_later: int, phase: str, reason: str
+) -> None:
+    config = CONFIG.model_copy(update={"pod_creation_timeout_seconds": timeout})
+    res = resource()
+    configmap, _ = children(res)
+    observed = Observed(
+        configmap=configmap,
+        job=podless(res),
+        failed_create=failures('serviceaccount "govsim-worker" not found', QUOTA),
+    )
+    now = FIRST + timedelta(minutes=minutes_later)
+    actions = reconcile(res, observed, now, config=config)
+    status = status_of(actions)
+    assert status["phase"] == phase
+    assert QUOTA in status["message"]  # the latest failure
+    cond = pods_condition(status)
+    assert cond["status"] == "False"
+    assert cond["reason"] == reason
+    assert cond["message"] == QUOTA
+    if phase == "Failed":
+        failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+        assert failed["reason"] == "PodsNotCreated"
+        assert events(actions)[0].type is EventType.WARNING
+
+
+def test_timeout_counts_from_the_first_failure_seen_even_after_events_expire() -> None:
+    res = resource()
+    configmap, _ = children(res)
+    job = podless(res)
+    early = Observed(configmap=configmap, job=job, failed_create=failures(QUOTA))
+    res = apply(res, reconcile(res, early, FIRST, config=CONFIG))
+    # An hour later the Events have expired and been recreated: the condition keeps the start.
+    late = Observed(
+        configmap=configmap,
+        job=job,
+        failed_create=failures(QUOTA, first=FIRST + timedelta(hours=1)),
+    )
+    status = status_of(reconcile(res, late, FIRST + timedelta(hours=1), config=CONFIG))
+    assert status["phase"] == "Failed"
+
+
+def test_suspended_job_never_times_out() -> None:
+    res = resource()
+    configmap, _ = children(res)
+    _, job = children(res)
+    job = with_job_status({**job, "spec": {**job["spec"], "suspend": True}})
+    observed = Observed(configmap=configmap, job=job, failed_create=failures(QUOTA))
+    status = status_of(reconcile(res, observed, FIRST + timedelta(days=1), config=CONFIG))
+    assert status["phase"] == "Pending"
+    assert "PodsCreated" not in [c["type"] for c in status["conditions"]]
+
+
+def test_pods_not_created_is_final_and_pods_created_turns_true_when_pods_run() -> None:
+    res = resource()
+    configmap, _ = children(res)
+    observed = Observed(configmap=configmap, job=podless(res), failed_create=failures(QUOTA))
+    # The quota is raised in time: the pods run, the condition turns True.
+    res_pending = apply(res, reconcile(res, observed, FIRST, config=CONFIG))
+    running = Observed(configmap=configmap, job=podless(res, active=3))
+    status = status_of(reconcile(res_pending, running, FIRST, config=CONFIG))
+    assert (status["phase"], pods_condition(status)["status"]) == ("Running", "True")
+    # Timed out: final, even if pods appear afterwards.
+    failed = apply(
+        res_pending, reconcile(res_pending, observed, FIRST + timedelta(hours=1), config=CONFIG)
+    )
+    assert failed["status"]["phase"] == "Failed"
+    assert reconcile(failed, running, FIRST + timedelta(hours=2), config=NO_PUSHGATEWAY) == []
+
+
+# --- which sweeps a resync skips -----------------------------------------------------------------
+
+DONE = {
+    "phase": "Succeeded",
+    "startTime": "2025-01-01T00:10:00Z",
+    "tasksTotal": 8,
+    "completionTime": "2025-01-01T01:00:00Z",
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "config", "deleting", "expected"),
+    [
+        ({**DONE, "pushgatewayCleanedUp": True}, CONFIG, False, True),
+        (DONE, NO_PUSHGATEWAY, False, True),
+        (DONE, CONFIG, False, False),  # cleanup still due
+        ({**DONE, "phase": "Failed", "startTime": None}, CONFIG, False, True),  # nothing pushed
+        ({**DONE, "phase": "Running"}, NO_PUSHGATEWAY, False, False),
+        ({**DONE, "pushgatewayCleanedUp": True}, CONFIG, True, False),
+        (None, CONFIG, False, False),
+    ],
+)
+def test_settled_sweeps_are_skipped_by_a_resync(
+    status: dict[str, Any] | None, config: ControllerConfig, deleting: bool, expected: bool
+) -> None:
+    clean = None if status is None else {k: v for k, v in status.items() if v is not None}
+    assert settled(resource(status=clean, deleting=deleting), config) is expected

@@ -341,12 +341,12 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         (("apiVersion", "v1"),),
         "apiVersion: Input should be 'govsim.io/v1alpha1' (got 'v1')",
     ),
-    ("zero replicates", (("spec.replicates", 0),), "spec.replicates: 0 is outside [1, inf)"),
+    ("zero replicates", (("spec.replicates", 0),), "spec.replicates: 0 is outside [1, 2147483647]"),
     ("negative seed", (("spec.seed", -1),), "spec.seed: -1 is outside [0, 9223372036854775807]"),
     (
         "zero runs per task",
         (("spec.runsPerTask", 0),),
-        "spec.runsPerTask: 0 is outside [1, inf)",
+        "spec.runsPerTask: 0 is outside [1, 2147483647]",
     ),
     (
         "unsupported output scheme",
@@ -389,7 +389,9 @@ def test_top_level_must_be_a_mapping() -> None:
 def test_load_reports_the_file(tmp_path: Path) -> None:
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(edited(sweep_doc(), ("spec.replicates", 0))))
-    with pytest.raises(SpecError, match=rf"^{path}: spec.replicates: 0 is outside \[1, inf\)$"):
+    with pytest.raises(
+        SpecError, match=rf"^{path}: spec.replicates: 0 is outside \[1, 2147483647\]$"
+    ):
         load_sweep(path)
 
 

@@ -100,7 +100,7 @@ def test_old_name_is_range_checked_like_the_new_one() -> None:
     doc["spec"]["pointsPerTask"] = 0
     with pytest.warns(SpecDeprecationWarning), pytest.raises(SpecError) as info:
         parse_sweep(doc, "sweep.yaml")
-    assert str(info.value) == "sweep.yaml: spec.runsPerTask: 0 is outside [1, inf)"
+    assert str(info.value) == "sweep.yaml: spec.runsPerTask: 0 is outside [1, 2147483647]"
 
 
 def test_validate_prints_one_warning_line(tmp_path: Path) -> None:
