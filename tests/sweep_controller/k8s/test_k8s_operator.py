@@ -181,4 +181,5 @@ async def test_deleting_a_sweep_deletes_its_pushgateway_groups(kmock: Any) -> No
             NAME,
         )
         await until(lambda: len(deletes()) == 8, "8 group deletions")
-    assert sorted(deletes())[0] == f"/metrics/job/govsim-worker/index/0/sweep/{NAME}"
+    first = f"/metrics/job/govsim-worker/index/0/sweep/{NAME}/sweep_namespace/{NAMESPACE}"
+    assert sorted(deletes())[0] == first
