@@ -106,17 +106,21 @@ locals {
     worker = {
       namespace       = local.k8s_namespace
       service_account = local.worker_service_account
-      policy          = local.worker_policy
+      # The chart's controller.workerNamespaces create the same service account there.
+      extra_namespaces = var.worker_namespaces
+      policy           = local.worker_policy
     }
     controller = {
-      namespace       = local.k8s_namespace
-      service_account = local.controller_service_account
-      policy          = local.controller_policy
+      namespace        = local.k8s_namespace
+      service_account  = local.controller_service_account
+      extra_namespaces = []
+      policy           = local.controller_policy
     }
     cluster-autoscaler = {
-      namespace       = local.autoscaler_namespace
-      service_account = local.autoscaler_service_account
-      policy          = local.autoscaler_policy
+      namespace        = local.autoscaler_namespace
+      service_account  = local.autoscaler_service_account
+      extra_namespaces = []
+      policy           = local.autoscaler_policy
     }
   }
 }
@@ -140,7 +144,11 @@ resource "aws_iam_role" "irsa" {
       Action    = "sts:AssumeRoleWithWebIdentity"
       Condition = {
         StringEquals = {
-          "${local.oidc_issuer_host}:sub" = "system:serviceaccount:${each.value.namespace}:${each.value.service_account}"
+          # One subject per namespace (IAM matches any of a list).
+          "${local.oidc_issuer_host}:sub" = [
+            for ns in concat([each.value.namespace], each.value.extra_namespaces) :
+            "system:serviceaccount:${ns}:${each.value.service_account}"
+          ]
           "${local.oidc_issuer_host}:aud" = "sts.amazonaws.com"
         }
       }

@@ -5,7 +5,13 @@
 locals {
   registry = split("/", aws_ecr_repository.this["image"].repository_url)[0]
 
-  helm_values = {
+  helm_values = merge(local.helm_base_values, {
+    # Only with worker_namespaces: watch every namespace, with these worker namespaces.
+    for k, v in { controller = { watchAllNamespaces = true, workerNamespaces = var.worker_namespaces } } :
+    k => v if length(var.worker_namespaces) > 0
+  })
+
+  helm_base_values = {
     image = merge(
       { repository = aws_ecr_repository.this["image"].repository_url },
       { for k, v in { tag = var.image_tag } : k => v if v != null },

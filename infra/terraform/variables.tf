@@ -299,6 +299,19 @@ variable "ecr_keep_images" {
   }
 }
 
+variable "worker_namespaces" {
+  description = "Further namespaces that run Sweeps (the chart's controller.workerNamespaces): the govsim-worker service account in each may assume the worker role, and helm_values turns on watching every namespace with these worker namespaces."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for ns in var.worker_namespaces : can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", ns)) && ns != "govsim"
+    ]) && length(distinct(var.worker_namespaces)) == length(var.worker_namespaces)
+    error_message = "worker_namespaces: each must be a distinct DNS-1123 label other than the release namespace govsim."
+  }
+}
+
 variable "image_tag" {
   description = "Image tag written into the helm_values output (the release workflow tags images with the version, e.g. 0.4.0). Null leaves the chart's default."
   type        = string

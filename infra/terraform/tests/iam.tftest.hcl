@@ -94,7 +94,7 @@ run "prefix_variable_moves_every_grant" {
 run "irsa_roles_trust_exactly_one_service_account" {
   assert {
     condition = jsondecode(aws_iam_role.irsa["worker"].assume_role_policy).Statement[0].Condition.StringEquals == {
-      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub" = "system:serviceaccount:govsim:govsim-worker"
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub" = ["system:serviceaccount:govsim:govsim-worker"]
       "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:aud" = "sts.amazonaws.com"
     }
     error_message = "The worker role must trust only govsim/govsim-worker through the cluster's issuer."
@@ -102,13 +102,13 @@ run "irsa_roles_trust_exactly_one_service_account" {
   assert {
     condition = jsondecode(aws_iam_role.irsa["controller"].assume_role_policy).Statement[0].Condition.StringEquals[
       "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
-    ] == "system:serviceaccount:govsim:govsim-controller"
+    ] == ["system:serviceaccount:govsim:govsim-controller"]
     error_message = "The controller role must trust only govsim/govsim-controller."
   }
   assert {
     condition = jsondecode(aws_iam_role.irsa["cluster-autoscaler"].assume_role_policy).Statement[0].Condition.StringEquals[
       "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
-    ] == "system:serviceaccount:kube-system:cluster-autoscaler"
+    ] == ["system:serviceaccount:kube-system:cluster-autoscaler"]
     error_message = "The autoscaler role must trust only kube-system/cluster-autoscaler."
   }
   assert {
@@ -124,6 +124,40 @@ run "irsa_roles_trust_exactly_one_service_account" {
     condition     = aws_iam_openid_connect_provider.eks.url == aws_eks_cluster.this.identity[0].oidc[0].issuer
     error_message = "The IAM OIDC provider must be the cluster's issuer."
   }
+}
+
+run "worker_namespaces_extend_only_the_worker_trust" {
+  variables {
+    worker_namespaces = ["lab-a", "lab-b"]
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.irsa["worker"].assume_role_policy).Statement[0].Condition.StringEquals[
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
+      ] == [
+      "system:serviceaccount:govsim:govsim-worker",
+      "system:serviceaccount:lab-a:govsim-worker",
+      "system:serviceaccount:lab-b:govsim-worker",
+    ]
+    error_message = "Each worker namespace's govsim-worker service account must be trusted, and nothing else."
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.irsa["controller"].assume_role_policy).Statement[0].Condition.StringEquals[
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
+    ] == ["system:serviceaccount:govsim:govsim-controller"]
+    error_message = "Worker namespaces must not widen the controller's trust."
+  }
+  assert {
+    condition     = yamldecode(output.helm_values).controller == { watchAllNamespaces = true, workerNamespaces = ["lab-a", "lab-b"] }
+    error_message = "helm_values must watch every namespace and list the worker namespaces."
+  }
+}
+
+run "worker_namespaces_refuse_the_release_namespace" {
+  command = plan
+  variables {
+    worker_namespaces = ["govsim"]
+  }
+  expect_failures = [var.worker_namespaces]
 }
 
 run "autoscaler_resizes_only_this_clusters_groups" {
