@@ -27,6 +27,7 @@ from kubernetes.watch.watch import iter_resp_lines
 from sweep_controller.k8s.crd import CRD_NAME, GROUP, PLURAL, VERSION
 from sweep_controller.k8s.objects import SWEEP_LABEL
 from sweep_controller.k8s.reconcile import EmitEvent, FailedCreate
+from sweep_controller.k8s.responses import server_message
 from sweep_controller.spec.models import API_VERSION, KIND
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,7 @@ class WatchExpired(Exception):
 
 def _describe(exc: ApiException) -> str:
     """The API's own message from an error response, else the HTTP reason."""
-    try:
-        body = json.loads(exc.body or "{}")
-    except (TypeError, ValueError):
-        body = {}
-    message = body.get("message") if isinstance(body, dict) else None
-    return f"{exc.status} {exc.reason}: {message or exc.reason}"
+    return f"{exc.status} {exc.reason}: {server_message(exc.body) or exc.reason}"
 
 
 def translate(exc: Exception, what: str) -> kopf.TemporaryError | kopf.PermanentError:

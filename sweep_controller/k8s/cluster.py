@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from sweep_controller.errors import ClusterError, ClusterUnreachable, KubeconfigError
 from sweep_controller.k8s.crd import GROUP, PLURAL, VERSION
+from sweep_controller.k8s.responses import server_message
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 REQUEST_TIMEOUT_SECONDS = 60.0
@@ -139,12 +140,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Connec
 
 def _server_message(exc: ApiException) -> str:
     """The API's own message from an error response, else the HTTP reason."""
-    try:
-        body = json.loads(exc.body or "{}")
-    except (TypeError, ValueError):
-        body = {}
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message or exc.reason or "no message")
+    return server_message(exc.body) or str(exc.reason or "no message")
 
 
 def _connection_reason(exc: Exception) -> str:
@@ -182,9 +178,13 @@ class Cluster:
         call: Callable[..., Any],
         *args: Any,
         timeout: float = REQUEST_TIMEOUT_SECONDS,
+        when: Mapping[int, Callable[[], ClusterError | None]] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """The raw response of ``call``; failures become ``ClusterError`` about ``what``."""
+        """The raw response of ``call``; failures become ``ClusterError`` about ``what``.
+
+        ``when`` maps an HTTP status to the error it means for this call (None: the usual one).
+        """
         try:
             return call(
                 *args,
@@ -193,9 +193,20 @@ class Cluster:
                 **kwargs,
             )
         except ApiException as exc:
-            raise self.translate(exc, what) from exc
+            special = (when or {}).get(int(exc.status or 0))
+            raise ((special() if special else None) or self.translate(exc, what)) from exc
         except _API_ERRORS as exc:
             raise self.unreachable(exc) from exc
+
+    def _not_found(self, namespace: str, name: str) -> Callable[[], ClusterError | None]:
+        """A 404 on a named Sweep: ``SweepNotFound`` where the CRD is served (else no CRD)."""
+
+        def error() -> ClusterError | None:
+            if not self.crd_installed():
+                return None
+            return SweepNotFound(f"Sweep {name!r} not found in namespace {namespace}")
+
+        return error
 
     def unreachable(self, exc: Exception) -> ClusterUnreachable:
         """A connection failure as one line naming the server."""
@@ -251,23 +262,16 @@ class Cluster:
 
     def get_sweep(self, namespace: str, name: str) -> dict[str, Any]:
         """The Sweep as the API returns it; ``SweepNotFound`` if there is none."""
-        what = f"get Sweep {namespace}/{name}"
-        try:
-            response = self.custom.get_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                _preload_content=False,
-                _request_timeout=(CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS),
-            )
-        except ApiException as exc:
-            if exc.status == 404 and self.crd_installed():
-                raise SweepNotFound(f"Sweep {name!r} not found in namespace {namespace}") from exc
-            raise self.translate(exc, what) from exc
-        except _API_ERRORS as exc:
-            raise self.unreachable(exc) from exc
+        response = self._call(
+            f"get Sweep {namespace}/{name}",
+            self.custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            when={404: self._not_found(namespace, name)},
+        )
         return self._json(response)
 
     def find_sweep(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -280,23 +284,16 @@ class Cluster:
     def create_sweep(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create the Sweep; ``SweepExists`` if one of that name exists."""
         name = body["metadata"]["name"]
-        what = f"create Sweep {namespace}/{name}"
-        try:
-            response = self.custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                body,
-                _preload_content=False,
-                _request_timeout=(CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS),
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                raise SweepExists(f"Sweep {name!r} exists in namespace {namespace}") from exc
-            raise self.translate(exc, what) from exc
-        except _API_ERRORS as exc:
-            raise self.unreachable(exc) from exc
+        response = self._call(
+            f"create Sweep {namespace}/{name}",
+            self.custom.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            body,
+            when={409: lambda: SweepExists(f"Sweep {name!r} exists in namespace {namespace}")},
+        )
         return self._json(response)
 
     def list_sweeps(self, namespace: str | None) -> list[dict[str, Any]]:
@@ -368,24 +365,17 @@ class Cluster:
 
     def delete_sweep(self, namespace: str, name: str) -> None:
         """Delete the Sweep in the background (its Job, pods and ConfigMap follow by owner)."""
-        what = f"delete Sweep {namespace}/{name}"
-        try:
-            self.custom.delete_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                propagation_policy="Background",
-                _preload_content=False,
-                _request_timeout=(CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS),
-            )
-        except ApiException as exc:
-            if exc.status == 404 and self.crd_installed():
-                raise SweepNotFound(f"Sweep {name!r} not found in namespace {namespace}") from exc
-            raise self.translate(exc, what) from exc
-        except _API_ERRORS as exc:
-            raise self.unreachable(exc) from exc
+        self._call(
+            f"delete Sweep {namespace}/{name}",
+            self.custom.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            propagation_policy="Background",
+            when={404: self._not_found(namespace, name)},
+        )
 
     # --- worker pods ----------------------------------------------------------------------
 

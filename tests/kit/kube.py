@@ -3,13 +3,17 @@ Job controller writes them, a merge-patch applier, and the fake API server's res
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import Mapping
-from typing import Any
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import yaml
+from kubernetes import client as k8s
 
 from kit.paths import REPO
+from sweep_controller.k8s.api import KubeApi
 
 UID = "6f1c2e4a-0000-4000-8000-000000000001"
 NAMESPACE = "research"
@@ -122,3 +126,25 @@ def live(kmock: Any, kind: str, name: str) -> dict[str, Any] | None:
         if plural == kind and ns == NAMESPACE and obj_name == name and not obj.deleted:
             return dict(obj.raw)
     return None
+
+
+T = TypeVar("T")
+
+
+def api_for(kmock: Any) -> KubeApi:
+    """The controller's API seam bound to the fake server."""
+    return KubeApi(k8s.ApiClient(k8s.Configuration(host=str(kmock.url).rstrip("/"))))
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking client call in a thread (the fake server needs the event loop)."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def requests(kmock: Any, method: str, pattern: str) -> list[Any]:
+    """Requests the fake server received with this method whose path matches ``pattern``."""
+    return [
+        r
+        for r in list(kmock)
+        if r.method.value == method and re.fullmatch(pattern, r.url.path) is not None
+    ]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kit.kube import NAMESPACE, declare, example, resource
+from kit.kube import NAMESPACE, declare, example, requests, resource
 from kit.waiting import until
 from kubernetes import client as k8s
 
@@ -96,14 +96,6 @@ def spec_file(tmp_path: Path, **changes: Any) -> Path:
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
-
-
-def requests(kmock: Any, method: str, pattern: str) -> list[Any]:
-    return [
-        r
-        for r in list(kmock)
-        if r.method.value == method and re.fullmatch(pattern, r.url.path) is not None
-    ]
 
 
 def stored(kmock: Any, namespace: str, name: str = NAME) -> dict[str, Any] | None:

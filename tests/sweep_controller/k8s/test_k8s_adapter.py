@@ -9,17 +9,15 @@ runs in a thread while the fake server serves on the test's event loop.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import kopf
 import kubernetes_validate
 import pytest
-from kit.kube import NAMESPACE, UID, resource
+from kit.kube import NAMESPACE, UID, api_for, call, requests, resource
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
 
@@ -41,7 +39,6 @@ from sweep_controller.metrics import ControllerMetrics
 
 pytestmark = pytest.mark.asyncio
 
-T = TypeVar("T")
 NOW = datetime(2025, 1, 1, 2, 0, 0, tzinfo=UTC)
 NAME = "whale-vs-conformity"
 SWEEPS = "govsim.io/v1alpha1/sweeps"
@@ -49,24 +46,6 @@ JOBS = "batch/v1/jobs"
 CONFIGMAPS = "v1/configmaps"
 EVENTS = "v1/events"
 CONFIG = ControllerConfig(s3_bucket="govsim-results", s3_prefix="sweeps")
-
-
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking adapter call in a thread (the fake server needs the event loop)."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-def api_for(kmock: Any) -> KubeApi:
-    return KubeApi(k8s.ApiClient(k8s.Configuration(host=str(kmock.url).rstrip("/"))))
-
-
-def requests(kmock: Any, method: str, pattern: str) -> list[Any]:
-    """Requests the fake server received with this method whose path matches ``pattern``."""
-    return [
-        r
-        for r in list(kmock)
-        if r.method.value == method and re.fullmatch(pattern, r.url.path) is not None
-    ]
 
 
 def objects(kmock: Any, kind: str) -> dict[tuple[str | None, str], dict[str, Any]]:

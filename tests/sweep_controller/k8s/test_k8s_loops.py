@@ -13,13 +13,13 @@ import http.server
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import kopf
 import pytest
-from kit.kube import NAMESPACE, UID, declare, live, resource
+from kit.kube import NAMESPACE, UID, api_for, call, declare, live, requests, resource
 from kit.waiting import until
 from kubernetes import client as k8s
 
@@ -35,29 +35,12 @@ from sweep_controller.spec.loading import sweep_from_resource
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
-T = TypeVar("T")
 NAME = "whale-vs-conformity"
 SWEEPS = "govsim.io/v1alpha1/sweeps"
 JOBS = "batch/v1/jobs"
 CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 NOW = datetime(2025, 1, 1, 2, 0, 0, tzinfo=UTC)
 CONFIG = ControllerConfig(s3_bucket="govsim-results", s3_prefix="sweeps")
-
-
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-def api_for(kmock: Any) -> KubeApi:
-    return KubeApi(k8s.ApiClient(k8s.Configuration(host=str(kmock.url).rstrip("/"))))
-
-
-def requests(kmock: Any, method: str, pattern: str) -> list[Any]:
-    return [
-        r
-        for r in list(kmock)
-        if r.method.value == method and re.fullmatch(pattern, r.url.path) is not None
-    ]
 
 
 def status(kmock: Any) -> dict[str, Any]:
