@@ -178,17 +178,18 @@ def build_registry(
     def resync_health(**_: Any) -> dict[str, float]:
         return background.health()
 
+    # Sweeps are namespaced, so kopf always passes both names (its types allow None).
     @kopf.on.create(*sweeps, id="sweep_created", registry=registry)
-    def sweep_created(namespace: str | None, name: str, **_: Any) -> None:
-        controller.reconcile_named(namespace or "", name)
+    def sweep_created(namespace: str | None, name: str | None, **_: Any) -> None:
+        controller.reconcile_named(namespace or "", name or "")
 
     @kopf.on.resume(*sweeps, id="sweep_resumed", registry=registry)
-    def sweep_resumed(namespace: str | None, name: str, **_: Any) -> None:
-        controller.reconcile_named(namespace or "", name)
+    def sweep_resumed(namespace: str | None, name: str | None, **_: Any) -> None:
+        controller.reconcile_named(namespace or "", name or "")
 
     @kopf.on.update(*sweeps, field="spec", registry=registry)
-    def sweep_spec_changed(namespace: str | None, name: str, **_: Any) -> None:
-        body = controller.api.read_sweep(namespace or "", name)
+    def sweep_spec_changed(namespace: str | None, name: str | None, **_: Any) -> None:
+        body = controller.api.read_sweep(namespace or "", name or "")
         if body is not None:
             controller.spec_changed(body)
 
