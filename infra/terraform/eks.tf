@@ -4,6 +4,12 @@
 
 locals {
   cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+  # kubernetes-versions.json is the single source of the Kubernetes version pins: the default
+  # minor, the oldest minor still in EKS standard support, and the add-on versions of each minor.
+  # tests/infra checks the kind node image, kubectl and the autoscaler tag in the docs against it.
+  kubernetes_versions = jsondecode(file("${path.module}/kubernetes-versions.json"))
+  kubernetes_version  = coalesce(var.kubernetes_version, local.kubernetes_versions.kubernetes.default)
 }
 
 # Created before the cluster so that we, not EKS, own its retention and encryption.
@@ -48,7 +54,7 @@ resource "aws_iam_role_policy" "cluster_kms" {
 resource "aws_eks_cluster" "this" {
   #checkov:skip=CKV_AWS_39:The public endpoint is a variable (endpoint_public_access) so that an operator without a VPN can run kubectl and helm; it only opens to endpoint_public_access_cidrs, which must be non-empty and may not contain 0.0.0.0/0.
   name     = var.name
-  version  = var.kubernetes_version
+  version  = local.kubernetes_version
   role_arn = aws_iam_role.cluster.arn
 
   enabled_cluster_log_types = local.cluster_log_types

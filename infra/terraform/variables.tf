@@ -101,13 +101,26 @@ variable "log_retention_days" {
 # --- EKS --------------------------------------------------------------------------------------
 
 variable "kubernetes_version" {
-  description = "EKS Kubernetes minor version, pinned (e.g. \"1.33\"). Upgrade one minor version at a time."
+  description = "EKS Kubernetes minor version (e.g. \"1.36\"). Null takes the default in kubernetes-versions.json, the one file that pins the Kubernetes version, its floor and the add-on versions for each minor. Upgrade one minor version at a time."
   type        = string
-  default     = "1.33"
+  default     = null
 
   validation {
-    condition     = can(regex("^1\\.(3[1-9]|[4-9][0-9])$", var.kubernetes_version))
-    error_message = "kubernetes_version: must be a minor version \"1.31\" or newer (the sweep Jobs need podFailurePolicy, GA in 1.31)."
+    condition     = var.kubernetes_version == null || can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
+    error_message = "kubernetes_version: must be a minor version such as \"1.36\" (no patch version, no \"latest\")."
+  }
+
+  validation {
+    condition = var.kubernetes_version == null || try(
+      tonumber(split(".", var.kubernetes_version)[1]) >= tonumber(split(".", local.kubernetes_versions.kubernetes.minimum)[1]),
+      false,
+    )
+    error_message = "kubernetes_version: older than the oldest minor version in EKS standard support (kubernetes.minimum in kubernetes-versions.json); an older cluster is refused or billed at extended-support prices."
+  }
+
+  validation {
+    condition     = var.kubernetes_version == null || contains(keys(local.kubernetes_versions.addons), coalesce(var.kubernetes_version, "none"))
+    error_message = "kubernetes_version: kubernetes-versions.json pins no add-on versions (vpc-cni, coredns, kube-proxy, aws-ebs-csi-driver) for this minor version; add them under addons first."
   }
 }
 

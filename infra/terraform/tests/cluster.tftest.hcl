@@ -11,8 +11,8 @@ variables {
 
 run "control_plane_is_pinned_logged_and_encrypted" {
   assert {
-    condition     = aws_eks_cluster.this.version == "1.33"
-    error_message = "The Kubernetes version must be pinned (default 1.33)."
+    condition     = aws_eks_cluster.this.version == jsondecode(file("kubernetes-versions.json")).kubernetes.default
+    error_message = "The Kubernetes version must be pinned to the default in kubernetes-versions.json."
   }
   assert {
     condition     = toset(aws_eks_cluster.this.enabled_cluster_log_types) == toset(["api", "audit", "authenticator", "controllerManager", "scheduler"])

@@ -21,6 +21,30 @@ run "kubernetes_version_too_old" {
   expect_failures = [var.kubernetes_version]
 }
 
+run "kubernetes_version_past_standard_support" {
+  command = plan
+  variables {
+    kubernetes_version = "1.34"
+  }
+  expect_failures = [var.kubernetes_version]
+}
+
+run "kubernetes_version_without_pinned_addons" {
+  command = plan
+  variables {
+    kubernetes_version = "1.99"
+  }
+  expect_failures = [var.kubernetes_version]
+}
+
+run "kubernetes_version_with_a_patch_number" {
+  command = plan
+  variables {
+    kubernetes_version = "1.36.1"
+  }
+  expect_failures = [var.kubernetes_version]
+}
+
 run "kubernetes_version_not_a_minor_version" {
   command = plan
   variables {
