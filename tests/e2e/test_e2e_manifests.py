@@ -272,11 +272,15 @@ def test_bucket_job_creates_the_bucket_idempotently(s3_env: Any, tmp_path: Path)
 
 # --- node image, image handling and scenarios ----------------------------------------------------
 
-NODE_IMAGE = re.compile(r"kindest/node:v1\.31\.\d+@sha256:[0-9a-f]{64}")
+NODE_IMAGE = re.compile(r"kindest/node:v1\.\d+\.\d+@sha256:[0-9a-f]{64}")
 
 
 def test_kind_node_image_is_pinned_by_digest_to_the_workflows_kind() -> None:
-    """The node image is a Kubernetes 1.31 kindest/node by digest, of the kind the workflow runs."""
+    """The node image is a kindest/node by digest, of the kind release the workflow runs.
+
+    Which Kubernetes minor it is follows infra/terraform/kubernetes-versions.json
+    (tests/infra/test_kubernetes_versions.py).
+    """
     text = (E2E_DIR / "kind-config.yaml").read_text()
     (node,) = yaml.safe_load(text)["nodes"]
     assert NODE_IMAGE.fullmatch(node["image"]), node["image"]
