@@ -198,7 +198,7 @@ locals {
       {
         Sid      = "AllowPassingInstanceRole"
         Effect   = "Allow"
-        Resource = [aws_iam_role.karpenter_node[0].arn]
+        Resource = [one(aws_iam_role.karpenter_node[*].arn)]
         Action   = ["iam:PassRole"]
         Condition = {
           StringEquals = { "iam:PassedToService" = ["ec2.${local.dns_suffix}"] }
@@ -215,7 +215,7 @@ locals {
       {
         Sid      = "AllowInterruptionQueueActions"
         Effect   = "Allow"
-        Resource = [aws_sqs_queue.karpenter[0].arn]
+        Resource = [one(aws_sqs_queue.karpenter[*].arn)]
         Action   = ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
       },
       # ResourceDiscoveryPolicy. Describe calls and the price list cannot be scoped by
@@ -263,7 +263,7 @@ locals {
       {
         Sid      = "AllowInstanceProfileReadActions"
         Effect   = "Allow"
-        Resource = [aws_iam_instance_profile.karpenter_node[0].arn]
+        Resource = [one(aws_iam_instance_profile.karpenter_node[*].arn)]
         Action   = ["iam:GetInstanceProfile"]
       },
       # ZonalShiftPolicy is left out: the chart's settings.enableZonalShift stays false (its
