@@ -73,7 +73,10 @@ def test_enabling_without_the_cluster_names_fails(missing: str) -> None:
         karpenter_objects(values)
 
 
-@pytest.mark.parametrize(("kind", "api_version"), [("NodePool", "karpenter.sh/v1"), ("EC2NodeClass", "karpenter.k8s.aws/v1")])
+@pytest.mark.parametrize(
+    ("kind", "api_version"),
+    [("NodePool", "karpenter.sh/v1"), ("EC2NodeClass", "karpenter.k8s.aws/v1")],
+)
 def test_objects_validate_against_the_pinned_crd_schema(
     rendered: dict[str, dict[str, Any]], kind: str, api_version: str
 ) -> None:
@@ -81,7 +84,9 @@ def test_objects_validate_against_the_pinned_crd_schema(
     obj = rendered[kind]
     assert obj["apiVersion"] == api_version
     validator = jsonschema.Draft4Validator(strict_jsonschema(served_schema(kind)))
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)
+    ]
     assert not errors, "\n".join(errors)
 
 
@@ -124,12 +129,21 @@ def test_the_terraform_values_schedule_workers_onto_the_nodepool(
     """The worker selector/toleration Terraform emits select and tolerate exactly these nodes."""
     outputs = (REPO / "infra" / "terraform" / "locals.tf").read_text()
     assert 'batch_label = { key = "govsim.io/pool", value = "batch" }' in outputs
-    assert 'batch_taint = { key = "govsim.io/batch", value = "true", effect = "NoSchedule" }' in outputs
+    assert (
+        'batch_taint = { key = "govsim.io/batch", value = "true", effect = "NoSchedule" }'
+        in outputs
+    )
     taint = rendered["NodePool"]["spec"]["template"]["spec"]["taints"][0]
-    assert (taint["key"], taint["value"], taint["effect"]) == ("govsim.io/batch", "true", "NoSchedule")
+    assert (taint["key"], taint["value"], taint["effect"]) == (
+        "govsim.io/batch",
+        "true",
+        "NoSchedule",
+    )
 
 
-def test_ec2nodeclass_is_hardened_and_finds_the_cluster(rendered: dict[str, dict[str, Any]]) -> None:
+def test_ec2nodeclass_is_hardened_and_finds_the_cluster(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
     """IMDSv2 with hop limit 1, encrypted root volume, AL2023 alias, discovery tags, our profile."""
     spec = rendered["EC2NodeClass"]["spec"]
     assert spec["metadataOptions"]["httpTokens"] == "required"
@@ -180,7 +194,7 @@ class Fit:
 
 
 def kube_reserved_cpu_m(vcpus: int) -> int:
-    """EKS kube-reserved CPU: 6% of the 1st core, 1% of the 2nd, 0.5% of the 3rd-4th, 0.25% above."""
+    """EKS kube-reserved CPU: 6% of core 1, 1% of core 2, 0.5% of cores 3-4, 0.25% above."""
     total = vcpus * 1000
     tiers = ((0, 1000, 600), (1000, 2000, 100), (2000, 4000, 50), (4000, total, 25))
     return sum((min(total, end) - start) * bp // 10000 for start, end, bp in tiers if total > start)

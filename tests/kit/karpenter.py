@@ -40,7 +40,9 @@ CRD_FILES: dict[str, tuple[str, str]] = {
         "62dec59f01c0972d4503ca3ed25f243ba9c2f561be0d964ce7a14c8df406132f",
     ),
 }
-SOURCE = "https://raw.githubusercontent.com/aws/karpenter-provider-aws/v{version}/pkg/apis/crds/{name}"
+SOURCE = (
+    "https://raw.githubusercontent.com/aws/karpenter-provider-aws/v{version}/pkg/apis/crds/{name}"
+)
 
 
 def cache_dir() -> Path:
@@ -64,15 +66,19 @@ def crd(kind: str) -> dict[str, Any]:
     if not path.is_file():
         url = SOURCE.format(version=KARPENTER_VERSION, name=name)
         try:
-            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (fixed https URL)
+            with urllib.request.urlopen(url, timeout=30) as response:
                 body: bytes = response.read()
         except OSError as exc:
-            require_or_skip(f"Karpenter CRD {name} is not cached in {path.parent} and {url} is unreachable: {exc}")
+            require_or_skip(
+                f"Karpenter CRD {name}: not in {path.parent}, and {url} is unreachable: {exc}"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
-    assert actual == digest, f"{path}: sha256 {actual}, expected {digest} (Karpenter v{KARPENTER_VERSION})"
+    assert actual == digest, (
+        f"{path}: sha256 {actual}, expected {digest} (Karpenter v{KARPENTER_VERSION})"
+    )
     loaded: dict[str, Any] = yaml.safe_load(data)
     return loaded
 
@@ -97,7 +103,11 @@ def strict_jsonschema(node: Any, *, root: bool = True) -> Any:
     out = {k: strict_jsonschema(v, root=False) for k, v in node.items() if k != "properties"}
     if "properties" in node:
         out["properties"] = {
-            name: (copy.deepcopy(child) if root and name == "metadata" else strict_jsonschema(child, root=False))
+            name: (
+                copy.deepcopy(child)
+                if root and name == "metadata"
+                else strict_jsonschema(child, root=False)
+            )
             for name, child in node["properties"].items()
         }
         if not node.get("x-kubernetes-preserve-unknown-fields"):
