@@ -45,10 +45,11 @@ resource "aws_subnet" "private" {
   availability_zone = var.availability_zones[count.index]
   cidr_block        = local.private_subnet_cidrs[count.index]
 
-  tags = {
+  # karpenter.sh/discovery (with batch_scaler = "karpenter"): the EC2NodeClass launches here.
+  tags = merge({
     Name                              = "${var.name}-private-${var.availability_zones[count.index]}"
     "kubernetes.io/role/internal-elb" = "1"
-  }
+  }, local.karpenter_discovery_tags)
 }
 
 resource "aws_eip" "nat" {

@@ -1,11 +1,15 @@
-# Managed node groups. "system" is small and on demand: the controller, Prometheus, Grafana and
-# CoreDNS live there. "batch" runs sweep workers only: spot capacity, zero nodes when idle, and a
-# label plus a NoSchedule taint so that nothing else lands on it and workers land nowhere else.
-# The cluster autoscaler resizes both; Terraform ignores desired_size after creation so that an
-# apply never undoes a scale-up in the middle of a sweep.
+# Managed node groups. "system" is small and on demand: the controller, Prometheus, Grafana,
+# CoreDNS and Karpenter live there. "batch" runs sweep workers only: spot capacity, zero nodes
+# when idle, and a label plus a NoSchedule taint so that nothing else lands on it and workers land
+# nowhere else. The batch group exists only with batch_scaler = "cluster-autoscaler"; with
+# "karpenter" (the default) Karpenter launches batch nodes with the same label and taint
+# (karpenter.tf, and the chart's NodePool). The cluster autoscaler resizes the groups; Terraform
+# ignores desired_size after creation so that an apply never undoes a scale-up mid-sweep.
 
 locals {
-  node_groups = {
+  node_groups = { for k, v in local.all_node_groups : k => v if k != "batch" || !local.karpenter_enabled }
+
+  all_node_groups = {
     system = {
       capacity_type  = "ON_DEMAND"
       instance_types = var.system_instance_types
@@ -141,8 +145,10 @@ resource "aws_eks_node_group" "this" {
 # taints from these tags on its Auto Scaling group (EKS does not copy node group labels there).
 resource "aws_autoscaling_group_tag" "batch_node_template" {
   for_each = {
-    "k8s.io/cluster-autoscaler/node-template/label/${local.batch_label.key}" = local.batch_label.value
-    "k8s.io/cluster-autoscaler/node-template/taint/${local.batch_taint.key}" = "${local.batch_taint.value}:${local.batch_taint.effect}"
+    for k, v in {
+      "k8s.io/cluster-autoscaler/node-template/label/${local.batch_label.key}" = local.batch_label.value
+      "k8s.io/cluster-autoscaler/node-template/taint/${local.batch_taint.key}" = "${local.batch_taint.value}:${local.batch_taint.effect}"
+    } : k => v if !local.karpenter_enabled
   }
 
   autoscaling_group_name = aws_eks_node_group.this["batch"].resources[0].autoscaling_groups[0].name

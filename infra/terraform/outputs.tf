@@ -9,6 +9,9 @@ locals {
     # Only with worker_namespaces: watch every namespace, with these worker namespaces.
     for k, v in { controller = { watchAllNamespaces = true, workerNamespaces = var.worker_namespaces } } :
     k => v if length(var.worker_namespaces) > 0
+    }, {
+    # Only with batch_scaler = "karpenter": the chart renders the batch NodePool and EC2NodeClass.
+    for k, v in { karpenter = local.karpenter_chart_values } : k => v if local.karpenter_enabled
   })
 
   helm_base_values = {
@@ -26,6 +29,7 @@ locals {
       worker     = { roleArn = aws_iam_role.irsa["worker"].arn }
     }
     worker = {
+      resources    = local.worker_resources
       nodeSelector = { (local.batch_label.key) = local.batch_label.value }
       tolerations = [{
         key      = local.batch_taint.key
@@ -110,4 +114,31 @@ output "github_release_role_arn" {
 output "github_plan_role_arn" {
   description = "Role the terraform workflow assumes for plans (repository variable AWS_PLAN_ROLE_ARN); null without github_repository."
   value       = try(aws_iam_role.github["plan"].arn, null)
+}
+
+# --- batch scaling ------------------------------------------------------------------------------
+
+output "batch_scaler" {
+  description = "Which batch scaler this deployment is built for: karpenter or cluster-autoscaler."
+  value       = var.batch_scaler
+}
+
+output "karpenter_helm_values" {
+  description = "Values file for Karpenter's own Helm chart (cluster, endpoint, interruption queue, IRSA role, placement on the system pool); null unless batch_scaler = \"karpenter\"."
+  value       = local.karpenter_enabled ? yamlencode(local.karpenter_helm_values) : null
+}
+
+output "karpenter_install_command" {
+  description = "helm command that installs the pinned Karpenter chart with karpenter_helm_values (saved as karpenter-values.yaml); null unless batch_scaler = \"karpenter\"."
+  value       = local.karpenter_enabled ? "helm upgrade --install karpenter oci://public.ecr.aws/karpenter/karpenter --version ${local.karpenter_version} --namespace ${local.karpenter_namespace} -f karpenter-values.yaml --wait" : null
+}
+
+output "karpenter_interruption_queue" {
+  description = "Name of Karpenter's interruption queue; null unless batch_scaler = \"karpenter\"."
+  value       = try(aws_sqs_queue.karpenter[0].name, null)
+}
+
+output "karpenter_controller_role_arn" {
+  description = "IRSA role of Karpenter's controller (service account kube-system/karpenter); null unless batch_scaler = \"karpenter\"."
+  value       = try(aws_iam_role.karpenter_controller[0].arn, null)
 }

@@ -26,9 +26,9 @@ variable "region" {
 }
 
 variable "availability_zones" {
-  description = "Availability zones for the subnets (at least 2, at most 6), all in var.region. Given explicitly so that planning needs no AWS lookup."
+  description = "Availability zones for the subnets (at least 2, at most 6), all in var.region. Given explicitly so that planning needs no AWS lookup. Three (the default) give batch nodes three spot capacity pools per instance type."
   type        = list(string)
-  default     = ["us-east-1a", "us-east-1b"]
+  default     = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
   validation {
     condition     = length(var.availability_zones) >= 2 && length(var.availability_zones) <= 6
@@ -190,9 +190,9 @@ variable "system_node_count" {
 }
 
 variable "batch_instance_types" {
-  description = "Instance types of the spot batch node group; several similar types spread spot capacity and cut interruptions."
+  description = "Instance types of the spot batch node group (batch_scaler = \"cluster-autoscaler\"); several types of one shape (8 vCPU, 16 GiB: the cluster autoscaler plans with one shape per group) spread spot capacity and cut interruptions."
   type        = list(string)
-  default     = ["c6i.2xlarge", "c6a.2xlarge", "c5.2xlarge", "c5a.2xlarge", "m6i.2xlarge"]
+  default     = ["c6i.2xlarge", "c6a.2xlarge", "c7i.2xlarge", "c7a.2xlarge"]
 
   validation {
     condition     = length(var.batch_instance_types) >= 1 && length(var.batch_instance_types) <= 20
@@ -372,5 +372,32 @@ variable "eks_oidc_thumbprints" {
   validation {
     condition     = alltrue([for t in var.eks_oidc_thumbprints : can(regex("^[0-9a-fA-F]{40}$", t))])
     error_message = "eks_oidc_thumbprints: each entry must be a 40-character hex SHA-1 thumbprint."
+  }
+}
+
+# --- batch scaling ------------------------------------------------------------------------------
+
+variable "batch_scaler" {
+  description = "What adds and removes batch nodes: \"karpenter\" (default; Karpenter launches spot nodes per the chart's NodePool, no batch node group) or \"cluster-autoscaler\" (the managed batch node group, resized by the cluster autoscaler)."
+  type        = string
+  default     = "karpenter"
+
+  validation {
+    condition     = contains(["karpenter", "cluster-autoscaler"], var.batch_scaler)
+    error_message = "batch_scaler: must be \"karpenter\" or \"cluster-autoscaler\"."
+  }
+}
+
+variable "karpenter_limits" {
+  description = "Most vCPUs and memory (GiB) that Karpenter's batch NodePool may run at once (its spec.limits); with batch_scaler = \"karpenter\" this replaces batch_max_nodes."
+  type        = object({ cpu = number, memory_gib = number })
+  default     = { cpu = 320, memory_gib = 2560 }
+
+  validation {
+    condition = (
+      var.karpenter_limits.cpu >= 8 && var.karpenter_limits.cpu <= 10000 && floor(var.karpenter_limits.cpu) == var.karpenter_limits.cpu
+      && var.karpenter_limits.memory_gib >= 16 && floor(var.karpenter_limits.memory_gib) == var.karpenter_limits.memory_gib
+    )
+    error_message = "karpenter_limits: cpu must be a whole number between 8 and 10000 and memory_gib a whole number of at least 16 (one 8-vCPU, 16-GiB node)."
   }
 }

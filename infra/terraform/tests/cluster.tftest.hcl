@@ -63,6 +63,11 @@ run "private_endpoint_only" {
 }
 
 run "batch_pool_is_spot_from_zero_labelled_and_tainted" {
+  # The managed batch node group is the cluster-autoscaler path (karpenter.tftest.hcl: the other).
+  variables {
+    batch_scaler = "cluster-autoscaler"
+  }
+
   assert {
     condition = (
       aws_eks_node_group.this["batch"].scaling_config[0].min_size == 0
@@ -130,8 +135,8 @@ run "nodes_are_private_and_hardened" {
 
 run "network_spans_zones_with_private_subnets_and_nat" {
   assert {
-    condition     = length(aws_subnet.private) == 2 && toset(aws_subnet.private[*].availability_zone) == toset(["us-east-1a", "us-east-1b"])
-    error_message = "There must be one private subnet per zone."
+    condition     = length(aws_subnet.private) == 3 && toset(aws_subnet.private[*].availability_zone) == toset(["us-east-1a", "us-east-1b", "us-east-1c"])
+    error_message = "There must be one private subnet per zone, in three zones by default."
   }
   assert {
     condition     = alltrue([for s in aws_subnet.public : !s.map_public_ip_on_launch])

@@ -91,12 +91,17 @@ run "helm_values_feed_the_chart" {
     error_message = "Each service account must get its own IRSA role."
   }
   assert {
-    condition     = keys(yamldecode(output.helm_values)) == ["image", "s3", "serviceAccounts", "worker"]
+    condition     = keys(yamldecode(output.helm_values)) == ["image", "karpenter", "s3", "serviceAccounts", "worker"]
     error_message = "helm_values must carry only the keys the chart's contract names."
   }
 }
 
 run "helm_values_schedule_workers_onto_the_batch_pool" {
+  # Against the managed batch node group; karpenter.tftest.hcl checks the Karpenter path.
+  variables {
+    batch_scaler = "cluster-autoscaler"
+  }
+
   assert {
     condition     = tomap(yamldecode(output.helm_values).worker.nodeSelector) == aws_eks_node_group.this["batch"].labels
     error_message = "The worker nodeSelector must equal the batch node group's labels."

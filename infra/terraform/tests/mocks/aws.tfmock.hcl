@@ -79,3 +79,22 @@ mock_resource "aws_cloudwatch_log_group" {
     arn = "arn:aws:logs:us-east-1:123456789012:log-group:mock"
   }
 }
+
+mock_resource "aws_sqs_queue" {
+  defaults = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:govsim-karpenter"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/govsim-karpenter"
+  }
+}
+
+mock_resource "aws_cloudwatch_event_rule" {
+  defaults = {
+    arn = "arn:aws:events:us-east-1:123456789012:rule/mock-rule"
+  }
+}
+
+mock_resource "aws_iam_instance_profile" {
+  defaults = {
+    arn = "arn:aws:iam::123456789012:instance-profile/mock-profile"
+  }
+}

@@ -1,0 +1,120 @@
+"""Karpenter's CRD schemas, for checking the chart's NodePool and EC2NodeClass without a cluster.
+
+The CRDs are not copied into this repository: they are read from a local cache
+(`.cache/karpenter/v<version>/`, ignored by git), filled on first use from the release tag on
+GitHub and checked against the SHA-256 digests below, so a test validates against exactly the
+schemas of the Karpenter version infra/terraform pins (karpenter.tf: karpenter_version). A machine
+without network access skips (CI fails) unless the cache is filled, e.g. from a clone:
+`git show v1.14.1:pkg/apis/crds/<file> > .cache/karpenter/v1.14.1/<file>`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import re
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kit.infra import TERRAFORM_DIR
+from kit.paths import REPO
+from kit.require import require_or_skip
+
+KARPENTER_VERSION = "1.14.1"
+"""Must equal karpenter_version in infra/terraform/karpenter.tf (a test checks it)."""
+
+# File of each kind under pkg/apis/crds/ at tag v1.14.1 (commit bde00654cd31), with the SHA-256
+# of its bytes (git blobs 36f2f18fe582 and d62d4b4cb116 of aws/karpenter-provider-aws).
+CRD_FILES: dict[str, tuple[str, str]] = {
+    "NodePool": (
+        "karpenter.sh_nodepools.yaml",
+        "3bb64a20c80776b77aa19a699ebdaf34480a7b2e7ec4ef890b43225b3517f878",
+    ),
+    "EC2NodeClass": (
+        "karpenter.k8s.aws_ec2nodeclasses.yaml",
+        "62dec59f01c0972d4503ca3ed25f243ba9c2f561be0d964ce7a14c8df406132f",
+    ),
+}
+SOURCE = (
+    "https://raw.githubusercontent.com/aws/karpenter-provider-aws/v{version}/pkg/apis/crds/{name}"
+)
+
+
+def cache_dir() -> Path:
+    """Where the CRDs of the pinned version are kept (env GOVSIM_CACHE_DIR overrides .cache)."""
+    root = Path(os.environ.get("GOVSIM_CACHE_DIR", REPO / ".cache"))
+    return root / "karpenter" / f"v{KARPENTER_VERSION}"
+
+
+def terraform_pinned_version() -> str:
+    """The Karpenter version infra/terraform/karpenter.tf pins."""
+    text = (TERRAFORM_DIR / "karpenter.tf").read_text()
+    match = re.search(r'^\s*karpenter_version\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    assert match, "karpenter.tf must set local.karpenter_version"
+    return match.group(1)
+
+
+def crd(kind: str) -> dict[str, Any]:
+    """The CRD of `kind` at the pinned version, from the cache or GitHub, digest-checked."""
+    name, digest = CRD_FILES[kind]
+    path = cache_dir() / name
+    if not path.is_file():
+        url = SOURCE.format(version=KARPENTER_VERSION, name=name)
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                body: bytes = response.read()
+        except OSError as exc:
+            require_or_skip(
+                f"Karpenter CRD {name}: not in {path.parent}, and {url} is unreachable: {exc}"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    assert actual == digest, (
+        f"{path}: sha256 {actual}, expected {digest} (Karpenter v{KARPENTER_VERSION})"
+    )
+    loaded: dict[str, Any] = yaml.safe_load(data)
+    return loaded
+
+
+def served_schema(kind: str, version: str = "v1") -> dict[str, Any]:
+    """The openAPIV3Schema of `kind` at API `version`."""
+    for entry in crd(kind)["spec"]["versions"]:
+        if entry["name"] == version:
+            schema: dict[str, Any] = entry["schema"]["openAPIV3Schema"]
+            return schema
+    raise AssertionError(f"{kind} CRD serves no version {version}")
+
+
+def strict_jsonschema(node: Any, *, root: bool = True) -> Any:
+    """An openAPIV3Schema as Draft 4 JSON Schema that rejects what the API server would prune.
+
+    Every object with ``properties`` gets ``additionalProperties: false`` (root metadata excepted),
+    ``nullable`` becomes a ``null`` type. CEL rules (x-kubernetes-validations) are not evaluated.
+    """
+    if not isinstance(node, Mapping):
+        return node
+    out = {k: strict_jsonschema(v, root=False) for k, v in node.items() if k != "properties"}
+    if "properties" in node:
+        out["properties"] = {
+            name: (
+                copy.deepcopy(child)
+                if root and name == "metadata"
+                else strict_jsonschema(child, root=False)
+            )
+            for name, child in node["properties"].items()
+        }
+        if not node.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if isinstance(node.get("additionalProperties"), Mapping):
+        out["additionalProperties"] = strict_jsonschema(node["additionalProperties"], root=False)
+    if node.get("nullable"):
+        out["type"] = [node["type"], "null"]
+        out.pop("nullable")
+    return out
