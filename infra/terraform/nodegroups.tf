@@ -105,10 +105,13 @@ resource "aws_eks_node_group" "this" {
   node_group_name = each.key
   node_role_arn   = aws_iam_role.node.arn
   subnet_ids      = aws_subnet.private[*].id
-  ami_type        = "AL2023_x86_64_STANDARD"
-  capacity_type   = each.value.capacity_type
-  instance_types  = each.value.instance_types
-  labels          = each.value.labels
+  # Follows the control plane: after a cluster upgrade the next apply rolls the nodes to the
+  # same minor (one at a time within max_unavailable_percentage).
+  version        = aws_eks_cluster.this.version
+  ami_type       = "AL2023_x86_64_STANDARD"
+  capacity_type  = each.value.capacity_type
+  instance_types = each.value.instance_types
+  labels         = each.value.labels
 
   launch_template {
     id      = aws_launch_template.node[each.key].id
