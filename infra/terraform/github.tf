@@ -1,7 +1,9 @@
 # GitHub Actions federation: workflows of one repository exchange their OIDC token for short-lived
 # AWS credentials, so no access key is stored in GitHub.
-#   release: runs on release tags only; pushes the image and the chart to our two ECR repositories.
-#   plan:    runs on pull requests; read-only, for `terraform plan -lock=false`.
+#   release: runs of .github/workflows/release.yml on release tags only (sub and job_workflow_ref);
+#            pushes the image and the chart to our two ECR repositories.
+#   plan:    runs on pull requests; reads the configuration of what this configuration manages
+#            and the state object, for `terraform plan -lock=false`; writes nothing.
 # Nothing is created when var.github_repository is null.
 
 locals {
@@ -13,10 +15,102 @@ locals {
     : "arn:${local.partition}:iam::${local.account_id}:oidc-provider/${local.github_oidc_host}"
   )
 
+  # Each role: the token subjects it trusts, and (release only) the workflow files whose jobs
+  # may use it. job_workflow_ref names the workflow file and ref that define the running job, so
+  # another workflow on a release tag (or one called from elsewhere) cannot assume the role.
   github_roles = local.github_enabled ? {
-    release = [for ref in var.github_release_refs : "repo:${var.github_repository}:ref:${ref}"]
-    plan    = ["repo:${var.github_repository}:pull_request"]
+    release = {
+      sub = [for ref in var.github_release_refs : "repo:${var.github_repository}:ref:${ref}"]
+      job_workflow_ref = [
+        for ref in var.github_release_refs : "${var.github_repository}/.github/workflows/release.yml@${ref}"
+      ]
+    }
+    plan = {
+      sub              = ["repo:${var.github_repository}:pull_request"]
+      job_workflow_ref = []
+    }
   } : {}
+
+  # What `terraform plan` reads: the configuration (never the data) of each kind of resource this
+  # configuration manages, by service. AWS's ReadOnlyAccess would also read data: every S3
+  # object in the account, CloudWatch log events, DynamoDB items, and more; these grants stop at
+  # Describe/List/Get-configuration calls. tests/infra/test_github_roles.py fails when a
+  # resource type appears whose service is not covered here.
+  plan_read_actions = [
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeTags",
+    "ec2:Describe*",
+    "ecr:DescribeRepositories",
+    "ecr:GetLifecyclePolicy",
+    "ecr:GetRepositoryPolicy",
+    "ecr:ListTagsForResource",
+    "eks:Describe*",
+    "eks:List*",
+    "iam:GetOpenIDConnectProvider",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListOpenIDConnectProviderTags",
+    "iam:ListPolicyTags",
+    "iam:ListPolicyVersions",
+    "iam:ListRolePolicies",
+    "iam:ListRoleTags",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListResourceTags",
+    "logs:DescribeLogGroups",
+    "logs:ListTagsForResource",
+    "logs:ListTagsLogGroup",
+  ]
+  # Refreshing the results bucket: HeadBucket (s3:ListBucket) and its configuration subresources.
+  plan_bucket_actions = [
+    "s3:GetAccelerateConfiguration",
+    "s3:GetBucket*",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:ListBucket",
+  ]
+
+  plan_policy = {
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Sid      = "ReadConfiguration"
+          Effect   = "Allow"
+          Action   = local.plan_read_actions
+          Resource = ["*"]
+        },
+        {
+          Sid      = "ReadResultsBucketConfiguration"
+          Effect   = "Allow"
+          Action   = local.plan_bucket_actions
+          Resource = [local.results_bucket_arn]
+        },
+      ],
+      # The backend lists the bucket (workspaces) and reads the state object; -lock=false takes
+      # no lock, so nothing is written.
+      var.terraform_state_bucket == null ? [] : [
+        {
+          Sid      = "ListStateBucket"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = ["arn:${local.partition}:s3:::${var.terraform_state_bucket}"]
+        },
+        {
+          Sid      = "ReadState"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = ["arn:${local.partition}:s3:::${var.terraform_state_bucket}/${var.terraform_state_key}"]
+        },
+      ],
+    )
+  }
 
   release_policy = {
     Version = "2012-10-17"
@@ -68,7 +162,12 @@ resource "aws_iam_role" "github" {
       Action    = "sts:AssumeRoleWithWebIdentity"
       Condition = {
         StringEquals = { "${local.github_oidc_host}:aud" = "sts.amazonaws.com" }
-        StringLike   = { "${local.github_oidc_host}:sub" = each.value }
+        StringLike = merge(
+          { "${local.github_oidc_host}:sub" = each.value.sub },
+          length(each.value.job_workflow_ref) == 0 ? {} : {
+            "${local.github_oidc_host}:job_workflow_ref" = each.value.job_workflow_ref
+          },
+        )
       }
     }]
   })
@@ -82,11 +181,10 @@ resource "aws_iam_role_policy" "github_release" {
   policy = jsonencode(local.release_policy)
 }
 
-# terraform plan must read every resource this configuration manages; AWS's ReadOnlyAccess is the
-# maintained list of those read calls. It grants no kms:Decrypt, so results stay unreadable.
-resource "aws_iam_role_policy_attachment" "github_plan" {
+resource "aws_iam_role_policy" "github_plan" {
   count = local.github_enabled ? 1 : 0
 
-  role       = aws_iam_role.github["plan"].name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
+  name   = "read-configuration-and-state"
+  role   = aws_iam_role.github["plan"].id
+  policy = jsonencode(local.plan_policy)
 }

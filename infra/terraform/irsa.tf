@@ -1,8 +1,15 @@
 # IAM roles for service accounts (IRSA). The cluster's OIDC issuer is registered with IAM; each
 # role trusts exactly one Kubernetes service account (namespace and name in the token's sub).
-#   govsim-worker:      read and write objects under the results prefix, nothing else;
-#   govsim-controller:  read (list and get) under the results prefix;
+#   govsim-worker:      what a task does under the results prefix (list, read, write, delete its
+#                       failure marker, abort its own multipart uploads), nothing else;
+#   govsim-controller:  no AWS permission: the operator talks only to the Kubernetes API (its
+#                       role exists so that the chart's service account annotation resolves);
 #   cluster-autoscaler: describe Auto Scaling groups, resize only this cluster's groups.
+#
+# The worker policy follows from the code: tests/infra/test_worker_s3_policy.py runs workers
+# through success, failure, retry, a held lease and an interrupted multipart upload against a
+# real S3 server, records every S3 call, and checks each against this policy as Terraform
+# renders it, and that the policy grants nothing the worker never does.
 
 locals {
   oidc_issuer_host = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
@@ -27,35 +34,19 @@ locals {
     Statement = [
       local.list_results_prefix,
       {
+        # GetObject also covers HeadObject; PutObject covers conditional puts (If-None-Match, the
+        # lease) and the multipart calls (create, upload part, complete). DeleteObject removes a
+        # task's failure marker once it commits; AbortMultipartUpload gives up an interrupted
+        # upload of the worker's own.
         Sid      = "ReadWriteResultsPrefix"
         Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
         Resource = [local.results_prefix_arn]
       },
       {
         Sid       = "UseDataKeyThroughS3"
         Effect    = "Allow"
         Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
-        Resource  = [aws_kms_key.data.arn]
-        Condition = local.s3_kms_via_service
-      },
-    ]
-  }
-
-  controller_policy = {
-    Version = "2012-10-17"
-    Statement = [
-      local.list_results_prefix,
-      {
-        Sid      = "ReadResultsPrefix"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject"]
-        Resource = [local.results_prefix_arn]
-      },
-      {
-        Sid       = "DecryptThroughS3"
-        Effect    = "Allow"
-        Action    = ["kms:Decrypt"]
         Resource  = [aws_kms_key.data.arn]
         Condition = local.s3_kms_via_service
       },
@@ -114,7 +105,7 @@ locals {
       namespace        = local.k8s_namespace
       service_account  = local.controller_service_account
       extra_namespaces = []
-      policy           = local.controller_policy
+      policy           = null
     }
     cluster-autoscaler = {
       namespace        = local.autoscaler_namespace
@@ -157,7 +148,7 @@ resource "aws_iam_role" "irsa" {
 }
 
 resource "aws_iam_policy" "irsa" {
-  for_each = local.irsa_roles
+  for_each = { for k, v in local.irsa_roles : k => v if v.policy != null }
 
   name        = "${var.name}-${each.key}"
   description = "${var.name}: permissions of the ${each.value.namespace}/${each.value.service_account} service account"
@@ -165,7 +156,7 @@ resource "aws_iam_policy" "irsa" {
 }
 
 resource "aws_iam_role_policy_attachment" "irsa" {
-  for_each = local.irsa_roles
+  for_each = aws_iam_policy.irsa
 
   role       = aws_iam_role.irsa[each.key].name
   policy_arn = aws_iam_policy.irsa[each.key].arn

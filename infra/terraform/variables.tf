@@ -401,3 +401,27 @@ variable "karpenter_limits" {
     error_message = "karpenter_limits: cpu must be a whole number between 8 and 10000 and memory_gib a whole number of at least 16 (one 8-vCPU, 16-GiB node)."
   }
 }
+
+# --- GitHub plan role: the remote state it reads ---------------------------------------------
+
+variable "terraform_state_bucket" {
+  description = "Bucket of the remote state (backend.hcl's bucket). The GitHub plan role may read the state object in it; null grants no state read."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.terraform_state_bucket == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.terraform_state_bucket))
+    error_message = "terraform_state_bucket: must be an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')."
+  }
+}
+
+variable "terraform_state_key" {
+  description = "Key of the state object in terraform_state_bucket (backend.hcl's key)."
+  type        = string
+  default     = "govsim/terraform.tfstate"
+
+  validation {
+    condition     = length(var.terraform_state_key) > 0 && !strcontains(var.terraform_state_key, "*")
+    error_message = "terraform_state_key: must be the exact key of the state object (no wildcard)."
+  }
+}

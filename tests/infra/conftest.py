@@ -18,14 +18,18 @@ from kit.require import require_or_skip
 
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
-    """`terraform init -backend=false` on a copy of infra/terraform, once per session."""
+    """`terraform init -backend=false` on a copy of infra/terraform, once per session.
+
+    The copy keeps the committed .terraform.lock.hcl, so init installs only a provider whose
+    checksum the lock file records (it fails on any other).
+    """
     binary = terraform_binary()
     root = tmp_path_factory.mktemp("tf")
     workdir = root / "infra" / "terraform"
     shutil.copytree(
         TERRAFORM_DIR,
         workdir,
-        ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"),
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"),
     )
     if CHART_VALUES.is_file():
         (root / "charts" / "govsim").mkdir(parents=True)

@@ -13,6 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from kit.infra import CHART_VALUES, TERRAFORM_DIR, Terraform, terraform_binary, terraform_env
 from kit.require import require_or_skip
@@ -88,3 +89,65 @@ def test_backend_is_partial_s3_with_lockfile() -> None:
     example = (TERRAFORM_DIR / "backend.hcl.example").read_text()
     assert re.search(r"^use_lockfile\s*=\s*true$", example, re.MULTILINE)
     assert re.search(r"^encrypt\s*=\s*true$", example, re.MULTILINE)
+
+
+def _constraint(text: str) -> str:
+    """The hashicorp/aws version constraint of versions.tf."""
+    match = re.search(r'source\s*=\s*"hashicorp/aws"\s*\n\s*version\s*=\s*"([^"]+)"', text)
+    assert match, "versions.tf: no hashicorp/aws version constraint"
+    return match.group(1)
+
+
+def _satisfies(version: str, constraint: str) -> bool:
+    """Whether ``version`` meets a pessimistic (~> X.Y.Z) or exact (= X.Y.Z) constraint."""
+    op, _, wanted = constraint.strip().partition(" ")
+    have = [int(p) for p in version.split(".")]
+    want = [int(p) for p in wanted.split(".")]
+    if op in ("=", ""):
+        return have == want
+    assert op == "~>", f"constraint {constraint!r}: pin with ~> X.Y.Z or an exact version"
+    return have[: len(want) - 1] == want[:-1] and have >= want
+
+
+def test_lock_file_pins_the_provider_the_tests_run(terraform: Terraform) -> None:
+    """The committed lock file's provider meets versions.tf and is the one init installed.
+
+    The session's `terraform init` ran with the committed lock file: it refuses a provider whose
+    checksum differs, and would rewrite the file if it had to add anything.
+    """
+    committed = (TERRAFORM_DIR / ".terraform.lock.hcl").read_text()
+    block = re.search(
+        r'provider "registry.terraform.io/hashicorp/aws" \{\s*version\s*=\s*"([^"]+)"'
+        r'\s*constraints\s*=\s*"([^"]+)"',
+        committed,
+    )
+    assert block, ".terraform.lock.hcl: no hashicorp/aws entry"
+    version, locked_constraint = block.groups()
+    constraint = _constraint((TERRAFORM_DIR / "versions.tf").read_text())
+    assert locked_constraint == constraint, (
+        "run `terraform providers lock` after editing versions.tf"
+    )
+    assert _satisfies(version, constraint), (version, constraint)
+    assert re.search(r'"h1:[A-Za-z0-9+/=]{44}"', committed), "the lock file records no h1: hash"
+    assert (terraform.workdir / ".terraform.lock.hcl").read_text() == committed, (
+        "terraform init changed the lock file: it does not match the provider the tests run"
+    )
+    done = terraform.run("version", "-json")
+    installed = json.loads(done.stdout)["provider_selections"]
+    assert installed == {"registry.terraform.io/hashicorp/aws": version}, installed
+
+
+@pytest.mark.parametrize(
+    ("version", "constraint", "expected"),
+    [
+        ("5.100.0", "~> 5.100.0", True),
+        ("5.100.3", "~> 5.100.0", True),
+        ("5.101.0", "~> 5.100.0", False),
+        ("5.99.9", "~> 5.100.0", False),
+        ("6.0.0", "~> 5.100", False),
+        ("5.100.0", "= 5.100.0", True),
+    ],
+)
+def test_constraint_reading(version: str, constraint: str, expected: bool) -> None:
+    """The lock test's reading of ~> and = agrees with Terraform's documented meaning."""
+    assert _satisfies(version, constraint) is expected

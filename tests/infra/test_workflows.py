@@ -21,7 +21,11 @@ from kit.require import find_tool, require_or_skip
 
 WORKFLOW_DIR = REPO / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml"))
-PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v?\d+\.\d+\.\d+|[0-9a-f]{40})$")
+# `uses: owner/repo@<40-hex commit> # vX.Y.Z`: the commit is what runs, the comment says which
+# release it is (Dependabot updates both). Tags can be moved; a commit cannot.
+PINNED_LINE = re.compile(
+    r"^\s*(?:-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40} # v?\d+\.\d+\.\d+\s*$"
+)
 # (workflow file, job id) pairs allowed to request an OIDC token: they assume AWS roles.
 OIDC_JOBS = {("release.yml", "release"), ("terraform.yml", "plan")}
 
@@ -122,14 +126,27 @@ def test_actionlint_passes() -> None:
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
-def test_actions_are_pinned_to_exact_versions(path: Path) -> None:
-    """Every `uses:` names an exact release (vX.Y.Z) or a commit, never a moving branch or major."""
+def test_actions_are_pinned_to_commits_with_their_version(path: Path) -> None:
+    """Every `uses:` names a full commit SHA and, in a comment, the release it is."""
+    lines = [line for line in path.read_text().splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
+    assert lines, f"{path.name}: no actions found"
     loose = [
-        f"{job}: {step['uses']}"
-        for job, step in steps(load(path))
-        if "uses" in step and not step["uses"].startswith("./") and not PINNED.match(step["uses"])
+        line.strip() for line in lines if "uses: ./" not in line and not PINNED_LINE.match(line)
     ]
-    assert not loose, f"{path.name}: unpinned actions: {loose}"
+    assert not loose, f"{path.name}: pin by commit with a version comment: {loose}"
+
+
+def test_pin_check_refuses_tags_and_bare_commits() -> None:
+    """The pin rule itself: a tag, a short SHA or a SHA without its version comment fail."""
+    sha = "3d3c42e5aac5ba805825da76410c181273ba90b1"
+    assert PINNED_LINE.match(f"      - uses: actions/checkout@{sha} # v7.0.1")
+    for bad in (
+        "      - uses: actions/checkout@v7.0.1",
+        f"      - uses: actions/checkout@{sha}",
+        f"      - uses: actions/checkout@{sha[:12]} # v7.0.1",
+        f"      - uses: actions/checkout@{sha} # v7",
+    ):
+        assert not PINNED_LINE.match(bad), bad
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -204,19 +221,80 @@ def test_ci_uploads_only_validated_outputs() -> None:
     assert setup["with"]["python-version"] == "3.11"
 
 
-def test_release_builds_scans_then_pushes() -> None:
-    """release.yml: one build path, a failing scan before any push, OIDC role, chart to ECR."""
+def _step_index(doc: dict[str, Any], job_id: str, needle: str) -> int:
+    """Position of the first step of a job whose `uses:` starts with, or `run:` contains, needle."""
+    for i, step in enumerate(doc["jobs"][job_id]["steps"]):
+        if str(step.get("uses", "")).startswith(needle) or needle in step.get("run", ""):
+            return i
+    raise AssertionError(f"job {job_id} has no step with {needle!r}")
+
+
+def test_release_tests_before_it_publishes() -> None:
+    """release.yml: a test job runs the gate, and the publishing job needs it."""
     doc = load(WORKFLOW_DIR / "release.yml")
     assert set(doc["on"]) == {"push"} and doc["on"]["push"]["tags"] == ["v*"]
-    build = run_index(doc, "release", "scripts/image-build.sh")
-    scan = uses_index(doc, "release", "aquasecurity/trivy-action@")
-    creds = uses_index(doc, "release", "aws-actions/configure-aws-credentials@")
-    push = run_index(doc, "release", "docker push")
-    chart = run_index(doc, "release", "helm push")
-    assert build < scan < creds < push < chart
-    scan_with = doc["jobs"]["release"]["steps"][scan]["with"]
-    assert scan_with["exit-code"] == "1" and "CRITICAL" in scan_with["severity"]
+    assert ".ci/run" in run_text(doc, "test") or "make test" in run_text(doc, "test")
+    needs = doc["jobs"]["release"]["needs"]
+    assert "test" in ([needs] if isinstance(needs, str) else needs)
+    assert doc["jobs"]["test"]["permissions"] == {"contents": "read"}
+    for job_id, job in doc["jobs"].items():
+        assert "permissions" in job, f"release.yml:{job_id}: set the job's permissions"
+
+
+def test_release_builds_scans_pushes_signs_then_publishes_the_chart() -> None:
+    """release.yml: build, a failing scan, OIDC role, push, SBOM, signature, chart, in order."""
+    doc = load(WORKFLOW_DIR / "release.yml")
+    order = [
+        _step_index(doc, "release", needle)
+        for needle in (
+            "scripts/image-build.sh",
+            "aquasecurity/trivy-action@",
+            "aws-actions/configure-aws-credentials@",
+            "docker push",
+            "anchore/sbom-action@",
+            "sigstore/cosign-installer@",
+            "cosign sign --yes",
+            "helm push",
+        )
+    ]
+    assert order == sorted(order), order
+    steps_ = doc["jobs"]["release"]["steps"]
+    scan = steps_[order[1]]["with"]
+    assert scan["exit-code"] == "1" and "CRITICAL" in scan["severity"]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", scan["version"]), "pin the trivy release it runs"
     assert "helm package charts/govsim" in run_text(doc, "release")
+
+
+def test_release_signs_and_attests_the_digest_keylessly() -> None:
+    """The image is signed and its SBOM attested by digest, with the workflow's OIDC identity."""
+    doc = load(WORKFLOW_DIR / "release.yml")
+    job = doc["jobs"]["release"]
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    sign = job["steps"][_step_index(doc, "release", "cosign sign --yes")]
+    assert sign["env"]["REF"] == "${{ steps.image.outputs.ref }}"
+    script = sign["run"]
+    assert 'cosign sign --yes "$REF"' in script
+    assert 'cosign attest --yes --type spdxjson --predicate sbom.spdx.json "$REF"' in script
+    assert "--key" not in script, "keyless: no signing key"
+    assert job["env"]["ISSUER"] == "https://token.actions.githubusercontent.com"
+    assert job["env"]["SIGNER"] == "https://github.com/${{ github.workflow_ref }}"
+    sbom = job["steps"][_step_index(doc, "release", "anchore/sbom-action@")]["with"]
+    assert sbom["image"] == "${{ steps.image.outputs.ref }}" and sbom["format"] == "spdx-json"
+    push = job["steps"][_step_index(doc, "release", "docker push")]["run"]
+    assert 'echo "ref=${repo}@${digest}"' in push
+
+
+def test_release_can_be_run_again() -> None:
+    """Pushes look for what an earlier attempt pushed first; only a mismatch fails the run."""
+    doc = load(WORKFLOW_DIR / "release.yml")
+    push = doc["jobs"]["release"]["steps"][_step_index(doc, "release", "docker push")]["run"]
+    assert push.index("aws ecr describe-images") < push.index("docker push")
+    assert "org.opencontainers.image.revision" in push and "exit 1" in push
+    chart = doc["jobs"]["release"]["steps"][_step_index(doc, "release", "helm push")]["run"]
+    assert chart.index("aws ecr describe-images") < chart.index("helm push")
+    assert "helm pull" in chart and "exit 1" in chart
+    sign = doc["jobs"]["release"]["steps"][_step_index(doc, "release", "cosign sign --yes")]["run"]
+    assert sign.index("cosign verify ") < sign.index("cosign sign --yes")
 
 
 def test_terraform_workflow_checks_then_plans_read_only() -> None:

@@ -24,10 +24,10 @@ run "worker_policy_names_only_the_bucket_and_its_prefix" {
     condition = toset(flatten([
       for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Action
       ])) == toset([
-      "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload",
-      "s3:ListMultipartUploadParts", "kms:Decrypt", "kms:GenerateDataKey",
+      "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+      "kms:Decrypt", "kms:GenerateDataKey",
     ])
-    error_message = "The worker may list, read and write objects and use the data key, nothing more (no delete, no wildcard)."
+    error_message = "The worker may list, read, write and delete objects, abort its uploads and use the data key, nothing more (tests/infra/test_worker_s3_policy.py derives this from recorded calls)."
   }
   assert {
     condition = alltrue([
@@ -51,22 +51,18 @@ run "worker_policy_names_only_the_bucket_and_its_prefix" {
   }
 }
 
-run "controller_policy_is_read_only" {
+run "controller_has_no_aws_permissions" {
   assert {
-    condition = toset(flatten([
-      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Action
-    ])) == toset(["s3:ListBucket", "s3:GetObject", "kms:Decrypt"])
-    error_message = "The controller may only list and read results."
+    condition     = !contains(keys(aws_iam_policy.irsa), "controller") && !contains(keys(aws_iam_role_policy_attachment.irsa), "controller")
+    error_message = "The controller talks only to the Kubernetes API: its role may carry no policy."
   }
   assert {
-    condition = toset(flatten([
-      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Resource
-      if anytrue([for a in s.Action : startswith(a, "s3:")])
-      ])) == toset([
-      "arn:aws:s3:::govsim-results-123456789012-us-east-1",
-      "arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*",
-    ])
-    error_message = "The controller's S3 statements must name exactly the bucket and its prefix."
+    condition     = aws_iam_role.irsa["controller"].name == "govsim-controller"
+    error_message = "The controller's role must still exist for the chart's service account annotation."
+  }
+  assert {
+    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "cluster-autoscaler"])
+    error_message = "Only the worker and the autoscaler roles carry a policy."
   }
 }
 
@@ -197,9 +193,12 @@ run "github_release_role_trusts_release_tags_of_one_repository" {
   assert {
     condition = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Condition == {
       StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
-      StringLike   = { "token.actions.githubusercontent.com:sub" = ["repo:example-org/govsim:ref:refs/tags/v*"] }
+      StringLike = {
+        "token.actions.githubusercontent.com:sub"              = ["repo:example-org/govsim:ref:refs/tags/v*"]
+        "token.actions.githubusercontent.com:job_workflow_ref" = ["example-org/govsim/.github/workflows/release.yml@refs/tags/v*"]
+      }
     }
-    error_message = "The release role must trust only release tags of example-org/govsim."
+    error_message = "The release role must trust only the release workflow (job_workflow_ref) on release tags of example-org/govsim."
   }
   assert {
     condition     = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Principal.Federated == aws_iam_openid_connect_provider.github[0].arn
@@ -220,9 +219,70 @@ run "github_release_role_trusts_release_tags_of_one_repository" {
     condition     = jsondecode(aws_iam_role.github["plan"].assume_role_policy).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:sub"] == ["repo:example-org/govsim:pull_request"]
     error_message = "The plan role must trust only pull requests of example-org/govsim."
   }
+}
+
+run "release_refs_move_sub_and_workflow_ref_together" {
+  variables {
+    github_release_refs = ["refs/tags/v*", "refs/tags/rc-*"]
+  }
   assert {
-    condition     = aws_iam_role_policy_attachment.github_plan[0].policy_arn == "arn:aws:iam::aws:policy/ReadOnlyAccess"
-    error_message = "The plan role must be read-only."
+    condition = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:job_workflow_ref"] == [
+      "example-org/govsim/.github/workflows/release.yml@refs/tags/v*",
+      "example-org/govsim/.github/workflows/release.yml@refs/tags/rc-*",
+    ]
+    error_message = "Each release ref must be trusted only through release.yml at that ref."
+  }
+  assert {
+    condition     = !can(jsondecode(aws_iam_role.github["plan"].assume_role_policy).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:job_workflow_ref"])
+    error_message = "The plan role keeps its pull_request subject only."
+  }
+}
+
+run "plan_role_reads_only_what_planning_needs" {
+  variables {
+    terraform_state_bucket = "govsim-tfstate-123456789012-us-east-1"
+  }
+  assert {
+    condition     = length(aws_iam_role_policy.github_plan) == 1
+    error_message = "The plan role must carry its own read-only policy (no AWS managed ReadOnlyAccess)."
+  }
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(aws_iam_role_policy.github_plan[0].policy).Statement : [
+        for a in s.Action : can(regex("^[a-z0-9-]+:(Describe|Get|List)[A-Za-z*]*$", a))
+      ]
+    ]))
+    error_message = "Every plan action must be a Describe, Get or List call."
+  }
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(aws_iam_role_policy.github_plan[0].policy).Statement : [
+        for a in s.Action : !contains(["iam:PassRole", "kms:Decrypt", "s3:GetObject*", "logs:GetLogEvents"], a) && !startswith(a, "s3:GetObject") || s.Sid == "ReadState"
+      ]
+    ]))
+    error_message = "The plan role may not pass roles, decrypt or read objects (except the state)."
+  }
+  assert {
+    condition = { for s in jsondecode(aws_iam_role_policy.github_plan[0].policy).Statement : s.Sid => s.Resource if s.Sid != "ReadConfiguration" } == {
+      ReadResultsBucketConfiguration = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"]
+      ListStateBucket                = ["arn:aws:s3:::govsim-tfstate-123456789012-us-east-1"]
+      ReadState                      = ["arn:aws:s3:::govsim-tfstate-123456789012-us-east-1/govsim/terraform.tfstate"]
+    }
+    error_message = "S3 reads must name the results bucket, the state bucket and the state object only."
+  }
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.github_plan[0].policy).Statement :
+      s.Sid == "ReadConfiguration" ? alltrue([for a in s.Action : !startswith(a, "s3:")]) : true
+    ])
+    error_message = "No S3 action may be granted on every resource."
+  }
+}
+
+run "plan_role_without_state_bucket_reads_no_state" {
+  assert {
+    condition     = [for s in jsondecode(aws_iam_role_policy.github_plan[0].policy).Statement : s.Sid] == ["ReadConfiguration", "ReadResultsBucketConfiguration"]
+    error_message = "Without terraform_state_bucket the plan role reads no state object."
   }
 }
 
