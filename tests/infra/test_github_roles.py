@@ -23,6 +23,7 @@ SERVICES: dict[str, str] = {
     "aws_cloudwatch_log_": "logs",
     "aws_cloudwatch_metric_alarm": "cloudwatch",
     "aws_default_security_group": "ec2",
+    "aws_ec2_": "ec2",
     "aws_ecr_": "ecr",
     "aws_eip": "ec2",
     "aws_eks_": "eks",
