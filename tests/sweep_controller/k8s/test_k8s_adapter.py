@@ -203,6 +203,7 @@ async def test_controller_drives_a_sweep_from_creation_to_success(kmock: Any) ->
     assert [type(a).__name__ for a in first] == [
         "CreateConfigMap",
         "CreateJob",
+        "EmitEvent",  # TaskSize: the example's tasks are tiny
         "UpdateStatus",
         "EmitEvent",
     ]
