@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick and params.agents >= 1_000_000:
             continue
         label = ", ".join(f"{k}={v}" for k, v in fields.items()) or "defaults"
-        rows.append((label + (" +traces" if traces else ""), params, traces, measure(params, traces)))
+        rows.append(
+            (label + (" +traces" if traces else ""), params, traces, measure(params, traces))
+        )
     plain = [(p, m) for _, p, t, m in rows if not t]
     a = np.array([features(p) for p, _ in plain]) / np.array([[m] for _, m in plain])
     coef, _ = nnls(a, np.ones(len(plain)))
