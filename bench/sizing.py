@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     trace_agent = statistics.mean(
         max(0.0, m - run_seconds(p, coefficients=fitted)) / p.agents for p, m in traced
     )
-    machine = f"{platform.node() or 'host'}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"
-    fitted = Coefficients(*[float(f"{c:.3g}") for c in coef], trace_agent=float(f"{trace_agent:.3g}"),
+    machine = f"{os.cpu_count()} CPUs, {platform.machine()}"
+    rounded = [float(f"{c:.3g}") for c in coef]
+    fitted = Coefficients(*rounded, trace_agent=float(f"{trace_agent:.3g}"),
                           measured_on=f"{dt.date.today()}, {machine}")  # fmt: skip
     print(f"{'run':62} {'measured':>10} {'in code':>10} {'ratio':>6} {'new fit':>10} {'ratio':>6}")
     for label, params, traces, measured in rows:
