@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 _CHILD = r"""
 import json, resource, sys, tempfile, uuid, time
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  buffered/streamed growth over idle: {ratio:.1f}x")
     print(f"  buffered: {per_run / 1024:.1f} KiB per run; at 10^5 runs about "
           f"{(idle['peak'] + per_run * 1e5) / 2**30:.1f} GiB (extrapolated); streamed stays "
-          "bounded (spool 4 MiB + chunk 1 MiB + S3 part 8-16 MiB + one batch of 64 runs)")  # fmt: skip
+          "bounded (spool 4 MiB, chunk 1 MiB, S3 part 8-16 MiB, a batch of 64 runs)")  # fmt: skip
     print(f"({time.perf_counter() - started:.0f} s)")
     return 0
 
