@@ -1,7 +1,7 @@
 """How much work a task of a sweep is, and whether that is a sensible size for a pod.
 
 A task is one pod on Kubernetes, and a pod costs seconds before it does any work (scheduling,
-sandbox, image, interpreter and imports). A task of 10 default runs does about 0.05 s of work
+sandbox, image, interpreter and imports). A task of 10 default runs does about 0.01 s of work
 against that, so 99% of the cluster's time goes to starting pods; a task of hours loses hours
 when its spot node is reclaimed. The targets (docs/sweeps.md, "Task size"):
 
