@@ -6,10 +6,19 @@ import argparse
 import sys
 
 from sweep_controller.exit_codes import ExitCode
+from sweep_controller.k8s.config import DEFAULT_RESOURCES
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
 from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import SAMPLED_METHODS, Sweep, spec_hash
 from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
+from sweep_controller.spec.sizing import (
+    TaskSize,
+    estimate_task,
+    format_bytes,
+    format_seconds,
+    memory_limit_bytes,
+    sizing_warnings,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,6 +29,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Check a sweep spec and print points, replicates, runs and tasks.",
     )
     parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when there is a warning (task size, memory, too many tasks)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        metavar="QUANTITY",
+        default=DEFAULT_RESOURCES["limits"]["memory"],
+        help="worker memory limit to check tasks against (default: the chart's, %(default)s)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -63,13 +83,35 @@ def size_summary(sweep: Sweep) -> list[str]:
     return lines
 
 
+def size_estimate(size: TaskSize) -> list[str]:
+    """The lines ``validate`` prints about the estimated work and memory of a task."""
+    return [
+        f"work per task: ~{format_seconds(size.task_seconds)} ({size.runs_per_task} runs of "
+        f"~{format_seconds(size.mean_run_seconds)}; up to "
+        f"~{format_seconds(size.longest_task_seconds)})",
+        f"memory per task: ~{format_bytes(size.task_bytes)}",
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Validate the spec and print its summary."""
+    """Validate the spec, print its summary and estimates, and warn about its task size."""
     sweep = load_sweep(args.spec)
-    print("\n".join(size_summary(sweep)))
+    limit = memory_limit_bytes({"limits": {"memory": args.memory_limit}})
+    if limit is None:
+        print(
+            f"sweepctl: error: --memory-limit: {args.memory_limit!r} is not a memory quantity "
+            "(for example 2Gi, 512Mi, 4G)",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+    size = estimate_task(sweep)
+    print("\n".join(size_summary(sweep) + size_estimate(size)))
+    warnings = sizing_warnings(size, memory_limit_bytes=limit)
     try:
         check_job_size(sweep)
     except SweepTooLarge as exc:
         # Runs locally, but the controller refuses it: one Job takes a bounded number of indexes.
-        print(f"sweepctl: warning: too large for Kubernetes: {exc}", file=sys.stderr)
-    return ExitCode.OK
+        warnings.append(f"too large for Kubernetes: {exc}")
+    for line in warnings:
+        print(f"sweepctl: warning: {line}", file=sys.stderr)
+    return ExitCode.FAILURE if warnings and args.strict else ExitCode.OK

@@ -17,7 +17,7 @@ that is done again under a new commit id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,15 +31,13 @@ from sweep_controller.execution.layout import (
     manifest_json,
     manifest_key,
     new_commit,
-    sha256_hex,
 )
+from sweep_controller.execution.spool import UPLOAD_CHUNK_BYTES, Spool
 from sweep_controller.store import Store
 
 __all__ = ["UPLOAD_CHUNK_BYTES", "TaskFile", "commit_task", "stop_point"]
 
 log = logging.getLogger(__name__)
-
-UPLOAD_CHUNK_BYTES = 1 << 20
 
 
 def stop_point(should_stop: Callable[[], bool]) -> None:
@@ -48,25 +46,19 @@ def stop_point(should_stop: Callable[[], bool]) -> None:
         raise TaskInterrupted("stop requested; nothing was committed by this attempt")
 
 
-def _chunks(data: bytes, should_stop: Callable[[], bool]) -> Iterator[bytes]:
-    """``data`` in upload chunks; raises ``TaskInterrupted`` between chunks on a stop request."""
-    view = memoryview(data)
-    for start in range(0, max(len(data), 1), UPLOAD_CHUNK_BYTES):
-        stop_point(should_stop)
-        yield bytes(view[start : start + UPLOAD_CHUNK_BYTES])
-
-
 @dataclass(frozen=True)
 class TaskFile:
-    """One data file of a task: its role in the manifest, its name suffix and its bytes.
+    """One data file of a task: its role in the manifest, its name suffix and its content.
 
     The run records are role ``records`` (``layout.RECORDS``), suffix ``jsonl``; a side file is
-    one more entry (for example role ``flip_trace``, suffix ``trace.parquet``).
+    one more entry (for example role ``flip_trace``, suffix ``trace.parquet``). The content is a
+    :class:`~sweep_controller.execution.spool.Spool` (size and sha256 known, read back in
+    chunks), so a large file is never whole in memory.
     """
 
     role: str
     suffix: str
-    data: bytes
+    data: Spool
 
 
 def commit_task(
@@ -96,10 +88,10 @@ def commit_task(
         for file in files:
             stop_point(should_stop)
             key = data_key(sweep_name, index, commit, file.suffix)
-            store.put_stream(key, _chunks(file.data, should_stop))
-            on_written(len(file.data))
+            store.put_stream(key, file.data.chunks(lambda: stop_point(should_stop)))
+            on_written(file.data.size)
             named[file.role] = DataFile(
-                name=key.rsplit("/", 1)[1], bytes=len(file.data), sha256=sha256_hex(file.data)
+                name=key.rsplit("/", 1)[1], bytes=file.data.size, sha256=file.data.sha256
             )
         if clock() - commit_time(commit) < FRESH_FOR:
             break

@@ -4,12 +4,14 @@ A task is a fixed slice of a sweep's runs (``SweepPlan.task_runs``). The worker 
 serialises its v0.5 record (``simulator.records.building.record_fields``; per-agent records off:
 ``agent_records.mode`` is ``none``, see docs/sweeps.md), validates every record with
 ``simulator.records.validate.check_json`` (strict schema, then tallies) exactly as it will be
-stored, and uploads the task's data files (the JSONL, and any side files), then its manifest
-(the commit marker), through the store (see ``sweep_controller.execution.layout`` for the
-keys). With ``spec.traces: parquet`` each run also keeps its flip trace; the trace's bytes are
-checked against their record (``simulator.records.trace_rows.check_trace``) and uploaded, under
-a key named by the run's id, before the JSONL that names them. ``sweepctl worker`` runs one task
-in a process of its own; ``sweepctl run`` calls the same :func:`execute_task` from a process pool.
+stored, and appends it to a spool (``sweep_controller.execution.spool``: bounded memory, the rest
+in a temporary file, hashed as it is written). It then uploads the task's data files (the JSONL,
+and any side files) and its manifest (the commit marker) through the store (see
+``sweep_controller.execution.layout`` for the keys). With ``spec.traces: parquet`` each run also
+keeps its flip trace; the trace's bytes are checked against their record
+(``simulator.records.trace_rows.check_trace``) and uploaded, under a key named by the run's id,
+before the JSONL that names them. ``sweepctl worker`` runs one task in a process of its own;
+``sweepctl run`` calls the same :func:`execute_task` from a process pool.
 How an attempt ended is a ``sweep_controller.outcomes.TaskOutcome``.
 
 Distributed semantics: results are written *at least once*, and a task is never corrupt.
@@ -96,6 +98,7 @@ from sweep_controller.execution.layout import (
     trace_key,
 )
 from sweep_controller.execution.lease import Holder, TaskLease
+from sweep_controller.execution.spool import Spool
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
     DEFAULT_PUSH_INTERVAL_SECONDS,
@@ -111,6 +114,7 @@ from sweep_controller.store import Store, open_store
 __all__ = [
     "AGENT_RECORDS",
     "LEASE_POLL_SECONDS",
+    "VALIDATE_BATCH",
     "TaskAttempt",
     "TaskContext",
     "Termination",
@@ -123,6 +127,8 @@ AGENT_RECORDS = AgentRecords.NONE
 """Sweep records carry no per-agent records: task objects stay small (see docs/sweeps.md)."""
 LEASE_POLL_SECONDS = 2.0
 """How often ``sweepctl worker`` looks again at a task whose lease another attempt holds."""
+VALIDATE_BATCH = 64
+"""Runs simulated, then serialised and validated together, before their lines are spooled."""
 
 
 @dataclass(frozen=True)
@@ -291,34 +297,26 @@ def _run_and_commit(
     )
     if check is None:
         return
-    with lease.kept():
+
+    def written(nbytes: int) -> None:
+        progress.bytes_written += nbytes
+        if metrics is not None:
+            metrics.add_storage_written(nbytes)
+
+    with lease.kept(), Spool() as records:
         if on_claimed is not None:
             on_claimed()
         if check.state is TaskState.INVALID:
             log.warning("task %d: rewriting: %s", index, check.reason)
-        records, traces = _simulate(ctx, index, progress, metrics, should_stop=should_stop,
-                                    on_run=on_run, clock=clock, new_id=new_id,
-                                    timer=timer)  # fmt: skip
-        files = [TaskFile(RECORDS, "jsonl", b"".join(records))]
-
-        def written(nbytes: int) -> None:
-            progress.bytes_written += nbytes
-            if metrics is not None:
-                metrics.add_storage_written(nbytes)
-
-        # Flip traces go up before the JSONL that names them; their keys hold the run's id, which
-        # no other attempt uses, so they need no commit of their own.
-        for key, trace_data in traces:
-            stop_point(should_stop)
-            ctx.store.put_bytes(key, bytes(trace_data))
-            written(len(trace_data))
-
+        _simulate(ctx, index, progress, metrics, records, should_stop=should_stop, on_run=on_run,
+                  on_written=written, clock=clock, new_id=new_id, timer=timer)  # fmt: skip
+        files = [TaskFile(RECORDS, "jsonl", records)]
         # Committing: once the data files are up, the manifest is written whatever happens.
-        commit_task(ctx.store, ctx.name, index, files, count=len(records),
+        commit_task(ctx.store, ctx.name, index, files, count=records.count,
                     positions=ctx.plan.task_positions(index), spec_hash=ctx.spec_hash,
                     code_version=ctx.code_version, should_stop=should_stop, clock=clock,
                     token=lambda: new_id().hex, on_written=written)  # fmt: skip
-        progress.records = len(records)
+        progress.records = records.count
     try:
         ctx.store.delete(failure_key(ctx.name, index))
     except SweepError as exc:
@@ -330,68 +328,79 @@ def _simulate(
     index: int,
     progress: _Progress,
     metrics: WorkerMetrics | None,
+    out: Spool,
     *,
     should_stop: Callable[[], bool],
     on_run: Callable[[], None] | None,
+    on_written: Callable[[int], None],
     clock: Callable[[], datetime],
     new_id: Callable[[], uuid.UUID],
     timer: Callable[[], float],
-) -> tuple[list[bytes], list[tuple[str, memoryview]]]:
-    """Simulate the task's runs; their validated JSONL lines, and (key, bytes) of their traces."""
+) -> None:
+    """Simulate the task's runs and append their validated JSONL lines to ``out``.
+
+    Runs go in batches of ``VALIDATE_BATCH``: each batch is simulated, then serialised and
+    validated in one pass (the validator stays hot in the CPU caches instead of being evicted by
+    each run), its lines appended to ``out`` and its flip traces uploaded (before the JSONL that
+    names them; their keys hold the run's id, which no other attempt uses, so they need no commit
+    of their own). Memory holds one batch, whatever the task's size.
+    """
     traced = ctx.sweep.spec.traces is Traces.PARQUET
-    # Simulate every run first, then serialise and validate them in one pass: the same work,
-    # but the validator stays hot in the CPU caches instead of being evicted by each run.
-    batch: list[dict[str, Any]] = []
-    traces: dict[str, tuple[str, memoryview]] = {}  # run_id -> (key, Parquet bytes)
-    for spec in ctx.plan.task_runs(index):
-        stop_point(should_stop)
-        started = timer()
-        try:
-            result = simulate(spec.params, spec.seed, trace=traced)
-            run_id = new_id()
-            ref = None
-            if result.influence.trace is not None:
-                parquet = trace_parquet(result.influence.trace, spec.run_index)
-                ref = traces_ref(
-                    parquet, task_trace_path(index, run_id), len(result.influence.trace)
+    runs = ctx.plan.task_runs(index)
+    for start in range(0, len(runs), VALIDATE_BATCH):
+        batch: list[dict[str, Any]] = []
+        traces: dict[str, tuple[str, memoryview]] = {}  # run_id -> (key, Parquet bytes)
+        for spec in runs[start : start + VALIDATE_BATCH]:
+            stop_point(should_stop)
+            started = timer()
+            try:
+                result = simulate(spec.params, spec.seed, trace=traced)
+                run_id = new_id()
+                ref = None
+                if result.influence.trace is not None:
+                    parquet = trace_parquet(result.influence.trace, spec.run_index)
+                    ref = traces_ref(
+                        parquet, task_trace_path(index, run_id), len(result.influence.trace)
+                    )
+                    traces[str(run_id)] = (trace_key(ctx.name, index, run_id), parquet)
+                fields = record_fields(
+                    result,
+                    run_id=run_id,
+                    timestamp=clock(),
+                    base_seed=ctx.plan.seed,
+                    run_index=spec.run_index,
+                    agent_records=AGENT_RECORDS,
+                    traces=ref,
                 )
-                traces[str(run_id)] = (trace_key(ctx.name, index, run_id), parquet)
-            fields = record_fields(
-                result,
-                run_id=run_id,
-                timestamp=clock(),
-                base_seed=ctx.plan.seed,
-                run_index=spec.run_index,
-                agent_records=AGENT_RECORDS,
-                traces=ref,
-            )
-        except Exception:
+            except Exception:
+                if metrics is not None:
+                    metrics.observe_run_failure()
+                raise
+            batch.append(fields)
             if metrics is not None:
-                metrics.observe_run_failure()
-            raise
-        batch.append(fields)
-        if metrics is not None:
-            metrics.observe_record(fields, duration_seconds=timer() - started)
-        progress.runs += 1
-        if on_run is not None:
-            on_run()
-    lines: list[bytes] = []
-    for fields in batch:
-        line = to_json(fields, by_alias=True)
-        # The bytes that will be stored are what is validated: schema (strict), then tallies.
-        problems = check_json(line)
-        trace = traces.get(str(fields["run_id"]))
-        if trace is not None and not problems:
-            record, _ = parse_record(line)
-            assert record is not None  # check_json found no problem
-            problems = check_trace(record, trace[1])
-        if problems:
-            raise TaskError(
-                f"task {index}: run {fields['run_index']}: the record fails validation: "
-                f"{problems[0]}"
-            )
-        lines.append(line + b"\n")
-    return lines, list(traces.values())
+                metrics.observe_record(fields, duration_seconds=timer() - started)
+            progress.runs += 1
+            if on_run is not None:
+                on_run()
+        for fields in batch:
+            line = to_json(fields, by_alias=True)
+            # The bytes that will be stored are what is validated: schema (strict), then tallies.
+            problems = check_json(line)
+            trace = traces.get(str(fields["run_id"]))
+            if trace is not None and not problems:
+                record, _ = parse_record(line)
+                assert record is not None  # check_json found no problem
+                problems = check_trace(record, trace[1])
+            if problems:
+                raise TaskError(
+                    f"task {index}: run {fields['run_index']}: the record fails validation: "
+                    f"{problems[0]}"
+                )
+            out.write(line + b"\n")
+        for key, trace_data in traces.values():
+            stop_point(should_stop)
+            ctx.store.put_bytes(key, bytes(trace_data))
+            on_written(len(trace_data))
 
 
 def _write_failure(

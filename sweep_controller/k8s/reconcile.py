@@ -21,6 +21,9 @@ The rules:
 * A child with the right name owned by something else (an older Sweep of the same name still
   being garbage-collected) is never adopted: the sweep waits, Pending.
 * Status is patched only when it changes; an Event is emitted only when the phase changes.
+* When the Job is first created, each task-size warning (``sweep_controller.spec.sizing``: too
+  little or too much work per task, memory over the worker limit) is one Warning Event
+  ``TaskSize``, after the Job's create; a Job re-created later warns no more.
 * A create the API server rejects for good (400, 422, another non-retryable 4xx) makes the sweep
   Failed (``JobRejected``, or ``ConfigMapRejected``) with the server's message; a temporary failure
   (403, 429, 5xx, no connection) keeps it Pending with the message in its status while the
@@ -67,6 +70,7 @@ from sweep_controller.k8s.status import (
 )
 from sweep_controller.spec.loading import sweep_from_resource
 from sweep_controller.spec.models import Sweep
+from sweep_controller.spec.sizing import estimate_task, memory_limit_bytes, sizing_warnings
 
 
 class EventType(StrEnum):
@@ -334,6 +338,21 @@ def _waiting(sweep: Sweep, queue: str | None) -> str:
     return f"{what}; waiting for it to start"
 
 
+def _first_creation(old: SweepStatus) -> bool:
+    """Whether no Job of this sweep was created yet (none before, or only refused creates)."""
+    if old.start_time is not None or old.phase is Phase.RUNNING:
+        return False
+    started = old.condition(ConditionType.STARTED)
+    return old.phase is None or started is None or started.reason == "CreateRetrying"
+
+
+def _size_events(sweep: Sweep, config: ControllerConfig) -> list[Action]:
+    """One Warning Event per task-size warning of the sweep."""
+    limit = memory_limit_bytes(config.worker_resources)
+    lines = sizing_warnings(estimate_task(sweep), memory_limit_bytes=limit)
+    return [EmitEvent(EventType.WARNING, "TaskSize", line) for line in lines]
+
+
 def _decide(
     resource: Mapping[str, Any],
     observed: Observed,
@@ -407,6 +426,8 @@ def _decide(
     if observed.configmap is None:
         creates.append(CreateConfigMap(build_configmap(sweep, config, owner)))
     creates.append(CreateJob(build_job(sweep, config, owner)))
+    if _first_creation(old):
+        creates += _size_events(sweep, config)
     if old.start_time is not None:
         reason = "JobRecreated"
         message = (

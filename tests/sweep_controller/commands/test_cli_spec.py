@@ -40,9 +40,44 @@ def test_validate_prints_the_size() -> None:
         "runs: 800",
         "tasks: 16 (50 runs per task)",
         "output: file://results",
+        "memory per task: ~289 MiB",
     ):
         assert expected in lines
-    assert result.stderr == ""
+    assert "work per task: ~0.17 s (50 runs of ~3.3 ms; up to ~0.17 s)" in lines
+    # A laptop-sized example: its tasks are far too small for pods, which is a warning only.
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("sweepctl: warning: spec.runsPerTask: 50 runs of ~3.3 ms each")
+
+
+def test_validate_strict_fails_on_a_warning_and_passes_a_well_sized_sweep(
+    tmp_path: Path,
+) -> None:
+    tiny = write(tmp_path, sweep_doc(replicates=100_000, runsPerTask=10), "tiny.yaml")
+    assert sweepctl("validate", tiny).returncode == 0
+    strict = sweepctl("validate", "--strict", tiny)
+    assert strict.returncode == 1
+    assert strict.stderr.startswith("sweepctl: warning: spec.runsPerTask: 10 runs of ~")
+    assert "raise runsPerTask to >= " in strict.stderr
+    # 10^5-agent runs of ~0.1 s: 3,000 of them are about 6 min of work.
+    good = sweep_doc(simulator={"agents": 100_000, "mean_degree": 10}, replicates=1000,
+                     runsPerTask=3000)  # fmt: skip
+    result = sweepctl("validate", "--strict", write(tmp_path, good, "good.yaml"))
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_validate_memory_limit(tmp_path: Path) -> None:
+    doc = sweep_doc(simulator={"agents": 100_000, "mean_degree": 10}, replicates=1000,
+                    runsPerTask=1000)  # fmt: skip
+    path = write(tmp_path, doc)
+    result = sweepctl("validate", "--strict", "--memory-limit", "256Mi", path)
+    assert result.returncode == 1
+    assert "over the worker memory limit 256 MiB" in result.stderr
+    bad = sweepctl("validate", "--memory-limit", "lots", path)
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert bad.stderr == (
+        "sweepctl: error: --memory-limit: 'lots' is not a memory quantity (for example 2Gi, "
+        "512Mi, 4G)\n"
+    )
 
 
 def test_validate_every_example() -> None:
@@ -135,12 +170,14 @@ def test_validate_warns_when_a_sweep_is_too_large_for_one_job(tmp_path: Path) ->
     result = sweepctl("validate", write(tmp_path, doc))
     assert result.returncode == 0, result.stderr
     assert "tasks: 200000 (1 runs per task)" in result.stdout.splitlines()
-    assert result.stderr == (
+    size, jobs = result.stderr.splitlines()  # tiny tasks, and too many of them
+    assert size.startswith("sweepctl: warning: spec.runsPerTask: 1 runs of ~")
+    assert jobs == (
         "sweepctl: warning: too large for Kubernetes: spec.runsPerTask: 1 gives 200000 tasks; "
-        "one Job runs at most 100000: set runsPerTask to at least 2\n"
+        "one Job runs at most 100000: set runsPerTask to at least 2"
     )
     doc["spec"]["runsPerTask"] = 2
-    assert sweepctl("validate", write(tmp_path, doc)).stderr == ""
+    assert "too large for Kubernetes" not in sweepctl("validate", write(tmp_path, doc)).stderr
 
 
 def test_expand_task_out_of_range_exit_2() -> None:

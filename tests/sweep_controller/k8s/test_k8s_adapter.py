@@ -203,6 +203,7 @@ async def test_controller_drives_a_sweep_from_creation_to_success(kmock: Any) ->
     assert [type(a).__name__ for a in first] == [
         "CreateConfigMap",
         "CreateJob",
+        "EmitEvent",  # TaskSize: the example's tasks are tiny
         "UpdateStatus",
         "EmitEvent",
     ]
@@ -231,7 +232,7 @@ async def test_controller_drives_a_sweep_from_creation_to_success(kmock: Any) ->
     status = objects(kmock, SWEEPS)[NAMESPACE, NAME]["status"]
     assert (status["phase"], status["tasksDone"], status["tasksTotal"]) == ("Succeeded", 8, 8)
     reasons = [json.loads(r.body)["reason"] for r in requests(kmock, "POST", r"/api/v1/.*/events")]
-    assert reasons == ["Created", "Succeeded"]
+    assert reasons == ["TaskSize", "Created", "Succeeded"]  # TaskSize once, at the create
     registry = metrics.registry
     assert registry.get_sample_value("govsim_controller_sweeps", {"phase": "Succeeded"}) == 1
     assert registry.get_sample_value("govsim_controller_sweeps", {"phase": "Pending"}) == 0

@@ -142,7 +142,9 @@ async def test_created_sweep_gets_no_finalizer_one_event_and_one_transition(kmoc
         if r.method.value == "POST" and r.url.path.endswith("/events")
     ]
     ours = [e for e in events if e.get("source", {}).get("component") == "govsim-controller"]
-    assert [e["reason"] for e in ours] == ["Created"]
+    # The example's tiny tasks warn once, when the Job is created, not on the second reconcile.
+    assert [e["reason"] for e in ours] == ["TaskSize", "Created"]
+    assert ours[0]["type"] == "Warning" and ours[0]["message"].startswith("spec.runsPerTask: ")
     transitions = [
         r
         for r in list(kmock)

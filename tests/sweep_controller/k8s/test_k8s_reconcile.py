@@ -86,7 +86,11 @@ def settle(res: dict[str, Any], observed: Observed, now: datetime = NOW) -> dict
 def test_new_sweep_creates_configmap_then_job_and_reports_pending() -> None:
     res = resource()
     actions = reconcile(res, Observed(), NOW, config=CONFIG)
-    assert kinds(actions) == ["CreateConfigMap", "CreateJob", "UpdateStatus", "EmitEvent"]
+    # The example's tasks are tiny: one TaskSize warning follows the Job's create.
+    assert kinds(actions) == [
+        "CreateConfigMap", "CreateJob", "EmitEvent", "UpdateStatus", "EmitEvent"
+    ]  # fmt: skip
+    assert [e.reason for e in events(actions)] == ["TaskSize", "Created"]
     configmap, job = children(res)
     assert actions[0] == CreateConfigMap(configmap)
     assert actions[1] == CreateJob(job)
@@ -101,7 +105,8 @@ def test_new_sweep_creates_configmap_then_job_and_reports_pending() -> None:
     assert by_type["Complete"]["status"] == "False"
     assert by_type["Failed"]["status"] == "False"
     assert by_type["Started"]["lastTransitionTime"] == "2025-01-01T02:00:00Z"  # no microseconds
-    (event,) = events(actions)
+    size, event = events(actions)
+    assert (size.type, size.reason) == (EventType.WARNING, "TaskSize")
     assert (event.type, event.reason) == (EventType.NORMAL, "Created")
 
 
@@ -432,7 +437,7 @@ def test_suspended_job_is_pending_queued() -> None:
     config = ControllerConfig(s3_bucket="govsim-results", default_queue="batch")
     res = resource()
     actions = reconcile(res, Observed(), NOW, config=config)
-    assert events(actions)[0].reason == "Queued"
+    assert events(actions)[-1].reason == "Queued"
     assert "Kueue queue batch" in status_of(actions)["message"]
     pending = apply(res, actions)
     configmap, job = children(res, config)
@@ -601,7 +606,8 @@ def test_temporary_create_failure_is_pending_with_the_message() -> None:
     # Once the create succeeds the message goes; the phase stays Pending (no second Event).
     after = apply(res, actions)
     again = reconcile(after, Observed(), NOW, config=CONFIG)
-    assert kinds(again) == ["CreateConfigMap", "CreateJob", "UpdateStatus"]
+    # The Job is created only now, so its TaskSize warning comes now.
+    assert kinds(again) == ["CreateConfigMap", "CreateJob", "EmitEvent", "UpdateStatus"]
     assert "retrying" not in status_of(again)["message"]
 
 

@@ -1,0 +1,143 @@
+"""The cost table of docs/aws.md ("Cost of a sweep"), computed from the project's measured figures.
+
+Inputs, each stated in the docs beside the table:
+
+- seconds per run: the sizing model's coefficients (``sweep_controller.spec.sizing``, fitted by
+  ``python -m bench.sizing`` on the 2-core development machine; a default run ~1.1 ms, a
+  10^6-agent run ~1.1 s), taken to hold per vCPU of the batch instances;
+- pod overhead: ``POD_OVERHEAD_SECONDS`` per task (the sizing rule);
+- JSONL bytes per run: 1.5 KB (``python -m bench.worker_memory``: 14 MiB for 10^4 default runs);
+- the batch instance: c6i.2xlarge, 8 vCPU, 7 one-CPU workers per node (one vCPU's worth goes to
+  the node's daemons), $0.34 per hour on demand in us-east-1; spot at an assumed 65% discount;
+- S3 (us-east-1, S3 Standard): $0.023 per GB-month, $0.005 per 1,000 PUT/LIST-class requests,
+  $0.0004 per 1,000 GET-class requests; the worker's requests per task are counted below.
+
+Run: ``python -m bench.cost``; it prints the Markdown table that docs/aws.md holds between its
+``cost-table`` markers (a test checks that they agree).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simulator.params import SimParams
+from sweep_controller.spec.sizing import POD_OVERHEAD_SECONDS, format_seconds, run_seconds
+
+INSTANCE = "c6i.2xlarge"
+ON_DEMAND_PER_HOUR = 0.34
+SPOT_DISCOUNT = 0.65
+WORKERS_PER_NODE = 7
+JSONL_BYTES_PER_RUN = 1500
+S3_GB_MONTH = 0.023
+S3_PUT_PER_1000 = 0.005
+S3_GET_PER_1000 = 0.0004
+PART_BYTES = 8 * 2**20
+LEASE_RENEW_SECONDS = 20
+# A task's S3 calls, recorded with botocore's event hooks against SeaweedFS: GetObject (manifest,
+# lease, manifest again), HeadBucket, PutObject (lease), the JSONL (PutObject, or
+# CreateMultipartUpload + UploadPart per part + CompleteMultipartUpload), PutObject (manifest),
+# PutObject (lease release), DeleteObject (failure marker; free). Lease renewals are one
+# PutObject every 20 s.
+PUTS_PER_TASK = 3
+GETS_PER_TASK = 4
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One row of the table: a sweep and how its tasks are sized."""
+
+    label: str
+    runs: int
+    params: SimParams
+    runs_per_task: int
+
+
+SWEEPS = (
+    Sweep("10^7 default runs, sized (2-30 min per task)", 10**7, SimParams(), 200_000),
+    Sweep("10^7 default runs at the 100k-task cap", 10**7, SimParams(), 100),
+    Sweep("10^4 runs of 10^6 agents, sized", 10**4, SimParams(agents=10**6), 500),
+    Sweep("10^8 default runs, sized", 10**8, SimParams(), 200_000),
+)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a sweep costs on the batch nodes and in S3."""
+
+    tasks: int
+    task_minutes: float
+    work_hours: float
+    """vCPU-hours of simulation."""
+    overhead_hours: float
+    """vCPU-hours of pod start and stop."""
+    on_demand: float
+    spot: float
+    s3_requests: float
+    s3_gb: float
+    s3_month: float
+
+
+def cost(sweep: Sweep) -> Cost:
+    """The cost of one sweep under the stated assumptions."""
+    per_run = run_seconds(sweep.params)
+    tasks = math.ceil(sweep.runs / sweep.runs_per_task)
+    task_seconds = sweep.runs_per_task * per_run
+    work = sweep.runs * per_run / 3600
+    overhead = tasks * POD_OVERHEAD_SECONDS / 3600
+    node_hours = (work + overhead) / WORKERS_PER_NODE
+    task_bytes = sweep.runs_per_task * JSONL_BYTES_PER_RUN
+    parts = max(1, math.ceil(task_bytes / PART_BYTES))
+    upload_puts = 1 if parts == 1 else parts + 2  # create + parts + complete
+    renewals = math.floor(task_seconds / LEASE_RENEW_SECONDS)
+    puts = tasks * (PUTS_PER_TASK + upload_puts + renewals)
+    gets = tasks * GETS_PER_TASK
+    gb = sweep.runs * JSONL_BYTES_PER_RUN / 1e9
+    return Cost(
+        tasks=tasks,
+        task_minutes=task_seconds / 60,
+        work_hours=work,
+        overhead_hours=overhead,
+        on_demand=node_hours * ON_DEMAND_PER_HOUR,
+        spot=node_hours * ON_DEMAND_PER_HOUR * (1 - SPOT_DISCOUNT),
+        s3_requests=puts / 1000 * S3_PUT_PER_1000 + gets / 1000 * S3_GET_PER_1000,
+        s3_gb=gb,
+        s3_month=gb * S3_GB_MONTH,
+    )
+
+
+def _hours(value: float) -> str:
+    return f"{value:.2g}" if value < 10 else f"{value:,.0f}"
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
+
+
+def table() -> str:
+    """The Markdown table of docs/aws.md."""
+    head = (
+        "| Sweep | s/run | runs/task | tasks | work/task | vCPU-h work | vCPU-h pod overhead "
+        "| on demand | spot | S3 requests | S3 GB (per month) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for sweep in SWEEPS:
+        c = cost(sweep)
+        rows.append(
+            f"| {sweep.label} | {run_seconds(sweep.params):.2g} | {sweep.runs_per_task:,} "
+            f"| {c.tasks:,} | {format_seconds(c.task_minutes * 60)} | {_hours(c.work_hours)} | "
+            f"{_hours(c.overhead_hours)} | {_money(c.on_demand)} | {_money(c.spot)} | "
+            f"{_money(c.s3_requests)} | {c.s3_gb:,.2g} ({_money(c.s3_month)}) |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def main() -> int:
+    """Print the table."""
+    print(table(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
