@@ -35,12 +35,12 @@ S3_GET_PER_1000 = 0.0004
 PART_BYTES = 8 * 2**20
 LEASE_RENEW_SECONDS = 20
 # A task's S3 calls, recorded with botocore's event hooks against SeaweedFS: GetObject (manifest,
-# lease, manifest again), HeadBucket, PutObject (lease), the JSONL (PutObject, or
-# CreateMultipartUpload + UploadPart per part + CompleteMultipartUpload), PutObject (manifest),
-# PutObject (lease release), DeleteObject (failure marker; free). Lease renewals are one
-# PutObject every 20 s.
-PUTS_PER_TASK = 3
-GETS_PER_TASK = 4
+# lease, manifest again), ListObjectsV2 (the bucket check; billed like a PUT), PutObject (lease),
+# the JSONL (PutObject, or CreateMultipartUpload + UploadPart per part +
+# CompleteMultipartUpload), PutObject (manifest), PutObject (lease release), DeleteObject
+# (failure marker; free). Lease renewals are one PutObject every 20 s.
+PUTS_PER_TASK = 4
+GETS_PER_TASK = 3
 
 
 @dataclass(frozen=True)

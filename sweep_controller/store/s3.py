@@ -300,18 +300,27 @@ class S3Store(Store):
         return self.retrier.call(operation, once)
 
     def _require_bucket(self) -> None:
-        """Fail before the first write if the bucket does not exist (HeadBucket, once).
+        """Fail before the first write if the bucket does not exist (one listing, once).
 
         Some S3-compatible servers (SeaweedFS) create a missing bucket on the first PutObject,
-        so a misspelt bucket would silently fill up; the store never creates buckets. A 403
-        (no permission to look) is not proof of absence: the write then goes ahead, and AWS
-        refuses it with NoSuchBucket if the bucket is missing.
+        so a misspelt bucket would silently fill up; the store never creates buckets. The check
+        lists at most one key under the store's own prefix (ListObjectsV2), which a missing bucket
+        answers with 404 NoSuchBucket and which the worker's role may do (it may list only its
+        prefix, so a HeadBucket would be refused). A 403 (no permission to look) is not proof of
+        absence: the write then goes ahead, and AWS refuses it with NoSuchBucket if the bucket
+        is missing.
         """
         if self._bucket_seen:
             return
         uri = f"s3://{self.bucket}"
         try:
-            self._call("check bucket", uri, lambda: self.client.head_bucket(Bucket=self.bucket))
+            self._call(
+                "check bucket",
+                uri,
+                lambda: self.client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1
+                ),
+            )
         except PermanentStorageError as exc:
             cause = exc.__cause__
             status = (

@@ -11,9 +11,10 @@ state of ``infra/terraform/tests/rendered_policies.tftest.hcl``, applied with th
 for the same bucket and prefix. Then the other way round: every action the policy grants must be
 used by some recorded call (least privilege).
 
-The one call the policy refuses on purpose is HeadBucket (IAM: s3:ListBucket with no prefix):
-granting it would mean listing the whole bucket. The store checks the bucket once per process and
-treats a 403 as "cannot tell" (``S3Store._require_bucket``), so the worker goes on.
+The policy refuses nothing the worker does: the store's check that the bucket exists is a
+ListObjectsV2 of at most one key under its own prefix (``S3Store._require_bucket``), which the
+prefix-conditioned s3:ListBucket grant covers; a HeadBucket would need s3:ListBucket on the whole
+bucket.
 
 The controller makes no AWS call at all (it talks to the Kubernetes API only); the last test holds
 its code to that and its role to no policy.
@@ -74,11 +75,6 @@ KMS_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "PutObject": ("kms:GenerateDataKey",),
     "CreateMultipartUpload": ("kms:GenerateDataKey", "kms:Decrypt"),
     "GetObject": ("kms:Decrypt",),
-}
-# Calls the policy refuses on purpose, with the reason (see the module docstring).
-DENIED_ON_PURPOSE: Mapping[str, str] = {
-    "HeadBucket": "s3:ListBucket without a prefix would list the whole bucket; the store goes on "
-    "after a 403",
 }
 # Grants the recorded cycle does not use but the worker needs: none.
 DELIBERATE_EXTRAS: frozenset[tuple[str, str]] = frozenset()
@@ -357,7 +353,6 @@ def test_the_recording_covers_every_path(cycle: Cycle) -> None:
     """Reads, lists, conditional and plain puts, deletes and all multipart calls were recorded."""
     operations = {c.operation for c in cycle.calls}
     assert {
-        "HeadBucket",
         "GetObject",
         "ListObjectsV2",
         "PutObject",
@@ -371,24 +366,18 @@ def test_the_recording_covers_every_path(cycle: Cycle) -> None:
 
 
 def test_every_recorded_call_is_allowed(cycle: Cycle, rendered: dict[str, Any]) -> None:
-    """Each call's IAM actions are allowed on its key or prefix, except the documented denials."""
+    """Each call's IAM actions are allowed on its key or prefix."""
     policy = json.loads(rendered[WORKER_POLICY]["policy"])
     kms_key = _data_key_arn(rendered)
     refused = sorted(
         {
             f"{call.operation} {request.action} {request.resource} {dict(request.context)}"
             for call in cycle.calls
-            if call.operation not in DENIED_ON_PURPOSE
             for request in requests_for(call, kms_key)
             if not allowing(policy, request)
         }
     )
     assert not refused, "the worker policy refuses calls the worker makes:\n" + "\n".join(refused)
-    for operation in DENIED_ON_PURPOSE:
-        for call in (c for c in cycle.calls if c.operation == operation):
-            assert not any(allowing(policy, r) for r in requests_for(call, kms_key)), (
-                f"{operation} is allowed now: drop it from DENIED_ON_PURPOSE"
-            )
 
 
 def test_the_policy_grants_nothing_the_worker_never_does(

@@ -139,14 +139,17 @@ def stubbed(aws_env: None) -> Iterator[tuple[Stubber, Recorded]]:
 
 def bucket_exists(stubber: Stubber) -> None:
     """Queue the answer to the bucket check that precedes a store's first write."""
-    stubber.add_response("head_bucket", {}, {"Bucket": "bucket"})
+    stubber.add_response(
+        "list_objects_v2", {"KeyCount": 0}, {"Bucket": "bucket", "Prefix": "p/", "MaxKeys": 1}
+    )
 
 
 def test_a_missing_bucket_fails_the_first_write_naming_it(
     stubbed: tuple[Stubber, Recorded],
 ) -> None:
     stubber, rec = stubbed
-    stubber.add_client_error("head_bucket", "404", "", 404)  # nothing else may be called
+    # Nothing else may be called.
+    stubber.add_client_error("list_objects_v2", "NoSuchBucket", "", 404)
     with pytest.raises(PermanentStorageError) as info:
         rec.store.put_bytes("tasks/000000.failed.json", b"{}")
     message = str(info.value)
@@ -160,7 +163,8 @@ def test_the_bucket_is_checked_once_and_a_403_does_not_stop_writes(
     stubbed: tuple[Stubber, Recorded],
 ) -> None:
     stubber, rec = stubbed
-    stubber.add_client_error("head_bucket", "403", "", 403)  # may not look: AWS will tell
+    # May not look: AWS will tell on the write.
+    stubber.add_client_error("list_objects_v2", "AccessDenied", "", 403)
     for key in ("p/a", "p/b"):
         stubber.add_response("put_object", {"ETag": '"e"'}, {"Bucket": "bucket", "Key": key,
                                                               "Body": b"x"})  # fmt: skip
