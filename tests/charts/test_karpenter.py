@@ -1,6 +1,7 @@
 """The chart's Karpenter NodePool and EC2NodeClass, and the worker requests sized to fill a node.
 
-The NodePool and EC2NodeClass are validated against the openAPIV3Schema of the CRDs of the
+The NodePool and EC2NodeClass are validated against strict models of Karpenter's v1 API
+(tests/kit/karpenter_api.py) and, where they are cached, the openAPIV3Schema of the CRDs of the
 Karpenter version infra/terraform pins (tests/kit/karpenter.py); their batch label, taint, AMI,
 IMDS and disk settings are asserted as behaviour. The sizing test recomputes, from the formulas
 documented in docs/aws.md ("Batch scaling"), how many workers fit on every instance type the
@@ -20,11 +21,14 @@ import yaml
 from kit.charts import CHART_DIR, render_text
 from kit.karpenter import (
     KARPENTER_VERSION,
+    cached,
     served_schema,
     strict_jsonschema,
     terraform_pinned_version,
 )
+from kit.karpenter_api import MODELS
 from kit.paths import REPO
+from pydantic import ValidationError
 
 VALUES: dict[str, Any] = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 AWS_DOC = REPO / "docs" / "aws.md"
@@ -73,29 +77,65 @@ def test_enabling_without_the_cluster_names_fails(missing: str) -> None:
         karpenter_objects(values)
 
 
+def schema_errors(kind: str, obj: dict[str, Any]) -> list[str]:
+    """What the Karpenter API refuses in `obj`: the pinned CRD's schema where it is cached, and
+    always the strict models of the fields the chart sets (tests/kit/karpenter_api.py)."""
+    errors = []
+    try:
+        MODELS[kind].model_validate(obj)
+    except ValidationError as exc:
+        errors += [
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        ]
+    if cached():
+        validator = jsonschema.Draft4Validator(strict_jsonschema(served_schema(kind)))
+        errors += [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(obj)
+        ]
+    return errors
+
+
 @pytest.mark.parametrize(
     ("kind", "api_version"),
     [("NodePool", "karpenter.sh/v1"), ("EC2NodeClass", "karpenter.k8s.aws/v1")],
 )
-def test_objects_validate_against_the_pinned_crd_schema(
+def test_objects_validate_against_the_karpenter_v1_api(
     rendered: dict[str, dict[str, Any]], kind: str, api_version: str
 ) -> None:
-    """Each object is valid under its CRD's v1 schema, unknown (pruned) fields included."""
+    """Each object is valid for Karpenter's v1 API, unknown (pruned) fields included."""
     obj = rendered[kind]
     assert obj["apiVersion"] == api_version
-    validator = jsonschema.Draft4Validator(strict_jsonschema(served_schema(kind)))
-    errors = [
-        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)
-    ]
+    errors = schema_errors(kind, obj)
     assert not errors, "\n".join(errors)
 
 
-def test_the_schema_check_catches_a_misspelt_field(rendered: dict[str, dict[str, Any]]) -> None:
-    """The strict schema rejects what the API server would silently prune (a typo'd field)."""
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("spec", "disruption", "consolidateAftr"), "1m"),  # a typo'd field would be pruned
+        (("spec", "disruption", "consolidateAfter"), "1 minute"),  # not a Karpenter duration
+        (("spec", "disruption", "consolidationPolicy"), "WhenIdle"),
+        (("spec", "template", "spec", "taints", 0, "effect"), "NoScheduling"),
+    ],
+)
+def test_the_schema_check_catches_a_wrong_field(
+    rendered: dict[str, dict[str, Any]], path: tuple[str | int, ...], value: str
+) -> None:
+    """The check refuses a misspelt field and values outside the API's enums and patterns."""
     obj = yaml.safe_load(yaml.safe_dump(rendered["NodePool"]))
-    obj["spec"]["disruption"]["consolidateAftr"] = "1m"
-    validator = jsonschema.Draft4Validator(strict_jsonschema(served_schema("NodePool")))
-    assert any("consolidateAftr" in e.message for e in validator.iter_errors(obj))
+    node: Any = obj
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    assert schema_errors("NodePool", obj)
+
+
+def test_an_ec2nodeclass_needs_exactly_one_identity(rendered: dict[str, dict[str, Any]]) -> None:
+    """Karpenter takes a role or an instance profile, not both."""
+    obj = yaml.safe_load(yaml.safe_dump(rendered["EC2NodeClass"]))
+    obj["spec"]["role"] = "govsim-karpenter-node"
+    assert schema_errors("EC2NodeClass", obj)
 
 
 def test_nodepool_makes_batch_nodes_for_workers_and_removes_them_when_empty(
