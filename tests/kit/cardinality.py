@@ -3,7 +3,8 @@
 ``drive_sweep`` runs ``tasks`` tasks in waves of ``parallelism`` through the real worker code
 paths (a fresh ``WorkerMetrics`` per task, ``push_task_metrics``): every task of a wave pushes at
 start, records its runs, pushes again (a periodic push), finishes and makes its final push. While a
-wave runs (after its start pushes), ``on_running`` is called: that is when the most groups exist.
+wave runs (after its periodic pushes), ``on_running`` is called: the most groups, each holding
+its run families, exist then.
 After each wave ``after_wave`` is called (the controller's fold, or nothing to model today's
 keep-everything behaviour). The bench (``bench/metrics_cardinality.py``) and the acceptance test
 share it.
@@ -60,7 +61,7 @@ def drive_sweep(
         push_task_metrics(url, metrics, index=index)
         return metrics
 
-    def run_and_finish(item: tuple[int, WorkerMetrics]) -> None:
+    def run(item: tuple[int, WorkerMetrics]) -> None:
         index, metrics = item
         for run in range(runs_per_task):
             metrics.observe_run(
@@ -71,6 +72,9 @@ def drive_sweep(
                 passed=run % 2 == 0,
             )
         push_task_metrics(url, metrics, index=index)  # a periodic push
+
+    def finish(item: tuple[int, WorkerMetrics]) -> None:
+        index, metrics = item
         if index % 7 == 0:
             metrics.observe_run_failure()
         outcome = TaskOutcome.FAILED if failed_task(index) else TaskOutcome.SUCCEEDED
@@ -82,9 +86,10 @@ def drive_sweep(
         for wave, first in enumerate(range(0, tasks, parallelism)):
             indexes = range(first, min(first + parallelism, tasks))
             running = list(zip(indexes, pool.map(start, indexes), strict=True))
+            list(pool.map(run, running))
             if on_running is not None:
                 on_running(wave)
-            list(pool.map(run_and_finish, running))
+            list(pool.map(finish, running))
             if after_wave is not None:
                 after_wave(wave)
     failed = sum(failed_task(i) for i in range(tasks))

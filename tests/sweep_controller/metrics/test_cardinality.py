@@ -83,11 +83,11 @@ def test_series_follow_parallelism_not_tasks(
     )
     print(f"series: tasks 300 P 15: {few}; tasks 1200 P 15: {many}; tasks 300 P 60: {wide}")
     print(f"series without folding: tasks 300 P 15: {kept}")
-    per_group = few / 16  # 15 running groups and the folded one
-    assert many == few  # four times the tasks, the same series
+    # Four times the tasks: the same groups (15 running and the folded one). The series of a
+    # running group depend on what it has observed so far, so "the same" is within 20 %.
+    assert many <= 1.2 * few
     assert wide > 3 * few  # four times the parallelism: about four times the series
-    assert kept > 15 * per_group * 16  # every task's group kept: grows with the tasks
-    assert kept > 15 * few
+    assert kept > 15 * few  # every task's group kept: grows with the tasks
 
 
 def test_dashboard_reads_a_folded_sweep(
