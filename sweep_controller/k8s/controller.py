@@ -48,7 +48,14 @@ from sweep_controller.k8s.reconcile import (
     settled,
 )
 from sweep_controller.k8s.status import Phase, parse_status
-from sweep_controller.metrics import ControllerMetrics, ErrorKind, delete_sweep_groups
+from sweep_controller.metrics import (
+    FOLDED_INDEX,
+    ControllerMetrics,
+    ErrorKind,
+    delete_sweep_groups,
+    fold_finished_groups,
+    read_sweep_groups,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,8 @@ class Controller:
         self._locks_guard = threading.Lock()
         self._phases: dict[tuple[str, str], str] = {}
         self._cleaning: set[tuple[str, str]] = set()
+        self._folding: set[tuple[str, str]] = set()
+        self._folded_at: dict[tuple[str, str], datetime] = {}
 
     @contextmanager
     def _serialised(self, key: tuple[str, str]) -> Iterator[None]:
@@ -103,6 +112,7 @@ class Controller:
                 return []
             actions = self._reconcile_locked(body, observe(self.api, body), cleanups)
         self._run_cleanups(body, cleanups)
+        self.fold(body)
         return actions
 
     def reconcile_resource(
@@ -234,15 +244,54 @@ class Controller:
             with self._locks_guard:
                 self._cleaning.discard(key)
 
+    def fold(self, sweep: Mapping[str, Any]) -> None:
+        """Fold the Sweep's finished task groups into its folded group (outside the lock).
+
+        Runs for a Sweep whose groups are not cleaned up yet, at most once per
+        ``FOLD_MIN_INTERVAL_SECONDS`` and one at a time per Sweep (the Job watch reconciles at
+        every pod that ends), so the Pushgateway holds about the running tasks' groups.
+        """
+        url = self.config.pushgateway_url
+        status = sweep.get("status") or {}
+        if not url or status.get("pushgatewayCleanedUp") or not status.get("tasksTotal"):
+            return
+        meta = sweep["metadata"]
+        key = (meta["namespace"], meta["name"])
+        now = self.clock()
+        with self._locks_guard:
+            last = self._folded_at.get(key)
+            recent = last is not None and (now - last).total_seconds() < FOLD_MIN_INTERVAL_SECONDS
+            if key in self._folding or recent:
+                return
+            self._folding.add(key)
+            self._folded_at[key] = now
+        try:
+            result = fold_finished_groups(
+                url,
+                key[0],
+                key[1],
+                budget_seconds=self.config.pushgateway_cleanup_budget_seconds,
+            )
+            if self.metrics is not None:
+                self.metrics.record_fold(result)
+        finally:
+            with self._locks_guard:
+                self._folding.discard(key)
+
     def _cleanup(self, namespace: str, name: str, action: DeletePushgatewayGroups) -> None:
         url = self.config.pushgateway_url
         if not url:
             return
+        try:  # the groups that exist: about the parallelism, not one per task
+            indexes = list(read_sweep_groups(url, namespace, action.sweep).groups)
+        except Exception as exc:
+            log.warning("Sweep %s/%s: listing Pushgateway groups failed: %s", namespace, name, exc)
+            indexes = [*action.indexes, FOLDED_INDEX]
         result = delete_sweep_groups(
             url,
             namespace,
             action.sweep,
-            action.indexes,
+            indexes,
             budget_seconds=self.config.pushgateway_cleanup_budget_seconds,
         )
         if self.metrics is not None:
@@ -267,6 +316,7 @@ class Controller:
             self._phases.pop(key, None)
             with self._locks_guard:
                 self._locks.pop(key, None)
+                self._folded_at.pop(key, None)
             self.metrics.forget_sweep(meta["namespace"], meta["name"])
         else:
             raw = dict(sweep.get("status") or {})
@@ -297,6 +347,10 @@ class Controller:
         self.api.post_event(sweep, event, self.clock())
 
 
+FOLD_MIN_INTERVAL_SECONDS = 5.0
+"""The least time between two folds of one Sweep's Pushgateway groups."""
+
+
 class CreateFailed(Exception):
     """Creating a child failed; ``error`` is what reconcile is told, ``cause`` the kopf error."""
 
@@ -306,4 +360,4 @@ class CreateFailed(Exception):
         self.cause = cause
 
 
-__all__ = ["Controller", "CreateFailed", "observe"]
+__all__ = ["FOLD_MIN_INTERVAL_SECONDS", "Controller", "CreateFailed", "observe"]

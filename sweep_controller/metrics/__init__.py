@@ -9,6 +9,9 @@ scrape reliably; the controller and ``sweepctl run`` live long enough to be scra
 * the local runner (:class:`RunnerMetrics`, ``metrics.runner``) and the controller
   (:class:`ControllerMetrics`, ``metrics.controller``) serve their own registries on
   ``/metrics`` (``metrics.server``);
+* the controller folds each finished task's group into its sweep's folded group as tasks end
+  (:func:`fold_finished_groups`, ``metrics.fold``), so the groups follow the parallelism, not
+  the task count;
 * the controller deletes a finished sweep's groups after a grace period, concurrently and within
   a time budget (:func:`delete_sweep_groups`), because the Pushgateway never forgets a group.
 
@@ -18,6 +21,13 @@ Nothing here raises on a push or delete failure: observability never fails a tas
 """
 
 from sweep_controller.metrics.controller import RECONCILE_DURATION_BUCKETS, ControllerMetrics
+from sweep_controller.metrics.fold import (
+    FOLDED_INDEX,
+    FoldResult,
+    SweepGroups,
+    fold_finished_groups,
+    read_sweep_groups,
+)
 from sweep_controller.metrics.labels import (
     NAMESPACE_LABEL,
     ErrorKind,
@@ -32,6 +42,7 @@ from sweep_controller.metrics.pushgateway import (
     DEFAULT_PUSH_TIMEOUT_SECONDS,
     WORKER_JOB,
     DeleteResult,
+    GroupIndex,
     PeriodicPusher,
     delete_sweep_groups,
     push_task_metrics,
@@ -57,6 +68,7 @@ __all__ = [
     "DEFAULT_PUSH_TIMEOUT_SECONDS",
     "FLIPPED_RATIO_BUCKETS",
     "FLIP_BUCKETS",
+    "FOLDED_INDEX",
     "NAMESPACE_LABEL",
     "RECONCILE_DURATION_BUCKETS",
     "RUN_DURATION_BUCKETS",
@@ -65,15 +77,20 @@ __all__ = [
     "ControllerMetrics",
     "DeleteResult",
     "ErrorKind",
+    "FoldResult",
+    "GroupIndex",
     "MetricsServer",
     "PeriodicPusher",
     "ReconcileResult",
     "RunnerMetrics",
+    "SweepGroups",
     "SweepTaskState",
     "VoteResult",
     "WorkerMetrics",
     "delete_sweep_groups",
+    "fold_finished_groups",
     "push_task_metrics",
+    "read_sweep_groups",
     "resolve_pushgateway_url",
     "serve_metrics",
     "task_grouping_key",

@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_PUSH_TIMEOUT_SECONDS",
     "WORKER_JOB",
     "DeleteResult",
+    "GroupIndex",
     "PeriodicPusher",
     "delete_sweep_groups",
     "push_task_metrics",
@@ -58,6 +59,8 @@ DEFAULT_CLEANUP_BUDGET_SECONDS = 30.0
 DEFAULT_DELETE_CONCURRENCY = 16
 
 Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
+GroupIndex = int | str
+"""A group's ``index`` label: a job index, or ``"folded"`` for a sweep's folded group."""
 
 
 @dataclass(frozen=True)
@@ -68,17 +71,17 @@ class DeleteResult:
     not done when the budget ran out (never started, or still waiting for an answer).
     """
 
-    deleted: tuple[int, ...]
-    failed: tuple[int, ...]
-    timed_out: tuple[int, ...] = ()
+    deleted: tuple[GroupIndex, ...]
+    failed: tuple[GroupIndex, ...]
+    timed_out: tuple[GroupIndex, ...] = ()
 
     @property
-    def not_deleted(self) -> tuple[int, ...]:
-        """The indexes to retry: failed or timed out, in order."""
-        return tuple(sorted((*self.failed, *self.timed_out)))
+    def not_deleted(self) -> tuple[GroupIndex, ...]:
+        """The indexes to retry: failed or timed out, in order (job indexes first)."""
+        return tuple(sorted((*self.failed, *self.timed_out), key=lambda i: (isinstance(i, str), i)))
 
 
-def task_grouping_key(namespace: str, sweep: str, index: int) -> dict[str, str]:
+def task_grouping_key(namespace: str, sweep: str, index: GroupIndex) -> dict[str, str]:
     """The Pushgateway grouping key of one task: the sweep's namespace and name, the job index.
 
     Outside Kubernetes the namespace is empty and left out of the key (the Pushgateway, like
@@ -139,7 +142,7 @@ def delete_sweep_groups(
     gateway_url: str,
     namespace: str,
     sweep: str,
-    indexes: Iterable[int],
+    indexes: Iterable[GroupIndex],
     *,
     budget_seconds: float = DEFAULT_CLEANUP_BUDGET_SECONDS,
     timeout: float = DEFAULT_PUSH_TIMEOUT_SECONDS,
@@ -209,7 +212,7 @@ class _GroupDeletion:
         gateway_url: str,
         namespace: str,
         sweep: str,
-        indexes: list[int],
+        indexes: list[GroupIndex],
         *,
         request_timeout: float,
         handler: Handler,
@@ -222,7 +225,7 @@ class _GroupDeletion:
         self.handler = handler
         self.first_error: str | None = None
         self._queue = collections.deque(indexes)
-        self._outcomes: dict[int, bool] = {}
+        self._outcomes: dict[GroupIndex, bool] = {}
         self._done = threading.Condition()
         self._closed = False
         self._deadline = 0.0
@@ -260,7 +263,7 @@ class _GroupDeletion:
                 self._outcomes[index] = ok
                 self._done.notify_all()
 
-    def _delete(self, index: int) -> bool:
+    def _delete(self, index: GroupIndex) -> bool:
         try:
             delete_from_gateway(
                 self.gateway_url,

@@ -271,7 +271,8 @@ def test_every_panel_query_returns_plausible_values(
     p50, p90, p99 = (one(by_key, "Reconcile duration quantiles", ref)[0] for ref in "ABC")
     assert 0 < p50 <= p90 <= p99
     deletions = {
-        s.labels["result"]: s.value for s in by_key[("Pushgateway groups deleted", "A")].series
+        s.labels["result"]: s.value
+        for s in by_key[("Pushgateway groups folded and deleted", "A")].series
     }
     assert deletions["ok"] >= 2 and "failed" in deletions
 
