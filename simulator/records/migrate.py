@@ -36,6 +36,7 @@ from typing import Any
 import pydantic_core
 
 from simulator.atomic import sigterm_raises, write_atomic
+from simulator.entry import was_interrupted
 from simulator.errors import MigrationError
 from simulator.records.io import REGULAR_FILE, file_kind, file_sha256, iter_lines, resolve_side_file
 from simulator.records.legacy import detect_version, upgrade
@@ -235,10 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not termination.requested:
             print(f"migrate: {_os_error_text(exc)}", file=sys.stderr)
             return 2
-    except KeyboardInterrupt:
-        print(f"migrate: interrupted; {args.new} was not written", file=sys.stderr)
-        return 130
-    except BaseException:
+    except BaseException as exc:
+        # Ctrl-C, or an error a C callback (pydantic's serializer) made of it.
+        if isinstance(exc, KeyboardInterrupt) or was_interrupted():
+            print(f"migrate: interrupted; {args.new} was not written", file=sys.stderr)
+            return 130
         if not termination.requested:  # Terminated, or an error a C callback made of it
             raise
     if termination.requested or report is None:
