@@ -52,9 +52,11 @@ RESERVED_POD_LABELS = frozenset(
     }
 )
 RESERVED_LABEL_PREFIXES = ("govsim.io/", "batch.kubernetes.io/")
+# The chart's worker.resources (a test holds the two equal): just under one vCPU requested, so
+# that whole numbers of workers fill the batch instance types (docs/aws.md, "Batch scaling").
 DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
-    "requests": {"cpu": "1", "memory": "1Gi"},
-    "limits": {"cpu": "1", "memory": "2Gi"},
+    "requests": {"cpu": "950m", "memory": "1600Mi"},
+    "limits": {"cpu": "1", "memory": "1600Mi"},
 }
 _JSON_KINDS = {
     "worker_resources": dict,

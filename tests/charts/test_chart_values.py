@@ -19,6 +19,8 @@ import yaml
 from kit.charts import CHART_DIR, CLUSTER_VALUES, EKS_VALUES, NAMESPACE, RELEASE, chart, helm
 from kit.paths import REPO
 
+from sweep_controller.k8s.config import ControllerConfig
+
 SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())
 VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 HELM_ONLY = {"global"}  # injected by Helm for parent charts; not a value of ours
@@ -186,6 +188,11 @@ def test_worker_scheduling_is_off_by_default_and_terraform_turns_it_on() -> None
     outputs = (REPO / "infra" / "terraform" / "outputs.tf").read_text()
     assert "nodeSelector = { (local.batch_label.key) = local.batch_label.value }" in outputs
     assert "key      = local.batch_taint.key" in outputs
+
+
+def test_worker_resources_have_one_default() -> None:
+    """`sweepctl render` and `validate` use the chart's worker resources when no chart is there."""
+    assert VALUES["worker"]["resources"] == ControllerConfig().worker_resources
 
 
 def test_service_account_names_match_the_irsa_trust() -> None:
