@@ -14,7 +14,6 @@ Run: ``python -m bench.metrics_cardinality [--tasks 1000] [--parallelism 100]``.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from kit.cardinality import drive_sweep  # noqa: E402
+from kit.cardinality import series_while_running  # noqa: E402
 from kit.promstack import (  # noqa: E402
     PROMETHEUS,
     PUSHGATEWAY,
@@ -32,8 +31,6 @@ from kit.promstack import (  # noqa: E402
     prometheus_binaries,
 )
 
-from sweep_controller.metrics import fold_finished_groups, read_sweep_groups  # noqa: E402
-
 NAMESPACE = "bench"
 
 
@@ -41,33 +38,11 @@ def measure(
     gateway: Pushgateway, api: PrometheusAPI, sweep: str, *, tasks: int, p: int, fold: bool
 ) -> tuple[int, int]:
     """(series held while the last wave runs, series the sweep ever had in the head)."""
-    waves, held = math.ceil(tasks / p), []
-
-    def on_running(wave: int) -> None:
-        if wave == waves - 1:
-            groups = len(read_sweep_groups(gateway.url, NAMESPACE, sweep).groups)
-            api.wait_for(
-                f'count(count by (index) ({{sweep="{sweep}"}}))',
-                lambda a: len(a) == 1 and a[0].value == groups,
-                timeout=600,
-            )
-            held.append(int(api.query(f'count({{sweep="{sweep}"}})')[0].value))
-
-    def after_wave(wave: int) -> None:
-        if fold:
-            fold_finished_groups(gateway.url, NAMESPACE, sweep)
-
-    drive_sweep(
-        gateway.url,
-        NAMESPACE,
-        sweep,
-        tasks=tasks,
-        parallelism=p,
-        on_running=on_running,
-        after_wave=after_wave,
+    held = series_while_running(
+        gateway.url, api, NAMESPACE, sweep, tasks=tasks, parallelism=p, fold=fold, timeout=600
     )
     ever = api.query(f'count(count_over_time({{sweep="{sweep}"}}[1h]))')
-    return held[0], int(ever[0].value)
+    return held, int(ever[0].value)
 
 
 def main() -> int:

@@ -29,7 +29,6 @@ locals {
 
   ebs_csi_namespace       = "kube-system"
   ebs_csi_service_account = "ebs-csi-controller-sa"
-  eks_oidc_issuer_host    = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
 }
 
 # Installed once the node groups exist: CoreDNS and the EBS CSI controller are Deployments that EKS
@@ -58,14 +57,8 @@ resource "aws_kms_key" "ebs" {
   deletion_window_in_days = 30
 
   policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministers"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
+    Version   = "2012-10-17"
+    Statement = [local.kms_account_administers]
   })
 }
 
@@ -76,22 +69,8 @@ resource "aws_kms_alias" "ebs" {
 
 # Trusts exactly the controller's service account, which the add-on creates.
 resource "aws_iam_role" "ebs_csi" {
-  name = "${var.name}-ebs-csi-driver"
-
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
-      Action    = "sts:AssumeRoleWithWebIdentity"
-      Condition = {
-        StringEquals = {
-          "${local.eks_oidc_issuer_host}:sub" = "system:serviceaccount:${local.ebs_csi_namespace}:${local.ebs_csi_service_account}"
-          "${local.eks_oidc_issuer_host}:aud" = "sts.amazonaws.com"
-        }
-      }
-    }]
-  })
+  name               = "${var.name}-ebs-csi-driver"
+  assume_role_policy = local.irsa_trust_policies["ebs-csi-driver"]
 }
 
 # The AWS managed policy the driver's documentation prescribes: create, attach, detach, snapshot

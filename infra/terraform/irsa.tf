@@ -116,6 +116,44 @@ locals {
   }
 }
 
+locals {
+  # The service accounts each IRSA role trusts: the roles above, the EBS CSI driver's (addons.tf)
+  # and Karpenter's (karpenter.tf).
+  irsa_trusted_accounts = merge(
+    {
+      for k, v in local.irsa_roles : k => [
+        for ns in concat([v.namespace], v.extra_namespaces) :
+        "system:serviceaccount:${ns}:${v.service_account}"
+      ]
+    },
+    { ebs-csi-driver = ["system:serviceaccount:${local.ebs_csi_namespace}:${local.ebs_csi_service_account}"] },
+    {
+      for k, v in {
+        karpenter-controller = ["system:serviceaccount:${local.karpenter_namespace}:${local.karpenter_service_account}"]
+      } : k => v if local.karpenter_enabled
+    },
+  )
+
+  # Every IRSA trust policy: the cluster's OIDC provider, for exactly those service accounts (IAM
+  # matches any of a list) and the STS audience.
+  irsa_trust_policies = {
+    for k, subjects in local.irsa_trusted_accounts : k => jsonencode({
+      Version = "2012-10-17"
+      Statement = [{
+        Effect    = "Allow"
+        Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
+        Action    = "sts:AssumeRoleWithWebIdentity"
+        Condition = {
+          StringEquals = {
+            "${local.oidc_issuer_host}:sub" = subjects
+            "${local.oidc_issuer_host}:aud" = "sts.amazonaws.com"
+          }
+        }
+      }]
+    })
+  }
+}
+
 resource "aws_iam_openid_connect_provider" "eks" {
   url             = aws_eks_cluster.this.identity[0].oidc[0].issuer
   client_id_list  = ["sts.amazonaws.com"]
@@ -125,26 +163,8 @@ resource "aws_iam_openid_connect_provider" "eks" {
 resource "aws_iam_role" "irsa" {
   for_each = local.irsa_roles
 
-  name = "${var.name}-${each.key}"
-
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
-      Action    = "sts:AssumeRoleWithWebIdentity"
-      Condition = {
-        StringEquals = {
-          # One subject per namespace (IAM matches any of a list).
-          "${local.oidc_issuer_host}:sub" = [
-            for ns in concat([each.value.namespace], each.value.extra_namespaces) :
-            "system:serviceaccount:${ns}:${each.value.service_account}"
-          ]
-          "${local.oidc_issuer_host}:aud" = "sts.amazonaws.com"
-        }
-      }
-    }]
-  })
+  name               = "${var.name}-${each.key}"
+  assume_role_policy = local.irsa_trust_policies[each.key]
 }
 
 resource "aws_iam_policy" "irsa" {

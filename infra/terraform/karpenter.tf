@@ -277,22 +277,8 @@ locals {
 resource "aws_iam_role" "karpenter_controller" {
   count = local.karpenter_enabled ? 1 : 0
 
-  name = "${var.name}-karpenter-controller"
-
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
-      Action    = "sts:AssumeRoleWithWebIdentity"
-      Condition = {
-        StringEquals = {
-          "${local.oidc_issuer_host}:sub" = "system:serviceaccount:${local.karpenter_namespace}:${local.karpenter_service_account}"
-          "${local.oidc_issuer_host}:aud" = "sts.amazonaws.com"
-        }
-      }
-    }]
-  })
+  name               = "${var.name}-karpenter-controller"
+  assume_role_policy = local.irsa_trust_policies["karpenter-controller"]
 }
 
 resource "aws_iam_policy" "karpenter_controller" {

@@ -5,20 +5,26 @@
 # Both policies keep the account root as administrator, so IAM policies decide who else may use
 # them (the IRSA roles are granted the data key for S3 only, via kms:ViaService).
 
+locals {
+  # The first statement of every key policy: the account administers the key, so IAM policies
+  # decide who else may use it.
+  kms_account_administers = {
+    Sid       = "AccountAdministers"
+    Effect    = "Allow"
+    Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+    Action    = "kms:*"
+    Resource  = "*"
+  }
+}
+
 resource "aws_kms_key" "eks" {
   description             = "${var.name}: EKS secrets encryption"
   enable_key_rotation     = true
   deletion_window_in_days = 30
 
   policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministers"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
+    Version   = "2012-10-17"
+    Statement = [local.kms_account_administers]
   })
 }
 
@@ -35,13 +41,7 @@ resource "aws_kms_key" "data" {
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
+      local.kms_account_administers,
       {
         Sid       = "CloudWatchLogsEncryptsOurLogGroups"
         Effect    = "Allow"

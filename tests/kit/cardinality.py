@@ -12,13 +12,20 @@ share it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from sweep_controller.metrics import WorkerMetrics, push_task_metrics
+from kit.promstack import PrometheusAPI
+from sweep_controller.metrics import (
+    WorkerMetrics,
+    fold_finished_groups,
+    push_task_metrics,
+    read_sweep_groups,
+)
 from sweep_controller.outcomes import TaskOutcome
 
 __all__ = ["DrivenSweep", "drive_sweep", "failed_task"]
@@ -100,3 +107,46 @@ def drive_sweep(
         tasks_succeeded=tasks - failed,
         tasks_failed=failed,
     )
+
+
+def series_while_running(
+    gateway_url: str,
+    api: PrometheusAPI,
+    namespace: str,
+    sweep: str,
+    *,
+    tasks: int,
+    parallelism: int,
+    fold: bool,
+    timeout: float = 60,
+) -> int:
+    """Drive the sweep (folding after each wave if ``fold``); the series Prometheus holds for it
+    while its last wave runs, once it has scraped every group the Pushgateway holds then."""
+    waves = math.ceil(tasks / parallelism)
+    seen: list[int] = []
+
+    def on_running(wave: int) -> None:
+        if wave != waves - 1:
+            return
+        groups = len(read_sweep_groups(gateway_url, namespace, sweep).groups)
+        api.wait_for(
+            f'count(count by (index) ({{sweep="{sweep}"}}))',
+            lambda answer: len(answer) == 1 and answer[0].value == groups,
+            timeout=timeout,
+        )
+        seen.append(int(api.query(f'count({{sweep="{sweep}"}})')[0].value))
+
+    def after_wave(wave: int) -> None:
+        if fold:
+            fold_finished_groups(gateway_url, namespace, sweep)
+
+    drive_sweep(
+        gateway_url,
+        namespace,
+        sweep,
+        tasks=tasks,
+        parallelism=parallelism,
+        on_running=on_running,
+        after_wave=after_wave,
+    )
+    return seen[0]

@@ -76,7 +76,7 @@ run "ebs_csi_driver_has_a_least_privilege_role" {
       Action    = "sts:AssumeRoleWithWebIdentity"
       Condition = {
         StringEquals = {
-          "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub" = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+          "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub" = ["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
           "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:aud" = "sts.amazonaws.com"
         }
       }

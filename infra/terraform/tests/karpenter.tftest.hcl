@@ -134,7 +134,7 @@ run "controller_policy_names_only_this_clusters_resources" {
   }
   assert {
     condition = jsondecode(aws_iam_role.karpenter_controller[0].assume_role_policy).Statement[0].Condition.StringEquals == {
-      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub" = "system:serviceaccount:kube-system:karpenter"
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub" = ["system:serviceaccount:kube-system:karpenter"]
       "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:aud" = "sts.amazonaws.com"
     }
     error_message = "The controller role must trust exactly kube-system/karpenter."

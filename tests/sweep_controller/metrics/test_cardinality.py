@@ -16,6 +16,7 @@ import math
 
 import pytest
 from kit.cardinality import drive_sweep
+from kit.cardinality import series_while_running as kit_series_while_running
 from kit.dashboard import load_dashboard, panel_queries, run_panel_queries
 from kit.promstack import PrometheusAPI, Pushgateway
 
@@ -36,34 +37,9 @@ def series_while_running(
     fold: bool,
 ) -> int:
     """Drive the sweep; the series Prometheus holds for it while its last wave runs."""
-    waves = math.ceil(tasks / parallelism)
-    seen: list[int] = []
-
-    def on_running(wave: int) -> None:
-        if wave != waves - 1:
-            return
-        groups = len(read_sweep_groups(gateway.url, NAMESPACE, sweep).groups)
-        api.wait_for(  # Prometheus has scraped every group the gateway holds now
-            f'count(count by (index) ({{sweep="{sweep}"}}))',
-            lambda answer: len(answer) == 1 and answer[0].value == groups,
-            timeout=60,
-        )
-        seen.append(int(api.query(f'count({{sweep="{sweep}"}})')[0].value))
-
-    def after_wave(wave: int) -> None:
-        if fold:
-            fold_finished_groups(gateway.url, NAMESPACE, sweep)
-
-    drive_sweep(
-        gateway.url,
-        NAMESPACE,
-        sweep,
-        tasks=tasks,
-        parallelism=parallelism,
-        on_running=on_running,
-        after_wave=after_wave,
+    return kit_series_while_running(
+        gateway.url, api, NAMESPACE, sweep, tasks=tasks, parallelism=parallelism, fold=fold
     )
-    return seen[0]
 
 
 def test_series_follow_parallelism_not_tasks(
