@@ -128,10 +128,13 @@ def series_while_running(
     def on_running(wave: int) -> None:
         if wave != waves - 1:
             return
-        groups = len(read_sweep_groups(gateway_url, namespace, sweep).groups)
+        # Wait until Prometheus has scraped exactly what the gateway holds now: every govsim_
+        # series of every group (a group scraped between two of its pushes has fewer).
+        held = read_sweep_groups(gateway_url, namespace, sweep).groups
+        expected = sum(len(samples) for samples in held.values())
         api.wait_for(
-            f'count(count by (index) ({{sweep="{sweep}"}}))',
-            lambda answer: len(answer) == 1 and answer[0].value == groups,
+            f'count({{sweep="{sweep}", __name__=~"govsim_.*", __name__!~".*_created"}})',
+            lambda answer: len(answer) == 1 and answer[0].value == expected,
             timeout=timeout,
         )
         seen.append(int(api.query(f'count({{sweep="{sweep}"}})')[0].value))
