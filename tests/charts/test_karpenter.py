@@ -23,10 +23,10 @@ from kit.karpenter import (
     KARPENTER_VERSION,
     cached,
     served_schema,
-    strict_jsonschema,
     terraform_pinned_version,
 )
 from kit.karpenter_api import MODELS
+from kit.kube import strict_jsonschema
 from kit.paths import REPO
 from pydantic import ValidationError
 

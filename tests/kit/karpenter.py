@@ -12,12 +12,10 @@ the chart sets, so nothing is skipped on a machine without network access.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import re
 import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,34 +96,6 @@ def served_schema(kind: str, version: str = "v1") -> dict[str, Any]:
             schema: dict[str, Any] = entry["schema"]["openAPIV3Schema"]
             return schema
     raise AssertionError(f"{kind} CRD serves no version {version}")
-
-
-def strict_jsonschema(node: Any, *, root: bool = True) -> Any:
-    """An openAPIV3Schema as Draft 4 JSON Schema that rejects what the API server would prune.
-
-    Every object with ``properties`` gets ``additionalProperties: false`` (root metadata excepted),
-    ``nullable`` becomes a ``null`` type. CEL rules (x-kubernetes-validations) are not evaluated.
-    """
-    if not isinstance(node, Mapping):
-        return node
-    out = {k: strict_jsonschema(v, root=False) for k, v in node.items() if k != "properties"}
-    if "properties" in node:
-        out["properties"] = {
-            name: (
-                copy.deepcopy(child)
-                if root and name == "metadata"
-                else strict_jsonschema(child, root=False)
-            )
-            for name, child in node["properties"].items()
-        }
-        if not node.get("x-kubernetes-preserve-unknown-fields"):
-            out["additionalProperties"] = False
-    if isinstance(node.get("additionalProperties"), Mapping):
-        out["additionalProperties"] = strict_jsonschema(node["additionalProperties"], root=False)
-    if node.get("nullable"):
-        out["type"] = [node["type"], "null"]
-        out.pop("nullable")
-    return out
 
 
 if __name__ == "__main__":

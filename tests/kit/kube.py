@@ -148,3 +148,31 @@ def requests(kmock: Any, method: str, pattern: str) -> list[Any]:
         for r in list(kmock)
         if r.method.value == method and re.fullmatch(pattern, r.url.path) is not None
     ]
+
+
+def strict_jsonschema(node: Any, *, root: bool = True) -> Any:
+    """A CRD's openAPIV3Schema as Draft 4 JSON Schema that rejects what the API server would prune.
+
+    Every object with ``properties`` gets ``additionalProperties: false`` (root metadata excepted),
+    ``nullable`` becomes a ``null`` type. CEL rules (x-kubernetes-validations) are not evaluated.
+    """
+    if not isinstance(node, Mapping):
+        return node
+    out = {k: strict_jsonschema(v, root=False) for k, v in node.items() if k != "properties"}
+    if "properties" in node:
+        out["properties"] = {
+            name: (
+                copy.deepcopy(child)
+                if root and name == "metadata"
+                else strict_jsonschema(child, root=False)
+            )
+            for name, child in node["properties"].items()
+        }
+        if not node.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if isinstance(node.get("additionalProperties"), Mapping):
+        out["additionalProperties"] = strict_jsonschema(node["additionalProperties"], root=False)
+    if node.get("nullable"):
+        out["type"] = [node["type"], "null"]
+        out.pop("nullable")
+    return out

@@ -14,7 +14,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from kit.kube import example
+from kit.kube import example, strict_jsonschema
 from kit.paths import EXAMPLES
 from kit.paths import REPO as ROOT
 
@@ -27,33 +27,6 @@ from sweep_controller.spec.models import spec_hash
 K8S_VERSION = "1.31.0"
 CHECKED_IN = ROOT / "charts" / "govsim" / "crds" / "sweeps.govsim.io.yaml"
 SCHEMA = crd.openapi_v3_schema()
-
-
-def strict_jsonschema(node: Any, *, root: bool = True) -> Any:
-    """The openAPIV3Schema as Draft 4 JSON Schema that rejects what the API server would prune.
-
-    ``nullable`` becomes a ``null`` type, and every object with ``properties`` gets
-    ``additionalProperties: false`` (root metadata excepted: the server keeps its other keys).
-    """
-    if not isinstance(node, Mapping):
-        return node
-    out = {k: strict_jsonschema(v, root=False) for k, v in node.items() if k != "properties"}
-    if "properties" in node:
-        out["properties"] = {
-            name: (
-                copy.deepcopy(child)
-                if root and name == "metadata"
-                else strict_jsonschema(child, root=False)
-            )
-            for name, child in node["properties"].items()
-        }
-        out["additionalProperties"] = False
-    if "additionalProperties" in node and isinstance(node["additionalProperties"], Mapping):
-        out["additionalProperties"] = strict_jsonschema(node["additionalProperties"], root=False)
-    if node.get("nullable"):
-        out["type"] = [node["type"], "null"]
-        out.pop("nullable")
-    return out
 
 
 VALIDATOR = jsonschema.Draft4Validator(strict_jsonschema(SCHEMA))
