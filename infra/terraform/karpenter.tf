@@ -91,6 +91,11 @@ locals {
 
   karpenter_cluster_arn = "arn:${local.partition}:eks:${var.region}:${local.account_id}:cluster/${var.name}"
   ec2_arn_prefix        = "arn:${local.partition}:ec2:${var.region}:${local.account_id}"
+  # What launching a node creates (and tags at creation), as Karpenter's reference policy lists it.
+  karpenter_launched_arns = [
+    for kind in ["fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request"] :
+    "${local.ec2_arn_prefix}:${kind}/*"
+  ]
 
   # Tags Karpenter puts on what it launches, which its policy requires (request) or checks
   # (resource) before a mutating call.
@@ -131,34 +136,20 @@ locals {
         }
       },
       {
-        Sid    = "AllowScopedEC2InstanceActionsWithTags"
-        Effect = "Allow"
-        Resource = [
-          "${local.ec2_arn_prefix}:fleet/*",
-          "${local.ec2_arn_prefix}:instance/*",
-          "${local.ec2_arn_prefix}:volume/*",
-          "${local.ec2_arn_prefix}:network-interface/*",
-          "${local.ec2_arn_prefix}:launch-template/*",
-          "${local.ec2_arn_prefix}:spot-instances-request/*",
-        ]
-        Action = ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"]
+        Sid      = "AllowScopedEC2InstanceActionsWithTags"
+        Effect   = "Allow"
+        Resource = local.karpenter_launched_arns
+        Action   = ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"]
         Condition = {
           StringEquals = local.karpenter_owned_request
           StringLike   = { "aws:RequestTag/karpenter.sh/nodepool" = "*" }
         }
       },
       {
-        Sid    = "AllowScopedResourceCreationTagging"
-        Effect = "Allow"
-        Resource = [
-          "${local.ec2_arn_prefix}:fleet/*",
-          "${local.ec2_arn_prefix}:instance/*",
-          "${local.ec2_arn_prefix}:volume/*",
-          "${local.ec2_arn_prefix}:network-interface/*",
-          "${local.ec2_arn_prefix}:launch-template/*",
-          "${local.ec2_arn_prefix}:spot-instances-request/*",
-        ]
-        Action = ["ec2:CreateTags"]
+        Sid      = "AllowScopedResourceCreationTagging"
+        Effect   = "Allow"
+        Resource = local.karpenter_launched_arns
+        Action   = ["ec2:CreateTags"]
         Condition = {
           StringEquals = merge(local.karpenter_owned_request, {
             "ec2:CreateAction" = ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]
