@@ -226,7 +226,7 @@ class SimParams(BaseModel):
             raise ValueError(
                 "rules v0.4 updates synchronously; schedule and update_fraction need rules v0.5"
             )
-        for name in POPULATION_FIELDS:
+        for name in (*POPULATION_FIELDS, *SCENARIO_FIELDS):
             if getattr(self, name) != type(self).model_fields[name].default:
                 raise ValueError(f"{name}: only used with rules v0.5 (rules is v0.4)")
         self._check_network_size()
@@ -270,10 +270,15 @@ class SimParams(BaseModel):
         parameters serialize as before they existed except for ``rules``, which is always
         written (the default rule set has changed once and may change again): under v0.4 the
         other rule-set and population fields (which hold their defaults); under v0.5 the
-        population fields at their defaults. A run record also states ``rules`` on its own (and
-        the validator checks that its parameters agree)."""
+        population fields at their defaults. Scenario fields (``SCENARIO_FIELDS``) at their defaults
+        (the scenario off) are always left out, so a run without scenarios serializes, and hashes,
+        as before scenarios existed. A run record also states ``rules`` on its own (and the
+        validator checks that its parameters agree)."""
         data: dict[str, Any] = handler(self)
-        dropped = V04_OMITTED if self.rules is RuleSet.V0_4 else POPULATION_FIELDS
+        dropped = (
+            *(V04_OMITTED if self.rules is RuleSet.V0_4 else POPULATION_FIELDS),
+            *SCENARIO_FIELDS,
+        )
         for name in dropped:
             if getattr(self, name) == type(self).model_fields[name].default:
                 data.pop(name, None)
@@ -301,6 +306,12 @@ POPULATION_FIELDS: tuple[str, ...] = (
     "quorum",
 )
 """The v0.5 population parameters: they must keep their defaults under rules v0.4."""
+
+SCENARIO_FIELDS: tuple[str, ...] = ()
+"""Parameters of the research scenarios (docs/model.md, section 11). Each scenario's fields
+default to "off"; they need rules v0.5, and at their defaults they are left out of the serialized
+parameters, so runs without scenarios keep their records and spec hashes. Each scenario appends
+its fields here."""
 
 V04_OMITTED: tuple[str, ...] = ("schedule", "update_fraction", *POPULATION_FIELDS)
 """Parameters added after record schema 0.4 that a v0.4 run leaves out of its serialized form."""

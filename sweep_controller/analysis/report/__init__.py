@@ -24,6 +24,7 @@ from sweep_controller.analysis.report.figures import (
 )
 from sweep_controller.analysis.report.measures import MEASURES, Measure
 from sweep_controller.analysis.report.pages import Section, render_html, render_markdown
+from sweep_controller.analysis.report.scenarios import scenario_sections
 from sweep_controller.analysis.report.tables import (
     Table,
     point_table,
@@ -66,6 +67,9 @@ def write_report(
     if sensitivity:
         plots.append(sensitivity_figure(data, sensitivity, out))
     sections = _sections(data, plots, sensitivity_table(sensitivity) if sensitivity else None)
+    scenarios = scenario_sections(data, out)
+    sections[2:2] = scenarios  # after the summary and the figures
+    plots += [plot for section in scenarios for plot in section.plots]
     title = f"Sweep report: {data.name}"
     md = render_markdown(title, sections)
     page = render_html(title, sections, page_title=f"{data.name} report")
