@@ -1,8 +1,8 @@
-"""Legacy run-record shapes (0.1-0.4) and the one-step migrators that lift them to 0.5.
+"""Legacy run-record shapes (0.1-0.5) and the one-step migrators that lift them to 0.6.
 
 Results files outlive the code that wrote them. Each legacy shape is a pydantic model here, so a
 legacy line is checked as strictly as a current one, and each migrator is a pure function from one
-version's dict to the next version's dict; ``upgrade`` runs the chain 0.1 -> ... -> 0.4 -> 0.5.
+version's dict to the next version's dict; ``upgrade`` runs the chain 0.1 -> ... -> 0.5 -> 0.6.
 A 0.4 record is a v0.4-rules run in which everyone voted; lifting it to 0.5 adds what that
 implies (rules v0.4, full turnout, quorum 0, the ending read off the rounds) and leaves null what
 it did not record (per-agent utility and whale-signal follows; concentration without inline
@@ -56,7 +56,7 @@ UNKNOWN_TIMESTAMP = "1970-01-01T00:00:00"
 """The 0.1 writer recorded no time; migrated 0.1 records carry the Unix epoch, meaning unknown."""
 UNKNOWN_CODE_VERSION = "unknown"
 """Writers before 0.3 recorded no code version."""
-LEGACY_VERSIONS = ("0.1", "0.2", "0.3", "0.4")
+LEGACY_VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")
 
 
 _TEXT = ErrorText(root="record")
@@ -472,11 +472,21 @@ def v04_to_v05(obj: Json) -> Json:
     }
 
 
+def v05_to_v06(obj: Json) -> Json:
+    """0.5 -> 0.6: the version only. 0.6 added the research scenarios' blocks (docs/model.md,
+    section 11), which a record holds only when its run switched a scenario on, and no 0.5 run
+    could; every 0.5 field keeps its name and meaning."""
+    if not isinstance(obj.get("params"), dict):
+        raise MigrationError("params: expected an object")
+    return {**obj, "schema_version": "0.6"}
+
+
 STEPS: dict[str, tuple[str, Callable[[Json], Json]]] = {
     "0.1": ("0.2", v01_to_v02),
     "0.2": ("0.3", v02_to_v03),
     "0.3": ("0.4", v03_to_v04),
     "0.4": ("0.5", v04_to_v05),
+    "0.5": ("0.6", v05_to_v06),
 }
 """Per-version migrators: version -> (next version, pure function on dicts)."""
 
@@ -496,7 +506,7 @@ def detect_version(obj: Json) -> str:
 
 
 def upgrade(obj: Json) -> Json:
-    """Migrate a legacy record (a dict) to a 0.5 dict; a 0.5 record is returned as it is."""
+    """Migrate a legacy record (a dict) to a 0.6 dict; a 0.6 record is returned as it is."""
     version = detect_version(obj)
     while version != SCHEMA_VERSION:
         version, step = STEPS[version]

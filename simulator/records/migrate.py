@@ -1,7 +1,7 @@
-"""Migrate a JSONL results file of any supported schema version to v0.5.
+"""Migrate a JSONL results file of any supported schema version to v0.6.
 
 ``python -m simulator.migrate OLD NEW [--force]`` reads OLD line by line, lifts each record through
-the per-version migrators in ``simulator.records.legacy`` (0.1 -> ... -> 0.4 -> 0.5), validates
+the per-version migrators in ``simulator.records.legacy`` (0.1 -> ... -> 0.5 -> 0.6), validates
 the result exactly as ``python -m simulator.validate`` would, and writes NEW. Guarantees:
 
 - OLD is only read. NEW is written atomically (``simulator.atomic``: a temporary file beside it,
@@ -10,7 +10,7 @@ the result exactly as ``python -m simulator.validate`` would, and writes NEW. Gu
   NEW must be regular files: a FIFO, device, socket or directory is refused, even with
   ``--force`` and even as root (replacing ``/dev/null`` would destroy it).
 - SIGTERM (and Ctrl-C) stops the migration and removes the temporary file: NEW is left as it was.
-- A valid 0.5 line is copied byte for byte, so migrating a migrated file changes nothing. Side
+- A valid 0.6 line is copied byte for byte, so migrating a migrated file changes nothing. Side
   files (per-agent Parquet, flip traces) must stay inside the folder of their JSONL file, so when
   NEW is in another directory they are copied beside NEW under the same relative paths.
 - A line that cannot be migrated is reported as ``OLD:LINE: reason`` and left out of NEW; the other
@@ -90,7 +90,7 @@ def _first(problems: list[str]) -> str:
 def migrate_line(
     body: bytes, *, old_dir: Path | None = None, new_dir: Path | None = None
 ) -> tuple[bytes, str]:
-    """One JSON line (without its newline) as a v0.5 line, and the version it had.
+    """One JSON line (without its newline) as a current-version line, and the version it had.
 
     Raises ``MigrationError`` naming the field when the line cannot be migrated. ``old_dir`` and
     ``new_dir`` are the directories of the source and target files (for Parquet side files).
@@ -114,13 +114,15 @@ def migrate_line(
             raise MigrationError(f"invalid {SCHEMA_VERSION} record: {_first(problems)}")
         _carry_side_files(obj, old_dir, new_dir)
         return body, version
-    text = json.dumps(upgrade(obj), allow_nan=True)
+    upgraded = upgrade(obj)
+    text = json.dumps(upgraded, allow_nan=True)
     record, problems = parse_record(text)
     if record is not None:
-        problems = check_json(text)
+        problems = check_json(text, base_dir=old_dir)
     if problems:
         raise MigrationError(f"migrated {version} record is not valid: {_first(problems)}")
     assert record is not None
+    _carry_side_files(upgraded, old_dir, new_dir)  # a 0.5 record may have them
     return record.model_dump_json(by_alias=True).encode(), version
 
 
@@ -217,7 +219,7 @@ def _os_error_text(exc: OSError) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator.migrate",
-        description=f"Migrate a JSONL results file of schema 0.1-0.4 to {SCHEMA_VERSION}.",
+        description=f"Migrate a JSONL results file of schema 0.1-0.5 to {SCHEMA_VERSION}.",
     )
     parser.add_argument("old", metavar="OLD", help="JSONL file to read (never modified)")
     parser.add_argument("new", metavar="NEW", help="JSONL file to write (atomically)")

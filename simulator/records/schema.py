@@ -26,7 +26,7 @@ from simulator.messages import STRICT_ALIAS_CONFIG, AliasOnlyModel
 from simulator.model import Ending
 from simulator.params import AgentRecords, Archetype, Calibration, RuleSet, Schedule, SimParams
 
-SCHEMA_VERSION = "0.5"
+SCHEMA_VERSION = "0.6"
 SCHEMA_PATH = Path(__file__).with_name("run-record.schema.json")
 
 
@@ -179,9 +179,9 @@ class TracesRef(_Strict):
 
 
 class RunRecord(_Strict):
-    """A v0.5 run record."""
+    """A v0.6 run record."""
 
-    schema_version: Literal["0.5"]
+    schema_version: Literal["0.6"]
     run_id: UUID4
     timestamp: UtcDatetime
     seed: NonNegativeInt = Field(description="The seed the run's generator was made from.")

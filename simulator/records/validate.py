@@ -193,7 +193,7 @@ def parse_record(text: str | bytes) -> tuple[RunRecord | None, list[str]]:
 
 
 def check_json(text: str | bytes, *, base_dir: Path | None = None) -> list[str]:
-    """Problems of one JSON text as a schema 0.5 run record (types, then consistency); [] if valid.
+    """Problems of one JSON text as a schema 0.6 run record (types, then consistency); [] if valid.
 
     At most ``MAX_PROBLEMS_PER_LINE`` are listed; the last one then counts the rest.
     """
@@ -257,7 +257,7 @@ def validate_file(path: str | Path) -> ValidationReport:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator.validate",
-        description="Validate JSONL files of run records (schema 0.5); "
+        description="Validate JSONL files of run records (schema 0.6); "
         "exit 0 only when every line is valid.",
     )
     parser.add_argument(

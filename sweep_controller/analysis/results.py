@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from simulator.atomic import write_atomic
+from simulator.errors import MigrationError
+from simulator.records.legacy import LEGACY_VERSIONS
+from simulator.records.migrate import migrate_line
 from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
@@ -191,6 +194,12 @@ def _add_task(
     seen: list[int] = []
     for line_no, line in enumerate(data.splitlines(), start=1):
         problems = check_json(line)
+        if problems and _legacy(line):  # committed by an older version: read it lifted
+            try:
+                line, _ = migrate_line(line)
+                problems = []
+            except MigrationError as exc:
+                problems = [str(exc)]
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise ResultsError(
@@ -213,6 +222,15 @@ def _add_task(
         raise ResultsError(
             f"{uri}: holds runs {_runs(seen)}, not task {index}'s runs {_runs(expected)}"
         )
+
+
+def _legacy(line: bytes) -> bool:
+    """The line is a JSON object of an older record schema version, which collect lifts."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and obj.get("schema_version", "0.1") in LEGACY_VERSIONS
 
 
 def _runs(indexes: list[int]) -> str:

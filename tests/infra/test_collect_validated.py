@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from kit.paths import REPO
 
+from simulator.records.schema import SCHEMA_VERSION
+
 pytestmark = pytest.mark.slow  # subprocess sweeps and CLI runs: seconds each
 
 SCRIPT = REPO / "scripts" / "collect-validated.sh"
@@ -70,7 +72,7 @@ def test_an_invalid_file_is_left_out_and_fails_the_step(tmp_path: Path) -> None:
     src = tmp_path / "results"
     simulate(src / "good.jsonl", 3)
     lines = (src / "good.jsonl").read_text().splitlines()
-    bad = lines[0].replace('"schema_version":"0.5"', '"schema_version":"0.3"')
+    bad = lines[0].replace(f'"schema_version":"{SCHEMA_VERSION}"', '"schema_version":"0.3"')
     assert bad != lines[0]
     (src / "bad.jsonl").write_text(bad + "\n")
     (src / "table.csv").write_text("a,b\n")

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from simulator.concentration import gini, nakamoto
 from simulator.params import ARCHETYPES, SimParams
-from simulator.records.schema import RunRecord
+from simulator.records.schema import SCHEMA_VERSION, RunRecord
 
 Record = dict[str, Any]
 
@@ -130,7 +130,7 @@ def build_record(
         for i in range(n)
     ]
     record: Record = {
-        "schema_version": "0.5",
+        "schema_version": SCHEMA_VERSION,
         "run_id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
         "timestamp": "2024-05-01T12:00:00Z",
         "seed": seed,

@@ -1,9 +1,10 @@
 """Small runs pinned field for field: any change to draws, rules or the record shows up here.
 
 ``golden/small_run.json`` is a v0.4-rules run as schema 0.4 wrote it; it stays as it was: its
-record, lifted to 0.5 by the migration, must equal the 0.5 record the same run writes today, and
-its parameters alone must reproduce it. ``golden/small_run_v05.json`` pins a v0.5 run (population,
-turnout, random_fraction schedule) in schema 0.5.
+record, lifted by the migration, must equal the record the same run writes today, and its
+parameters alone must reproduce it. ``golden/small_run_v05.json`` pins a v0.5-rules run
+(population, turnout, random_fraction schedule) as schema 0.5 wrote it; lifted to today's schema
+it must equal today's record of the same run.
 
 Regenerate the v0.5 file deliberately (after an intended model change, a numpy upgrade that changes
 its random streams, or on a platform whose libm differs) with:
@@ -25,7 +26,7 @@ import pytest
 from simulator.params import RuleSet, SimParams
 from simulator.records.building import run_records
 from simulator.records.legacy import upgrade
-from simulator.records.schema import RunRecord
+from simulator.records.schema import SCHEMA_VERSION, RunRecord
 
 GOLDEN = Path(__file__).parent / "golden"
 V04_GOLDEN = GOLDEN / "small_run.json"
@@ -51,7 +52,7 @@ def pinned_record(params: SimParams) -> dict[str, Any]:
 
 
 def lifted_v04_golden() -> dict[str, Any]:
-    """The v0.4 golden record lifted to schema 0.5 (run_id and timestamp as the migration needs)."""
+    """The v0.4 golden record lifted to today's schema (run_id and timestamp for the migration)."""
     old = json.loads(V04_GOLDEN.read_text())
     assert old["schema_version"] == "0.4"
     ids = {"run_id": "00000000-0000-4000-8000-000000000000", "timestamp": "2024-01-01T00:00:00Z"}
@@ -74,11 +75,24 @@ def test_v04_golden_reproduces_bit_for_bit_from_its_params() -> None:
 
 
 def test_v05_run_matches_golden_file() -> None:
+    """The v0.5-rules golden run, written in schema 0.5, lifted to today's schema by the
+    migration, equals the record the same run writes today (0.6 changed nothing a run without
+    scenarios writes but the version)."""
     current = pinned_record(V05_PARAMS)
     if os.environ.get("GOVSIM_REGEN_GOLDEN"):
-        V05_GOLDEN.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        V05_GOLDEN.write_text(
+            json.dumps({**current, "schema_version": "0.5"}, indent=2, sort_keys=True) + "\n"
+        )
         pytest.skip(f"regenerated {V05_GOLDEN}")
-    assert current == json.loads(V05_GOLDEN.read_text())
+    golden = json.loads(V05_GOLDEN.read_text())
+    assert golden["schema_version"] == "0.5"
+    ids = {"run_id": "00000000-0000-4000-8000-000000000000", "timestamp": "2024-01-01T00:00:00Z"}
+    lifted = json.loads(
+        RunRecord.model_validate(upgrade({**golden, **ids})).model_dump_json(by_alias=True)
+    )
+    del lifted["run_id"], lifted["timestamp"]
+    assert current["schema_version"] == SCHEMA_VERSION != "0.5"
+    assert current == lifted
 
 
 def test_v05_golden_is_a_run_with_abstainers_and_flips() -> None:

@@ -65,16 +65,34 @@ def test_migration_is_deterministic_and_idempotent(tmp_path: Path) -> None:
     migrate_file(FIXTURES / "mixed.jsonl", second)
     assert first.read_bytes() == second.read_bytes()
     report = migrate_file(first, again)
-    assert report.by_version == (("0.5", report.lines),)
+    assert report.by_version == (("0.6", report.lines),)
     assert again.read_bytes() == first.read_bytes()
 
 
-def test_v05_lines_pass_through_byte_for_byte(tmp_path: Path) -> None:
+def test_current_lines_pass_through_byte_for_byte(tmp_path: Path) -> None:
     records = [build_record(seed=s, agents=6, rules=r) for s, r in ((1, "v0.4"), (2, "v0.5"))]
     old = write_jsonl(tmp_path / "old.jsonl", records)
     report = migrate_file(old, tmp_path / "new.jsonl")
-    assert report.by_version == (("0.5", 2),)
+    assert report.by_version == (("0.6", 2),)
     assert (tmp_path / "new.jsonl").read_bytes() == old.read_bytes()
+
+
+@pytest.mark.parametrize("mode", ["inline", "parquet"])
+def test_v05_lines_become_the_same_records_in_0_6(tmp_path: Path, mode: str) -> None:
+    """A 0.5 line (today's record with its old version) lifts to exactly today's record; its
+    side files (agents, trace) move with it to another directory and still check there."""
+    src = tmp_path / "src"
+    records = [
+        build_record(seed=s, agents=8, rules=r, mode=mode, base_dir=src, traces=mode == "parquet")
+        for s, r in ((1, "v0.4"), (2, "v0.5"))
+    ]
+    old = write_jsonl(src / "old.jsonl", [{**r, "schema_version": "0.5"} for r in records])
+    new = tmp_path / "elsewhere" / "new.jsonl"
+    report = migrate_file(old, new)
+    assert report.ok and report.by_version == (("0.5", 2),)
+    assert _lines(new) == records
+    assert validate_file(new).ok  # the side files are beside NEW
+    assert validate_file(new).ok
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -316,11 +334,11 @@ def test_unmigratable_lines_are_reported_by_number(tmp_path: Path) -> None:
     for line_no, reason in expected.items():
         assert f"{old}:{line_no}: {reason}" in errors, errors
     assert (
-        f'{old}:3: schema_version: "0.9" is not a known version (0.1, 0.2, 0.3, 0.4, 0.5, or '
+        f'{old}:3: schema_version: "0.9" is not a known version (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, or '
         "absent for 0.1)" in errors
     )
     assert any(
-        e.startswith(f"{old}:8: invalid 0.5 record: votes.initial: yes + no =") for e in errors
+        e.startswith(f"{old}:8: invalid 0.6 record: votes.initial: yes + no =") for e in errors
     )
     last = len(cases) + 1
     assert (
@@ -329,10 +347,10 @@ def test_unmigratable_lines_are_reported_by_number(tmp_path: Path) -> None:
     )
     assert len(errors) == len(expected) + 3
     written = _lines(new)
-    assert len(written) == 2  # the good 0.1 line and the good 0.5 line, in order
+    assert len(written) == 2  # the good 0.1 line and the good 0.6 line, in order
     assert written[1] == json.loads(cases[10][0])
     assert result.stdout.strip() == (
-        f"{old}: {last} lines, 2 written to {new} (1 from 0.1, 1 already 0.5), "
+        f"{old}: {last} lines, 2 written to {new} (1 from 0.1, 1 already 0.6), "
         f"{last - 2} not migrated"
     )
     assert validate_file(new).ok
@@ -429,7 +447,7 @@ def test_chain_reaches_the_current_version_from_every_legacy_version() -> None:
     while version in STEPS:
         version = STEPS[version][0]
         seen.append(version)
-    assert seen == ["0.1", "0.2", "0.3", "0.4", "0.5"]
+    assert seen == ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6"]
 
 
 @pytest.mark.parametrize(
@@ -440,16 +458,16 @@ def test_detect_version(obj: Record, version: str) -> None:
     assert detect_version(obj) == version
 
 
-@pytest.mark.parametrize("bad", ["0.6", 0.3, None])
+@pytest.mark.parametrize("bad", ["0.7", 0.3, None])
 def test_unknown_versions_are_refused(bad: Any) -> None:
     with pytest.raises(MigrationError, match=r"schema_version: .* is not a known version"):
         detect_version({"schema_version": bad})
 
 
 def test_each_step_output_is_the_next_versions_shape() -> None:
-    """0.1 -> 0.2 -> 0.3 -> 0.4 -> 0.5, each intermediate accepted by the next step."""
+    """0.1 -> 0.2 -> 0.3 -> 0.4 -> 0.5 -> 0.6, each intermediate accepted by the next step."""
     obj: Record = _v01()
-    for version in ("0.2", "0.3", "0.4", "0.5"):
+    for version in ("0.2", "0.3", "0.4", "0.5", "0.6"):
         obj = STEPS[detect_version(obj)][1](obj)
         assert obj["schema_version"] == version
     assert upgrade(_v01()) == obj
@@ -468,5 +486,5 @@ def test_derived_uuid4_is_a_deterministic_version_4_uuid() -> None:
 def test_migrate_line_reports_invalid_current_records() -> None:
     record = build_record(seed=2)
     record["flips"]["total"] += 1
-    with pytest.raises(MigrationError, match=r"^invalid 0.5 record: flips.total: "):
+    with pytest.raises(MigrationError, match=r"^invalid 0.6 record: flips.total: "):
         migrate_line(json.dumps(record).encode())

@@ -163,22 +163,22 @@ CORRUPTIONS: list[tuple[str, Mutation, str]] = [
     (
         "old schema_version",
         _set("schema_version", "0.3"),
-        "schema_version: found \"0.3\", expected '0.5'; migrate with python -m simulator.migrate",
+        "schema_version: found \"0.3\", expected '0.6'; migrate with python -m simulator.migrate",
     ),
     (
         "0.4 schema_version",
         _set("schema_version", "0.4"),
-        "schema_version: found \"0.4\", expected '0.5'; migrate with python -m simulator.migrate",
+        "schema_version: found \"0.4\", expected '0.6'; migrate with python -m simulator.migrate",
     ),
     (
         "no schema_version",
         _delete("schema_version"),
-        "schema_version: missing field, expected '0.5'; migrate with python -m simulator.migrate",
+        "schema_version: missing field, expected '0.6'; migrate with python -m simulator.migrate",
     ),
     (
         "numeric schema_version",
-        _set("schema_version", 0.5),
-        "schema_version: found 0.5, expected '0.5'",
+        _set("schema_version", 0.6),
+        "schema_version: found 0.6, expected '0.6'",
     ),
     (
         "initial head count",
@@ -449,7 +449,7 @@ def test_version_mismatch_reports_only_the_version(valid: Record) -> None:
     legacy["schema_version"] = "0.3"
     del legacy["flips"]
     assert check_record(legacy) == [
-        "schema_version: found \"0.3\", expected '0.5'; migrate with python -m simulator.migrate"
+        "schema_version: found \"0.3\", expected '0.6'; migrate with python -m simulator.migrate"
     ]
 
 
