@@ -70,7 +70,10 @@ def saltelli_indices(
 
     if seed <= 0:
         raise ValueError(f"seed: {seed} must be above 0")
-    problem = {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": [[0.0, 1.0]] * d}
+    # names as an array: SALib 1.5.1 passes them to pandas.unique, which refuses a list since
+    # pandas 3 (SALib 1.5.2 wraps them itself)
+    names = np.array([f"x{i}" for i in range(d)])
+    problem = {"num_vars": d, "names": names, "bounds": [[0.0, 1.0]] * d}
     result = sobol.analyze(
         problem,
         np.asarray(y, dtype=np.float64),
@@ -93,6 +96,16 @@ def rbd_fast_first_order(x: np.ndarray, y: np.ndarray, harmonics: int = RBD_HARM
     return float(unskew_S1(raw, harmonics, len(y)))
 
 
+def nearest_neighbours(x: np.ndarray, i: int) -> np.ndarray:
+    """Each point's nearest neighbour (Euclidean) in every input but ``i``; never itself."""
+    from scipy.spatial import cKDTree
+
+    rest = np.delete(np.asarray(x, dtype=np.float64), i, axis=1)
+    _, found = cKDTree(rest).query(rest, k=2)
+    own = np.arange(len(rest))
+    return np.where(found[:, 0] != own, found[:, 0], found[:, 1])  # a duplicate may come first
+
+
 def nearest_neighbour_terms(x: np.ndarray, y: np.ndarray, i: int) -> np.ndarray:
     """``(y_k - y_n(k))^2 / 2`` per point ``k``, ``n(k)`` its nearest neighbour without input ``i``.
 
@@ -101,13 +114,7 @@ def nearest_neighbour_terms(x: np.ndarray, y: np.ndarray, i: int) -> np.ndarray:
     mostly through ``X_i``, and more so through noise. The bias shrinks as neighbours get closer,
     about as ``n^(-1/(d-1))``.
     """
-    from scipy.spatial import cKDTree
-
-    rest = np.delete(np.asarray(x, dtype=np.float64), i, axis=1)
-    _, found = cKDTree(rest).query(rest, k=2)
-    own = np.arange(len(rest))
-    neighbour = np.where(found[:, 0] != own, found[:, 0], found[:, 1])  # a duplicate may come first
-    return (y - y[neighbour]) ** 2 / 2
+    return (y - y[nearest_neighbours(x, i)]) ** 2 / 2
 
 
 def given_data_indices(
@@ -143,9 +150,11 @@ def given_data_indices(
         if totals and d > 1:
             variance = float(y.var())
             for i in range(d):
-                terms = nearest_neighbour_terms(x, y, i)
+                neighbour = nearest_neighbours(x, i)
+                terms = (y - y[neighbour]) ** 2 / 2
                 st[i] = float(terms.mean()) / variance
-                st_conf[i] = z * _sd(_ratio_bootstrap(terms, y, resamples, rng))
+                groups = _components(neighbour)
+                st_conf[i] = z * _sd(_ratio_bootstrap(terms, y, groups, resamples, rng))
     return Indices(s1, s1_conf, st, st_conf)
 
 
@@ -186,14 +195,39 @@ def _sd(draws: np.ndarray) -> float:
     return float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
 
 
+def _components(neighbour: np.ndarray) -> np.ndarray:
+    """The connected component of each point in the graph of point -> nearest neighbour."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(neighbour)
+    graph = coo_array((np.ones(n), (np.arange(n), neighbour)), shape=(n, n))
+    return np.asarray(connected_components(graph, directed=False)[1])
+
+
 def _ratio_bootstrap(
-    terms: np.ndarray, y: np.ndarray, resamples: int, rng: np.random.Generator
+    terms: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """``mean(terms) / var(y)`` over resamples of the points (drawn with replacement)."""
-    n = len(y)
-    batch = max(1, _BOOTSTRAP_CELLS // n)
+    """``mean(terms) / var(y)`` over resamples of whole neighbour components.
+
+    A term involves a point and its neighbour, and a point may be the neighbour of several, so
+    terms are not independent; points of different components of the neighbour graph are (given
+    the design), so the components are what is resampled, with replacement.
+    """
+    k = int(groups.max()) + 1
+    y = y - y.mean()  # centred: the variance below is a difference of sums
+    sums = np.stack(
+        [np.bincount(groups, weights=w, minlength=k) for w in (np.ones_like(y), terms, y, y * y)]
+    )
+    batch = max(1, _BOOTSTRAP_CELLS // k)
     ratios = []
     for start in range(0, resamples, batch):
-        pick = rng.integers(n, size=(min(batch, resamples - start), n))
-        ratios.append(terms[pick].mean(axis=1) / y[pick].var(axis=1))
+        pick = rng.integers(k, size=(min(batch, resamples - start), k))
+        count, term, first, second = (part[pick].sum(axis=1) for part in sums)
+        mean = first / count
+        ratios.append((term / count) / (second / count - mean * mean))
     return np.concatenate(ratios)

@@ -24,7 +24,7 @@ from sweep_controller.analysis.sensitivity import (
     write_indices,
 )
 from sweep_controller.commands.arguments import cannot_write, int_in, output_dir
-from sweep_controller.errors import AnalysisError
+from sweep_controller.errors import AnalysisError, ResultsError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.spec.loading import load_sweep
 
@@ -94,9 +94,12 @@ def run(args: argparse.Namespace) -> int:
     except AnalysisError as exc:
         raise AnalysisError(f"{args.spec}: {exc}") from None
     out = output_dir("--output", args.output or str(Path("results") / sweep.name / "sensitivity"))
-    collected = collect(
-        sweep, require_complete=args.require_complete, warn=lambda m: _say(f"warning: {m}")
-    )
+    warnings: list[str] = []
+    collected = collect(sweep, require_complete=args.require_complete, warn=warnings.append)
+    if collected.n_rows == 0:  # one line: the error, without the warning that led to it
+        raise ResultsError(f"{sweep.name}: no task is done yet: nothing to analyse")
+    for message in warnings:
+        _say(f"warning: {message}")
     _say(f"{collected.n_rows} runs from {len(collected.tasks_read)} of {sweep.spec.n_tasks} tasks")
     indices = sobol_indices(collected, resamples=args.resamples, confidence=args.confidence)
     try:
