@@ -58,7 +58,7 @@ def test_each_base_sample_is_a_then_a_with_one_column_of_b_then_b() -> None:
         others = [j for j in range(3) if j != i]
         assert np.array_equal(crossed[:, others], a[:, others])
     assert not np.isclose(a, b).any()  # A and B are different halves of one Sobol sequence
-    assert ((0 <= blocks) & (blocks < 1)).all()
+    assert ((blocks >= 0) & (blocks < 1)).all()
 
 
 def test_the_design_is_salibs_for_the_sweeps_sample_stream() -> None:
