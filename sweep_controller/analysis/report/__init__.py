@@ -4,8 +4,10 @@
 sensitivity, points) and writes the figures (``figures``), then ``index.md`` and ``index.html``
 (``pages``) into a folder. The tables (``tables``) and figures show the same measures
 (``measures``), with intervals from ``sweep_controller.analysis.stats``: Wilson for the pass rate,
-Student-t for means. Every file is written to a temporary name and renamed, so a reader never
-sees a half-written report.
+Student-t for means. The sensitivity section of a sobol, Latin hypercube or random sweep holds
+the Sobol indices of ``sweep_controller.analysis.sensitivity`` with their bootstrap intervals; a
+grid's (or a design too small for them) holds the binned first-order index. Every file is
+written to a temporary name and renamed, so a reader never sees a half-written report.
 """
 
 from __future__ import annotations

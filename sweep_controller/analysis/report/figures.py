@@ -5,7 +5,8 @@ interact, and which parameters matter at all. So, per swept parameter, one figur
 measure: on a grid, one line per value of the next grid axis, each point a grid point's mean over
 its replicates with a 95% interval; for sampled designs, every run as a dot plus means over
 equal-count bins. For grids with two or more axes, a heatmap per pair of axes with the value
-written in each cell. Then the first-order sensitivity index of each measure for each parameter.
+written in each cell. Then the first-order sensitivity index of each measure for each parameter,
+or, for sampled designs, the Sobol indices (first-order and total) with their intervals.
 
 Each function draws one PNG, writes it atomically into the report's folder and returns its
 :class:`Plot` (file, title, caption) for the pages. Matplotlib is used through ``Figure`` objects

@@ -3,7 +3,8 @@
 Tables are plain rows of strings (:class:`Table`), built from the collected runs and the report's
 measures, so the pages can render them as Markdown or HTML without knowing what they hold. The
 sensitivity rows (first-order index and Spearman's rho of each measure for each parameter) are
-computed here and drawn as a figure by ``figures``.
+computed here and drawn as a figure by ``figures``; Sobol indices, computed in
+``sweep_controller.analysis.sensitivity``, are only laid out here.
 """
 
 from __future__ import annotations
