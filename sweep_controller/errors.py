@@ -59,6 +59,10 @@ class ResultsError(SweepError):
     """Results in the store are missing, corrupt or inconsistent with the spec."""
 
 
+class AnalysisError(SweepError, ValueError):
+    """A sweep's design or size does not allow the analysis asked for (a grid, too few samples)."""
+
+
 class ClusterError(SweepError):
     """A Kubernetes cluster refused a ``sweepctl`` request (not found, forbidden, no CRD)."""
 

@@ -9,7 +9,7 @@ from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import DEFAULT_RESOURCES
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
 from sweep_controller.spec.loading import load_sweep
-from sweep_controller.spec.models import SAMPLED_METHODS, Sweep, spec_hash
+from sweep_controller.spec.models import SAMPLED_METHODS, Design, Sweep, spec_hash
 from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
 from sweep_controller.spec.sizing import (
     TaskSize,
@@ -70,6 +70,9 @@ def size_summary(sweep: Sweep) -> list[str]:
     lines += [f"zip: {' + '.join(group)}" for group in spec.zip]
     if spec.samples is not None:
         lines.append(f"samples: {spec.samples}")
+    if spec.design is not Design.PLAIN:
+        dims = len(spec.axes())
+        lines.append(f"design: {spec.design} ({spec.samples} base samples x ({dims} + 2) points)")
     lines += [
         f"points: {spec.n_points}",
         f"replicates: {spec.replicates}",

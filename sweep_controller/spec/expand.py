@@ -3,7 +3,8 @@
 Index contract (see docs/sweeps.md):
 - points are numbered ``0 .. n_points-1``: on a grid by mixed-radix decoding over the axes (the
   last axis varies fastest, like ``itertools.product``); for sampled methods row ``p`` of the
-  sample;
+  sample (for ``design: saltelli``, row ``p`` of SALib's Saltelli matrix: base sample ``p // (d +
+  2)``, as A, then A with column ``0 .. d-1`` from B, then B);
 - runs are numbered point-major: run ``p * replicates + r`` is replicate ``r`` of point ``p``, and
   its seed is ``SeedSequence(sweep seed, spawn_key=(run index,))`` (``simulator.seeding.run_seed``);
 - runs are dealt to tasks in an order: position ``k`` holds run ``k`` (sequential) or run
@@ -28,7 +29,7 @@ import numpy as np
 from simulator.params import SimParams
 from simulator.seeding import run_seed
 from sweep_controller.errors import TaskError
-from sweep_controller.spec.models import Method, Order, Sweep
+from sweep_controller.spec.models import Design, Method, Order, Sweep
 from sweep_controller.spec.parameters import PARAM_KINDS, grid_value, sample_value
 
 # Entropy tags: the sampler and the shuffle draw from streams that differ from every run's stream
@@ -107,17 +108,43 @@ class ShuffledOrder:
 
 
 @lru_cache(maxsize=8)
-def _qmc_matrix(method: Method, d: int, n: int, seed: int) -> np.ndarray:
+def _qmc_matrix(
+    method: Method, d: int, n: int, seed: int, design: Design = Design.PLAIN
+) -> np.ndarray:
     """The whole ``n x d`` unit sample of a Latin hypercube or scrambled Sobol design (cached)."""
     from scipy.stats import qmc  # scipy.stats takes most of a second to import: only when needed
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, SAMPLE_STREAM]))
-    if method is Method.SOBOL:
+    if design is Design.SALTELLI:
+        matrix = saltelli_matrix(d, n // (d + 2), rng)
+    elif method is Method.SOBOL:
         matrix = qmc.Sobol(d, scramble=True, rng=rng).random_base2(int(math.log2(n)))
     else:
         matrix = qmc.LatinHypercube(d, rng=rng).random(n)
     matrix.setflags(write=False)
     return matrix
+
+
+def saltelli_matrix(d: int, base: int, rng: np.random.Generator) -> np.ndarray:
+    """SALib's Saltelli design of ``base`` points in ``[0, 1)^d``: ``base x (d + 2)`` rows.
+
+    Rows come in blocks of ``d + 2`` per base point: A, then A with column ``i`` taken from B
+    for ``i = 0 .. d-1``, then B (first-order and total indices only, no second-order rows),
+    where A and B are the two halves of one scrambled Sobol sequence of dimension ``2d``. This is
+    ``SALib.sample.sobol.sample(..., calc_second_order=False)`` (a test holds them equal), built
+    with array operations: SALib fills the matrix in a Python loop (7 s for 2^16 base samples of 4
+    dimensions, tens of seconds at the 2^20-point limit, in every process that expands the
+    sweep), and importing it imports pandas.
+    """
+    from scipy.stats import qmc
+
+    sequence = qmc.Sobol(2 * d, scramble=True, rng=rng).random(base)
+    a, b = sequence[:, :d], sequence[:, d:]
+    blocks = np.repeat(a[:, np.newaxis, :], d + 2, axis=1)
+    for i in range(d):
+        blocks[:, 1 + i, i] = b[:, i]
+    blocks[:, d + 1] = b
+    return blocks.reshape(base * (d + 2), d)
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -130,6 +157,7 @@ class SweepPlan:
         spec = sweep.spec
         self.sweep = sweep
         self.method = spec.method
+        self.design = spec.design
         self.seed = spec.seed
         self.replicates = spec.replicates
         self.runs_per_task = spec.runs_per_task
@@ -172,7 +200,15 @@ class SweepPlan:
         if self.method is Method.RANDOM:
             seq = np.random.SeedSequence([self.seed, SAMPLE_STREAM], spawn_key=(point_index,))
             return np.random.default_rng(seq).random(d)
-        return _qmc_matrix(self.method, d, self.n_points, self.seed)[point_index]
+        return _qmc_matrix(self.method, d, self.n_points, self.seed, self.design)[point_index]
+
+    def unit_point(self, point_index: int) -> np.ndarray:
+        """The design coordinates in [0, 1)^d of a sampled point, one per axis (a copy)."""
+        if self.method is Method.GRID:
+            raise TaskError("a grid has no unit design coordinates")
+        if not 0 <= point_index < self.n_points:
+            raise TaskError(f"point index {point_index} is outside [0, {self.n_points - 1}]")
+        return np.array(self._unit(point_index), dtype=np.float64)
 
     def point_values(self, point_index: int) -> dict[str, SweptValue]:
         """The swept values of point ``point_index`` as the spec produces them (before coercion)."""

@@ -71,6 +71,18 @@ SAMPLED_METHODS: frozenset[Method] = frozenset(
 )
 
 
+class Design(StrEnum):
+    """The points of a sobol sweep: the scrambled sequence, or Saltelli's cross-sampled design.
+
+    ``saltelli`` turns ``samples`` base points into ``samples x (dimensions + 2)`` points (the
+    matrices A, B and A with column i from B, interleaved point by point, as SALib lays them
+    out), from which ``sweepctl analyze`` estimates first-order and total Sobol indices.
+    """
+
+    PLAIN = "plain"
+    SALTELLI = "saltelli"
+
+
 class Order(StrEnum):
     """Order in which runs are dealt to tasks."""
 
@@ -117,6 +129,11 @@ class SweepSpec(StrictModel):
     method: Method = Field(Method.GRID, description="grid, random, latin_hypercube or sobol.")
     samples: int | None = Field(
         None, ge=1, le=INT32_MAX, description="Number of points (sampled methods)."
+    )
+    design: Design = Field(
+        Design.PLAIN,
+        description="sobol only: plain (the scrambled sequence) or saltelli (samples x "
+        "(dimensions + 2) points, for Sobol indices).",
     )
     replicates: int = Field(
         1, ge=1, le=INT32_MAX, description="Runs per point, each with its own seed."
@@ -179,6 +196,8 @@ class SweepSpec(StrictModel):
     @property
     def n_points(self) -> int:
         """Number of parameter points: the grid's product of axis lengths, or ``samples``."""
+        if self.design is Design.SALTELLI:
+            return (self.samples or 0) * (len(self.axes()) + 2)
         if self.method in SAMPLED_METHODS:
             return self.samples or 0
         return math.prod(self.parameters[axis[0]].grid_length() or 0 for axis in self.axes())
@@ -259,6 +278,8 @@ class SweepSpec(StrictModel):
                 raise spec_error(f"zip.{g}", f"zipped parameters need equal lengths: {sizes}")
 
     def _check_method(self) -> None:
+        if self.design is Design.SALTELLI and self.method is not Method.SOBOL:
+            raise spec_error("design", f"saltelli is only used by method sobol, not {self.method}")
         if self.method is Method.GRID:
             if self.samples is not None:
                 raise spec_error(
@@ -281,6 +302,13 @@ class SweepSpec(StrictModel):
                 "samples",
                 f"{self.samples} is over the {self.method} limit of {MAX_DESIGN_SAMPLES} "
                 "(2^20; the design is generated whole); use method random for more",
+            )
+        if self.design is Design.SALTELLI and self.n_points > MAX_DESIGN_SAMPLES:
+            dims = len(self.axes())
+            raise spec_error(
+                "samples",
+                f"{self.samples} x ({dims} dimensions + 2) = {self.n_points} saltelli points is "
+                f"over the limit of {MAX_DESIGN_SAMPLES} (2^20; the design is generated whole)",
             )
         if self.method is Method.SOBOL and self.samples & (self.samples - 1):
             low = 1 << (self.samples.bit_length() - 1)
@@ -336,6 +364,7 @@ RESULT_FIELDS: frozenset[str] = frozenset(
         "zip",
         "method",
         "samples",
+        "design",
         "replicates",
         "seed",
         "runs_per_task",
@@ -353,13 +382,15 @@ def spec_hash(sweep: Sweep) -> str:
     a parameter ran v0.4 and had no such key, so their hashes stay stable; a sweep that runs v0.5
     (the default now) hashes differently from the same spec run under v0.4. ``traces`` is hashed
     only when it is not ``none``, so the hashes of sweeps that write no traces stay what they were
-    before the field existed.
+    before the field existed; ``design`` likewise only when it is not ``plain``.
     """
     data = sweep.spec.model_dump(mode="json", by_alias=True, include=set(RESULT_FIELDS))
     if data["simulator"].get("rules") == RuleSet.V0_4.value:
         del data["simulator"]["rules"]
     if data["traces"] == Traces.NONE.value:
         del data["traces"]
+    if data["design"] == Design.PLAIN.value:
+        del data["design"]
     for old, new in RENAMED_SPEC_KEYS.items():  # hashed under the old name: hashes stay stable
         data[old] = data.pop(new)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

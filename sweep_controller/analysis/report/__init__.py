@@ -4,8 +4,10 @@
 sensitivity, points) and writes the figures (``figures``), then ``index.md`` and ``index.html``
 (``pages``) into a folder. The tables (``tables``) and figures show the same measures
 (``measures``), with intervals from ``sweep_controller.analysis.stats``: Wilson for the pass rate,
-Student-t for means. Every file is written to a temporary name and renamed, so a reader never
-sees a half-written report.
+Student-t for means. The sensitivity section of a sobol, Latin hypercube or random sweep holds
+the Sobol indices of ``sweep_controller.analysis.sensitivity`` with their bootstrap intervals; a
+grid's (or a design too small for them) holds the binned first-order index. Every file is
+written to a temporary name and renamed, so a reader never sees a half-written report.
 """
 
 from __future__ import annotations
@@ -21,19 +23,21 @@ from sweep_controller.analysis.report.figures import (
     heatmap_figures,
     parameter_figure,
     sensitivity_figure,
+    sobol_figure,
 )
 from sweep_controller.analysis.report.measures import MEASURES, Measure
 from sweep_controller.analysis.report.pages import Section, render_html, render_markdown
 from sweep_controller.analysis.report.scenarios import scenario_sections
 from sweep_controller.analysis.report.tables import (
-    Table,
     point_table,
     sensitivity_rows,
     sensitivity_table,
+    sobol_table,
     summary_table,
 )
 from sweep_controller.analysis.results import Collected
-from sweep_controller.errors import ResultsError
+from sweep_controller.analysis.sensitivity import ANALYSABLE_METHODS, SobolIndices, sobol_indices
+from sweep_controller.errors import AnalysisError, ResultsError
 
 __all__ = ["MEASURES", "Measure", "ReportFiles", "write_report"]
 
@@ -63,23 +67,57 @@ def write_report(
         plots.append(parameter_figure(data, axis, out))
     log("plotting heatmaps")
     plots += heatmap_figures(data, out)
-    sensitivity = sensitivity_rows(data) if collected.swept else []
-    if sensitivity:
-        plots.append(sensitivity_figure(data, sensitivity, out))
-    sections = _sections(data, plots, sensitivity_table(sensitivity) if sensitivity else None)
+    sobol, why = _sobol(collected, log)
+    section: Section | None
+    if sobol is not None:
+        figure = sobol_figure(data, sobol, out)
+        section = Section("Sensitivity", text=_SOBOL_TEXT, table=sobol_table(sobol),
+                          plots=(figure,))  # fmt: skip
+    else:
+        section = _binned_sensitivity(data, plots, out, why)
+    sections = _sections(data, plots, section)
     scenarios = scenario_sections(data, out)
     sections[2:2] = scenarios  # after the summary and the figures
-    plots += [plot for section in scenarios for plot in section.plots]
+    plots += [plot for scenario in scenarios for plot in scenario.plots]
     title = f"Sweep report: {data.name}"
     md = render_markdown(title, sections)
     page = render_html(title, sections, page_title=f"{data.name} report")
     index_md, index_html = out / "index.md", out / "index.html"
     write_atomic(index_md, md.encode())
     write_atomic(index_html, page.encode())
-    return ReportFiles(out, index_html, index_md, tuple(out / plot.file for plot in plots))
+    images = [*plots, *section.plots] if section is not None else plots
+    return ReportFiles(out, index_html, index_md, tuple(out / plot.file for plot in images))
 
 
-def _sections(data: ReportData, plots: list[Plot], sensitivity: Table | None) -> list[Section]:
+_SOBOL_TEXT = (
+    "First-order (S1) and total (ST) Sobol indices of each outcome's point means (replicates "
+    "averaged), estimate ± the half-width of the interval, as `sweepctl analyze` computes them "
+    "for every outcome. Noise share: the part of the variance that is replicate noise, which no "
+    "parameter explains."
+)
+
+
+def _sobol(collected: Collected, log: Callable[[str], None]) -> tuple[SobolIndices | None, str]:
+    """Sobol indices of the report's measures, or None and why (a grid, too few samples)."""
+    if collected.sweep.spec.method not in ANALYSABLE_METHODS or not collected.swept:
+        return None, ""
+    log("estimating Sobol indices")
+    try:
+        return sobol_indices(collected, outcomes=[m.column for m in MEASURES]), ""
+    except (AnalysisError, ResultsError) as exc:
+        return None, f"No Sobol indices: {exc}."
+
+
+def _binned_sensitivity(data: ReportData, plots: list[Plot], out: Path, why: str) -> Section | None:
+    """The first-order index over grid values or bins (any design); its figure joins ``plots``."""
+    rows = sensitivity_rows(data) if data.collected.swept else []
+    if not rows:
+        return None
+    plots.append(sensitivity_figure(data, rows, out))
+    return Section("Sensitivity", text=why, table=sensitivity_table(rows))
+
+
+def _sections(data: ReportData, plots: list[Plot], sensitivity: Section | None) -> list[Section]:
     """The report's content, in page order."""
     missing = data.collected.n_missing
     warning = (
@@ -92,7 +130,7 @@ def _sections(data: ReportData, plots: list[Plot], sensitivity: Table | None) ->
         Section("Figures", plots=tuple(plots)),
     ]
     if sensitivity is not None:
-        sections.append(Section("Sensitivity", table=sensitivity))
+        sections.append(sensitivity)
     points = point_table(data)
     if points is not None:
         sections.append(

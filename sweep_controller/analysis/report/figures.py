@@ -5,7 +5,8 @@ interact, and which parameters matter at all. So, per swept parameter, one figur
 measure: on a grid, one line per value of the next grid axis, each point a grid point's mean over
 its replicates with a 95% interval; for sampled designs, every run as a dot plus means over
 equal-count bins. For grids with two or more axes, a heatmap per pair of axes with the value
-written in each cell. Then the first-order sensitivity index of each measure for each parameter.
+written in each cell. Then the first-order sensitivity index of each measure for each parameter,
+or, for sampled designs, the Sobol indices (first-order and total) with their intervals.
 
 Each function draws one PNG, writes it atomically into the report's folder and returns its
 :class:`Plot` (file, title, caption) for the pages. Matplotlib is used through ``Figure`` objects
@@ -36,9 +37,10 @@ from sweep_controller.analysis.report.measures import (
     format_value,
 )
 from sweep_controller.analysis.report.tables import Sensitivity
+from sweep_controller.analysis.sensitivity import SobolIndices
 from sweep_controller.analysis.stats import Estimate, group_indices
 
-__all__ = ["Plot", "heatmap_figures", "parameter_figure", "sensitivity_figure"]
+__all__ = ["Plot", "heatmap_figures", "parameter_figure", "sensitivity_figure", "sobol_figure"]
 
 MAX_LINES = 6  # lines per panel before falling back to one pooled line
 MAX_HEATMAP_AXES = 4
@@ -228,6 +230,60 @@ def sensitivity_figure(data: ReportData, rows: list[Sensitivity], out: Path) -> 
         + ("equal-count bins of each parameter" if data.sampled else "the grid's values")
         + " with a small-sample correction; 0 means no main effect.",
     )
+
+
+def sobol_figure(data: ReportData, indices: SobolIndices, out: Path) -> Plot:
+    """A panel per measure: S1 and ST of each parameter as bars, with their intervals."""
+    shown = [m for m in MEASURES if any(o.outcome == m.column for o in indices.outcomes)]
+    fig, axes = _new_figure(len(shown))
+    names = indices.parameters
+    positions = np.arange(len(names))
+    legend: dict[str, Any] = {}
+    for ax, measure in zip(axes, shown, strict=True):
+        entry = indices.outcome(measure.column)
+        ax.set_title(measure.label)
+        ax.axhline(0.0, color="0.3", lw=0.8)
+        ax.set_xticks(positions, names, fontsize=8, rotation=20 if len(names) > 3 else 0)
+        ax.grid(axis="y", alpha=0.3)
+        found = entry.indices
+        if found is None:
+            ax.text(0.5, 0.5, f"n/a: {entry.note}", ha="center", va="center", wrap=True,
+                    transform=ax.transAxes, fontsize=8)  # fmt: skip
+            ax.set_ylim(-0.1, 1.1)
+            continue
+        bars = (
+            ("S1", found.s1, found.s1_conf, -0.2, "C0"),
+            ("ST", found.st, found.st_conf, 0.2, "C1"),
+        )
+        low, high = -0.1, 1.1
+        for label, value, conf, shift, colour in bars:
+            if np.isnan(value).all():
+                continue
+            err = np.nan_to_num(conf)
+            ax.bar(positions + shift, value, width=0.38, yerr=err, capsize=4, label=label,
+                   color=colour, error_kw={"elinewidth": 1.2})  # fmt: skip
+            low = min(low, float(np.nanmin(value - err)) - 0.05)
+            high = max(high, float(np.nanmax(value + err)) + 0.05)
+        if not np.isnan(entry.noise_share):
+            ax.axhline(entry.noise_share, color="0.4", ls="--", lw=1, label="noise share")
+        ax.set_ylim(low, high)
+        ax.set_ylabel("Sobol index")
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    level = f"{indices.confidence:.0%}"
+    fig.legend(legend.values(), legend.keys(), loc="outside upper right", ncols=3, fontsize=8)
+    fig.suptitle(
+        f"{data.name}: first-order (S1) and total (ST) Sobol indices, {level} bootstrap intervals"
+    )
+    file = "sobol-indices.png"
+    _save(fig, out / file)
+    caption = (
+        f"S1: the share of an outcome's variance (over the point means) that a parameter explains "
+        f"alone; ST: with its interactions. Bars: {level} intervals from {indices.resamples} "
+        f"bootstrap resamples. Dashed: the share of the variance that is replicate noise, which "
+        f"adds to every ST. Estimator: {indices.estimator.value} (docs/analysis.md)."
+    )
+    return Plot(file, "Sobol indices", caption)
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -3,7 +3,8 @@
 Tables are plain rows of strings (:class:`Table`), built from the collected runs and the report's
 measures, so the pages can render them as Markdown or HTML without knowing what they hold. The
 sensitivity rows (first-order index and Spearman's rho of each measure for each parameter) are
-computed here and drawn as a figure by ``figures``.
+computed here and drawn as a figure by ``figures``; Sobol indices, computed in
+``sweep_controller.analysis.sensitivity``, are only laid out here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sweep_controller.analysis.report.measures import (
     format_estimate,
     format_value,
 )
+from sweep_controller.analysis.sensitivity import SobolIndices
 from sweep_controller.analysis.stats import first_order_index, group_indices, spearman, wilson_ci
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "point_table",
     "sensitivity_rows",
     "sensitivity_table",
+    "sobol_table",
     "summary_table",
 ]
 
@@ -123,3 +126,37 @@ def sensitivity_table(rows: list[Sensitivity]) -> Table:
         for r in ranked
     )  # fmt: skip
     return Table(("parameter", "outcome", "first-order index", "Spearman rho"), body)
+
+
+def sobol_table(indices: SobolIndices) -> Table:
+    """Sobol indices by measure, the parameter with the largest total index first."""
+    order = {m.column: k for k, m in enumerate(MEASURES)}
+
+    def pm(value: float, conf: float) -> str:
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.2f} ± {conf:.2f}" if not math.isnan(conf) else f"{value:.2f}"
+
+    body = []
+    for entry in sorted(indices.outcomes, key=lambda o: order.get(o.outcome, len(order))):
+        measure = MEASURES_BY_COLUMN.get(entry.outcome)
+        label = measure.label if measure is not None else entry.outcome
+        noise = "n/a" if math.isnan(entry.noise_share) else f"{entry.noise_share:.2f}"
+        found = entry.indices
+        if found is None:
+            body.append(("all", label, "n/a", "n/a", noise, entry.note))
+            continue
+        ranked = sorted(
+            range(len(indices.parameters)),
+            key=lambda j: (
+                -np.nan_to_num(found.st[j] if not math.isnan(found.st[j]) else found.s1[j])
+            ),
+        )
+        for j in ranked:
+            body.append(
+                (indices.parameters[j], label, pm(found.s1[j], found.s1_conf[j]),
+                 pm(found.st[j], found.st_conf[j]), noise, entry.note)
+            )  # fmt: skip
+    level = f"{indices.confidence:.0%}"
+    head = ("parameter", "outcome", f"S1 ± {level}", f"ST ± {level}", "noise share", "note")
+    return Table(head, tuple(body))

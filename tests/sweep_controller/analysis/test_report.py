@@ -122,6 +122,8 @@ def test_sampled_design_gets_binned_figures_and_sensitivity(tmp_path: Path) -> N
         assert_png(path)
     md = files.index_md.read_text()
     assert "## Sensitivity" in md and "Spearman rho" in md
+    # 32 points are too few for Sobol indices: the binned index stays, and the report says why
+    assert "No Sobol indices: spec.samples: 32 points are too few for Sobol indices" in md
     sensitivity = md.split("\n## Sensitivity\n")[1].split("\n## Points\n")[0]
     assert sensitivity.count("| mean_degree |") == len(MEASURES)  # one row per outcome
     assert "[-" not in md  # intervals stay within what each outcome can be

@@ -331,6 +331,62 @@ ROWS = [
         r"--out: '/proc/sys/report': cannot write in '/proc/sys'$",
         spec=SMALL,
     ),
+    # -- analyze: the design must allow Sobol indices, and some of it must be done --------------
+    Row(
+        "analyze-a-grid",
+        ("analyze", "{spec}", "--output", "{tmp}/indices"),
+        r"^sweepctl: error: .*sweep\.yaml: spec\.method: grid: Sobol indices need a sampled design "
+        r"\(latin_hypercube, random, sobol\); `sweepctl report` shows a grid's main effects$",
+        spec=SMALL,
+    ),
+    Row(
+        "analyze-too-few-points",
+        ("analyze", "{spec}", "--output", "{tmp}/indices"),
+        r"sweep\.yaml: spec\.samples: 64 points are too few for Sobol indices of a sobol design; "
+        r"at least 128, or design: saltelli$",
+        spec=SMALL
+        + "  method: sobol\n  samples: 64\n  parameters: {whale_ratio: {min: 0, max: 1}}\n",
+    ),
+    Row(
+        "analyze-too-few-base-samples",
+        ("analyze", "{spec}", "--output", "{tmp}/indices"),
+        r"sweep\.yaml: spec\.samples: 16 base samples are too few for Sobol indices; at least 32$",
+        spec=SMALL
+        + "  method: sobol\n  samples: 16\n  design: saltelli\n"
+        + "  parameters: {whale_ratio: {min: 0, max: 1}}\n",
+    ),
+    Row(
+        "analyze-nothing-done",
+        ("analyze", "{spec}", "--output", "{tmp}/indices"),
+        r"^sweepctl: error: bad: no task is done yet: nothing to analyse$",
+        spec=SMALL + "  method: latin_hypercube\n  samples: 128\n"
+        "  parameters: {whale_ratio: {min: 0, max: 1}}\n",
+        code=1,
+    ),
+    Row(
+        "analyze-confidence-outside",
+        ("analyze", "{spec}", "--confidence", "95"),
+        r"^sweepctl analyze: error: argument --confidence: 95 is outside \(0, 1\)",
+        spec=SMALL,
+    ),
+    Row(
+        "analyze-resamples-1",
+        ("analyze", "{spec}", "--resamples", "1"),
+        r"^sweepctl analyze: error: argument --resamples: 1 is outside \[2, 100000\]",
+        spec=SMALL,
+    ),
+    Row(
+        "analyze-output-a-file",
+        ("analyze", "{spec}", "--output", "{tmp}/file.csv"),
+        r"--output: '.*/file\.csv' is a file, not a directory$",
+        spec=SMALL + "  method: latin_hypercube\n  samples: 128\n"
+        "  parameters: {whale_ratio: {min: 0, max: 1}}\n",
+    ),
+    Row(
+        "analyze-missing-spec",
+        ("analyze", "{tmp}/missing.yaml"),
+        r"missing\.yaml: cannot read: ",
+    ),
     Row(
         "expand-task-out-of-range",
         ("expand", "{spec}", "--task", "5"),

@@ -116,8 +116,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "unknown spec key",
         (("spec.replicate", 3),),
         "spec.replicate: unknown key; valid keys: simulator, parameters, zip, method, samples, "
-        "replicates, seed, runsPerTask, order, traces, output, parallelism, backoffLimitPerIndex, "
-        "maxFailedIndexes, queueName",
+        "design, replicates, seed, runsPerTask, order, traces, output, parallelism, "
+        "backoffLimitPerIndex, maxFailedIndexes, queueName",
     ),
     (
         "unknown key in a parameter",
@@ -503,6 +503,7 @@ def test_spec_hash_is_stable_and_canonical() -> None:
         ("spec.parameters.whale_ratio.values", [0.05, 0.15, 0.31], True),
         ("spec.traces", "parquet", True),
         ("spec.traces", "none", False),
+        ("spec.design", "plain", False),
         ("spec.parallelism", 7, False),
         ("spec.maxFailedIndexes", 1, False),
         ("spec.output.uri", "s3://bucket/elsewhere", False),
