@@ -36,7 +36,7 @@ from sweep_controller.spec.columns import outcome_row
 from sweep_controller.spec.expand import RoundPoints, SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.spec.parameters import SweptValue
-from sweep_controller.spec.search import Evaluated, planner_name, point_value
+from sweep_controller.spec.search import Evaluated, plan_round, planner_name, point_value
 from sweep_controller.store import Store
 
 __all__ = [
@@ -145,12 +145,20 @@ def write_round(store: Store, file: RoundFile, sweep: Sweep) -> RoundFile:
 
 
 def round_points_loader(store: Store, sweep: Sweep) -> RoundPoints:
-    """The point source a worker's plan reads: each round's stored points, read once."""
+    """The point source a worker's plan reads: each round's stored points, read once.
+
+    Round 0 depends on nothing but the spec: when it is not stored yet (a Job rendered by
+    ``sweepctl render`` and applied without the controller), the first worker plans and stores
+    it, and every worker then uses the stored file. Later rounds must be planned already.
+    """
     cache: dict[int, list[dict[str, int | float | str]]] = {}
 
     def points(round_index: int) -> list[dict[str, int | float | str]]:
         if round_index not in cache:
             file = read_round(store, sweep, round_index)
+            if file is None and round_index == 0:
+                planned = new_round_file(sweep, 0, plan_round(sweep.spec, 0, ()))
+                file = write_round(store, planned, sweep)
             if file is None:
                 where = store.uri_for(round_key(sweep.name, round_index))
                 raise TaskError(

@@ -176,15 +176,16 @@ def plan_round(spec: SweepSpec, round_index: int, history: Sequence[Evaluated]) 
             f"got {len(history)} points"
         )
     dists = distributions(spec)
-    sampler = optuna.samplers.TPESampler(
-        seed=sampler_seed(spec.seed, round_index), n_startup_trials=size, constant_liar=True
-    )
     maximize = spec.objective.direction is Direction.MAXIMIZE
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(logging.WARNING)  # no "trial finished" line per replayed point
     try:
         with warnings.catch_warnings():
+            # constant_liar is stable since Optuna 4.x; earlier releases call it experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=sampler_seed(spec.seed, round_index), n_startup_trials=size, constant_liar=True
+            )
             study = optuna.create_study(
                 sampler=sampler, direction="maximize" if maximize else "minimize"
             )

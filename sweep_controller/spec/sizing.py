@@ -34,7 +34,7 @@ from typing import Any
 from simulator.memory import run_memory_bytes
 from simulator.params import RuleSet, SimParams, Traces
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import Sweep
+from sweep_controller.spec.models import Method, Sweep
 
 __all__ = [
     "BASE_PROCESS_BYTES",
@@ -180,7 +180,9 @@ def estimate_task(sweep: Sweep, *, coefficients: Coefficients = COEFFICIENTS) ->
     traces = sweep.spec.traces is Traces.PARQUET
     seconds: list[float] = []
     peak = 0
-    for p in _sample(plan.n_points):
+    # an adaptive sweep's later rounds depend on results: its first round stands for them all
+    known = plan.points_per_round if sweep.spec.method is Method.OPTUNA else plan.n_points
+    for p in _sample(known):
         params, _ = plan.point(p)
         seconds.append(run_seconds(params, traces=traces, coefficients=coefficients))
         peak = max(peak, run_memory_bytes(params))
