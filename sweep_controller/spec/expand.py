@@ -316,6 +316,11 @@ class SweepPlan:
         stop = min(start + self.runs_per_task, (round_index + 1) * round_runs, self.n_runs)
         return range(start, stop)
 
+    def task_of_position(self, position: int) -> int:
+        """The task that performs position ``position`` of the run order."""
+        round_index, offset = divmod(position, self.points_per_round * self.replicates)
+        return round_index * self.tasks_per_round + offset // self.runs_per_task
+
     def round_of_task(self, task_index: int) -> int:
         """The round task ``task_index`` belongs to (0 for methods that have one round)."""
         return task_index // self.tasks_per_round

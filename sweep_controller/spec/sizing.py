@@ -189,8 +189,9 @@ def estimate_task(sweep: Sweep, *, coefficients: Coefficients = COEFFICIENTS) ->
     spec = sweep.spec
     return TaskSize(
         runs_per_task=spec.runs_per_task,
-        n_tasks=spec.n_tasks,
-        n_runs=spec.n_runs,
+        # an adaptive sweep's tasks run round by round: a round is the most one task could hold
+        n_tasks=spec.tasks_per_round,
+        n_runs=spec.n_runs // (spec.rounds or 1),
         mean_run_seconds=sum(seconds) / len(seconds),
         max_run_seconds=max(seconds),
         max_run_bytes=peak,

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
+import yaml
 from kit.kube import (
     NAMESPACE,
     UID,
@@ -24,9 +26,12 @@ from kit.kube import (
     resource,
     with_job_status,
 )
+from kit.paths import REPO
 from kubernetes import client as k8s
 
+from sweep_controller.commands import main as cli
 from sweep_controller.commands.worker import in_round
+from sweep_controller.errors import TaskError
 from sweep_controller.execution.adaptive import run_search
 from sweep_controller.execution.layout import round_key
 from sweep_controller.execution.worker import TaskContext, execute_task
@@ -352,3 +357,69 @@ async def test_controller_runs_the_rounds_and_plans_what_sweepctl_run_plans(
     assert status["search"]["bestValue"] == summary.answer.best.value
     if summary.answer.boundary is not None:
         assert status["search"]["boundary"] == summary.answer.boundary.estimate
+
+
+# --- sweepctl render and sweepctl worker --round ------------------------------------------------
+
+
+def test_render_prints_the_round_0_job_and_says_who_creates_the_others(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ControllerConfig.ENV.values():
+        monkeypatch.delenv(name, raising=False)
+    example = REPO / "examples" / "quorum-boundary.yaml"
+    code = cli.main(["render", str(example), "--output-uri", "s3://results/sweeps"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    note = (
+        "sweep quorum-boundary is adaptive (method optuna): this is round 0 of 6 (Job "
+        "quorum-boundary-r0, 2 tasks); the controller creates the Jobs of the later rounds "
+        "(quorum-boundary-r1 .. quorum-boundary-r5), each once the round before it has finished "
+        "and its points are planned from the results in the store"
+    )
+    assert out.startswith(f"# {note}\n---\n")
+    assert err == f"sweepctl render: {note}\n"
+    configmap, job = yaml.safe_load_all(out)
+    assert configmap["kind"] == "ConfigMap" and job["kind"] == "Job"
+    assert job["metadata"]["name"] == "quorum-boundary-r0"
+    assert job["metadata"]["labels"]["govsim.io/round"] == "0"
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert (job["spec"]["completions"], job["spec"]["parallelism"]) == (2, 2)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["worker", "/etc/govsim/sweep.yaml", "--round", "0"]
+    assert kubernetes_validate.validate(job, "1.31.0", strict=True)
+    # what the controller creates for round 0 is what render prints
+    assert job == build_job(sweep_from_resource(yaml.safe_load(example.read_text())),
+                            CONFIG.model_copy(update={"s3_bucket": "results"}))  # fmt: skip
+
+
+def test_render_of_other_sweeps_has_no_rounds_note(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["render", str(REPO / "examples" / "zipped.yaml"), "--output-uri", "s3://results"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "") and out.startswith("---\n")
+
+
+@pytest.mark.parametrize(
+    ("round_index", "index", "expected"),
+    [(None, 5, 5), (0, 1, 1), (1, 0, 2), (2, 1, 5)],
+)
+def test_worker_round_index_is_a_task_of_that_round(
+    round_index: int | None, index: int, expected: int
+) -> None:
+    assert in_round(SWEEP, round_index, index) == expected
+
+
+@pytest.mark.parametrize(
+    ("sweep_body", "round_index", "index", "message"),
+    [
+        (body(), 3, 0, "--round: 3 is outside [0, 2]"),
+        (body(), 1, 2, "index 2 is outside [0, 1] (a round of sweep quorum-boundary has 2 tasks)"),
+        (resource(), 0, 0, "--round: only for sweeps of method optuna, not grid"),
+    ],
+)
+def test_worker_round_errors(
+    sweep_body: dict[str, Any], round_index: int, index: int, message: str
+) -> None:
+    with pytest.raises(TaskError) as info:
+        in_round(sweep_from_resource(sweep_body), round_index, index)
+    assert str(info.value) == message
