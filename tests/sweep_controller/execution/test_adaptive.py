@@ -20,6 +20,7 @@ from kit.cli import sweepctl
 from kit.paths import REPO
 from kit.specs import document, write_spec
 
+from sweep_controller.analysis.report import write_report
 from sweep_controller.analysis.results import collect
 from sweep_controller.errors import OutputConflict
 from sweep_controller.execution.adaptive import SearchSummary, run_search
@@ -109,6 +110,20 @@ def test_rounds_are_planned_from_the_stored_results_of_the_rounds_before(tmp_pat
         passed = table.columns["passed"][table.columns["point_index"] == e.point_index]
         assert e.value == pytest.approx(float(np.mean(passed)))
         assert e.runs == 5
+
+
+@pytest.mark.slow
+def test_report_draws_an_adaptive_sweep_as_a_sampled_design(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "store")
+    two = {"quorum": {"min": 0.3, "max": 0.95}, "whale_ratio": {"min": 0.05, "max": 0.3}}
+    sweep = small("file://unused", parameters=two)
+    search(sweep, store)
+    write_report(collect(sweep, store=store), tmp_path / "report")
+    names = sorted(path.name for path in (tmp_path / "report").iterdir())
+    # one figure per parameter and no heatmap: 12 distinct points are no grid
+    assert names == ["index.html", "index.md", "param-quorum.png", "param-whale_ratio.png",
+                     "sensitivity.png"]  # fmt: skip
+    assert "| method | optuna |" in (tmp_path / "report" / "index.md").read_text()
 
 
 def test_a_stored_round_is_never_planned_again(tmp_path: Path) -> None:

@@ -394,7 +394,9 @@ def test_render_prints_the_round_0_job_and_says_who_creates_the_others(
 
 
 def test_render_of_other_sweeps_has_no_rounds_note(capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["render", str(REPO / "examples" / "zipped.yaml"), "--output-uri", "s3://results"])
+    code = cli.main(
+        ["render", str(REPO / "examples" / "zipped.yaml"), "--output-uri", "s3://results"]
+    )
     out, err = capsys.readouterr()
     assert (code, err) == (0, "") and out.startswith("---\n")
 
