@@ -524,12 +524,10 @@ def _decide_search(
     decision = _decide_job(sweep, owner, namespace, observed, old, now, config, round_index=k)
     if decision is None:
         return None
-    if search.planned == 0:  # round 0 is planned from nothing, and stored before its Job exists
+    at = next((i for i, a in enumerate(decision.creates) if isinstance(a, CreateJob)), None)
+    if search.planned == 0 and at is not None:  # round 0 depends on nothing: stored before its Job
         uri = resolve_output_uri(sweep, config)
-        write = WriteRound(sweep, uri, 0, tuple(plan_round(spec, 0, ())))
-        at = next((i for i, a in enumerate(decision.creates) if isinstance(a, CreateJob)), None)
-        if at is not None:
-            decision.creates.insert(at, write)
+        decision.creates.insert(at, WriteRound(sweep, uri, 0, tuple(plan_round(spec, 0, ()))))
     job = observed.job
     from_job = job is not None and _owned_by(job, owner.uid)
     status = search_status(sweep, k, search, old.search)

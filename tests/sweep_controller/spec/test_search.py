@@ -5,6 +5,8 @@ from __future__ import annotations
 import doctest
 import itertools
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -295,3 +297,16 @@ def test_without_a_store_only_round_0_is_known() -> None:
     assert plan.point_values(7) == plan_round(s.spec, 0, ())[7]
     with pytest.raises(TaskError, match="round 1 of sweep search is planned from the results"):
         plan.point_values(8)
+
+
+def test_sweepctl_starts_without_importing_optuna() -> None:
+    """Optuna is imported where a round is planned, not when the command line starts."""
+    code = (
+        "import sys\n"
+        "import sweep_controller.commands.main, sweep_controller.commands.run\n"
+        "import sweep_controller.k8s.reconcile, sweep_controller.execution.adaptive\n"
+        "print('optuna' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)  # fmt: skip
+    assert done.stdout.strip() == "False"
