@@ -10,6 +10,7 @@ pass rate falls by about 3 per unit of quorum near the crossing.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from kit.specs import document, write_spec
 
 from sweep_controller.analysis.report import write_report
 from sweep_controller.analysis.results import collect
+from sweep_controller.commands import main as cli
 from sweep_controller.errors import OutputConflict
 from sweep_controller.execution.adaptive import SearchSummary, run_search
 from sweep_controller.execution.layout import round_key
@@ -268,3 +270,20 @@ def test_example_finds_the_quorum_boundary_within_the_tolerance(tmp_path: Path) 
     # where uniform draws over [0.3, 0.95] would put under a third
     late = [e.params["quorum"] for e in found.evaluated[32:]]
     assert sum(abs(float(q) - truth) <= 0.1 for q in late) >= 8
+
+
+def test_status_shows_the_rounds_and_the_answer_so_far(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path / "search.yaml", small_doc(f"file://{tmp_path / 'out'}", rounds=2))
+    sweep = parse_sweep(yaml.safe_load(spec.read_text()))
+    summary = search(sweep, FileStore(tmp_path / "out"))
+    assert cli.main(["status", str(spec), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["done"], doc["search"]["rounds_planned"], doc["search"]["rounds"]) == (4, 2, 2)
+    best = summary.answer.best
+    assert best is not None and doc["search"]["best"]["point_index"] == best.point_index
+    assert doc["search"]["best"]["value"] == best.value
+    assert cli.main(["status", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "rounds planned: 2 of 2\nsearch: best: quorum=" in out
