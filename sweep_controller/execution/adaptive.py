@@ -28,7 +28,7 @@ from sweep_controller.execution.rounds import (
 )
 from sweep_controller.execution.runner import RunSummary, run_sweep
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.expand import RoundPoints, SweepPlan
 from sweep_controller.spec.models import Sweep
 from sweep_controller.spec.search import Answer, Evaluated, answer, plan_round
 from sweep_controller.store import Store, open_store
@@ -68,7 +68,11 @@ def run_search(
 ) -> SearchSummary:
     """Run the rounds of an adaptive sweep that are not done yet; ``run_options`` go on to
     ``run_sweep`` for each round. ``on_round(k, answer)`` is called after round ``k`` ran, with
-    the answer so far. Stops after a round that did not end with exit 0."""
+    the answer so far. Stops after a round that did not end with exit 0.
+
+    ``store`` overrides the spec's output (tests); as for ``run_sweep``, pool processes open the
+    spec's output themselves, so give a store only with ``workers=1``.
+    """
     spec = sweep.spec
     rounds = spec.rounds or 0
     store = store if store is not None else open_store(spec.output.uri)
@@ -99,7 +103,7 @@ def run_search(
     return SearchSummary(tuple(summaries), rounds, answer(spec, evaluated), tuple(evaluated))
 
 
-def _fixed(round_index: int, points: list[dict[str, int | float | str]]) -> Any:
+def _fixed(round_index: int, points: list[dict[str, int | float | str]]) -> RoundPoints:
     """A point source that knows one round (the one being run and read)."""
 
     def source(k: int) -> list[dict[str, int | float | str]]:
