@@ -105,7 +105,7 @@ def status_table(doc: dict[str, object]) -> list[str]:
     return lines
 
 
-def search_lines(sweep: Sweep, store: Store) -> tuple[dict[str, object], list[str]]:
+def search_status_lines(sweep: Sweep, store: Store) -> tuple[dict[str, object], list[str]]:
     """An adaptive sweep's rounds and answer so far: as plain data, and as table lines."""
     state = read_search(store, sweep)
     found = answer(sweep.spec, state.evaluated)
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     doc = status_document(sweep.name, sweep_uri(store, sweep.name), spec.n_tasks, spec.n_runs, scan)
     extra: list[str] = []
     if spec.method is Method.OPTUNA:
-        doc["search"], extra = search_lines(sweep, store)
+        doc["search"], extra = search_status_lines(sweep, store)
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:
