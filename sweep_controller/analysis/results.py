@@ -31,6 +31,7 @@ from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
 from sweep_controller.intervals import format_gaps, format_intervals
+from sweep_controller.spec.columns import OUTCOME_COLUMNS, outcome_row
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import Store, open_store
@@ -45,61 +46,6 @@ __all__ = [
 ]
 
 BASE_COLUMNS: tuple[str, ...] = ("sweep", "task", "run_index", "point_index", "replicate", "seed")
-
-OUTCOME_COLUMNS: dict[str, str] = {
-    "passed": "quorum met and final stake-weighted yes exceeds no (over votes cast)",
-    "passed_initial": "the same test on the round-0 votes",
-    "outcome_changed_by_cascade": "passed differs from passed_initial",
-    "quorum_met": "the stake cast reaches the quorum",
-    "turnout_share": "votes cast / agents",
-    "stake_turnout_share": "stake cast / total stake",
-    "yes_share_weighted_initial": "round-0 yes stake / stake cast",
-    "yes_share_weighted_final": "final yes stake / stake cast",
-    "yes_share_initial": "round-0 yes head count / votes cast",
-    "yes_share_final": "final yes head count / votes cast",
-    "flips_total": "vote flip events over all rounds",
-    "agents_flipped_total": "agents that flipped at least once",
-    "agents_flipped_share": "agents_flipped_total / agents",
-    "rounds_run": "influence rounds actually run",
-    "cascade_ending": "how the cascade ended: converged, cycle or round_cap",
-    "whale_signal_follow_events": "agent-rounds that followed the whale majority against its vote",
-    "gini_cast": "Gini coefficient of the voting power cast (NaN if not recorded)",
-    "nakamoto_cast": "Nakamoto count of the voting power cast (-1 if not recorded)",
-}
-"""Outcome columns and what each means."""
-
-
-def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The outcome columns of one run record (as ``json.loads`` returns it)."""
-    votes, flips, turnout = record["votes"], record["flips"], record["turnout"]
-    weighted = votes["weighted"]
-    cast, voters = turnout["stake_cast"], turnout["votes_cast"]
-    agents = record["params"]["agents"]
-    concentration = record["concentration"] or {"gini": float("nan"), "nakamoto": -1}
-
-    def share(value: float, whole: float) -> float:
-        return value / whole if whole > 0 else float("nan")
-
-    return {
-        "passed": bool(votes["passed"]),
-        "passed_initial": bool(votes["passed_initial"]),
-        "outcome_changed_by_cascade": bool(record["outcome_changed_by_cascade"]),
-        "quorum_met": bool(turnout["quorum_met"]),
-        "turnout_share": share(voters, agents),
-        "stake_turnout_share": share(cast, weighted["total_stake"]),
-        "yes_share_weighted_initial": share(weighted["initial"]["yes"], cast),
-        "yes_share_weighted_final": share(weighted["final"]["yes"], cast),
-        "yes_share_initial": share(votes["initial"]["yes"], voters),
-        "yes_share_final": share(votes["final"]["yes"], voters),
-        "flips_total": int(flips["total"]),
-        "agents_flipped_total": int(record["agents_flipped_total"]),
-        "agents_flipped_share": share(record["agents_flipped_total"], agents),
-        "rounds_run": int(record["cascade_rounds"]),
-        "cascade_ending": str(record["cascade"]["ending"]),
-        "whale_signal_follow_events": int(flips["whale_signal_follow_events"]),
-        "gini_cast": float(concentration["gini"]),
-        "nakamoto_cast": int(concentration["nakamoto"]),
-    }
 
 
 @dataclass(frozen=True)

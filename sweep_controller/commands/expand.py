@@ -1,14 +1,20 @@
-"""``sweepctl expand SPEC``: list a sweep's runs (task, run, point, replicate, seed, values)."""
+"""``sweepctl expand SPEC``: list a sweep's runs (task, run, point, replicate, seed, values).
+
+An adaptive sweep (``method: optuna``) lists round 0, the one round whose points depend on the spec
+alone; the later rounds are planned from results (``--task`` of a later round is an error).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 
 from sweep_controller.commands.arguments import int_in
 from sweep_controller.spec.expand import RunSpec, SweepPlan, SweptValue
 from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import Method
 from sweep_controller.spec.parameters import PARAM_KINDS, ParamKind
 
 
@@ -48,7 +54,7 @@ def table_lines(plan: SweepPlan, rows: Iterator[tuple[int, RunSpec]]) -> Iterato
     yield "  ".join(key.rjust(width) for key, width in widths.items()).rstrip()
     for position, spec in rows:
         cells = [
-            str(position // plan.runs_per_task),
+            str(plan.task_of_position(position)),
             str(spec.run_index),
             str(spec.point_index),
             str(spec.replicate),
@@ -65,7 +71,7 @@ def jsonl_lines(plan: SweepPlan, rows: Iterator[tuple[int, RunSpec]]) -> Iterato
     for position, spec in rows:
         yield json.dumps(
             {
-                "task": position // plan.runs_per_task,
+                "task": plan.task_of_position(position),
                 "position": position,
                 "run_index": spec.run_index,
                 "point_index": spec.point_index,
@@ -80,14 +86,24 @@ def jsonl_lines(plan: SweepPlan, rows: Iterator[tuple[int, RunSpec]]) -> Iterato
 
 def run(args: argparse.Namespace) -> int:
     """Print the runs, lazily, so huge sweeps stream."""
-    plan = SweepPlan(load_sweep(args.spec))
+    sweep = load_sweep(args.spec)
+    plan = SweepPlan(sweep)
     if args.task is not None:
         positions = plan.task_positions(args.task)
         start, stop = positions.start, positions.stop
+    elif sweep.spec.method is Method.OPTUNA:
+        start, stop = 0, plan.points_per_round * plan.replicates
+        print(
+            f"sweepctl expand: {sweep.name} is adaptive (method optuna): round 0 of "
+            f"{plan.n_rounds}; the later rounds are planned from its results",
+            file=sys.stderr,
+        )
     else:
         start, stop = 0, plan.n_runs
     if args.limit is not None:
         stop = min(stop, start + args.limit)
+    if start < stop:
+        plan.run(plan.run_indexes(start, start + 1)[0])  # an unknown point fails before any output
     rows = enumerate(plan.iter_runs(start, stop), start)
     lines = table_lines(plan, rows) if args.format == "table" else jsonl_lines(plan, rows)
     for line in lines:

@@ -4,6 +4,10 @@ For clusters without the controller: the objects come from the same builders the
 (``sweep_controller.k8s.objects``), without ownerReferences (nothing owns them; delete the Job and
 the ConfigMap yourself). Cluster settings come from the controller's ``GOVSIM_*`` variables
 (``ControllerConfig.ENV``) and the flags below; no status is reported without the controller.
+
+An adaptive sweep (``method: optuna``) renders the Indexed Job of round 0 (``<sweep>-r0``), under a
+comment saying that the controller creates the later rounds' Jobs, each once the round before it
+has finished and its points are planned from the stored results.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import build_configmap, build_job, with_namespace
 from sweep_controller.spec.loading import load_sweep, parse_sweep
-from sweep_controller.spec.models import Sweep
+from sweep_controller.spec.models import Method, Sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,10 +69,28 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockDumper.add_representer(str, _str)
 
 
+def rounds_note(sweep: Sweep) -> str:
+    """What a rendered adaptive sweep leaves out (empty for other sweeps)."""
+    spec = sweep.spec
+    if spec.method is not Method.OPTUNA:
+        return ""
+    later = f"{sweep.name}-r1 .. {sweep.name}-r{(spec.rounds or 1) - 1}"
+    if spec.rounds == 1:
+        return f"sweep {sweep.name} is adaptive (method optuna) with one round: Job {sweep.name}-r0"
+    return (
+        f"sweep {sweep.name} is adaptive (method optuna): this is round 0 of {spec.rounds} "
+        f"(Job {sweep.name}-r0, {spec.tasks_per_round} tasks); the controller creates the Jobs of "
+        f"the later rounds ({later}), each once the round before it has finished and its points "
+        "are planned from the results in the store"
+    )
+
+
 def render(sweep: Sweep, config: ControllerConfig) -> str:
-    """The multi-document YAML: ConfigMap, then Job."""
+    """The multi-document YAML: ConfigMap, then Job (round 0's, for an adaptive sweep)."""
     documents: list[dict[str, Any]] = [build_configmap(sweep, config), build_job(sweep, config)]
-    return yaml.dump_all(documents, Dumper=_BlockDumper, sort_keys=False, explicit_start=True)
+    text = yaml.dump_all(documents, Dumper=_BlockDumper, sort_keys=False, explicit_start=True)
+    note = rounds_note(sweep)
+    return f"# {note}\n{text}" if note else text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,4 +103,6 @@ def run(args: argparse.Namespace) -> int:
         hint = "; or pass --output-uri s3://BUCKET/PREFIX" if "spec.output.uri" in str(exc) else ""
         raise SpecError(f"{args.spec}: {exc}{hint}") from None
     sys.stdout.write(text)
+    if note := rounds_note(sweep):
+        print(f"sweepctl render: {note}", file=sys.stderr)
     return ExitCode.OK

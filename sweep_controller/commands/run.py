@@ -1,5 +1,8 @@
 """``sweepctl run SPEC``: run a whole sweep locally in a process pool, resumably, with progress.
 
+An adaptive sweep (``method: optuna``) runs round after round (``execution.adaptive``); each round
+shows its own progress, and the end prints the best point (and the boundary, for a target).
+
 Exit codes: 0 every task done (or failures within ``maxFailedIndexes``), 1 too many failed tasks,
 2 bad spec, an output prefix that belongs to another sweep or a store that refuses us (missing
 bucket, access denied), 75 the store is unreachable, 130/143 stopped by Ctrl-C/SIGTERM.
@@ -11,15 +14,19 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from sweep_controller.commands.arguments import add_metrics_address, int_in
+from sweep_controller.execution.adaptive import SearchSummary, run_search
 from sweep_controller.execution.pool import default_workers
 from sweep_controller.execution.runner import RunSummary, run_sweep
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
 from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import Method, Sweep
+from sweep_controller.spec.search import Answer, describe_point
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,6 +101,61 @@ def summary_lines(summary: RunSummary) -> list[str]:
     return lines
 
 
+def answer_lines(sweep: Sweep, answer: Answer, *, prefix: str = "sweepctl run:") -> list[str]:
+    """The best point of an adaptive sweep, and the boundary for a target."""
+    spec = sweep.spec
+    objective = spec.objective
+    assert objective is not None
+    ppr = spec.points_per_round or 1
+    if answer.best is None or answer.best.value is None:
+        return [f"{prefix} no point has a value of {objective.outcome} yet"]
+    best = answer.best
+    goal = (
+        f"target {objective.target:g}" if objective.target is not None else str(objective.direction)
+    )
+    lines = [
+        f"{prefix} best: {describe_point(best.params)} (point {best.point_index}, round "
+        f"{best.point_index // ppr}): mean {objective.outcome} {best.value:.4g} over "
+        f"{best.runs} runs ({goal}; {answer.evaluated} points evaluated)"
+    ]
+    if objective.target is not None:
+        bound = answer.boundary
+        if bound is None:
+            lines.append(
+                f"{prefix} boundary: none found: the fitted mean {objective.outcome} does not "
+                f"cross {objective.target:g} over the evaluated points"
+                if len(spec.parameters) == 1
+                else f"{prefix} boundary: read along one swept parameter only (this sweep has "
+                f"{len(spec.parameters)})"
+            )
+        else:
+            lines.append(
+                f"{prefix} boundary: mean {objective.outcome} crosses {objective.target:g} at "
+                f"{bound.parameter} ~ {bound.estimate:.6g} (between evaluated values "
+                f"{bound.low:.6g} and {bound.high:.6g}; monotone fit)"
+            )
+    return lines
+
+
+def search_lines(sweep: Sweep, summary: SearchSummary) -> list[str]:
+    """What ``sweepctl run`` prints when an adaptive sweep ends or stops."""
+    p = "sweepctl run:"
+    lines = []
+    if summary.rounds and summary.exit_code != ExitCode.OK:
+        lines += summary_lines(summary.rounds[-1])
+    done = len(summary.rounds) if summary.exit_code == ExitCode.OK else len(summary.rounds) - 1
+    simulated = sum(r.runs_simulated for r in summary.rounds)
+    seconds = sum(r.wall_seconds for r in summary.rounds)
+    lines.append(
+        f"{p} {sweep.name}: {done}/{summary.n_rounds} rounds done; simulated {simulated} runs "
+        f"in {seconds:.1f} s"
+    )
+    lines += answer_lines(sweep, summary.answer)
+    if summary.finished:
+        lines.append(f"{p} results: {summary.rounds[-1].uri}")
+    return lines
+
+
 def _host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
@@ -121,14 +183,16 @@ def run(args: argparse.Namespace) -> int:
             return ExitCode.USAGE
         url = f"http://{_host(args.metrics_address)}:{server.port}/metrics"
         print(f"sweepctl run: metrics on {url}", file=sys.stderr)
+    options: dict[str, Any] = {
+        "workers": args.workers,
+        "pushgateway_url": resolve_pushgateway_url(args.pushgateway, os.environ),
+        "metrics": metrics,
+        "progress": not args.no_progress,
+    }
     try:
-        summary = run_sweep(
-            sweep,
-            workers=args.workers,
-            pushgateway_url=resolve_pushgateway_url(args.pushgateway, os.environ),
-            metrics=metrics,
-            progress=not args.no_progress,
-        )
+        if sweep.spec.method is Method.OPTUNA:
+            return _run_search(sweep, options)
+        summary = run_sweep(sweep, **options)
     except KeyboardInterrupt:  # a second Ctrl-C: abort without waiting for the tasks
         print("\nsweepctl run: aborted; run the same command again to resume", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -136,5 +200,19 @@ def run(args: argparse.Namespace) -> int:
         if server is not None:
             server.close()
     for line in summary_lines(summary):
+        print(line, file=sys.stderr)
+    return summary.exit_code
+
+
+def _run_search(sweep: Sweep, options: dict[str, Any]) -> int:
+    """Run an adaptive sweep round by round, with the best point so far after each round."""
+    rounds = sweep.spec.rounds
+
+    def after(k: int, answer: Answer) -> None:
+        for line in answer_lines(sweep, answer, prefix=f"sweepctl run: round {k} (of {rounds}):"):
+            print(line, file=sys.stderr, flush=True)
+
+    summary = run_search(sweep, on_round=after, **options)
+    for line in search_lines(sweep, summary):
         print(line, file=sys.stderr)
     return summary.exit_code

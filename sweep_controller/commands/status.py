@@ -5,19 +5,26 @@ done means a verified manifest, failed means a failure marker and no commit, pen
 ``invalid`` (a manifest that does not verify: rerun) and ``foreign`` (another sweep's results under
 this prefix) are shown when present, their indexes as intervals (``3-5,9``). ``--no-verify``
 trusts manifests without reading the JSONL.
+
+An adaptive sweep (``method: optuna``) also shows its rounds planned and the answer from the runs
+done so far (the best point, and the boundary for a target), which reads the done tasks' records.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
+from sweep_controller.commands.run import answer_lines
 from sweep_controller.execution.layout import TaskScan, TaskState, scan_store, sweep_uri
+from sweep_controller.execution.rounds import read_search
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.intervals import format_intervals
 from sweep_controller.spec.loading import load_sweep
-from sweep_controller.spec.models import spec_hash
-from sweep_controller.store import open_store
+from sweep_controller.spec.models import Method, Sweep, spec_hash
+from sweep_controller.spec.search import answer
+from sweep_controller.store import Store, open_store
 
 MAX_INTERVALS = 20
 
@@ -98,6 +105,21 @@ def status_table(doc: dict[str, object]) -> list[str]:
     return lines
 
 
+def search_status_lines(sweep: Sweep, store: Store) -> tuple[dict[str, object], list[str]]:
+    """An adaptive sweep's rounds and answer so far: as plain data, and as table lines."""
+    state = read_search(store, sweep)
+    found = answer(sweep.spec, state.evaluated)
+    doc: dict[str, object] = {
+        "rounds": sweep.spec.rounds,
+        "rounds_planned": len(state.rounds),
+        "points_evaluated": found.evaluated,
+        "best": dataclasses.asdict(found.best) if found.best else None,
+        "boundary": dataclasses.asdict(found.boundary) if found.boundary else None,
+    }
+    lines = [f"rounds planned: {len(state.rounds)} of {sweep.spec.rounds}"]
+    return doc, lines + answer_lines(sweep, found, prefix="search:")
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the sweep's status; always exit 0 when the store could be read."""
     sweep = load_sweep(args.spec)
@@ -105,8 +127,11 @@ def run(args: argparse.Namespace) -> int:
     spec = sweep.spec
     scan = scan_store(store, sweep.name, spec.n_tasks, spec_hash(sweep), verify=not args.no_verify)
     doc = status_document(sweep.name, sweep_uri(store, sweep.name), spec.n_tasks, spec.n_runs, scan)
+    extra: list[str] = []
+    if spec.method is Method.OPTUNA:
+        doc["search"], extra = search_status_lines(sweep, store)
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:
-        print("\n".join(status_table(doc)))
+        print("\n".join(status_table(doc) + extra))
     return ExitCode.OK

@@ -9,7 +9,7 @@ from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import DEFAULT_RESOURCES
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
 from sweep_controller.spec.loading import load_sweep
-from sweep_controller.spec.models import SAMPLED_METHODS, Design, Sweep, spec_hash
+from sweep_controller.spec.models import Design, Method, Sweep, spec_hash
 from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
 from sweep_controller.spec.sizing import (
     TaskSize,
@@ -58,7 +58,7 @@ def describe_parameter(param: ParameterSpec, *, grid: bool) -> str:
 def size_summary(sweep: Sweep) -> list[str]:
     """The lines ``validate`` prints for a valid sweep."""
     spec = sweep.spec
-    grid = spec.method not in SAMPLED_METHODS
+    grid = spec.method is Method.GRID
     lines = [f"sweep: {sweep.name}", f"method: {spec.method}"]
     if spec.parameters:
         lines.append("parameters:")
@@ -73,6 +73,13 @@ def size_summary(sweep: Sweep) -> list[str]:
     if spec.design is not Design.PLAIN:
         dims = len(spec.axes())
         lines.append(f"design: {spec.design} ({spec.samples} base samples x ({dims} + 2) points)")
+    if spec.objective is not None:
+        goal = spec.objective.direction or f"target {spec.objective.target:g}"
+        lines.append(f"objective: mean {spec.objective.outcome} over replicates, {goal}")
+        lines.append(
+            f"rounds: {spec.rounds} of {spec.points_per_round} points, {spec.tasks_per_round} "
+            "tasks each (one Job a round on Kubernetes)"
+        )
     lines += [
         f"points: {spec.n_points}",
         f"replicates: {spec.replicates}",

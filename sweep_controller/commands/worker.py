@@ -1,8 +1,10 @@
 """``sweepctl worker SPEC [--index I]``: run one task of a sweep, as one Kubernetes Job index does.
 
-The index comes from ``--index`` or else ``JOB_COMPLETION_INDEX`` (set by an Indexed Job). The
-exit code tells the Job's podFailurePolicy what to do: 0 done or already done, 2 permanent (do
-not retry), 75 transient storage failure, 143 stopped by SIGTERM, 1 other failure.
+The index comes from ``--index`` or else ``JOB_COMPLETION_INDEX`` (set by an Indexed Job). With
+``--round K`` (an adaptive sweep's round Job) the index counts within round K: the task is
+``K * tasks_per_round + index``. The exit code tells the Job's podFailurePolicy what to do: 0 done
+or already done, 2 permanent (do not retry), 75 transient storage failure, 143 stopped by SIGTERM,
+1 other failure.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import sys
 from collections.abc import Mapping
 
+from sweep_controller.commands.arguments import int_in
 from sweep_controller.env import INDEX_ENV, NAMESPACE_ENV
 from sweep_controller.errors import TaskError
 from sweep_controller.execution.layout import sweep_uri
@@ -20,6 +23,7 @@ from sweep_controller.execution.worker import TaskContext, Termination, execute_
 from sweep_controller.metrics import resolve_pushgateway_url
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import Method, Sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
     parser.add_argument("--index", metavar="I", help=f"task index (default: ${INDEX_ENV})")
+    parser.add_argument(
+        "--round",
+        metavar="K",
+        type=int_in(0),
+        help="method optuna: the round this task belongs to; the index then counts within it "
+        "(what the controller's round Jobs pass)",
+    )
     parser.add_argument(
         "--pushgateway",
         metavar="URL",
@@ -58,10 +69,29 @@ def resolve_index(flag: str | None, environ: Mapping[str, str]) -> int:
     return index
 
 
+def in_round(sweep: Sweep, round_index: int | None, index: int) -> int:
+    """The sweep's task index of task ``index`` of round ``round_index`` (None: ``index``)."""
+    if round_index is None:
+        return index
+    spec = sweep.spec
+    if spec.method is not Method.OPTUNA:
+        raise TaskError(f"--round: only for sweeps of method optuna, not {spec.method}")
+    rounds = spec.rounds or 0
+    if round_index >= rounds:
+        raise TaskError(f"--round: {round_index} is outside [0, {rounds - 1}]")
+    if index >= spec.tasks_per_round:
+        raise TaskError(
+            f"index {index} is outside [0, {spec.tasks_per_round - 1}] (a round of sweep "
+            f"{sweep.name} has {spec.tasks_per_round} tasks)"
+        )
+    return round_index * spec.tasks_per_round + index
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the task and return its exit code."""
     index = resolve_index(args.index, os.environ)
     sweep = load_sweep(args.spec)
+    index = in_round(sweep, args.round, index)
     logging.basicConfig(
         level=logging.INFO, format=f"sweepctl worker {index}: %(message)s", stream=sys.stderr
     )

@@ -24,6 +24,11 @@ what "done" means, so both are defined once, here. Under ``<output uri>/<sweep n
     parquet``). Keys hold the run's id, which no other attempt uses. An attempt that does not
     commit may leave traces that no record names; they are never read.
 
+An adaptive sweep (``method: optuna``) also keeps ``<output uri>/<sweep name>/rounds/RRRR.json``:
+the points of round RRRR (4 digits), written once before the round's tasks run
+(``sweep_controller.execution.rounds``). Its tasks sit in ``tasks/`` with the others, round after
+round (``SweepPlan.round_tasks``).
+
 A task is *done* when its manifest parses, names this sweep's spec hash, and every file it names
 exists with the size and sha256 it states. A manifest with another spec hash means the prefix
 holds another sweep's results (``foreign``); a manifest whose files are missing or differ is
@@ -55,6 +60,7 @@ from sweep_controller.store import Store
 
 __all__ = [
     "RECORDS",
+    "ROUNDS_DIR",
     "TASKS_DIR",
     "DataFile",
     "FailureMarker",
@@ -76,6 +82,8 @@ __all__ = [
     "parse_task_file",
     "read_failure",
     "records_key",
+    "round_key",
+    "rounds_prefix",
     "scan_store",
     "scan_tasks",
     "sha256_hex",
@@ -87,6 +95,7 @@ __all__ = [
 ]
 
 TASKS_DIR = "tasks"
+ROUNDS_DIR = "rounds"
 RECORDS = "records"
 """The role of the run records (JSONL) among a task's data files; every manifest names one."""
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -197,6 +206,16 @@ def tasks_prefix(sweep_name: str) -> str:
 def task_prefix(sweep_name: str, index: int) -> str:
     """The key prefix of every object of task ``index``: ``<name>/tasks/NNNNNN.``."""
     return f"{tasks_prefix(sweep_name)}{index:06d}."
+
+
+def rounds_prefix(sweep_name: str) -> str:
+    """The key prefix of an adaptive sweep's round files: ``<name>/rounds/``."""
+    return f"{sweep_name}/{ROUNDS_DIR}/"
+
+
+def round_key(sweep_name: str, round_index: int) -> str:
+    """Key of round ``round_index``'s planned points: ``<name>/rounds/RRRR.json``."""
+    return f"{rounds_prefix(sweep_name)}{round_index:04d}.json"
 
 
 def sweep_uri(store: Store, sweep_name: str) -> str:

@@ -67,6 +67,7 @@ from sweep_controller.execution.worker import TaskAttempt, TaskContext
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.metrics import RunnerMetrics
 from sweep_controller.outcomes import TaskOutcome
+from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep
 from sweep_controller.store import Store
 
@@ -143,8 +144,13 @@ def run_sweep(
     handle_signals: bool = True,
     out: TextIO = sys.stderr,
     unreachable_limit: int | None = None,
+    tasks: range | None = None,
+    label: str = "",
 ) -> RunSummary:
     """Run every task of ``sweep`` that is not done yet; return what happened.
+
+    ``tasks`` limits the run to those task indexes (one round of an adaptive sweep; the summary
+    then counts them alone), and ``label`` names them in what is printed (``round 2/5``).
 
     ``workers`` defaults to all cores; 1 runs tasks in this process. ``store`` overrides the
     spec's output (tests); pool processes then still open the spec's output themselves, so pass
@@ -163,13 +169,18 @@ def run_sweep(
             f"{sweep_uri(ctx.store, name)} belongs to another sweep; change metadata.name or "
             "spec.output.uri, or delete the old results"
         )
-    done_before = scan.with_state(TaskState.DONE)
+    selected = range(plan.n_tasks) if tasks is None else tasks
+    done_before = [c for c in scan.with_state(TaskState.DONE) if c.index in selected]
     runs_before = sum(c.manifest.count for c in done_before if c.manifest is not None)
     cleaned = clean_sweep(ctx.store, name, scan, utc_now())
-    todo = _Queue(scan.not_done(), plan.n_tasks - len(done_before))
+    fresh = (i for i in selected if scan.check(i).state is not TaskState.DONE)
+    todo = _Queue(fresh, len(selected) - len(done_before))
+    n_tasks = len(selected)
+    n_runs = _runs_of(plan, selected)
     n_workers = max(1, min(workers or default_workers(), len(todo) or 1))
+    title = f"{name} {label}" if label else name
     print(
-        f"sweepctl run: {name}: {plan.n_tasks} tasks, {plan.n_runs} runs; "
+        f"sweepctl run: {title}: {n_tasks} tasks, {n_runs} runs; "
         f"{len(done_before)} done, {len(todo)} to run on {n_workers} worker(s) "
         f"-> {sweep_uri(ctx.store, name)}",
         file=out,
@@ -193,10 +204,10 @@ def run_sweep(
         ctx, workers=n_workers, pushgateway_url=pushgateway_url, shared=shared
     )
     bar = tqdm(
-        total=plan.n_runs,
+        total=n_runs,
         initial=runs_before,
         unit="run",
-        desc=name,
+        desc=title,
         file=out,
         disable=not (progress and todo),
         mininterval=0.2 if out.isatty() else 2.0,
@@ -220,8 +231,8 @@ def run_sweep(
     return RunSummary(
         sweep=name,
         uri=sweep_uri(ctx.store, name),
-        n_tasks=plan.n_tasks,
-        n_runs=plan.n_runs,
+        n_tasks=n_tasks,
+        n_runs=n_runs,
         done_before=len(done_before),
         ran=tuple(sorted(loop.ran)),
         done_by_others=tuple(sorted(loop.found)),
@@ -237,6 +248,13 @@ def run_sweep(
         cleaned=cleaned,
         held_seen=len(loop.held_seen),
     )
+
+
+def _runs_of(plan: SweepPlan, tasks: range) -> int:
+    """How many runs the tasks of ``tasks`` (consecutive indexes) perform."""
+    if not tasks:
+        return 0
+    return plan.task_positions(tasks[-1]).stop - plan.task_positions(tasks[0]).start
 
 
 class _Queue:

@@ -98,6 +98,7 @@ from sweep_controller.execution.layout import (
     trace_key,
 )
 from sweep_controller.execution.lease import Holder, TaskLease
+from sweep_controller.execution.rounds import round_points_loader
 from sweep_controller.execution.spool import Spool
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
@@ -108,7 +109,7 @@ from sweep_controller.metrics import (
 )
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import Sweep, spec_hash
+from sweep_controller.spec.models import Method, Sweep, spec_hash
 from sweep_controller.store import Store, open_store
 
 __all__ = [
@@ -190,11 +191,17 @@ class TaskContext:
 
     @classmethod
     def open(cls, sweep: Sweep, *, store: Store | None = None) -> TaskContext:
-        """The context of ``sweep``, with its output store opened unless one is given."""
+        """The context of ``sweep``, with its output store opened unless one is given.
+
+        An adaptive sweep's plan reads each round's points from the store (the worker never
+        plans a round: ``sweep_controller.execution.rounds``).
+        """
+        store = store if store is not None else open_store(sweep.spec.output.uri)
+        points = round_points_loader(store, sweep) if sweep.spec.method is Method.OPTUNA else None
         return cls(
             sweep=sweep,
-            plan=SweepPlan(sweep),
-            store=store if store is not None else open_store(sweep.spec.output.uri),
+            plan=SweepPlan(sweep, round_points=points),
+            store=store,
             spec_hash=spec_hash(sweep),
         )
 

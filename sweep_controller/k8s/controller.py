@@ -15,6 +15,13 @@ the list of actions where it happened; the next reconcile reads the world again 
 because every action is idempotent. Deleting the Pushgateway groups happens after the lock is
 released (a slow Pushgateway never blocks the Sweep's reconciles), once at a time per Sweep, and
 is recorded in the status with a patch of its own.
+
+An adaptive sweep (``method: optuna``) is also observed in its store: the planned rounds, and the
+values of the finished ones when the decision needs them (``sweep_controller.k8s.rounds``). The
+store is opened with the cluster's S3 settings (``store_opener``; credentials from the
+controller's environment or IRSA). A store that cannot be read is a temporary error (the
+reconcile is retried); one that holds another sweep's round file is told to reconcile, which
+fails the sweep. ``WriteRound`` stores a round's points (the first writer wins).
 """
 
 from __future__ import annotations
@@ -28,11 +35,19 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import kopf
 
+from sweep_controller.errors import OutputConflict, ResultsError, SpecError, StorageError
+from sweep_controller.execution.rounds import (
+    evaluate_rounds,
+    new_round_file,
+    read_rounds,
+    write_round,
+)
 from sweep_controller.k8s.api import KubeApi
 from sweep_controller.k8s.config import ControllerConfig
-from sweep_controller.k8s.objects import configmap_name
+from sweep_controller.k8s.objects import configmap_name, job_name, resolve_output_uri
 from sweep_controller.k8s.reconcile import (
     Action,
     CreateConfigMap,
@@ -43,11 +58,13 @@ from sweep_controller.k8s.reconcile import (
     EventType,
     Observed,
     UpdateStatus,
+    WriteRound,
     needs_pod_events,
     reconcile,
     settled,
 )
-from sweep_controller.k8s.status import Phase, parse_status
+from sweep_controller.k8s.rounds import SearchObserved, rounds_to_evaluate
+from sweep_controller.k8s.status import TERMINAL_PHASES, Phase, parse_status
 from sweep_controller.metrics import (
     FOLDED_INDEX,
     ControllerMetrics,
@@ -56,20 +73,98 @@ from sweep_controller.metrics import (
     fold_finished_groups,
     read_sweep_groups,
 )
+from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.loading import sweep_from_resource
+from sweep_controller.spec.models import Method, Sweep
+from sweep_controller.store import S3Store, Store, make_s3_client, open_store
 
 log = logging.getLogger(__name__)
+STORE_RETRY_SECONDS = 30.0
+"""How soon a reconcile that could not read an adaptive sweep's store is tried again."""
+
+StoreOpener = Callable[[str], Store]
 
 
-def observe(api: KubeApi, sweep: Mapping[str, Any]) -> Observed:
-    """The Sweep's children as they exist now (and the Job's FailedCreate Events while podless)."""
+def store_opener(config: ControllerConfig) -> StoreOpener:
+    """Opens result stores with the cluster's S3 endpoint, region and addressing (GOVSIM_S3_*)."""
+
+    def open_for(uri: str) -> Store:
+        if not uri.startswith("s3://"):
+            return open_store(uri)
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        session = boto3.session.Session(region_name=config.s3_region)
+        client = make_s3_client(
+            endpoint_url=config.s3_endpoint, addressing=config.s3_addressing, session=session
+        )
+        return S3Store(bucket, prefix, client=client)
+
+    return open_for
+
+
+def _adaptive(body: Mapping[str, Any], config: ControllerConfig) -> tuple[Sweep, str] | None:
+    """The sweep and its output URI, when it is an unfinished adaptive sweep (else None)."""
+    if parse_status(body.get("status") or {}).phase in TERMINAL_PHASES:
+        return None
+    meta = body["metadata"]
+    try:
+        sweep = sweep_from_resource(body, f"Sweep {meta['namespace']}/{meta['name']}")
+        if sweep.spec.method is not Method.OPTUNA:
+            return None
+        return sweep, resolve_output_uri(sweep, config)
+    except SpecError:  # reconcile reports it
+        return None
+
+
+def observe_search(
+    api: KubeApi, body: Mapping[str, Any], sweep: Sweep, store: Store
+) -> tuple[SearchObserved, dict[str, Any] | None]:
+    """An adaptive sweep's store (rounds, and values when needed) and its latest round's Job."""
+    namespace = body["metadata"]["namespace"]
+    status = parse_status(body.get("status") or {})
+    try:
+        files = read_rounds(store, sweep)
+        job = api.read_job(namespace, job_name(sweep, max(len(files) - 1, 0)))
+        count = rounds_to_evaluate(len(files), job, status)
+        rounds = tuple(tuple(f.points) for f in files)
+        if not count:
+            return SearchObserved(rounds), job
+        plan = SweepPlan(sweep, round_points=lambda k: files[k].points)
+        results = evaluate_rounds(store, sweep, plan, range(count))
+    except (OutputConflict, ResultsError) as exc:
+        return SearchObserved(error=str(exc)), None
+    except StorageError as exc:
+        raise kopf.TemporaryError(
+            f"Sweep {namespace}/{sweep.name}: reading {store.uri}: {exc}",
+            delay=STORE_RETRY_SECONDS,
+        ) from exc
+    return SearchObserved(rounds, results.evaluated, results.not_done), job
+
+
+def observe(
+    api: KubeApi,
+    sweep: Mapping[str, Any],
+    *,
+    config: ControllerConfig | None = None,
+    stores: StoreOpener | None = None,
+) -> Observed:
+    """The Sweep's children as they exist now (and the Job's FailedCreate Events while podless);
+    for an unfinished adaptive sweep, its store and its latest round's Job."""
     meta = sweep["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    job = api.read_job(namespace, name)
+    adaptive = _adaptive(sweep, config) if config is not None else None
+    search = None
+    if adaptive is not None:
+        parsed, uri = adaptive
+        opener = stores or store_opener(config or ControllerConfig())
+        search, job = observe_search(api, sweep, parsed, opener(uri))
+    else:
+        job = api.read_job(namespace, name)
     failures = api.list_job_failures(job) if job is not None and needs_pod_events(job) else ()
     return Observed(
         configmap=api.read_configmap(namespace, configmap_name(name)),
         job=job,
         failed_create=failures,
+        search=search,
     )
 
 
@@ -83,11 +178,13 @@ class Controller:
         *,
         metrics: ControllerMetrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        stores: StoreOpener | None = None,
     ) -> None:
         self.api = api
         self.config = config
         self.metrics = metrics
         self.clock = clock
+        self.stores = stores or store_opener(config)
         self._locks: dict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._phases: dict[tuple[str, str], str] = {}
@@ -110,7 +207,8 @@ class Controller:
             body = self.api.read_sweep(namespace, name)
             if body is None:
                 return []
-            actions = self._reconcile_locked(body, observe(self.api, body), cleanups)
+            observed = observe(self.api, body, config=self.config, stores=self.stores)
+            actions = self._reconcile_locked(body, observed, cleanups)
         self._run_cleanups(body, cleanups)
         self.fold(body)
         return actions
@@ -224,6 +322,23 @@ class Controller:
                     self._cleanup(namespace, name, action)
                 else:
                     cleanups.append(action)
+            elif isinstance(action, WriteRound):
+                self._write_round(namespace, action)
+
+    def _write_round(self, namespace: str, action: WriteRound) -> None:
+        """Store a round's points (if absent); a store error stops here, to be retried."""
+        file = new_round_file(action.sweep, action.round_index, action.points)
+        store = self.stores(action.uri)
+        try:
+            write_round(store, file, action.sweep)
+        except (StorageError, ResultsError) as exc:
+            raise kopf.TemporaryError(
+                f"Sweep {namespace}/{action.sweep.name}: writing round {action.round_index} to "
+                f"{store.uri}: {exc}",
+                delay=STORE_RETRY_SECONDS,
+            ) from exc
+        log.info("Sweep %s/%s: round %d planned (%d points) in %s", namespace,
+                 action.sweep.name, action.round_index, len(action.points), store.uri)  # fmt: skip
 
     def _run_cleanups(
         self, sweep: Mapping[str, Any], cleanups: list[DeletePushgatewayGroups]
@@ -360,4 +475,13 @@ class CreateFailed(Exception):
         self.cause = cause
 
 
-__all__ = ["FOLD_MIN_INTERVAL_SECONDS", "Controller", "CreateFailed", "observe"]
+__all__ = [
+    "FOLD_MIN_INTERVAL_SECONDS",
+    "STORE_RETRY_SECONDS",
+    "Controller",
+    "CreateFailed",
+    "StoreOpener",
+    "observe",
+    "observe_search",
+    "store_opener",
+]

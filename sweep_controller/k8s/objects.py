@@ -23,6 +23,10 @@ Semantics worth knowing:
   queue admits it, and until then the sweep stays Pending.
 * One Job takes at most ``MAX_COMPLETIONS`` tasks; larger sweeps are refused (raise
   ``runsPerTask``).
+* An adaptive sweep (``method: optuna``) has one Indexed Job per round, ``<sweep>-r<k>``: index
+  ``i`` of round ``k``'s Job runs task ``k * tasks_per_round + i`` (``sweepctl worker --round
+  k``), and the Job carries the label ``govsim.io/round``. The controller creates round ``k``'s Job
+  once round ``k - 1``'s has finished and round ``k``'s points are stored.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from sweep_controller.k8s.config import (
     ControllerConfig,
 )
 from sweep_controller.spec.loading import parse_sweep
-from sweep_controller.spec.models import API_VERSION, KIND, Sweep, spec_hash
+from sweep_controller.spec.models import API_VERSION, KIND, Method, Sweep, spec_hash
 
 MAX_COMPLETIONS = 100_000
 MAX_PARALLELISM = 10_000
@@ -58,6 +62,8 @@ SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_KEY}"
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 SPEC_HASH_ANNOTATION = "govsim.io/spec-hash"
+ROUND_LABEL = "govsim.io/round"
+"""The round of an adaptive sweep's Job (and its pods)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,13 @@ class Owner:
 
 class SweepTooLarge(SpecError):
     """The sweep has more tasks than one Indexed Job should run."""
+
+
+def job_name(sweep: Sweep, round_index: int = 0) -> str:
+    """Name of the sweep's Job: ``<sweep>``, or ``<sweep>-r<k>`` for round k of an adaptive one."""
+    if sweep.spec.method is Method.OPTUNA:
+        return f"{sweep.name}-r{round_index}"
+    return sweep.name
 
 
 def configmap_name(sweep_name: str) -> str:
@@ -110,11 +123,13 @@ def job_results_uri(sweep: Sweep, config: ControllerConfig) -> str:
 def check_job_size(sweep: Sweep) -> None:
     """Raise ``SweepTooLarge`` when the sweep needs more than ``MAX_COMPLETIONS`` Job indexes."""
     spec = sweep.spec
-    if spec.n_tasks > MAX_COMPLETIONS:
-        needed = math.ceil(spec.n_runs / MAX_COMPLETIONS)
+    if spec.tasks_per_round > MAX_COMPLETIONS:
+        runs = spec.n_runs // (spec.rounds or 1)
+        needed = math.ceil(runs / MAX_COMPLETIONS)
+        what = "tasks a round" if spec.method is Method.OPTUNA else "tasks"
         raise SweepTooLarge(
-            f"spec.runsPerTask: {spec.runs_per_task} gives {spec.n_tasks} tasks; one Job runs "
-            f"at most {MAX_COMPLETIONS}: set runsPerTask to at least {needed}"
+            f"spec.runsPerTask: {spec.runs_per_task} gives {spec.tasks_per_round} {what}; one "
+            f"Job runs at most {MAX_COMPLETIONS}: set runsPerTask to at least {needed}"
         )
 
 
@@ -216,13 +231,16 @@ def _identity(config: ControllerConfig, *, fs_group: bool) -> dict[str, Any]:
     return ids | {"fsGroup": uid} if fs_group else ids
 
 
-def _pod_spec(sweep: Sweep, config: ControllerConfig) -> dict[str, Any]:
+def _pod_spec(sweep: Sweep, config: ControllerConfig, round_index: int) -> dict[str, Any]:
+    args = ["worker", SPEC_PATH]
+    if sweep.spec.method is Method.OPTUNA:
+        args += ["--round", str(round_index)]
     container = {
         "name": CONTAINER_NAME,
         "image": config.image,
         "imagePullPolicy": config.image_pull_policy,
         "command": ["sweepctl"],
-        "args": ["worker", SPEC_PATH],
+        "args": args,
         "env": worker_env(config),
         "resources": json.loads(json.dumps(config.worker_resources)),
         "securityContext": {
@@ -270,12 +288,22 @@ def _pod_placement(config: ControllerConfig) -> dict[str, Any]:
     return {key: value for key, value in optional.items() if value}
 
 
-def build_job(sweep: Sweep, config: ControllerConfig, owner: Owner | None = None) -> dict[str, Any]:
-    """The Indexed Job ``<sweep>``: one index per task (raises ``SweepTooLarge``, ``SpecError``)."""
+def build_job(
+    sweep: Sweep, config: ControllerConfig, owner: Owner | None = None, *, round_index: int = 0
+) -> dict[str, Any]:
+    """The Indexed Job ``<sweep>``: one index per task (raises ``SweepTooLarge``, ``SpecError``).
+
+    For an adaptive sweep, the Job ``<sweep>-r<k>`` of round ``round_index``, one index per task
+    of the round.
+    """
     check_job_size(sweep)
     resolve_output_uri(sweep, config)  # refuse a file:// output without a default bucket
     spec = sweep.spec
-    n_tasks = spec.n_tasks
+    n_tasks = spec.tasks_per_round
+    adaptive = spec.method is Method.OPTUNA
+    if adaptive and not 0 <= round_index < (spec.rounds or 0):
+        raise ValueError(f"round {round_index} is outside [0, {(spec.rounds or 0) - 1}]")
+    round_labels = {ROUND_LABEL: str(round_index)} if adaptive else {}
     queue = queue_name(sweep, config)
     parallelism = min(spec.parallelism or config.default_parallelism, n_tasks, MAX_PARALLELISM)
     job_spec: dict[str, Any] = {
@@ -310,15 +338,20 @@ def build_job(sweep: Sweep, config: ControllerConfig, owner: Owner | None = None
         job_spec["activeDeadlineSeconds"] = config.active_deadline_seconds
     if queue:
         job_spec["suspend"] = True
-    template_meta: dict[str, Any] = {"labels": {**config.pod_labels, **labels(sweep)}}
+    template_meta: dict[str, Any] = {
+        "labels": {**config.pod_labels, **labels(sweep), **round_labels}
+    }
     if config.pod_annotations:
         template_meta["annotations"] = dict(config.pod_annotations)
-    job_spec["template"] = {"metadata": template_meta, "spec": _pod_spec(sweep, config)}
+    job_spec["template"] = {
+        "metadata": template_meta,
+        "spec": _pod_spec(sweep, config, round_index),
+    }
     extra = {QUEUE_LABEL: queue} if queue else {}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _metadata(sweep.name, sweep, owner, extra),
+        "metadata": _metadata(job_name(sweep, round_index), sweep, owner, extra | round_labels),
         "spec": job_spec,
     }
 
@@ -338,6 +371,7 @@ __all__ = [
     "MANAGED_BY_LABEL",
     "MAX_COMPLETIONS",
     "QUEUE_LABEL",
+    "ROUND_LABEL",
     "SWEEP_LABEL",
     "Owner",
     "SweepTooLarge",
@@ -345,6 +379,7 @@ __all__ = [
     "build_job",
     "check_job_size",
     "configmap_name",
+    "job_name",
     "job_results_uri",
     "labels",
     "resolve_output_uri",

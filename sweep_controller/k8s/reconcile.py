@@ -35,6 +35,14 @@ The rules:
   Kueue) never times out.
 * Once finished and ``pushgateway_cleanup_grace_seconds`` later (or when the Sweep is deleted),
   the sweep's Pushgateway task groups are deleted, once.
+* An adaptive sweep (``method: optuna``) has one Job per round, ``<sweep>-r<k>``, and its
+  observation includes the store (``sweep_controller.k8s.rounds``). Round 0 is planned and
+  written (``WriteRound``) before its Job is created. The rules above apply to the latest
+  planned round's Job; when it has finished (Complete, or Failed within ``maxFailedIndexes``)
+  and rounds remain, round ``k + 1`` is planned from the stored results of rounds ``0 .. k``,
+  written, and its Job created, in one reconcile. The sweep succeeds when the last round's Job
+  does, and fails when a round's Job fails. ``status.search`` holds the round, the best point so
+  far and, for a target, the boundary; the task counts cover every round.
 """
 
 from __future__ import annotations
@@ -56,20 +64,30 @@ from sweep_controller.k8s.objects import (
     build_job,
     check_job_size,
     configmap_name,
+    job_name,
     job_results_uri,
     queue_name,
     resolve_output_uri,
+)
+from sweep_controller.k8s.rounds import (
+    SearchObserved,
+    WriteRound,
+    merge_indexes,
+    round_summary,
+    search_status,
 )
 from sweep_controller.k8s.status import (
     TERMINAL_PHASES,
     Condition,
     ConditionType,
     Phase,
+    SearchStatus,
     SweepStatus,
     parse_status,
 )
 from sweep_controller.spec.loading import sweep_from_resource
-from sweep_controller.spec.models import Sweep
+from sweep_controller.spec.models import Method, Sweep
+from sweep_controller.spec.search import plan_round
 from sweep_controller.spec.sizing import estimate_task, memory_limit_bytes, sizing_warnings
 
 
@@ -103,7 +121,8 @@ class Observed:
     """What the adapter found for one Sweep: its children as read (None: absent) and deletion.
 
     ``failed_create`` holds the Job's ``FailedCreate`` Events (read only while no pod of the Job
-    exists), ``create_error`` a failed create of a child in this reconcile.
+    exists), ``create_error`` a failed create of a child in this reconcile. For an adaptive
+    sweep, ``job`` is the Job of the latest planned round and ``search`` what the store holds.
     """
 
     configmap: Mapping[str, Any] | None = None
@@ -111,6 +130,7 @@ class Observed:
     deleted: bool = False
     failed_create: tuple[FailedCreate, ...] = ()
     create_error: CreateError | None = None
+    search: SearchObserved | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +172,9 @@ class DeletePushgatewayGroups:
     mark_done: bool = True
 
 
-Action = CreateConfigMap | CreateJob | UpdateStatus | EmitEvent | DeletePushgatewayGroups
+Action = (
+    CreateConfigMap | CreateJob | UpdateStatus | EmitEvent | DeletePushgatewayGroups | WriteRound
+)
 
 
 @dataclass(frozen=True)
@@ -172,6 +194,7 @@ class _Decision:
     creates: list[Action] = field(default_factory=list)
     pods_created: tuple[bool, str, str] | None = None
     """The PodsCreated condition (true?, reason, message); None keeps the one there is."""
+    search: SearchStatus | None = None
 
 
 def count_indexes(intervals: str | None) -> int:
@@ -217,6 +240,7 @@ def _pods_not_created(
     now: datetime,
     config: ControllerConfig,
     base: _Decision,
+    name: str,
 ) -> _Decision:
     """Pending with the latest FailedCreate message, or Failed once the timeout has passed."""
     latest = max(failures, key=lambda f: f.last).message
@@ -227,7 +251,7 @@ def _pods_not_created(
     timeout = config.pod_creation_timeout_seconds
     if timeout and now >= first + timedelta(seconds=timeout):
         message = (
-            f"no pod of Job {sweep.name} could be created for {timeout} s "
+            f"no pod of Job {name} could be created for {timeout} s "
             f"(pod_creation_timeout_seconds): {latest}"
         )
         return replace(
@@ -238,7 +262,7 @@ def _pods_not_created(
             completion_time=now,
             pods_created=(False, "PodsNotCreated", latest),
         )
-    message = f"pods of Job {sweep.name} cannot be created: {latest}"
+    message = f"pods of Job {name} cannot be created: {latest}"
     if timeout:
         message += f"; the sweep fails at {(first + timedelta(seconds=timeout)).isoformat()}"
     return replace(
@@ -259,9 +283,11 @@ def _from_job(
     observed: Observed,
     config: ControllerConfig,
 ) -> _Decision:
-    """The sweep's phase and counts from its Job's status and conditions."""
+    """The sweep's phase and counts from its Job's status and conditions (for an adaptive sweep,
+    the latest round's Job, with counts of that Job alone)."""
     status = job.get("status") or {}
-    total = sweep.spec.n_tasks
+    total = sweep.spec.tasks_per_round
+    name = (job.get("metadata") or {}).get("name") or sweep.name
     done = (
         count_indexes(status["completedIndexes"])
         if "completedIndexes" in status
@@ -321,18 +347,18 @@ def _from_job(
             message += f" (indexes {failed_indexes}; see the worker logs of those pods)"
         return replace(base, phase=Phase.FAILED, reason=why, message=message, completion_time=end)
     if observed.failed_create and needs_pod_events(job):
-        return _pods_not_created(sweep, observed.failed_create, old, now, config, base)
+        return _pods_not_created(sweep, observed.failed_create, old, now, config, base, name)
     suspended = _condition(job, "Suspended") or (job.get("spec") or {}).get("suspend")
     if suspended or not status.get("startTime"):
         queue = ((job.get("metadata") or {}).get("labels") or {}).get(QUEUE_LABEL)
         reason = "Queued" if suspended else "Created"
-        return replace(base, reason=reason, message=_waiting(sweep, queue))
+        return replace(base, reason=reason, message=_waiting(name, total, queue))
     message = f"{done} of {total} tasks done, {failed} failed, {status.get('active') or 0} running"
     return replace(base, phase=Phase.RUNNING, reason="Started", message=message)
 
 
-def _waiting(sweep: Sweep, queue: str | None) -> str:
-    what = f"Job {sweep.name} with {sweep.spec.n_tasks} tasks created"
+def _waiting(name: str, tasks: int, queue: str | None) -> str:
+    what = f"Job {name} with {tasks} tasks created"
     if queue:
         return f"{what}; waiting for admission by Kueue queue {queue}"
     return f"{what}; waiting for it to start"
@@ -369,6 +395,26 @@ def _decide(
         return _Decision(
             Phase.FAILED, "InvalidSpec", str(exc), completion_time=old.completion_time or now
         )
+    if sweep.spec.method is Method.OPTUNA:
+        return _decide_search(sweep, Owner(name, uid), namespace, observed, old, now, config)
+    return _decide_job(sweep, Owner(name, uid), namespace, observed, old, now, config)
+
+
+def _decide_job(
+    sweep: Sweep,
+    owner: Owner,
+    namespace: str,
+    observed: Observed,
+    old: SweepStatus,
+    now: datetime,
+    config: ControllerConfig,
+    *,
+    round_index: int = 0,
+) -> _Decision | None:
+    """The decision about the sweep's Job (an adaptive sweep's latest round's): follow it when
+    it exists, else create it; None keeps a final status as it is."""
+    name, uid = owner.name, owner.uid
+    current = job_name(sweep, round_index)
     job = observed.job
     if job is not None and _owned_by(job, uid):
         failed = old.condition(ConditionType.FAILED)
@@ -396,7 +442,7 @@ def _decide(
     uri = job_results_uri(sweep, config)
     for kind, child in (("Job", job), ("ConfigMap", observed.configmap)):
         if child is not None and not _owned_by(child, uid):
-            child_name = sweep.name if kind == "Job" else configmap_name(sweep.name)
+            child_name = current if kind == "Job" else configmap_name(sweep.name)
             message = (
                 f"{kind} {namespace}/{child_name} exists and is not owned by this Sweep (an older "
                 "Sweep of the same name may still be deleting); waiting for it to go away"
@@ -421,23 +467,22 @@ def _decide(
             start_time=old.start_time,
             results_uri=uri,
         )
-    owner = Owner(name, uid)
     creates: list[Action] = []
     if observed.configmap is None:
         creates.append(CreateConfigMap(build_configmap(sweep, config, owner)))
-    creates.append(CreateJob(build_job(sweep, config, owner)))
+    creates.append(CreateJob(build_job(sweep, config, owner, round_index=round_index)))
     if _first_creation(old):
         creates += _size_events(sweep, config)
     if old.start_time is not None:
         reason = "JobRecreated"
         message = (
-            f"Job {sweep.name} was deleted before the sweep finished; re-created it "
+            f"Job {current} was deleted before the sweep finished; re-created it "
             "(tasks already done are skipped)"
         )
     else:
         queue = queue_name(sweep, config)
         reason = "Queued" if queue else "Created"
-        message = _waiting(sweep, queue)
+        message = _waiting(current, sweep.spec.tasks_per_round, queue)
     return _Decision(
         Phase.PENDING,
         reason,
@@ -449,6 +494,110 @@ def _decide(
         start_time=old.start_time,
         results_uri=uri,
         creates=creates,
+    )
+
+
+def _decide_search(
+    sweep: Sweep,
+    owner: Owner,
+    namespace: str,
+    observed: Observed,
+    old: SweepStatus,
+    now: datetime,
+    config: ControllerConfig,
+) -> _Decision | None:
+    """The decision about an adaptive sweep: its latest round's Job, then the next round."""
+    if old.phase in TERMINAL_PHASES:
+        return None
+    spec = sweep.spec
+    search = observed.search or SearchObserved()
+    if search.error is not None:
+        end = old.completion_time or now
+        return _Decision(
+            Phase.FAILED,
+            "OutputConflict",
+            search.error,
+            tasks_total=spec.n_tasks,
+            completion_time=end,
+        )
+    k = max(search.planned - 1, 0)
+    decision = _decide_job(sweep, owner, namespace, observed, old, now, config, round_index=k)
+    if decision is None:
+        return None
+    at = next((i for i, a in enumerate(decision.creates) if isinstance(a, CreateJob)), None)
+    if search.planned == 0 and at is not None:  # round 0 depends on nothing: stored before its Job
+        uri = resolve_output_uri(sweep, config)
+        decision.creates.insert(at, WriteRound(sweep, uri, 0, tuple(plan_round(spec, 0, ()))))
+    job = observed.job
+    from_job = job is not None and _owned_by(job, owner.uid)
+    status = search_status(sweep, k, search, old.search)
+    before_failed = count_indexes(status.failed_indexes_before)
+    decision = replace(
+        decision,
+        tasks_total=spec.n_tasks,
+        tasks_done=status.tasks_done_before + ((decision.tasks_done or 0) if from_job else 0),
+        tasks_failed=before_failed + ((decision.tasks_failed or 0) if from_job else 0),
+        failed_indexes=merge_indexes(
+            status.failed_indexes_before,
+            decision.failed_indexes if from_job else None,
+            k * spec.tasks_per_round,
+        ),
+        message=f"round {k} (of {spec.rounds}): {decision.message}",
+        search=status,
+    )
+    if not from_job or decision.phase is not Phase.SUCCEEDED:
+        if decision.phase is Phase.PENDING and (k > 0 or old.start_time is not None):
+            decision = replace(decision, phase=Phase.RUNNING)  # the sweep runs; this round waits
+        return decision
+    return _round_finished(sweep, owner, decision, k, search, config)
+
+
+def _round_finished(
+    sweep: Sweep,
+    owner: Owner,
+    decision: _Decision,
+    k: int,
+    search: SearchObserved,
+    config: ControllerConfig,
+) -> _Decision:
+    """Round ``k``'s Job succeeded: plan and launch round ``k + 1``, or finish the sweep."""
+    spec = sweep.spec
+    rounds, ppr = spec.rounds or 0, spec.points_per_round or 1
+    if search.evaluated_rounds(ppr) <= k:  # the values were not read: the next reconcile reads
+        message = f"round {k} (of {rounds}) finished; reading its results"
+        return replace(decision, phase=Phase.RUNNING, reason="ReadingResults", message=message,
+                       completion_time=None)  # fmt: skip
+    if k == rounds - 1:
+        final = search_status(sweep, k, search, decision.search, final=True)
+        message = (
+            f"{rounds} rounds done: {round_summary(sweep, final)}; results in "
+            f"{decision.results_uri}"
+        )
+        return replace(decision, message=message, search=final)
+    evaluated = (search.evaluated or ())[: (k + 1) * ppr]
+    points = tuple(plan_round(spec, k + 1, evaluated))
+    uri = resolve_output_uri(sweep, config)
+    nxt = search_status(sweep, k + 1, search, None)
+    message = (
+        f"round {k} (of {rounds}) finished: {round_summary(sweep, nxt)}; round {k + 1} planned: "
+        f"Job {job_name(sweep, k + 1)} with {spec.tasks_per_round} tasks created"
+    )
+    creates: list[Action] = [
+        WriteRound(sweep, uri, k + 1, points),
+        CreateJob(build_job(sweep, config, owner, round_index=k + 1)),
+        EmitEvent(EventType.NORMAL, "RoundPlanned", message),
+    ]
+    return replace(
+        decision,
+        phase=Phase.RUNNING,
+        reason="RoundPlanned",
+        message=message,
+        tasks_done=nxt.tasks_done_before,
+        tasks_failed=count_indexes(nxt.failed_indexes_before),
+        failed_indexes=nxt.failed_indexes_before,
+        completion_time=None,
+        creates=[*decision.creates, *creates],
+        search=nxt,
     )
 
 
@@ -574,6 +723,7 @@ def reconcile(
         message=decision.message,
         observed_generation=generation,
         conditions=_conditions(decision, old, now, generation),
+        search=decision.search,
         pushgateway_cleaned_up=old.pushgateway_cleaned_up,
     )
     actions: list[Action] = list(decision.creates)
@@ -599,6 +749,7 @@ __all__ = [
     "FailedCreate",
     "Observed",
     "UpdateStatus",
+    "WriteRound",
     "count_indexes",
     "needs_pod_events",
     "reconcile",

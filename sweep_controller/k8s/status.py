@@ -59,6 +59,38 @@ class Condition(_StatusModel):
     )
 
 
+class SearchStatus(_StatusModel):
+    """Where an adaptive sweep (``method: optuna``) is, and the best it has found so far."""
+
+    round: int = Field(description="The round whose Job runs (or ran last), from 0.")
+    rounds: int = Field(description="Rounds of the sweep (spec.rounds).")
+    tasks_done_before: int = Field(
+        0, alias="tasksDoneBefore", description="Tasks done in the rounds before this one."
+    )
+    failed_indexes_before: str | None = Field(
+        None,
+        alias="failedIndexesBefore",
+        description="Tasks of earlier rounds that are not done (failed within maxFailedIndexes).",
+    )
+    best_value: float | None = Field(
+        None,
+        alias="bestValue",
+        description="The objective outcome's mean at the best point of the finished rounds.",
+    )
+    best_point: str | None = Field(
+        None, alias="bestPoint", description="The best point so far: name=value, ..."
+    )
+    boundary: float | None = Field(
+        None, description="With a target: where the fitted outcome crosses it (estimate)."
+    )
+    boundary_low: float | None = Field(
+        None, alias="boundaryLow", description="Evaluated value just before the crossing."
+    )
+    boundary_high: float | None = Field(
+        None, alias="boundaryHigh", description="First evaluated value past the crossing."
+    )
+
+
 class SweepStatus(_StatusModel):
     """What the controller reports on a Sweep (the ``status`` subresource)."""
 
@@ -87,6 +119,9 @@ class SweepStatus(_StatusModel):
         None, alias="observedGeneration", description="metadata.generation last reconciled."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    search: SearchStatus | None = Field(
+        None, description="method optuna: the current round and the best point so far."
+    )
     pushgateway_cleaned_up: bool | None = Field(
         None,
         alias="pushgatewayCleanedUp",

@@ -12,6 +12,12 @@ Index contract (see docs/sweeps.md):
 - task ``i`` performs the runs at positions ``[i * runs_per_task, min((i + 1) * runs_per_task,
   n_runs))``, in that order.
 
+An adaptive sweep (``method: optuna``) numbers its points round by round: round ``k`` holds points
+``[k * pointsPerRound, (k + 1) * pointsPerRound)``, whose values come from the round's planned
+point list (``round_points``; see ``sweep_controller.spec.search``), and its tasks are numbered
+``[k * tasks_per_round, (k + 1) * tasks_per_round)``, each dealt the round's runs as above: a task
+never mixes two rounds, so a round runs whole before the next is planned.
+
 Everything here is a pure function of the sweep's result-determining fields, so any process (a Job
 pod, a local worker, a report) computes the same runs for the same task.
 """
@@ -19,7 +25,7 @@ pod, a local worker, a report) computes the same runs for the same task.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
@@ -30,7 +36,7 @@ from simulator.params import SimParams
 from simulator.seeding import run_seed
 from sweep_controller.errors import TaskError
 from sweep_controller.spec.models import Design, Method, Order, Sweep
-from sweep_controller.spec.parameters import PARAM_KINDS, grid_value, sample_value
+from sweep_controller.spec.parameters import PARAM_KINDS, SweptValue, grid_value, sample_value
 
 # Entropy tags: the sampler and the shuffle draw from streams that differ from every run's stream
 # (run seeds use the bare sweep seed as entropy and the run index as spawn key).
@@ -40,7 +46,8 @@ _FEISTEL_ROUNDS = 4
 _CHUNK = 4096  # positions per vectorised shuffle step while iterating
 _AXIS_CACHE = 1 << 16  # grid axes up to this long are computed once
 
-SweptValue = int | float | str
+RoundPoints = Callable[[int], Sequence[Mapping[str, SweptValue]]]
+"""Round index -> the round's planned points (an adaptive sweep's point source)."""
 
 
 @dataclass(frozen=True)
@@ -150,10 +157,38 @@ def saltelli_matrix(d: int, base: int, rng: np.random.Generator) -> np.ndarray:
 # --- the plan -----------------------------------------------------------------------------------
 
 
-class SweepPlan:
-    """The lazily evaluated runs of one sweep: sizes, points, runs and tasks by index."""
+def first_round_only(sweep: Sweep) -> RoundPoints:
+    """The point source of an adaptive sweep before it ran: round 0, planned from nothing.
 
-    def __init__(self, sweep: Sweep) -> None:
+    Later rounds depend on results, so asking for them is a ``TaskError``; the worker and the
+    runner read every round from the store instead (``sweep_controller.execution.rounds``).
+    """
+    planned: list[Sequence[Mapping[str, SweptValue]]] = []
+
+    def points(round_index: int) -> Sequence[Mapping[str, SweptValue]]:
+        if round_index != 0:
+            raise TaskError(
+                f"round {round_index} of sweep {sweep.name} is planned from the results of the "
+                "rounds before it; its points exist once `sweepctl run` or the controller has "
+                "planned it"
+            )
+        if not planned:
+            from sweep_controller.spec.search import plan_round
+
+            planned.append(plan_round(sweep.spec, 0, ()))
+        return planned[0]
+
+    return points
+
+
+class SweepPlan:
+    """The lazily evaluated runs of one sweep: sizes, points, runs and tasks by index.
+
+    ``round_points`` gives an adaptive sweep's planned points by round (default: round 0 only,
+    see :func:`first_round_only`); other methods compute their points and ignore it.
+    """
+
+    def __init__(self, sweep: Sweep, *, round_points: RoundPoints | None = None) -> None:
         spec = sweep.spec
         self.sweep = sweep
         self.method = spec.method
@@ -182,6 +217,10 @@ class SweepPlan:
             ShuffledOrder(self.n_runs, self.seed) if spec.order is Order.SHUFFLED else None
         )
         self._cached: tuple[int, SimParams, dict[str, SweptValue]] | None = None
+        self.points_per_round = spec.points_per_round or self.n_points
+        self.tasks_per_round = spec.tasks_per_round
+        self.n_rounds = spec.rounds or 1
+        self._round_points = round_points or first_round_only(sweep)
 
     # -- points ---------------------------------------------------------------------------------
 
@@ -215,6 +254,8 @@ class SweepPlan:
         if not 0 <= point_index < self.n_points:
             raise TaskError(f"point index {point_index} is outside [0, {self.n_points - 1}]")
         values: dict[str, SweptValue] = {}
+        if self.method is Method.OPTUNA:
+            return self._planned(point_index)
         if self.method is Method.GRID:
             rest = point_index
             for a in range(len(self.axes) - 1, -1, -1):
@@ -231,6 +272,23 @@ class SweepPlan:
                 for name in axis:
                     values[name] = sample_value(self._params[name], float(u), PARAM_KINDS[name])
         return {name: values[name] for name in self.swept_names}
+
+    def _planned(self, point_index: int) -> dict[str, SweptValue]:
+        """An adaptive sweep's point, from its round's planned list."""
+        round_index, offset = divmod(point_index, self.points_per_round)
+        points = self._round_points(round_index)
+        if len(points) != self.points_per_round:
+            raise TaskError(
+                f"round {round_index} of sweep {self.sweep.name} holds {len(points)} points, "
+                f"not pointsPerRound {self.points_per_round}"
+            )
+        point = points[offset]
+        if set(point) != set(self.swept_names):
+            raise TaskError(
+                f"round {round_index} point {offset} names {sorted(point)}, not the swept "
+                f"parameters {sorted(self.swept_names)}"
+            )
+        return {name: point[name] for name in self.swept_names}
 
     def point(self, point_index: int) -> tuple[SimParams, dict[str, SweptValue]]:
         """The resolved parameters of a point and its swept values (as the parameters hold them)."""
@@ -288,8 +346,25 @@ class SweepPlan:
                 f"task index {task_index} is outside [0, {self.n_tasks - 1}] "
                 f"(sweep {self.sweep.name} has {self.n_tasks} tasks)"
             )
-        start = task_index * self.runs_per_task
-        return range(start, min(start + self.runs_per_task, self.n_runs))
+        round_index, offset = divmod(task_index, self.tasks_per_round)
+        round_runs = self.points_per_round * self.replicates
+        start = round_index * round_runs + offset * self.runs_per_task
+        stop = min(start + self.runs_per_task, (round_index + 1) * round_runs, self.n_runs)
+        return range(start, stop)
+
+    def task_of_position(self, position: int) -> int:
+        """The task that performs position ``position`` of the run order."""
+        round_index, offset = divmod(position, self.points_per_round * self.replicates)
+        return round_index * self.tasks_per_round + offset // self.runs_per_task
+
+    def round_of_task(self, task_index: int) -> int:
+        """The round task ``task_index`` belongs to (0 for methods that have one round)."""
+        return task_index // self.tasks_per_round
+
+    def round_tasks(self, round_index: int) -> range:
+        """The task indexes of round ``round_index``."""
+        start = round_index * self.tasks_per_round
+        return range(start, start + self.tasks_per_round)
 
     def task_run_indexes(self, task_index: int) -> list[int]:
         """Run indexes of task ``task_index``, in the order it performs them."""

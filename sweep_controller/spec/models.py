@@ -26,6 +26,7 @@ from simulator.messages import shown
 from simulator.params import RuleSet, SimParams, Traces
 from simulator.seeding import BaseSeed
 from sweep_controller.errors import SpecDeprecationWarning
+from sweep_controller.spec.columns import OBJECTIVE_OUTCOMES, outcome_range
 from sweep_controller.spec.corners import check_points
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
@@ -55,6 +56,14 @@ MAX_INDEXED_PARALLELISM = 100_000
 ``maxFailedIndexes`` (the controller further caps parallelism at ``MAX_PARALLELISM``)."""
 RENAMED_SPEC_KEYS: Mapping[str, str] = {"pointsPerTask": "runsPerTask"}
 """Deprecated spec keys that still work, with a warning, and their current names."""
+MAX_ROUNDS = 100
+"""Most rounds of an adaptive (optuna) sweep: round k's Job is ``<name>-r<k>``, and the name
+with its suffix must leave room for a pod's index within 63 characters."""
+MAX_SEARCH_POINTS = 10_000
+"""Most points of an adaptive sweep over all its rounds: planning a round replays every earlier
+point into the sampler, and TPE's cost grows with the points it has seen."""
+SEARCH_FIELDS: tuple[str, ...] = ("objective", "rounds", "pointsPerRound")
+"""The spec keys that only method optuna uses."""
 
 
 class Method(StrEnum):
@@ -64,6 +73,7 @@ class Method(StrEnum):
     RANDOM = "random"
     LATIN_HYPERCUBE = "latin_hypercube"
     SOBOL = "sobol"
+    OPTUNA = "optuna"
 
 
 SAMPLED_METHODS: frozenset[Method] = frozenset(
@@ -81,6 +91,64 @@ class Design(StrEnum):
 
     PLAIN = "plain"
     SALTELLI = "saltelli"
+
+
+class Direction(StrEnum):
+    """Which way an adaptive search moves its objective's outcome."""
+
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class Objective(StrictModel):
+    """What an adaptive search looks for: the extreme of an outcome, or where it meets a target.
+
+    A point's value is the mean of ``outcome`` over its replicates (the pass rate for
+    ``passed``). With ``direction`` the search minimises or maximises that value; with
+    ``target`` it minimises the distance ``|value - target|`` and reports where the outcome
+    crosses the target (docs/sweeps.md, "Adaptive search").
+    """
+
+    outcome: str = Field(
+        description="An outcome column of the results table (numeric or boolean); a point's "
+        "value is its mean over the point's replicates."
+    )
+    direction: Direction | None = Field(
+        None, description="minimize or maximize the value (give this or target)."
+    )
+    target: float | None = Field(
+        None,
+        description="Find where the value meets this target: minimise |value - target| and "
+        "report the crossing (give this or direction).",
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.outcome not in OBJECTIVE_OUTCOMES:
+            raise spec_error(
+                "outcome",
+                f"{self.outcome!r} is not a numeric outcome; valid outcomes: "
+                f"{', '.join(OBJECTIVE_OUTCOMES)}",
+            )
+        if (self.direction is None) == (self.target is None):
+            both = self.direction is not None
+            raise spec_error(
+                "target" if both else "direction",
+                "give either direction or target, not both"
+                if both
+                else "give direction (minimize or maximize) or target",
+            )
+        if self.target is not None:
+            if not math.isfinite(self.target):
+                raise spec_error("target", f"{self.target} is not a finite number")
+            bounds = outcome_range(self.outcome)
+            if bounds is not None and not bounds[0] <= self.target <= bounds[1]:
+                raise spec_error(
+                    "target",
+                    f"{self.target:g} is outside [{bounds[0]:g}, {bounds[1]:g}], the range of "
+                    f"the mean of {self.outcome}",
+                )
+        return self
 
 
 class Order(StrEnum):
@@ -126,7 +194,9 @@ class SweepSpec(StrictModel):
         default_factory=list,
         description="Groups of swept parameters varied together (paired), not crossed.",
     )
-    method: Method = Field(Method.GRID, description="grid, random, latin_hypercube or sobol.")
+    method: Method = Field(
+        Method.GRID, description="grid, random, latin_hypercube, sobol or optuna."
+    )
     samples: int | None = Field(
         None, ge=1, le=INT32_MAX, description="Number of points (sampled methods)."
     )
@@ -180,6 +250,23 @@ class SweepSpec(StrictModel):
         max_length=63,
         description="Kueue LocalQueue to submit the Job to.",
     )
+    objective: Objective | None = Field(
+        None, description="method optuna: the outcome to optimise, or the target to find."
+    )
+    rounds: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ROUNDS,
+        description="method optuna: rounds of points; each is planned from the results of the "
+        "rounds before it.",
+    )
+    points_per_round: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SEARCH_POINTS,
+        alias="pointsPerRound",
+        description="method optuna: points proposed and run together in one round.",
+    )
 
     # -- sizes --------------------------------------------------------------------------------
 
@@ -195,9 +282,12 @@ class SweepSpec(StrictModel):
 
     @property
     def n_points(self) -> int:
-        """Number of parameter points: the grid's product of axis lengths, or ``samples``."""
+        """Number of parameter points: the grid's product of axis lengths, ``samples`` (times
+        dimensions + 2 for a Saltelli design), or rounds times points per round."""
         if self.design is Design.SALTELLI:
             return (self.samples or 0) * (len(self.axes()) + 2)
+        if self.method is Method.OPTUNA:
+            return (self.rounds or 0) * (self.points_per_round or 0)
         if self.method in SAMPLED_METHODS:
             return self.samples or 0
         return math.prod(self.parameters[axis[0]].grid_length() or 0 for axis in self.axes())
@@ -209,8 +299,19 @@ class SweepSpec(StrictModel):
 
     @property
     def n_tasks(self) -> int:
-        """Number of tasks (Job indexes): runs divided by runs per task, rounded up."""
+        """Number of tasks: runs divided by runs per task, rounded up (per round, for optuna)."""
+        if self.method is Method.OPTUNA:
+            return (self.rounds or 0) * self.tasks_per_round
         return -(-self.n_runs // self.runs_per_task)
+
+    @property
+    def tasks_per_round(self) -> int:
+        """Tasks of one round of an adaptive sweep (a round's runs never share a task with
+        another round's); for other methods, every task is in the one round there is."""
+        if self.method is not Method.OPTUNA:
+            return self.n_tasks
+        runs = (self.points_per_round or 0) * self.replicates
+        return -(-runs // self.runs_per_task)
 
     # -- semantic checks ----------------------------------------------------------------------
 
@@ -280,6 +381,12 @@ class SweepSpec(StrictModel):
     def _check_method(self) -> None:
         if self.design is Design.SALTELLI and self.method is not Method.SOBOL:
             raise spec_error("design", f"saltelli is only used by method sobol, not {self.method}")
+        if self.method is Method.OPTUNA:
+            self._check_search()
+            return
+        for key in SEARCH_FIELDS:
+            if getattr(self, _FIELD_OF[key]) is not None:
+                raise spec_error(key, f"only used by method optuna, not {self.method}")
         if self.method is Method.GRID:
             if self.samples is not None:
                 raise spec_error(
@@ -322,11 +429,47 @@ class SweepSpec(StrictModel):
                     f"parameters.{name}.steps", f"only used by method grid, not {self.method}"
                 )
 
+    def _check_search(self) -> None:
+        """The fields of an adaptive (optuna) sweep: what it needs and what it does not use."""
+        if self.samples is not None:
+            raise spec_error(
+                "samples", "method optuna takes rounds and pointsPerRound, not samples"
+            )
+        for key in SEARCH_FIELDS:
+            if getattr(self, _FIELD_OF[key]) is None:
+                raise spec_error(key, "required by method optuna")
+        if not self.parameters:
+            raise spec_error("parameters", "method optuna needs at least one parameter")
+        for name, param in self.parameters.items():
+            if param.steps is not None:
+                raise spec_error(f"parameters.{name}.steps", "only used by method grid, not optuna")
+        if self.zip:
+            raise spec_error("zip", "not used by method optuna: each parameter is searched alone")
+        if self.order is not Order.SEQUENTIAL:
+            raise spec_error(
+                "order",
+                f"{self.order} is not used by method optuna: a round runs whole before the next "
+                "is planned; use sequential",
+            )
+        if self.n_points > MAX_SEARCH_POINTS:
+            raise spec_error(
+                "rounds",
+                f"{self.rounds} rounds of {self.points_per_round} points make {self.n_points} "
+                f"points; method optuna takes at most {MAX_SEARCH_POINTS} (each round replays "
+                "every earlier point into the sampler)",
+            )
+
     def _check_merged(self) -> None:
         """Every point must make valid SimParams: checked at its corners (``spec.corners``)."""
         # only what the spec sets: rule-dependent defaults resolve per point (see SweepPlan)
         fixed = self.simulator.model_dump(include=set(self.simulator.model_fields_set))
         check_points(self.parameters, self.axes(), fixed, grid=self.method is Method.GRID)
+
+
+_FIELD_OF: Mapping[str, str] = {
+    (info.alias or name): name for name, info in SweepSpec.model_fields.items()
+}
+"""Spec key (the Kubernetes spelling) -> Python field name."""
 
 
 class Metadata(StrictModel):
@@ -370,6 +513,9 @@ RESULT_FIELDS: frozenset[str] = frozenset(
         "runs_per_task",
         "order",
         "traces",
+        "objective",
+        "rounds",
+        "points_per_round",
     }
 )
 """The spec fields that decide which runs each task performs and what it writes."""
@@ -391,6 +537,9 @@ def spec_hash(sweep: Sweep) -> str:
         del data["traces"]
     if data["design"] == Design.PLAIN.value:
         del data["design"]
+    for key in SEARCH_FIELDS:  # method optuna only: other sweeps keep their hashes
+        if data[key] is None:
+            del data[key]
     for old, new in RENAMED_SPEC_KEYS.items():  # hashed under the old name: hashes stay stable
         data[old] = data.pop(new)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

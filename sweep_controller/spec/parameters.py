@@ -95,6 +95,9 @@ def _bounds_of(name: str) -> Bounds:
     return Bounds(low, high, interval.low_open, interval.high_open)
 
 
+SweptValue = int | float | str
+"""The value of a swept parameter at one point."""
+
 PARAM_KINDS: dict[str, ParamKind] = {
     name: kind
     for name, info in SimParams.model_fields.items()

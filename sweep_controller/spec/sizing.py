@@ -34,7 +34,7 @@ from typing import Any
 from simulator.memory import run_memory_bytes
 from simulator.params import RuleSet, SimParams, Traces
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import Sweep
+from sweep_controller.spec.models import Method, Sweep
 
 __all__ = [
     "BASE_PROCESS_BYTES",
@@ -180,15 +180,18 @@ def estimate_task(sweep: Sweep, *, coefficients: Coefficients = COEFFICIENTS) ->
     traces = sweep.spec.traces is Traces.PARQUET
     seconds: list[float] = []
     peak = 0
-    for p in _sample(plan.n_points):
+    # an adaptive sweep's later rounds depend on results: its first round stands for them all
+    known = plan.points_per_round if sweep.spec.method is Method.OPTUNA else plan.n_points
+    for p in _sample(known):
         params, _ = plan.point(p)
         seconds.append(run_seconds(params, traces=traces, coefficients=coefficients))
         peak = max(peak, run_memory_bytes(params))
     spec = sweep.spec
     return TaskSize(
         runs_per_task=spec.runs_per_task,
-        n_tasks=spec.n_tasks,
-        n_runs=spec.n_runs,
+        # an adaptive sweep's tasks run round by round: a round is the most one task could hold
+        n_tasks=spec.tasks_per_round,
+        n_runs=spec.n_runs // (spec.rounds or 1),
         mean_run_seconds=sum(seconds) / len(seconds),
         max_run_seconds=max(seconds),
         max_run_bytes=peak,

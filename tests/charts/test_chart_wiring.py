@@ -265,7 +265,10 @@ def assert_job_contract(job: dict[str, Any]) -> None:
     (container,) = spec["template"]["spec"]["containers"]
     assert container["name"] == "worker"
     assert container["command"] == ["sweepctl"]
-    assert container["args"] == ["worker", "/etc/govsim/sweep.yaml"]
+    # an adaptive sweep's Job runs one round: its pods pass the round (the label says which)
+    round_label = job["metadata"]["labels"].get("govsim.io/round")
+    extra = ["--round", round_label] if round_label is not None else []
+    assert container["args"] == ["worker", "/etc/govsim/sweep.yaml", *extra]
     assert 1 <= spec["parallelism"] <= spec["completions"] <= 100_000
 
 

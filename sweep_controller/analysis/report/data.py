@@ -12,7 +12,7 @@ import numpy as np
 
 from sweep_controller.analysis.results import Collected
 from sweep_controller.analysis.stats import quantile_bins
-from sweep_controller.spec.models import SAMPLED_METHODS
+from sweep_controller.spec.models import SAMPLED_METHODS, Method
 from sweep_controller.spec.parameters import PARAM_KINDS, ParamKind, Scale
 
 __all__ = ["ReportData"]
@@ -25,7 +25,8 @@ class ReportData:
         self.collected = collected
         self.name = collected.sweep.name
         self.spec = collected.sweep.spec
-        self.sampled = self.spec.method in SAMPLED_METHODS
+        # an adaptive sweep's points are not a grid either: it is reported as a sampled design
+        self.sampled = self.spec.method in SAMPLED_METHODS or self.spec.method is Method.OPTUNA
         self.cols = collected.columns
         # Grid axes or design dimensions; a zip group is one axis, named by its first member.
         self.axes = [axis for axis in self.spec.axes() if axis[0] in collected.swept]

@@ -15,7 +15,7 @@ import pytest
 from kit.paths import REPO as ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PURE_MODULES = ("reconcile", "objects", "crd", "status", "config")
+PURE_MODULES = ("reconcile", "objects", "crd", "status", "config", "rounds")
 CLIENT_LIBRARIES = ("kubernetes", "kopf", "boto3", "botocore", "prometheus_client")
 
 

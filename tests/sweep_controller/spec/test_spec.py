@@ -117,7 +117,7 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         (("spec.replicate", 3),),
         "spec.replicate: unknown key; valid keys: simulator, parameters, zip, method, samples, "
         "design, replicates, seed, runsPerTask, order, traces, output, parallelism, "
-        "backoffLimitPerIndex, maxFailedIndexes, queueName",
+        "backoffLimitPerIndex, maxFailedIndexes, queueName, objective, rounds, pointsPerRound",
     ),
     (
         "unknown key in a parameter",
@@ -232,7 +232,7 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
     (
         "unknown method",
         (("spec.method", "halton"),),
-        "spec.method: Input should be 'grid', 'random', 'latin_hypercube' or 'sobol' "
+        "spec.method: Input should be 'grid', 'random', 'latin_hypercube', 'sobol' or 'optuna' "
         "(got 'halton')",
     ),
     (
