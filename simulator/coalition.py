@@ -26,18 +26,21 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from simulator.params import CoalitionRule, SimParams
+from simulator.params import CoalitionRevision, CoalitionRule, SimParams
 
 __all__ = [
     "NO_BLOC",
     "SCENARIO",
     "BlocRounds",
     "Blocs",
+    "CoalitionSummary",
+    "LargestUnit",
     "align_votes",
     "bloc_leaders",
     "form_blocs",
     "round_zero_blocs",
     "signal_sources",
+    "summarize",
 ]
 
 SCENARIO = "coalitions"
@@ -55,10 +58,11 @@ class Blocs:
     count: int
     """Number of blocs (each has at least two whales in the whole population)."""
     rule: CoalitionRule
+    revision: CoalitionRevision = CoalitionRevision.EVERY_ROUND
 
     def take(self, index: np.ndarray) -> Blocs:
         """The membership of the agents ``index`` (bloc ids unchanged)."""
-        return Blocs(self.bloc[index], self.count, self.rule)
+        return Blocs(self.bloc[index], self.count, self.rule, self.revision)
 
     @property
     def member(self) -> np.ndarray:
@@ -156,7 +160,7 @@ def round_zero_blocs(
     bloc, count = form_blocs(
         risk_tolerance, is_whale, span=params.coalition_span, size=params.coalition_size
     )
-    blocs = Blocs(bloc, count, params.coalition_rule)
+    blocs = Blocs(bloc, count, params.coalition_rule, params.coalition_revision)
     return blocs, align_votes(blocs, stake, voting, votes)
 
 
@@ -167,13 +171,14 @@ class BlocRounds:
     leaving its bloc's vote, and :meth:`switching` says which blocs change side: the bloc's rule
     applied to what its members would vote (``stake_majority``: the leaving members hold more
     stake than the others, or as much and the leader is leaving; ``leader``: the leader is
-    leaving).
+    leaving). With revision ``never`` no bloc changes side.
     :meth:`flips` gives the members of the blocs that do (all of them flip together) and counts
     the switch. Every agent here takes part in the rounds, so every member present is a voter.
     """
 
     def __init__(self, blocs: Blocs, stake: np.ndarray) -> None:
         self.rule = blocs.rule
+        self.revising = blocs.revision is CoalitionRevision.EVERY_ROUND
         self.count = blocs.count
         ids = np.flatnonzero(blocs.member)
         of = blocs.bloc[ids]
@@ -194,6 +199,8 @@ class BlocRounds:
         """Blocs (ascending) whose rule says to change side; clears the members from ``would``."""
         leaving = would[self.ids]
         would[self.ids] = False
+        if not self.revising:
+            return np.empty(0, dtype=np.int64)
         switch = self.led & leaving[self.leader_at]
         if self.rule is CoalitionRule.STAKE_MAJORITY:
             out = np.bincount(self.of, weights=np.where(leaving, self.stake, 0.0),
@@ -236,3 +243,97 @@ def signal_sources(
     entries = np.repeat(weight, np.diff(pattern.indptr))
     collapsed = sparse.csr_array((entries, pattern.indices, pattern.indptr), shape=pattern.shape)
     return collapsed, source, first, weight
+
+
+@dataclass(frozen=True)
+class LargestUnit:
+    """The whale bloc, or independent whale, with the largest stake cast."""
+
+    members: int
+    """Whales in it (1: an independent whale)."""
+    voters: int
+    """Its members that voted."""
+    stake_cast: float
+    """Stake of its voting members."""
+    initial_vote: bool
+    """Its round-0 vote (a bloc's vote, or the independent whale's own)."""
+    final_vote: bool
+    switches: int
+    """Influence rounds in which it changed its vote."""
+
+
+@dataclass(frozen=True)
+class CoalitionSummary:
+    """What a run's whale coalitions did: the content of a run record's ``coalitions`` block."""
+
+    rule: CoalitionRule
+    blocs: int
+    members: int
+    """Whales in blocs."""
+    voting_blocs: int
+    """Blocs with at least one voting member."""
+    overruled: int
+    """Voting members whose own round-0 vote (utility > 0) differs from their bloc's vote."""
+    overruled_stake: float
+    switches: int
+    """Bloc switches over the influence rounds (a bloc changing side in a round counts once)."""
+    largest: LargestUnit | None
+    """None when no whale voted."""
+
+
+def summarize(
+    blocs: Blocs,
+    *,
+    is_whale: np.ndarray,
+    stake: np.ndarray,
+    voting: np.ndarray,
+    utility: np.ndarray,
+    initial_votes: np.ndarray,
+    final_votes: np.ndarray,
+    flip_count: np.ndarray,
+    bloc_switches: np.ndarray,
+) -> CoalitionSummary:
+    """A run's coalition summary from its arrays.
+
+    The largest unit is the bloc (over its voting members) or independent voting whale with the
+    most stake cast; equal stakes: blocs in bloc order, then independent whales in id order.
+    """
+    member = blocs.member
+    voting_member = member & voting
+    b = blocs.bloc[voting_member]
+    overruled = voting_member & ((utility > 0.0) != initial_votes)
+    cast = np.bincount(b, weights=stake[voting_member], minlength=blocs.count)
+    voters = np.bincount(b, minlength=blocs.count)
+    largest: LargestUnit | None = None
+    alone = np.flatnonzero(is_whale & ~member & voting)
+    best_bloc = int(np.argmax(cast)) if blocs.count and voters.max() > 0 else -1
+    best_alone = int(alone[np.argmax(stake[alone])]) if len(alone) else -1
+    if best_bloc >= 0 and (best_alone < 0 or cast[best_bloc] >= stake[best_alone]):
+        first = int(np.flatnonzero(voting_member & (blocs.bloc == best_bloc))[0])
+        largest = LargestUnit(
+            members=int(np.count_nonzero(blocs.bloc == best_bloc)),
+            voters=int(voters[best_bloc]),
+            stake_cast=float(cast[best_bloc]),
+            initial_vote=bool(initial_votes[first]),
+            final_vote=bool(final_votes[first]),
+            switches=int(bloc_switches[best_bloc]),
+        )
+    elif best_alone >= 0:
+        largest = LargestUnit(
+            members=1,
+            voters=1,
+            stake_cast=float(stake[best_alone]),
+            initial_vote=bool(initial_votes[best_alone]),
+            final_vote=bool(final_votes[best_alone]),
+            switches=int(flip_count[best_alone]),
+        )
+    return CoalitionSummary(
+        rule=blocs.rule,
+        blocs=blocs.count,
+        members=int(np.count_nonzero(member)),
+        voting_blocs=int(np.count_nonzero(voters)),
+        overruled=int(np.count_nonzero(overruled)),
+        overruled_stake=float(stake[overruled].sum()),
+        switches=int(bloc_switches.sum()),
+        largest=largest,
+    )

@@ -96,6 +96,15 @@ class CoalitionRule(StrEnum):
     """The bloc votes as its largest-stake voting member does."""
 
 
+class CoalitionRevision(StrEnum):
+    """When a whale bloc may change the vote it decided in round 0 (docs/model.md, 11.1)."""
+
+    EVERY_ROUND = "every_round"
+    """Each influence round the bloc applies its rule again to what its members would vote."""
+    NEVER = "never"
+    """The round-0 decision binds: the bloc and its members never change their vote."""
+
+
 DEFAULT_RULES = RuleSet.V0_5
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
@@ -243,6 +252,11 @@ class SimParams(BaseModel):
         description="Width of the preference cells: whales whose risk tolerances fall in "
         "different cells of this width never share a bloc.",
     )
+    coalition_revision: CoalitionRevision = Field(
+        CoalitionRevision.EVERY_ROUND,
+        description="When a bloc may change its round-0 vote: every_round (its rule applied to "
+        "what its members would vote) or never.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -268,7 +282,7 @@ class SimParams(BaseModel):
     def _check_coalitions(self) -> None:
         if self.coalition_rule is not CoalitionRule.NONE:
             return
-        for name in ("coalition_size", "coalition_span"):
+        for name in ("coalition_size", "coalition_span", "coalition_revision"):
             if getattr(self, name) != type(self).model_fields[name].default:
                 raise ValueError(
                     f"{name}: needs coalition_rule stake_majority or leader (coalition_rule is "
@@ -350,7 +364,12 @@ POPULATION_FIELDS: tuple[str, ...] = (
 )
 """The v0.5 population parameters: they must keep their defaults under rules v0.4."""
 
-COALITION_FIELDS: tuple[str, ...] = ("coalition_rule", "coalition_size", "coalition_span")
+COALITION_FIELDS: tuple[str, ...] = (
+    "coalition_rule",
+    "coalition_size",
+    "coalition_span",
+    "coalition_revision",
+)
 """The whale-coalition scenario's parameters (docs/model.md, section 11.1)."""
 
 SCENARIO_FIELDS: tuple[str, ...] = (*COALITION_FIELDS,)

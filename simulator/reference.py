@@ -27,6 +27,7 @@ from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
     Archetype,
+    CoalitionRevision,
     CoalitionRule,
     RuleSet,
     Schedule,
@@ -232,6 +233,7 @@ def reference_influence(
     bloc: list[int] | None = None,
     coalition_rule: CoalitionRule = CoalitionRule.NONE,
     bloc_rng: np.random.Generator | None = None,
+    coalition_revision: CoalitionRevision = CoalitionRevision.EVERY_ROUND,
 ) -> ReferenceInfluence:
     """Influence rounds, one agent and one neighbour at a time (same rules as the engine).
 
@@ -247,7 +249,8 @@ def reference_influence(
     with the stake of all the bloc's voters; a member the rules would flip is leaving its bloc's
     vote, and the bloc switches (all its voters flip) when ``coalition_rule`` says so (under
     random_fraction: when its ``bloc_rng`` draw, one per bloc that would switch in bloc order,
-    is below ``update_fraction``). Members never flip on their own.
+    is below ``update_fraction``); with ``coalition_revision`` never, no bloc switches. Members
+    never flip on their own.
     """
     v05 = rules is RuleSet.V0_5
     randomised = schedule is Schedule.RANDOM_FRACTION
@@ -301,7 +304,8 @@ def reference_influence(
             leaving = {i: new[i] != votes[i] for i in members}
             for i in members:
                 new[i] = votes[i]  # members never flip on their own
-            if _bloc_decides(coalition_rule, members, stake, leaving):
+            revising = coalition_revision is CoalitionRevision.EVERY_ROUND
+            if revising and _bloc_decides(coalition_rule, members, stake, leaving):
                 switching.append(b)
         if randomised:
             assert rng is not None, "schedule random_fraction needs rng"
@@ -451,6 +455,7 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
         bloc=bloc,
         coalition_rule=params.coalition_rule,
         bloc_rng=scenario_rng(seed, COALITIONS),
+        coalition_revision=params.coalition_revision,
     )
     return RunResult(
         params=params,
@@ -476,9 +481,11 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
         ),
         participated=np.array(participated, dtype=bool),
         utility=np.array(utility, dtype=np.float64),
-        blocs=None if bloc is None else _blocs(bloc, params.coalition_rule),
+        blocs=None if bloc is None else _blocs(bloc, params),
     )
 
 
-def _blocs(bloc: list[int], rule: CoalitionRule) -> Blocs:
-    return Blocs(np.array(bloc, dtype=np.int32), max(bloc, default=-1) + 1, rule)
+def _blocs(bloc: list[int], params: SimParams) -> Blocs:
+    count = max(bloc, default=-1) + 1
+    bloc_ids = np.array(bloc, dtype=np.int32)
+    return Blocs(bloc_ids, count, params.coalition_rule, params.coalition_revision)
