@@ -284,9 +284,14 @@ class SimParams(BaseModel):
             return
         for name in ("coalition_size", "coalition_span", "coalition_revision"):
             if getattr(self, name) != type(self).model_fields[name].default:
-                raise ValueError(
-                    f"{name}: needs coalition_rule stake_majority or leader (coalition_rule is "
-                    "none: coalitions are off)"
+                raise PydanticCustomError(
+                    "coalitions_off",
+                    "{path}: {reason}",
+                    {
+                        "path": name,
+                        "reason": f"{getattr(self, name)} needs coalition_rule stake_majority or "
+                        "leader (coalition_rule is none: coalitions are off)",
+                    },
                 )
 
     def _check_network_size(self) -> None:

@@ -18,12 +18,14 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simulator.atomic import write_atomic
+from simulator.params import SimParams
 from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
@@ -35,6 +37,7 @@ from sweep_controller.store import Store, open_store
 __all__ = [
     "BASE_COLUMNS",
     "OUTCOME_COLUMNS",
+    "SCENARIO_COLUMNS",
     "Collected",
     "collect",
     "outcome_row",
@@ -65,9 +68,40 @@ OUTCOME_COLUMNS: dict[str, str] = {
 }
 """Outcome columns and what each means."""
 
+SCENARIO_COLUMNS: dict[str, tuple[str, Any]] = {
+    "coalition_blocs": ("whale blocs of two or more whales", -1),
+    "coalition_members": ("whales in blocs", -1),
+    "coalition_overruled_stake_share": (
+        "stake of voting bloc members overruled by their bloc in round 0 / stake cast",
+        float("nan"),
+    ),
+    "coalition_switches": ("bloc switches over the influence rounds", -1),
+    "largest_bloc_members": ("whales in the largest bloc (1: an independent whale)", -1),
+    "largest_bloc_stake_share": ("stake cast by the largest bloc / stake cast", float("nan")),
+    "largest_bloc_decisive": (
+        "the largest bloc alone decides the tally: it cast more than half the stake cast, and "
+        "at least the quorum",
+        False,
+    ),
+    "largest_bloc_dictates": (
+        "largest_bloc_decisive, and its final vote is its round-0 vote: the outcome is that "
+        "vote whatever everyone else does",
+        False,
+    ),
+    "largest_bloc_initial_vote": ("the largest bloc's round-0 vote (true: yes)", False),
+    "largest_bloc_final_vote": ("the largest bloc's final vote", False),
+    "outcome_follows_largest_bloc": ("passed equals the largest bloc's round-0 vote", False),
+}
+"""Outcome columns of research scenarios, each with its value in runs without the scenario. A
+column is in a sweep's table only when some run of the sweep has the scenario on, so the tables of
+sweeps without scenarios keep their columns. Whale coalitions (docs/model.md, 11.1): the largest
+bloc is the bloc, or independent whale, with the most stake cast; runs without coalitions (or
+without a voting whale) hold the fill value, and ``largest_bloc_members`` is -1 there."""
+
 
 def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The outcome columns of one run record (as ``json.loads`` returns it)."""
+    """The outcome columns of one run record (as ``json.loads`` returns it), and the scenario
+    columns of the scenarios it has on."""
     votes, flips, turnout = record["votes"], record["flips"], record["turnout"]
     weighted = votes["weighted"]
     cast, voters = turnout["stake_cast"], turnout["votes_cast"]
@@ -96,6 +130,52 @@ def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
         "whale_signal_follow_events": int(flips["whale_signal_follow_events"]),
         "gini_cast": float(concentration["gini"]),
         "nakamoto_cast": int(concentration["nakamoto"]),
+        **_coalition_columns(record),
+    }
+
+
+_LARGEST_BLOC_COLUMNS = (
+    "largest_bloc_members",
+    "largest_bloc_stake_share",
+    "largest_bloc_decisive",
+    "largest_bloc_dictates",
+    "largest_bloc_initial_vote",
+    "largest_bloc_final_vote",
+    "outcome_follows_largest_bloc",
+)
+
+
+def _coalition_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """Whale-coalition columns of a record with a ``coalitions`` block; none without it."""
+    block = record.get("coalitions")
+    if block is None:
+        return {}
+    cast = record["turnout"]["stake_cast"]
+    largest = block["largest"]
+    row = {name: SCENARIO_COLUMNS[name][1] for name in _LARGEST_BLOC_COLUMNS}  # no whale voted
+    if largest is not None:
+        share = largest["stake_cast"] / cast
+        quorum = record["turnout"]["quorum"] * record["votes"]["weighted"]["total_stake"]
+        decisive = share > 0.5 and largest["stake_cast"] >= quorum
+        row = {
+            "largest_bloc_members": int(largest["members"]),
+            "largest_bloc_stake_share": share,
+            "largest_bloc_decisive": decisive,
+            "largest_bloc_dictates": decisive and largest["initial_vote"] == largest["final_vote"],
+            "largest_bloc_initial_vote": bool(largest["initial_vote"]),
+            "largest_bloc_final_vote": bool(largest["final_vote"]),
+            "outcome_follows_largest_bloc": (
+                bool(record["votes"]["passed"]) == bool(largest["initial_vote"])
+            ),
+        }
+    return {
+        "coalition_blocs": int(block["blocs"]),
+        "coalition_members": int(block["members"]),
+        "coalition_overruled_stake_share": (
+            block["overruled_stake"] / cast if cast > 0 else float("nan")
+        ),
+        "coalition_switches": int(block["switches"]),
+        **row,
     }
 
 
@@ -206,13 +286,31 @@ def _add_task(
             rows[key].append(value)
         params = record["params"]
         for key in swept:
-            rows[key].append(params[key])
-        for key, value in outcome_row(record).items():
-            rows[key].append(value)
+            rows[key].append(params[key] if key in params else _default(key))
+        _append(rows, outcome_row(record))
     if sorted(seen) != sorted(expected):
         raise ResultsError(
             f"{uri}: holds runs {_runs(seen)}, not task {index}'s runs {_runs(expected)}"
         )
+
+
+def _default(name: str) -> Any:
+    """The value of a parameter a record's ``params`` leave out: its default (scenario and v0.5
+    population fields are left out at their defaults)."""
+    value = SimParams.model_fields[name].default
+    return value.value if isinstance(value, Enum) else value
+
+
+def _append(rows: dict[str, list[Any]], values: dict[str, Any]) -> None:
+    """Append one run's outcome columns; a scenario column is added at the first run that has it
+    (earlier runs get its fill value), and a run without it gets the fill value."""
+    n = len(rows["run_index"])
+    for key, value in values.items():
+        if key not in rows:
+            rows[key] = [SCENARIO_COLUMNS[key][1]] * (n - 1)
+        rows[key].append(value)
+    for key in SCENARIO_COLUMNS.keys() & rows.keys() - values.keys():
+        rows[key].append(SCENARIO_COLUMNS[key][1])
 
 
 def _runs(indexes: list[int]) -> str:
