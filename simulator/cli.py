@@ -394,8 +394,29 @@ def run_summary(record: RunRecord, position: str) -> str:
             f"{t.stake_cast:,.1f}, quorum {t.quorum:g} {'met' if t.quorum_met else 'not met'}",
             f"  outcome    {outcome} (stake-weighted over votes cast; before influence: {before}"
             f"{'; changed by the cascade' if record.outcome_changed_by_cascade else ''})",
+            *_coalition_lines(record),
         ]
     )
+
+
+def _coalition_lines(record: RunRecord) -> list[str]:
+    """The whale-coalition line of a run summary (none when coalitions are off)."""
+    c = record.coalitions
+    if c is None:
+        return []
+    line = (
+        f"  coalitions {c.rule.value}: {c.blocs} blocs of {c.members} whales, {c.overruled} "
+        f"voting members overruled in round 0, {c.switches} bloc switches"
+    )
+    big = c.largest
+    if big is not None:
+        share = big.stake_cast / record.turnout.stake_cast
+        vote = {True: "yes", False: "no"}
+        line += (
+            f"; largest: {big.members} whales ({big.voters} voting, {share:.1%} of the stake "
+            f"cast), voted {vote[big.initial_vote]} -> {vote[big.final_vote]}"
+        )
+    return [line]
 
 
 def _ending(record: RunRecord) -> str:
