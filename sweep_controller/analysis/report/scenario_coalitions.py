@@ -226,7 +226,7 @@ def _figure(
             ax.axhline(AGREEMENT, color="0.4", ls="--", lw=1)
         if log_x:
             ax.set_xscale("log")
-            ax.set_xticks(x, [f"{v:g}" for v in x])
+            ax.set_xticks(x, _tick_labels(x))
             ax.minorticks_off()
         ax.set_xlabel("coalition size (whales per bloc)")
         ax.set_title(measure.label)
@@ -250,6 +250,19 @@ def _figure(
         "bloc's mean number of whales."
     )
     return Plot(file, "Whale coalitions: the outcome against the coalition size", caption)
+
+
+def _tick_labels(x: np.ndarray, *, spacing: float = 1.3) -> list[str]:
+    """Labels of log-axis ticks at ``x`` (ascending); a tick closer than ``spacing`` times the
+    previous labelled one stays unlabelled, so labels never overlap."""
+    labels, last = [], -math.inf
+    for value in x:
+        if value >= last * spacing:
+            labels.append(f"{value:g}")
+            last = value
+        else:
+            labels.append("")
+    return labels
 
 
 def _errorbar(ax: Any, x: np.ndarray, ests: list[Estimate], colour: str, label: str) -> None:
