@@ -199,7 +199,7 @@ class BlocRounds:
         """Blocs (ascending) whose rule says to change side; clears the members from ``would``."""
         leaving = would[self.ids]
         would[self.ids] = False
-        if not self.revising:
+        if not self.revising or len(self.ids) == 0:  # no member votes: no bloc to switch
             return np.empty(0, dtype=np.int64)
         switch = self.led & leaving[self.leader_at]
         if self.rule is CoalitionRule.STAKE_MAJORITY:

@@ -12,6 +12,7 @@ tests and benchmarks only.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -149,7 +150,10 @@ def _leader(members: list[int], stake: list[float]) -> int:
 
 
 def _bloc_decides(
-    rule: CoalitionRule, members: list[int], stake: list[float], yes: list[bool]
+    rule: CoalitionRule,
+    members: list[int],
+    stake: list[float],
+    yes: Sequence[bool] | Mapping[int, bool],
 ) -> bool:
     """A bloc's vote from its members' votes ``yes``: stake majority (tie: the leader's) or
     the leader's."""

@@ -214,15 +214,11 @@ class CoalitionRows:
         has = first >= 0
         lead = np.arange(len(bloc))  # each voting member's bloc's first voting member
         lead[member] = first[bloc[member]]
+        ids = w["id"].astype(np.int64)
         for name, values in (("final_vote", final), ("flip_count", w["flips"])):
-            odd = member & (values != values[lead])
             p += _rows(
-                label, row, odd,
-                lambda i, values=values, name=name: (
-                    f"{name}: {shown(values[i].item())}, but agent {int(w['id'][lead[i]])} of "
-                    f"the same bloc {bloc[i]} has {shown(values[lead[i]].item())} (a bloc's "
-                    "voters flip together)"
-                ),
+                label, row, member & (values != values[lead]),
+                _apart(name, values, lead, ids, bloc),
             )  # fmt: skip
         if p:
             return p
@@ -240,6 +236,20 @@ class CoalitionRows:
             bloc_switches=switches,
         )
         return _compare(c, summary)
+
+
+def _apart(
+    name: str, values: np.ndarray, lead: np.ndarray, ids: np.ndarray, bloc: np.ndarray
+) -> Callable[[int], str]:
+    """The message for a voting member whose ``name`` differs from its bloc's first voter's."""
+
+    def say(i: int) -> str:
+        return (
+            f"{name}: {shown(values[i].item())}, but agent {int(ids[lead[i]])} of the same bloc "
+            f"{bloc[i]} has {shown(values[lead[i]].item())} (a bloc's voters flip together)"
+        )
+
+    return say
 
 
 def _first_of_bloc(bloc: np.ndarray, member: np.ndarray, count: int) -> np.ndarray:

@@ -20,8 +20,6 @@ from pydantic import (
     Field,
     NonNegativeInt,
     PositiveInt,
-    SerializerFunctionWrapHandler,
-    model_serializer,
 )
 
 from simulator.atomic import write_atomic
@@ -271,14 +269,29 @@ class RunRecord(_Strict):
         description="Whale coalitions (params.coalition_rule not none); absent when they are off.",
     )
 
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Scenario blocks (``OPTIONAL_BLOCKS``) are left out when the scenario is off."""
-        data: dict[str, Any] = handler(self)
-        for name in OPTIONAL_BLOCKS:
-            if data.get(name, 0) is None:
-                del data[name]
-        return data
+    # Scenario blocks (``OPTIONAL_BLOCKS``) are left out when the scenario is off. An ``exclude``
+    # keeps pydantic-core's direct JSON path (a wrap serializer would build every inline agent as a
+    # Python dict first: twice the time of a large record's dump).
+    def model_dump(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """``BaseModel.model_dump``, without the scenario blocks of scenarios that are off."""
+        return super().model_dump(*args, **self._without_absent_blocks(kwargs))
+
+    def model_dump_json(self, *args: Any, **kwargs: Any) -> str:
+        """``BaseModel.model_dump_json``, without the scenario blocks of scenarios that are off."""
+        return super().model_dump_json(*args, **self._without_absent_blocks(kwargs))
+
+    def _without_absent_blocks(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        absent = {name for name in OPTIONAL_BLOCKS if getattr(self, name) is None}
+        if not absent:
+            return kwargs
+        exclude = kwargs.get("exclude")
+        if exclude is None:
+            exclude = absent
+        elif isinstance(exclude, dict):
+            exclude = {**exclude, **dict.fromkeys(absent, True)}
+        else:
+            exclude = set(exclude) | absent
+        return {**kwargs, "exclude": exclude}
 
 
 def json_schema() -> dict[str, object]:

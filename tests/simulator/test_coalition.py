@@ -178,6 +178,14 @@ def test_a_bloc_switches_as_a_whole_when_its_rule_says_so(
     assert out.ending.value == "converged"
 
 
+def test_blocs_whose_members_all_abstain_change_nothing() -> None:
+    # the rounds run among voters: a bloc none of whose members votes has no member here
+    lone = Blocs(np.full(4, NO_BLOC, dtype=np.int32), 1, MAJORITY)
+    out = rounds([10.0, 1.0, 1.0, 1.0], lone)
+    assert out.final_votes.tolist() == [False, True, False, False]  # whale 0 flips on its own
+    assert out.bloc_switches is not None and out.bloc_switches.tolist() == [0]
+
+
 def test_without_blocs_only_the_outvoted_whale_flips() -> None:
     out = rounds([10.0, 1.0, 1.0, 1.0], None)
     assert out.final_votes.tolist() == [False, True, False, False]
