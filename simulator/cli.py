@@ -26,6 +26,7 @@ from simulator.memory import memory_problem
 from simulator.messages import ErrorText, Interval, Location, field_interval, plain_message
 from simulator.params import (
     ARCHETYPES,
+    COALITION_FIELDS,
     DEFAULT_DENSITY,
     DEFAULT_RULES,
     DEFAULT_UPDATE_FRACTION,
@@ -36,6 +37,8 @@ from simulator.params import (
     Archetype,
     ArchetypeMix,
     Calibration,
+    CoalitionRevision,
+    CoalitionRule,
     InfluenceModel,
     RuleSet,
     Schedule,
@@ -72,6 +75,10 @@ FLAGS = {
     "stake_tail": "--stake-tail",
     "proposal_favourability": "--proposal-favourability",
     "quorum": "--quorum",
+    "coalition_rule": "--coalition-rule",
+    "coalition_size": "--coalition-size",
+    "coalition_span": "--coalition-span",
+    "coalition_revision": "--coalition-revision",
 }
 
 
@@ -169,6 +176,29 @@ def govsim_parser() -> argparse.ArgumentParser:
         help="share of total stake that must vote for a pass (v0.5; default from the calibration)",
     )
     p.add_argument(
+        "--coalition-rule",
+        default=None,
+        help="whale coalitions (v0.5): none (default: off), stake_majority (a bloc votes as the "
+        "stake majority of its voting members) or leader (as its largest voting member)",
+    )
+    p.add_argument(
+        "--coalition-size",
+        default=None,
+        help="most whales in one bloc, consecutive in preference order (0: no limit, the "
+        "default; 1: every whale on its own)",
+    )
+    p.add_argument(
+        "--coalition-span",
+        default=None,
+        help="width of the preference cells in [0.001, 1]: whales whose risk tolerances fall in "
+        "different cells never share a bloc (default: 1)",
+    )
+    p.add_argument(
+        "--coalition-revision",
+        default=None,
+        help="when a bloc may change its round-0 vote: every_round (default) or never",
+    )
+    p.add_argument(
         "--agent-records",
         default=AgentRecords.INLINE.value,
         help="per-agent records: inline (default), parquet (side file) or none",
@@ -256,7 +286,13 @@ _TEXT = ErrorText(root="parameters", location=_flag, reason=_flag_reason)
 def _choice(
     flag: str,
     raw: str | None,
-    enum: type[RuleSet] | type[Schedule] | type[Calibration] | type[AgentRecords] | type[Traces],
+    enum: type[RuleSet]
+    | type[Schedule]
+    | type[Calibration]
+    | type[AgentRecords]
+    | type[Traces]
+    | type[CoalitionRule]
+    | type[CoalitionRevision],
 ) -> str | None:
     """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
@@ -308,6 +344,13 @@ def parse_params(args: argparse.Namespace) -> SimParams:
             if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
                 raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
             raw[name] = getattr(args, name)
+    _choice("--coalition-rule", args.coalition_rule, CoalitionRule)
+    _choice("--coalition-revision", args.coalition_revision, CoalitionRevision)
+    for name in COALITION_FIELDS:
+        if getattr(args, name) is not None:
+            if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
+                raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
+            raw[name] = getattr(args, name)
     try:
         return SimParams.model_validate(raw)
     except ValidationError as exc:
@@ -351,8 +394,29 @@ def run_summary(record: RunRecord, position: str) -> str:
             f"{t.stake_cast:,.1f}, quorum {t.quorum:g} {'met' if t.quorum_met else 'not met'}",
             f"  outcome    {outcome} (stake-weighted over votes cast; before influence: {before}"
             f"{'; changed by the cascade' if record.outcome_changed_by_cascade else ''})",
+            *_coalition_lines(record),
         ]
     )
+
+
+def _coalition_lines(record: RunRecord) -> list[str]:
+    """The whale-coalition line of a run summary (none when coalitions are off)."""
+    c = record.coalitions
+    if c is None:
+        return []
+    line = (
+        f"  coalitions {c.rule.value}: {c.blocs} blocs of {c.members} whales, {c.overruled} "
+        f"voting members overruled in round 0, {c.switches} bloc switches"
+    )
+    big = c.largest
+    if big is not None:
+        share = big.stake_cast / record.turnout.stake_cast
+        vote = {True: "yes", False: "no"}
+        line += (
+            f"; largest: {big.members} whales ({big.voters} voting, {share:.1%} of the stake "
+            f"cast), voted {vote[big.initial_vote]} -> {vote[big.final_vote]}"
+        )
+    return [line]
 
 
 def _ending(record: RunRecord) -> str:

@@ -21,6 +21,8 @@ from scipy import sparse
 
 from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
+from simulator.coalition import SCENARIO as COALITIONS
+from simulator.coalition import BlocRounds, Blocs, round_zero_blocs, signal_sources
 from simulator.errors import ParameterError
 from simulator.network import (
     build_network,
@@ -43,7 +45,7 @@ from simulator.population import (
     resolve_population,
 )
 from simulator.proposal import Proposal, draw_proposal, draw_vetted_proposal
-from simulator.seeding import make_rng
+from simulator.seeding import make_rng, scenario_rng
 from simulator.trace import Trace, TraceBuilder
 
 __all__ = [
@@ -154,6 +156,8 @@ class Influence:
     """Period of the final state: 1 converged (a fixed point), 2 cycle, 0 round cap."""
     trace: Trace | None = None
     """Every flip (agent, round, previous vote, cause) when the run collected a trace."""
+    bloc_switches: np.ndarray | None = None
+    """int32 per bloc: rounds in which the bloc changed its vote (whale coalitions); else None."""
 
     @property
     def rounds_run(self) -> int:
@@ -193,9 +197,16 @@ class _WhaleSignal:
     since stakes are multiples of a quantum, so the stakes are those the product would give.
     """
 
-    def __init__(self, whale_rows: sparse.csr_array, agents: Agents, follower: np.ndarray) -> None:
+    def __init__(
+        self,
+        whale_rows: sparse.csr_array,
+        agents: Agents,
+        follower: np.ndarray,
+        blocs: Blocs | None = None,
+    ) -> None:
         self.rows = np.flatnonzero(follower)
         self.whales = np.flatnonzero(agents.is_whale)
+        self.all_whales = self.whales
         self.is_whale = agents.is_whale
         self.stake = agents.stake[self.whales]
         # whale -> follower entries, followers numbered by their position in ``rows``
@@ -207,6 +218,12 @@ class _WhaleSignal:
             shape=(len(self.whales), len(self.rows)),
         )
         del position
+        self.source: np.ndarray | None = None
+        if blocs is not None:  # a bloc is one source, weighted by all its voters' stake
+            self.toward, self.source, first, self.stake = signal_sources(
+                self.toward, blocs.bloc[self.whales], self.stake
+            )
+            self.whales = self.whales[first]
         # transposed: row f lists its whales in increasing order
         self.adjacency = self.toward.T.tocsr()
         self.seen_stake = neighbour_sum(self.adjacency, np.ones(len(self.whales)))
@@ -236,7 +253,10 @@ class _WhaleSignal:
         """Note this round's flips (agent ids); the signal changes only if some whale flipped."""
         whales = flipped[self.is_whale[flipped]]
         if len(whales):
-            self.flipped.append(np.searchsorted(self.whales, whales))
+            moved = np.searchsorted(self.all_whales, whales)
+            if self.source is not None:  # a bloc's voters flip together: its stake moves once
+                moved = np.unique(self.source[moved])
+            self.flipped.append(moved)
             self.stale = True
 
 
@@ -282,6 +302,8 @@ def run_influence(
     rng: np.random.Generator | None = None,
     check: bool = True,
     trace: bool = False,
+    blocs: Blocs | None = None,
+    bloc_rng: np.random.Generator | None = None,
 ) -> Influence:
     """Run influence rounds 1..max_rounds from round-0 ``votes`` until the cascade ends.
 
@@ -302,6 +324,10 @@ def run_influence(
     repeat the previous round's (a 2-cycle). Isolated agents never flip. ``check`` validates the
     adjacency (see ``as_pattern``). ``trace`` also returns every flip (:mod:`simulator.trace`):
     a whale follower's flip is caused by the whale signal, every other flip by the neighbours.
+
+    ``blocs`` (whale coalitions, :mod:`simulator.coalition`): bloc members never flip on their
+    own; a bloc whose rule says so switches, all its members together (under ``random_fraction``
+    with one draw per bloc from ``bloc_rng``), and followers see each bloc once, with its stake.
     """
     a = as_pattern(adjacency, check=check)
     n = a.shape[0]
@@ -335,10 +361,13 @@ def run_influence(
     next_to_whale[whale_rows.indices] = True
     follower = whale_followers(next_to_whale, agents, conformity_threshold)
     by_threshold = ~follower
-    signal = _WhaleSignal(whale_rows, agents, follower) if follower.any() else None
+    signal = _WhaleSignal(whale_rows, agents, follower, blocs) if follower.any() else None
     del whale_rows
     # v0.5: a contrarian dissents once; after its flip it drops out of the threshold rule
     committing = rules is RuleSet.V0_5 and bool(contrarian.any())
+    together = None if blocs is None or blocs.count == 0 else BlocRounds(blocs, agents.stake)
+    if together is not None and randomised and bloc_rng is None:
+        raise ParameterError("schedule: random_fraction with blocs needs a generator (bloc_rng)")
 
     votes = votes.copy()
     yes = neighbour_sum(a, votes.astype(dtype)).astype(np.int32)
@@ -365,13 +394,18 @@ def run_influence(
         would |= yes <= lo
         if signal is not None:
             would[signal.follows(votes)] = True
+        switching = None if together is None else together.switching(would)
         idx = np.flatnonzero(would)  # the would-flip set, in agent order
         if randomised and rng is not None:
-            if len(idx) == 0:
+            if len(idx) == 0 and (switching is None or len(switching) == 0):
                 per_round.append(0)
                 ending, period = Ending.CONVERGED, 1
                 break
             idx = idx[rng.random(len(idx)) < update_fraction]
+            if switching is not None and bloc_rng is not None:
+                switching = switching[bloc_rng.random(len(switching)) < update_fraction]
+        if switching is not None and together is not None and len(switching):
+            idx = np.union1d(idx, together.flips(switching))
         if signal is not None:
             whale_follows[idx[follower[idx]]] += 1
         n_flips = len(idx)
@@ -413,7 +447,13 @@ def run_influence(
         ending=ending,
         period=period,
         trace=None if rows is None else rows.build(),
+        bloc_switches=None if blocs is None else _switches(together, blocs),
     )
+
+
+def _switches(together: BlocRounds | None, blocs: Blocs) -> np.ndarray:
+    """Switches per bloc (zeros when no bloc took part in the rounds)."""
+    return np.zeros(blocs.count, dtype=np.int32) if together is None else together.switches
 
 
 @dataclass(frozen=True, eq=False)
@@ -431,7 +471,10 @@ class RunResult:
     participated: np.ndarray
     """bool: the agent cast its vote (always True under rules v0.4)."""
     utility: np.ndarray
-    """float64 round-0 utility of the proposal; ``initial_votes`` is ``utility > 0``."""
+    """float64 round-0 utility of the proposal; ``initial_votes`` is ``utility > 0`` (with whale
+    coalitions, a bloc member's initial vote is its bloc's)."""
+    blocs: Blocs | None = None
+    """Whale coalitions: the bloc of every agent; None when the scenario is off."""
 
 
 def influence_among_voters(
@@ -447,6 +490,8 @@ def influence_among_voters(
     update_fraction: float = DEFAULT_UPDATE_FRACTION,
     rng: np.random.Generator | None = None,
     trace: bool = False,
+    blocs: Blocs | None = None,
+    bloc_rng: np.random.Generator | None = None,
 ) -> Influence:
     """Influence rounds on the network among voters; abstainers keep their entries and never flip.
 
@@ -456,10 +501,12 @@ def influence_among_voters(
     abstainer's final vote is its round-0 vote, unflipped). The voters keep their relative order,
     so a ``random_fraction`` schedule draws for the would-flip voters in agent order. A ``trace``
     names agents by their ids among all agents. ``adjacency`` must be symmetric and loop-free (it
-    is not checked again).
+    is not checked again). ``blocs`` are whale coalitions, over all agents.
     """
 
-    def rounds(among: sparse.csr_array, who: Agents, start: np.ndarray) -> Influence:
+    def rounds(
+        among: sparse.csr_array, who: Agents, start: np.ndarray, present: Blocs | None
+    ) -> Influence:
         return run_influence(
             among,
             who,
@@ -472,12 +519,19 @@ def influence_among_voters(
             rng=rng,
             check=False,
             trace=trace,
+            blocs=present,
+            bloc_rng=bloc_rng,
         )
 
     if participated.all():
-        return rounds(adjacency, agents, votes)
+        return rounds(adjacency, agents, votes, blocs)
     voters = np.flatnonzero(participated)
-    inner = rounds(induced_subgraph(adjacency, voters), agents.take(voters), votes[voters])
+    inner = rounds(
+        induced_subgraph(adjacency, voters),
+        agents.take(voters),
+        votes[voters],
+        None if blocs is None else blocs.take(voters),
+    )
 
     def spread(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
         out = fill.copy()
@@ -496,6 +550,7 @@ def influence_among_voters(
         ending=inner.ending,
         period=inner.period,
         trace=None if inner.trace is None else inner.trace.relabel(voters),
+        bloc_switches=inner.bloc_switches,
     )
 
 
@@ -523,7 +578,9 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         adjacency = build_network(params, rng)
         participated = np.ones(params.agents, dtype=bool)
         utility = utilities(agents, proposal)
-    votes0 = utility > 0.0
+    blocs, votes0 = round_zero_blocs(
+        params, agents.risk_tolerance, agents.is_whale, agents.stake, participated, utility > 0.0
+    )
     influence = influence_among_voters(
         adjacency,
         agents,
@@ -536,6 +593,8 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         update_fraction=params.update_fraction,
         rng=rng,  # the schedule's draws come after who votes
         trace=trace,
+        blocs=blocs,
+        bloc_rng=None if blocs is None else scenario_rng(seed, COALITIONS),
     )
     return RunResult(
         params=params,
@@ -547,4 +606,5 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         influence=influence,
         participated=participated,
         utility=utility,
+        blocs=blocs,
     )

@@ -85,6 +85,26 @@ class Schedule(StrEnum):
     """Each agent that would flip does so with probability ``update_fraction``."""
 
 
+class CoalitionRule(StrEnum):
+    """How a whale coalition (bloc) decides its vote (docs/model.md, section 11.1)."""
+
+    NONE = "none"
+    """No coalitions: every whale votes on its own (the scenario is off)."""
+    STAKE_MAJORITY = "stake_majority"
+    """The bloc votes as the stake-weighted majority of its voting members."""
+    LEADER = "leader"
+    """The bloc votes as its largest-stake voting member does."""
+
+
+class CoalitionRevision(StrEnum):
+    """When a whale bloc may change the vote it decided in round 0 (docs/model.md, 11.1)."""
+
+    EVERY_ROUND = "every_round"
+    """Each influence round the bloc applies its rule again to what its members would vote."""
+    NEVER = "never"
+    """The round-0 decision binds: the bloc and its members never change their vote."""
+
+
 DEFAULT_RULES = RuleSet.V0_5
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
@@ -212,10 +232,37 @@ class SimParams(BaseModel):
         "default from the calibration.",
     )
 
+    # whale coalitions (docs/model.md, section 11.1); off while coalition_rule is none
+    coalition_rule: CoalitionRule = Field(
+        CoalitionRule.NONE,
+        description="Whale coalitions: none (off), stake_majority or leader (how a bloc of "
+        "whales decides its common vote).",
+    )
+    coalition_size: int = Field(
+        0,
+        ge=0,
+        le=50_000_000,
+        description="Most whales in one bloc (blocs are consecutive in preference order); "
+        "0: no limit, 1: every whale on its own.",
+    )
+    coalition_span: float = Field(
+        1.0,
+        ge=0.001,
+        le=1,
+        description="Width of the preference cells: whales whose risk tolerances fall in "
+        "different cells of this width never share a bloc.",
+    )
+    coalition_revision: CoalitionRevision = Field(
+        CoalitionRevision.EVERY_ROUND,
+        description="When a bloc may change its round-0 vote: every_round (its rule applied to "
+        "what its members would vote) or never.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.network_density is not None and self.mean_degree is not None:
             raise ValueError("give either network_density or mean_degree, not both")
+        self._check_coalitions()
         if self.rules is RuleSet.V0_5:
             self._v05_defaults()
             self._check_network_size()
@@ -231,6 +278,21 @@ class SimParams(BaseModel):
                 raise ValueError(f"{name}: only used with rules v0.5 (rules is v0.4)")
         self._check_network_size()
         return self
+
+    def _check_coalitions(self) -> None:
+        if self.coalition_rule is not CoalitionRule.NONE:
+            return
+        for name in ("coalition_size", "coalition_span", "coalition_revision"):
+            if getattr(self, name) != type(self).model_fields[name].default:
+                raise PydanticCustomError(
+                    "coalitions_off",
+                    "{path}: {reason}",
+                    {
+                        "path": name,
+                        "reason": f"{getattr(self, name)} needs coalition_rule stake_majority or "
+                        "leader (coalition_rule is none: coalitions are off)",
+                    },
+                )
 
     def _check_network_size(self) -> None:
         reason = self.network_size_problem()
@@ -307,7 +369,15 @@ POPULATION_FIELDS: tuple[str, ...] = (
 )
 """The v0.5 population parameters: they must keep their defaults under rules v0.4."""
 
-SCENARIO_FIELDS: tuple[str, ...] = ()
+COALITION_FIELDS: tuple[str, ...] = (
+    "coalition_rule",
+    "coalition_size",
+    "coalition_span",
+    "coalition_revision",
+)
+"""The whale-coalition scenario's parameters (docs/model.md, section 11.1)."""
+
+SCENARIO_FIELDS: tuple[str, ...] = (*COALITION_FIELDS,)
 """Parameters of the research scenarios (docs/model.md, section 11). Each scenario's fields
 default to "off"; they need rules v0.5, and at their defaults they are left out of the serialized
 parameters, so runs without scenarios keep their records and spec hashes. Each scenario appends

@@ -11,6 +11,8 @@ tests and benchmarks only.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -18,12 +20,16 @@ import numpy as np
 from scipy import sparse
 
 from simulator.agents import Agents, draw_agents
+from simulator.coalition import SCENARIO as COALITIONS
+from simulator.coalition import Blocs
 from simulator.model import OPTIMIZER_HURDLE, Ending, Influence, RunResult
 from simulator.network import build_network
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
     Archetype,
+    CoalitionRevision,
+    CoalitionRule,
     RuleSet,
     Schedule,
     SimParams,
@@ -35,11 +41,13 @@ from simulator.population import (
     resolve_population,
 )
 from simulator.proposal import DIMENSIONS, Proposal, draw_proposal, draw_vetted_proposal
-from simulator.seeding import make_rng
+from simulator.seeding import make_rng, scenario_rng
 from simulator.trace import CAUSES, Cause, Trace
 
 __all__ = [
     "ReferenceInfluence",
+    "reference_align_votes",
+    "reference_blocs",
     "reference_influence",
     "reference_initial_votes",
     "reference_population_utilities",
@@ -110,6 +118,78 @@ def _field(dimension: str) -> str:
     return "yield_" if dimension == "yield" else dimension
 
 
+def reference_blocs(agents: Agents, *, span: float, size: int) -> list[int]:
+    """Whale coalitions, whale by whale: the bloc of every agent (-1: none).
+
+    Whales in order of risk tolerance (then id); a whale joins the previous whale's group when
+    both lie in the same cell ``floor(rho / span)`` and the group has fewer than ``size`` whales
+    (``size`` 0: no limit). Groups of two or more are blocs, numbered in that order.
+    """
+    kind = [ARCHETYPES[c] for c in agents.archetype.tolist()]
+    rho = agents.risk_tolerance.tolist()
+    whales = sorted((rho[i], i) for i in range(len(kind)) if kind[i] is Archetype.WHALE)
+    groups: list[list[int]] = []
+    previous_cell = None
+    for r, i in whales:
+        cell = math.floor(r / span)
+        if groups and cell == previous_cell and (size == 0 or len(groups[-1]) < size):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        previous_cell = cell
+    bloc = [-1] * len(kind)
+    for number, group in enumerate(g for g in groups if len(g) >= 2):
+        for i in group:
+            bloc[i] = number
+    return bloc
+
+
+def _leader(members: list[int], stake: list[float]) -> int:
+    """The member with the largest stake; equal stakes: the lowest id."""
+    return min(members, key=lambda i: (-stake[i], i))
+
+
+def _bloc_decides(
+    rule: CoalitionRule,
+    members: list[int],
+    stake: list[float],
+    yes: Sequence[bool] | Mapping[int, bool],
+) -> bool:
+    """A bloc's vote from its members' votes ``yes``: stake majority (tie: the leader's) or
+    the leader's."""
+    leader_vote = yes[_leader(members, stake)]
+    if rule is CoalitionRule.LEADER:
+        return leader_vote
+    for_ = sum(stake[i] for i in members if yes[i])
+    against = sum(stake[i] for i in members if not yes[i])
+    return leader_vote if for_ == against else for_ > against
+
+
+def _members(bloc: list[int], voted: list[bool]) -> dict[int, list[int]]:
+    """Each bloc's voting members, in id order (blocs without one are left out)."""
+    out: dict[int, list[int]] = {}
+    for i, b in enumerate(bloc):
+        if b >= 0 and voted[i]:
+            out.setdefault(b, []).append(i)
+    return dict(sorted(out.items()))
+
+
+def reference_align_votes(
+    bloc: list[int],
+    rule: CoalitionRule,
+    stake: list[float],
+    voted: list[bool],
+    votes: list[bool],
+) -> list[bool]:
+    """Round 0 with whale coalitions: each voting member casts its bloc's vote."""
+    out = list(votes)
+    for members in _members(bloc, voted).values():
+        decided = _bloc_decides(rule, members, stake, votes)
+        for i in members:
+            out[i] = decided
+    return out
+
+
 @dataclass(frozen=True)
 class ReferenceInfluence:
     """Outcome of the reference influence phase, as plain lists."""
@@ -126,6 +206,8 @@ class ReferenceInfluence:
     period: int
     trace: list[tuple[int, int, bool, Cause]]
     """Every flip as (agent, round, vote before it, cause), in round order, then agent order."""
+    bloc_switches: list[int] | None = None
+    """Rounds in which each bloc changed its vote (whale coalitions)."""
 
     def as_trace(self) -> Trace:
         """The flips as the engine's :class:`simulator.trace.Trace`."""
@@ -152,6 +234,10 @@ def reference_influence(
     update_fraction: float = DEFAULT_UPDATE_FRACTION,
     rng: np.random.Generator | None = None,
     participated: list[bool] | None = None,
+    bloc: list[int] | None = None,
+    coalition_rule: CoalitionRule = CoalitionRule.NONE,
+    bloc_rng: np.random.Generator | None = None,
+    coalition_revision: CoalitionRevision = CoalitionRevision.EVERY_ROUND,
 ) -> ReferenceInfluence:
     """Influence rounds, one agent and one neighbour at a time (same rules as the engine).
 
@@ -162,6 +248,13 @@ def reference_influence(
     With ``participated``, abstainers never flip and are nobody's neighbour: they show no vote.
     Every flip is traced: caused by the whale signal when the agent followed the whale majority,
     else by its neighbours.
+
+    With ``bloc`` (whale coalitions): a follower counts each bloc among its whale neighbours once,
+    with the stake of all the bloc's voters; a member the rules would flip is leaving its bloc's
+    vote, and the bloc switches (all its voters flip) when ``coalition_rule`` says so (under
+    random_fraction: when its ``bloc_rng`` draw, one per bloc that would switch in bloc order,
+    is below ``update_fraction``); with ``coalition_revision`` never, no bloc switches. Members
+    never flip on their own.
     """
     v05 = rules is RuleSet.V0_5
     randomised = schedule is Schedule.RANDOM_FRACTION
@@ -180,6 +273,8 @@ def reference_influence(
     ending, period = Ending.ROUND_CAP, 0
     trace: list[tuple[int, int, bool, Cause]] = []
     history = [list(votes)]
+    blocs = _members(bloc, voted) if bloc is not None else {}
+    switches = [0] * (max(bloc, default=-1) + 1 if bloc is not None else 0)
     for t in range(1, max_rounds + 1):
         new = list(votes)
         whale_signal = [False] * n
@@ -196,8 +291,7 @@ def reference_influence(
                 and whales
                 and kind[i] not in (Archetype.WHALE, Archetype.CONTRARIAN)
             ):
-                yes_stake = sum(stake[j] for j in whales if votes[j])
-                no_stake = sum(stake[j] for j in whales if not votes[j])
+                yes_stake, no_stake = _whale_signal(whales, votes, stake, bloc, blocs)
                 if yes_stake != no_stake:
                     new[i] = yes_stake > no_stake
                     whale_signal[i] = new[i] != votes[i]
@@ -209,10 +303,18 @@ def reference_influence(
             share = tested / degree
             if share > threshold[i] and (not v05 or share > 0.5):
                 new[i] = not votes[i]
+        switching = []
+        for b, members in blocs.items():
+            leaving = {i: new[i] != votes[i] for i in members}
+            for i in members:
+                new[i] = votes[i]  # members never flip on their own
+            revising = coalition_revision is CoalitionRevision.EVERY_ROUND
+            if revising and _bloc_decides(coalition_rule, members, stake, leaving):
+                switching.append(b)
         if randomised:
             assert rng is not None, "schedule random_fraction needs rng"
             would = [i for i in range(n) if new[i] != votes[i]]
-            if not would:
+            if not would and not switching:
                 per_round.append(0)
                 ending, period = Ending.CONVERGED, 1
                 break
@@ -220,6 +322,14 @@ def reference_influence(
             for i, u in zip(would, draws, strict=True):
                 if not u < update_fraction:
                     new[i] = votes[i]
+            if switching:
+                assert bloc_rng is not None, "random_fraction with blocs needs bloc_rng"
+                kept = bloc_rng.random(len(switching)).tolist()
+                switching = [b for b, u in zip(switching, kept, strict=True) if u < update_fraction]
+        for b in switching:
+            switches[b] += 1
+            for i in blocs[b]:
+                new[i] = not votes[i]
         for i in range(n):
             if whale_signal[i] and new[i] != votes[i]:
                 followed += 1
@@ -258,7 +368,34 @@ def reference_influence(
         ending=ending,
         period=period,
         trace=trace,
+        bloc_switches=switches if bloc is not None else None,
     )
+
+
+def _whale_signal(
+    whales: list[int],
+    votes: list[bool],
+    stake: list[float],
+    bloc: list[int] | None,
+    blocs: dict[int, list[int]],
+) -> tuple[float, float]:
+    """Yes and no stake a follower sees among its voting whale neighbours ``whales``: each
+    independent whale with its stake, each bloc once with the stake of all its voters."""
+    yes_stake = no_stake = 0.0
+    seen: set[int] = set()
+    for j in whales:
+        b = -1 if bloc is None else bloc[j]
+        if b in seen:
+            continue
+        weight = stake[j]
+        if b >= 0:
+            seen.add(b)
+            weight = sum(stake[m] for m in blocs[b])
+        if votes[j]:
+            yes_stake += weight
+        else:
+            no_stake += weight
+    return yes_stake, no_stake
 
 
 def reference_threshold_cascade(
@@ -302,6 +439,11 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
         participated = [True] * params.agents
         utility = reference_utilities(agents, proposal)
         votes0 = [u > 0.0 for u in utility]
+    bloc = None
+    if params.coalition_rule is not CoalitionRule.NONE:
+        bloc = reference_blocs(agents, span=params.coalition_span, size=params.coalition_size)
+        stake = agents.stake.tolist()
+        votes0 = reference_align_votes(bloc, params.coalition_rule, stake, participated, votes0)
     graph = to_networkx(adjacency)
     out = reference_influence(
         graph,
@@ -314,6 +456,10 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
         update_fraction=params.update_fraction,
         rng=rng,
         participated=participated,
+        bloc=bloc,
+        coalition_rule=params.coalition_rule,
+        bloc_rng=scenario_rng(seed, COALITIONS),
+        coalition_revision=params.coalition_revision,
     )
     return RunResult(
         params=params,
@@ -333,7 +479,17 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
             ending=out.ending,
             period=out.period,
             trace=out.as_trace() if trace else None,
+            bloc_switches=(
+                None if out.bloc_switches is None else np.array(out.bloc_switches, dtype=np.int32)
+            ),
         ),
         participated=np.array(participated, dtype=bool),
         utility=np.array(utility, dtype=np.float64),
+        blocs=None if bloc is None else _blocs(bloc, params),
     )
+
+
+def _blocs(bloc: list[int], params: SimParams) -> Blocs:
+    count = max(bloc, default=-1) + 1
+    bloc_ids = np.array(bloc, dtype=np.int32)
+    return Blocs(bloc_ids, count, params.coalition_rule, params.coalition_revision)

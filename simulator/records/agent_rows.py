@@ -29,6 +29,8 @@ from pydantic.fields import FieldInfo
 
 from simulator.errors import RecordError
 from simulator.messages import Interval, field_interval
+from simulator.params import Archetype
+from simulator.records.coalition_checks import CoalitionRows
 from simulator.records.io import file_sha256, read_parquet_batches, resolve_side_file
 from simulator.records.schema import AgentRecord, RunRecord
 
@@ -123,6 +125,9 @@ class AgentColumns:
     """float64; NaN where the record has null."""
     whale_follows: np.ndarray
     """int64; -1 where the record has null."""
+    whale: np.ndarray
+    """bool: the agent is a whale."""
+    risk_tolerance: np.ndarray
 
     @classmethod
     def from_records(cls, agents: list[AgentRecord]) -> AgentColumns:
@@ -149,6 +154,8 @@ class AgentColumns:
             whale_follows=ints(
                 [-1 if a.whale_signal_follows is None else a.whale_signal_follows for a in agents]
             ),
+            whale=np.array([a.archetype is Archetype.WHALE for a in agents], dtype=np.bool_),
+            risk_tolerance=np.array([a.risk_tolerance for a in agents], dtype=np.float64),
         )
 
     @classmethod
@@ -183,6 +190,11 @@ class AgentColumns:
             whale_follows=np.clip(column("whale_signal_follows", -1, -1), -1, _INT_LIMIT).astype(
                 np.int64
             ),
+            whale=_numpy(
+                pc.equal(pc.cast(batch.column("archetype"), pa.string()), Archetype.WHALE.value),
+                fill=False,
+            ).astype(np.bool_),
+            risk_tolerance=_numpy(batch.column("risk_tolerance"), fill=0.0).astype(np.float64),
         )
 
 
@@ -220,6 +232,8 @@ class _AgentTally:
         }
         self.first_flips = np.zeros(self.rounds + 1, dtype=np.int64)
         self.problems: list[str] = []
+        # whale coalitions: a member's round-0 vote is its bloc's, checked once all rows are in
+        self.coalitions = None if record.coalitions is None else CoalitionRows(record)
 
     def add(self, c: AgentColumns, offset: int) -> None:
         """Check one batch row by row and add it to the sums."""
@@ -283,6 +297,20 @@ class _AgentTally:
             ),
         )
         known = ~np.isnan(c.utility)
+        if self.coalitions is not None:
+            known &= ~c.whale
+            self.coalitions.add(
+                offset,
+                whale=c.whale,
+                ids=ids,
+                risk_tolerance=c.risk_tolerance,
+                stake=c.stake,
+                participated=c.participated,
+                utility=c.utility,
+                initial_vote=c.initial_vote,
+                final_vote=c.final_vote,
+                flip_count=c.flip_count,
+            )
         p += row_problems(
             lab,
             known & ((c.utility > 0) != c.initial_vote),
@@ -375,6 +403,8 @@ class _AgentTally:
                     f"votes.weighted.{key}: {recorded}, but the stakes of voters with "
                     f"{phase}_vote {vote} sum to {summed}"
                 )
+        if self.coalitions is not None:
+            p += self.coalitions.finish(self.label)
         if self.degree_sum % 2:
             p.append(
                 f"agents: degrees sum to {self.degree_sum}, an odd number (each edge of the "

@@ -10,6 +10,7 @@ field for field. Writing them is ``simulator.records.io``'s job.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import simulator
+from simulator.coalition import summarize
 from simulator.concentration import gini_and_nakamoto
 from simulator.errors import ParameterError
 from simulator.model import Ending, RunResult, simulate
@@ -115,7 +117,7 @@ def record_fields(
     else:
         raise ParameterError("agent_records: parquet needs the side file; use write_agent_parquet")
     p = result.proposal
-    return {
+    fields: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "timestamp": timestamp,
@@ -162,6 +164,28 @@ def record_fields(
         "agents": agents,
         "traces": None if traces is None else traces.model_dump(mode="json"),
     }
+    if result.blocs is not None:  # whale coalitions; the block is absent when they are off
+        fields["coalitions"] = _coalitions(result)
+    return fields
+
+
+def _coalitions(result: RunResult) -> dict[str, Any]:
+    a, f = result.agents, result.influence
+    assert result.blocs is not None and f.bloc_switches is not None
+    summary = summarize(
+        result.blocs,
+        is_whale=a.is_whale,
+        stake=a.stake,
+        voting=result.participated,
+        utility=result.utility,
+        initial_votes=result.initial_votes,
+        final_votes=f.final_votes,
+        flip_count=f.flip_count,
+        bloc_switches=f.bloc_switches,
+    )
+    block = dataclasses.asdict(summary)
+    block["rule"] = summary.rule.value
+    return block
 
 
 def _stake(t: Tally) -> dict[str, float]:

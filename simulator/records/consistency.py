@@ -24,6 +24,7 @@ from simulator.records.agent_rows import (
     check_side_file,
     stakes_agree,
 )
+from simulator.records.coalition_checks import check_coalition_block
 from simulator.records.schema import RunRecord, Stake
 from simulator.records.trace_rows import check_trace_file, check_trace_ref
 
@@ -40,6 +41,7 @@ def check_consistency(record: RunRecord, *, base_dir: Path | None = None) -> lis
     problems += _check_tallies(record)
     problems += _check_agent_records(record, base_dir)
     problems += check_trace_ref(record)
+    problems += check_coalition_block(record)
     if record.traces is not None and base_dir is not None:
         agents = agent_column_batches(record, base_dir)
         problems += check_trace_file(record, base_dir, agents)

