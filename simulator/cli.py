@@ -29,6 +29,7 @@ from simulator.params import (
     DEFAULT_DENSITY,
     DEFAULT_RULES,
     DEFAULT_UPDATE_FRACTION,
+    DELEGATION_FIELDS,
     POPULATION_FIELDS,
     ROUND_CAP,
     V05_SCHEDULE,
@@ -36,6 +37,7 @@ from simulator.params import (
     Archetype,
     ArchetypeMix,
     Calibration,
+    DelegationMode,
     InfluenceModel,
     RuleSet,
     Schedule,
@@ -72,6 +74,11 @@ FLAGS = {
     "stake_tail": "--stake-tail",
     "proposal_favourability": "--proposal-favourability",
     "quorum": "--quorum",
+    "delegation_rate": "--delegation-rate",
+    "delegation_mode": "--delegation-mode",
+    "delegate_share": "--delegate-share",
+    "delegation_attachment": "--delegation-attachment",
+    "delegation_override": "--delegation-override",
 }
 
 
@@ -169,6 +176,34 @@ def govsim_parser() -> argparse.ArgumentParser:
         help="share of total stake that must vote for a pass (v0.5; default from the calibration)",
     )
     p.add_argument(
+        "--delegation-rate",
+        default=None,
+        help="share of the holders that are not delegates who delegate their voting power "
+        "(v0.5; default 0: no delegation)",
+    )
+    p.add_argument(
+        "--delegation-mode",
+        default=None,
+        help="how a holder picks its delegate: preferential (default; by the delegates' power) "
+        "or similarity (the closest preferences)",
+    )
+    p.add_argument(
+        "--delegate-share",
+        default=None,
+        help="share of the agents that are delegates, the largest holders (default: 0.01)",
+    )
+    p.add_argument(
+        "--delegation-attachment",
+        default=None,
+        help="preferential mode: exponent a of the delegates' power in the choice (default: 1)",
+    )
+    p.add_argument(
+        "--delegation-override",
+        default=None,
+        help="probability that a delegator who votes and disagrees with its delegate votes "
+        "itself (default: 0)",
+    )
+    p.add_argument(
         "--agent-records",
         default=AgentRecords.INLINE.value,
         help="per-agent records: inline (default), parquet (side file) or none",
@@ -256,7 +291,12 @@ _TEXT = ErrorText(root="parameters", location=_flag, reason=_flag_reason)
 def _choice(
     flag: str,
     raw: str | None,
-    enum: type[RuleSet] | type[Schedule] | type[Calibration] | type[AgentRecords] | type[Traces],
+    enum: type[RuleSet]
+    | type[Schedule]
+    | type[Calibration]
+    | type[DelegationMode]
+    | type[AgentRecords]
+    | type[Traces],
 ) -> str | None:
     """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
@@ -303,7 +343,8 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     if args.archetype_mix is not None:
         raw["archetype_mix"] = _mix(args.archetype_mix)
     _choice("--calibration", args.calibration, Calibration)
-    for name in POPULATION_FIELDS:
+    _choice("--delegation-mode", args.delegation_mode, DelegationMode)
+    for name in (*POPULATION_FIELDS, *DELEGATION_FIELDS):
         if getattr(args, name) is not None:
             if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
                 raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
@@ -351,8 +392,21 @@ def run_summary(record: RunRecord, position: str) -> str:
             f"{t.stake_cast:,.1f}, quorum {t.quorum:g} {'met' if t.quorum_met else 'not met'}",
             f"  outcome    {outcome} (stake-weighted over votes cast; before influence: {before}"
             f"{'; changed by the cascade' if record.outcome_changed_by_cascade else ''})",
+            *_delegation_lines(record),
         ]
     )
+
+
+def _delegation_lines(record: RunRecord) -> list[str]:
+    d = record.delegation
+    if d is None:
+        return []
+    w, wo = d.with_delegation, d.without_delegation
+    return [
+        f"  delegation {d.delegators} delegated to {d.delegates} delegates ({d.active_delegates} "
+        f"voted), {d.overrides} overrode; power cast: top-10 share {w.top10_share:.1%} "
+        f"(without delegation {wo.top10_share:.1%}), Nakamoto {w.nakamoto} ({wo.nakamoto})"
+    ]
 
 
 def _ending(record: RunRecord) -> str:

@@ -85,6 +85,15 @@ class Schedule(StrEnum):
     """Each agent that would flip does so with probability ``update_fraction``."""
 
 
+class DelegationMode(StrEnum):
+    """How a delegating holder picks its delegate (docs/model.md, section 11.2)."""
+
+    PREFERENTIAL = "preferential"
+    """With probability proportional to the delegate's power so far, to the power ``a``."""
+    SIMILARITY = "similarity"
+    """The delegate whose preferences are closest to the holder's own."""
+
+
 DEFAULT_RULES = RuleSet.V0_5
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
@@ -212,12 +221,47 @@ class SimParams(BaseModel):
         "default from the calibration.",
     )
 
+    # research scenario: delegation (docs/model.md, section 11.2); off at delegation_rate 0
+    delegation_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the holders that are not delegates who delegate their voting "
+        "power to a delegate (0: no delegation).",
+    )
+    delegation_mode: DelegationMode = Field(
+        DelegationMode.PREFERENTIAL,
+        description="How a holder picks its delegate: preferential (by the delegates' power) "
+        "or similarity (the closest preferences).",
+    )
+    delegate_share: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="Share of the agents that are delegates: the largest holders.",
+    )
+    delegation_attachment: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Preferential mode: a delegate is picked with probability proportional to "
+        "its power so far to this exponent (0 uniform, 1 proportional).",
+    )
+    delegation_override: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Probability that a delegator who votes and disagrees with its delegate "
+        "(or whose delegate abstains) votes itself with its own power.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.network_density is not None and self.mean_degree is not None:
             raise ValueError("give either network_density or mean_degree, not both")
         if self.rules is RuleSet.V0_5:
             self._v05_defaults()
+            self._check_delegation()
             self._check_network_size()
             return self
         if self.schedule is not Schedule.SYNCHRONOUS or (
@@ -231,6 +275,36 @@ class SimParams(BaseModel):
                 raise ValueError(f"{name}: only used with rules v0.5 (rules is v0.4)")
         self._check_network_size()
         return self
+
+    def _check_delegation(self) -> None:
+        """Delegation settings that contradict each other (a rate of 0 is the scenario's off
+        switch: the other fields may keep any value then, so a sweep may cross them with it)."""
+        if (
+            self.delegation_mode is not DelegationMode.PREFERENTIAL
+            and self.delegation_attachment
+            != type(self).model_fields["delegation_attachment"].default
+        ):
+            raise PydanticCustomError(
+                "delegation",
+                "{path}: {reason}",
+                {
+                    "path": "delegation_attachment",
+                    "reason": f"{self.delegation_attachment} is only used with delegation_mode "
+                    f"preferential (delegation_mode is {self.delegation_mode.value})",
+                },
+            )
+        if self.delegation_rate > 0 and delegate_count(self.delegate_share, self.agents) >= (
+            self.agents
+        ):
+            raise PydanticCustomError(
+                "delegation",
+                "{path}: {reason}",
+                {
+                    "path": "delegate_share",
+                    "reason": f"{self.delegate_share} makes all {self.agents} agents delegates, "
+                    "so nobody is left to delegate; it must leave at least one holder",
+                },
+            )
 
     def _check_network_size(self) -> None:
         reason = self.network_size_problem()
@@ -307,7 +381,22 @@ POPULATION_FIELDS: tuple[str, ...] = (
 )
 """The v0.5 population parameters: they must keep their defaults under rules v0.4."""
 
-SCENARIO_FIELDS: tuple[str, ...] = ()
+
+def delegate_count(delegate_share: float, agents: int) -> int:
+    """Number of delegates: ``delegate_share · N`` rounded to nearest (halves up), at least 1."""
+    return max(1, min(agents, math.floor(delegate_share * agents + 0.5)))
+
+
+DELEGATION_FIELDS: tuple[str, ...] = (
+    "delegation_rate",
+    "delegation_mode",
+    "delegate_share",
+    "delegation_attachment",
+    "delegation_override",
+)
+"""Parameters of the delegation scenario (docs/model.md, section 11.2)."""
+
+SCENARIO_FIELDS: tuple[str, ...] = (*DELEGATION_FIELDS,)
 """Parameters of the research scenarios (docs/model.md, section 11). Each scenario's fields
 default to "off"; they need rules v0.5, and at their defaults they are left out of the serialized
 parameters, so runs without scenarios keep their records and spec hashes. Each scenario appends

@@ -113,7 +113,8 @@ class Cascade(_Strict):
 
 
 class Concentration(_Strict):
-    """Concentration of the voting power cast (the stakes of the agents that voted)."""
+    """Concentration of the voting power cast (the stakes of the agents that voted; with
+    delegation, their voting power)."""
 
     gini: Share = Field(description="Gini coefficient (0 when nobody voted).")
     nakamoto: NonNegativeInt = Field(
@@ -130,6 +131,48 @@ class Flips(_Strict):
     per_round: list[NonNegativeInt] = Field(description="Flip events in rounds 1..cascade_rounds.")
     whale_signal_follow_events: NonNegativeInt = Field(
         description="Agent-rounds in which an agent followed the whale majority against its vote."
+    )
+
+
+def _absent(value: object) -> bool:
+    """Optional scenario fields are left out of the JSON when None (the scenario is off)."""
+    return value is None
+
+
+class PowerConcentration(_Strict):
+    """Concentration of one set of voting powers."""
+
+    top10_share: Share = Field(description="Share held by the 10 largest (1 with 10 or fewer).")
+    nakamoto: NonNegativeInt = Field(description="Fewest holders of at least half (0 if none).")
+    gini: Share
+
+
+class DelegationRecord(_Strict):
+    """Delegation totals of a run (docs/model.md 11.2); the block is present exactly when
+    params.delegation_rate > 0."""
+
+    delegates: NonNegativeInt = Field(
+        description="Agents that are delegates (the largest holders)."
+    )
+    active_delegates: NonNegativeInt = Field(description="Delegates that voted.")
+    delegators: NonNegativeInt = Field(description="Agents that delegated to a delegate.")
+    overrides: NonNegativeInt = Field(description="Delegators that voted themselves instead.")
+    delegated_stake: Annotated[float, Field(ge=0)] = Field(description="Stake of the delegators.")
+    overridden_stake: Annotated[float, Field(ge=0)] = Field(
+        description="Stake of the delegators that overrode."
+    )
+    delegated_power_cast: Annotated[float, Field(ge=0)] = Field(
+        description="Delegated power of the delegates that voted (part of turnout.stake_cast)."
+    )
+    votes_cast_without: NonNegativeInt = Field(
+        description="Agents that would have voted without delegation, each for itself."
+    )
+    stake_cast_without: Annotated[float, Field(ge=0)] = Field(
+        description="Their stake: the stake cast without delegation."
+    )
+    with_delegation: PowerConcentration = Field(description="Of the voting power cast.")
+    without_delegation: PowerConcentration = Field(
+        description="Of the stake cast without delegation."
     )
 
 
@@ -156,6 +199,29 @@ class AgentRecord(_Strict):
     whale_signal_follows: NonNegativeInt | None = Field(
         description="Rounds in which the agent followed the whale majority against its vote; "
         "null in migrated records."
+    )
+    # delegation (docs/model.md 11.2): present exactly when the run delegates
+    delegate: NonNegativeInt | None = Field(
+        None,
+        exclude_if=_absent,
+        description="Delegation: the agent whose vote carries this agent's power (its own id "
+        "when it did not delegate).",
+    )
+    delegated_power: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        exclude_if=_absent,
+        description="Delegation: stake of the agent's delegators that did not override.",
+    )
+    voting_power: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        exclude_if=_absent,
+        description="Delegation: the power its vote carries: its stake (0 when delegated and "
+        "not overridden) plus delegated_power.",
+    )
+    overrode: bool | None = Field(
+        None,
+        exclude_if=_absent,
+        description="Delegation: a delegator that voted itself with its own stake.",
     )
 
 
@@ -214,6 +280,12 @@ class RunRecord(_Strict):
     )
     traces: TracesRef | None = Field(
         None, description="The run's flip trace (--traces parquet); null when none was written."
+    )
+    delegation: DelegationRecord | None = Field(
+        None,
+        exclude_if=_absent,
+        description="Delegation totals when the run delegates (params.delegation_rate > 0); "
+        "absent otherwise.",
     )
 
 
