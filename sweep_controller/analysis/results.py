@@ -18,12 +18,14 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simulator.atomic import write_atomic
+from simulator.params import DELEGATION_FIELDS, SimParams
 from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
@@ -34,9 +36,12 @@ from sweep_controller.store import Store, open_store
 
 __all__ = [
     "BASE_COLUMNS",
+    "DELEGATION_COLUMNS",
     "OUTCOME_COLUMNS",
     "Collected",
     "collect",
+    "delegation_row",
+    "outcome_columns",
     "outcome_row",
     "write_table",
 ]
@@ -97,6 +102,77 @@ def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
         "gini_cast": float(concentration["gini"]),
         "nakamoto_cast": int(concentration["nakamoto"]),
     }
+
+
+DELEGATION_COLUMNS: dict[str, str] = {
+    "delegators_share": "agents that delegated / agents",
+    "delegated_stake_share": "stake of the delegators / total stake",
+    "delegated_power_cast_share": "delegated power cast / power cast",
+    "active_delegates": "delegates that voted",
+    "overrides": "delegators that voted themselves instead",
+    "top10_share_cast": "top-10 share of the voting power cast (NaN without delegation)",
+    "top10_share_cast_without": "top-10 share of the stake cast without delegation (NaN: off)",
+    "nakamoto_cast_without": "Nakamoto count of the stake cast without delegation",
+    "gini_cast_without": "Gini coefficient of the stake cast without delegation",
+    "stake_turnout_share_without": "stake cast without delegation / total stake",
+}
+"""Columns of a sweep that uses delegation (docs/model.md 11.2); a run without delegation
+(``delegation_rate`` 0) has no delegation, so its "without" columns are its own outcomes and
+its delegation counts 0, but its top-10 shares are not recorded (NaN)."""
+
+
+def delegation_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The delegation columns of one run record (as ``json.loads`` returns it)."""
+    d = record.get("delegation")
+    cast, total = record["turnout"]["stake_cast"], record["votes"]["weighted"]["total_stake"]
+    if d is None:
+        concentration = record["concentration"] or {"gini": float("nan"), "nakamoto": -1}
+        return {
+            "delegators_share": 0.0,
+            "delegated_stake_share": 0.0,
+            "delegated_power_cast_share": 0.0,
+            "active_delegates": 0,
+            "overrides": 0,
+            "top10_share_cast": float("nan"),
+            "top10_share_cast_without": float("nan"),
+            "nakamoto_cast_without": int(concentration["nakamoto"]),
+            "gini_cast_without": float(concentration["gini"]),
+            "stake_turnout_share_without": cast / total if total > 0 else float("nan"),
+        }
+    without = d["without_delegation"]
+    return {
+        "delegators_share": d["delegators"] / record["params"]["agents"],
+        "delegated_stake_share": d["delegated_stake"] / total if total > 0 else float("nan"),
+        "delegated_power_cast_share": (
+            d["delegated_power_cast"] / cast if cast > 0 else float("nan")
+        ),
+        "active_delegates": int(d["active_delegates"]),
+        "overrides": int(d["overrides"]),
+        "top10_share_cast": float(d["with_delegation"]["top10_share"]),
+        "top10_share_cast_without": float(without["top10_share"]),
+        "nakamoto_cast_without": int(without["nakamoto"]),
+        "gini_cast_without": float(without["gini"]),
+        "stake_turnout_share_without": (
+            d["stake_cast_without"] / total if total > 0 else float("nan")
+        ),
+    }
+
+
+def _uses_delegation(sweep: Sweep) -> bool:
+    """The sweep sweeps a delegation parameter or fixes a delegation rate above 0."""
+    spec = sweep.spec
+    return any(name in spec.parameters for name in DELEGATION_FIELDS) or (
+        spec.simulator.delegation_rate > 0
+    )
+
+
+def outcome_columns(sweep: Sweep) -> dict[str, str]:
+    """The outcome columns of ``sweep``'s table: ``OUTCOME_COLUMNS``, then those of the research
+    scenarios it uses (a sweep without scenarios has exactly ``OUTCOME_COLUMNS``)."""
+    columns = dict(OUTCOME_COLUMNS)
+    if _uses_delegation(sweep):
+        columns |= DELEGATION_COLUMNS
+    return columns
 
 
 @dataclass(frozen=True)
@@ -160,7 +236,8 @@ def collect(
         if warn is not None:
             warn(f"{message}; collecting the {len(committed)} that are")
     swept = plan.swept_names
-    rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *OUTCOME_COLUMNS)}
+    outcomes = outcome_columns(sweep)
+    rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *outcomes)}
     for index in committed:
         check = check_task(store, name, index, digest, keep_data=True)
         if check.state is TaskState.FOREIGN:
@@ -206,13 +283,23 @@ def _add_task(
             rows[key].append(value)
         params = record["params"]
         for key in swept:
-            rows[key].append(params[key])
-        for key, value in outcome_row(record).items():
+            rows[key].append(params[key] if key in params else _left_out(key))
+        values = outcome_row(record)
+        if "top10_share_cast" in rows:
+            values |= delegation_row(record)
+        for key, value in values.items():
             rows[key].append(value)
     if sorted(seen) != sorted(expected):
         raise ResultsError(
             f"{uri}: holds runs {_runs(seen)}, not task {index}'s runs {_runs(expected)}"
         )
+
+
+def _left_out(name: str) -> Any:
+    """The value of a parameter a record leaves out: its default (scenario parameters at their
+    defaults are not serialized, ``simulator.params.SCENARIO_FIELDS``)."""
+    default = SimParams.model_fields[name].default
+    return default.value if isinstance(default, Enum) else default
 
 
 def _runs(indexes: list[int]) -> str:
