@@ -31,7 +31,12 @@ import numpy as np
 from simulator.agents import Agents
 from simulator.concentration import Profile, profile
 from simulator.params import ARCHETYPES, DelegationMode, SimParams, delegate_count
-from simulator.population import PREFERENCES, participation_probability, top_mask
+from simulator.population import (
+    PREFERENCES,
+    participation_probability,
+    top_mask,
+    turnout_probability,
+)
 from simulator.proposal import DIMENSIONS
 from simulator.seeding import scenario_rng
 
@@ -184,38 +189,41 @@ def preference_gaps() -> np.ndarray:
 
 
 def similarity_choice(agents: Agents, pool: np.ndarray, delegators: np.ndarray) -> np.ndarray:
-    """Each delegator's delegate (an agent id): the one with the closest utility coefficients.
+    """Each delegator's delegate (a position in ``pool``): the closest utility coefficients.
 
     The squared distance between agents i and j is ``C[a_i, a_j] + (r_i - r_j)^2``
     (:func:`preference_gaps`, :func:`risk_coefficients`); each delegator takes the delegate at the
     smallest distance, the lower id on a tie. Within one delegate archetype the nearest risk
     coefficient is found by binary search over the sorted coefficients; then the archetypes are
-    compared.
+    compared. ``pool`` is in increasing id order.
     """
     gaps = preference_gaps()
     r = risk_coefficients(agents)
     kind = agents.archetype
     best = np.full(len(delegators), np.inf)
-    best_id = np.full(len(delegators), np.iinfo(np.int64).max, dtype=np.int64)
+    best_at = np.full(len(delegators), len(pool), dtype=np.int64)  # position in the pool
+    by_kind = [np.flatnonzero(kind[delegators] == a) for a in range(len(ARCHETYPES))]
     for b in np.unique(kind[pool]).tolist():
-        group = pool[kind[pool] == b]
-        order = np.lexsort((group, r[group]))  # by coefficient, then id
-        values, ids = r[group][order], group[order]
-        for a in np.unique(kind[delegators]).tolist():
-            rows = np.flatnonzero(kind[delegators] == a)
+        group = np.flatnonzero(kind[pool] == b)  # positions in the pool
+        order = np.lexsort((group, r[pool[group]]))  # by coefficient, then id
+        values, at = r[pool[group]][order], group[order]
+        first = np.searchsorted(values, values, side="left")  # first of each run of equal values
+        for a, rows in enumerate(by_kind):
+            if not len(rows):
+                continue
             ri = r[delegators[rows]]
-            right = np.searchsorted(values, ri, side="left")  # first of its run of equal values
-            left = np.searchsorted(values, values[np.maximum(right - 1, 0)], side="left")
+            right = np.searchsorted(values, ri, side="left")  # the first of its run, too
+            below, above = right > 0, right < len(values)
             for cand, ok in (
-                (left, right > 0),
-                (np.minimum(right, len(values) - 1), right < len(values)),
+                (first[np.maximum(right - 1, 0)], below),
+                (np.minimum(right, len(values) - 1), above),
             ):
                 dist = gaps[a, b] + (ri - values[cand]) ** 2
-                who = ids[cand]
-                better = ok & ((dist < best[rows]) | ((dist == best[rows]) & (who < best_id[rows])))
+                who = at[cand]
+                better = ok & ((dist < best[rows]) | ((dist == best[rows]) & (who < best_at[rows])))
                 best[rows[better]] = dist[better]
-                best_id[rows[better]] = who[better]
-    return best_id
+                best_at[rows[better]] = who[better]
+    return best_at
 
 
 def delegate(
@@ -238,29 +246,42 @@ def delegate(
     delegating = rng.random(n) < params.delegation_rate
     delegating &= ~is_delegate
     override_draws = rng.random(n)
-    pool, delegators = np.flatnonzero(is_delegate), np.flatnonzero(delegating)
-    target = np.arange(n, dtype=np.int64)
+    pool, d = np.flatnonzero(is_delegate), np.flatnonzero(delegating)
     if params.delegation_mode is DelegationMode.PREFERENTIAL:
-        picked = preferential_choice(
-            stake[pool], stake[delegators], params.delegation_attachment, rng
-        )
-        target[delegators] = pool[picked]
+        picked = preferential_choice(stake[pool], stake[d], params.delegation_attachment, rng)
     else:
-        target[delegators] = similarity_choice(agents, pool, delegators)
-    offered = np.bincount(target[delegators], weights=stake[delegators], minlength=n)
+        picked = similarity_choice(agents, pool, d)
+    target = pool[picked]
+    # a delegate's turnout reads its own and all its delegators' stake
+    offered = stake[pool] + np.bincount(picked, weights=stake[d], minlength=len(pool))
     alone = draws < participation_probability(agents)
-    present = draws < participation_probability(agents, stake + offered)
+    present = alone.copy()
+    assert agents.turnout is not None  # rules v0.5
+    present[pool] = draws[pool] < turnout_probability(
+        agents.turnout[pool], offered, float(stake.sum())
+    )
     # a delegator that would vote, whose delegate abstains or votes otherwise, may override
-    differs = ~present[target] | (votes != votes[target])
-    overrode = delegating & present & differs & (override_draws < params.delegation_override)
-    carried = delegating & ~overrode
-    delegated = np.bincount(target[carried], weights=stake[carried], minlength=n)
+    differs = ~present[target] | (votes[d] != votes[target])
+    overriding = alone[d] & differs & (override_draws[d] < params.delegation_override)
+    carried = ~overriding
+    received = np.bincount(picked[carried], weights=stake[d[carried]], minlength=len(pool))
+    delegate_of = np.arange(n, dtype=np.int64)
+    delegate_of[d] = target
+    overrode = np.zeros(n, dtype=bool)
+    overrode[d[overriding]] = True
+    delegated = np.zeros(n)
+    delegated[pool] = received
+    power = stake.copy()
+    power[d[carried]] = 0.0
+    power[pool] += received
+    participated = present
+    participated[d] = overriding
     return Delegation(
-        delegate=target,
+        delegate=delegate_of,
         is_delegate=is_delegate,
         overrode=overrode,
         delegated_power=delegated,
-        power=np.where(carried, 0.0, stake) + delegated,
-        participated=np.where(delegating, overrode, present),
+        power=power,
+        participated=participated,
         participated_alone=alone,
     )

@@ -43,6 +43,7 @@ __all__ = [
     "population_utilities",
     "resolve_population",
     "top_mask",
+    "turnout_probability",
 ]
 
 TOTAL_STAKE = 2.0**40
@@ -214,13 +215,19 @@ def participation_probability(agents: Agents, power: np.ndarray | None = None) -
     """
     if agents.turnout is None:
         return np.ones(len(agents))
-    # in place: at 10^7 agents each float64 temporary is 80 MB
     held = agents.stake if power is None else power
-    decay = held / agents.stake.sum()  # the share x
+    return turnout_probability(agents.turnout, held, float(agents.stake.sum()))
+
+
+def turnout_probability(base: np.ndarray, held: np.ndarray, total: float) -> np.ndarray:
+    """``1 - (1 - base) exp(-(held / total) / x0)``, element by element (the law of
+    :func:`participation_probability` for any agents, given the total stake)."""
+    # in place: at 10^7 agents each float64 temporary is 80 MB
+    decay = held / total  # the share x
     np.negative(decay, out=decay)
     decay /= STAKE_SHARE_SCALE
     np.exp(decay, out=decay)
-    stay_away = 1.0 - agents.turnout
+    stay_away = 1.0 - base
     stay_away *= decay
     return np.subtract(1.0, stay_away, out=stay_away)
 
