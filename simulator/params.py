@@ -278,7 +278,11 @@ class SimParams(BaseModel):
 
     def _check_delegation(self) -> None:
         """Delegation settings that contradict each other (a rate of 0 is the scenario's off
-        switch: the other fields may keep any value then, so a sweep may cross them with it)."""
+        switch: the other fields may keep any value then, so a sweep may cross them with it).
+
+        The one rule fails wherever ``delegation_attachment`` is off its default, which a swept
+        range's smallest or largest value then is, so a sweep's corners catch it.
+        """
         if (
             self.delegation_mode is not DelegationMode.PREFERENTIAL
             and self.delegation_attachment
@@ -291,18 +295,6 @@ class SimParams(BaseModel):
                     "path": "delegation_attachment",
                     "reason": f"{self.delegation_attachment} is only used with delegation_mode "
                     f"preferential (delegation_mode is {self.delegation_mode.value})",
-                },
-            )
-        if self.delegation_rate > 0 and delegate_count(self.delegate_share, self.agents) >= (
-            self.agents
-        ):
-            raise PydanticCustomError(
-                "delegation",
-                "{path}: {reason}",
-                {
-                    "path": "delegate_share",
-                    "reason": f"{self.delegate_share} makes all {self.agents} agents delegates, "
-                    "so nobody is left to delegate; it must leave at least one holder",
                 },
             )
 

@@ -118,6 +118,13 @@ def test_a_single_delegate_receives_everything() -> None:
     assert d.participated.tolist() == [True] + [False] * 5  # p = 1 - 0.9 exp(-1/0.03)
 
 
+def test_when_every_agent_is_a_delegate_nobody_delegates() -> None:
+    params = hand_params(delegate_share=1.0)
+    d = delegate(params, 2, HAND, np.zeros(6), VOTES)
+    assert d.delegate.tolist() == list(range(6)) and d.power.tolist() == STAKES
+    assert d.participated.all()  # every draw 0 is below its turnout
+
+
 @pytest.mark.parametrize("share,n,expected", [(0.01, 10_000, 100), (0.34, 6, 2), (0.001, 50, 1)])
 def test_delegate_count_rounds_half_up_with_at_least_one(
     share: float, n: int, expected: int
@@ -347,10 +354,6 @@ def test_summary_totals() -> None:
         (
             {"delegation_mode": "similarity", "delegation_attachment": 2},
             "delegation_attachment: 2.0 is only used with delegation_mode preferential",
-        ),
-        (
-            {"agents": 10, "delegation_rate": 0.5, "delegate_share": 0.96},
-            "delegate_share: 0.96 makes all 10 agents delegates",
         ),
         ({"rules": "v0.4", "delegation_rate": 0.5}, "delegation_rate: only used with rules v0.5"),
     ],

@@ -22,6 +22,7 @@ from sweep_controller.analysis.results import (
     delegation_row,
     outcome_columns,
 )
+from sweep_controller.errors import SpecError
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.spec.loading import load_sweep
 
@@ -155,3 +156,16 @@ def test_no_section_without_delegation(tmp_path: Path) -> None:
     sweep = load_sweep(write_spec(tmp_path / "s.yaml", grid_doc("plain", "file://out")))
     empty = Collected(sweep, ("whale_ratio",), {"run_index": np.array([])}, (), 0)
     assert delegation_section(ReportData(empty), tmp_path) is None
+
+
+def test_a_sweep_crossing_attachment_with_similarity_is_refused(tmp_path: Path) -> None:
+    doc = grid_doc(
+        "bad",
+        "file://out",
+        parameters={
+            "delegation_mode": {"values": ["preferential", "similarity"]},
+            "delegation_attachment": {"values": [1, 2]},
+        },
+    )
+    with pytest.raises(SpecError, match=r"delegation_attachment: 2\.0 is only used with"):
+        load_sweep(write_spec(tmp_path / "bad.yaml", doc))
