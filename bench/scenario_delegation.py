@@ -132,7 +132,7 @@ GRID: tuple[dict[str, object], ...] = (
 
 def _cell(n: int, runs: int, setting: dict[str, object]) -> dict[str, float]:
     """Means over ``runs`` runs of one setting (seeds ``run_seed(TABLE_SEED, i)``)."""
-    from simulator.concentration import profile
+    from simulator.concentration import power_profile
     from simulator.delegation import DelegationSummary
     from simulator.model import simulate
     from simulator.outcome import tally
@@ -144,10 +144,10 @@ def _cell(n: int, runs: int, setting: dict[str, object]) -> dict[str, float]:
     for i in range(runs):
         r = simulate(params, run_seed(TABLE_SEED, i))
         stake, voted = r.agents.stake, r.participated
-        cast = profile(r.voting_power[voted])
+        cast = power_profile(r.voting_power[voted])
         d = r.delegation
         alone = voted if d is None else d.participated_alone
-        without = profile(stake[alone])
+        without = power_profile(stake[alone])
         summary = None if d is None else DelegationSummary.of(d, stake)
         final, first = tally(r), tally(r, initial=True)
         rows.append(

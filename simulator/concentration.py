@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Profile", "gini", "gini_and_nakamoto", "nakamoto", "profile", "top_share"]
+__all__ = ["PowerProfile", "gini", "gini_and_nakamoto", "nakamoto", "power_profile", "top_share"]
 
 TOP_K = 10
-"""The k of the top-k share a :class:`Profile` reports (the published "10 largest holders")."""
+"""The k of the top-k share a :class:`PowerProfile` reports (the published "10 largest holders")."""
 
 
 def _power(values: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def gini_and_nakamoto(values: np.ndarray) -> tuple[float, int]:
 
 
 @dataclass(frozen=True)
-class Profile:
+class PowerProfile:
     """The three measures of one vector of voting powers."""
 
     top10_share: float
@@ -83,7 +83,7 @@ class Profile:
     gini: float
 
 
-def profile(values: np.ndarray) -> Profile:
+def power_profile(values: np.ndarray) -> PowerProfile:
     """Top-10 share, Nakamoto count and Gini coefficient of ``values``, from one sort.
 
     Each equals its own function's result: :func:`top_share` (k = 10), :func:`nakamoto`,
@@ -95,7 +95,7 @@ def profile(values: np.ndarray) -> Profile:
     top = 0.0
     if total > 0.0:
         top = 1.0 if len(x) <= TOP_K else float(ascending[len(x) - TOP_K :].sum()) / total
-    return Profile(
+    return PowerProfile(
         top10_share=top,
         nakamoto=_nakamoto_sorted(ascending, total),
         gini=_gini_sorted(ascending),

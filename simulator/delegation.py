@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.agents import Agents
-from simulator.concentration import Profile, profile
+from simulator.concentration import PowerProfile, power_profile
 from simulator.params import ARCHETYPES, DelegationMode, SimParams, delegate_count
 from simulator.population import (
     PREFERENCES,
@@ -107,9 +107,9 @@ class DelegationSummary:
     """Delegated power of the delegates that voted."""
     votes_cast_without: int
     stake_cast_without: float
-    with_delegation: Profile
+    with_delegation: PowerProfile
     """Concentration of the voting power cast."""
-    without_delegation: Profile
+    without_delegation: PowerProfile
     """Concentration of the stake the holders would cast each for itself."""
 
     @classmethod
@@ -127,8 +127,8 @@ class DelegationSummary:
             delegated_power_cast=float(d.delegated_power[active].sum()),
             votes_cast_without=int(np.count_nonzero(d.participated_alone)),
             stake_cast_without=float(stake[d.participated_alone].sum()),
-            with_delegation=profile(d.power[d.participated]),
-            without_delegation=profile(stake[d.participated_alone]),
+            with_delegation=power_profile(d.power[d.participated]),
+            without_delegation=power_profile(stake[d.participated_alone]),
         )
 
 

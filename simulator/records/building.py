@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import simulator
-from simulator.concentration import Profile, gini_and_nakamoto
+from simulator.concentration import PowerProfile, gini_and_nakamoto
 from simulator.delegation import DelegationSummary
 from simulator.errors import ParameterError
 from simulator.model import Ending, RunResult, simulate
@@ -92,7 +92,9 @@ def _delegation(result: RunResult) -> dict[str, Any]:
     assert result.delegation is not None
     summary = DelegationSummary.of(result.delegation, result.agents.stake)
     return {
-        f.name: asdict(value) if isinstance(value := getattr(summary, f.name), Profile) else value
+        f.name: asdict(value)
+        if isinstance(value := getattr(summary, f.name), PowerProfile)
+        else value
         for f in fields(summary)
     }
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.concentration import profile
+from simulator.concentration import power_profile
 from simulator.params import delegate_count
 from simulator.records.schema import PowerConcentration, RunRecord
 
@@ -269,7 +269,7 @@ class DelegationRows:
             summed_f = math.fsum(parts)
             if not _agree(recorded_f, summed_f):
                 p.append(f"delegation.{name}: {recorded_f}, but the agent records give {summed_f}")
-        measured = profile(np.concatenate(self.voter_power))
+        measured = power_profile(np.concatenate(self.voter_power))
         w = b.with_delegation
         if (
             w.nakamoto != measured.nakamoto
