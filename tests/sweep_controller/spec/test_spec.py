@@ -130,7 +130,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "spec.simulator.agent: unknown key; valid keys: agents, conformity_threshold, whale_ratio, "
         "influence_model, network_density, mean_degree, rewire_prob, cascade_rounds, rules, "
         "schedule, update_fraction, archetype_mix, calibration, stake_tail, "
-        "proposal_favourability, quorum",
+        "proposal_favourability, quorum, delegation_rate, delegation_mode, delegate_share, "
+        "delegation_attachment, delegation_override",
     ),
     (
         "unknown output key",
@@ -141,7 +142,9 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "not a simulator parameter",
         (("spec.parameters.whales", {"values": [1]}),),
         "spec.parameters.whales: not a simulator parameter; valid names: agents, calibration, "
-        "cascade_rounds, conformity_threshold, influence_model, mean_degree, network_density, "
+        "cascade_rounds, conformity_threshold, delegate_share, delegation_attachment, "
+        "delegation_mode, delegation_override, delegation_rate, influence_model, mean_degree, "
+        "network_density, "
         "proposal_favourability, quorum, rewire_prob, rules, schedule, stake_tail, "
         "update_fraction, whale_ratio",
     ),
@@ -454,6 +457,11 @@ def test_sweepable_parameters_and_kinds_come_from_simparams() -> None:
         "stake_tail": ParamKind.FLOAT,
         "proposal_favourability": ParamKind.FLOAT,
         "quorum": ParamKind.FLOAT,
+        "delegation_rate": ParamKind.FLOAT,
+        "delegation_mode": ParamKind.CHOICE,
+        "delegate_share": ParamKind.FLOAT,
+        "delegation_attachment": ParamKind.FLOAT,
+        "delegation_override": ParamKind.FLOAT,
     }
     assert set(PARAM_KINDS) < set(SimParams.model_fields)
 
