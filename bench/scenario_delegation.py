@@ -6,7 +6,8 @@ subprocess of its own (interpreter start, imports, network, rounds and the recor
 alternating so that a change in the machine's load falls on every variant. Cases: preferential
 and similarity delegation at ``--delegation-rate 0.5`` (half the holders delegate to the largest
 1%), and preferential at rate 1 with overrides. Prints the best and median wall times, peak RSS and
-the ratio on/off (best wall), then the time of the delegation step alone
+the ratios on/off (best wall, best CPU time: what a busy machine inflates least), then the
+time of the delegation step alone
 (``simulator.delegation.delegate``, in this process, on one drawn population), and the load
 average before and after: the machine may be shared, and a high load makes every number larger
 and noisier.
@@ -54,13 +55,15 @@ def compare(n: int, repeats: int) -> dict[str, float]:
     """Time every case ``repeats`` times, alternating; print them; return the ratios to off."""
     load_before = os.getloadavg()
     walls: dict[str, list[float]] = {name: [] for name in CASES}
+    cpus: dict[str, list[float]] = {name: [] for name in CASES}
     rss = dict.fromkeys(CASES, 0)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.jsonl"
         for _ in range(repeats):
             for name, case in CASES.items():
-                w, _, peak = timed(_command(n, case, out), 1)
+                w, c, peak = timed(_command(n, case, out), 1)
                 walls[name] += w
+                cpus[name] += c
                 rss[name] = max(rss[name], peak)
     load_after = os.getloadavg()
     best = {name: min(v) for name, v in walls.items()}
@@ -69,12 +72,14 @@ def compare(n: int, repeats: int) -> dict[str, float]:
         f"{repeats} runs of each case, alternating (CLI subprocesses)"
     )
     ratios = {}
+    cpu = {name: min(v) for name, v in cpus.items()}
     for name in CASES:
         ratios[name] = best[name] / best["off"]
         print(
             f"  {name:36s} wall best {best[name]:.2f} s, median "
-            f"{statistics.median(walls[name]):.2f} s; peak RSS {rss[name] / 2**20:.0f} MiB; "
-            f"on/off {ratios[name]:.2f}x"
+            f"{statistics.median(walls[name]):.2f} s; CPU best {cpu[name]:.2f} s; peak RSS "
+            f"{rss[name] / 2**20:.0f} MiB; on/off {ratios[name]:.2f}x wall, "
+            f"{cpu[name] / cpu['off']:.2f}x CPU"
         )
     cores = os.cpu_count() or 1
     busy = max(load_before[0], load_after[0]) > cores / 2
