@@ -26,12 +26,12 @@ from simulator.memory import memory_problem
 from simulator.messages import ErrorText, Interval, Location, field_interval, plain_message
 from simulator.params import (
     ARCHETYPES,
-    COALITION_FIELDS,
     DEFAULT_DENSITY,
     DEFAULT_RULES,
     DEFAULT_UPDATE_FRACTION,
     POPULATION_FIELDS,
     ROUND_CAP,
+    SCENARIO_FIELDS,
     V05_SCHEDULE,
     AgentRecords,
     Archetype,
@@ -39,6 +39,7 @@ from simulator.params import (
     Calibration,
     CoalitionRevision,
     CoalitionRule,
+    DelegationMode,
     InfluenceModel,
     RuleSet,
     Schedule,
@@ -79,6 +80,11 @@ FLAGS = {
     "coalition_size": "--coalition-size",
     "coalition_span": "--coalition-span",
     "coalition_revision": "--coalition-revision",
+    "delegation_rate": "--delegation-rate",
+    "delegation_mode": "--delegation-mode",
+    "delegate_share": "--delegate-share",
+    "delegation_attachment": "--delegation-attachment",
+    "delegation_override": "--delegation-override",
 }
 
 
@@ -199,6 +205,34 @@ def govsim_parser() -> argparse.ArgumentParser:
         help="when a bloc may change its round-0 vote: every_round (default) or never",
     )
     p.add_argument(
+        "--delegation-rate",
+        default=None,
+        help="share of the holders that are not delegates who delegate their voting power "
+        "(v0.5; default 0: no delegation)",
+    )
+    p.add_argument(
+        "--delegation-mode",
+        default=None,
+        help="how a holder picks its delegate: preferential (default; by the delegates' power) "
+        "or similarity (the closest preferences)",
+    )
+    p.add_argument(
+        "--delegate-share",
+        default=None,
+        help="share of the agents that are delegates, the largest holders (default: 0.01)",
+    )
+    p.add_argument(
+        "--delegation-attachment",
+        default=None,
+        help="preferential mode: exponent a of the delegates' power in the choice (default: 1)",
+    )
+    p.add_argument(
+        "--delegation-override",
+        default=None,
+        help="probability that a delegator who votes and disagrees with its delegate votes "
+        "itself (default: 0)",
+    )
+    p.add_argument(
         "--agent-records",
         default=AgentRecords.INLINE.value,
         help="per-agent records: inline (default), parquet (side file) or none",
@@ -292,7 +326,8 @@ def _choice(
     | type[AgentRecords]
     | type[Traces]
     | type[CoalitionRule]
-    | type[CoalitionRevision],
+    | type[CoalitionRevision]
+    | type[DelegationMode],
 ) -> str | None:
     """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
@@ -339,14 +374,10 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     if args.archetype_mix is not None:
         raw["archetype_mix"] = _mix(args.archetype_mix)
     _choice("--calibration", args.calibration, Calibration)
-    for name in POPULATION_FIELDS:
-        if getattr(args, name) is not None:
-            if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
-                raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
-            raw[name] = getattr(args, name)
+    _choice("--delegation-mode", args.delegation_mode, DelegationMode)
     _choice("--coalition-rule", args.coalition_rule, CoalitionRule)
     _choice("--coalition-revision", args.coalition_revision, CoalitionRevision)
-    for name in COALITION_FIELDS:
+    for name in (*POPULATION_FIELDS, *SCENARIO_FIELDS):
         if getattr(args, name) is not None:
             if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
                 raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
@@ -395,6 +426,7 @@ def run_summary(record: RunRecord, position: str) -> str:
             f"  outcome    {outcome} (stake-weighted over votes cast; before influence: {before}"
             f"{'; changed by the cascade' if record.outcome_changed_by_cascade else ''})",
             *_coalition_lines(record),
+            *_delegation_lines(record),
         ]
     )
 
@@ -417,6 +449,18 @@ def _coalition_lines(record: RunRecord) -> list[str]:
             f"cast), voted {vote[big.initial_vote]} -> {vote[big.final_vote]}"
         )
     return [line]
+
+
+def _delegation_lines(record: RunRecord) -> list[str]:
+    d = record.delegation
+    if d is None:
+        return []
+    w, wo = d.with_delegation, d.without_delegation
+    return [
+        f"  delegation {d.delegators} delegated to {d.delegates} delegates ({d.active_delegates} "
+        f"voted), {d.overrides} overrode; power cast: top-10 share {w.top10_share:.1%} "
+        f"(without delegation {wo.top10_share:.1%}), Nakamoto {w.nakamoto} ({wo.nakamoto})"
+    ]
 
 
 def _ending(record: RunRecord) -> str:

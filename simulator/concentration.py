@@ -7,9 +7,14 @@ shares of total voting power, or only the voters' stakes for shares of the votes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["gini", "gini_and_nakamoto", "nakamoto", "top_share"]
+__all__ = ["PowerProfile", "gini", "gini_and_nakamoto", "nakamoto", "power_profile", "top_share"]
+
+TOP_K = 10
+"""The k of the top-k share a :class:`PowerProfile` reports (the published "10 largest holders")."""
 
 
 def _power(values: np.ndarray) -> np.ndarray:
@@ -66,3 +71,32 @@ def gini_and_nakamoto(values: np.ndarray) -> tuple[float, int]:
     x = _power(values)
     ascending = np.sort(x)
     return _gini_sorted(ascending), _nakamoto_sorted(ascending, float(x.sum()))
+
+
+@dataclass(frozen=True)
+class PowerProfile:
+    """The three measures of one vector of voting powers."""
+
+    top10_share: float
+    """Share of the total held by the 10 largest values (1 when there are at most 10)."""
+    nakamoto: int
+    gini: float
+
+
+def power_profile(values: np.ndarray) -> PowerProfile:
+    """Top-10 share, Nakamoto count and Gini coefficient of ``values``, from one sort.
+
+    Each equals its own function's result: :func:`top_share` (k = 10), :func:`nakamoto`,
+    :func:`gini`.
+    """
+    x = _power(values)
+    ascending = np.sort(x)
+    total = float(x.sum())
+    top = 0.0
+    if total > 0.0:
+        top = 1.0 if len(x) <= TOP_K else float(ascending[len(x) - TOP_K :].sum()) / total
+    return PowerProfile(
+        top10_share=top,
+        nakamoto=_nakamoto_sorted(ascending, total),
+        gini=_gini_sorted(ascending),
+    )

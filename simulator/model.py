@@ -23,6 +23,7 @@ from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
 from simulator.coalition import SCENARIO as COALITIONS
 from simulator.coalition import BlocRounds, Blocs, round_zero_blocs, signal_sources
+from simulator.delegation import Delegation, delegate, delegation_on
 from simulator.errors import ParameterError
 from simulator.network import (
     build_network,
@@ -41,6 +42,7 @@ from simulator.params import (
 from simulator.population import (
     draw_participation,
     draw_population,
+    participation_draws,
     population_utilities,
     resolve_population,
 )
@@ -475,6 +477,14 @@ class RunResult:
     coalitions, a bloc member's initial vote is its bloc's)."""
     blocs: Blocs | None = None
     """Whale coalitions: the bloc of every agent; None when the scenario is off."""
+    delegation: Delegation | None = None
+    """Who delegated to whom, when the run delegates (docs/model.md 11.2)."""
+
+    @property
+    def voting_power(self) -> np.ndarray:
+        """float64 power each agent's vote carries in the tally: its stake, or with delegation
+        its own (unless delegated) plus delegated power."""
+        return self.agents.stake if self.delegation is None else self.delegation.power
 
 
 def influence_among_voters(
@@ -558,20 +568,28 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
     """One run: proposal, agents, network, round-0 votes, influence rounds (in that draw order).
 
     Under rules v0.5 the proposal and the population are the v0.5 ones
-    (:mod:`simulator.population`), and after the network one uniform per agent decides who votes.
-    ``trace`` keeps every flip in ``influence.trace``; it draws nothing and changes no result.
+    (:mod:`simulator.population`), and after the network one uniform per agent decides who votes;
+    with delegation (``delegation_rate > 0``, :mod:`simulator.delegation`) the same uniforms and
+    the delegation substream decide who votes with whose power. ``trace`` keeps every flip in
+    ``influence.trace``; it draws nothing and changes no result.
     """
     if seed < 0:
         raise ParameterError(f"seed: {seed} is outside [0, inf)")
     check_network_size(params)
     rng = make_rng(seed)
+    delegation: Delegation | None = None
     if params.rules is RuleSet.V0_5:
         population = resolve_population(params)
         proposal = draw_vetted_proposal(rng, population.favourability)
         agents = draw_population(params, population, rng)
         adjacency = build_network(params, rng)
-        participated = draw_participation(agents, rng)
         utility = population_utilities(agents, proposal)
+        if delegation_on(params):
+            draws = participation_draws(agents, rng)
+            delegation = delegate(params, seed, agents, draws, utility > 0.0)
+            participated = delegation.participated
+        else:
+            participated = draw_participation(agents, rng)
     else:
         proposal = draw_proposal(rng)
         agents = draw_agents(params, rng)
@@ -607,4 +625,5 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         participated=participated,
         utility=utility,
         blocs=blocs,
+        delegation=delegation,
     )

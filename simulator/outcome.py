@@ -2,7 +2,9 @@
 
 Abstainers keep their stake out of every tally. A proposal passes when the stake that voted
 reaches the quorum (a share of the total stake) and its yes stake strictly exceeds its no stake.
-Under rules v0.4 everyone votes and the quorum is 0, so this is the v0.4 outcome.
+Under rules v0.4 everyone votes and the quorum is 0, so this is the v0.4 outcome. Votes weigh by
+voting power (``RunResult.voting_power``): the stake, or with delegation each voter's own stake
+(unless delegated) plus the power delegated to it (docs/model.md 11.2).
 """
 
 from __future__ import annotations
@@ -63,4 +65,4 @@ def tally(result: RunResult, *, initial: bool = False) -> Tally:
     if result.params.rules is RuleSet.V0_5:
         quorum = resolve_population(result.params).quorum
     votes = result.initial_votes if initial else result.influence.final_votes
-    return tally_votes(result.agents.stake, votes, result.participated, quorum)
+    return tally_votes(result.voting_power, votes, result.participated, quorum)

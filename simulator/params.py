@@ -105,6 +105,15 @@ class CoalitionRevision(StrEnum):
     """The round-0 decision binds: the bloc and its members never change their vote."""
 
 
+class DelegationMode(StrEnum):
+    """How a delegating holder picks its delegate (docs/model.md, section 11.2)."""
+
+    PREFERENTIAL = "preferential"
+    """With probability proportional to the delegate's power so far, to the power ``a``."""
+    SIMILARITY = "similarity"
+    """The delegate whose preferences are closest to the holder's own."""
+
+
 DEFAULT_RULES = RuleSet.V0_5
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
@@ -257,6 +266,39 @@ class SimParams(BaseModel):
         description="When a bloc may change its round-0 vote: every_round (its rule applied to "
         "what its members would vote) or never.",
     )
+    # research scenario: delegation (docs/model.md, section 11.2); off at delegation_rate 0
+    delegation_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the holders that are not delegates who delegate their voting "
+        "power to a delegate (0: no delegation).",
+    )
+    delegation_mode: DelegationMode = Field(
+        DelegationMode.PREFERENTIAL,
+        description="How a holder picks its delegate: preferential (by the delegates' power) "
+        "or similarity (the closest preferences).",
+    )
+    delegate_share: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="Share of the agents that are delegates: the largest holders.",
+    )
+    delegation_attachment: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Preferential mode: a delegate is picked with probability proportional to "
+        "its power so far to this exponent (0 uniform, 1 proportional).",
+    )
+    delegation_override: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Probability that a delegator who votes and disagrees with its delegate "
+        "(or whose delegate abstains) votes itself with its own power.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -265,6 +307,7 @@ class SimParams(BaseModel):
         self._check_coalitions()
         if self.rules is RuleSet.V0_5:
             self._v05_defaults()
+            self._check_delegation()
             self._check_network_size()
             return self
         if self.schedule is not Schedule.SYNCHRONOUS or (
@@ -293,6 +336,28 @@ class SimParams(BaseModel):
                         "leader (coalition_rule is none: coalitions are off)",
                     },
                 )
+
+    def _check_delegation(self) -> None:
+        """Delegation settings that contradict each other (a rate of 0 is the scenario's off
+        switch: the other fields may keep any value then, so a sweep may cross them with it).
+
+        The one rule fails wherever ``delegation_attachment`` is off its default, which a swept
+        range's smallest or largest value then is, so a sweep's corners catch it.
+        """
+        if (
+            self.delegation_mode is not DelegationMode.PREFERENTIAL
+            and self.delegation_attachment
+            != type(self).model_fields["delegation_attachment"].default
+        ):
+            raise PydanticCustomError(
+                "delegation",
+                "{path}: {reason}",
+                {
+                    "path": "delegation_attachment",
+                    "reason": f"{self.delegation_attachment} is only used with delegation_mode "
+                    f"preferential (delegation_mode is {self.delegation_mode.value})",
+                },
+            )
 
     def _check_network_size(self) -> None:
         reason = self.network_size_problem()
@@ -377,7 +442,22 @@ COALITION_FIELDS: tuple[str, ...] = (
 )
 """The whale-coalition scenario's parameters (docs/model.md, section 11.1)."""
 
-SCENARIO_FIELDS: tuple[str, ...] = (*COALITION_FIELDS,)
+
+def delegate_count(delegate_share: float, agents: int) -> int:
+    """Number of delegates: ``delegate_share · N`` rounded to nearest (halves up), at least 1."""
+    return max(1, min(agents, math.floor(delegate_share * agents + 0.5)))
+
+
+DELEGATION_FIELDS: tuple[str, ...] = (
+    "delegation_rate",
+    "delegation_mode",
+    "delegate_share",
+    "delegation_attachment",
+    "delegation_override",
+)
+"""Parameters of the delegation scenario (docs/model.md, section 11.2)."""
+
+SCENARIO_FIELDS: tuple[str, ...] = (*COALITION_FIELDS, *DELEGATION_FIELDS)
 """Parameters of the research scenarios (docs/model.md, section 11). Each scenario's fields
 default to "off"; they need rules v0.5, and at their defaults they are left out of the serialized
 parameters, so runs without scenarios keep their records and spec hashes. Each scenario appends

@@ -38,10 +38,12 @@ __all__ = [
     "draw_participation",
     "draw_population",
     "draw_stakes",
+    "participation_draws",
     "participation_probability",
     "population_utilities",
     "resolve_population",
     "top_mask",
+    "turnout_probability",
 ]
 
 TOTAL_STAKE = 2.0**40
@@ -202,21 +204,30 @@ def draw_population(params: SimParams, population: Population, rng: np.random.Ge
     )
 
 
-def participation_probability(agents: Agents) -> np.ndarray:
+def participation_probability(agents: Agents, power: np.ndarray | None = None) -> np.ndarray:
     """``1 - (1 - b) exp(-x / x0)``: base turnout ``b``, share of the voting power ``x``.
 
     Voting costs every holder the same, while what is at stake grows with the holder's share: an
     agent with a negligible share votes with its base turnout, one holding a few ``x0`` almost
-    surely. Shares (not stakes) keep the rule the same at every N.
+    surely. Shares (not stakes) keep the rule the same at every N. The share is the agent's
+    stake over the total stake, or ``power`` over the total stake when given (a delegate's own
+    and delegated power, docs/model.md 11.2).
     """
     if agents.turnout is None:
         return np.ones(len(agents))
+    held = agents.stake if power is None else power
+    return turnout_probability(agents.turnout, held, float(agents.stake.sum()))
+
+
+def turnout_probability(base: np.ndarray, held: np.ndarray, total: float) -> np.ndarray:
+    """``1 - (1 - base) exp(-(held / total) / x0)``, element by element (the law of
+    :func:`participation_probability` for any agents, given the total stake)."""
     # in place: at 10^7 agents each float64 temporary is 80 MB
-    decay = agents.stake / agents.stake.sum()  # the share x
+    decay = held / total  # the share x
     np.negative(decay, out=decay)
     decay /= STAKE_SHARE_SCALE
     np.exp(decay, out=decay)
-    stay_away = 1.0 - agents.turnout
+    stay_away = 1.0 - base
     stay_away *= decay
     return np.subtract(1.0, stay_away, out=stay_away)
 
@@ -225,7 +236,13 @@ def draw_participation(agents: Agents, rng: np.random.Generator) -> np.ndarray:
     """Who votes: one uniform per agent in id order, below its participation probability."""
     if agents.turnout is None:
         return np.ones(len(agents), dtype=bool)
-    return rng.random(len(agents)) < participation_probability(agents)
+    return participation_draws(agents, rng) < participation_probability(agents)
+
+
+def participation_draws(agents: Agents, rng: np.random.Generator) -> np.ndarray:
+    """The uniforms of :func:`draw_participation`, one per agent in id order, for rules that
+    compare them with another probability (delegation, docs/model.md 11.2)."""
+    return rng.random(len(agents))
 
 
 def archetype_base_utility(archetype: Archetype, proposal: Proposal) -> float:

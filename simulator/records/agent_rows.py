@@ -31,6 +31,7 @@ from simulator.errors import RecordError
 from simulator.messages import Interval, field_interval
 from simulator.params import Archetype
 from simulator.records.coalition_checks import CoalitionRows
+from simulator.records.delegation_rows import DELEGATION_COLUMNS, DelegationRows
 from simulator.records.io import file_sha256, read_parquet_batches, resolve_side_file
 from simulator.records.schema import AgentRecord, RunRecord
 
@@ -40,6 +41,7 @@ __all__ = [
     "COLUMN_RANGES",
     "MAX_ROWS_REPORTED",
     "NULLABLE_COLUMNS",
+    "SCENARIO_COLUMNS",
     "AgentColumns",
     "agent_column_batches",
     "arrow_kind",
@@ -87,9 +89,15 @@ _FIELDS = {name: _base_type(info) for name, info in AgentRecord.model_fields.ite
 
 AGENT_COLUMNS: tuple[str, ...] = tuple(AgentRecord.model_fields)
 """Columns of a Parquet side file: the fields of a per-agent record, in order."""
+SCENARIO_COLUMNS: tuple[tuple[str, ...], ...] = (DELEGATION_COLUMNS,)
+"""Groups of columns a research scenario adds: a side file (and an inline record) has all of a
+group or none of it, and never null in them."""
+_OPTIONAL = frozenset(name for group in SCENARIO_COLUMNS for name in group)
 COLUMN_KINDS: dict[str, str] = {name: _kind(t) for name, (t, _) in _FIELDS.items()}
 """Kind of each column: integer, float, boolean or string (an enum's value)."""
-NULLABLE_COLUMNS: frozenset[str] = frozenset(name for name, (_, null) in _FIELDS.items() if null)
+NULLABLE_COLUMNS: frozenset[str] = frozenset(
+    name for name, (_, null) in _FIELDS.items() if null and name not in _OPTIONAL
+)
 """Columns that may hold null."""
 COLUMN_RANGES: dict[str, Interval] = {
     name: field_interval(info)
@@ -128,6 +136,14 @@ class AgentColumns:
     whale: np.ndarray
     """bool: the agent is a whale."""
     risk_tolerance: np.ndarray
+    delegate: np.ndarray | None = None
+    """Delegation columns (None when the rows have none): int64; -1 where a row lacks it."""
+    delegated_power: np.ndarray | None = None
+    """float64; NaN where a row lacks it."""
+    voting_power: np.ndarray | None = None
+    """float64; NaN where a row lacks it."""
+    overrode: np.ndarray | None = None
+    """bool; False where a row lacks it."""
 
     @classmethod
     def from_records(cls, agents: list[AgentRecord]) -> AgentColumns:
@@ -156,6 +172,7 @@ class AgentColumns:
             ),
             whale=np.array([a.archetype is Archetype.WHALE for a in agents], dtype=np.bool_),
             risk_tolerance=np.array([a.risk_tolerance for a in agents], dtype=np.float64),
+            **_inline_delegation(agents, ints),
         )
 
     @classmethod
@@ -195,7 +212,49 @@ class AgentColumns:
                 fill=False,
             ).astype(np.bool_),
             risk_tolerance=_numpy(batch.column("risk_tolerance"), fill=0.0).astype(np.float64),
+            **_batch_delegation(batch, names),
         )
+
+
+def _inline_delegation(
+    agents: list[AgentRecord], ints: Callable[[list[int]], np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The delegation columns of inline records, if any row has one (gaps: -1, NaN, False)."""
+    if all(getattr(a, c) is None for a in agents for c in DELEGATION_COLUMNS):
+        return {}
+
+    def floats(name: str) -> np.ndarray:
+        values = [getattr(a, name) for a in agents]
+        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+    whole = [all(getattr(a, c) is not None for c in DELEGATION_COLUMNS) for a in agents]
+    return {  # a row lacking any of them reads as lacking its delegate (-1), which is reported
+        "delegate": ints(
+            [
+                -1 if a.delegate is None or not ok else a.delegate
+                for a, ok in zip(agents, whole, strict=True)
+            ]
+        ),
+        "delegated_power": floats("delegated_power"),
+        "voting_power": floats("voting_power"),
+        "overrode": np.array([bool(a.overrode) for a in agents], dtype=np.bool_),
+    }
+
+
+def _batch_delegation(batch: pa.RecordBatch, names: set[str]) -> dict[str, np.ndarray]:
+    """The delegation columns of a Parquet batch, if it has them all."""
+    if not all(c in names for c in DELEGATION_COLUMNS):
+        return {}
+    return {
+        "delegate": np.clip(_numpy(batch.column("delegate"), fill=-1), -1, _INT_LIMIT).astype(
+            np.int64
+        ),
+        "delegated_power": _numpy(batch.column("delegated_power"), fill=math.nan).astype(
+            np.float64
+        ),
+        "voting_power": _numpy(batch.column("voting_power"), fill=math.nan).astype(np.float64),
+        "overrode": _numpy(batch.column("overrode"), fill=False).astype(np.bool_),
+    }
 
 
 def row_problems(
@@ -234,6 +293,7 @@ class _AgentTally:
         self.problems: list[str] = []
         # whale coalitions: a member's round-0 vote is its bloc's, checked once all rows are in
         self.coalitions = None if record.coalitions is None else CoalitionRows(record)
+        self.delegation = DelegationRows(record, label)
 
     def add(self, c: AgentColumns, offset: int) -> None:
         """Check one batch row by row and add it to the sums."""
@@ -348,10 +408,13 @@ class _AgentTally:
         self.degree_sum += int(c.degree.sum())
         stake = np.where(finite, c.stake, 0.0)
         self.stakes["total"].append(float(stake.sum()))
-        self.stakes["initial.yes"].append(float(stake[c.initial_vote & voted].sum()))
-        self.stakes["initial.no"].append(float(stake[~c.initial_vote & voted].sum()))
-        self.stakes["final.yes"].append(float(stake[c.final_vote & voted].sum()))
-        self.stakes["final.no"].append(float(stake[~c.final_vote & voted].sum()))
+        # votes weigh by voting power: the stake, or with delegation the voting_power column
+        power = stake if c.voting_power is None else np.nan_to_num(c.voting_power, posinf=0.0)
+        self.stakes["initial.yes"].append(float(power[c.initial_vote & voted].sum()))
+        self.stakes["initial.no"].append(float(power[~c.initial_vote & voted].sum()))
+        self.stakes["final.yes"].append(float(power[c.final_vote & voted].sum()))
+        self.stakes["final.no"].append(float(power[~c.final_vote & voted].sum()))
+        p += self.delegation.add(c, offset)
         first = np.clip(c.flip_round, 0, rounds)
         self.first_flips += np.bincount(first, minlength=rounds + 1)[: rounds + 1]
 
@@ -399,8 +462,9 @@ class _AgentTally:
             summed = math.fsum(parts)
             if not stakes_agree(summed, recorded):
                 vote = "true" if side == "yes" else "false"
+                what = "voting powers" if self.delegation.present else "stakes"
                 p.append(
-                    f"votes.weighted.{key}: {recorded}, but the stakes of voters with "
+                    f"votes.weighted.{key}: {recorded}, but the {what} of voters with "
                     f"{phase}_vote {vote} sum to {summed}"
                 )
         if self.coalitions is not None:
@@ -418,7 +482,7 @@ class _AgentTally:
                         f"flips.per_round.{k}: {flips} flips in round {k + 1}, but {first} agents "
                         "flipped for the first time in that round"
                     )
-        return p
+        return p + self.delegation.finish()
 
 
 def _first_occurrence(values: np.ndarray) -> np.ndarray:
@@ -466,7 +530,7 @@ def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
         p.append(f"agent_records.sha256: {ref.sha256}, but {ref.path} hashes to {digest}")
     try:
         schema, rows, _ = read_parquet_batches(full, AGENT_COLUMNS)
-        present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
+        present = _readable(schema)
         schema, rows, batches = read_parquet_batches(full, present)
     except (pa.ArrowException, OSError) as exc:
         return [*p, f"agent_records.path: {ref.path} is not a Parquet file ({exc})"]
@@ -498,13 +562,19 @@ def agent_column_batches(r: RunRecord, base_dir: Path | None) -> Iterator[AgentC
     full = base_dir / path
     try:
         schema, _, _ = read_parquet_batches(full, AGENT_COLUMNS)
-        present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
+        present = _readable(schema)
         schema, _, batches = read_parquet_batches(full, present)
     except (pa.ArrowException, OSError):
         return None
     if _check_columns(schema):
         return None
     return (AgentColumns.from_batch(batch) for batch in batches)
+
+
+def _readable(schema: pa.Schema) -> list[str]:
+    """The columns to read from a side file: every column but absent pre-0.5 and scenario ones
+    (a missing required column is read, and reported, as missing)."""
+    return [c for c in AGENT_COLUMNS if c in schema.names or c not in (*PRE_05_COLUMNS, *_OPTIONAL)]
 
 
 def _side_row(i: int) -> str:
@@ -531,10 +601,11 @@ def _check_columns(schema: pa.Schema) -> list[str]:
     names = set(schema.names)
     where = "agent_records.path column"
     old = not any(c in names for c in PRE_05_COLUMNS)  # a side file of a 0.4 record
+    absent = {c for group in SCENARIO_COLUMNS if not names & set(group) for c in group}
     p += [
         f"{where} {c}: missing column"
         for c in AGENT_COLUMNS
-        if c not in names and not (old and c in PRE_05_COLUMNS)
+        if c not in names and not (old and c in PRE_05_COLUMNS) and c not in absent
     ]
     p += [f"{where} {c}: unknown column" for c in schema.names if c not in COLUMN_KINDS]
     for c in AGENT_COLUMNS:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ import numpy as np
 
 import simulator
 from simulator.coalition import summarize
-from simulator.concentration import gini_and_nakamoto
+from simulator.concentration import PowerProfile, gini_and_nakamoto
+from simulator.delegation import DelegationSummary
 from simulator.errors import ParameterError
 from simulator.model import Ending, RunResult, simulate
 from simulator.outcome import Tally, tally
@@ -70,6 +72,32 @@ def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
         "participated": result.participated,
         "utility": result.utility,
         "whale_signal_follows": f.whale_follows,
+        **_delegation_columns(result),
+    }
+
+
+def _delegation_columns(result: RunResult) -> dict[str, np.ndarray]:
+    """The per-agent delegation columns, when the run delegates."""
+    d = result.delegation
+    if d is None:
+        return {}
+    return {
+        "delegate": d.delegate,
+        "delegated_power": d.delegated_power,
+        "voting_power": d.power,
+        "overrode": d.overrode,
+    }
+
+
+def _delegation(result: RunResult) -> dict[str, Any]:
+    """The run's ``delegation`` block (only called when the run delegates)."""
+    assert result.delegation is not None
+    summary = DelegationSummary.of(result.delegation, result.agents.stake)
+    return {
+        f.name: asdict(value)
+        if isinstance(value := getattr(summary, f.name), PowerProfile)
+        else value
+        for f in fields(summary)
     }
 
 
@@ -94,7 +122,9 @@ def record_fields(
 ) -> dict[str, Any]:
     """The run record of ``result`` as JSON-shaped fields: every field, in schema order.
 
-    ``params`` stays the ``SimParams``; everything else is plain data.
+    ``params`` stays the ``SimParams``; everything else is plain data. A scenario's block
+    (``delegation``) is a key only when the scenario is on, so a run without scenarios has the
+    fields it had before they existed.
 
     The one place a record's content is computed. :func:`build_record` validates these fields
     into a ``RunRecord``; the sweep worker serialises them with ``pydantic_core.to_json`` and
@@ -106,7 +136,7 @@ def record_fields(
     f = result.influence
     voted = result.participated
     before, after = tally(result, initial=True), tally(result)
-    cast_gini, cast_nakamoto = gini_and_nakamoto(result.agents.stake[voted])
+    cast_gini, cast_nakamoto = gini_and_nakamoto(result.voting_power[voted])
     agents: list[dict[str, Any]] | None = None
     if isinstance(agent_records, AgentRecordsRef):
         ref = agent_records.model_dump(mode="json")
@@ -117,6 +147,9 @@ def record_fields(
     else:
         raise ParameterError("agent_records: parquet needs the side file; use write_agent_parquet")
     p = result.proposal
+    scenarios: dict[str, Any] = {}
+    if result.delegation is not None:
+        scenarios["delegation"] = _delegation(result)
     fields: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -163,6 +196,7 @@ def record_fields(
         "agent_records": ref,
         "agents": agents,
         "traces": None if traces is None else traces.model_dump(mode="json"),
+        **scenarios,
     }
     if result.blocs is not None:  # whale coalitions; the block is absent when they are off
         fields["coalitions"] = _coalitions(result)

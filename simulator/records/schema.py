@@ -122,7 +122,8 @@ class Cascade(_Strict):
 
 
 class Concentration(_Strict):
-    """Concentration of the voting power cast (the stakes of the agents that voted)."""
+    """Concentration of the voting power cast (the stakes of the agents that voted; with
+    delegation, their voting power)."""
 
     gini: Share = Field(description="Gini coefficient (0 when nobody voted).")
     nakamoto: NonNegativeInt = Field(
@@ -139,6 +140,43 @@ class Flips(_Strict):
     per_round: list[NonNegativeInt] = Field(description="Flip events in rounds 1..cascade_rounds.")
     whale_signal_follow_events: NonNegativeInt = Field(
         description="Agent-rounds in which an agent followed the whale majority against its vote."
+    )
+
+
+class PowerConcentration(_Strict):
+    """Concentration of one set of voting powers."""
+
+    top10_share: Share = Field(description="Share held by the 10 largest (1 with 10 or fewer).")
+    nakamoto: NonNegativeInt = Field(description="Fewest holders of at least half (0 if none).")
+    gini: Share
+
+
+class DelegationRecord(_Strict):
+    """Delegation totals of a run (docs/model.md 11.2); the block is present exactly when
+    params.delegation_rate > 0."""
+
+    delegates: NonNegativeInt = Field(
+        description="Agents that are delegates (the largest holders)."
+    )
+    active_delegates: NonNegativeInt = Field(description="Delegates that voted.")
+    delegators: NonNegativeInt = Field(description="Agents that delegated to a delegate.")
+    overrides: NonNegativeInt = Field(description="Delegators that voted themselves instead.")
+    delegated_stake: Annotated[float, Field(ge=0)] = Field(description="Stake of the delegators.")
+    overridden_stake: Annotated[float, Field(ge=0)] = Field(
+        description="Stake of the delegators that overrode."
+    )
+    delegated_power_cast: Annotated[float, Field(ge=0)] = Field(
+        description="Delegated power of the delegates that voted (part of turnout.stake_cast)."
+    )
+    votes_cast_without: NonNegativeInt = Field(
+        description="Agents that would have voted without delegation, each for itself."
+    )
+    stake_cast_without: Annotated[float, Field(ge=0)] = Field(
+        description="Their stake: the stake cast without delegation."
+    )
+    with_delegation: PowerConcentration = Field(description="Of the voting power cast.")
+    without_delegation: PowerConcentration = Field(
+        description="Of the stake cast without delegation."
     )
 
 
@@ -165,6 +203,25 @@ class AgentRecord(_Strict):
     whale_signal_follows: NonNegativeInt | None = Field(
         description="Rounds in which the agent followed the whale majority against its vote; "
         "null in migrated records."
+    )
+    # delegation (docs/model.md 11.2): present exactly when the run delegates
+    delegate: NonNegativeInt | None = Field(
+        None,
+        description="Delegation: the agent whose vote carries this agent's power (its own id "
+        "when it did not delegate).",
+    )
+    delegated_power: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        description="Delegation: stake of the agent's delegators that did not override.",
+    )
+    voting_power: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        description="Delegation: the power its vote carries: its stake (0 when delegated and "
+        "not overridden) plus delegated_power.",
+    )
+    overrode: bool | None = Field(
+        None,
+        description="Delegation: a delegator that voted itself with its own stake.",
     )
 
 
@@ -222,9 +279,18 @@ class CoalitionRecord(_Strict):
     )
 
 
-OPTIONAL_BLOCKS: tuple[str, ...] = ("coalitions",)
+OPTIONAL_BLOCKS: tuple[str, ...] = ("coalitions", "delegation")
 """Top-level blocks of research scenarios: written only when the scenario is on, so the record of
 a run without scenarios is byte for byte what it was before they existed."""
+
+AGENT_DELEGATION_FIELDS: tuple[str, ...] = (
+    "delegate",
+    "delegated_power",
+    "voting_power",
+    "overrode",
+)
+"""Per-agent fields of delegation: written only when the run delegates (its ``delegation`` block
+is there)."""
 
 
 class RunRecord(_Strict):
@@ -269,6 +335,12 @@ class RunRecord(_Strict):
         description="Whale coalitions (params.coalition_rule not none); absent when they are off.",
     )
 
+    delegation: DelegationRecord | None = Field(
+        None,
+        description="Delegation totals when the run delegates (params.delegation_rate > 0); "
+        "absent otherwise.",
+    )
+
     # Scenario blocks (``OPTIONAL_BLOCKS``) are left out when the scenario is off. An ``exclude``
     # keeps pydantic-core's direct JSON path (a wrap serializer would build every inline agent as a
     # Python dict first: twice the time of a large record's dump).
@@ -281,16 +353,20 @@ class RunRecord(_Strict):
         return super().model_dump_json(*args, **self._without_absent_blocks(kwargs))
 
     def _without_absent_blocks(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        absent = {name for name in OPTIONAL_BLOCKS if getattr(self, name) is None}
+        absent: dict[str, Any] = {
+            name: True for name in OPTIONAL_BLOCKS if getattr(self, name) is None
+        }
+        if self.delegation is None and self.agents is not None:
+            absent["agents"] = {"__all__": set(AGENT_DELEGATION_FIELDS)}
         if not absent:
             return kwargs
         exclude = kwargs.get("exclude")
         if exclude is None:
             exclude = absent
         elif isinstance(exclude, dict):
-            exclude = {**exclude, **dict.fromkeys(absent, True)}
+            exclude = {**absent, **exclude}
         else:
-            exclude = set(exclude) | absent
+            exclude = {**absent, **dict.fromkeys(exclude, True)}
         return {**kwargs, "exclude": exclude}
 
 

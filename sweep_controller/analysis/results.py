@@ -33,22 +33,42 @@ from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
 from sweep_controller.intervals import format_gaps, format_intervals
-from sweep_controller.spec.columns import OUTCOME_COLUMNS, SCENARIO_COLUMNS, outcome_row
+from sweep_controller.spec.columns import (
+    DELEGATION_COLUMNS,
+    OUTCOME_COLUMNS,
+    SCENARIO_COLUMNS,
+    ScenarioColumns,
+    delegation_row,
+    outcome_row,
+    used_scenarios,
+)
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.store import Store, open_store
 
 __all__ = [
     "BASE_COLUMNS",
+    "DELEGATION_COLUMNS",
     "OUTCOME_COLUMNS",
     "SCENARIO_COLUMNS",
     "Collected",
     "collect",
+    "delegation_row",
+    "outcome_columns",
     "outcome_row",
     "write_table",
 ]
 
 BASE_COLUMNS: tuple[str, ...] = ("sweep", "task", "run_index", "point_index", "replicate", "seed")
+
+
+def outcome_columns(sweep: Sweep) -> dict[str, str]:
+    """The outcome columns of ``sweep``'s table: ``OUTCOME_COLUMNS``, then those of the research
+    scenarios it uses (a sweep without scenarios has exactly ``OUTCOME_COLUMNS``)."""
+    columns = dict(OUTCOME_COLUMNS)
+    for scenario in used_scenarios(sweep.spec):
+        columns |= scenario.columns
+    return columns
 
 
 @dataclass(frozen=True)
@@ -112,7 +132,9 @@ def collect(
         if warn is not None:
             warn(f"{message}; collecting the {len(committed)} that are")
     swept = plan.swept_names
-    rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *OUTCOME_COLUMNS)}
+    used = used_scenarios(sweep.spec)
+    outcomes = outcome_columns(sweep)
+    rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *outcomes)}
     for index in committed:
         check = check_task(store, name, index, digest, keep_data=True)
         if check.state is TaskState.FOREIGN:
@@ -123,7 +145,7 @@ def collect(
                 "run `sweepctl run` to rewrite it"
             )
         where = store.uri_for(records_key(name, check.manifest))
-        _add_task(rows, check.data, index, plan, swept, where)
+        _add_task(rows, check.data, index, plan, swept, where, used)
     order = np.argsort(np.asarray(rows["run_index"], dtype=np.int64), kind="stable")
     columns = {key: np.asarray(values)[order] if values else np.asarray(values)
                for key, values in rows.items()}  # fmt: skip
@@ -137,6 +159,7 @@ def _add_task(
     plan: SweepPlan,
     swept: tuple[str, ...],
     uri: str,
+    used: tuple[ScenarioColumns, ...],
 ) -> None:
     """Append one verified task's records to ``rows``; check it holds exactly its runs."""
     expected = plan.task_run_indexes(index)
@@ -164,8 +187,12 @@ def _add_task(
             rows[key].append(value)
         params = record["params"]
         for key in swept:
-            rows[key].append(params[key] if key in params else _default(key))
-        _append(rows, outcome_row(record))
+            rows[key].append(params[key] if key in params else _left_out(key))
+        values = outcome_row(record)
+        for scenario in used:
+            values |= scenario.row(record)
+        for key, value in values.items():
+            rows[key].append(value)
     if sorted(seen) != sorted(expected):
         raise ResultsError(
             f"{uri}: holds runs {_runs(seen)}, not task {index}'s runs {_runs(expected)}"
@@ -181,23 +208,11 @@ def _legacy(line: bytes) -> bool:
     return isinstance(obj, dict) and obj.get("schema_version", "0.1") in LEGACY_VERSIONS
 
 
-def _default(name: str) -> Any:
-    """The value of a parameter a record's ``params`` leave out: its default (scenario and v0.5
-    population fields are left out at their defaults)."""
-    value = SimParams.model_fields[name].default
-    return value.value if isinstance(value, Enum) else value
-
-
-def _append(rows: dict[str, list[Any]], values: dict[str, Any]) -> None:
-    """Append one run's outcome columns; a scenario column is added at the first run that has it
-    (earlier runs get its fill value), and a run without it gets the fill value."""
-    n = len(rows["run_index"])
-    for key, value in values.items():
-        if key not in rows:
-            rows[key] = [SCENARIO_COLUMNS[key][1]] * (n - 1)
-        rows[key].append(value)
-    for key in SCENARIO_COLUMNS.keys() & rows.keys() - values.keys():
-        rows[key].append(SCENARIO_COLUMNS[key][1])
+def _left_out(name: str) -> Any:
+    """The value of a parameter a record leaves out: its default (scenario parameters at their
+    defaults are not serialized, ``simulator.params.SCENARIO_FIELDS``)."""
+    default = SimParams.model_fields[name].default
+    return default.value if isinstance(default, Enum) else default
 
 
 def _runs(indexes: list[int]) -> str:

@@ -10,16 +10,26 @@ table and a valid ``spec.objective.outcome`` (if numeric) at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from simulator.params import COALITION_FIELDS, DELEGATION_FIELDS, SimParams
 
 __all__ = [
     "CATEGORICAL_OUTCOMES",
+    "COALITION_COLUMNS",
+    "DELEGATION_COLUMNS",
     "OBJECTIVE_OUTCOMES",
     "OUTCOME_COLUMNS",
     "RATE_OUTCOMES",
+    "SCENARIOS",
     "SCENARIO_COLUMNS",
+    "ScenarioColumns",
+    "delegation_row",
     "outcome_range",
     "outcome_row",
+    "used_scenarios",
 ]
 
 OUTCOME_COLUMNS: dict[str, str] = {
@@ -44,7 +54,7 @@ OUTCOME_COLUMNS: dict[str, str] = {
 }
 """Outcome columns and what each means."""
 
-SCENARIO_COLUMNS: dict[str, tuple[str, Any]] = {
+COALITION_COLUMNS: dict[str, tuple[str, Any]] = {
     "coalition_blocs": ("whale blocs of two or more whales", -1),
     "coalition_members": ("whales in blocs", -1),
     "coalition_overruled_stake_share": (
@@ -68,16 +78,14 @@ SCENARIO_COLUMNS: dict[str, tuple[str, Any]] = {
     "largest_bloc_final_vote": ("the largest bloc's final vote", False),
     "outcome_follows_largest_bloc": ("passed equals the largest bloc's round-0 vote", False),
 }
-"""Outcome columns of research scenarios, each with its value in runs without the scenario. A
-column is in a sweep's table only when some run of the sweep has the scenario on, so the tables of
-sweeps without scenarios keep their columns. Whale coalitions (docs/model.md, 11.1): the largest
-bloc is the bloc, or independent whale, with the most stake cast; runs without coalitions (or
-without a voting whale) hold the fill value, and ``largest_bloc_members`` is -1 there."""
+"""Whale-coalition columns (docs/model.md, 11.1), each with its value in runs without coalitions.
+The largest bloc is the bloc, or independent whale, with the most stake cast; runs without
+coalitions (or without a voting whale) hold the fill value (``largest_bloc_members`` is -1)."""
 
 
 def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The outcome columns of one run record (as ``json.loads`` returns it), and the scenario
-    columns of the scenarios it has on."""
+    """The outcome columns of one run record (as ``json.loads`` returns it); the research
+    scenarios' columns are ``SCENARIOS``' rows."""
     votes, flips, turnout = record["votes"], record["flips"], record["turnout"]
     weighted = votes["weighted"]
     cast, voters = turnout["stake_cast"], turnout["votes_cast"]
@@ -106,22 +114,7 @@ def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
         "whale_signal_follow_events": int(flips["whale_signal_follow_events"]),
         "gini_cast": float(concentration["gini"]),
         "nakamoto_cast": int(concentration["nakamoto"]),
-        **_coalition_columns(record),
     }
-
-
-RATE_OUTCOMES: frozenset[str] = frozenset(
-    {"passed", "passed_initial", "outcome_changed_by_cascade", "quorum_met"}
-    | {name for name, (_, fill) in SCENARIO_COLUMNS.items() if isinstance(fill, bool)}
-)
-"""Boolean outcomes: their mean over runs is a rate in [0, 1] (the pass rate for ``passed``)."""
-CATEGORICAL_OUTCOMES: frozenset[str] = frozenset({"cascade_ending"})
-"""Outcomes that are labels, not numbers: they have no mean."""
-OBJECTIVE_OUTCOMES: tuple[str, ...] = tuple(
-    name for name in (*OUTCOME_COLUMNS, *SCENARIO_COLUMNS) if name not in CATEGORICAL_OUTCOMES
-)
-"""Outcomes an objective may name: the numeric ones (booleans count as 0 and 1), scenario
-columns included (a sweep has them when its runs switch the scenario on)."""
 
 
 def outcome_range(name: str) -> tuple[float, float] | None:
@@ -143,13 +136,14 @@ _LARGEST_BLOC_COLUMNS = (
 
 
 def _coalition_columns(record: dict[str, Any]) -> dict[str, Any]:
-    """Whale-coalition columns of a record with a ``coalitions`` block; none without it."""
+    """Whale-coalition columns of a record: read off its ``coalitions`` block, or the fill values
+    without one."""
     block = record.get("coalitions")
     if block is None:
-        return {}
+        return {name: fill for name, (_, fill) in COALITION_COLUMNS.items()}
     cast = record["turnout"]["stake_cast"]
     largest = block["largest"]
-    row = {name: SCENARIO_COLUMNS[name][1] for name in _LARGEST_BLOC_COLUMNS}  # no whale voted
+    row = {name: COALITION_COLUMNS[name][1] for name in _LARGEST_BLOC_COLUMNS}  # no whale voted
     if largest is not None:
         share = largest["stake_cast"] / cast
         quorum = record["turnout"]["quorum"] * record["votes"]["weighted"]["total_stake"]
@@ -174,3 +168,118 @@ def _coalition_columns(record: dict[str, Any]) -> dict[str, Any]:
         "coalition_switches": int(block["switches"]),
         **row,
     }
+
+
+DELEGATION_COLUMNS: dict[str, str] = {
+    "delegators_share": "agents that delegated / agents",
+    "delegated_stake_share": "stake of the delegators / total stake",
+    "delegated_power_cast_share": "delegated power cast / power cast",
+    "active_delegates": "delegates that voted",
+    "overrides": "delegators that voted themselves instead",
+    "top10_share_cast": "top-10 share of the voting power cast (NaN without delegation)",
+    "top10_share_cast_without": "top-10 share of the stake cast without delegation (NaN: off)",
+    "nakamoto_cast_without": "Nakamoto count of the stake cast without delegation",
+    "gini_cast_without": "Gini coefficient of the stake cast without delegation",
+    "stake_turnout_share_without": "stake cast without delegation / total stake",
+}
+"""Columns of a sweep that uses delegation (docs/model.md 11.2); a run without delegation
+(``delegation_rate`` 0) has no delegation, so its "without" columns are its own outcomes and
+its delegation counts 0, but its top-10 shares are not recorded (NaN)."""
+
+
+def delegation_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The delegation columns of one run record (as ``json.loads`` returns it)."""
+    d = record.get("delegation")
+    cast, total = record["turnout"]["stake_cast"], record["votes"]["weighted"]["total_stake"]
+    if d is None:
+        concentration = record["concentration"] or {"gini": float("nan"), "nakamoto": -1}
+        return {
+            "delegators_share": 0.0,
+            "delegated_stake_share": 0.0,
+            "delegated_power_cast_share": 0.0,
+            "active_delegates": 0,
+            "overrides": 0,
+            "top10_share_cast": float("nan"),
+            "top10_share_cast_without": float("nan"),
+            "nakamoto_cast_without": int(concentration["nakamoto"]),
+            "gini_cast_without": float(concentration["gini"]),
+            "stake_turnout_share_without": cast / total if total > 0 else float("nan"),
+        }
+    without = d["without_delegation"]
+    return {
+        "delegators_share": d["delegators"] / record["params"]["agents"],
+        "delegated_stake_share": d["delegated_stake"] / total if total > 0 else float("nan"),
+        "delegated_power_cast_share": (
+            d["delegated_power_cast"] / cast if cast > 0 else float("nan")
+        ),
+        "active_delegates": int(d["active_delegates"]),
+        "overrides": int(d["overrides"]),
+        "top10_share_cast": float(d["with_delegation"]["top10_share"]),
+        "top10_share_cast_without": float(without["top10_share"]),
+        "nakamoto_cast_without": int(without["nakamoto"]),
+        "gini_cast_without": float(without["gini"]),
+        "stake_turnout_share_without": (
+            d["stake_cast_without"] / total if total > 0 else float("nan")
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class ScenarioColumns:
+    """The results-table columns of one research scenario (docs/model.md, section 11).
+
+    A sweep's table has them when the sweep uses the scenario: it sweeps one of its parameters or
+    fixes one off its default. Then every run has them: ``row`` reads them off the record's
+    scenario block, or gives the values of the scenario switched off (a run at the off value of a
+    swept parameter). A sweep without scenarios keeps exactly ``OUTCOME_COLUMNS``.
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    """The scenario's simulator parameters."""
+    columns: dict[str, str]
+    """Column -> meaning."""
+    row: Callable[[dict[str, Any]], dict[str, Any]]
+
+    def used_by(self, spec: Any) -> bool:
+        """The sweep spec varies one of the scenario's parameters or fixes one off its default."""
+        defaults = SimParams.model_fields
+        return any(name in spec.parameters for name in self.fields) or any(
+            getattr(spec.simulator, name) != defaults[name].default for name in self.fields
+        )
+
+
+SCENARIOS: tuple[ScenarioColumns, ...] = (
+    ScenarioColumns(
+        "coalitions",
+        COALITION_FIELDS,
+        {name: meaning for name, (meaning, _) in COALITION_COLUMNS.items()},
+        _coalition_columns,
+    ),
+    ScenarioColumns("delegation", DELEGATION_FIELDS, DELEGATION_COLUMNS, delegation_row),
+)
+"""Every research scenario's columns, in table order."""
+
+SCENARIO_COLUMNS: dict[str, str] = {
+    name: meaning for scenario in SCENARIOS for name, meaning in scenario.columns.items()
+}
+"""Every scenario column and what it means."""
+
+
+def used_scenarios(spec: Any) -> tuple[ScenarioColumns, ...]:
+    """The scenarios whose columns a sweep spec's table has."""
+    return tuple(scenario for scenario in SCENARIOS if scenario.used_by(spec))
+
+
+RATE_OUTCOMES: frozenset[str] = frozenset(
+    {"passed", "passed_initial", "outcome_changed_by_cascade", "quorum_met"}
+    | {name for name, (_, fill) in COALITION_COLUMNS.items() if isinstance(fill, bool)}
+)
+"""Boolean outcomes: their mean over runs is a rate in [0, 1] (the pass rate for ``passed``)."""
+CATEGORICAL_OUTCOMES: frozenset[str] = frozenset({"cascade_ending"})
+"""Outcomes that are labels, not numbers: they have no mean."""
+OBJECTIVE_OUTCOMES: tuple[str, ...] = tuple(
+    name for name in (*OUTCOME_COLUMNS, *SCENARIO_COLUMNS) if name not in CATEGORICAL_OUTCOMES
+)
+"""Outcomes an objective may name: the numeric ones (booleans count as 0 and 1), scenario
+columns included (a sweep has them when its runs switch the scenario on)."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.concentration import gini, gini_and_nakamoto, nakamoto, top_share
+from simulator.concentration import (
+    PowerProfile,
+    gini,
+    gini_and_nakamoto,
+    nakamoto,
+    power_profile,
+    top_share,
+)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +67,24 @@ def test_gini_and_nakamoto_from_one_sort_equal_each_alone(seed: int) -> None:
     values = np.round(rng.pareto(0.8, size=1 + 500 * seed) * 1024) / 1024
     assert gini_and_nakamoto(values) == (gini(values), nakamoto(values))
     assert gini_and_nakamoto(np.zeros(3)) == (0.0, 0)
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        # 5 + 3 + 2 = 10: one holder reaches half; Gini 2 (1*2 + 2*3 + 3*5) / (3 * 10) - 4/3
+        ([5, 3, 2], PowerProfile(top10_share=1.0, nakamoto=1, gini=0.2)),
+        # 1..12 sum to 78; the top 10 hold 78 - 1 - 2 = 75; 12 + 11 + 10 + 9 = 42 >= 39
+        (list(range(1, 13)), PowerProfile(top10_share=75 / 78, nakamoto=4, gini=143 / 468)),
+        ([], PowerProfile(top10_share=0.0, nakamoto=0, gini=0.0)),
+        ([0, 0, 0], PowerProfile(top10_share=0.0, nakamoto=0, gini=0.0)),
+    ],
+)
+def test_profile_is_top10_share_nakamoto_and_gini(
+    values: list[float], expected: PowerProfile
+) -> None:
+    # Gini of 1..12: 2 sum(i^2) / (12 sum(i)) - 13 / 12 = 1300 / 936 - 13 / 12 = 143 / 468
+    got = power_profile(np.array(values, dtype=float))
+    assert got.nakamoto == expected.nakamoto
+    assert got.top10_share == pytest.approx(expected.top10_share, abs=1e-12)
+    assert got.gini == pytest.approx(expected.gini, abs=1e-12)

@@ -31,6 +31,16 @@ from sweep_controller.analysis.results import (
     collect,
     outcome_row,
 )
+from sweep_controller.spec.columns import COALITION_COLUMNS, SCENARIOS
+
+COALITIONS = next(s for s in SCENARIOS if s.name == "coalitions")
+
+
+def coalition_row(data: dict[str, Any]) -> dict[str, Any]:
+    """The table row of a run in a sweep that uses coalitions."""
+    return outcome_row(data) | COALITIONS.row(data)
+
+
 from sweep_controller.analysis.stats import Estimate
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.spec.loading import load_sweep
@@ -44,13 +54,15 @@ def record(params: SimParams, seed: int = 4) -> dict[str, Any]:
     return json.loads(to_json(fields, by_alias=True))
 
 
-def test_a_record_without_coalitions_has_the_outcome_columns_only() -> None:
-    assert list(outcome_row(record(SimParams(agents=300)))) == list(OUTCOME_COLUMNS)
+def test_a_record_without_coalitions_has_the_outcome_columns_and_the_fill_values() -> None:
+    data = record(SimParams(agents=300))
+    assert list(outcome_row(data)) == list(OUTCOME_COLUMNS)
+    assert COALITIONS.row(data) == {name: fill for name, (_, fill) in COALITION_COLUMNS.items()}
 
 
 def test_coalition_columns_are_read_off_the_block() -> None:
     data = record(SimParams(agents=600, coalition_rule="leader", coalition_size=10))
-    row = outcome_row(data)
+    row = coalition_row(data)
     block, cast = data["coalitions"], data["turnout"]["stake_cast"]
     big = block["largest"]
     share = big["stake_cast"] / cast
@@ -61,7 +73,7 @@ def test_coalition_columns_are_read_off_the_block() -> None:
     )
     assert row["outcome_follows_largest_bloc"] is (data["votes"]["passed"] == big["initial_vote"])
     assert row["coalition_blocs"] == 9  # 90 whales in blocs of 10
-    assert set(row) == set(OUTCOME_COLUMNS) | set(SCENARIO_COLUMNS)
+    assert set(row) == set(OUTCOME_COLUMNS) | set(COALITION_COLUMNS)
 
 
 def test_a_bloc_below_the_quorum_does_not_decide_alone() -> None:
@@ -69,10 +81,10 @@ def test_a_bloc_below_the_quorum_does_not_decide_alone() -> None:
     big = data["coalitions"]["largest"]
     total = data["votes"]["weighted"]["total_stake"]
     assert big["stake_cast"] / data["turnout"]["stake_cast"] > 0.5  # one bloc of every whale
-    assert outcome_row(data)["largest_bloc_decisive"] is True
+    assert coalition_row(data)["largest_bloc_decisive"] is True
     # the same record with a quorum above the bloc's stake: the others' turnout matters
     data["turnout"]["quorum"] = min(1.0, 1.01 * big["stake_cast"] / total)
-    assert outcome_row(data)["largest_bloc_decisive"] is False
+    assert coalition_row(data)["largest_bloc_decisive"] is False
 
 
 def est(value: float) -> Estimate:

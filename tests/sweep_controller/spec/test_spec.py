@@ -131,7 +131,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "influence_model, network_density, mean_degree, rewire_prob, cascade_rounds, rules, "
         "schedule, update_fraction, archetype_mix, calibration, stake_tail, "
         "proposal_favourability, quorum, coalition_rule, coalition_size, coalition_span, "
-        "coalition_revision",
+        "coalition_revision, delegation_rate, delegation_mode, delegate_share, "
+        "delegation_attachment, delegation_override",
     ),
     (
         "unknown output key",
@@ -143,7 +144,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         (("spec.parameters.whales", {"values": [1]}),),
         "spec.parameters.whales: not a simulator parameter; valid names: agents, calibration, "
         "cascade_rounds, coalition_revision, coalition_rule, coalition_size, coalition_span, "
-        "conformity_threshold, influence_model, mean_degree, network_density, "
+        "conformity_threshold, delegate_share, delegation_attachment, delegation_mode, "
+        "delegation_override, delegation_rate, influence_model, mean_degree, network_density, "
         "proposal_favourability, quorum, rewire_prob, rules, schedule, stake_tail, "
         "update_fraction, whale_ratio",
     ),
@@ -460,6 +462,11 @@ def test_sweepable_parameters_and_kinds_come_from_simparams() -> None:
         "coalition_size": ParamKind.INT,
         "coalition_span": ParamKind.FLOAT,
         "coalition_revision": ParamKind.CHOICE,
+        "delegation_rate": ParamKind.FLOAT,
+        "delegation_mode": ParamKind.CHOICE,
+        "delegate_share": ParamKind.FLOAT,
+        "delegation_attachment": ParamKind.FLOAT,
+        "delegation_override": ParamKind.FLOAT,
     }
     assert set(PARAM_KINDS) < set(SimParams.model_fields)
 
