@@ -31,7 +31,10 @@ from sweep_controller.analysis.results import (
     collect,
     outcome_row,
 )
+from sweep_controller.analysis.stats import Estimate
+from sweep_controller.execution.runner import run_sweep
 from sweep_controller.spec.columns import COALITION_COLUMNS, SCENARIOS
+from sweep_controller.spec.loading import load_sweep
 
 COALITIONS = next(s for s in SCENARIOS if s.name == "coalitions")
 
@@ -39,11 +42,6 @@ COALITIONS = next(s for s in SCENARIOS if s.name == "coalitions")
 def coalition_row(data: dict[str, Any]) -> dict[str, Any]:
     """The table row of a run in a sweep that uses coalitions."""
     return outcome_row(data) | COALITIONS.row(data)
-
-
-from sweep_controller.analysis.stats import Estimate
-from sweep_controller.execution.runner import run_sweep
-from sweep_controller.spec.loading import load_sweep
 
 
 def record(params: SimParams, seed: int = 4) -> dict[str, Any]:
