@@ -31,10 +31,12 @@ from simulator.params import (
     DEFAULT_UPDATE_FRACTION,
     POPULATION_FIELDS,
     ROUND_CAP,
+    SCENARIO_FIELDS,
     V05_SCHEDULE,
     AgentRecords,
     Archetype,
     ArchetypeMix,
+    AttackTarget,
     Calibration,
     InfluenceModel,
     RuleSet,
@@ -72,6 +74,10 @@ FLAGS = {
     "stake_tail": "--stake-tail",
     "proposal_favourability": "--proposal-favourability",
     "quorum": "--quorum",
+    "attack_target": "--attack-target",
+    "attack_budget": "--attack-budget",
+    "attack_borrowed_share": "--attack-borrowed-share",
+    "attack_sybils": "--attack-sybils",
 }
 
 
@@ -169,6 +175,28 @@ def govsim_parser() -> argparse.ArgumentParser:
         help="share of total stake that must vote for a pass (v0.5; default from the calibration)",
     )
     p.add_argument(
+        "--attack-target",
+        default=None,
+        help="governance attack (v0.5): the outcome the attacker wants, pass, fail or auto (the "
+        "opposite of the run's outcome without the attack); none (default) is no attack",
+    )
+    p.add_argument(
+        "--attack-budget",
+        default=None,
+        help="bribe budget as a share of the holders' total voting power, in [0, 10] (default: 0)",
+    )
+    p.add_argument(
+        "--attack-borrowed-share",
+        default=None,
+        help="voting power borrowed for the vote only (flash loan), as a share of the holders' "
+        "total, in [0, 4] (default: 0)",
+    )
+    p.add_argument(
+        "--attack-sybils",
+        default=None,
+        help="sybil accounts that vote with the attacker and join the network (default: 0)",
+    )
+    p.add_argument(
         "--agent-records",
         default=AgentRecords.INLINE.value,
         help="per-agent records: inline (default), parquet (side file) or none",
@@ -256,7 +284,12 @@ _TEXT = ErrorText(root="parameters", location=_flag, reason=_flag_reason)
 def _choice(
     flag: str,
     raw: str | None,
-    enum: type[RuleSet] | type[Schedule] | type[Calibration] | type[AgentRecords] | type[Traces],
+    enum: type[RuleSet]
+    | type[Schedule]
+    | type[Calibration]
+    | type[AgentRecords]
+    | type[Traces]
+    | type[AttackTarget],
 ) -> str | None:
     """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
@@ -303,8 +336,9 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     if args.archetype_mix is not None:
         raw["archetype_mix"] = _mix(args.archetype_mix)
     _choice("--calibration", args.calibration, Calibration)
-    for name in POPULATION_FIELDS:
-        if getattr(args, name) is not None:
+    _choice("--attack-target", args.attack_target, AttackTarget)
+    for name in (*POPULATION_FIELDS, *SCENARIO_FIELDS):
+        if getattr(args, name, None) is not None:
             if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
                 raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")
             raw[name] = getattr(args, name)

@@ -102,6 +102,9 @@ PRE_05_COLUMNS: dict[str, object] = {
 }
 """Columns a side file written for a schema 0.4 record lacks, and what they read as: the record
 migrated to 0.5 keeps the file (and its hash) as it is."""
+SCENARIO_COLUMNS: frozenset[str] = frozenset({"bribed"})
+"""Columns present exactly when the record has the scenario's block (``bribed``: ``attack``)."""
+_MAY_LACK = frozenset(PRE_05_COLUMNS) | SCENARIO_COLUMNS
 _CHOICES: dict[str, tuple[str, ...]] = {
     name: tuple(str(m.value) for m in t) for name, (t, _) in _FIELDS.items() if issubclass(t, Enum)
 }
@@ -123,6 +126,10 @@ class AgentColumns:
     """float64; NaN where the record has null."""
     whale_follows: np.ndarray
     """int64; -1 where the record has null."""
+    bribed: np.ndarray
+    """bool; false where the record has null or no such column."""
+    bribed_given: int
+    """Rows that give ``bribed`` (not null)."""
 
     @classmethod
     def from_records(cls, agents: list[AgentRecord]) -> AgentColumns:
@@ -149,6 +156,8 @@ class AgentColumns:
             whale_follows=ints(
                 [-1 if a.whale_signal_follows is None else a.whale_signal_follows for a in agents]
             ),
+            bribed=np.array([bool(a.bribed) for a in agents], dtype=np.bool_),
+            bribed_given=sum(a.bribed is not None for a in agents),
         )
 
     @classmethod
@@ -183,6 +192,8 @@ class AgentColumns:
             whale_follows=np.clip(column("whale_signal_follows", -1, -1), -1, _INT_LIMIT).astype(
                 np.int64
             ),
+            bribed=column("bribed", False, False).astype(np.bool_),
+            bribed_given=rows - batch.column("bribed").null_count if "bribed" in names else 0,
         )
 
 
@@ -220,6 +231,40 @@ class _AgentTally:
         }
         self.first_flips = np.zeros(self.rounds + 1, dtype=np.int64)
         self.problems: list[str] = []
+        attack = record.attack
+        self.sybils = 0 if attack is None else attack.sybils
+        self.bribed = self.bribed_given = 0
+        self.bribed_stake: list[float] = []
+
+    def _bribed_rows(self, c: AgentColumns, offset: int) -> list[str]:
+        """A bought agent votes, for the attacker's target from round 0, and never flips."""
+        attack = self.record.attack
+        if attack is None:
+            return []
+        target = attack.target == "pass"
+        lab = self.label
+        p = row_problems(
+            lab,
+            c.bribed & ~c.participated,
+            offset,
+            lambda i: "participated: false, but the agent is bribed (a bought agent votes)",
+        )
+        p += row_problems(
+            lab,
+            c.bribed & (c.initial_vote != target),
+            offset,
+            lambda i: (
+                f"initial_vote: {_json(c.initial_vote[i])}, but the agent is bribed and the "
+                f"attack's target is {attack.target}"
+            ),
+        )
+        p += row_problems(
+            lab,
+            c.bribed & (c.flip_count > 0),
+            offset,
+            lambda i: f"flip_count: {c.flip_count[i]}, but the agent is bribed (it never flips)",
+        )
+        return p
 
     def add(self, c: AgentColumns, offset: int) -> None:
         """Check one batch row by row and add it to the sums."""
@@ -282,7 +327,7 @@ class _AgentTally:
                 f"flip_count: {c.flip_count[i]}, but the agent did not vote (abstainers never flip)"
             ),
         )
-        known = ~np.isnan(c.utility)
+        known = ~np.isnan(c.utility) & ~c.bribed  # a bought vote is the attacker's target
         p += row_problems(
             lab,
             known & ((c.utility > 0) != c.initial_vote),
@@ -301,12 +346,17 @@ class _AgentTally:
                 f"{c.flip_count[i]} (following the whales against one's vote is a flip)"
             ),
         )
+        most = n - 1 + self.sybils
         p += row_problems(
             lab,
-            c.degree > n - 1,
+            c.degree > most,
             offset,
-            lambda i: f"degree: {c.degree[i]} exceeds params.agents - 1 = {n - 1}",
+            lambda i: (
+                f"degree: {c.degree[i]} exceeds params.agents - 1 = {n - 1}"
+                + (f" plus attack.sybils = {self.sybils}" if self.sybils else "")
+            ),
         )
+        p += self._bribed_rows(c, offset)
 
         self.rows += len(ids)
         self.voters += int(np.count_nonzero(c.participated))
@@ -318,7 +368,10 @@ class _AgentTally:
         self.yes_initial += int(np.count_nonzero(c.initial_vote & voted))
         self.yes_final += int(np.count_nonzero(c.final_vote & voted))
         self.degree_sum += int(c.degree.sum())
+        self.bribed += int(np.count_nonzero(c.bribed))
+        self.bribed_given += c.bribed_given
         stake = np.where(finite, c.stake, 0.0)
+        self.bribed_stake.append(float(stake[c.bribed].sum()))
         self.stakes["total"].append(float(stake.sum()))
         self.stakes["initial.yes"].append(float(stake[c.initial_vote & voted].sum()))
         self.stakes["initial.no"].append(float(stake[~c.initial_vote & voted].sum()))
@@ -327,8 +380,41 @@ class _AgentTally:
         first = np.clip(c.flip_round, 0, rounds)
         self.first_flips += np.bincount(first, minlength=rounds + 1)[: rounds + 1]
 
+    def _attacker(self) -> None:
+        """Add the attacker's own votes (sybils, borrowed power) to the sums, as the run-level
+        tallies count them, and compare the bought agents with the ``attack`` block."""
+        a, p = self.record.attack, self.problems
+        if a is None:
+            if self.bribed_given:
+                p.append(f"agents: {self.bribed_given} rows give bribed, but the run has no attack")
+            return
+        if self.bribed_given != self.rows:
+            p.append(
+                f"agents: {self.rows - self.bribed_given} rows lack bribed, but the run has an "
+                "attack (every row gives it)"
+            )
+        extra_votes = a.sybils + (1 if a.borrowed_power > 0 else 0)
+        extra_stake = a.borrowed_power + a.sybils * a.sybil_stake
+        side = "yes" if a.target == "pass" else "no"
+        self.voters += extra_votes
+        if side == "yes":
+            self.yes_initial += extra_votes
+            self.yes_final += extra_votes
+        for key in ("total", f"initial.{side}", f"final.{side}"):
+            self.stakes[key].append(extra_stake)
+        self.degree_sum += a.sybil_edges  # each link is in one holder's row and one sybil's
+        if self.bribed != a.bribed:
+            p.append(f"attack.bribed: {a.bribed}, but {self.bribed} agents have bribed true")
+        bought = math.fsum(self.bribed_stake)
+        if not stakes_agree(bought, a.bribed_stake):
+            p.append(
+                f"attack.bribed_stake: {a.bribed_stake}, but the stakes of the bribed agents sum "
+                f"to {bought}"
+            )
+
     def finish(self) -> list[str]:
         """Row problems plus the disagreements between the sums and the record's tallies."""
+        self._attacker()
         r, p = self.record, self.problems
         if self.flip_sum != r.flips.total:
             p.append(
@@ -436,13 +522,17 @@ def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
         p.append(f"agent_records.sha256: {ref.sha256}, but {ref.path} hashes to {digest}")
     try:
         schema, rows, _ = read_parquet_batches(full, AGENT_COLUMNS)
-        present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
+        present = [c for c in AGENT_COLUMNS if c in schema.names or c not in _MAY_LACK]
         schema, rows, batches = read_parquet_batches(full, present)
     except (pa.ArrowException, OSError) as exc:
         return [*p, f"agent_records.path: {ref.path} is not a Parquet file ({exc})"]
     columns = _check_columns(schema)
     if columns:
         return p + columns
+    if "bribed" in schema.names and r.attack is None:
+        p.append("agent_records.path column bribed: present, but the run has no attack")
+    if "bribed" not in schema.names and r.attack is not None:
+        p.append("agent_records.path column bribed: missing, but the run has an attack")
     if rows != ref.count:
         p.append(f"agent_records.count: {ref.count}, but {ref.path} has {rows} rows")
     tally = _AgentTally(r, _side_row)
@@ -468,7 +558,7 @@ def agent_column_batches(r: RunRecord, base_dir: Path | None) -> Iterator[AgentC
     full = base_dir / path
     try:
         schema, _, _ = read_parquet_batches(full, AGENT_COLUMNS)
-        present = [c for c in AGENT_COLUMNS if c in schema.names or c not in PRE_05_COLUMNS]
+        present = [c for c in AGENT_COLUMNS if c in schema.names or c not in _MAY_LACK]
         schema, _, batches = read_parquet_batches(full, present)
     except (pa.ArrowException, OSError):
         return None
@@ -504,7 +594,7 @@ def _check_columns(schema: pa.Schema) -> list[str]:
     p += [
         f"{where} {c}: missing column"
         for c in AGENT_COLUMNS
-        if c not in names and not (old and c in PRE_05_COLUMNS)
+        if c not in names and not (old and c in PRE_05_COLUMNS) and c not in SCENARIO_COLUMNS
     ]
     p += [f"{where} {c}: unknown column" for c in schema.names if c not in COLUMN_KINDS]
     for c in AGENT_COLUMNS:

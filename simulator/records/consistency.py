@@ -24,6 +24,7 @@ from simulator.records.agent_rows import (
     check_side_file,
     stakes_agree,
 )
+from simulator.records.attack_rules import attacker_votes, check_attack
 from simulator.records.schema import RunRecord, Stake
 from simulator.records.trace_rows import check_trace_file, check_trace_ref
 
@@ -38,6 +39,7 @@ def check_consistency(record: RunRecord, *, base_dir: Path | None = None) -> lis
     """
     problems = _check_settings(record)
     problems += _check_tallies(record)
+    problems += check_attack(record)
     problems += _check_agent_records(record, base_dir)
     problems += check_trace_ref(record)
     if record.traces is not None and base_dir is not None:
@@ -67,8 +69,10 @@ def _check_settings(r: RunRecord) -> list[str]:
 def _check_tallies(r: RunRecord) -> list[str]:
     p: list[str] = []
     n, v, f, cast = r.params.agents, r.votes, r.flips, r.turnout.votes_cast
-    if cast > n:
-        p.append(f"turnout.votes_cast: {cast} exceeds params.agents = {n}")
+    attackers = attacker_votes(r)
+    if cast > n + attackers:
+        more = f" plus the attacker's {attackers} own votes" if attackers else ""
+        p.append(f"turnout.votes_cast: {cast} exceeds params.agents = {n}{more}")
     for phase in ("initial", "final"):
         c = getattr(v, phase)
         if c.yes + c.no != cast:

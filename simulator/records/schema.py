@@ -157,6 +157,12 @@ class AgentRecord(_Strict):
         description="Rounds in which the agent followed the whale majority against its vote; "
         "null in migrated records."
     )
+    bribed: bool | None = Field(
+        None,
+        description="Governance attack only (absent otherwise): a vote buyer bought the agent, "
+        "which votes for the target from round 0 and never flips.",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class AgentRecordsRef(_Strict):
@@ -176,6 +182,46 @@ class TracesRef(_Strict):
     path: str = Field(description="Parquet side file, relative to the JSONL file.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     count: NonNegativeInt = Field(description="Rows of the trace: flip events (flips.total).")
+
+
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class AttackRecord(_Strict):
+    """A governance attack (docs/model.md, section 11.3): what the attacker spent and whether it
+    flipped the outcome. Voting power is in tokens; the holders are the run's agents."""
+
+    target: Literal["pass", "fail"] = Field(
+        description="The outcome the attacker wants (an auto target resolved)."
+    )
+    passed_without_attack: bool = Field(
+        description="votes.passed of the same run (same draws) without the attack."
+    )
+    quorum_met_without_attack: bool = Field(
+        description="turnout.quorum_met of the same run without the attack."
+    )
+    succeeded: bool = Field(
+        description="The attack flipped the outcome: votes.passed is the target and "
+        "passed_without_attack is not."
+    )
+    holders_stake: NonNegativeFloat = Field(
+        description="Total voting power of the holders (the agents): the unit of the budget."
+    )
+    budget: NonNegativeFloat = Field(
+        description="Tokens the attacker may pay for votes: params.attack_budget × holders_stake."
+    )
+    spent: NonNegativeFloat = Field(description="Tokens paid for the holders bought (<= budget).")
+    bribed: NonNegativeInt = Field(description="Holders bought (per-agent bribed true).")
+    bribed_abstainers: NonNegativeInt = Field(
+        description="Bought holders that would not have voted."
+    )
+    bribed_stake: NonNegativeFloat = Field(description="Voting power of the holders bought.")
+    borrowed_power: NonNegativeFloat = Field(
+        description="Voting power borrowed for the vote only (flash loan), cast for the target."
+    )
+    sybils: NonNegativeInt = Field(description="Sybil accounts (params.attack_sybils).")
+    sybil_stake: NonNegativeFloat = Field(description="Voting power of each sybil account.")
+    sybil_edges: NonNegativeInt = Field(description="Links between sybils and holders.")
 
 
 class RunRecord(_Strict):
@@ -215,6 +261,16 @@ class RunRecord(_Strict):
     traces: TracesRef | None = Field(
         None, description="The run's flip trace (--traces parquet); null when none was written."
     )
+    attack: AttackRecord | None = Field(
+        None,
+        description="The run's governance attack; absent when the run has none.",
+        exclude_if=lambda v: v is None,
+    )
+
+
+SCENARIO_BLOCKS: tuple[str, ...] = ("attack",)
+"""Top-level blocks of the research scenarios: written only when the run has the scenario, so a
+record without scenarios is the record from before they existed."""
 
 
 def json_schema() -> dict[str, object]:

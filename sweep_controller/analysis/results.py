@@ -15,15 +15,18 @@ validate is an error naming its task and line.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simulator.atomic import write_atomic
+from simulator.params import SimParams
 from simulator.records.validate import check_json
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
@@ -35,6 +38,7 @@ from sweep_controller.store import Store, open_store
 __all__ = [
     "BASE_COLUMNS",
     "OUTCOME_COLUMNS",
+    "SCENARIO_COLUMNS",
     "Collected",
     "collect",
     "outcome_row",
@@ -65,9 +69,40 @@ OUTCOME_COLUMNS: dict[str, str] = {
 }
 """Outcome columns and what each means."""
 
+SCENARIO_COLUMNS: dict[str, tuple[str, object]] = {
+    "attack_target": ("the attacker's target, pass or fail ('' for a run without attack)", ""),
+    "attack_passed_without": ("passed of the same run without the attack", False),
+    "attack_succeeded": (
+        "the attack flipped the outcome: passed is the target, attack_passed_without is not",
+        False,
+    ),
+    "attack_spent_share": ("tokens paid for votes / the holders' total voting power", math.nan),
+    "attack_bribed_share": ("voting power bought / the holders' total voting power", math.nan),
+    "attack_bribed": ("holders bought", -1),
+}
+"""Outcome columns of the research scenarios, each with its meaning and its value in a run
+without the scenario. A column is in the table only when some run of the sweep has it."""
+
+
+def _scenario_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The scenario columns a run record has (none for a run without scenarios)."""
+    attack = record.get("attack")
+    if attack is None:
+        return {}
+    holders = attack["holders_stake"]
+    return {
+        "attack_target": str(attack["target"]),
+        "attack_passed_without": bool(attack["passed_without_attack"]),
+        "attack_succeeded": bool(attack["succeeded"]),
+        "attack_spent_share": attack["spent"] / holders if holders > 0 else math.nan,
+        "attack_bribed_share": attack["bribed_stake"] / holders if holders > 0 else math.nan,
+        "attack_bribed": int(attack["bribed"]),
+    }
+
 
 def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The outcome columns of one run record (as ``json.loads`` returns it)."""
+    """The outcome columns of one run record (as ``json.loads`` returns it), then the scenario
+    columns it has (``SCENARIO_COLUMNS``)."""
     votes, flips, turnout = record["votes"], record["flips"], record["turnout"]
     weighted = votes["weighted"]
     cast, voters = turnout["stake_cast"], turnout["votes_cast"]
@@ -96,6 +131,7 @@ def outcome_row(record: dict[str, Any]) -> dict[str, Any]:
         "whale_signal_follow_events": int(flips["whale_signal_follow_events"]),
         "gini_cast": float(concentration["gini"]),
         "nakamoto_cast": int(concentration["nakamoto"]),
+        **_scenario_row(record),
     }
 
 
@@ -160,7 +196,10 @@ def collect(
         if warn is not None:
             warn(f"{message}; collecting the {len(committed)} that are")
     swept = plan.swept_names
-    rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *OUTCOME_COLUMNS)}
+    rows: dict[str, list[Any]] = {
+        c: [] for c in (*BASE_COLUMNS, *swept, *OUTCOME_COLUMNS, *SCENARIO_COLUMNS)
+    }
+    present: set[str] = set()
     for index in committed:
         check = check_task(store, name, index, digest, keep_data=True)
         if check.state is TaskState.FOREIGN:
@@ -171,7 +210,9 @@ def collect(
                 "run `sweepctl run` to rewrite it"
             )
         where = store.uri_for(records_key(name, check.manifest))
-        _add_task(rows, check.data, index, plan, swept, where)
+        present |= _add_task(rows, check.data, index, plan, swept, where)
+    for name in SCENARIO_COLUMNS.keys() - present:
+        del rows[name]
     order = np.argsort(np.asarray(rows["run_index"], dtype=np.int64), kind="stable")
     columns = {key: np.asarray(values)[order] if values else np.asarray(values)
                for key, values in rows.items()}  # fmt: skip
@@ -185,10 +226,13 @@ def _add_task(
     plan: SweepPlan,
     swept: tuple[str, ...],
     uri: str,
-) -> None:
-    """Append one verified task's records to ``rows``; check it holds exactly its runs."""
+) -> set[str]:
+    """Append one verified task's records to ``rows``; check it holds exactly its runs.
+
+    Returns the scenario columns its records have; a record without one gets its stand-in."""
     expected = plan.task_run_indexes(index)
     seen: list[int] = []
+    present: set[str] = set()
     for line_no, line in enumerate(data.splitlines(), start=1):
         problems = check_json(line)
         if problems:
@@ -206,13 +250,25 @@ def _add_task(
             rows[key].append(value)
         params = record["params"]
         for key in swept:
-            rows[key].append(params[key])
-        for key, value in outcome_row(record).items():
-            rows[key].append(value)
+            rows[key].append(params[key] if key in params else _left_out(key))
+        outcomes = outcome_row(record)
+        for key in OUTCOME_COLUMNS:
+            rows[key].append(outcomes[key])
+        for key, (_, missing) in SCENARIO_COLUMNS.items():
+            rows[key].append(outcomes.get(key, missing))
+        present.update(outcomes.keys() & SCENARIO_COLUMNS.keys())
     if sorted(seen) != sorted(expected):
         raise ResultsError(
             f"{uri}: holds runs {_runs(seen)}, not task {index}'s runs {_runs(expected)}"
         )
+    return present
+
+
+def _left_out(name: str) -> Any:
+    """The value of a parameter a record leaves out: its default (a scenario field at its
+    default, the scenario off, is not serialized)."""
+    default = SimParams.model_fields[name].default
+    return default.value if isinstance(default, Enum) else default
 
 
 def _runs(indexes: list[int]) -> str:

@@ -130,7 +130,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "spec.simulator.agent: unknown key; valid keys: agents, conformity_threshold, whale_ratio, "
         "influence_model, network_density, mean_degree, rewire_prob, cascade_rounds, rules, "
         "schedule, update_fraction, archetype_mix, calibration, stake_tail, "
-        "proposal_favourability, quorum",
+        "proposal_favourability, quorum, attack_target, attack_budget, attack_borrowed_share, "
+        "attack_sybils",
     ),
     (
         "unknown output key",
@@ -140,7 +141,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
     (
         "not a simulator parameter",
         (("spec.parameters.whales", {"values": [1]}),),
-        "spec.parameters.whales: not a simulator parameter; valid names: agents, calibration, "
+        "spec.parameters.whales: not a simulator parameter; valid names: agents, "
+        "attack_borrowed_share, attack_budget, attack_sybils, attack_target, calibration, "
         "cascade_rounds, conformity_threshold, influence_model, mean_degree, network_density, "
         "proposal_favourability, quorum, rewire_prob, rules, schedule, stake_tail, "
         "update_fraction, whale_ratio",
@@ -454,6 +456,10 @@ def test_sweepable_parameters_and_kinds_come_from_simparams() -> None:
         "stake_tail": ParamKind.FLOAT,
         "proposal_favourability": ParamKind.FLOAT,
         "quorum": ParamKind.FLOAT,
+        "attack_target": ParamKind.CHOICE,
+        "attack_budget": ParamKind.FLOAT,
+        "attack_borrowed_share": ParamKind.FLOAT,
+        "attack_sybils": ParamKind.INT,
     }
     assert set(PARAM_KINDS) < set(SimParams.model_fields)
 
