@@ -42,7 +42,7 @@ from simulator.proposal import draw_vetted_proposal
 from simulator.reference import reference_influence, to_networkx
 from simulator.seeding import make_rng, run_seed
 
-O, R, W = Archetype.OPTIMIZER, Archetype.RETAIL, Archetype.WHALE
+OPT, R, W = Archetype.OPTIMIZER, Archetype.RETAIL, Archetype.WHALE
 
 
 def attack(**kw: object) -> SimParams:
@@ -185,7 +185,7 @@ def test_sybils_and_a_bribe_move_a_voter_and_do_not_move_themselves() -> None:
     # flips to no, unless it is bought, as a bought vote never changes.
     holders = graph(3, [(0, 1), (1, 2)])
     net = attach_sybils(holders, 2, np.array([0, 1]), np.array([0, 0]))
-    people = agents([O, O, O, R, R], threshold=[0.6, 1.0, 0.6, 0.6, 0.6])
+    people = agents([OPT, OPT, OPT, R, R], threshold=[0.6, 1.0, 0.6, 0.6, 0.6])
     sybils = np.arange(5) >= 3
     bribed = np.array([False, False, True, False, False])
     votes = np.array([False, False, True, True, True])
@@ -239,7 +239,7 @@ def hand_attack(participated: list[bool], **kw: object) -> AttackedVote:
         params,
         7,
         adjacency=graph(4, []),
-        agents=agents([O, O, O, R], stake=STAKES, threshold=0.6),
+        agents=agents([OPT, OPT, OPT, R], stake=STAKES, threshold=0.6),
         votes=UTILITY > 0,
         participated=np.array(participated),
         utility=UTILITY,
@@ -477,7 +477,7 @@ def test_success_rate_does_not_fall_as_the_budget_grows() -> None:
             assert r.attack is not None
             count += r.attack.succeeded(tally(r).passed)
             if budget == 10.0:  # every price together is below this budget: all are bought
-                unit, price = bribe_prices(r.agents.stake, r.utility, r.attack.target_yes)
+                _, price = bribe_prices(r.agents.stake, r.utility, r.attack.target_yes)
                 assert price.sum() < r.attack.budget
         wins.append(count)
     assert wins[0] == 0  # no budget, no flip

@@ -117,32 +117,20 @@ def _unbribe(r: Record) -> None:
     first_bribed(r)["bribed"] = False
 
 
+def _swap_target(r: Record) -> None:
+    r["attack"]["target"] = "fail" if r["attack"]["target"] == "pass" else "pass"
+
+
 CASES: list[tuple[str, Callable[[Record], None], str]] = [
-    ("spent over budget", _edit("attack.spent", lambda v: v * 0 + 1e12), "attack.spent: "),
+    ("spent over budget", _edit("attack.spent", 1e12), "attack.spent: "),
     ("success misstated", _edit("attack.succeeded", lambda v: not v), "attack.succeeded: "),
-    (
-        "auto target not the opposite",
-        _edit("attack.target", lambda v: "fail" if v == "pass" else "pass"),
-        "attack.target: ",
-    ),  # fmt: skip
+    ("auto target not the opposite", _swap_target, "attack.target: "),
     ("budget not the parameter's", _edit("attack.budget", lambda v: v * 2), "attack.budget: "),
-    (
-        "loan not the parameter's",
-        _edit("attack.borrowed_power", lambda v: v / 2),
-        "attack.borrowed_power: ",
-    ),  # fmt: skip
+    ("loan halved", _edit("attack.borrowed_power", lambda v: v / 2), "attack.borrowed_power: "),
     ("sybils not the parameter's", _edit("attack.sybils", 11), "attack.sybils: 11"),
-    (
-        "holders' stake off",
-        _edit("attack.holders_stake", lambda v: v / 2),
-        "votes.weighted.total_stake: ",
-    ),  # fmt: skip
+    ("holders off", _edit("attack.holders_stake", lambda v: v / 2), "weighted.total_stake: "),
     ("bought more than the rows", _edit("attack.bribed", lambda v: v + 1), "attack.bribed: "),
-    (
-        "bought stake above spent",
-        _edit("attack.bribed_stake", lambda v: v * 0 + 9e11),
-        "attack.bribed_stake: ",
-    ),  # fmt: skip
+    ("bought stake above spent", _edit("attack.bribed_stake", 9e11), "attack.bribed_stake: "),
     ("a bought vote against the target", _flip_bribed_vote, "bribed and the attack's target"),
     ("a row without bribed", _drop_bribed, "rows lack bribed"),
     ("a bought row unmarked", _unbribe, "utility"),
