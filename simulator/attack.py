@@ -182,13 +182,38 @@ def purchase(
     still affordable (an accumulation from ``paid``, so the sums round as the loop's do) and buys
     up to the first that no longer fits; the holders after it that are still affordable make the
     next pass. A holder unaffordable at a pass stays so, since ``paid`` only grows.
+
+    The unit price is at least 1, and most candidates (those that do not oppose the target) are
+    at exactly 1, ordered by power alone: within them, once one does not fit, no later (larger)
+    one does. So they are sorted by power only, and of the others only those still affordable
+    after them are sorted, by unit price: at a small budget that is a few, not every holder.
     """
     ids = np.flatnonzero(candidate & (power > 0))
-    order = ids[np.lexsort((power[ids], unit[ids]))]  # stable: equal keys keep id order
-    price = power[order] * unit[order]
-    left = np.arange(len(order))
+    price = power[ids] * unit[ids]
+    affordable = price <= budget  # paid starts at 0 and only grows
+    ids, price = ids[affordable], price[affordable]
+    flat = unit[ids] == 1.0
     bought: list[np.ndarray] = []
     paid = 0.0
+    for group in (flat, ~flat):
+        who, cost = ids[group], price[group]
+        still = paid + cost <= budget
+        who, cost = who[still], cost[still]
+        # stable sorts: equal keys keep id order; at unit price 1 the price is the power
+        if group is flat:
+            order = np.argsort(cost, kind="stable")
+        else:
+            order = np.lexsort((power[who], unit[who]))
+        taken, paid = _fill(cost[order], paid, budget)
+        bought.append(who[order[taken]])
+    return np.sort(np.concatenate(bought)), paid
+
+
+def _fill(price: np.ndarray, paid: float, budget: float) -> tuple[np.ndarray, float]:
+    """Positions in ``price`` (in buying order) the attacker buys from ``paid`` on, and what it
+    has paid then: each one while ``paid + price <= budget``, in passes (see ``purchase``)."""
+    left = np.arange(len(price))
+    bought: list[np.ndarray] = []
     while len(left):
         left = left[paid + price[left] <= budget]
         if not len(left):
@@ -198,8 +223,7 @@ def purchase(
         bought.append(left[:k])
         paid = float(running[k - 1])
         left = left[k + 1 :]  # left[k] no longer fits
-    taken = np.concatenate(bought) if bought else np.zeros(0, dtype=np.int64)
-    return np.sort(order[taken]), paid
+    return (np.concatenate(bought) if bought else np.zeros(0, dtype=np.int64)), paid
 
 
 def sybil_links(
