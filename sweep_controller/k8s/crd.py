@@ -58,13 +58,15 @@ IMMUTABLE_MESSAGE = (
     "spec and output are skipped)"
 )
 SCHEMA_VERSION_ANNOTATION = f"{GROUP}/schema-version"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the generated schema: raise it, and add its hash below, when the schema changes."""
 SCHEMA_HASHES: Mapping[int, str] = {
     # 1: the CRD before versions were recorded (no annotation on the cluster's CRD).
     1: "437b2d43fa750c6a5381148d1f968a739351f6a8256699462254b0571bfc50ad",
     # 2: integer maxima in the spec, the PodsCreated condition in the status.
     2: "6819691a4d8d200da7db9908410d43ed4cb08d2875745ede261ffd8109a84194",
+    # 3: the governance-attack parameters in spec.simulator.
+    3: "aa3dd5aa9f9a0a0eb35ca977ee13502610c1be468822b32763c62f4f557597f1",
 }
 """sha256 of ``schema_digest`` per schema version; a recorded hash is never edited."""
 HEADER = (
