@@ -385,8 +385,26 @@ def run_summary(record: RunRecord, position: str) -> str:
             f"{t.stake_cast:,.1f}, quorum {t.quorum:g} {'met' if t.quorum_met else 'not met'}",
             f"  outcome    {outcome} (stake-weighted over votes cast; before influence: {before}"
             f"{'; changed by the cascade' if record.outcome_changed_by_cascade else ''})",
+            *_attack_lines(record),
         ]
     )
+
+
+def _attack_lines(record: RunRecord) -> list[str]:
+    """The governance attack of a run, if it has one."""
+    a = record.attack
+    if a is None:
+        return []
+    share = a.holders_stake or 1.0
+    without = "passed" if a.passed_without_attack else "failed"
+    return [
+        f"  attack     target {a.target} (without the attack: {without}); "
+        f"{'SUCCEEDED' if a.succeeded else 'did not flip the outcome'}",
+        f"             bought {a.bribed} holders ({a.bribed_abstainers} abstainers, "
+        f"{a.bribed_stake / share:.2%} of the voting power) for {a.spent / share:.2%} of a "
+        f"budget of {a.budget / share:.2%}; borrowed {a.borrowed_power / share:.2%}; "
+        f"{a.sybils} sybils with {a.sybil_edges} links",
+    ]
 
 
 def _ending(record: RunRecord) -> str:

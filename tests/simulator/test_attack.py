@@ -28,6 +28,8 @@ from simulator.attack import (
     run_attack,
     sybil_links,
 )
+from simulator.errors import ParameterError
+from simulator.memory import run_memory_bytes
 from simulator.model import Influence, influence_among_voters, simulate
 from simulator.network import build_network, erdos_renyi
 from simulator.outcome import Tally, tally, tally_votes
@@ -39,7 +41,7 @@ from simulator.population import (
     resolve_population,
 )
 from simulator.proposal import draw_vetted_proposal
-from simulator.reference import reference_influence, to_networkx
+from simulator.reference import reference_influence, reference_simulate, to_networkx
 from simulator.seeding import make_rng, run_seed
 
 OPT, R, W = Archetype.OPTIMIZER, Archetype.RETAIL, Archetype.WHALE
@@ -515,3 +517,14 @@ def test_attack_parameters_serialize_only_when_on() -> None:
     dumped = attack(attack_budget=0.1).model_dump(mode="json")
     assert dumped["attack_target"] == "auto" and dumped["attack_budget"] == 0.1
     assert "attack_sybils" not in dumped  # at its default
+
+
+def test_the_plain_reference_refuses_an_attack() -> None:
+    with pytest.raises(ParameterError, match="attack_target: the reference restates runs"):
+        reference_simulate(attack(agents=20, attack_budget=0.1), 1)
+
+
+def test_the_memory_estimate_counts_the_sybils() -> None:
+    # 1000 sybils of 10 links each: 10,000 more edges at 64 bytes and 1000 more nodes at 128
+    base = run_memory_bytes(attack(agents=1000))
+    assert run_memory_bytes(attack(agents=1000, attack_sybils=1000)) - base == 640_000 + 128_000

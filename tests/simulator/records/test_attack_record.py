@@ -202,3 +202,15 @@ def test_bad_attack_flags_are_one_line(
 ) -> None:
     assert main(flags) == 2
     assert capsys.readouterr().err.strip() == line
+
+
+def test_govsim_prints_the_attack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--agents", "150", "--attack-target", "fail", "--attack-borrowed-share", "4"]) == 0
+    out = capsys.readouterr().out
+    # 4 T borrowed against at most T of yes: a proposal that passes without it now fails
+    assert "  attack     target fail (without the attack: passed); SUCCEEDED" in out or (
+        "  attack     target fail (without the attack: failed); did not flip the outcome" in out
+    )
+    assert "borrowed 400.00%; 0 sybils with 0 links" in out
+    assert main(["--agents", "150"]) == 0
+    assert "attack" not in capsys.readouterr().out
