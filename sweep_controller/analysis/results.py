@@ -70,7 +70,7 @@ OUTCOME_COLUMNS: dict[str, str] = {
 """Outcome columns and what each means."""
 
 SCENARIO_COLUMNS: dict[str, tuple[str, object]] = {
-    "attack_target": ("the attacker's target, pass or fail ('' for a run without attack)", ""),
+    "attack_resolved_target": ("the attacker's target, pass or fail (an auto one resolved)", ""),
     "attack_passed_without": ("passed of the same run without the attack", False),
     "attack_succeeded": (
         "the attack flipped the outcome: passed is the target, attack_passed_without is not",
@@ -81,7 +81,8 @@ SCENARIO_COLUMNS: dict[str, tuple[str, object]] = {
     "attack_bribed": ("holders bought", -1),
 }
 """Outcome columns of the research scenarios, each with its meaning and its value in a run
-without the scenario. A column is in the table only when some run of the sweep has it."""
+without the scenario. A column is in the table only when some run of the sweep has it. No name is
+a simulator parameter's (a swept parameter is a column of its own)."""
 
 
 def _scenario_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def _scenario_row(record: dict[str, Any]) -> dict[str, Any]:
         return {}
     holders = attack["holders_stake"]
     return {
-        "attack_target": str(attack["target"]),
+        "attack_resolved_target": str(attack["target"]),
         "attack_passed_without": bool(attack["passed_without_attack"]),
         "attack_succeeded": bool(attack["succeeded"]),
         "attack_spent_share": attack["spent"] / holders if holders > 0 else math.nan,

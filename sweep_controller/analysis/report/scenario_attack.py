@@ -120,7 +120,7 @@ def attack_section(data: ReportData, out_dir: Path) -> Section | None:
         return None
     swept = data.collected.swept
     resource = next((name for name in RESOURCES if name in swept), None)
-    target = cols["attack_target"]
+    target = cols["attack_resolved_target"]
     eligible = (target != "") & (cols["attack_passed_without"] != (target == "pass"))
     lines, pooled = _line_groups(data, resource)
     if resource is None:
@@ -165,7 +165,7 @@ def _line_groups(
 ) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
     """One group of runs per combination of the other swept parameters (quorum first) that a
     line can show, and the swept parameters pooled instead."""
-    n = len(data.cols["attack_target"])
+    n = len(data.cols["attack_resolved_target"])
     names = [axis[0] for axis in data.axes if resource not in axis]
     names.sort(key=lambda name: name != "quorum")
     shown: list[str] = []

@@ -18,6 +18,7 @@ from kit.runs import open_output, task_lines
 from kit.specs import grid_doc, sweep_doc, write_spec
 from matplotlib.image import imread
 
+from simulator.params import SimParams
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.scenario_attack import attack_section, crossing
 from sweep_controller.analysis.results import (
@@ -73,7 +74,7 @@ def table(successes: dict[tuple[float, str], tuple[int, int]]) -> Collected:
     def add(budget: float, quorum: float, target: str, without: bool, won: bool) -> None:
         cols["attack_budget"].append(budget)
         cols["quorum"].append(quorum)
-        cols["attack_target"].append(target)
+        cols["attack_resolved_target"].append(target)
         cols["attack_passed_without"].append(without)
         cols["attack_succeeded"].append(won)
         cols["attack_spent_share"].append(budget)
@@ -156,7 +157,7 @@ def test_an_attack_sweep_collects_and_reports(tmp_path: Path) -> None:
     for i, run in enumerate(cols["run_index"]):
         a = records[int(run)]["attack"]
         assert cols["attack_succeeded"][i] == a["succeeded"]
-        assert cols["attack_target"][i] == a["target"]
+        assert cols["attack_resolved_target"][i] == a["target"]
     out = tmp_path / "report"
     result = sweepctl("report", spec, "--out", out)
     assert result.returncode == 0, result.stderr
@@ -174,3 +175,31 @@ def test_a_sweep_without_attack_keeps_its_columns(tmp_path: Path) -> None:
     )
     cols = collect(load_sweep(spec)).columns
     assert not any(name.startswith("attack") for name in cols)
+
+
+@pytest.mark.slow
+def test_runs_without_attack_in_an_attack_sweep_get_the_stand_ins(tmp_path: Path) -> None:
+    doc = grid_doc(
+        "mixed-e2e",
+        f"file://{tmp_path}/out",
+        parameters={"attack_target": {"values": ["none", "auto"]}},
+        replicates=3,
+    )
+    spec = write_spec(tmp_path / "mixed.yaml", doc)
+    summary = run_sweep(load_sweep(spec), workers=1, progress=False, handle_signals=False)
+    assert summary.exit_code == 0
+    cols = collect(load_sweep(spec)).columns
+    off = cols["attack_target"] == "none"  # the swept value, read as its default when left out
+    assert off.sum() == 3 and len(off) == 6
+    stand_ins = {name: missing for name, (_, missing) in SCENARIO_COLUMNS.items()}
+    assert cols["attack_resolved_target"][off].tolist() == [stand_ins["attack_resolved_target"]] * 3
+    assert set(cols["attack_resolved_target"][~off]) <= {"pass", "fail"}
+    assert cols["attack_bribed"][off].tolist() == [stand_ins["attack_bribed"]] * 3
+    assert np.isnan(cols["attack_spent_share"][off]).all()
+    assert not cols["attack_succeeded"].any()  # nothing to spend: nothing flips
+
+
+def test_no_outcome_column_is_named_like_a_parameter() -> None:
+    # a swept parameter is a column of the same table: an outcome of its name would clash
+    assert not (set(OUTCOME_COLUMNS) | set(SCENARIO_COLUMNS)) & set(SimParams.model_fields)
+    assert not set(SCENARIO_COLUMNS) & set(OUTCOME_COLUMNS)
