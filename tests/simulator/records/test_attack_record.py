@@ -25,7 +25,7 @@ from simulator.params import AgentRecords, SimParams
 from simulator.records.building import agent_columns, record_fields
 from simulator.records.io import write_agent_parquet
 from simulator.records.schema import SCHEMA_PATH
-from simulator.records.validate import check_json, check_record
+from simulator.records.validate import check_json, check_record, validate_file
 
 WHEN = datetime(2026, 1, 2, tzinfo=UTC)
 ATTACK = SimParams(
@@ -214,3 +214,16 @@ def test_govsim_prints_the_attack(capsys: pytest.CaptureFixture[str]) -> None:
     assert "borrowed 400.00%; 0 sybils with 0 links" in out
     assert main(["--agents", "150"]) == 0
     assert "attack" not in capsys.readouterr().out
+
+
+def test_attack_records_with_side_files_and_traces_validate(tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    flags = ["--agents", "300", "--runs", "2", "--attack-target", "auto", "--attack-budget",
+             "0.05", "--attack-sybils", "30", "--agent-records", "parquet", "--traces",
+             "parquet", "--output", str(out)]  # fmt: skip
+    assert main(flags) == 0
+    report = validate_file(out)
+    assert (report.valid, report.invalid) == (2, 0)
+    for line in out.read_text().splitlines():
+        r = json.loads(line)
+        assert r["traces"]["count"] == r["flips"]["total"] and r["attack"]["sybil_edges"] > 0
