@@ -36,6 +36,7 @@ from simulator.params import (
     AgentRecords,
     Archetype,
     ArchetypeMix,
+    AttackTarget,
     Calibration,
     CoalitionRevision,
     CoalitionRule,
@@ -85,6 +86,10 @@ FLAGS = {
     "delegate_share": "--delegate-share",
     "delegation_attachment": "--delegation-attachment",
     "delegation_override": "--delegation-override",
+    "attack_target": "--attack-target",
+    "attack_budget": "--attack-budget",
+    "attack_borrowed_share": "--attack-borrowed-share",
+    "attack_sybils": "--attack-sybils",
 }
 
 
@@ -233,6 +238,28 @@ def govsim_parser() -> argparse.ArgumentParser:
         "itself (default: 0)",
     )
     p.add_argument(
+        "--attack-target",
+        default=None,
+        help="governance attack (v0.5): the outcome the attacker wants, pass, fail or auto (the "
+        "opposite of the run's outcome without the attack); none (default) is no attack",
+    )
+    p.add_argument(
+        "--attack-budget",
+        default=None,
+        help="bribe budget as a share of the holders' total voting power, in [0, 10] (default: 0)",
+    )
+    p.add_argument(
+        "--attack-borrowed-share",
+        default=None,
+        help="voting power borrowed for the vote only (flash loan), as a share of the holders' "
+        "total, in [0, 4] (default: 0)",
+    )
+    p.add_argument(
+        "--attack-sybils",
+        default=None,
+        help="sybil accounts that vote with the attacker and join the network (default: 0)",
+    )
+    p.add_argument(
         "--agent-records",
         default=AgentRecords.INLINE.value,
         help="per-agent records: inline (default), parquet (side file) or none",
@@ -327,7 +354,8 @@ def _choice(
     | type[Traces]
     | type[CoalitionRule]
     | type[CoalitionRevision]
-    | type[DelegationMode],
+    | type[DelegationMode]
+    | type[AttackTarget],
 ) -> str | None:
     """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
@@ -377,6 +405,7 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     _choice("--delegation-mode", args.delegation_mode, DelegationMode)
     _choice("--coalition-rule", args.coalition_rule, CoalitionRule)
     _choice("--coalition-revision", args.coalition_revision, CoalitionRevision)
+    _choice("--attack-target", args.attack_target, AttackTarget)
     for name in (*POPULATION_FIELDS, *SCENARIO_FIELDS):
         if getattr(args, name) is not None:
             if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
@@ -427,6 +456,7 @@ def run_summary(record: RunRecord, position: str) -> str:
             f"{'; changed by the cascade' if record.outcome_changed_by_cascade else ''})",
             *_coalition_lines(record),
             *_delegation_lines(record),
+            *_attack_lines(record),
         ]
     )
 
@@ -460,6 +490,23 @@ def _delegation_lines(record: RunRecord) -> list[str]:
         f"  delegation {d.delegators} delegated to {d.delegates} delegates ({d.active_delegates} "
         f"voted), {d.overrides} overrode; power cast: top-10 share {w.top10_share:.1%} "
         f"(without delegation {wo.top10_share:.1%}), Nakamoto {w.nakamoto} ({wo.nakamoto})"
+    ]
+
+
+def _attack_lines(record: RunRecord) -> list[str]:
+    """The governance attack of a run, if it has one."""
+    a = record.attack
+    if a is None:
+        return []
+    share = a.holders_stake or 1.0
+    without = "passed" if a.passed_without_attack else "failed"
+    return [
+        f"  attack     target {a.target} (without the attack: {without}); "
+        f"{'SUCCEEDED' if a.succeeded else 'did not flip the outcome'}",
+        f"             bought {a.bribed} holders ({a.bribed_abstainers} abstainers, "
+        f"{a.bribed_stake / share:.2%} of the voting power) for {a.spent / share:.2%} of a "
+        f"budget of {a.budget / share:.2%}; borrowed {a.borrowed_power / share:.2%}; "
+        f"{a.sybils} sybils with {a.sybil_edges} links",
     ]
 
 

@@ -46,7 +46,11 @@ def run_memory_bytes(params: SimParams, agent_records: AgentRecords = AgentRecor
     per_agent = BYTES_PER_AGENT
     if agent_records is AgentRecords.INLINE:
         per_agent += BYTES_PER_INLINE_AGENT
-    return int(BYTES_PER_EDGE * params.expected_edges() + per_agent * params.agents)
+    # a governance attack's sybils join the network with the network's mean degree each
+    sybils = params.attack_sybils
+    sybil_links = sybils * min(params.expected_degree(), float(params.agents))
+    edges = params.expected_edges() + sybil_links
+    return int(BYTES_PER_EDGE * edges + per_agent * params.agents + BYTES_PER_AGENT * sybils)
 
 
 def _read_int(path: Path) -> int | None:

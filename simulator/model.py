@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 import numpy as np
 from scipy import sparse
 
 from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
+from simulator.attack import Attack, run_attack
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
 from simulator.coalition import SCENARIO as COALITIONS
 from simulator.coalition import BlocRounds, Blocs, round_zero_blocs, signal_sources
@@ -35,6 +37,7 @@ from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
     Archetype,
+    AttackTarget,
     RuleSet,
     Schedule,
     SimParams,
@@ -486,6 +489,9 @@ class RunResult:
         its own (unless delegated) plus delegated power."""
         return self.agents.stake if self.delegation is None else self.delegation.power
 
+    attack: Attack | None = None
+    """The governance attack, when the run has one (docs/model.md, section 11.3)."""
+
 
 def influence_among_voters(
     adjacency: sparse.csr_array,
@@ -599,31 +605,44 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
     blocs, votes0 = round_zero_blocs(
         params, agents.risk_tolerance, agents.is_whale, agents.stake, participated, utility > 0.0
     )
-    influence = influence_among_voters(
-        adjacency,
-        agents,
-        votes0,
-        participated,
+    rounds = partial(
+        influence_among_voters,
         conformity_threshold=params.conformity_threshold,
         max_rounds=params.cascade_rounds,
         rules=params.rules,
         schedule=params.schedule,
         update_fraction=params.update_fraction,
-        rng=rng,  # the schedule's draws come after who votes
-        trace=trace,
         blocs=blocs,
         bloc_rng=None if blocs is None else scenario_rng(seed, COALITIONS),
     )
+    degree = np.diff(adjacency.indptr).astype(np.int32, copy=False)
+    attack = None
+    if params.attack_target is AttackTarget.NONE:
+        # the schedule's draws come after who votes
+        influence = rounds(adjacency, agents, votes0, participated, rng=rng, trace=trace)
+    else:
+        attacked = run_attack(
+            params, seed, adjacency=adjacency, agents=agents, votes=votes0,
+            participated=participated, utility=utility, rounds=rounds, rng=rng, trace=trace,
+            power=agents.stake if delegation is None else delegation.power,
+        )  # fmt: skip
+        votes0, participated, degree = (
+            attacked.initial_votes,
+            attacked.participated,
+            attacked.degree,
+        )
+        influence, attack = attacked.influence, attacked.attack
     return RunResult(
         params=params,
         seed=seed,
         agents=agents,
         proposal=proposal,
-        degree=np.diff(adjacency.indptr).astype(np.int32, copy=False),
+        degree=degree,
         initial_votes=votes0,
         influence=influence,
         participated=participated,
         utility=utility,
         blocs=blocs,
         delegation=delegation,
+        attack=attack,
     )

@@ -10,12 +10,15 @@ voting power (``RunResult.voting_power``): the stake, or with delegation each vo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.model import RunResult
 from simulator.params import RuleSet
 from simulator.population import resolve_population
+
+if TYPE_CHECKING:
+    from simulator.model import RunResult
 
 __all__ = ["Tally", "tally", "tally_votes"]
 
@@ -60,9 +63,11 @@ def tally_votes(
 
 
 def tally(result: RunResult, *, initial: bool = False) -> Tally:
-    """The final (or, with ``initial``, the round-0) tally of a run."""
+    """The final (or, with ``initial``, the round-0) tally of a run; under a governance attack
+    the attacker's own votes (borrowed power, sybils) count too."""
     quorum = 0.0
     if result.params.rules is RuleSet.V0_5:
         quorum = resolve_population(result.params).quorum
     votes = result.initial_votes if initial else result.influence.final_votes
-    return tally_votes(result.voting_power, votes, result.participated, quorum)
+    t = tally_votes(result.voting_power, votes, result.participated, quorum)
+    return t if result.attack is None else result.attack.with_attacker(t)

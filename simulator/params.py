@@ -114,6 +114,16 @@ class DelegationMode(StrEnum):
     """The delegate whose preferences are closest to the holder's own."""
 
 
+class AttackTarget(StrEnum):
+    """The outcome a governance attacker wants (docs/model.md, section 11.3); none: no attack."""
+
+    NONE = "none"
+    AUTO = "auto"
+    """The opposite of the outcome the same run gives without the attack."""
+    PASS = "pass"
+    FAIL = "fail"
+
+
 DEFAULT_RULES = RuleSet.V0_5
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
@@ -299,12 +309,61 @@ class SimParams(BaseModel):
         description="Probability that a delegator who votes and disagrees with its delegate "
         "(or whose delegate abstains) votes itself with its own power.",
     )
+    # governance attack (docs/model.md, section 11.3); off while attack_target is none
+    attack_target: AttackTarget = Field(
+        AttackTarget.NONE,
+        description="Outcome the attacker wants: pass, fail, auto (the opposite of the run's "
+        "outcome without the attack) or none (no attack).",
+    )
+    attack_budget: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="Bribe budget as a share of the holders' total voting power; a holder's "
+        "price is its voting power times 1 + how strongly it prefers the other side.",
+    )
+    attack_borrowed_share: float = Field(
+        0.0,
+        ge=0,
+        le=4,
+        description="Voting power the attacker borrows for the vote only (flash loan), as a "
+        "share of the holders' total voting power.",
+    )
+    attack_sybils: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="Sybil accounts of negligible stake that vote with the attacker and join "
+        "the influence network.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.network_density is not None and self.mean_degree is not None:
             raise ValueError("give either network_density or mean_degree, not both")
         self._check_coalitions()
+        on = self.scenarios_on()
+        if len(on) > 1:
+            raise PydanticCustomError(
+                "scenarios",
+                "{path}: {reason}",
+                {
+                    "path": on[1],
+                    "reason": f"a run has one research scenario at a time, and {on[0]} is on "
+                    "already (docs/model.md, section 11: combined scenarios are not modelled)",
+                },
+            )
+        if self.attack_target is AttackTarget.NONE:
+            for name in ATTACK_RESOURCES:
+                if getattr(self, name) != type(self).model_fields[name].default:
+                    raise PydanticCustomError(
+                        "attack_off",
+                        "{path}: {reason}",
+                        {
+                            "path": name,
+                            "reason": "needs attack_target auto, pass or fail (it is none)",
+                        },
+                    )
         if self.rules is RuleSet.V0_5:
             self._v05_defaults()
             self._check_delegation()
@@ -411,6 +470,15 @@ class SimParams(BaseModel):
                 data.pop(name, None)
         return data
 
+    def scenarios_on(self) -> list[str]:
+        """The research scenarios this run switches on, each named by its switch parameter."""
+        switches = {
+            "coalition_rule": self.coalition_rule is not CoalitionRule.NONE,
+            "delegation_rate": self.delegation_rate > 0,
+            "attack_target": self.attack_target is not AttackTarget.NONE,
+        }
+        return [name for name, on in switches.items() if on]
+
     def expected_degree(self) -> float:
         """Mean degree implied by ``network_density`` or ``mean_degree``."""
         if self.mean_degree is not None:
@@ -457,7 +525,14 @@ DELEGATION_FIELDS: tuple[str, ...] = (
 )
 """Parameters of the delegation scenario (docs/model.md, section 11.2)."""
 
-SCENARIO_FIELDS: tuple[str, ...] = (*COALITION_FIELDS, *DELEGATION_FIELDS)
+
+ATTACK_RESOURCES: tuple[str, ...] = ("attack_budget", "attack_borrowed_share", "attack_sybils")
+"""What a governance attacker spends; each needs ``attack_target`` other than none."""
+
+ATTACK_FIELDS: tuple[str, ...] = ("attack_target", *ATTACK_RESOURCES)
+"""Parameters of the governance-attack scenario (docs/model.md, section 11.3)."""
+
+SCENARIO_FIELDS: tuple[str, ...] = (*COALITION_FIELDS, *DELEGATION_FIELDS, *ATTACK_FIELDS)
 """Parameters of the research scenarios (docs/model.md, section 11). Each scenario's fields
 default to "off"; they need rules v0.5, and at their defaults they are left out of the serialized
 parameters, so runs without scenarios keep their records and spec hashes. Each scenario appends

@@ -22,12 +22,14 @@ from scipy import sparse
 from simulator.agents import Agents, draw_agents
 from simulator.coalition import SCENARIO as COALITIONS
 from simulator.coalition import Blocs
+from simulator.errors import ParameterError
 from simulator.model import OPTIMIZER_HURDLE, Ending, Influence, RunResult
 from simulator.network import build_network
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_UPDATE_FRACTION,
     Archetype,
+    AttackTarget,
     CoalitionRevision,
     CoalitionRule,
     RuleSet,
@@ -423,6 +425,9 @@ def reference_threshold_cascade(
 def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
     """A whole run with the reference rules (draws shared with the engine); ``trace`` keeps
     the flips in ``influence.trace``, as the engine's ``simulate`` does."""
+    if params.attack_target is not AttackTarget.NONE:
+        # the attack's influence rounds are checked against the reference in tests of attack.py
+        raise ParameterError("attack_target: the reference restates runs without attack only")
     rng = make_rng(seed)
     if params.rules is RuleSet.V0_5:
         population = resolve_population(params)

@@ -89,7 +89,7 @@ _FIELDS = {name: _base_type(info) for name, info in AgentRecord.model_fields.ite
 
 AGENT_COLUMNS: tuple[str, ...] = tuple(AgentRecord.model_fields)
 """Columns of a Parquet side file: the fields of a per-agent record, in order."""
-SCENARIO_COLUMNS: tuple[tuple[str, ...], ...] = (DELEGATION_COLUMNS,)
+SCENARIO_COLUMNS: tuple[tuple[str, ...], ...] = (DELEGATION_COLUMNS, ("bribed",))
 """Groups of columns a research scenario adds: a side file (and an inline record) has all of a
 group or none of it, and never null in them."""
 _OPTIONAL = frozenset(name for group in SCENARIO_COLUMNS for name in group)
@@ -136,6 +136,10 @@ class AgentColumns:
     whale: np.ndarray
     """bool: the agent is a whale."""
     risk_tolerance: np.ndarray
+    bribed: np.ndarray
+    """bool; false where the record has null or no such column."""
+    bribed_given: int
+    """Rows that give ``bribed`` (not null)."""
     delegate: np.ndarray | None = None
     """Delegation columns (None when the rows have none): int64; -1 where a row lacks it."""
     delegated_power: np.ndarray | None = None
@@ -173,6 +177,8 @@ class AgentColumns:
             whale=np.array([a.archetype is Archetype.WHALE for a in agents], dtype=np.bool_),
             risk_tolerance=np.array([a.risk_tolerance for a in agents], dtype=np.float64),
             **_inline_delegation(agents, ints),
+            bribed=np.array([bool(a.bribed) for a in agents], dtype=np.bool_),
+            bribed_given=sum(a.bribed is not None for a in agents),
         )
 
     @classmethod
@@ -213,6 +219,8 @@ class AgentColumns:
             ).astype(np.bool_),
             risk_tolerance=_numpy(batch.column("risk_tolerance"), fill=0.0).astype(np.float64),
             **_batch_delegation(batch, names),
+            bribed=column("bribed", False, False).astype(np.bool_),
+            bribed_given=rows - batch.column("bribed").null_count if "bribed" in names else 0,
         )
 
 
@@ -294,6 +302,40 @@ class _AgentTally:
         # whale coalitions: a member's round-0 vote is its bloc's, checked once all rows are in
         self.coalitions = None if record.coalitions is None else CoalitionRows(record)
         self.delegation = DelegationRows(record, label)
+        attack = record.attack
+        self.sybils = 0 if attack is None else attack.sybils
+        self.bribed = self.bribed_given = 0
+        self.bribed_stake: list[float] = []
+
+    def _bribed_rows(self, c: AgentColumns, offset: int) -> list[str]:
+        """A bought agent votes, for the attacker's target from round 0, and never flips."""
+        attack = self.record.attack
+        if attack is None:
+            return []
+        target = attack.target == "pass"
+        lab = self.label
+        p = row_problems(
+            lab,
+            c.bribed & ~c.participated,
+            offset,
+            lambda i: "participated: false, but the agent is bribed (a bought agent votes)",
+        )
+        p += row_problems(
+            lab,
+            c.bribed & (c.initial_vote != target),
+            offset,
+            lambda i: (
+                f"initial_vote: {_json(c.initial_vote[i])}, but the agent is bribed and the "
+                f"attack's target is {attack.target}"
+            ),
+        )
+        p += row_problems(
+            lab,
+            c.bribed & (c.flip_count > 0),
+            offset,
+            lambda i: f"flip_count: {c.flip_count[i]}, but the agent is bribed (it never flips)",
+        )
+        return p
 
     def add(self, c: AgentColumns, offset: int) -> None:
         """Check one batch row by row and add it to the sums."""
@@ -371,6 +413,7 @@ class _AgentTally:
                 final_vote=c.final_vote,
                 flip_count=c.flip_count,
             )
+        known &= ~c.bribed  # a bought vote is the attacker's target
         p += row_problems(
             lab,
             known & ((c.utility > 0) != c.initial_vote),
@@ -389,12 +432,17 @@ class _AgentTally:
                 f"{c.flip_count[i]} (following the whales against one's vote is a flip)"
             ),
         )
+        most = n - 1 + self.sybils
         p += row_problems(
             lab,
-            c.degree > n - 1,
+            c.degree > most,
             offset,
-            lambda i: f"degree: {c.degree[i]} exceeds params.agents - 1 = {n - 1}",
+            lambda i: (
+                f"degree: {c.degree[i]} exceeds params.agents - 1 = {n - 1}"
+                + (f" plus attack.sybils = {self.sybils}" if self.sybils else "")
+            ),
         )
+        p += self._bribed_rows(c, offset)
 
         self.rows += len(ids)
         self.voters += int(np.count_nonzero(c.participated))
@@ -406,7 +454,10 @@ class _AgentTally:
         self.yes_initial += int(np.count_nonzero(c.initial_vote & voted))
         self.yes_final += int(np.count_nonzero(c.final_vote & voted))
         self.degree_sum += int(c.degree.sum())
+        self.bribed += int(np.count_nonzero(c.bribed))
+        self.bribed_given += c.bribed_given
         stake = np.where(finite, c.stake, 0.0)
+        self.bribed_stake.append(float(stake[c.bribed].sum()))
         self.stakes["total"].append(float(stake.sum()))
         # votes weigh by voting power: the stake, or with delegation the voting_power column
         power = stake if c.voting_power is None else np.nan_to_num(c.voting_power, posinf=0.0)
@@ -418,8 +469,41 @@ class _AgentTally:
         first = np.clip(c.flip_round, 0, rounds)
         self.first_flips += np.bincount(first, minlength=rounds + 1)[: rounds + 1]
 
+    def _attacker(self) -> None:
+        """Add the attacker's own votes (sybils, borrowed power) to the sums, as the run-level
+        tallies count them, and compare the bought agents with the ``attack`` block."""
+        a, p = self.record.attack, self.problems
+        if a is None:
+            if self.bribed_given:
+                p.append(f"agents: {self.bribed_given} rows give bribed, but the run has no attack")
+            return
+        if self.bribed_given != self.rows:
+            p.append(
+                f"agents: {self.rows - self.bribed_given} rows lack bribed, but the run has an "
+                "attack (every row gives it)"
+            )
+        extra_votes = a.sybils + (1 if a.borrowed_power > 0 else 0)
+        extra_stake = a.borrowed_power + a.sybils * a.sybil_stake
+        side = "yes" if a.target == "pass" else "no"
+        self.voters += extra_votes
+        if side == "yes":
+            self.yes_initial += extra_votes
+            self.yes_final += extra_votes
+        for key in ("total", f"initial.{side}", f"final.{side}"):
+            self.stakes[key].append(extra_stake)
+        self.degree_sum += a.sybil_edges  # each link is in one holder's row and one sybil's
+        if self.bribed != a.bribed:
+            p.append(f"attack.bribed: {a.bribed}, but {self.bribed} agents have bribed true")
+        bought = math.fsum(self.bribed_stake)
+        if not stakes_agree(bought, a.bribed_stake):
+            p.append(
+                f"attack.bribed_stake: {a.bribed_stake}, but the stakes of the bribed agents sum "
+                f"to {bought}"
+            )
+
     def finish(self) -> list[str]:
         """Row problems plus the disagreements between the sums and the record's tallies."""
+        self._attacker()
         r, p = self.record, self.problems
         if self.flip_sum != r.flips.total:
             p.append(
@@ -537,6 +621,10 @@ def check_side_file(r: RunRecord, base_dir: Path) -> list[str]:
     columns = _check_columns(schema)
     if columns:
         return p + columns
+    if "bribed" in schema.names and r.attack is None:
+        p.append("agent_records.path column bribed: present, but the run has no attack")
+    if "bribed" not in schema.names and r.attack is not None:
+        p.append("agent_records.path column bribed: missing, but the run has an attack")
     if rows != ref.count:
         p.append(f"agent_records.count: {ref.count}, but {ref.path} has {rows} rows")
     tally = _AgentTally(r, _side_row)

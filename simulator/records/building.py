@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 import simulator
+from simulator.attack import Attack
 from simulator.coalition import summarize
 from simulator.concentration import PowerProfile, gini_and_nakamoto
 from simulator.delegation import DelegationSummary
@@ -40,9 +41,35 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _count(votes: np.ndarray, participated: np.ndarray) -> dict[str, int]:
+def _count(votes: np.ndarray, participated: np.ndarray, attack: Attack | None) -> dict[str, int]:
     yes = int(np.count_nonzero(votes & participated))
-    return {"yes": yes, "no": int(np.count_nonzero(participated)) - yes}
+    no = int(np.count_nonzero(participated)) - yes
+    if attack is not None:  # the attacker's own votes: its sybils and the borrowed power
+        extra = attack.attacker_voters
+        yes, no = (yes + extra, no) if attack.target_yes else (yes, no + extra)
+    return {"yes": yes, "no": no}
+
+
+def _attack(result: RunResult, passed: bool) -> dict[str, Any]:
+    """The record's ``attack`` block."""
+    a = result.attack
+    assert a is not None
+    return {
+        "target": "pass" if a.target_yes else "fail",
+        "passed_without_attack": a.passed_without,
+        "quorum_met_without_attack": a.quorum_met_without,
+        "succeeded": a.succeeded(passed),
+        "holders_stake": a.holders_stake,
+        "budget": a.budget,
+        "spent": a.spent,
+        "bribed": int(np.count_nonzero(a.bribed)),
+        "bribed_abstainers": a.bribed_abstainers,
+        "bribed_stake": float(result.agents.stake[a.bribed].sum()),
+        "borrowed_power": a.borrowed_power,
+        "sybils": a.sybils,
+        "sybil_stake": a.sybil_stake,
+        "sybil_edges": a.sybil_edges,
+    }
 
 
 def _cascade(result: RunResult) -> dict[str, Any]:
@@ -57,6 +84,7 @@ def _cascade(result: RunResult) -> dict[str, Any]:
 def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
     """Per-agent records as columns (``flip_round`` 0 means never flipped)."""
     a, f = result.agents, result.influence
+    scenario = {} if result.attack is None else {"bribed": result.attack.bribed}
     return {
         "id": np.arange(len(a), dtype=np.int64),
         "archetype": a.archetype,
@@ -73,6 +101,7 @@ def agent_columns(result: RunResult) -> dict[str, np.ndarray]:
         "utility": result.utility,
         "whale_signal_follows": f.whale_follows,
         **_delegation_columns(result),
+        **scenario,
     }
 
 
@@ -136,7 +165,11 @@ def record_fields(
     f = result.influence
     voted = result.participated
     before, after = tally(result, initial=True), tally(result)
-    cast_gini, cast_nakamoto = gini_and_nakamoto(result.voting_power[voted])
+    attack = result.attack
+    cast_power = result.voting_power[voted]
+    if attack is not None:
+        cast_power = np.concatenate([cast_power, attack.attacker_stakes()])
+    cast_gini, cast_nakamoto = gini_and_nakamoto(cast_power)
     agents: list[dict[str, Any]] | None = None
     if isinstance(agent_records, AgentRecordsRef):
         ref = agent_records.model_dump(mode="json")
@@ -164,14 +197,14 @@ def record_fields(
         "calibration": result.params.calibration.value,
         "proposal": {"risk": p.risk, "yield": p.yield_, "complexity": p.complexity},
         "turnout": {
-            "votes_cast": int(np.count_nonzero(voted)),
+            "votes_cast": int(np.count_nonzero(voted)) + (attack.attacker_voters if attack else 0),
             "stake_cast": after.cast,
             "quorum": after.quorum,
             "quorum_met": after.quorum_met,
         },
         "votes": {
-            "initial": _count(result.initial_votes, voted),
-            "final": _count(f.final_votes, voted),
+            "initial": _count(result.initial_votes, voted, attack),
+            "final": _count(f.final_votes, voted, attack),
             "weighted": {
                 "initial": _stake(before),
                 "final": _stake(after),
@@ -197,6 +230,7 @@ def record_fields(
         "agents": agents,
         "traces": None if traces is None else traces.model_dump(mode="json"),
         **scenarios,
+        **({} if attack is None else {"attack": _attack(result, after.passed)}),
     }
     if result.blocs is not None:  # whale coalitions; the block is absent when they are off
         fields["coalitions"] = _coalitions(result)

@@ -25,6 +25,7 @@ from simulator.records.agent_rows import (
     check_side_file,
     stakes_agree,
 )
+from simulator.records.attack_rules import attacker_votes, check_attack
 from simulator.records.coalition_checks import check_coalition_block
 from simulator.records.delegation_rows import check_delegation_block
 from simulator.records.schema import RunRecord, Stake
@@ -41,6 +42,7 @@ def check_consistency(record: RunRecord, *, base_dir: Path | None = None) -> lis
     """
     problems = _check_settings(record)
     problems += _check_tallies(record)
+    problems += check_attack(record)
     problems += _check_agent_records(record, base_dir)
     problems += check_trace_ref(record)
     problems += check_coalition_block(record)
@@ -72,8 +74,10 @@ def _check_settings(r: RunRecord) -> list[str]:
 def _check_tallies(r: RunRecord) -> list[str]:
     p: list[str] = []
     n, v, f, cast = r.params.agents, r.votes, r.flips, r.turnout.votes_cast
-    if cast > n:
-        p.append(f"turnout.votes_cast: {cast} exceeds params.agents = {n}")
+    attackers = attacker_votes(r)
+    if cast > n + attackers:
+        more = f" plus the attacker's {attackers} own votes" if attackers else ""
+        p.append(f"turnout.votes_cast: {cast} exceeds params.agents = {n}{more}")
     for phase in ("initial", "final"):
         c = getattr(v, phase)
         if c.yes + c.no != cast:

@@ -223,6 +223,11 @@ class AgentRecord(_Strict):
         None,
         description="Delegation: a delegator that voted itself with its own stake.",
     )
+    bribed: bool | None = Field(
+        None,
+        description="Governance attack only (absent otherwise): a vote buyer bought the agent, "
+        "which votes for the target from round 0 and never flips.",
+    )
 
 
 class AgentRecordsRef(_Strict):
@@ -279,7 +284,47 @@ class CoalitionRecord(_Strict):
     )
 
 
-OPTIONAL_BLOCKS: tuple[str, ...] = ("coalitions", "delegation")
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class AttackRecord(_Strict):
+    """A governance attack (docs/model.md, section 11.3): what the attacker spent and whether it
+    flipped the outcome. Voting power is in tokens; the holders are the run's agents."""
+
+    target: Literal["pass", "fail"] = Field(
+        description="The outcome the attacker wants (an auto target resolved)."
+    )
+    passed_without_attack: bool = Field(
+        description="votes.passed of the same run (same draws) without the attack."
+    )
+    quorum_met_without_attack: bool = Field(
+        description="turnout.quorum_met of the same run without the attack."
+    )
+    succeeded: bool = Field(
+        description="The attack flipped the outcome: votes.passed is the target and "
+        "passed_without_attack is not."
+    )
+    holders_stake: NonNegativeFloat = Field(
+        description="Total voting power of the holders (the agents): the unit of the budget."
+    )
+    budget: NonNegativeFloat = Field(
+        description="Tokens the attacker may pay for votes: params.attack_budget × holders_stake."
+    )
+    spent: NonNegativeFloat = Field(description="Tokens paid for the holders bought (<= budget).")
+    bribed: NonNegativeInt = Field(description="Holders bought (per-agent bribed true).")
+    bribed_abstainers: NonNegativeInt = Field(
+        description="Bought holders that would not have voted."
+    )
+    bribed_stake: NonNegativeFloat = Field(description="Voting power of the holders bought.")
+    borrowed_power: NonNegativeFloat = Field(
+        description="Voting power borrowed for the vote only (flash loan), cast for the target."
+    )
+    sybils: NonNegativeInt = Field(description="Sybil accounts (params.attack_sybils).")
+    sybil_stake: NonNegativeFloat = Field(description="Voting power of each sybil account.")
+    sybil_edges: NonNegativeInt = Field(description="Links between sybils and holders.")
+
+
+OPTIONAL_BLOCKS: tuple[str, ...] = ("coalitions", "delegation", "attack")
 """Top-level blocks of research scenarios: written only when the scenario is on, so the record of
 a run without scenarios is byte for byte what it was before they existed."""
 
@@ -341,6 +386,11 @@ class RunRecord(_Strict):
         "absent otherwise.",
     )
 
+    attack: AttackRecord | None = Field(
+        None,
+        description="The run's governance attack; absent when the run has none.",
+    )
+
     # Scenario blocks (``OPTIONAL_BLOCKS``) are left out when the scenario is off. An ``exclude``
     # keeps pydantic-core's direct JSON path (a wrap serializer would build every inline agent as a
     # Python dict first: twice the time of a large record's dump).
@@ -356,8 +406,12 @@ class RunRecord(_Strict):
         absent: dict[str, Any] = {
             name: True for name in OPTIONAL_BLOCKS if getattr(self, name) is None
         }
-        if self.delegation is None and self.agents is not None:
-            absent["agents"] = {"__all__": set(AGENT_DELEGATION_FIELDS)}
+        if self.agents is not None:
+            fields = set(AGENT_DELEGATION_FIELDS) if self.delegation is None else set()
+            if self.attack is None:
+                fields.add("bribed")
+            if fields:
+                absent["agents"] = {"__all__": fields}
         if not absent:
             return kwargs
         exclude = kwargs.get("exclude")

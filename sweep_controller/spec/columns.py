@@ -10,13 +10,15 @@ table and a valid ``spec.objective.outcome`` (if numeric) at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.params import COALITION_FIELDS, DELEGATION_FIELDS, SimParams
+from simulator.params import ATTACK_FIELDS, COALITION_FIELDS, DELEGATION_FIELDS, SimParams
 
 __all__ = [
+    "ATTACK_COLUMNS",
     "CATEGORICAL_OUTCOMES",
     "COALITION_COLUMNS",
     "DELEGATION_COLUMNS",
@@ -249,6 +251,38 @@ class ScenarioColumns:
         )
 
 
+ATTACK_COLUMNS: dict[str, tuple[str, Any]] = {
+    "attack_resolved_target": ("the attacker's target, pass or fail (an auto one resolved)", ""),
+    "attack_passed_without": ("passed of the same run without the attack", False),
+    "attack_succeeded": (
+        "the attack flipped the outcome: passed is the target, attack_passed_without is not",
+        False,
+    ),
+    "attack_spent_share": ("tokens paid for votes / the holders' total voting power", math.nan),
+    "attack_bribed_share": ("voting power bought / the holders' total voting power", math.nan),
+    "attack_bribed": ("holders bought", -1),
+}
+"""Governance-attack columns (docs/model.md, 11.3), each with its value in a run without an
+attack. No name is a simulator parameter's (a swept parameter is a column of its own)."""
+
+
+def _attack_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """Governance-attack columns of a record: read off its ``attack`` block, or the fill values
+    without one."""
+    attack = record.get("attack")
+    if attack is None:
+        return {name: fill for name, (_, fill) in ATTACK_COLUMNS.items()}
+    holders = attack["holders_stake"]
+    return {
+        "attack_resolved_target": str(attack["target"]),
+        "attack_passed_without": bool(attack["passed_without_attack"]),
+        "attack_succeeded": bool(attack["succeeded"]),
+        "attack_spent_share": attack["spent"] / holders if holders > 0 else math.nan,
+        "attack_bribed_share": attack["bribed_stake"] / holders if holders > 0 else math.nan,
+        "attack_bribed": int(attack["bribed"]),
+    }
+
+
 SCENARIOS: tuple[ScenarioColumns, ...] = (
     ScenarioColumns(
         "coalitions",
@@ -257,6 +291,12 @@ SCENARIOS: tuple[ScenarioColumns, ...] = (
         _coalition_columns,
     ),
     ScenarioColumns("delegation", DELEGATION_FIELDS, DELEGATION_COLUMNS, delegation_row),
+    ScenarioColumns(
+        "attack",
+        ATTACK_FIELDS,
+        {name: meaning for name, (meaning, _) in ATTACK_COLUMNS.items()},
+        _attack_columns,
+    ),
 )
 """Every research scenario's columns, in table order."""
 
@@ -273,10 +313,15 @@ def used_scenarios(spec: Any) -> tuple[ScenarioColumns, ...]:
 
 RATE_OUTCOMES: frozenset[str] = frozenset(
     {"passed", "passed_initial", "outcome_changed_by_cascade", "quorum_met"}
-    | {name for name, (_, fill) in COALITION_COLUMNS.items() if isinstance(fill, bool)}
+    | {
+        name
+        for columns in (COALITION_COLUMNS, ATTACK_COLUMNS)
+        for name, (_, fill) in columns.items()
+        if isinstance(fill, bool)
+    }
 )
 """Boolean outcomes: their mean over runs is a rate in [0, 1] (the pass rate for ``passed``)."""
-CATEGORICAL_OUTCOMES: frozenset[str] = frozenset({"cascade_ending"})
+CATEGORICAL_OUTCOMES: frozenset[str] = frozenset({"cascade_ending", "attack_resolved_target"})
 """Outcomes that are labels, not numbers: they have no mean."""
 OBJECTIVE_OUTCOMES: tuple[str, ...] = tuple(
     name for name in (*OUTCOME_COLUMNS, *SCENARIO_COLUMNS) if name not in CATEGORICAL_OUTCOMES

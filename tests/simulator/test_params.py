@@ -106,3 +106,20 @@ def test_cli_rejects_bad_rule_flags_naming_the_flag(argv: list[str], message: st
     with pytest.raises(UsageError) as info:
         cli(*argv)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"coalition_rule": "leader"}, {"delegation_rate": 0.5}),
+        ({"coalition_rule": "stake_majority"}, {"attack_target": "auto"}),
+        ({"delegation_rate": 0.2}, {"attack_target": "pass", "attack_budget": 0.1}),
+    ],
+)
+def test_one_research_scenario_per_run(first: dict[str, object], second: dict[str, object]) -> None:
+    """Scenarios are modelled one at a time: two at once is one error naming the second."""
+    SimParams(**first)
+    SimParams(**second)
+    with pytest.raises(ValidationError, match=r"one research scenario at a time") as info:
+        SimParams(**first, **second)
+    assert next(iter(second)) in str(info.value)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.pages import Section
+from sweep_controller.analysis.report.scenario_attack import attack_section
 from sweep_controller.analysis.report.scenario_coalitions import coalition_section
 from sweep_controller.analysis.report.scenario_delegation import delegation_section
 
@@ -20,7 +21,11 @@ __all__ = ["SCENARIO_SECTIONS", "scenario_sections"]
 
 SectionMaker = Callable[[ReportData, Path], Section | None]
 
-SCENARIO_SECTIONS: tuple[SectionMaker, ...] = (coalition_section, delegation_section)
+SCENARIO_SECTIONS: tuple[SectionMaker, ...] = (
+    coalition_section,
+    delegation_section,
+    attack_section,
+)
 
 
 def scenario_sections(data: ReportData, out_dir: Path) -> list[Section]:

@@ -132,7 +132,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "schedule, update_fraction, archetype_mix, calibration, stake_tail, "
         "proposal_favourability, quorum, coalition_rule, coalition_size, coalition_span, "
         "coalition_revision, delegation_rate, delegation_mode, delegate_share, "
-        "delegation_attachment, delegation_override",
+        "delegation_attachment, delegation_override, attack_target, attack_budget, "
+        "attack_borrowed_share, attack_sybils",
     ),
     (
         "unknown output key",
@@ -142,7 +143,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
     (
         "not a simulator parameter",
         (("spec.parameters.whales", {"values": [1]}),),
-        "spec.parameters.whales: not a simulator parameter; valid names: agents, calibration, "
+        "spec.parameters.whales: not a simulator parameter; valid names: agents, "
+        "attack_borrowed_share, attack_budget, attack_sybils, attack_target, calibration, "
         "cascade_rounds, coalition_revision, coalition_rule, coalition_size, coalition_span, "
         "conformity_threshold, delegate_share, delegation_attachment, delegation_mode, "
         "delegation_override, delegation_rate, influence_model, mean_degree, network_density, "
@@ -467,6 +469,10 @@ def test_sweepable_parameters_and_kinds_come_from_simparams() -> None:
         "delegate_share": ParamKind.FLOAT,
         "delegation_attachment": ParamKind.FLOAT,
         "delegation_override": ParamKind.FLOAT,
+        "attack_target": ParamKind.CHOICE,
+        "attack_budget": ParamKind.FLOAT,
+        "attack_borrowed_share": ParamKind.FLOAT,
+        "attack_sybils": ParamKind.INT,
     }
     assert set(PARAM_KINDS) < set(SimParams.model_fields)
 
