@@ -26,7 +26,8 @@
 # caller's kubeconfig is never touched. Files under scripts/e2e/ (the test suite validates each of
 # them offline against the Kubernetes 1.31 schemas, the CRD and the chart's values schema):
 #   kind-config.yaml     one node, its node image pinned by digest
-#   s3-credentials.yaml  throwaway S3 keys: the workers' credentials Secret and SeaweedFS's identity
+#   s3-credentials.yaml  throwaway S3 keys: the credentials Secret of the workers and the controller,
+#                        and SeaweedFS's identity
 #   s3-credentials-govsim-b.yaml  the same keys for the workers in namespace govsim-b
 #   seaweedfs.yaml       the S3 server (pinned image), create-bucket.yaml its bucket
 #   values-kind.yaml     chart values: S3 endpoint and credentials Secret (the image comes from IMAGE)

@@ -2,14 +2,20 @@
 # role trusts exactly one Kubernetes service account (namespace and name in the token's sub).
 #   govsim-worker:      what a task does under the results prefix (list, read, write, delete its
 #                       failure marker, abort its own multipart uploads), nothing else;
-#   govsim-controller:  no AWS permission: the operator talks only to the Kubernetes API (its
-#                       role exists so that the chart's service account annotation resolves);
+#   govsim-controller:  what the controller does for adaptive sweeps (method optuna) between
+#                       rounds: list and read under the results prefix (round files, task
+#                       manifests and records), create round files (<prefix>/<sweep>/rounds/*),
+#                       nothing else: no task results, no delete; grid and sampled sweeps make it
+#                       no AWS call at all;
 #   cluster-autoscaler: describe Auto Scaling groups, resize only this cluster's groups.
+# Both govsim roles use the results bucket's data key only through S3 (kms:ViaService).
 #
-# The worker policy follows from the code: tests/infra/test_worker_s3_policy.py runs workers
-# through success, failure, retry, a held lease and an interrupted multipart upload against a
-# real S3 server, records every S3 call, and checks each against this policy as Terraform
-# renders it, and that the policy grants nothing the worker never does.
+# Both govsim policies follow from the code: tests/infra/test_worker_s3_policy.py runs workers
+# through success, failure, retry, a held lease and an interrupted multipart upload, and
+# tests/infra/test_controller_s3_policy.py runs the controller through a 3-round adaptive sweep
+# (a tolerated failed task, a round file another planner stored first), against a real S3
+# server; each records every S3 call, and checks each against its policy as Terraform renders
+# it, and that the policy grants nothing the code never does.
 
 locals {
   oidc_issuer_host = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
@@ -29,6 +35,15 @@ locals {
     }
   }
 
+  # The data key, only when S3 uses it for a read (decrypt) or a write (a new data key).
+  use_data_key_through_s3 = {
+    Sid       = "UseDataKeyThroughS3"
+    Effect    = "Allow"
+    Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+    Resource  = [aws_kms_key.data.arn]
+    Condition = local.s3_kms_via_service
+  }
+
   worker_policy = {
     Version = "2012-10-17"
     Statement = [
@@ -43,13 +58,31 @@ locals {
         Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
         Resource = [local.results_prefix_arn]
       },
+      local.use_data_key_through_s3,
+    ]
+  }
+
+  controller_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      local.list_results_prefix,
       {
-        Sid       = "UseDataKeyThroughS3"
-        Effect    = "Allow"
-        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
-        Resource  = [aws_kms_key.data.arn]
-        Condition = local.s3_kms_via_service
+        # Round files, and the manifests and records of the rounds' tasks.
+        Sid      = "ReadResultsPrefix"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = [local.results_prefix_arn]
       },
+      {
+        # A round's points, <prefix>/<sweep>/rounds/RRRR.json, created if absent (If-None-Match;
+        # the first writer wins). An IAM wildcard also matches "/", so this names every key with
+        # a "rounds" segment below the prefix: only round files have one (execution/layout.py).
+        Sid      = "CreateRoundFiles"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = ["${local.results_bucket_arn}/${var.results_prefix}/*/rounds/*"]
+      },
+      local.use_data_key_through_s3,
     ]
   }
 
@@ -105,7 +138,7 @@ locals {
       namespace        = local.k8s_namespace
       service_account  = local.controller_service_account
       extra_namespaces = []
-      policy           = null
+      policy           = local.controller_policy
     }
     cluster-autoscaler = {
       namespace        = local.autoscaler_namespace

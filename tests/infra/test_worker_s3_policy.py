@@ -16,25 +16,30 @@ ListObjectsV2 of at most one key under its own prefix (``S3Store._require_bucket
 prefix-conditioned s3:ListBucket grant covers; a HeadBucket would need s3:ListBucket on the whole
 bucket.
 
-The controller makes no AWS call at all (it talks to the Kubernetes API only); the last test holds
-its code to that and its role to no policy.
+The evaluation (call -> IAM requests -> policy) lives in ``kit.iam``, shared with
+tests/infra/test_controller_s3_policy.py, which derives the controller's policy the same way.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import threading
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import grimp
 import pytest
-from kit.infra import Terraform
-from kit.servers import SeaweedFS, aws_env_for
+from kit.iam import (
+    PREFIX,
+    REGION,
+    S3Call,
+    S3CallRecorder,
+    data_key_arn,
+    granted,
+    listed,
+    policy_of,
+    refused,
+    used_grants,
+)
+from kit.servers import SeaweedFS
 from kit.specs import grid_doc
 
 from sweep_controller.execution.layout import failure_key, manifest_key
@@ -44,173 +49,10 @@ from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.models import Sweep
 from sweep_controller.store.s3 import S3Store
 
-REGION = "us-east-1"
-PREFIX = "sweeps"
-KiB = 1024
 WORKER_POLICY = 'aws_iam_policy.irsa["worker"]'
-
-# S3 operation -> IAM actions it needs and whether they apply to the object or the bucket.
-# https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations.html (each page's "Permissions").
-OBJECT_ACTIONS: Mapping[str, tuple[str, ...]] = {
-    "GetObject": ("s3:GetObject",),
-    "HeadObject": ("s3:GetObject",),
-    "PutObject": ("s3:PutObject",),  # If-None-Match (create-if-absent) needs nothing more
-    "CopyObject": ("s3:PutObject",),  # (and s3:GetObject on the source, not used here)
-    "DeleteObject": ("s3:DeleteObject",),
-    "CreateMultipartUpload": ("s3:PutObject",),
-    "UploadPart": ("s3:PutObject",),
-    "CompleteMultipartUpload": ("s3:PutObject",),
-    "AbortMultipartUpload": ("s3:AbortMultipartUpload",),
-    "ListParts": ("s3:ListMultipartUploadParts",),
-}
-BUCKET_ACTIONS: Mapping[str, str] = {
-    "ListObjectsV2": "s3:ListBucket",
-    "ListObjects": "s3:ListBucket",
-    "HeadBucket": "s3:ListBucket",
-    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
-}
-# What S3 asks KMS for on the caller's behalf when the bucket uses an SSE-KMS key: a data key to
-# write, a decrypt to read; a multipart upload needs both (S3 reads the parts to complete it).
-KMS_ACTIONS: Mapping[str, tuple[str, ...]] = {
-    "PutObject": ("kms:GenerateDataKey",),
-    "CreateMultipartUpload": ("kms:GenerateDataKey", "kms:Decrypt"),
-    "GetObject": ("kms:Decrypt",),
-}
+KiB = 1024
 # Grants the recorded cycle does not use but the worker needs: none.
 DELIBERATE_EXTRAS: frozenset[tuple[str, str]] = frozenset()
-
-
-@dataclass(frozen=True)
-class S3Call:
-    """One S3 API call as the worker's client sent it."""
-
-    operation: str
-    bucket: str
-    key: str | None = None
-    prefix: str | None = None
-
-
-@dataclass
-class S3CallRecorder:
-    """A botocore hook that records every call a client makes (before it is sent)."""
-
-    calls: list[S3Call] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def attach(self, client: Any) -> None:
-        """Record every S3 operation ``client`` makes from now on."""
-        client.meta.events.register("provide-client-params.s3.*", self._record)
-
-    def _record(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
-        call = S3Call(model.name, params["Bucket"], params.get("Key"), params.get("Prefix"))
-        with self._lock:
-            self.calls.append(call)
-
-    def saw(self, operation: str, key_part: str) -> bool:
-        """Whether a call of ``operation`` on a key containing ``key_part`` was made."""
-        with self._lock:
-            return any(c.operation == operation and key_part in (c.key or "") for c in self.calls)
-
-
-@dataclass(frozen=True)
-class Request:
-    """One IAM authorization a call needs: action, resource ARN and the request's context keys."""
-
-    action: str
-    resource: str
-    context: tuple[tuple[str, str], ...] = ()
-
-
-def requests_for(call: S3Call, kms_key_arn: str) -> list[Request]:
-    """The IAM authorizations ``call`` needs (S3, then KMS through S3)."""
-    if call.operation in OBJECT_ACTIONS:
-        assert call.key is not None, call
-        arn = f"arn:aws:s3:::{call.bucket}/{call.key}"
-        found = [Request(a, arn) for a in OBJECT_ACTIONS[call.operation]]
-    elif call.operation in BUCKET_ACTIONS:
-        context = () if call.prefix is None else (("s3:prefix", call.prefix),)
-        found = [Request(BUCKET_ACTIONS[call.operation], f"arn:aws:s3:::{call.bucket}", context)]
-    else:
-        raise AssertionError(
-            f"{call.operation}: no IAM mapping; add it to OBJECT_ACTIONS or BUCKET_ACTIONS"
-        )
-    via = (("kms:ViaService", f"s3.{REGION}.amazonaws.com"),)
-    found += [Request(a, kms_key_arn, via) for a in KMS_ACTIONS.get(call.operation, ())]
-    return found
-
-
-def _glob(pattern: str) -> re.Pattern[str]:
-    """An IAM wildcard pattern (* and ?) as a regex."""
-    return re.compile(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."))
-
-
-def _listed(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _condition_holds(
-    condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]
-) -> bool:
-    for operator, block in condition.items():
-        for key, wanted in block.items():
-            value = context.get(key)
-            if value is None:  # a missing key fails every String* operator without IfExists
-                return False
-            if operator == "StringEquals":
-                ok = value in _listed(wanted)
-            elif operator == "StringLike":
-                ok = any(_glob(w).fullmatch(value) for w in _listed(wanted))
-            else:
-                raise AssertionError(f"condition operator {operator}: not evaluated by this test")
-            if not ok:
-                return False
-    return True
-
-
-def allowing(policy: Mapping[str, Any], request: Request) -> list[tuple[str, str]]:
-    """The (statement Sid, action pattern) pairs of ``policy`` that allow ``request``."""
-    found = []
-    for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow", f"Deny statements are not evaluated: {statement}"
-        if not any(_glob(r).fullmatch(request.resource) for r in _listed(statement["Resource"])):
-            continue
-        if not _condition_holds(statement.get("Condition", {}), dict(request.context)):
-            continue
-        found += [
-            (statement["Sid"], a)
-            for a in _listed(statement["Action"])
-            if _glob(a.lower()).fullmatch(request.action.lower())
-        ]
-    return found
-
-
-def granted(policy: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """Every (statement Sid, action pattern) the policy grants."""
-    return {(s["Sid"], a) for s in policy["Statement"] for a in _listed(s["Action"])}
-
-
-# --- Terraform: the policy as rendered ---------------------------------------------------------
-
-
-def rendered_state(terraform: Terraform, bucket: str) -> dict[str, dict[str, Any]]:
-    """Resource address -> values, from the mocked apply of tests/rendered_policies.tftest.hcl."""
-    done = terraform.run(
-        "test",
-        "-no-color",
-        "-verbose",
-        "-json",
-        "-filter=tests/rendered_policies.tftest.hcl",
-        f"-var=results_bucket_name={bucket}",
-        f"-var=results_prefix={PREFIX}",
-        f"-var=region={REGION}",
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for line in done.stdout.splitlines():
-        message = json.loads(line)
-        if message.get("type") == "test_state":
-            resources = message["test_state"]["root_module"]["resources"]
-            return {r["address"]: r["values"] for r in resources}
-    raise AssertionError("terraform test -verbose -json printed no state")
 
 
 # --- the recorded task cycle -------------------------------------------------------------------
@@ -300,36 +142,15 @@ def _run_cycle(server: SeaweedFS, bucket: str) -> Cycle:
 
 
 @pytest.fixture(scope="module")
-def cycle(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
+def cycle(aws_to_seaweedfs: SeaweedFS, iam_bucket: str) -> Cycle:
     """Run the recorded task attempts once for the module."""
-    if not seaweedfs.running:
-        seaweedfs.start()
-    bucket = seaweedfs.create_bucket(f"govsim-iam-{uuid.uuid4().hex[:12]}")
-    home = tmp_path_factory.mktemp("aws-home")
-    with pytest.MonkeyPatch.context() as env:
-        for name in (
-            "AWS_PROFILE",
-            "AWS_ENDPOINT_URL",
-            "AWS_SESSION_TOKEN",
-            "GOVSIM_S3_ADDRESSING",
-        ):
-            env.delenv(name, raising=False)
-        for name, value in aws_env_for(seaweedfs, Path(home)).items():
-            env.setenv(name, value)
-        yield _run_cycle(seaweedfs, bucket)
+    return _run_cycle(aws_to_seaweedfs, iam_bucket)
 
 
 @pytest.fixture(scope="module")
-def rendered(terraform: Terraform, cycle: Cycle) -> dict[str, dict[str, Any]]:
-    """The Terraform state rendered for the cycle's bucket and prefix."""
-    return rendered_state(terraform, cycle.bucket)
-
-
-def _data_key_arn(state: Mapping[str, Mapping[str, Any]]) -> str:
-    """The KMS key the results bucket encrypts with, as the state names it."""
-    sse = state["aws_s3_bucket_server_side_encryption_configuration.results"]
-    key = sse["rule"][0]["apply_server_side_encryption_by_default"][0]["kms_master_key_id"]
-    return str(key)
+def policy(rendered: dict[str, Any]) -> dict[str, Any]:
+    """The worker's policy as Terraform renders it."""
+    return policy_of(rendered, WORKER_POLICY)
 
 
 def test_the_cycle_went_as_planned(cycle: Cycle) -> None:
@@ -365,64 +186,30 @@ def test_the_recording_covers_every_path(cycle: Cycle) -> None:
     assert {c.bucket for c in cycle.calls} == {cycle.bucket}
 
 
-def test_every_recorded_call_is_allowed(cycle: Cycle, rendered: dict[str, Any]) -> None:
+def test_every_recorded_call_is_allowed(
+    cycle: Cycle, policy: dict[str, Any], rendered: dict[str, Any]
+) -> None:
     """Each call's IAM actions are allowed on its key or prefix."""
-    policy = json.loads(rendered[WORKER_POLICY]["policy"])
-    kms_key = _data_key_arn(rendered)
-    refused = sorted(
-        {
-            f"{call.operation} {request.action} {request.resource} {dict(request.context)}"
-            for call in cycle.calls
-            for request in requests_for(call, kms_key)
-            if not allowing(policy, request)
-        }
-    )
-    assert not refused, "the worker policy refuses calls the worker makes:\n" + "\n".join(refused)
+    missing = refused(policy, cycle.calls, data_key_arn(rendered), REGION)
+    assert not missing, "the worker policy refuses calls the worker makes:\n" + "\n".join(missing)
 
 
 def test_the_policy_grants_nothing_the_worker_never_does(
-    cycle: Cycle, rendered: dict[str, Any]
+    cycle: Cycle, policy: dict[str, Any], rendered: dict[str, Any]
 ) -> None:
     """Every (statement, action) the policy grants is used by a recorded call."""
-    policy = json.loads(rendered[WORKER_POLICY]["policy"])
-    kms_key = _data_key_arn(rendered)
-    used = {
-        grant
-        for call in cycle.calls
-        for request in requests_for(call, kms_key)
-        for grant in allowing(policy, request)
-    }
+    used = used_grants(policy, cycle.calls, data_key_arn(rendered), REGION)
     unused = granted(policy) - used - DELIBERATE_EXTRAS
     assert not unused, f"granted but never used by the worker: {sorted(unused)}"
 
 
 def test_the_object_grants_stop_at_the_results_prefix(
-    rendered: dict[str, Any], cycle: Cycle
+    policy: dict[str, Any], rendered: dict[str, Any], iam_bucket: str
 ) -> None:
     """No statement names more than the bucket, the prefix's objects and the data key."""
-    policy = json.loads(rendered[WORKER_POLICY]["policy"])
-    resources = {r for s in policy["Statement"] for r in _listed(s["Resource"])}
+    resources = {r for s in policy["Statement"] for r in listed(s["Resource"])}
     assert resources == {
-        f"arn:aws:s3:::{cycle.bucket}",
-        f"arn:aws:s3:::{cycle.bucket}/{PREFIX}/*",
-        _data_key_arn(rendered),
+        f"arn:aws:s3:::{iam_bucket}",
+        f"arn:aws:s3:::{iam_bucket}/{PREFIX}/*",
+        data_key_arn(rendered),
     }
-
-
-def test_the_controller_makes_no_aws_call(rendered: dict[str, Any]) -> None:
-    """No module the controller runs reaches boto3 or the store, and its role has no policy."""
-    graph = grimp.build_graph("sweep_controller", include_external_packages=True)
-    reached = set()
-    for root in ("sweep_controller.k8s", "sweep_controller.commands.controller"):
-        reached |= graph.find_upstream_modules(root, as_package=root == "sweep_controller.k8s")
-    s3_code = (
-        "boto3",
-        "botocore",
-        "s3transfer",
-        "sweep_controller.store",
-        "sweep_controller.execution",
-    )
-    s3 = sorted(m for m in reached if m == s3_code[0] or m.startswith(s3_code))
-    assert not s3, f"the controller now reaches S3 code: {s3}; give its role a policy"
-    assert 'aws_iam_policy.irsa["controller"]' not in rendered
-    assert 'aws_iam_role.irsa["controller"]' in rendered

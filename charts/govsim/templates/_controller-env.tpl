@@ -67,3 +67,24 @@ secrets, pod annotations and labels, priority class, deadline, UID).
 - name: GOVSIM_POD_CREATION_TIMEOUT_SECONDS
   value: {{ .Values.controller.podCreationTimeoutSeconds | int64 | quote }}
 {{- end }}
+
+{{/*
+The S3 keys of s3.credentialsSecret (clusters without IRSA, such as kind), exactly as the workers
+get them (sweep_controller/k8s/objects.py, worker_env): the controller reads and writes the store
+of adaptive sweeps (method optuna) between rounds. Nothing without the value: on EKS the
+controller's IRSA role (serviceAccounts.controller.roleArn) grants that access instead.
+*/}}
+{{- define "govsim.s3CredentialsEnv" -}}
+{{- with .Values.s3.credentialsSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ . | quote }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . | quote }}
+      key: AWS_SECRET_ACCESS_KEY
+{{- end }}
+{{- end }}

@@ -51,18 +51,48 @@ run "worker_policy_names_only_the_bucket_and_its_prefix" {
   }
 }
 
-run "controller_has_no_aws_permissions" {
+run "controller_policy_reads_the_prefix_and_creates_only_round_files" {
   assert {
-    condition     = !contains(keys(aws_iam_policy.irsa), "controller") && !contains(keys(aws_iam_role_policy_attachment.irsa), "controller")
-    error_message = "The controller talks only to the Kubernetes API: its role may carry no policy."
+    condition = {
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Sid => { actions = s.Action, resources = s.Resource }
+      } == {
+      ListResultsPrefix   = { actions = ["s3:ListBucket"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"] }
+      ReadResultsPrefix   = { actions = ["s3:GetObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*"] }
+      CreateRoundFiles    = { actions = ["s3:PutObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*/rounds/*"] }
+      UseDataKeyThroughS3 = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.data.arn] }
+    }
+    error_message = "The controller may list and read under the results prefix, create round files (<prefix>/*/rounds/*) and use the data key, nothing more (tests/infra/test_controller_s3_policy.py derives this from recorded calls)."
   }
   assert {
-    condition     = aws_iam_role.irsa["controller"].name == "govsim-controller"
-    error_message = "The controller's role must still exist for the chart's service account annotation."
+    condition = alltrue([
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement :
+      contains(s.Action, "s3:ListBucket") ? toset(s.Condition.StringLike["s3:prefix"]) == toset(["sweeps", "sweeps/*"]) : true
+    ])
+    error_message = "The controller's ListBucket must be limited to the results prefix by an s3:prefix condition."
   }
   assert {
-    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "cluster-autoscaler"])
-    error_message = "Only the worker and the autoscaler roles carry a policy."
+    condition = alltrue([
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement :
+      anytrue([for a in s.Action : startswith(a, "kms:")])
+      ? s.Condition.StringEquals["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
+      : true
+    ])
+    error_message = "The controller may use the data key only through S3."
+  }
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement :
+      s.Effect == "Allow" && !contains(s.Action, "s3:DeleteObject") && !contains(s.Action, "s3:AbortMultipartUpload")
+    ])
+    error_message = "The controller deletes nothing and aborts no upload."
+  }
+  assert {
+    condition     = aws_iam_role_policy_attachment.irsa["controller"].role == aws_iam_role.irsa["controller"].name
+    error_message = "The controller's policy must be attached to the controller's role."
+  }
+  assert {
+    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "controller", "cluster-autoscaler"])
+    error_message = "The worker, the controller and the autoscaler roles carry a policy, no other IRSA role."
   }
 }
 
@@ -73,8 +103,9 @@ run "prefix_variable_moves_every_grant" {
 
   assert {
     condition = alltrue([
-      for r in flatten([for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Resource]) :
-      !strcontains(r, "sweeps")
+      for r in flatten([
+        for k in ["worker", "controller"] : [for s in jsondecode(aws_iam_policy.irsa[k].policy).Statement : s.Resource]
+      ]) : !strcontains(r, "sweeps")
     ])
     error_message = "No grant may still name the default prefix."
   }
@@ -84,6 +115,16 @@ run "prefix_variable_moves_every_grant" {
       "arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*",
     )
     error_message = "The worker must be granted the configured prefix."
+  }
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Sid => s.Resource if startswith(s.Action[0], "s3:")
+      } == {
+      ListResultsPrefix = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"]
+      ReadResultsPrefix = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*"]
+      CreateRoundFiles  = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*/rounds/*"]
+    }
+    error_message = "The controller must be granted the configured prefix and its round files."
   }
 }
 

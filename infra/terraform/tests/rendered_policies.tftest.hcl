@@ -1,6 +1,7 @@
 # Renders every IAM document with the mocked provider, for tests that read them from the state
-# (`terraform test -verbose -json` prints it): tests/infra/test_worker_s3_policy.py checks the
-# worker policy against the S3 calls a worker really makes (its bucket and prefix come from -var),
+# (`terraform test -verbose -json` prints it): tests/infra/test_worker_s3_policy.py and
+# tests/infra/test_controller_s3_policy.py check the worker and controller policies against the S3
+# calls the worker and the controller really make (bucket, prefix and region come from -var),
 # tests/infra/test_github_roles.py the plan role against the resource types the configuration uses.
 
 mock_provider "aws" {
