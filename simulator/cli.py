@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,6 +30,7 @@ from simulator.params import (
     DEFAULT_DENSITY,
     DEFAULT_RULES,
     DEFAULT_UPDATE_FRACTION,
+    MEV_FIELDS,
     POPULATION_FIELDS,
     ROUND_CAP,
     V05_SCHEDULE,
@@ -37,6 +39,8 @@ from simulator.params import (
     ArchetypeMix,
     Calibration,
     InfluenceModel,
+    MevDistribution,
+    MevTargeting,
     RuleSet,
     Schedule,
     SimParams,
@@ -72,6 +76,11 @@ FLAGS = {
     "stake_tail": "--stake-tail",
     "proposal_favourability": "--proposal-favourability",
     "quorum": "--quorum",
+    "mev_share": "--mev-share",
+    "mev_value": "--mev-value",
+    "mev_distribution": "--mev-distribution",
+    "mev_targeting": "--mev-targeting",
+    "mev_against_share": "--mev-against-share",
 }
 
 
@@ -169,6 +178,32 @@ def govsim_parser() -> argparse.ArgumentParser:
         help="share of total stake that must vote for a pass (v0.5; default from the calibration)",
     )
     p.add_argument(
+        "--mev-share",
+        default=None,
+        help="MEV-aware voting: share of agents who can extract value from the proposal "
+        "(v0.5; default 0: off)",
+    )
+    p.add_argument(
+        "--mev-value",
+        default=None,
+        help="mean extractable value, in units of the spread of honest utilities (default 1)",
+    )
+    p.add_argument(
+        "--mev-distribution",
+        default=None,
+        help="law of the extractable value: constant, lognormal (default) or pareto",
+    )
+    p.add_argument(
+        "--mev-targeting",
+        default=None,
+        help="who extracts: uniform (any agent) or stake (weighted by stake; default)",
+    )
+    p.add_argument(
+        "--mev-against-share",
+        default=None,
+        help="share of extractors who lose their value if the proposal passes (default 0)",
+    )
+    p.add_argument(
         "--agent-records",
         default=AgentRecords.INLINE.value,
         help="per-agent records: inline (default), parquet (side file) or none",
@@ -256,7 +291,7 @@ _TEXT = ErrorText(root="parameters", location=_flag, reason=_flag_reason)
 def _choice(
     flag: str,
     raw: str | None,
-    enum: type[RuleSet] | type[Schedule] | type[Calibration] | type[AgentRecords] | type[Traces],
+    enum: type[StrEnum],
 ) -> str | None:
     """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
@@ -303,7 +338,9 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     if args.archetype_mix is not None:
         raw["archetype_mix"] = _mix(args.archetype_mix)
     _choice("--calibration", args.calibration, Calibration)
-    for name in POPULATION_FIELDS:
+    _choice("--mev-distribution", args.mev_distribution, MevDistribution)
+    _choice("--mev-targeting", args.mev_targeting, MevTargeting)
+    for name in (*POPULATION_FIELDS, *MEV_FIELDS):
         if getattr(args, name) is not None:
             if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
                 raise UsageError(f"{FLAGS[name]}: only used with --rules v0.5")

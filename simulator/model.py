@@ -13,6 +13,7 @@ restates them in plain Python.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,7 +22,9 @@ from scipy import sparse
 
 from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
+from simulator.cascade_tree import CascadeForest, cascade_forest
 from simulator.errors import ParameterError
+from simulator.mev import MevRun, draw_extractable_value, mev_on
 from simulator.network import (
     build_network,
     check_network_size,
@@ -431,7 +434,12 @@ class RunResult:
     participated: np.ndarray
     """bool: the agent cast its vote (always True under rules v0.4)."""
     utility: np.ndarray
-    """float64 round-0 utility of the proposal; ``initial_votes`` is ``utility > 0``."""
+    """float64 round-0 utility of the proposal; ``initial_votes`` is ``utility > 0``. With
+    extractors (``mev``) it includes their extractable value."""
+    mev: MevRun | None = None
+    """MEV-aware voting (``mev_share`` > 0): the extractable value and the honest counterfactual."""
+    cascades: CascadeForest | None = None
+    """With a trace: who flipped whom (:mod:`simulator.cascade_tree`)."""
 
 
 def influence_among_voters(
@@ -523,20 +531,33 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         adjacency = build_network(params, rng)
         participated = np.ones(params.agents, dtype=bool)
         utility = utilities(agents, proposal)
+
+    def rounds(votes0: np.ndarray, rng: np.random.Generator, trace: bool) -> Influence:
+        return influence_among_voters(
+            adjacency,
+            agents,
+            votes0,
+            participated,
+            conformity_threshold=params.conformity_threshold,
+            max_rounds=params.cascade_rounds,
+            rules=params.rules,
+            schedule=params.schedule,
+            update_fraction=params.update_fraction,
+            rng=rng,  # the schedule's draws come after who votes
+            trace=trace,
+        )
+
+    mev = None
+    if mev_on(params):  # the honest counterfactual: the same rounds without extractable value
+        extractable = draw_extractable_value(params, agents.stake, utility, seed)
+        honest = rounds(utility > 0.0, copy.deepcopy(rng), False)
+        mev = MevRun(extractable=extractable, honest_utility=utility, honest=honest)
+        utility = extractable.apply(utility)
     votes0 = utility > 0.0
-    influence = influence_among_voters(
-        adjacency,
-        agents,
-        votes0,
-        participated,
-        conformity_threshold=params.conformity_threshold,
-        max_rounds=params.cascade_rounds,
-        rules=params.rules,
-        schedule=params.schedule,
-        update_fraction=params.update_fraction,
-        rng=rng,  # the schedule's draws come after who votes
-        trace=trace,
-    )
+    influence = rounds(votes0, rng, trace)
+    cascades = None
+    if influence.trace is not None:
+        cascades = cascade_forest(influence.trace, adjacency, agents)
     return RunResult(
         params=params,
         seed=seed,
@@ -547,4 +568,6 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         influence=influence,
         participated=participated,
         utility=utility,
+        mev=mev,
+        cascades=cascades,
     )

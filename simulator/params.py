@@ -85,6 +85,26 @@ class Schedule(StrEnum):
     """Each agent that would flip does so with probability ``update_fraction``."""
 
 
+class MevDistribution(StrEnum):
+    """Law of an extractor's extractable value, in units of its mean (docs/model.md 11.4)."""
+
+    CONSTANT = "constant"
+    """Every extractor gets the mean."""
+    LOGNORMAL = "lognormal"
+    """exp(Normal(-1/2, 1)): mean 1, median 0.61, 99th percentile 6.2."""
+    PARETO = "pareto"
+    """Classical Pareto with tail index 1.5 and minimum 1/3: mean 1, infinite variance."""
+
+
+class MevTargeting(StrEnum):
+    """Who can extract value from a proposal (docs/model.md 11.4)."""
+
+    UNIFORM = "uniform"
+    """Any agent alike (searchers: anyone can run a bot)."""
+    STAKE = "stake"
+    """In proportion to stake (insiders, validators and large holders with positions at stake)."""
+
+
 DEFAULT_RULES = RuleSet.V0_5
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
@@ -212,11 +232,42 @@ class SimParams(BaseModel):
         "default from the calibration.",
     )
 
+    # MEV-aware voting (docs/model.md 11.4): on when mev_share > 0
+    mev_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of agents who can extract value from the proposal (MEV-aware "
+        "voting; 0: off).",
+    )
+    mev_value: float = Field(
+        1.0,
+        ge=0,
+        le=1000,
+        description="Mean extractable value of an extractor, in units of the run's utility "
+        "spread (the standard deviation of the agents' honest utilities).",
+    )
+    mev_distribution: MevDistribution = Field(
+        MevDistribution.LOGNORMAL,
+        description="Law of the extractable value: constant, lognormal or pareto (mean 1).",
+    )
+    mev_targeting: MevTargeting = Field(
+        MevTargeting.STAKE,
+        description="Who the extractors are: uniform (any agent) or stake (weighted by stake).",
+    )
+    mev_against_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the extractors whose value is lost, not gained, if it passes.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.network_density is not None and self.mean_degree is not None:
             raise ValueError("give either network_density or mean_degree, not both")
         if self.rules is RuleSet.V0_5:
+            self._check_mev()
             self._v05_defaults()
             self._check_network_size()
             return self
@@ -249,6 +300,18 @@ class SimParams(BaseModel):
             f"{edges:.2g} edges, over the limit of {MAX_EDGES:.2g}; set mean_degree "
             "(--mean-degree) or a smaller network_density (--network-density)"
         )
+
+    def _check_mev(self) -> None:
+        """MEV-aware voting is on exactly when mev_share > 0; its other fields need it."""
+        if self.mev_share > 0:
+            return
+        for name in MEV_FIELDS[1:]:
+            if getattr(self, name) != type(self).model_fields[name].default:
+                raise PydanticCustomError(
+                    "mev_off",
+                    "{path}: {reason}",
+                    {"path": name, "reason": "only used when mev_share > 0 (mev_share is 0)"},
+                )
 
     def _v05_defaults(self) -> None:
         """Fill, for fields not given, the v0.5 defaults (docs/model.md, section 1).
@@ -307,7 +370,16 @@ POPULATION_FIELDS: tuple[str, ...] = (
 )
 """The v0.5 population parameters: they must keep their defaults under rules v0.4."""
 
-SCENARIO_FIELDS: tuple[str, ...] = ()
+MEV_FIELDS: tuple[str, ...] = (
+    "mev_share",
+    "mev_value",
+    "mev_distribution",
+    "mev_targeting",
+    "mev_against_share",
+)
+"""MEV-aware voting (docs/model.md 11.4); the scenario is on when ``mev_share`` > 0."""
+
+SCENARIO_FIELDS: tuple[str, ...] = (*MEV_FIELDS,)
 """Parameters of the research scenarios (docs/model.md, section 11). Each scenario's fields
 default to "off"; they need rules v0.5, and at their defaults they are left out of the serialized
 parameters, so runs without scenarios keep their records and spec hashes. Each scenario appends

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from typing import Any
 import numpy as np
 
 import simulator
+from simulator.cascade_tree import summarise_forest
 from simulator.concentration import gini_and_nakamoto
 from simulator.errors import ParameterError
+from simulator.mev import summarise as summarise_mev
 from simulator.model import Ending, RunResult, simulate
 from simulator.outcome import Tally, tally
 from simulator.params import ARCHETYPES, AgentRecords, SimParams, Traces
@@ -115,7 +118,7 @@ def record_fields(
     else:
         raise ParameterError("agent_records: parquet needs the side file; use write_agent_parquet")
     p = result.proposal
-    return {
+    fields: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "timestamp": timestamp,
@@ -162,6 +165,30 @@ def record_fields(
         "agents": agents,
         "traces": None if traces is None else traces.model_dump(mode="json"),
     }
+    return fields | _scenario_blocks(result, after)
+
+
+def _scenario_blocks(result: RunResult, after: Tally) -> dict[str, Any]:
+    """The research scenarios' blocks of the record, only those that are on."""
+    blocks: dict[str, Any] = {}
+    mev = summarise_mev(result, after)
+    if mev is not None:
+        blocks["mev"] = asdict(mev)
+    f, trace = result.cascades, result.influence.trace
+    if f is not None and trace is not None:
+        blocks["trace_stats"] = asdict(
+            summarise_forest(
+                f,
+                trace,
+                stake=result.agents.stake,
+                initial=result.initial_votes,
+                final=result.influence.final_votes,
+                participated=result.participated,
+                quorum_met=after.quorum_met,
+                passed=after.passed,
+            )
+        )
+    return blocks
 
 
 def _stake(t: Tally) -> dict[str, float]:

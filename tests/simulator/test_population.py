@@ -13,7 +13,15 @@ from simulator.agents import STAKE_QUANTUM, archetype_counts
 from simulator.concentration import nakamoto, top_share
 from simulator.model import Ending, influence_among_voters, simulate
 from simulator.outcome import tally, tally_votes
-from simulator.params import ARCHETYPES, Archetype, Calibration, RuleSet, Schedule, SimParams
+from simulator.params import (
+    ARCHETYPES,
+    SCENARIO_FIELDS,
+    Archetype,
+    Calibration,
+    RuleSet,
+    Schedule,
+    SimParams,
+)
 from simulator.population import (
     CALIBRATIONS,
     PREFERENCES,
@@ -57,6 +65,7 @@ def test_population_parameters_are_refused_under_v04_and_omitted_at_defaults() -
         "stake_tail",
         "proposal_favourability",
         "quorum",
+        *SCENARIO_FIELDS,
     }
     p = v05(calibration="uniswap", quorum=0.2)
     assert SimParams.model_validate_json(p.model_dump_json()) == p
