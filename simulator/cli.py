@@ -340,6 +340,10 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     _choice("--calibration", args.calibration, Calibration)
     _choice("--mev-distribution", args.mev_distribution, MevDistribution)
     _choice("--mev-targeting", args.mev_targeting, MevTargeting)
+    if _is_zero(args.mev_share):  # MEV-aware voting is off: its other flags would do nothing
+        for name in MEV_FIELDS[1:]:
+            if getattr(args, name) is not None:
+                raise UsageError(f"{FLAGS[name]}: only used with --mev-share > 0")
     for name in (*POPULATION_FIELDS, *MEV_FIELDS):
         if getattr(args, name) is not None:
             if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
@@ -349,6 +353,14 @@ def parse_params(args: argparse.Namespace) -> SimParams:
         return SimParams.model_validate(raw)
     except ValidationError as exc:
         raise UsageError(_TEXT.first(exc)) from None
+
+
+def _is_zero(raw: str | None) -> bool:
+    """The flag is absent or a number equal to 0 (not a number: the parameters say so later)."""
+    try:
+        return raw is None or float(raw) == 0.0
+    except ValueError:
+        return False
 
 
 def _check_output(output: Path) -> None:

@@ -267,7 +267,6 @@ class SimParams(BaseModel):
         if self.network_density is not None and self.mean_degree is not None:
             raise ValueError("give either network_density or mean_degree, not both")
         if self.rules is RuleSet.V0_5:
-            self._check_mev()
             self._v05_defaults()
             self._check_network_size()
             return self
@@ -300,18 +299,6 @@ class SimParams(BaseModel):
             f"{edges:.2g} edges, over the limit of {MAX_EDGES:.2g}; set mean_degree "
             "(--mean-degree) or a smaller network_density (--network-density)"
         )
-
-    def _check_mev(self) -> None:
-        """MEV-aware voting is on exactly when mev_share > 0; its other fields need it."""
-        if self.mev_share > 0:
-            return
-        for name in MEV_FIELDS[1:]:
-            if getattr(self, name) != type(self).model_fields[name].default:
-                raise PydanticCustomError(
-                    "mev_off",
-                    "{path}: {reason}",
-                    {"path": name, "reason": "only used when mev_share > 0 (mev_share is 0)"},
-                )
 
     def _v05_defaults(self) -> None:
         """Fill, for fields not given, the v0.5 defaults (docs/model.md, section 1).
@@ -377,7 +364,9 @@ MEV_FIELDS: tuple[str, ...] = (
     "mev_targeting",
     "mev_against_share",
 )
-"""MEV-aware voting (docs/model.md 11.4); the scenario is on when ``mev_share`` > 0."""
+"""MEV-aware voting (docs/model.md 11.4). The scenario is on when ``mev_share`` > 0; the other
+fields do nothing while it is 0 (a sweep may cross them with ``mev_share`` 0; ``govsim`` refuses
+them without ``--mev-share``)."""
 
 SCENARIO_FIELDS: tuple[str, ...] = (*MEV_FIELDS,)
 """Parameters of the research scenarios (docs/model.md, section 11). Each scenario's fields

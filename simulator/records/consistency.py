@@ -5,8 +5,9 @@ agents, flip totals that disagree with the per-round flips, stake-weighted talli
 to the total stake, an agent-records reference whose fields contradict its mode.
 ``check_consistency`` lists every such disagreement as a one-line message that names the field
 path. This module holds the rules between run-level fields; the rules of per-agent rows, and of
-the rows against the run's tallies, are in ``simulator.records.agent_rows``, and those of a flip
-trace in ``simulator.records.trace_rows``. The rules are listed in docs/schema.md.
+the rows against the run's tallies, are in ``simulator.records.agent_rows``, those of a flip
+trace in ``simulator.records.trace_rows``, and those of the research scenarios' blocks in
+``simulator.records.scenario_blocks``. The rules are listed in docs/schema.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from simulator.records.agent_rows import (
     check_side_file,
     stakes_agree,
 )
+from simulator.records.scenario_blocks import check_mev, check_trace_stats
 from simulator.records.schema import RunRecord, Stake
 from simulator.records.trace_rows import check_trace_file, check_trace_ref
 
@@ -40,6 +42,7 @@ def check_consistency(record: RunRecord, *, base_dir: Path | None = None) -> lis
     problems += _check_tallies(record)
     problems += _check_agent_records(record, base_dir)
     problems += check_trace_ref(record)
+    problems += check_mev(record) + check_trace_stats(record)
     if record.traces is not None and base_dir is not None:
         agents = agent_column_batches(record, base_dir)
         problems += check_trace_file(record, base_dir, agents)

@@ -8,7 +8,9 @@ that it holds exactly the runs its index owns), validates every record exactly a
 repeated keys, consistency between fields; a record edited and re-hashed into its manifest is
 refused), and flattens the records. Tasks that are not done are reported as missing, never
 guessed; a task that does not verify is an error naming its key, and a record that does not
-validate is an error naming its task and line.
+validate is an error naming its task and line. Research scenarios add their columns
+(``sweep_controller.analysis.scenario_columns``) after the outcomes, only to the tables of sweeps
+that use them.
 ``write_table`` writes Parquet or CSV atomically (temporary file, then rename).
 """
 
@@ -18,13 +20,16 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simulator.atomic import write_atomic
+from simulator.params import SimParams
 from simulator.records.validate import check_json
+from sweep_controller.analysis.scenario_columns import SCENARIO_COLUMNS, scenario_row
 from sweep_controller.errors import ResultsError
 from sweep_controller.execution.layout import TaskState, check_task, records_key, tasks_prefix
 from sweep_controller.intervals import format_gaps, format_intervals
@@ -161,6 +166,7 @@ def collect(
             warn(f"{message}; collecting the {len(committed)} that are")
     swept = plan.swept_names
     rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *OUTCOME_COLUMNS)}
+    blocks: dict[str, list[bool]] = {block: [] for block in SCENARIO_COLUMNS}
     for index in committed:
         check = check_task(store, name, index, digest, keep_data=True)
         if check.state is TaskState.FOREIGN:
@@ -171,7 +177,11 @@ def collect(
                 "run `sweepctl run` to rewrite it"
             )
         where = store.uri_for(records_key(name, check.manifest))
-        _add_task(rows, check.data, index, plan, swept, where)
+        _add_task(rows, blocks, check.data, index, plan, swept, where)
+    for block, present in blocks.items():  # a scenario's columns only if some run used it
+        if not any(present):
+            for column in SCENARIO_COLUMNS[block]:
+                del rows[column]
     order = np.argsort(np.asarray(rows["run_index"], dtype=np.int64), kind="stable")
     columns = {key: np.asarray(values)[order] if values else np.asarray(values)
                for key, values in rows.items()}  # fmt: skip
@@ -180,6 +190,7 @@ def collect(
 
 def _add_task(
     rows: dict[str, list[Any]],
+    blocks: dict[str, list[bool]],
     data: bytes,
     index: int,
     plan: SweepPlan,
@@ -206,13 +217,24 @@ def _add_task(
             rows[key].append(value)
         params = record["params"]
         for key in swept:
-            rows[key].append(params[key])
+            rows[key].append(params[key] if key in params else _default(key))
         for key, value in outcome_row(record).items():
             rows[key].append(value)
+        for block, present in blocks.items():
+            present.append(record.get(block) is not None)
+            for key, value in scenario_row(block, record).items():
+                rows.setdefault(key, []).append(value)
     if sorted(seen) != sorted(expected):
         raise ResultsError(
             f"{uri}: holds runs {_runs(seen)}, not task {index}'s runs {_runs(expected)}"
         )
+
+
+def _default(name: str) -> Any:
+    """A parameter's default as a record spells it (a record leaves some out at their defaults:
+    docs/model.md, section 1)."""
+    value = SimParams.model_fields[name].default
+    return value.value if isinstance(value, Enum) else value
 
 
 def _runs(indexes: list[int]) -> str:

@@ -13,12 +13,14 @@ from pathlib import Path
 
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.pages import Section
+from sweep_controller.analysis.report.scenario_mev import mev_section
+from sweep_controller.analysis.report.scenario_traces import traces_section
 
 __all__ = ["SCENARIO_SECTIONS", "scenario_sections"]
 
 SectionMaker = Callable[[ReportData, Path], Section | None]
 
-SCENARIO_SECTIONS: tuple[SectionMaker, ...] = ()
+SCENARIO_SECTIONS: tuple[SectionMaker, ...] = (mev_section, traces_section)
 
 
 def scenario_sections(data: ReportData, out_dir: Path) -> list[Section]:
