@@ -43,9 +43,7 @@ def _mev_rules(r: RunRecord, m: MevRecord) -> list[str]:
             f"{m.extractors_voting} (only an extractor's vote can change)"
         )
     if (m.votes_changed == 0) != (m.stake_changed == 0):
-        p.append(
-            f"mev.stake_changed: {m.stake_changed} with mev.votes_changed = {m.votes_changed}"
-        )
+        p.append(f"mev.stake_changed: {m.stake_changed} with mev.votes_changed = {m.votes_changed}")
     if m.value_scale != r.params.mev_value * m.utility_spread:
         p.append(
             f"mev.value_scale: {m.value_scale}, but params.mev_value × mev.utility_spread = "

@@ -181,7 +181,7 @@ def collect(
     for block, present in blocks.items():  # a scenario's columns only if some run used it
         if not any(present):
             for column in SCENARIO_COLUMNS[block]:
-                del rows[column]
+                rows.pop(column, None)  # absent too when no task is done
     order = np.argsort(np.asarray(rows["run_index"], dtype=np.int64), kind="stable")
     columns = {key: np.asarray(values)[order] if values else np.asarray(values)
                for key, values in rows.items()}  # fmt: skip

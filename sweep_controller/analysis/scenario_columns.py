@@ -21,6 +21,7 @@ MEV_COLUMNS: dict[str, str] = {
     "mev_stake_changed_share": "their stake / stake cast",
     "passed_honest": "the honest counterfactual (no extractable value) passed",
     "outcome_changed_by_mev": "passed differs from passed_honest",
+    "mev_pass_change": "passed - passed_honest: 1 (the value made it pass), -1 (fail) or 0",
     "welfare_pass": "the voters' honest welfare of a pass, sum(stake × utility) / "
     "sum(stake × |utility|) (NaN when mev_share is 0)",
     "welfare_loss": "welfare of the honest outcome minus that of the realised outcome",
@@ -59,6 +60,7 @@ def _mev(record: dict[str, Any]) -> dict[str, Any]:
             "mev_stake_changed_share": 0.0,
             "passed_honest": passed,
             "outcome_changed_by_mev": False,
+            "mev_pass_change": 0,
             "welfare_pass": math.nan,
             "welfare_loss": 0.0,
             "welfare_regret": math.nan,
@@ -71,6 +73,7 @@ def _mev(record: dict[str, Any]) -> dict[str, Any]:
         "mev_stake_changed_share": m["stake_changed"] / cast if cast > 0 else math.nan,
         "passed_honest": bool(m["passed_honest"]),
         "outcome_changed_by_mev": bool(m["outcome_changed_by_mev"]),
+        "mev_pass_change": int(passed) - int(m["passed_honest"]),
         "welfare_pass": float(m["welfare_pass"]),
         "welfare_loss": float(m["welfare_loss"]),
         "welfare_regret": float(m["welfare_regret"]),

@@ -50,29 +50,31 @@ def mev_section(data: ReportData, out_dir: Path) -> Section | None:
     x = np.asarray(data.param(x_name), dtype=float)
     log = _log_like(x)
     lines = group_indices(data.param(line_name)) if line_name else [(None, np.arange(len(x)))]
-    fig, axes = _new_figure(3)
+    fig, axes = _new_figure(4, cols=4, size=(4.2, 3.6))
     colours = _colours(len(lines))
     table_rows: list[tuple[str, ...]] = []
     answers: list[str] = []
     changed, loss = data.cols["outcome_changed_by_mev"], data.cols["welfare_loss"]
-    moved = data.cols["mev_stake_changed_share"]
+    moved, shift = data.cols["mev_stake_changed_share"], data.cols["mev_pass_change"]
     for k, ((line_value, members), colour) in enumerate(zip(lines, colours, strict=True)):
         points = group_indices(x[members])
         xs = np.asarray([value for value, _ in points], dtype=float)
         runs = [members[idx] for _, idx in points]
         rates = [wilson_ci(int(np.count_nonzero(changed[r])), len(r)) for r in runs]
+        shifts = [mean_ci(shift[r]) for r in runs]
         losses = [mean_ci(loss[r]) for r in runs]
         shares = [mean_ci(moved[r]) for r in runs]
         label = None if line_name is None else f"{line_name} = {format_value(line_value)}"
         shifted = _spread_out(xs, k - (len(lines) - 1) / 2, log)
-        for ax, ests in zip(axes, (rates, losses, shares), strict=True):
+        for ax, ests in zip(axes, (rates, shifts, losses, shares), strict=True):
             _errorbar(ax, shifted, ests, colour, label)
         where = "" if line_name is None else f"at {line_name} = {format_value(line_value)}, "
         answers.append(where + _answer(x_name, xs, rates))
-        for value, rate, lo, share in zip(xs, rates, losses, shares, strict=True):
+        for value, rate, up, lo, share in zip(xs, rates, shifts, losses, shares, strict=True):
             table_rows.append(
                 (*(() if line_name is None else (format_value(line_value),)),
-                 format_value(float(value)), str(rate.n), format_interval(rate, ".0%"), format_interval(lo, ".3f"),
+                 format_value(float(value)), str(rate.n), format_interval(rate, ".0%"),
+                 format_interval(up, "+.0%"), format_interval(lo, ".3f"),
                  format_interval(share, ".1%"))
             )  # fmt: skip
     _label(axes, x_name, log, float(x[x > 0].min()) if log else 1.0)
@@ -81,23 +83,28 @@ def mev_section(data: ReportData, out_dir: Path) -> Section | None:
     fig.suptitle(f"{data.name}: extractable value against the honest counterfactual (95% CIs)")
     _save(fig, out_dir / FILE)
     head = (*(() if line_name is None else (line_name,)), x_name, "runs",
-            "outcome differs from honest", "welfare loss", "stake cast whose vote changed")  # fmt: skip
+            "outcome differs from honest", "pass rate change", "welfare loss",
+            "stake cast whose vote changed")  # fmt: skip
     plot = Plot(
         FILE,
         f"Outcome against the honest counterfactual, by {x_name}",
         "Left: share of runs whose outcome differs from the same run with every extractable value "
-        f"zero (Wilson 95% intervals; dotted: {THRESHOLD:.0%}). Middle: mean welfare loss, the honest stake-weighted "
+        f"zero (Wilson 95% intervals; dotted: {THRESHOLD:.0%}). Second: the pass rate minus "
+        "the honest pass rate (mean of passed - passed_honest; changes both ways cancel, so "
+        "this is the value's net push). Third: mean welfare loss, the honest stake-weighted "
         "welfare of the honest outcome minus that of the realised one, as a share of the welfare "
-        "at stake (Student-t 95% intervals; negative: the value happened to improve it). Right: "
-        "mean share of the stake cast whose round-0 vote the value changed.",
+        "at stake (negative: the value happened to improve it). Right: mean share of the stake "
+        "cast whose round-0 vote the value changed. Means with Student-t 95% intervals.",
     )
     text = (
         "When does extractable value change outcomes? "
         + "; ".join(a[0].upper() + a[1:] if i == 0 else a for i, a in enumerate(answers))
         + f". Outcomes are said to start to change where at least {THRESHOLD:.0%} of runs differ "
         "from their honest counterfactual, read off the non-decreasing least-squares fit of "
-        "those shares (interpolated between the swept values that bracket it). Overall, "
-        + _overall(changed, loss)
+        "those shares (interpolated between the swept values that bracket it). Once one vote "
+        "differs, the random_fraction schedule's draws go to other agents, so a few outcomes "
+        "differ either way by chance; the change in the pass rate is the net effect. Overall, "
+        + _overall(changed, shift, loss)
         + "."
     )
     return Section(
@@ -166,12 +173,13 @@ def _answer(x_name: str, xs: np.ndarray, rates: list[Estimate]) -> str:
     return f"outcomes start to change at {x_name} ≈ {at:.3g} ({peak})"
 
 
-def _overall(changed: np.ndarray, loss: np.ndarray) -> str:
+def _overall(changed: np.ndarray, shift: np.ndarray, loss: np.ndarray) -> str:
     rate = wilson_ci(int(np.count_nonzero(changed)), len(changed))
-    mean = mean_ci(loss)
+    up, down = np.count_nonzero(shift > 0) / len(shift), np.count_nonzero(shift < 0) / len(shift)
     return (
         f"{rate.value:.1%} [{rate.low:.1%}, {rate.high:.1%}] of {rate.n} runs differ from their "
-        f"honest counterfactual, at a mean welfare loss of {format_interval(mean, '.4f')}"
+        f"honest counterfactual ({up:.1%} made to pass, {down:.1%} made to fail), at a mean "
+        f"welfare loss of {format_interval(mean_ci(loss), '.4f')}"
     )
 
 
@@ -197,9 +205,10 @@ def _label(axes: Any, x_name: str, log: bool, linthresh: float) -> None:
         "mev_share": "mev_share (share of agents extracting)",
     }.get(x_name, x_name)
     titles = (
-        "outcome differs from honest (share of runs)",
-        "welfare loss (share of welfare at stake)",
-        "stake cast whose vote changed (share)",
+        "outcome differs from honest",
+        "pass rate minus honest pass rate",
+        "welfare loss",
+        "stake cast whose vote changed",
     )
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
@@ -210,6 +219,8 @@ def _label(axes: Any, x_name: str, log: bool, linthresh: float) -> None:
     axes[0].set_ylim(bottom=-0.01)
     axes[0].axhline(THRESHOLD, color="0.4", lw=0.8, ls=":")
     axes[0].set_ylabel("share of runs")
-    axes[1].axhline(0.0, color="0.5", lw=0.8)
-    axes[1].set_ylabel("welfare loss (share of welfare at stake)")
-    axes[2].set_ylabel("share of stake cast")
+    for ax in axes[1:3]:
+        ax.axhline(0.0, color="0.5", lw=0.8)
+    axes[1].set_ylabel("change in the share of runs passing")
+    axes[2].set_ylabel("share of welfare at stake")
+    axes[3].set_ylabel("share of stake cast")

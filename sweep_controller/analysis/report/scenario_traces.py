@@ -13,7 +13,6 @@ reproducible); the whale-signal share has a Student-t interval and the decisive 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +103,9 @@ def traces_section(data: ReportData, out_dir: Path) -> Section | None:
             shares = boot / np.maximum(boot.sum(axis=1, keepdims=True), 1)
             low, high = np.percentile(shares, [2.5, 97.5], axis=0)
             mid = by_depth / by_depth.sum()
-            axes[1].bar(depth_values + (k - (len(groups) - 1) / 2) * width, mid, width=width,
-                        color=colour, yerr=[mid - low, high - mid], capsize=2, label=label)  # fmt: skip
+            at = depth_values + (k - (len(groups) - 1) / 2) * width
+            axes[1].bar(at, mid, width=width, color=colour, yerr=[mid - low, high - mid],
+                        capsize=2, label=label)  # fmt: skip
         share_ests.append(mean_ci(share[runs]))
         decisive_ests.append(wilson_ci(int(np.count_nonzero(decisive[runs])), len(runs)))
         rows.append(_row(label, runs, sizes, size_values, depths, depth_values,
@@ -186,9 +186,9 @@ def _text(sizes: np.ndarray, size_values: np.ndarray, depths: np.ndarray,
         f"{single:.0%} are a single flip, {large:.2%} reach {LARGE} flips or more, and the "
         f"largest has {int(size_values[pooled > 0].max())}; {shallow:.0%} have depth 0 or 1 "
         f"and the deepest has depth {int(deep.max())}. How much of the outcome is the whale "
-        f"signal's? On average {format_interval(s, '.1%')} of the stake whose final vote the influence "
-        f"rounds changed descends from a whale-signal flip (runs in which some final vote "
-        f"changed: {s.n}), and setting those voters back to their round-0 votes changes the "
+        f"signal's? On average {format_interval(s, '.1%')} of the stake whose final vote the "
+        f"influence rounds changed descends from a whale-signal flip (runs in which some final "
+        f"vote changed: {s.n}), and setting those voters back to their round-0 votes changes the "
         f"outcome in {format_interval(d, '.1%')} of the runs."
     )
 

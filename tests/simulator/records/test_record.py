@@ -89,7 +89,9 @@ def test_serialised_fields_are_the_records_json(mode: AgentRecords, tmp_path: Pa
     dumped = build_record(result, agent_records=ref, **kwargs).model_dump_json(by_alias=True)
     assert stored == dumped.encode()
     # the scenario blocks are left out of a run without scenarios
-    assert list(json.loads(stored)) == [f for f in RunRecord.model_fields if f not in SCENARIO_BLOCKS]
+    assert list(json.loads(stored)) == [
+        f for f in RunRecord.model_fields if f not in SCENARIO_BLOCKS
+    ]
 
 
 def test_parquet_mode_without_a_side_file_is_an_error() -> None:

@@ -4,8 +4,8 @@ corruption reported in one line naming the field."""
 from __future__ import annotations
 
 import copy
-import re
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,8 @@ CASES: list[tuple[str, str, Any, str]] = [
     ("yes-honest", "mev.yes_stake_honest", 1e15, r"must not exceed turnout\.stake_cast"),
     ("loss", "mev.welfare_loss", lambda v: v + 0.25, r"^mev\.welfare_loss: "),
     ("regret", "mev.welfare_regret", lambda v: min(1.0, v + 0.25), r"^mev\.welfare_regret: "),
-    ("welfare-range", "mev.welfare_pass", 1.5, r"^mev\.welfare_pass: invalid value: .*less than or equal to 1, got 1\.5$"),
+    ("welfare-range", "mev.welfare_pass", 1.5,
+     r"^mev\.welfare_pass: invalid value: .*less than or equal to 1, got 1\.5$"),
     ("mev-unknown", "mev.bribe", 1, r"^mev\.bribe: unknown field$"),
     ("stats-missing", "trace_stats", DELETE, r"^trace_stats: missing, but the run wrote a trace$"),
     ("stats-without-trace", "traces", None, r"^trace_stats: present, but the run wrote no trace"),
