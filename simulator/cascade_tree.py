@@ -99,7 +99,10 @@ def cascade_forest(trace: Trace, adjacency: sparse.csr_array, agents: Agents) ->
     rows = adjacency[agent]
     pair_event = np.repeat(np.arange(e, dtype=np.int64), np.diff(rows.indptr))
     neighbour = rows.indices.astype(np.int64)
-    keep = ~by_whale[pair_event] | agents.is_whale[neighbour]
+    flipped = np.zeros(n, dtype=bool)
+    flipped[agent] = True
+    keep = flipped[neighbour]  # only neighbours that ever flipped can be candidates
+    keep &= ~by_whale[pair_event] | agents.is_whale[neighbour]
     pair_event, neighbour = pair_event[keep], neighbour[keep]
     # each neighbour's latest flip before the event's round: events keyed by (agent, round)
     span = int(rnd.max()) + 1
