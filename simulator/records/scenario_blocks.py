@@ -1,6 +1,7 @@
 """Consistency rules of the research scenarios' record blocks (``mev``, ``trace_stats``).
 
-A block is written exactly when its scenario is on, and its fields must agree with each other and
+A block is written exactly when its scenario is on (``trace_stats`` may be missing beside a trace
+in records written before it existed), and its fields must agree with each other and
 with the run's tallies: the honest counterfactual has the same voters as the run, so the same
 stake cast and quorum; a run whose extractable value changed no vote is its own counterfactual;
 the cascade trees partition the trace's flip events. Each rule gives one line naming the field.
@@ -87,9 +88,13 @@ def _mev_rules(r: RunRecord, m: MevRecord) -> list[str]:
 
 
 def check_trace_stats(r: RunRecord) -> list[str]:
-    """The ``trace_stats`` block is there exactly when a trace is, and fits the run's flips."""
+    """The ``trace_stats`` block needs a trace, and fits the run's flips.
+
+    A record with a trace but no ``trace_stats`` stays valid: schema 0.5 records written before
+    cascade trees were computed have none.
+    """
     if r.trace_stats is None:
-        return ["trace_stats: missing, but the run wrote a trace"] if r.traces is not None else []
+        return []
     if r.traces is None:
         return ["trace_stats: present, but the run wrote no trace (traces is null)"]
     return _trace_rules(r, r.trace_stats)

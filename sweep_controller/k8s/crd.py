@@ -58,13 +58,15 @@ IMMUTABLE_MESSAGE = (
     "spec and output are skipped)"
 )
 SCHEMA_VERSION_ANNOTATION = f"{GROUP}/schema-version"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the generated schema: raise it, and add its hash below, when the schema changes."""
 SCHEMA_HASHES: Mapping[int, str] = {
     # 1: the CRD before versions were recorded (no annotation on the cluster's CRD).
     1: "437b2d43fa750c6a5381148d1f968a739351f6a8256699462254b0571bfc50ad",
     # 2: integer maxima in the spec, the PodsCreated condition in the status.
     2: "6819691a4d8d200da7db9908410d43ed4cb08d2875745ede261ffd8109a84194",
+    # 3: the MEV-aware voting parameters in spec.simulator.
+    3: "2176000998668127f36e48e853f44b14e7e9372006c486883624e582b065c33e",
 }
 """sha256 of ``schema_digest`` per schema version; a recorded hash is never edited."""
 HEADER = (

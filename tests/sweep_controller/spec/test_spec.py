@@ -130,7 +130,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "spec.simulator.agent: unknown key; valid keys: agents, conformity_threshold, whale_ratio, "
         "influence_model, network_density, mean_degree, rewire_prob, cascade_rounds, rules, "
         "schedule, update_fraction, archetype_mix, calibration, stake_tail, "
-        "proposal_favourability, quorum",
+        "proposal_favourability, quorum, mev_share, mev_value, mev_distribution, mev_targeting, "
+        "mev_against_share",
     ),
     (
         "unknown output key",
@@ -141,7 +142,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "not a simulator parameter",
         (("spec.parameters.whales", {"values": [1]}),),
         "spec.parameters.whales: not a simulator parameter; valid names: agents, calibration, "
-        "cascade_rounds, conformity_threshold, influence_model, mean_degree, network_density, "
+        "cascade_rounds, conformity_threshold, influence_model, mean_degree, mev_against_share, "
+        "mev_distribution, mev_share, mev_targeting, mev_value, network_density, "
         "proposal_favourability, quorum, rewire_prob, rules, schedule, stake_tail, "
         "update_fraction, whale_ratio",
     ),
@@ -454,6 +456,11 @@ def test_sweepable_parameters_and_kinds_come_from_simparams() -> None:
         "stake_tail": ParamKind.FLOAT,
         "proposal_favourability": ParamKind.FLOAT,
         "quorum": ParamKind.FLOAT,
+        "mev_share": ParamKind.FLOAT,
+        "mev_value": ParamKind.FLOAT,
+        "mev_distribution": ParamKind.CHOICE,
+        "mev_targeting": ParamKind.CHOICE,
+        "mev_against_share": ParamKind.FLOAT,
     }
     assert set(PARAM_KINDS) < set(SimParams.model_fields)
 
