@@ -512,7 +512,11 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
 
     Under rules v0.5 the proposal and the population are the v0.5 ones
     (:mod:`simulator.population`), and after the network one uniform per agent decides who votes.
-    ``trace`` keeps every flip in ``influence.trace``; it draws nothing and changes no result.
+    ``trace`` keeps every flip in ``influence.trace`` and its cascade trees in ``cascades``
+    (:mod:`simulator.cascade_tree`); it draws nothing and changes no result. With ``mev_share``
+    > 0 (:mod:`simulator.mev`) extractors, drawn from their own substream, add their extractable
+    value to their utility, and the influence rounds also run from the honest votes with a copy
+    of the generator: the honest counterfactual, which is the run with the scenario off.
     """
     if seed < 0:
         raise ParameterError(f"seed: {seed} is outside [0, inf)")
