@@ -400,8 +400,23 @@ def run_summary(record: RunRecord, position: str) -> str:
             f"{t.stake_cast:,.1f}, quorum {t.quorum:g} {'met' if t.quorum_met else 'not met'}",
             f"  outcome    {outcome} (stake-weighted over votes cast; before influence: {before}"
             f"{'; changed by the cascade' if record.outcome_changed_by_cascade else ''})",
+            *_mev_summary(record),
         ]
     )
+
+
+def _mev_summary(record: RunRecord) -> list[str]:
+    """The MEV line of a run's summary (none when the scenario is off)."""
+    m = record.mev
+    if m is None:
+        return []
+    honest = "PASSED" if m.passed_honest else "FAILED"
+    return [
+        f"  mev        {m.extractors} extractors ({m.extractors_voting} voted), "
+        f"{m.votes_changed} votes changed; honest outcome {honest}"
+        f"{' (changed by the extractable value)' if m.outcome_changed_by_mev else ''}, "
+        f"welfare loss {m.welfare_loss:.3f}"
+    ]
 
 
 def _ending(record: RunRecord) -> str:

@@ -7,6 +7,7 @@ restatements of the documented draw order; the engine against the run with the s
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -319,3 +320,17 @@ def test_bad_mev_flags_are_one_line(
 ) -> None:
     assert main(list(flags)) == 2
     assert capsys.readouterr().err.strip() == line
+
+
+def test_the_run_summary_states_the_honest_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--agents", "300", "--mev-share", "0.5", "--mev-value", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    mev = [line for line in lines if line.startswith("  mev ")]
+    assert len(mev) == 1
+    assert re.fullmatch(
+        r"  mev        150 extractors \(\d+ voted\), \d+ votes changed; honest outcome "
+        r"(PASSED|FAILED)( \(changed by the extractable value\))?, welfare loss -?\d\.\d{3}",
+        mev[0],
+    )
+    assert main(["--agents", "300"]) == 0
+    assert "  mev " not in capsys.readouterr().out
