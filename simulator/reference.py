@@ -19,6 +19,7 @@ from scipy import sparse
 
 from simulator.agents import Agents, draw_agents
 from simulator.cascade_tree import CascadeForest
+from simulator.errors import ParameterError
 from simulator.model import OPTIMIZER_HURDLE, Ending, Influence, RunResult
 from simulator.network import build_network
 from simulator.params import (
@@ -288,7 +289,9 @@ def reference_threshold_cascade(
 def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
     """A whole run with the reference rules (draws shared with the engine); ``trace`` keeps
     the flips in ``influence.trace`` and their cascade trees in ``cascades``, as the engine's
-    ``simulate`` does. Without extractable value (``mev_share`` 0)."""
+    ``simulate`` does. Without extractable value: ``mev_share`` must be 0."""
+    if params.mev_share > 0:
+        raise ParameterError("mev_share: the reference restates the rules without extractors")
     rng = make_rng(seed)
     if params.rules is RuleSet.V0_5:
         population = resolve_population(params)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from simulator.agents import Agents
 from simulator.cli import main
+from simulator.errors import ParameterError
 from simulator.mev import (
     PARETO_TAIL,
     ExtractableValue,
@@ -31,6 +32,7 @@ from simulator.model import Ending, Influence, RunResult, simulate
 from simulator.outcome import tally
 from simulator.params import MevDistribution, MevTargeting, SimParams
 from simulator.proposal import Proposal
+from simulator.reference import reference_simulate
 from simulator.seeding import run_seed, scenario_rng
 
 N = 400
@@ -334,3 +336,8 @@ def test_the_run_summary_states_the_honest_outcome(capsys: pytest.CaptureFixture
     )
     assert main(["--agents", "300"]) == 0
     assert "  mev " not in capsys.readouterr().out
+
+
+def test_the_reference_engine_refuses_extractors() -> None:
+    with pytest.raises(ParameterError, match="mev_share"):
+        reference_simulate(params(mev_share=0.1), 1)
