@@ -29,6 +29,7 @@ from simulator.params import (
     DEFAULT_DENSITY,
     DEFAULT_RULES,
     DEFAULT_UPDATE_FRACTION,
+    MEV_FIELDS,
     POPULATION_FIELDS,
     ROUND_CAP,
     SCENARIO_FIELDS,
@@ -42,6 +43,8 @@ from simulator.params import (
     CoalitionRule,
     DelegationMode,
     InfluenceModel,
+    MevDistribution,
+    MevTargeting,
     RuleSet,
     Schedule,
     SimParams,
@@ -90,6 +93,11 @@ FLAGS = {
     "attack_budget": "--attack-budget",
     "attack_borrowed_share": "--attack-borrowed-share",
     "attack_sybils": "--attack-sybils",
+    "mev_share": "--mev-share",
+    "mev_value": "--mev-value",
+    "mev_distribution": "--mev-distribution",
+    "mev_targeting": "--mev-targeting",
+    "mev_against_share": "--mev-against-share",
 }
 
 
@@ -260,6 +268,32 @@ def govsim_parser() -> argparse.ArgumentParser:
         help="sybil accounts that vote with the attacker and join the network (default: 0)",
     )
     p.add_argument(
+        "--mev-share",
+        default=None,
+        help="MEV-aware voting: share of agents who can extract value from the proposal "
+        "(v0.5; default 0: off)",
+    )
+    p.add_argument(
+        "--mev-value",
+        default=None,
+        help="mean extractable value, in units of the spread of honest utilities (default 1)",
+    )
+    p.add_argument(
+        "--mev-distribution",
+        default=None,
+        help="law of the extractable value: constant, lognormal (default) or pareto",
+    )
+    p.add_argument(
+        "--mev-targeting",
+        default=None,
+        help="who extracts: uniform (any agent) or stake (weighted by stake; default)",
+    )
+    p.add_argument(
+        "--mev-against-share",
+        default=None,
+        help="share of extractors who lose their value if the proposal passes (default 0)",
+    )
+    p.add_argument(
         "--agent-records",
         default=AgentRecords.INLINE.value,
         help="per-agent records: inline (default), parquet (side file) or none",
@@ -355,7 +389,9 @@ def _choice(
     | type[CoalitionRule]
     | type[CoalitionRevision]
     | type[DelegationMode]
-    | type[AttackTarget],
+    | type[AttackTarget]
+    | type[MevDistribution]
+    | type[MevTargeting],
 ) -> str | None:
     """``raw`` if it names a member of ``enum`` (or is None), else a UsageError naming ``flag``."""
     if raw is not None and raw not in {m.value for m in enum}:
@@ -406,6 +442,12 @@ def parse_params(args: argparse.Namespace) -> SimParams:
     _choice("--coalition-rule", args.coalition_rule, CoalitionRule)
     _choice("--coalition-revision", args.coalition_revision, CoalitionRevision)
     _choice("--attack-target", args.attack_target, AttackTarget)
+    _choice("--mev-distribution", args.mev_distribution, MevDistribution)
+    _choice("--mev-targeting", args.mev_targeting, MevTargeting)
+    if _is_zero(args.mev_share):  # MEV-aware voting is off: its other flags would do nothing
+        for name in MEV_FIELDS[1:]:
+            if getattr(args, name) is not None:
+                raise UsageError(f"{FLAGS[name]}: only used with --mev-share > 0")
     for name in (*POPULATION_FIELDS, *SCENARIO_FIELDS):
         if getattr(args, name) is not None:
             if RuleSet(rules or DEFAULT_RULES) is not RuleSet.V0_5:
@@ -415,6 +457,14 @@ def parse_params(args: argparse.Namespace) -> SimParams:
         return SimParams.model_validate(raw)
     except ValidationError as exc:
         raise UsageError(_TEXT.first(exc)) from None
+
+
+def _is_zero(raw: str | None) -> bool:
+    """The flag is absent or a number equal to 0 (not a number: the parameters say so later)."""
+    try:
+        return raw is None or float(raw) == 0.0
+    except ValueError:
+        return False
 
 
 def _check_output(output: Path) -> None:
@@ -457,6 +507,7 @@ def run_summary(record: RunRecord, position: str) -> str:
             *_coalition_lines(record),
             *_delegation_lines(record),
             *_attack_lines(record),
+            *_mev_summary(record),
         ]
     )
 
@@ -507,6 +558,20 @@ def _attack_lines(record: RunRecord) -> list[str]:
         f"{a.bribed_stake / share:.2%} of the voting power) for {a.spent / share:.2%} of a "
         f"budget of {a.budget / share:.2%}; borrowed {a.borrowed_power / share:.2%}; "
         f"{a.sybils} sybils with {a.sybil_edges} links",
+    ]
+
+
+def _mev_summary(record: RunRecord) -> list[str]:
+    """The MEV line of a run's summary (none when the scenario is off)."""
+    m = record.mev
+    if m is None:
+        return []
+    honest = "PASSED" if m.passed_honest else "FAILED"
+    return [
+        f"  mev        {m.extractors} extractors ({m.extractors_voting} voted), "
+        f"{m.votes_changed} votes changed; honest outcome {honest}"
+        f"{' (changed by the extractable value)' if m.outcome_changed_by_mev else ''}, "
+        f"welfare loss {m.welfare_loss:.3f}"
     ]
 
 

@@ -13,6 +13,7 @@ restates them in plain Python.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -23,10 +24,12 @@ from scipy import sparse
 from simulator.agents import CONTRARIAN, WHALE, Agents, draw_agents
 from simulator.attack import Attack, run_attack
 from simulator.cascade import as_pattern, count_dtype, need_counts, neighbour_sum
+from simulator.cascade_tree import CascadeForest, cascade_forest
 from simulator.coalition import SCENARIO as COALITIONS
 from simulator.coalition import BlocRounds, Blocs, round_zero_blocs, signal_sources
 from simulator.delegation import Delegation, delegate, delegation_on
 from simulator.errors import ParameterError
+from simulator.mev import MevRun, draw_extractable_value, mev_on
 from simulator.network import (
     build_network,
     check_network_size,
@@ -491,6 +494,10 @@ class RunResult:
 
     attack: Attack | None = None
     """The governance attack, when the run has one (docs/model.md, section 11.3)."""
+    mev: MevRun | None = None
+    """MEV-aware voting (``mev_share`` > 0): the extractable value and the honest counterfactual."""
+    cascades: CascadeForest | None = None
+    """With a trace: who flipped whom (:mod:`simulator.cascade_tree`)."""
 
 
 def influence_among_voters(
@@ -602,6 +609,10 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         adjacency = build_network(params, rng)
         participated = np.ones(params.agents, dtype=bool)
         utility = utilities(agents, proposal)
+    honest_utility, extractable = utility, None
+    if mev_on(params):  # extractors add their value; drawn from the scenario's own substream
+        extractable = draw_extractable_value(params, agents.stake, utility, seed)
+        utility = extractable.apply(utility)
     blocs, votes0 = round_zero_blocs(
         params, agents.risk_tolerance, agents.is_whale, agents.stake, participated, utility > 0.0
     )
@@ -615,6 +626,12 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         blocs=blocs,
         bloc_rng=None if blocs is None else scenario_rng(seed, COALITIONS),
     )
+    mev = None
+    if extractable is not None:  # the honest counterfactual: the same rounds without the value
+        honest = rounds(
+            adjacency, agents, honest_utility > 0.0, participated, rng=copy.deepcopy(rng)
+        )
+        mev = MevRun(extractable=extractable, honest_utility=honest_utility, honest=honest)
     degree = np.diff(adjacency.indptr).astype(np.int32, copy=False)
     attack = None
     if params.attack_target is AttackTarget.NONE:
@@ -632,6 +649,9 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
             attacked.degree,
         )
         influence, attack = attacked.influence, attacked.attack
+    cascades = None
+    if influence.trace is not None and attack is None:  # sybils are not in the network's rows
+        cascades = cascade_forest(influence.trace, adjacency, agents)
     return RunResult(
         params=params,
         seed=seed,
@@ -645,4 +665,6 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
         blocs=blocs,
         delegation=delegation,
         attack=attack,
+        mev=mev,
+        cascades=cascades,
     )

@@ -124,6 +124,26 @@ class AttackTarget(StrEnum):
     FAIL = "fail"
 
 
+class MevDistribution(StrEnum):
+    """Law of an extractor's extractable value, in units of its mean (docs/model.md 11.4)."""
+
+    CONSTANT = "constant"
+    """Every extractor gets the mean."""
+    LOGNORMAL = "lognormal"
+    """exp(Normal(-1/2, 1)): mean 1, median 0.61, 99th percentile 6.2."""
+    PARETO = "pareto"
+    """Classical Pareto with tail index 1.5 and minimum 1/3: mean 1, infinite variance."""
+
+
+class MevTargeting(StrEnum):
+    """Who can extract value from a proposal (docs/model.md 11.4)."""
+
+    UNIFORM = "uniform"
+    """Any agent alike (searchers: anyone can run a bot)."""
+    STAKE = "stake"
+    """In proportion to stake (insiders, validators and large holders with positions at stake)."""
+
+
 DEFAULT_RULES = RuleSet.V0_5
 ROUND_CAP = 1000
 """Default ``cascade_rounds`` under rules v0.5: run the cascade to its end."""
@@ -337,6 +357,36 @@ class SimParams(BaseModel):
         "the influence network.",
     )
 
+    # MEV-aware voting (docs/model.md 11.4): on when mev_share > 0
+    mev_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of agents who can extract value from the proposal (MEV-aware "
+        "voting; 0: off).",
+    )
+    mev_value: float = Field(
+        1.0,
+        ge=0,
+        le=1000,
+        description="Mean extractable value of an extractor, in units of the run's utility "
+        "spread (the standard deviation of the agents' honest utilities).",
+    )
+    mev_distribution: MevDistribution = Field(
+        MevDistribution.LOGNORMAL,
+        description="Law of the extractable value: constant, lognormal or pareto (mean 1).",
+    )
+    mev_targeting: MevTargeting = Field(
+        MevTargeting.STAKE,
+        description="Who the extractors are: uniform (any agent) or stake (weighted by stake).",
+    )
+    mev_against_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the extractors whose value is lost, not gained, if it passes.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.network_density is not None and self.mean_degree is not None:
@@ -476,6 +526,7 @@ class SimParams(BaseModel):
             "coalition_rule": self.coalition_rule is not CoalitionRule.NONE,
             "delegation_rate": self.delegation_rate > 0,
             "attack_target": self.attack_target is not AttackTarget.NONE,
+            "mev_share": self.mev_share > 0,
         }
         return [name for name, on in switches.items() if on]
 
@@ -532,7 +583,23 @@ ATTACK_RESOURCES: tuple[str, ...] = ("attack_budget", "attack_borrowed_share", "
 ATTACK_FIELDS: tuple[str, ...] = ("attack_target", *ATTACK_RESOURCES)
 """Parameters of the governance-attack scenario (docs/model.md, section 11.3)."""
 
-SCENARIO_FIELDS: tuple[str, ...] = (*COALITION_FIELDS, *DELEGATION_FIELDS, *ATTACK_FIELDS)
+MEV_FIELDS: tuple[str, ...] = (
+    "mev_share",
+    "mev_value",
+    "mev_distribution",
+    "mev_targeting",
+    "mev_against_share",
+)
+"""MEV-aware voting (docs/model.md 11.4). The scenario is on when ``mev_share`` > 0; the other
+fields do nothing while it is 0 (a sweep may cross them with ``mev_share`` 0; ``govsim`` refuses
+them without ``--mev-share``)."""
+
+SCENARIO_FIELDS: tuple[str, ...] = (
+    *COALITION_FIELDS,
+    *DELEGATION_FIELDS,
+    *ATTACK_FIELDS,
+    *MEV_FIELDS,
+)
 """Parameters of the research scenarios (docs/model.md, section 11). Each scenario's fields
 default to "off"; they need rules v0.5, and at their defaults they are left out of the serialized
 parameters, so runs without scenarios keep their records and spec hashes. Each scenario appends

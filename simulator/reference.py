@@ -20,6 +20,7 @@ import numpy as np
 from scipy import sparse
 
 from simulator.agents import Agents, draw_agents
+from simulator.cascade_tree import CascadeForest
 from simulator.coalition import SCENARIO as COALITIONS
 from simulator.coalition import Blocs
 from simulator.errors import ParameterError
@@ -50,6 +51,7 @@ __all__ = [
     "ReferenceInfluence",
     "reference_align_votes",
     "reference_blocs",
+    "reference_cascade_forest",
     "reference_influence",
     "reference_initial_votes",
     "reference_population_utilities",
@@ -428,6 +430,8 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
     if params.attack_target is not AttackTarget.NONE:
         # the attack's influence rounds are checked against the reference in tests of attack.py
         raise ParameterError("attack_target: the reference restates runs without attack only")
+    if params.mev_share > 0:
+        raise ParameterError("mev_share: the reference restates the rules without extractors")
     rng = make_rng(seed)
     if params.rules is RuleSet.V0_5:
         population = resolve_population(params)
@@ -466,6 +470,7 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
         bloc_rng=scenario_rng(seed, COALITIONS),
         coalition_revision=params.coalition_revision,
     )
+    flips = out.as_trace() if trace else None
     return RunResult(
         params=params,
         seed=seed,
@@ -483,7 +488,7 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
             whale_follows=np.array(out.whale_follows, dtype=np.int32),
             ending=out.ending,
             period=out.period,
-            trace=out.as_trace() if trace else None,
+            trace=flips,
             bloc_switches=(
                 None if out.bloc_switches is None else np.array(out.bloc_switches, dtype=np.int32)
             ),
@@ -491,6 +496,7 @@ def reference_simulate(params: SimParams, seed: int, *, trace: bool = False) -> 
         participated=np.array(participated, dtype=bool),
         utility=np.array(utility, dtype=np.float64),
         blocs=None if bloc is None else _blocs(bloc, params),
+        cascades=None if flips is None else reference_cascade_forest(graph, flips, agents),
     )
 
 
@@ -498,3 +504,66 @@ def _blocs(bloc: list[int], params: SimParams) -> Blocs:
     count = max(bloc, default=-1) + 1
     bloc_ids = np.array(bloc, dtype=np.int32)
     return Blocs(bloc_ids, count, params.coalition_rule, params.coalition_revision)
+
+
+def reference_cascade_forest(graph: nx.Graph, trace: Trace, agents: Agents) -> CascadeForest:
+    """The cascade trees of a trace (docs/model.md 11.5), event by event, as a networkx forest.
+
+    For each flip, look at every neighbour (only whales for a whale-signal flip), find the
+    neighbour's latest flip before the event's round, and keep it as a candidate when it put
+    the neighbour on the trigger side (the new vote; a contrarian's threshold flip: the old one).
+    The latest candidate (lowest agent id on a tie) is the tree parent; each candidate gets an
+    equal share of the credit. Roots, depths and tree paths come from the ``networkx.DiGraph`` of
+    parent -> child edges.
+    """
+    rows = list(
+        zip(
+            trace.agent.tolist(),
+            trace.round.tolist(),
+            trace.from_vote.tolist(),
+            [CAUSES[c] for c in trace.cause.tolist()],
+            strict=True,
+        )
+    )
+    flips_of: dict[int, list[int]] = {}
+    for e, (agent, *_) in enumerate(rows):
+        flips_of.setdefault(agent, []).append(e)
+    codes = agents.archetype.tolist()
+    tree = nx.DiGraph()
+    tree.add_nodes_from(range(len(rows)))
+    influence = [0.0] * len(agents)
+    counts = []
+    for e, (agent, rnd, from_vote, cause) in enumerate(rows):
+        whale_signal = cause is Cause.WHALE_SIGNAL
+        contrarian = ARCHETYPES[codes[agent]] is Archetype.CONTRARIAN and not whale_signal
+        trigger = from_vote if contrarian else not from_vote
+        found = []
+        for nb in graph.neighbors(agent):
+            if whale_signal and ARCHETYPES[codes[nb]] is not Archetype.WHALE:
+                continue
+            before = [f for f in flips_of.get(nb, []) if rows[f][1] < rnd]
+            if before and (not rows[before[-1]][2]) == trigger:
+                found.append(before[-1])
+        counts.append(len(found))
+        for f in found:
+            influence[rows[f][0]] += 1.0 / len(found)
+        if found:
+            best = max(found, key=lambda f: (rows[f][1], -rows[f][0]))
+            tree.add_edge(best, e)
+    parent, root, depth, driven = [], [], [], []
+    for e in range(len(rows)):
+        up = list(tree.predecessors(e))
+        parent.append(up[0] if up else -1)
+        top = next(r for r in nx.ancestors(tree, e) | {e} if tree.in_degree(r) == 0)
+        path = nx.shortest_path(tree, top, e)
+        root.append(top)
+        depth.append(len(path) - 1)
+        driven.append(any(rows[f][3] is Cause.WHALE_SIGNAL for f in path))
+    return CascadeForest(
+        parent=np.asarray(parent, dtype=np.int64),
+        candidates=np.asarray(counts, dtype=np.int32),
+        root=np.asarray(root, dtype=np.int64),
+        depth=np.asarray(depth, dtype=np.int32),
+        whale_driven=np.asarray(driven, dtype=bool),
+        influence=np.asarray(influence),
+    )

@@ -22,10 +22,12 @@ import numpy as np
 
 import simulator
 from simulator.attack import Attack
+from simulator.cascade_tree import summarise_forest
 from simulator.coalition import summarize
 from simulator.concentration import PowerProfile, gini_and_nakamoto
 from simulator.delegation import DelegationSummary
 from simulator.errors import ParameterError
+from simulator.mev import summarise as summarise_mev
 from simulator.model import Ending, RunResult, simulate
 from simulator.outcome import Tally, tally
 from simulator.params import ARCHETYPES, AgentRecords, SimParams, Traces
@@ -234,7 +236,7 @@ def record_fields(
     }
     if result.blocs is not None:  # whale coalitions; the block is absent when they are off
         fields["coalitions"] = _coalitions(result)
-    return fields
+    return fields | _scenario_blocks(result, after)
 
 
 def _coalitions(result: RunResult) -> dict[str, Any]:
@@ -254,6 +256,29 @@ def _coalitions(result: RunResult) -> dict[str, Any]:
     block = dataclasses.asdict(summary)
     block["rule"] = summary.rule.value
     return block
+
+
+def _scenario_blocks(result: RunResult, after: Tally) -> dict[str, Any]:
+    """The research scenarios' blocks of the record, only those that are on."""
+    blocks: dict[str, Any] = {}
+    mev = summarise_mev(result, after)
+    if mev is not None:
+        blocks["mev"] = asdict(mev)
+    f, trace = result.cascades, result.influence.trace
+    if f is not None and trace is not None:
+        blocks["trace_stats"] = asdict(
+            summarise_forest(
+                f,
+                trace,
+                stake=result.agents.stake,
+                initial=result.initial_votes,
+                final=result.influence.final_votes,
+                participated=result.participated,
+                quorum_met=after.quorum_met,
+                passed=after.passed,
+            )
+        )
+    return blocks
 
 
 def _stake(t: Tally) -> dict[str, float]:

@@ -28,6 +28,7 @@ from simulator.records.agent_rows import (
 from simulator.records.attack_rules import attacker_votes, check_attack
 from simulator.records.coalition_checks import check_coalition_block
 from simulator.records.delegation_rows import check_delegation_block
+from simulator.records.scenario_blocks import check_mev, check_trace_stats
 from simulator.records.schema import RunRecord, Stake
 from simulator.records.trace_rows import check_trace_file, check_trace_ref
 
@@ -45,6 +46,7 @@ def check_consistency(record: RunRecord, *, base_dir: Path | None = None) -> lis
     problems += check_attack(record)
     problems += _check_agent_records(record, base_dir)
     problems += check_trace_ref(record)
+    problems += check_mev(record) + check_trace_stats(record)
     problems += check_coalition_block(record)
     problems += check_delegation_block(record)
     if record.traces is not None and base_dir is not None:

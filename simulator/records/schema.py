@@ -324,7 +324,74 @@ class AttackRecord(_Strict):
     sybil_edges: NonNegativeInt = Field(description="Links between sybils and holders.")
 
 
-OPTIONAL_BLOCKS: tuple[str, ...] = ("coalitions", "delegation", "attack")
+class MevRecord(_Strict):
+    """MEV-aware voting (params.mev_share > 0): the run against its honest counterfactual, the
+    same run with every extractable value zero (docs/model.md 11.4)."""
+
+    extractors: NonNegativeInt = Field(description="Agents with extractable value.")
+    extractors_voting: NonNegativeInt = Field(description="Extractors that voted.")
+    utility_spread: Annotated[float, Field(ge=0)] = Field(
+        description="Standard deviation of every agent's honest utility (mev_value's unit)."
+    )
+    value_scale: Annotated[float, Field(ge=0)] = Field(
+        description="params.mev_value × utility_spread: the mean value, in utility units."
+    )
+    votes_changed: NonNegativeInt = Field(
+        description="Voters whose round-0 vote differs from their honest one."
+    )
+    stake_changed: Annotated[float, Field(ge=0)] = Field(description="Their stake.")
+    passed_honest: bool = Field(description="The honest counterfactual passed.")
+    yes_stake_honest: Annotated[float, Field(ge=0)] = Field(
+        description="Final stake-weighted yes of the honest counterfactual."
+    )
+    outcome_changed_by_mev: bool = Field(description="votes.passed differs from passed_honest.")
+    welfare_pass: Annotated[float, Field(ge=-1, le=1)] = Field(
+        description="The voters' honest welfare of a pass, sum(stake × utility) / "
+        "sum(stake × |utility|); a failure is worth 0."
+    )
+    welfare_loss: Annotated[float, Field(ge=-1, le=1)] = Field(
+        description="Welfare of the honest outcome minus that of the realised one."
+    )
+    welfare_regret: Share = Field(
+        description="Welfare of the better outcome minus that of the realised one."
+    )
+
+
+class TraceStats(_Strict):
+    """Cascade trees of the run's flip trace (written with the trace; docs/model.md 11.5)."""
+
+    cascades: NonNegativeInt = Field(description="Cascade trees: flips without a parent flip.")
+    whale_signal_cascades: NonNegativeInt = Field(
+        description="Trees rooted at a whale follower's flip."
+    )
+    size_counts: list[tuple[PositiveInt, PositiveInt]] = Field(
+        description="[size, trees of that size] pairs, sizes increasing (size: flips in a tree)."
+    )
+    depth_counts: list[NonNegativeInt] = Field(
+        description="Trees of depth 0, 1, ... up to the deepest (depth: generations below the "
+        "root)."
+    )
+    influencers: NonNegativeInt = Field(description="Agents that triggered at least one flip.")
+    top_influence: Annotated[float, Field(ge=0)] = Field(
+        description="Most flips triggered by one agent (each flip's credit shared equally among "
+        "its candidate parents)."
+    )
+    changed_stake: Annotated[float, Field(ge=0)] = Field(
+        description="Stake of the voters whose final vote differs from their round-0 vote."
+    )
+    whale_signal_stake: Annotated[float, Field(ge=0)] = Field(
+        description="The part of changed_stake whose last flip descends from a whale-signal flip."
+    )
+    whale_signal_share: Share | None = Field(
+        description="whale_signal_stake / changed_stake; null when no final vote changed."
+    )
+    whale_signal_decisive: bool = Field(
+        description="The outcome with the whale-driven voters back at their round-0 votes "
+        "differs from votes.passed."
+    )
+
+
+OPTIONAL_BLOCKS: tuple[str, ...] = ("coalitions", "delegation", "attack", "mev", "trace_stats")
 """Top-level blocks of research scenarios: written only when the scenario is on, so the record of
 a run without scenarios is byte for byte what it was before they existed."""
 
@@ -389,6 +456,13 @@ class RunRecord(_Strict):
     attack: AttackRecord | None = Field(
         None,
         description="The run's governance attack; absent when the run has none.",
+    )
+
+    mev: MevRecord | None = Field(
+        None, description="MEV-aware voting; left out when params.mev_share is 0."
+    )
+    trace_stats: TraceStats | None = Field(
+        None, description="Cascade trees of the flip trace; left out when no trace was written."
     )
 
     # Scenario blocks (``OPTIONAL_BLOCKS``) are left out when the scenario is off. An ``exclude``

@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.params import ATTACK_FIELDS, COALITION_FIELDS, DELEGATION_FIELDS, SimParams
+from simulator.params import (
+    ATTACK_FIELDS,
+    COALITION_FIELDS,
+    DELEGATION_FIELDS,
+    MEV_FIELDS,
+    SimParams,
+)
+from sweep_controller.spec.scenario_columns import MEV_COLUMNS, TRACE_COLUMNS, mev_row, trace_row
 
 __all__ = [
     "ATTACK_COLUMNS",
@@ -242,9 +249,14 @@ class ScenarioColumns:
     columns: dict[str, str]
     """Column -> meaning."""
     row: Callable[[dict[str, Any]], dict[str, Any]]
+    uses: Callable[[Any], bool] | None = None
+    """Whether a spec uses the scenario, for a scenario switched by something else than its
+    simulator parameters (flip traces: the spec's ``traces``)."""
 
     def used_by(self, spec: Any) -> bool:
         """The sweep spec varies one of the scenario's parameters or fixes one off its default."""
+        if self.uses is not None:
+            return self.uses(spec)
         defaults = SimParams.model_fields
         return any(name in spec.parameters for name in self.fields) or any(
             getattr(spec.simulator, name) != defaults[name].default for name in self.fields
@@ -297,6 +309,10 @@ SCENARIOS: tuple[ScenarioColumns, ...] = (
         {name: meaning for name, (meaning, _) in ATTACK_COLUMNS.items()},
         _attack_columns,
     ),
+    ScenarioColumns("mev", MEV_FIELDS, MEV_COLUMNS, mev_row),
+    ScenarioColumns(
+        "traces", (), TRACE_COLUMNS, trace_row, uses=lambda spec: spec.traces.value != "none"
+    ),
 )
 """Every research scenario's columns, in table order."""
 
@@ -321,7 +337,9 @@ RATE_OUTCOMES: frozenset[str] = frozenset(
     }
 )
 """Boolean outcomes: their mean over runs is a rate in [0, 1] (the pass rate for ``passed``)."""
-CATEGORICAL_OUTCOMES: frozenset[str] = frozenset({"cascade_ending", "attack_resolved_target"})
+CATEGORICAL_OUTCOMES: frozenset[str] = frozenset(
+    {"cascade_ending", "attack_resolved_target", "cascade_sizes", "cascade_depths"}
+)
 """Outcomes that are labels, not numbers: they have no mean."""
 OBJECTIVE_OUTCOMES: tuple[str, ...] = tuple(
     name for name in (*OUTCOME_COLUMNS, *SCENARIO_COLUMNS) if name not in CATEGORICAL_OUTCOMES

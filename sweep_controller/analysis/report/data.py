@@ -46,6 +46,14 @@ class ReportData:
             return quantile_bins(x, max(3, min(10, len(x) // 20)))
         return x
 
+    def param(self, name: str) -> np.ndarray:
+        """The value of simulator parameter ``name`` in every run: its column when swept, else
+        the sweep's fixed value (``spec.simulator``, which holds the defaults of unset ones)."""
+        if name in self.cols:
+            return np.asarray(self.cols[name])
+        value = getattr(self.spec.simulator, name)
+        return np.full(len(self.cols["run_index"]), getattr(value, "value", value))
+
     def log_scale(self, name: str) -> bool:
         """The parameter is swept on a log scale."""
         param = self.spec.parameters.get(name)

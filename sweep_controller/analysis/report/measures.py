@@ -24,6 +24,7 @@ __all__ = [
     "Measure",
     "estimate",
     "format_estimate",
+    "format_interval",
     "format_value",
 ]
 
@@ -86,9 +87,14 @@ def format_value(value: object) -> str:
 
 def format_estimate(measure: Measure, est: Estimate) -> str:
     """``value [low, high]`` in the measure's format; ``n/a`` without runs."""
+    return format_interval(est, measure.fmt)
+
+
+def format_interval(est: Estimate, fmt: str) -> str:
+    """``value [low, high]`` in format ``fmt``; ``n/a`` without runs, no interval below two."""
     if math.isnan(est.value):
         return "n/a"
-    text = format(est.value, measure.fmt)
+    text = format(est.value, fmt)
     if not math.isnan(est.low):
-        text += f" [{format(est.low, measure.fmt)}, {format(est.high, measure.fmt)}]"
+        text += f" [{format(est.low, fmt)}, {format(est.high, fmt)}]"
     return text

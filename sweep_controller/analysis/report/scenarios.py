@@ -16,6 +16,8 @@ from sweep_controller.analysis.report.pages import Section
 from sweep_controller.analysis.report.scenario_attack import attack_section
 from sweep_controller.analysis.report.scenario_coalitions import coalition_section
 from sweep_controller.analysis.report.scenario_delegation import delegation_section
+from sweep_controller.analysis.report.scenario_mev import mev_section
+from sweep_controller.analysis.report.scenario_traces import traces_section
 
 __all__ = ["SCENARIO_SECTIONS", "scenario_sections"]
 
@@ -25,6 +27,8 @@ SCENARIO_SECTIONS: tuple[SectionMaker, ...] = (
     coalition_section,
     delegation_section,
     attack_section,
+    mev_section,
+    traces_section,
 )
 
 

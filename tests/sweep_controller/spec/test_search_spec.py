@@ -68,7 +68,7 @@ def test_valid_objectives(objective: dict[str, Any]) -> None:
 def test_every_numeric_outcome_column_is_an_objective() -> None:
     """Every outcome and scenario column but the labels (categorical) may be an objective."""
     columns = {*OUTCOME_COLUMNS, *SCENARIO_COLUMNS}
-    labels = {"cascade_ending", "attack_resolved_target"}
+    labels = {"cascade_ending", "attack_resolved_target", "cascade_sizes", "cascade_depths"}
     assert SCENARIO_COLUMNS and set(OBJECTIVE_OUTCOMES) == columns - labels
 
 

@@ -133,7 +133,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "proposal_favourability, quorum, coalition_rule, coalition_size, coalition_span, "
         "coalition_revision, delegation_rate, delegation_mode, delegate_share, "
         "delegation_attachment, delegation_override, attack_target, attack_budget, "
-        "attack_borrowed_share, attack_sybils",
+        "attack_borrowed_share, attack_sybils, mev_share, mev_value, mev_distribution, "
+        "mev_targeting, mev_against_share",
     ),
     (
         "unknown output key",
@@ -147,7 +148,8 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str]] = [
         "attack_borrowed_share, attack_budget, attack_sybils, attack_target, calibration, "
         "cascade_rounds, coalition_revision, coalition_rule, coalition_size, coalition_span, "
         "conformity_threshold, delegate_share, delegation_attachment, delegation_mode, "
-        "delegation_override, delegation_rate, influence_model, mean_degree, network_density, "
+        "delegation_override, delegation_rate, influence_model, mean_degree, mev_against_share, "
+        "mev_distribution, mev_share, mev_targeting, mev_value, network_density, "
         "proposal_favourability, quorum, rewire_prob, rules, schedule, stake_tail, "
         "update_fraction, whale_ratio",
     ),
@@ -473,6 +475,11 @@ def test_sweepable_parameters_and_kinds_come_from_simparams() -> None:
         "attack_budget": ParamKind.FLOAT,
         "attack_borrowed_share": ParamKind.FLOAT,
         "attack_sybils": ParamKind.INT,
+        "mev_share": ParamKind.FLOAT,
+        "mev_value": ParamKind.FLOAT,
+        "mev_distribution": ParamKind.CHOICE,
+        "mev_targeting": ParamKind.CHOICE,
+        "mev_against_share": ParamKind.FLOAT,
     }
     assert set(PARAM_KINDS) < set(SimParams.model_fields)
 
