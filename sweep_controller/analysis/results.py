@@ -40,6 +40,7 @@ from sweep_controller.spec.columns import (
     ScenarioColumns,
     delegation_row,
     outcome_row,
+    run_row,
     used_scenarios,
 )
 from sweep_controller.spec.expand import SweepPlan
@@ -188,10 +189,7 @@ def _add_task(
         params = record["params"]
         for key in swept:
             rows[key].append(params[key] if key in params else _left_out(key))
-        values = outcome_row(record)
-        for scenario in used:
-            values |= scenario.row(record)
-        for key, value in values.items():
+        for key, value in run_row(record, used).items():
             rows[key].append(value)
     if sorted(seen) != sorted(expected):
         raise ResultsError(

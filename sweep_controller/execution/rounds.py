@@ -32,7 +32,7 @@ from sweep_controller.execution.layout import (
     rounds_prefix,
     sweep_uri,
 )
-from sweep_controller.spec.columns import outcome_row
+from sweep_controller.spec.columns import run_row, used_scenarios
 from sweep_controller.spec.expand import RoundPoints, SweepPlan
 from sweep_controller.spec.models import Sweep, spec_hash
 from sweep_controller.spec.parameters import SweptValue
@@ -188,6 +188,7 @@ def evaluate_rounds(store: Store, sweep: Sweep, plan: SweepPlan, rounds: range) 
         raise ValueError(f"sweep {sweep.name} has no objective (method optuna)")
     digest = spec_hash(sweep)
     outcomes: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    used = used_scenarios(sweep.spec)
     not_done: list[int] = []
     for round_index in rounds:
         for index in plan.round_tasks(round_index):
@@ -200,7 +201,7 @@ def evaluate_rounds(store: Store, sweep: Sweep, plan: SweepPlan, rounds: range) 
             for line in check.data.splitlines():
                 record = json.loads(line)
                 run_index = int(record["run_index"])
-                value = float(outcome_row(record)[objective.outcome])
+                value = float(run_row(record, used)[objective.outcome])
                 outcomes[run_index // plan.replicates].append((run_index, value))
     evaluated = []
     for round_index in rounds:

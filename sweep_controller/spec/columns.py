@@ -38,6 +38,7 @@ __all__ = [
     "delegation_row",
     "outcome_range",
     "outcome_row",
+    "run_row",
     "used_scenarios",
 ]
 
@@ -325,6 +326,14 @@ SCENARIO_COLUMNS: dict[str, str] = {
 def used_scenarios(spec: Any) -> tuple[ScenarioColumns, ...]:
     """The scenarios whose columns a sweep spec's table has."""
     return tuple(scenario for scenario in SCENARIOS if scenario.used_by(spec))
+
+
+def run_row(record: dict[str, Any], used: tuple[ScenarioColumns, ...]) -> dict[str, Any]:
+    """The outcome columns of one run record, then those of the scenarios ``used``."""
+    row = outcome_row(record)
+    for scenario in used:
+        row |= scenario.row(record)
+    return row
 
 
 RATE_OUTCOMES: frozenset[str] = frozenset(

@@ -26,7 +26,7 @@ from simulator.messages import shown
 from simulator.params import RuleSet, SimParams, Traces
 from simulator.seeding import BaseSeed
 from sweep_controller.errors import SpecDeprecationWarning
-from sweep_controller.spec.columns import OBJECTIVE_OUTCOMES, outcome_range
+from sweep_controller.spec.columns import OBJECTIVE_OUTCOMES, SCENARIOS, outcome_range
 from sweep_controller.spec.corners import check_points
 from sweep_controller.spec.parameters import (
     PARAM_KINDS,
@@ -445,6 +445,15 @@ class SweepSpec(StrictModel):
                 raise spec_error(f"parameters.{name}.steps", "only used by method grid, not optuna")
         if self.zip:
             raise spec_error("zip", "not used by method optuna: each parameter is searched alone")
+        assert self.objective is not None
+        for scenario in SCENARIOS:
+            if self.objective.outcome in scenario.columns and not scenario.used_by(self):
+                raise spec_error(
+                    "objective.outcome",
+                    f"{self.objective.outcome} is a column of the {scenario.name} scenario, "
+                    f"which this sweep does not switch on (set one of its parameters: "
+                    f"{', '.join(scenario.fields) or 'traces'})",
+                )
         if self.order is not Order.SEQUENTIAL:
             raise spec_error(
                 "order",

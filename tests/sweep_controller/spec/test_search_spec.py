@@ -227,3 +227,14 @@ def test_sweeps_without_search_keep_their_hash(method: str) -> None:
             method="random", samples=8, parameters={"whale_ratio": {"min": 0.0, "max": 0.5}}
         )
     assert spec_hash(parse_sweep(doc)) == HASHES_BEFORE_SEARCH[method]
+
+
+def test_a_scenario_objective_needs_its_scenario() -> None:
+    """A scenario's column is an objective only in a sweep that switches the scenario on."""
+    objective = {"outcome": "attack_succeeded", "target": 0.5}
+    with pytest.raises(SpecError, match=r"spec\.objective\.outcome: attack_succeeded is a column "
+                       r"of the attack scenario, which this sweep does not switch on"):  # fmt: skip
+        parse_sweep(search_doc(objective=objective))
+    on = search_doc(objective=objective, simulator={"agents": 50, "attack_target": "auto"},
+                    parameters={"attack_budget": {"min": 0.001, "max": 0.5, "scale": "log"}})  # fmt: skip
+    assert parse_sweep(on).spec.objective.outcome == "attack_succeeded"
