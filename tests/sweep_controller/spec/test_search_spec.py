@@ -235,6 +235,7 @@ def test_a_scenario_objective_needs_its_scenario() -> None:
     with pytest.raises(SpecError, match=r"spec\.objective\.outcome: attack_succeeded is a column "
                        r"of the attack scenario, which this sweep does not switch on"):  # fmt: skip
         parse_sweep(search_doc(objective=objective))
-    on = search_doc(objective=objective, simulator={"agents": 50, "attack_target": "auto"},
-                    parameters={"attack_budget": {"min": 0.001, "max": 0.5, "scale": "log"}})  # fmt: skip
+    budget = {"attack_budget": {"min": 0.001, "max": 0.5, "scale": "log"}}
+    simulator = {"agents": 50, "attack_target": "auto"}
+    on = search_doc(objective=objective, simulator=simulator, parameters=budget)
     assert parse_sweep(on).spec.objective.outcome == "attack_succeeded"
