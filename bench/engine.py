@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -142,6 +143,39 @@ def timed(cmd: list[str], repeats: int) -> tuple[list[float], list[float], int]:
         cpus.append(usage.ru_utime + usage.ru_stime)
         rss = max(rss, usage.ru_maxrss * 1024)  # KiB on Linux
     return walls, cpus, rss
+
+
+@dataclass(frozen=True)
+class CaseTimes:
+    """``govsim`` runs of each case of a scenario benchmark, in rotation."""
+
+    walls: dict[str, list[float]]
+    cpus: dict[str, list[float]]
+    rss: dict[str, int]
+    load_before: float
+    load_after: float
+
+
+def time_cli_cases(n: int, cases: dict[str, list[str]], repeats: int) -> CaseTimes:
+    """Time ``govsim --agents n --mean-degree 10 CASE --agent-records none`` for every case,
+    ``repeats`` times in rotation (so load drifts hit every case alike), in subprocesses."""
+    load_before = os.getloadavg()[0]
+    walls: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
+    rss = dict.fromkeys(cases, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.jsonl"
+        for _ in range(repeats):
+            for name, case in cases.items():
+                cmd = [
+                    sys.executable, "-m", "simulator", "--agents", str(n), "--mean-degree",
+                    "10", *case, "--agent-records", "none", "--output", str(out),
+                ]  # fmt: skip
+                w, c, peak = timed(cmd, 1)
+                walls[name] += w
+                cpus[name] += c
+                rss[name] = max(rss[name], peak)
+    return CaseTimes(walls, cpus, rss, load_before, os.getloadavg()[0])
 
 
 def full_run(n: int = 1_000_000, repeats: int = 3) -> None:

@@ -25,14 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from bench.engine import timed
+from bench.engine import time_cli_cases
 
 CASES: dict[str, list[str]] = {
     "off": [],
@@ -44,28 +41,11 @@ CASES: dict[str, list[str]] = {
 }  # fmt: skip
 
 
-def _command(n: int, case: list[str], output: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "simulator", "--agents", str(n), "--mean-degree", "10", *case,
-        "--agent-records", "none", "--output", str(output),
-    ]  # fmt: skip
-
-
 def compare(n: int, repeats: int) -> dict[str, float]:
     """Time every case ``repeats`` times, alternating; print them; return the ratios to off."""
-    load_before = os.getloadavg()
-    walls: dict[str, list[float]] = {name: [] for name in CASES}
-    cpus: dict[str, list[float]] = {name: [] for name in CASES}
-    rss = dict.fromkeys(CASES, 0)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "bench.jsonl"
-        for _ in range(repeats):
-            for name, case in CASES.items():
-                w, c, peak = timed(_command(n, case, out), 1)
-                walls[name] += w
-                cpus[name] += c
-                rss[name] = max(rss[name], peak)
-    load_after = os.getloadavg()
+    times = time_cli_cases(n, CASES, repeats)
+    walls, cpus, rss = times.walls, times.cpus, times.rss
+    load_before, load_after = (times.load_before,), (times.load_after,)
     best = {name: min(v) for name, v in walls.items()}
     print(
         f"govsim N={n:.0e}, mean degree 10, rules v0.5 defaults, --agent-records none; "
