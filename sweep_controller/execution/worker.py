@@ -98,6 +98,7 @@ from sweep_controller.execution.layout import (
     trace_key,
 )
 from sweep_controller.execution.lease import Holder, TaskLease
+from sweep_controller.execution.spec_copy import write_spec_copy
 from sweep_controller.execution.spool import Spool
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
@@ -187,6 +188,8 @@ class TaskContext:
     store: Store
     spec_hash: str
     code_version: str = field(default=simulator.__version__)
+    spec_copied: bool = False
+    """The spec's copy beside the results was checked (and written if needed) by this process."""
 
     @classmethod
     def open(cls, sweep: Sweep, *, store: Store | None = None) -> TaskContext:
@@ -308,6 +311,9 @@ def _run_and_commit(
             on_claimed()
         if check.state is TaskState.INVALID:
             log.warning("task %d: rewriting: %s", index, check.reason)
+        if not ctx.spec_copied:  # the results folder describes itself (spec_copy.py)
+            write_spec_copy(ctx.store, ctx.sweep)
+            ctx.spec_copied = True
         _simulate(ctx, index, progress, metrics, records, should_stop=should_stop, on_run=on_run,
                   on_written=written, clock=clock, new_id=new_id, timer=timer)  # fmt: skip
         files = [TaskFile(RECORDS, "jsonl", records)]
