@@ -17,9 +17,10 @@ Example (docs/sweeps.md, "Results in Python")::
 
     from sweep_controller import load_results
 
-    runs = load_results("examples/whale-vs-conformity.yaml")
-    rates = runs.groupby(["whale_ratio", "conformity_threshold"])["passed"].mean()
-    print(rates.unstack(), runs.attrs["spec_hash"], runs.attrs["code_versions"])
+    runs = load_results("examples/whale-vs-conformity.yaml")  # or its results folder, or s3://...
+    print(runs.attrs["spec_hash"], runs.attrs["code_versions"])  # where the numbers came from
+    large = runs[runs["agents"] == 2000]  # filter on any parameter, swept or fixed
+    print(large.groupby(["whale_ratio", "conformity_threshold"])["passed"].mean().unstack())
 """
 
 from __future__ import annotations

@@ -191,8 +191,8 @@ def collect(
     where = sweep_uri(store, name)
     if not committed:
         raise ResultsError(
-            f"{name}: no runs found in {where} (0 of {plan.n_tasks} tasks are done); run the "
-            "sweep, or point to where it wrote its results"
+            f"{name}: no runs found in {where} (0 of {plan.n_tasks} tasks are done); run "
+            "`sweepctl run` first, or give the output location the sweep wrote to"
         )
     if n_missing:
         message = f"{name}: {_describe_missing(committed, plan.n_tasks)}"
