@@ -31,6 +31,9 @@ Distributed semantics: results are written *at least once*, and a task is never 
   runner comes back to it), and ``sweepctl worker`` waits until it is released or expires. After
   taking the lease the attempt looks at the task again, so it never redoes a task that the
   previous holder committed.
+- Before it simulates its first task, a worker process stores the spec beside the results
+  (``sweep_controller.execution.spec_copy``: a Job pod has no runner to do it), so that the
+  results folder describes itself.
 - A task that is already done is skipped (exit 0), so a retried pod, a duplicate pod or a re-run
   of ``sweepctl run`` repeats no work once the task has committed.
 - A manifest with another spec hash means that the output prefix belongs to another sweep: the
