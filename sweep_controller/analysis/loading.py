@@ -13,14 +13,8 @@ tasks, record schema versions, where it was read) is in ``DataFrame.attrs``. The
   the results (``sweep_controller.execution.spec_copy``), so a results folder describes itself;
   its output is taken to be where it was found, so a folder copied elsewhere reads the same.
 
-Example (docs/sweeps.md, "Results in Python")::
-
-    from sweep_controller import load_results
-
-    runs = load_results("examples/whale-vs-conformity.yaml")  # or its results folder, or s3://...
-    print(runs.attrs["spec_hash"], runs.attrs["code_versions"])  # where the numbers came from
-    large = runs[runs["agents"] == 2000]  # filter on any parameter, swept or fixed
-    print(large.groupby(["whale_ratio", "conformity_threshold"])["passed"].mean().unstack())
+The example in :func:`load_results`'s docstring is the one of docs/sweeps.md ("Results in
+Python"), which a test runs.
 """
 
 from __future__ import annotations
@@ -41,7 +35,7 @@ from sweep_controller.store import Store, open_store
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_results", "results_sweep"]
+__all__ = ["load_results"]
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 """A source ending so is read as a spec file, whether or not it exists."""
@@ -63,13 +57,19 @@ def load_results(
     ``df.attrs`` holds the provenance (``Provenance``: ``spec_hash``, ``code_versions``,
     ``schema_versions``, ``results_uri``, ``tasks``, ``tasks_read``, ``runs``).
 
-    >>> runs = load_results("examples/whale-vs-conformity.yaml")  # doctest: +SKIP
-    >>> runs.groupby("whale_ratio")["passed"].mean()  # doctest: +SKIP
+    Example::
+
+        from sweep_controller import load_results
+
+        runs = load_results("examples/whale-vs-conformity.yaml")  # or its results folder, or s3://...
+        print(runs.attrs["spec_hash"], runs.attrs["code_versions"])  # where the numbers came from
+        large = runs[runs["agents"] == 2000]  # filter on any parameter, swept or fixed
+        print(large.groupby(["whale_ratio", "conformity_threshold"])["passed"].mean().unstack())
 
     Raises ``ResultsError`` when nothing is found (naming where it looked), a task does not
     verify or a record does not validate; ``SpecError`` for a bad spec.
     """
-    resolved = results_sweep(source, sweep=sweep, output=output)
+    resolved = _results_sweep(source, sweep=sweep, output=output)
 
     def warn(message: str) -> None:
         warnings.warn(message, IncompleteResultsWarning, stacklevel=4)  # the caller's line
@@ -81,7 +81,7 @@ def load_results(
     return frame
 
 
-def results_sweep(
+def _results_sweep(
     source: str | os.PathLike[str] | Sweep, *, sweep: str | None = None, output: str | None = None
 ) -> Sweep:
     """The sweep ``load_results`` reads, its output the absolute location of its results."""

@@ -326,6 +326,8 @@ def test_the_documented_example_runs(
 ) -> None:
     code = docs_example()
     assert len([line for line in code.splitlines() if line.strip()]) == 5
+    doc = load_results.__doc__ or ""
+    assert all(line.strip() in doc for line in code.splitlines())  # the docstring's example too
     # the example's spec and its agents, swapped for the small sweep's
     assert "examples/whale-vs-conformity.yaml" in code and '["agents"] == 2000' in code
     code = code.replace("examples/whale-vs-conformity.yaml", str(finished.spec))
