@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 LOWEST_VENV ?= .venv-lowest
 LOWEST := constraints/lowest.txt
 EXAMPLE ?= examples/whale-vs-conformity.yaml
+# The example's output is file://results, which sweepctl reads from the spec file's folder: the
+# demo's results, table and report all land in the sweep's folder beside the spec.
+DEMO_DIR = $(dir $(EXAMPLE))results/$(basename $(notdir $(EXAMPLE)))
 
 .PHONY: install install-test install-lowest constraints demo test test-fast test-lowest gate bench clean chart-readme
 
@@ -38,9 +41,9 @@ $(LOWEST_VENV)/.installed-test: pyproject.toml $(LOWEST)
 
 demo: install
 	$(VENV)/bin/sweepctl run $(EXAMPLE)
-	$(VENV)/bin/sweepctl collect $(EXAMPLE) --out results/$(basename $(notdir $(EXAMPLE)))/runs.csv
-	$(VENV)/bin/sweepctl report $(EXAMPLE) --out results/$(basename $(notdir $(EXAMPLE)))/report
-	@echo "report: results/$(basename $(notdir $(EXAMPLE)))/report/index.html (and index.md)"
+	$(VENV)/bin/sweepctl collect $(EXAMPLE) --out $(DEMO_DIR)/runs.csv
+	$(VENV)/bin/sweepctl report $(EXAMPLE) --out $(DEMO_DIR)/report
+	@echo "report: $(DEMO_DIR)/report/index.html (and index.md)"
 
 # The whole gate: format, lint, types, import contracts, then every test (in parallel).
 test: install-test
@@ -66,4 +69,4 @@ bench: install-test
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) results build *.egg-info
+	rm -rf $(VENV) $(LOWEST_VENV) results examples/results build *.egg-info

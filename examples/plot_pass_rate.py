@@ -1,12 +1,12 @@
 """Redraw the report's pass-rate panel of a finished grid sweep from its results, in a few lines.
 
-    sweepctl run examples/whale-vs-conformity.yaml     # writes ./results (the spec's output)
+    sweepctl run examples/whale-vs-conformity.yaml     # writes examples/results (the spec's output)
     python examples/plot_pass_rate.py examples/whale-vs-conformity.yaml pass_rate.png
 
 The report (``sweepctl report``) plots, for the first swept parameter, the pass rate of each grid
 point (the share of its replicates whose proposal passed) with a 95% Wilson interval, one line
-per value of the second parameter. This script draws the same panel from the results table and
-prints the numbers it plots.
+per value of the second parameter. This script draws the same panel from the results table
+(``load_results``: a pandas DataFrame, one row per run) and prints the numbers it plots.
 """
 
 from __future__ import annotations
@@ -16,24 +16,21 @@ import sys
 import numpy as np
 from matplotlib.figure import Figure
 
-from sweep_controller import SweepError, load_sweep
-from sweep_controller.analysis import collect
+from sweep_controller import SweepError, load_results, load_sweep
 from sweep_controller.analysis.stats import wilson_ci
 
 
 def main(spec: str, out: str) -> None:
     sweep = load_sweep(spec)
-    table = collect(
-        sweep, require_complete=True
-    ).columns  # one entry per run: parameters and outcomes as numpy arrays
+    table = load_results(spec, require_complete=True)  # one row per run: parameters, outcomes
     x_name, line_name = sweep.spec.axes()[0][0], sweep.spec.axes()[1][0]
     ax = Figure(figsize=(6, 4)).subplots()
     for line in np.unique(table[line_name]):
         xs = np.unique(table[x_name])
         cis = []
         for x in xs:
-            runs = (table[x_name] == x) & (table[line_name] == line)
-            ci = wilson_ci(int(table["passed"][runs].sum()), int(runs.sum()))
+            runs = table[(table[x_name] == x) & (table[line_name] == line)]
+            ci = wilson_ci(int(runs["passed"].sum()), len(runs))
             print(f"{x_name}={x:g} {line_name}={line:g} pass rate {ci.value:.4f} "
                   f"[{ci.low:.4f}, {ci.high:.4f}] n={ci.n}")  # fmt: skip
             cis.append(ci)

@@ -73,3 +73,7 @@ class ClusterUnreachable(ClusterError):
 
 class KubeconfigError(FlagError):
     """No usable kubeconfig: missing file, unknown context, unreadable content (permanent)."""
+
+
+class IncompleteResultsWarning(UserWarning):
+    """Some tasks of a sweep are not done; the results read hold the others (``load_results``)."""

@@ -3,8 +3,9 @@
 Checks that the sweep's design allows the analysis (a sampled method, enough samples) before it
 reads anything, then reads the finished tasks as ``collect`` does, estimates first-order and
 total indices of every outcome (``sweep_controller.analysis.sensitivity``), writes them as
-``sobol-indices.csv`` and ``sobol-indices.parquet`` into ``--output`` (atomically) and prints
-them as a table. docs/analysis.md says which estimator each design gets.
+``sobol-indices.csv`` and ``sobol-indices.parquet`` into ``--out`` (atomically; by default the
+``sensitivity`` folder beside a local sweep's results) and prints them as a table.
+docs/analysis.md says which estimator each design gets.
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ from sweep_controller.analysis.sensitivity import (
     sobol_indices,
     write_indices,
 )
-from sweep_controller.commands.arguments import cannot_write, int_in, output_dir
-from sweep_controller.errors import AnalysisError, ResultsError
+from sweep_controller.commands.arguments import (
+    add_spec_and_output,
+    cannot_write,
+    int_in,
+    local_sweep,
+    output_dir,
+)
+from sweep_controller.errors import AnalysisError
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.models import Sweep
 
 ESTIMATOR_TEXT = {
     "saltelli": "SALib's Sobol estimator on the Saltelli design",
@@ -44,11 +51,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "latin_hypercube or random sweep, with bootstrap confidence intervals; write them as "
         "CSV and Parquet and print them.",
     )
-    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    add_spec_and_output(parser)
     parser.add_argument(
-        "--output",
+        "--out",
         metavar="DIR",
-        help="directory for sobol-indices.csv and .parquet (default: results/NAME/sensitivity)",
+        help="directory for sobol-indices.csv and .parquet (default: the folder 'sensitivity' "
+        "beside a file:// sweep's results; for s3://, results/NAME/sensitivity here)",
     )
     parser.add_argument(
         "--resamples",
@@ -86,26 +94,31 @@ def _say(message: str) -> None:
     print(f"sweepctl analyze: {message}", file=sys.stderr, flush=True)
 
 
+def default_out(sweep: Sweep) -> Path:
+    """Where the indices go without ``--out``: beside the results on files, else here."""
+    scheme, _, path = sweep.spec.output.uri.partition("://")
+    if scheme == "file":  # absolute: local_sweep resolved it
+        return Path(path) / sweep.name / "sensitivity"
+    return Path("results") / sweep.name / "sensitivity"
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the design, collect, estimate, write and print."""
-    sweep = load_sweep(args.spec)
+    sweep = local_sweep(args)
     try:
         check_analysable(sweep)
     except AnalysisError as exc:
         raise AnalysisError(f"{args.spec}: {exc}") from None
-    out = output_dir("--output", args.output or str(Path("results") / sweep.name / "sensitivity"))
-    warnings: list[str] = []
-    collected = collect(sweep, require_complete=args.require_complete, warn=warnings.append)
-    if collected.n_rows == 0:  # one line: the error, without the warning that led to it
-        raise ResultsError(f"{sweep.name}: no task is done yet: nothing to analyse")
-    for message in warnings:
-        _say(f"warning: {message}")
+    out = output_dir("--out", args.out or str(default_out(sweep)))
+    collected = collect(
+        sweep, require_complete=args.require_complete, warn=lambda m: _say(f"warning: {m}")
+    )
     _say(f"{collected.n_rows} runs from {len(collected.tasks_read)} of {sweep.spec.n_tasks} tasks")
     indices = sobol_indices(collected, resamples=args.resamples, confidence=args.confidence)
     try:
         csv_path, parquet_path = write_indices(indices, out)
     except OSError as exc:
-        raise cannot_write("--output", exc) from None
+        raise cannot_write("--out", exc) from None
     print(format_indices(indices))
     _say(f"wrote {csv_path} and {parquet_path}")
     return ExitCode.OK

@@ -12,9 +12,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep_controller.errors import FlagError
+from sweep_controller.spec.location import load_local_sweep
+from sweep_controller.spec.models import Sweep
 
 if TYPE_CHECKING:
     from sweep_controller.k8s.cluster import Cluster
+
+
+def add_spec_and_output(parser: argparse.ArgumentParser) -> None:
+    """Add SPEC and ``--output URI`` (the sweep's results location, instead of the spec's)."""
+    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    parser.add_argument(
+        "--output",
+        metavar="URI",
+        help="where the sweep's results are, instead of the spec's output.uri: file://PATH, "
+        "a PATH (relative to this folder) or s3://BUCKET[/PREFIX] (default: the spec's, a "
+        "relative file:// read from the spec file's folder)",
+    )
+
+
+def local_sweep(args: argparse.Namespace) -> Sweep:
+    """The spec of ``args.spec``, its output from ``--output`` or relative to the spec file."""
+    return load_local_sweep(args.spec, output=args.output)
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:

@@ -1,7 +1,8 @@
 """``sweepctl collect SPEC --out FILE``: every run of a sweep as one row, in Parquet or CSV.
 
 Tasks that are not done yet are left out with a warning (``--require-complete`` makes that an
-error, exit 1); a task whose JSONL does not match its manifest is an error naming its key. An
+error, exit 1); a task whose JSONL does not match its manifest is an error naming its key; no
+task done is an error naming where the results were looked for (exit 1, nothing written). An
 existing ``--out`` file is replaced (atomically); a directory, or a place that cannot be written,
 is an error (exit 2) before anything is read.
 """
@@ -12,9 +13,13 @@ import argparse
 import sys
 
 from sweep_controller.analysis.results import collect, write_table
-from sweep_controller.commands.arguments import cannot_write, output_file
+from sweep_controller.commands.arguments import (
+    add_spec_and_output,
+    cannot_write,
+    local_sweep,
+    output_file,
+)
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.spec.loading import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def add_collect_arguments(
     parser: argparse.ArgumentParser, *, out_metavar: str, out_help: str
 ) -> None:
-    """Add SPEC, ``--out`` and ``--require-complete`` (shared by ``collect`` and ``report``)."""
-    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    """Add SPEC, ``--output``, ``--out`` and ``--require-complete`` (``collect``, ``report``)."""
+    add_spec_and_output(parser)
     parser.add_argument("--out", required=True, metavar=out_metavar, help=out_help)
     parser.add_argument(
         "--require-complete",
@@ -49,7 +54,7 @@ def _warn(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Collect and write the table."""
     out = output_file("--out", args.out, (".parquet", ".csv"))
-    sweep = load_sweep(args.spec)
+    sweep = local_sweep(args)
     collected = collect(sweep, require_complete=args.require_complete, warn=_warn)
     try:
         path = write_table(collected, out)

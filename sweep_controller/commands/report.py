@@ -14,10 +14,9 @@ import sys
 
 from sweep_controller.analysis.report import write_report
 from sweep_controller.analysis.results import collect
-from sweep_controller.commands.arguments import cannot_write, output_dir
+from sweep_controller.commands.arguments import cannot_write, local_sweep, output_dir
 from sweep_controller.commands.collect import add_collect_arguments
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.spec.loading import load_sweep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +38,7 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Collect, plot, and print where the report is."""
     out = output_dir("--out", args.out)
-    sweep = load_sweep(args.spec)
+    sweep = local_sweep(args)
     collected = collect(
         sweep, require_complete=args.require_complete, warn=lambda m: _say(f"warning: {m}")
     )

@@ -18,13 +18,17 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from sweep_controller.commands.arguments import add_metrics_address, int_in
+from sweep_controller.commands.arguments import (
+    add_metrics_address,
+    add_spec_and_output,
+    int_in,
+    local_sweep,
+)
 from sweep_controller.execution.adaptive import SearchSummary, run_search
 from sweep_controller.execution.pool import default_workers
 from sweep_controller.execution.runner import RunSummary, run_sweep
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
-from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import Method, Sweep
 from sweep_controller.spec.search import Answer, describe_point
 
@@ -37,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run every task of a sweep that is not done yet in a local process pool. "
         "Finished tasks are kept, so running the same command again resumes the sweep.",
     )
-    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    add_spec_and_output(parser)
     parser.add_argument(
         "--workers",
         type=int_in(1),
@@ -162,7 +166,7 @@ def _host(address: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and print a summary; returns the exit code."""
-    sweep = load_sweep(args.spec)
+    sweep = local_sweep(args)
     logging.basicConfig(level=logging.WARNING, format="sweepctl run: %(message)s")
     # A storage retry is not worth a line on the terminal (one line per task at most; metrics
     # count retries): what the retries could not fix reaches the task's failure line.

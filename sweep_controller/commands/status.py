@@ -3,7 +3,8 @@
 The store is the truth, whoever ran the tasks (``sweepctl run``, ``sweepctl worker`` or Job pods):
 done means a verified manifest, failed means a failure marker and no commit, pending is the rest;
 ``invalid`` (a manifest that does not verify: rerun) and ``foreign`` (another sweep's results under
-this prefix) are shown when present, their indexes as intervals (``3-5,9``). ``--no-verify``
+this prefix) are shown when present, their indexes as intervals (``3-5,9``), and make the exit
+code 1 (one stderr line names them), so a script can tell results it cannot use. ``--no-verify``
 trusts manifests without reading the JSONL.
 
 An adaptive sweep (``method: optuna``) also shows its rounds planned and the answer from the runs
@@ -15,13 +16,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 
+from sweep_controller.commands.arguments import add_spec_and_output, local_sweep
 from sweep_controller.commands.run import answer_lines
 from sweep_controller.execution.layout import TaskScan, TaskState, scan_store, sweep_uri
 from sweep_controller.execution.rounds import read_search
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.intervals import format_intervals
-from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import Method, Sweep, spec_hash
 from sweep_controller.spec.search import answer
 from sweep_controller.store import Store, open_store
@@ -36,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="tasks done, failed and pending, read from the store",
         description="Show how many tasks of a sweep are done, failed and pending in its store.",
     )
-    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    add_spec_and_output(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument(
         "--no-verify",
@@ -121,8 +123,8 @@ def search_status_lines(sweep: Sweep, store: Store) -> tuple[dict[str, object], 
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the sweep's status; always exit 0 when the store could be read."""
-    sweep = load_sweep(args.spec)
+    """Print the sweep's status; exit 1 when some tasks are invalid or foreign, else 0."""
+    sweep = local_sweep(args)
     store = open_store(sweep.spec.output.uri)
     spec = sweep.spec
     scan = scan_store(store, sweep.name, spec.n_tasks, spec_hash(sweep), verify=not args.no_verify)
@@ -134,4 +136,24 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print("\n".join(status_table(doc) + extra))
+    problem = unusable_tasks(doc)
+    if problem:
+        print(f"sweepctl: error: {problem}", file=sys.stderr)
+        return ExitCode.FAILURE
     return ExitCode.OK
+
+
+def unusable_tasks(doc: dict[str, object]) -> str:
+    """One line naming the invalid and foreign tasks of a status document ("" when none)."""
+    parts = []
+    for state, what in (
+        (TaskState.INVALID, "invalid (their files do not match their manifests; `sweepctl run` "
+                            "rewrites them)"),
+        (TaskState.FOREIGN, "foreign (written by a sweep with another spec hash)"),
+    ):  # fmt: skip
+        indexes = doc[f"{state.value}_indexes"]
+        assert isinstance(indexes, list)
+        if indexes:
+            shown = format_intervals(indexes, max_intervals=MAX_INTERVALS)
+            parts.append(f"{len(indexes)} task(s) {what}: {shown}")
+    return "; ".join(parts)

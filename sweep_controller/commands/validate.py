@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import DEFAULT_RESOURCES
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
 from sweep_controller.spec.loading import load_sweep
+from sweep_controller.spec.location import absolute_output, spec_folder
 from sweep_controller.spec.models import Design, Method, Sweep, spec_hash
 from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
 from sweep_controller.spec.sizing import (
@@ -55,7 +57,7 @@ def describe_parameter(param: ParameterSpec, *, grid: bool) -> str:
     return f"sampled from {span}{scale}"
 
 
-def size_summary(sweep: Sweep) -> list[str]:
+def size_summary(sweep: Sweep, spec_path: str | Path | None = None) -> list[str]:
     """The lines ``validate`` prints for a valid sweep."""
     spec = sweep.spec
     grid = spec.method is Method.GRID
@@ -87,10 +89,18 @@ def size_summary(sweep: Sweep) -> list[str]:
         f"tasks: {spec.n_tasks} ({spec.runs_per_task} runs per task)",
         f"order: {spec.order}",
         f"seed: {spec.seed}",
-        f"output: {spec.output.uri}",
+        f"output: {_output(spec.output.uri, spec_path)}",
         f"spec hash: {spec_hash(sweep)}",
     ]
     return lines
+
+
+def _output(uri: str, spec_path: str | Path | None) -> str:
+    """The output URI, and where local commands put it when that differs (a relative path)."""
+    if spec_path is None:
+        return uri
+    local = absolute_output(uri, spec_folder(spec_path))
+    return uri if local == uri else f"{uri} (local commands: {local})"
 
 
 def size_estimate(size: TaskSize) -> list[str]:
@@ -115,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return ExitCode.USAGE
     size = estimate_task(sweep)
-    print("\n".join(size_summary(sweep) + size_estimate(size)))
+    print("\n".join(size_summary(sweep, args.spec) + size_estimate(size)))
     warnings = sizing_warnings(size, memory_limit_bytes=limit)
     try:
         check_job_size(sweep)

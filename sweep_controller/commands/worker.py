@@ -15,14 +15,13 @@ import os
 import sys
 from collections.abc import Mapping
 
-from sweep_controller.commands.arguments import int_in
+from sweep_controller.commands.arguments import add_spec_and_output, int_in, local_sweep
 from sweep_controller.env import INDEX_ENV, NAMESPACE_ENV
 from sweep_controller.errors import TaskError
 from sweep_controller.execution.layout import sweep_uri
 from sweep_controller.execution.worker import TaskContext, Termination, execute_task
 from sweep_controller.metrics import resolve_pushgateway_url
 from sweep_controller.outcomes import TaskOutcome
-from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import Method, Sweep
 
 
@@ -34,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run one task of a sweep, validate its records and upload them atomically. "
         f"The index defaults to ${INDEX_ENV}.",
     )
-    parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    add_spec_and_output(parser)
     parser.add_argument("--index", metavar="I", help=f"task index (default: ${INDEX_ENV})")
     parser.add_argument(
         "--round",
@@ -90,7 +89,7 @@ def in_round(sweep: Sweep, round_index: int | None, index: int) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the task and return its exit code."""
     index = resolve_index(args.index, os.environ)
-    sweep = load_sweep(args.spec)
+    sweep = local_sweep(args)
     index = in_round(sweep, args.round, index)
     logging.basicConfig(
         level=logging.INFO, format=f"sweepctl worker {index}: %(message)s", stream=sys.stderr

@@ -2,7 +2,9 @@
 
 Every process that touches results (the worker that writes them, the local runner that skips
 finished tasks, ``sweepctl status``, ``collect`` and ``report``) must agree on the keys and on
-what "done" means, so both are defined once, here. Under ``<output uri>/<sweep name>/tasks/``:
+what "done" means, so both are defined once, here. ``<output uri>/<sweep name>/sweep.json`` is a
+copy of the spec that wrote the results (``sweep_controller.execution.spec_copy``), so that the
+folder describes itself. Under ``<output uri>/<sweep name>/tasks/``:
 
 ``NNNNNN.<commit>.jsonl`` (and other ``NNNNNN.<commit>.<suffix>`` data files)
     The data of one commit of task NNNNNN (6-digit index): its run records, one v0.5 record a
@@ -61,6 +63,7 @@ from sweep_controller.store import Store
 __all__ = [
     "RECORDS",
     "ROUNDS_DIR",
+    "SPEC_COPY",
     "TASKS_DIR",
     "DataFile",
     "FailureMarker",
@@ -87,6 +90,7 @@ __all__ = [
     "scan_store",
     "scan_tasks",
     "sha256_hex",
+    "spec_copy_key",
     "sweep_uri",
     "task_prefix",
     "task_trace_path",
@@ -96,6 +100,8 @@ __all__ = [
 
 TASKS_DIR = "tasks"
 ROUNDS_DIR = "rounds"
+SPEC_COPY = "sweep.json"
+"""The name of the spec's copy in a sweep's results folder, beside ``tasks/``."""
 RECORDS = "records"
 """The role of the run records (JSONL) among a task's data files; every manifest names one."""
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -201,6 +207,11 @@ class FailureMarker(_Strict):
 def tasks_prefix(sweep_name: str) -> str:
     """The key prefix of a sweep's task objects: ``<name>/tasks/``."""
     return f"{sweep_name}/{TASKS_DIR}/"
+
+
+def spec_copy_key(sweep_name: str) -> str:
+    """Key of the copy of the spec that wrote a sweep's results: ``<name>/sweep.json``."""
+    return f"{sweep_name}/{SPEC_COPY}"
 
 
 def task_prefix(sweep_name: str, index: int) -> str:

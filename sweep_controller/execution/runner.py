@@ -63,6 +63,7 @@ from sweep_controller.execution.pool import (
     default_workers,
     start_executor,
 )
+from sweep_controller.execution.spec_copy import write_spec_copy
 from sweep_controller.execution.worker import TaskAttempt, TaskContext
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.metrics import RunnerMetrics
@@ -169,6 +170,8 @@ def run_sweep(
             f"{sweep_uri(ctx.store, name)} belongs to another sweep; change metadata.name or "
             "spec.output.uri, or delete the old results"
         )
+    write_spec_copy(ctx.store, sweep)  # the results folder describes itself
+    ctx.spec_copied = True
     selected = range(plan.n_tasks) if tasks is None else tasks
     done_before = [c for c in scan.with_state(TaskState.DONE) if c.index in selected]
     runs_before = sum(c.manifest.count for c in done_before if c.manifest is not None)

@@ -31,6 +31,9 @@ Distributed semantics: results are written *at least once*, and a task is never 
   runner comes back to it), and ``sweepctl worker`` waits until it is released or expires. After
   taking the lease the attempt looks at the task again, so it never redoes a task that the
   previous holder committed.
+- Before it simulates its first task, a worker process stores the spec beside the results
+  (``sweep_controller.execution.spec_copy``: a Job pod has no runner to do it), so that the
+  results folder describes itself.
 - A task that is already done is skipped (exit 0), so a retried pod, a duplicate pod or a re-run
   of ``sweepctl run`` repeats no work once the task has committed.
 - A manifest with another spec hash means that the output prefix belongs to another sweep: the
@@ -99,6 +102,7 @@ from sweep_controller.execution.layout import (
 )
 from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.execution.rounds import round_points_loader
+from sweep_controller.execution.spec_copy import write_spec_copy
 from sweep_controller.execution.spool import Spool
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics import (
@@ -188,6 +192,8 @@ class TaskContext:
     store: Store
     spec_hash: str
     code_version: str = field(default=simulator.__version__)
+    spec_copied: bool = False
+    """The spec's copy beside the results was checked (and written if needed) by this process."""
 
     @classmethod
     def open(cls, sweep: Sweep, *, store: Store | None = None) -> TaskContext:
@@ -315,6 +321,9 @@ def _run_and_commit(
             on_claimed()
         if check.state is TaskState.INVALID:
             log.warning("task %d: rewriting: %s", index, check.reason)
+        if not ctx.spec_copied:  # the results folder describes itself (spec_copy.py)
+            write_spec_copy(ctx.store, ctx.sweep)
+            ctx.spec_copied = True
         _simulate(ctx, index, progress, metrics, records, should_stop=should_stop, on_run=on_run,
                   on_written=written, clock=clock, new_id=new_id, timer=timer)  # fmt: skip
         files = [TaskFile(RECORDS, "jsonl", records)]

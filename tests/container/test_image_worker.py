@@ -33,6 +33,7 @@ from sweep_controller.execution.layout import (
     manifest_key,
     records_key,
     sha256_hex,
+    spec_copy_key,
 )
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.loading import parse_sweep
@@ -157,8 +158,12 @@ def test_worker_pod_commits_its_task_to_s3_and_it_validates(
     objects = sweep_objects(seaweedfs, s3_uri, rendered.sweep_name)
     name = rendered.sweep_name
     manifest = Manifest.model_validate_json(objects[manifest_key(name, 1)])
-    assert sorted(objects) == sorted(  # only index 1's
-        [records_key(name, manifest), lease_key(name, 1, 1), manifest_key(name, 1)]
+    assert sorted(objects) == sorted(  # only index 1's, and the spec beside the results
+        [records_key(name, manifest), lease_key(name, 1, 1), manifest_key(name, 1),
+         spec_copy_key(name)]
+    )  # fmt: skip
+    assert parse_sweep(json.loads(objects[spec_copy_key(name)])) == parse_sweep(
+        yaml.safe_load(rendered.mounted_spec)
     )
     records = check_committed(rendered, objects, 1, tmp_path)
     assert {r.params.agents for r in records} == {200}
@@ -266,9 +271,10 @@ def test_sigterm_during_a_task_leaves_no_partial_object(
     assert proc.returncode == SIGTERM_EXIT, proc.stderr
     assert "SIGTERM received" in proc.stderr and "stopped" in proc.stderr
     # Nothing under the task's keys but its released lease: the worker exits 143 only if it
-    # had not yet uploaded its data; no upload is left open either.
+    # had not yet uploaded its data; no upload is left open either. (The spec's copy was
+    # written before the runs started.)
     objects = sweep_objects(seaweedfs, s3_uri, rendered.sweep_name)
     name = rendered.sweep_name
-    assert sorted(objects) == [lease_key(name, 0, 1)]
+    assert sorted(objects) == sorted([lease_key(name, 0, 1), spec_copy_key(name)])
     assert b'"released":true' in objects[lease_key(name, 0, 1)]
     assert open_uploads(seaweedfs, s3_uri, rendered.sweep_name) == []

@@ -49,7 +49,9 @@ def test_one_row_per_run_with_parameters_and_outcomes(tmp_path: Path, suffix: st
     assert "18 runs from 5 of 5 tasks" in result.stderr
     table = pq.read_table(out) if suffix == ".parquet" else pacsv.read_csv(out)
     swept = ("whale_ratio", "conformity_threshold")
-    assert table.column_names == [*BASE_COLUMNS, *swept, *OUTCOME_COLUMNS]
+    fixed = [c for c in table.column_names[len(BASE_COLUMNS) + 2 :] if c not in OUTCOME_COLUMNS]
+    assert table.column_names == [*BASE_COLUMNS, *swept, *fixed, *OUTCOME_COLUMNS]
+    assert {"agents", "cascade_rounds", "rules", "archetype_mix.retail"} <= set(fixed)
     rows = table.to_pylist()
     assert [r["run_index"] for r in rows] == list(range(18))
     sweep, store = open_output(spec)
@@ -65,6 +67,8 @@ def test_one_row_per_run_with_parameters_and_outcomes(tmp_path: Path, suffix: st
         assert (row["point_index"], row["replicate"]) == divmod(row["run_index"], 3)
         assert row["whale_ratio"] == record["params"]["whale_ratio"]
         assert row["conformity_threshold"] == record["params"]["conformity_threshold"]
+        assert row["agents"] == record["params"]["agents"] == 60  # fixed in the spec
+        assert row["cascade_rounds"] == record["params"]["cascade_rounds"] == 3
         assert row["passed"] is votes["passed"]
         assert row["passed_initial"] is votes["passed_initial"]
         turnout = record["turnout"]

@@ -148,7 +148,8 @@ def test_nothing_to_report_is_an_error(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "s.yaml", grid_doc("empty", f"file://{tmp_path}/out"))
     result = sweepctl("report", spec, "--out", tmp_path / "report")
     assert result.returncode == 1
-    assert "no task is done yet" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"sweepctl: error: empty: no runs found in file://{tmp_path}/")
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "report").exists()
 
 
 @pytest.mark.parametrize("example", ["zipped.yaml"])

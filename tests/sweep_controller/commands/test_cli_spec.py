@@ -39,7 +39,7 @@ def test_validate_prints_the_size() -> None:
         "replicates: 50",
         "runs: 800",
         "tasks: 16 (50 runs per task)",
-        "output: file://results",
+        f"output: file://results (local commands: file://{REPO}/examples/results)",
         "memory per task: ~289 MiB",
     ):
         assert expected in lines

@@ -100,7 +100,7 @@ def test_the_one_parameter_that_matters_explains_the_outcome(
     one_parameter: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "indices"
-    result = sweepctl("analyze", one_parameter, "--output", out)
+    result = sweepctl("analyze", one_parameter, "--out", out)
     assert result.returncode == 0, result.stderr
     rows = rows_of(out / "sobol-indices.parquet")
     agents, rewire = rows[("turnout_share", "agents")], rows[("turnout_share", "rewire_prob")]
@@ -124,12 +124,16 @@ def test_the_one_parameter_that_matters_explains_the_outcome(
 
 
 def test_analyze_is_reproducible(one_parameter: Path, tmp_path: Path) -> None:
-    first = sweepctl("analyze", one_parameter, "--output", tmp_path / "a", "--resamples", "300")
-    again = sweepctl("analyze", one_parameter, "--output", tmp_path / "b", "--resamples", "300")
+    first = sweepctl("analyze", one_parameter, "--out", tmp_path / "a", "--resamples", "300")
+    # without --out: the folder `sensitivity` beside the results, from any working directory
+    again = sweepctl("analyze", one_parameter, "--resamples", "300", cwd=tmp_path)
     assert first.returncode == again.returncode == 0
+    beside = one_parameter.parent / "out" / "one-parameter" / "sensitivity"
+    assert f"wrote {beside}/sobol-indices.csv" in again.stderr
     a = (tmp_path / "a" / "sobol-indices.csv").read_bytes()
-    assert a == (tmp_path / "b" / "sobol-indices.csv").read_bytes()
+    assert a == (beside / "sobol-indices.csv").read_bytes()
     assert first.stdout == again.stdout
+    assert list(tmp_path.iterdir()) == [tmp_path / "a"]
 
 
 def test_the_report_of_a_sampled_sweep_shows_sobol_indices(
@@ -165,7 +169,7 @@ def test_a_saltelli_sweep_gets_salibs_estimator_and_needs_complete_base_samples(
         "runsPerTask": 64,
     }
     path = finished(tmp_path, "salt", spec)
-    result = sweepctl("analyze", path, "--output", tmp_path / "indices")
+    result = sweepctl("analyze", path, "--out", tmp_path / "indices")
     assert result.returncode == 0, result.stderr
     rows = rows_of(tmp_path / "indices" / "sobol-indices.parquet")
     agents, rewire = rows[("turnout_share", "agents")], rows[("turnout_share", "rewire_prob")]
@@ -175,7 +179,7 @@ def test_a_saltelli_sweep_gets_salibs_estimator_and_needs_complete_base_samples(
     # without task 1 (points 32-63: base samples 8-15), too few base samples are complete
     _, store = open_output(path)
     store.delete(manifest_key("salt", 1))
-    partial = sweepctl("analyze", path, "--output", tmp_path / "partial")
+    partial = sweepctl("analyze", path, "--out", tmp_path / "partial")
     assert partial.returncode == 1
     assert partial.stderr.splitlines()[-1] == (
         "sweepctl: error: salt: 24 of 32 base samples have all their 4 points finished; Sobol "

@@ -331,17 +331,51 @@ ROWS = [
         r"--out: '/proc/sys/report': cannot write in '/proc/sys'$",
         spec=SMALL,
     ),
+    # -- readers of results: nothing there is one line naming where they looked ----------------
+    Row(
+        "collect-nothing-done",
+        ("collect", "{spec}", "--out", "{tmp}/runs.csv"),
+        r"^sweepctl: error: bad: no runs found in file:///.*/out/bad/ \(0 of 1 tasks are done\)",
+        spec=SMALL,
+        code=1,
+    ),
+    Row(
+        "report-nothing-done",
+        ("report", "{spec}", "--out", "{tmp}/report"),
+        r"^sweepctl: error: bad: no runs found in file:///.*/out/bad/ \(0 of 1 tasks are done\)",
+        spec=SMALL,
+        code=1,
+    ),
+    Row(
+        "collect-output-elsewhere",
+        ("collect", "{spec}", "--output", "{tmp}/elsewhere", "--out", "{tmp}/runs.csv"),
+        r"^sweepctl: error: bad: no runs found in file:///.*/elsewhere/bad/ ",
+        spec=SMALL,
+        code=1,
+    ),
+    Row(
+        "status-output-scheme",
+        ("status", "{spec}", "--output", "gs://bucket"),
+        r'^sweepctl: error: --output: "gs://bucket" must be file://PATH, a plain PATH or s3://',
+        spec=SMALL,
+    ),
+    Row(
+        "run-output-dotdot",
+        ("run", "{spec}", "--output", "s3://bucket/a/../b"),
+        r"^sweepctl: error: --output: \"s3://bucket/a/\.\./b\" has a '\.\.' segment",
+        spec=SMALL,
+    ),
     # -- analyze: the design must allow Sobol indices, and some of it must be done --------------
     Row(
         "analyze-a-grid",
-        ("analyze", "{spec}", "--output", "{tmp}/indices"),
+        ("analyze", "{spec}", "--out", "{tmp}/indices"),
         r"^sweepctl: error: .*sweep\.yaml: spec\.method: grid: Sobol indices need a sampled design "
         r"\(latin_hypercube, random, sobol\); `sweepctl report` shows a grid's main effects$",
         spec=SMALL,
     ),
     Row(
         "analyze-too-few-points",
-        ("analyze", "{spec}", "--output", "{tmp}/indices"),
+        ("analyze", "{spec}", "--out", "{tmp}/indices"),
         r"sweep\.yaml: spec\.samples: 64 points are too few for Sobol indices of a sobol design; "
         r"at least 128, or design: saltelli$",
         spec=SMALL
@@ -349,7 +383,7 @@ ROWS = [
     ),
     Row(
         "analyze-too-few-base-samples",
-        ("analyze", "{spec}", "--output", "{tmp}/indices"),
+        ("analyze", "{spec}", "--out", "{tmp}/indices"),
         r"sweep\.yaml: spec\.samples: 16 base samples are too few for Sobol indices; at least 32$",
         spec=SMALL
         + "  method: sobol\n  samples: 16\n  design: saltelli\n"
@@ -357,8 +391,9 @@ ROWS = [
     ),
     Row(
         "analyze-nothing-done",
-        ("analyze", "{spec}", "--output", "{tmp}/indices"),
-        r"^sweepctl: error: bad: no task is done yet: nothing to analyse$",
+        ("analyze", "{spec}", "--out", "{tmp}/indices"),
+        r"^sweepctl: error: bad: no runs found in file:///.*/out/bad/ \(0 of 128 tasks are done\); "
+        r"run `sweepctl run` first, or give the output location the sweep wrote to$",
         spec=SMALL + "  method: latin_hypercube\n  samples: 128\n"
         "  parameters: {whale_ratio: {min: 0, max: 1}}\n",
         code=1,
@@ -377,8 +412,8 @@ ROWS = [
     ),
     Row(
         "analyze-output-a-file",
-        ("analyze", "{spec}", "--output", "{tmp}/file.csv"),
-        r"--output: '.*/file\.csv' is a file, not a directory$",
+        ("analyze", "{spec}", "--out", "{tmp}/file.csv"),
+        r"--out: '.*/file\.csv' is a file, not a directory$",
         spec=SMALL + "  method: latin_hypercube\n  samples: 128\n"
         "  parameters: {whale_ratio: {min: 0, max: 1}}\n",
     ),
@@ -533,6 +568,7 @@ def test_bad_input_is_one_line(
     assert re.search(row.line, line), line
     assert line.startswith("sweepctl"), line
     assert not (tmp_path / "out").exists()  # nothing was run or written
+    assert not any((tmp_path / name).exists() for name in ("runs.csv", "report", "indices"))
 
 
 def test_a_zip_group_pairs_its_entries_instead_of_crossing_them(

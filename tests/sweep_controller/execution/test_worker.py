@@ -27,6 +27,7 @@ from sweep_controller.execution.layout import (
     manifest_key,
     records_key,
     sha256_hex,
+    spec_copy_key,
 )
 from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.spec.expand import SweepPlan
@@ -77,8 +78,9 @@ def test_job_completion_index_runs_that_task_and_commits_it(tmp_path: Path) -> N
     sweep, store = open_output(spec)
     manifest = manifests(store, sweep)[2]
     assert sorted(store.list("w1/")) == sorted(
-        [manifest_key("w1", 2), records_key("w1", manifest), lease_key("w1", 2, 1)]
-    )
+        [manifest_key("w1", 2), records_key("w1", manifest), lease_key("w1", 2, 1),
+         spec_copy_key("w1")]
+    )  # fmt: skip
     # The records are the engine's own, for the same params and seed (only run_id/timestamp vary).
     run = SweepPlan(sweep).task_runs(2)[0]
     expected = build_record(
@@ -200,10 +202,11 @@ def test_sigterm_stops_the_task_without_a_partial_object(tmp_path: Path) -> None
     assert proc.returncode == 143, err
     assert "SIGTERM received" in err and "stopped" in err
     _, store = open_output(spec)
-    # Neither data nor a manifest nor a marker: at most the lease, released (a stop that comes
-    # before the worker first reads the store leaves nothing at all).
-    left = list(store.list("w8/"))
-    assert left in ([], [lease_key("w8", 0, 1)])
+    # Neither data nor a manifest nor a marker: at most the lease, released, and the spec's
+    # copy, written before the runs (a stop that comes before the worker first reads the store
+    # leaves nothing at all).
+    left = sorted(store.list("w8/"))
+    assert left in ([], [spec_copy_key("w8"), lease_key("w8", 0, 1)])
     if left:
         assert b'"released":true' in store.get_bytes(lease_key("w8", 0, 1))
     assert temp_files(tmp_path / "out") == []
@@ -219,8 +222,9 @@ def test_worker_against_s3(tmp_path: Path, s3_uri: str) -> None:
     sweep, store = open_output(spec)
     manifest = manifests(store, sweep)[1]
     assert sorted(store.list("w9/")) == sorted(
-        [manifest_key("w9", 1), records_key("w9", manifest), lease_key("w9", 1, 1)]
-    )
+        [manifest_key("w9", 1), records_key("w9", manifest), lease_key("w9", 1, 1),
+         spec_copy_key("w9")]
+    )  # fmt: skip
     assert len(task_lines(store, sweep)[1]) == 4
 
 
