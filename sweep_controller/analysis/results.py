@@ -67,9 +67,9 @@ __all__ = [
     "Collected",
     "collect",
     "delegation_row",
-    "outcome_columns",
     "flat_params",
     "full_params",
+    "outcome_columns",
     "outcome_row",
     "write_table",
 ]
