@@ -1,8 +1,11 @@
 """``sweepctl worker SPEC [--index I]``: run one task of a sweep, as one Kubernetes Job index does.
 
-The index comes from ``--index`` or else ``JOB_COMPLETION_INDEX`` (set by an Indexed Job). The
-exit code tells the Job's podFailurePolicy what to do: 0 done or already done, 2 permanent (do
-not retry), 75 transient storage failure, 143 stopped by SIGTERM, 1 other failure.
+The index comes from ``--index`` or else ``JOB_COMPLETION_INDEX`` (set by an Indexed Job). With a
+Pushgateway, the task's metrics go out under a metric slot of the sweep, claimed from
+``index mod GOVSIM_PARALLELISM`` on (unset: 1), and carried on within the Job ``GOVSIM_JOB_UID``
+names (both set in a Job's pods; see docs/observability.md). The exit code tells the Job's
+podFailurePolicy what to do: 0 done or already done, 2 permanent (do not retry), 75 transient
+storage failure, 143 stopped by SIGTERM, 1 other failure.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from sweep_controller.env import INDEX_ENV, NAMESPACE_ENV
+from sweep_controller.env import INDEX_ENV, JOB_UID_ENV, NAMESPACE_ENV, PARALLELISM_ENV
 from sweep_controller.errors import TaskError
 from sweep_controller.execution.layout import sweep_uri
 from sweep_controller.execution.worker import TaskContext, Termination, execute_task
@@ -58,9 +61,24 @@ def resolve_index(flag: str | None, environ: Mapping[str, str]) -> int:
     return index
 
 
+def resolve_parallelism(environ: Mapping[str, str]) -> int:
+    """The Job's parallelism from ``GOVSIM_PARALLELISM`` (1 when unset); ``TaskError`` if bad."""
+    raw = environ.get(PARALLELISM_ENV, "").strip()
+    if not raw:
+        return 1
+    try:
+        parallelism = int(raw)
+    except ValueError:
+        raise TaskError(f"{PARALLELISM_ENV}: {raw!r} is not an integer") from None
+    if parallelism < 1:
+        raise TaskError(f"{PARALLELISM_ENV}: {parallelism} is outside [1, inf)")
+    return parallelism
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the task and return its exit code."""
     index = resolve_index(args.index, os.environ)
+    parallelism = resolve_parallelism(os.environ)
     sweep = load_sweep(args.spec)
     logging.basicConfig(
         level=logging.INFO, format=f"sweepctl worker {index}: %(message)s", stream=sys.stderr
@@ -79,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         index,
         pushgateway_url=resolve_pushgateway_url(args.pushgateway, os.environ),
         namespace=os.environ.get(NAMESPACE_ENV, "").strip(),
+        parallelism=parallelism,
+        job_uid=os.environ.get(JOB_UID_ENV, "").strip(),
         should_stop=stop,
     )
     prefix = f"sweepctl worker {index}:"
