@@ -9,7 +9,7 @@ sweep has about as many groups, and series, as tasks run at once, whatever its t
 
 Claiming. An Indexed Job gives no such number (``index mod P`` collides, since indexes are handed
 out as earlier ones end), so a task claims one: a slot is a lease (``execution.lease``, a chain
-of generations ``<sweep>/slots/<namespace>/SSSSSS.lease.GGGGGG.json``, ``_`` standing for no
+of generations ``<sweep>/slots/<namespace>/SSSSSS/lease.GGGGGG.json``, ``_`` standing for no
 namespace) and the claimer tries slots from ``index mod P`` up to ``P - 1``, then from 0, then
 ``P`` upwards, taking the first one that is free (never used, released, expired, or held by a
 process of this machine that has ended). ``P`` is the sweep's parallelism (``GOVSIM_PARALLELISM``
@@ -74,6 +74,7 @@ __all__ = [
     "claim_slot",
     "slot_lease_key",
     "slot_order",
+    "slot_prefix",
     "slot_ttl",
     "slots_prefix",
 ]
@@ -96,11 +97,14 @@ def slots_prefix(sweep_name: str, namespace: str) -> str:
     return f"{sweep_name}/{SLOTS_DIR}/{namespace or _NO_NAMESPACE}/"
 
 
+def slot_prefix(sweep_name: str, namespace: str, slot: int) -> str:
+    """The key prefix of slot ``slot``'s lease generations (a folder of their own)."""
+    return f"{slots_prefix(sweep_name, namespace)}{slot:0{_SLOT_DIGITS}d}/lease."
+
+
 def slot_lease_key(sweep_name: str, namespace: str, slot: int, generation: int) -> str:
     """Key of generation ``generation`` of slot ``slot``'s lease."""
-    return (
-        f"{slots_prefix(sweep_name, namespace)}{slot:0{_SLOT_DIGITS}d}.lease.{generation:06d}.json"
-    )
+    return f"{slot_prefix(sweep_name, namespace, slot)}{generation:06d}.json"
 
 
 def slot_ttl(push_interval_seconds: float) -> float:
@@ -156,12 +160,11 @@ class SlotLease(GenerationLease):
         return slot_lease_key(self.sweep_name, self.namespace, self.slot, generation)
 
     def _prefix(self) -> str:
-        return f"{slots_prefix(self.sweep_name, self.namespace)}{self.slot:0{_SLOT_DIGITS}d}.lease."
+        return slot_prefix(self.sweep_name, self.namespace, self.slot)
 
     def _generation(self, name: str) -> int | None:
-        head = f"{self.slot:0{_SLOT_DIGITS}d}.lease."
-        digits = name[len(head) : -len(".json")]
-        ok = name.startswith(head) and name.endswith(".json") and digits.isdigit()
+        digits = name.removeprefix("lease.").removesuffix(".json")
+        ok = name.startswith("lease.") and name.endswith(".json") and digits.isdigit()
         return int(digits) if ok else None
 
     def carried(self) -> SlotTotals:

@@ -268,6 +268,15 @@ class PrometheusAPI:
         """Poll ``expr`` until ``predicate(answer)`` holds; TimeoutError shows the last answer."""
         return poll(lambda: self.query(expr), predicate, timeout=timeout, interval=0.1, what=expr)
 
+    def head_series(self) -> int:
+        """Series in the TSDB head block (``/api/v1/status/tsdb``, ``headStats.numSeries``).
+
+        The head keeps every series scraped in its last 2 to 3 hours, stale ones included, until
+        head compaction: the memory a burst of short-lived series costs.
+        """
+        with urllib.request.urlopen(self.base_url + "/api/v1/status/tsdb", timeout=self.timeout) as r:
+            return int(json.load(r)["data"]["headStats"]["numSeries"])
+
     def wait_for_value(self, expr: str, expected: float, *, timeout: float = 20.0) -> None:
         """Poll until ``expr`` returns exactly one series whose value is ``expected``."""
         self.wait_for(

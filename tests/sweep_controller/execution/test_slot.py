@@ -100,7 +100,7 @@ def test_slot_order_needs_a_parallelism() -> None:
 
 
 def test_keys_keep_namespaces_apart_and_name_no_namespace() -> None:
-    assert slot_lease_key("s", "lab", 3, 2) == "s/slots/lab/000003.lease.000002.json"
+    assert slot_lease_key("s", "lab", 3, 2) == "s/slots/lab/000003/lease.000002.json"
     assert slots_prefix("s", "") == "s/slots/_/"
 
 
