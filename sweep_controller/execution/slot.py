@@ -262,6 +262,7 @@ class SlotReporter:
         self._already = SlotTotals()
         self._recorded_own = SlotTotals()
         self._written_at: datetime | None = None
+        self._latest: SlotTotals | None = None
         self._claim_failed = False
 
     @property
@@ -290,9 +291,8 @@ class SlotReporter:
             if lease is not None:
                 # The latest totals, even if their write failed: a record ahead of the
                 # Pushgateway is safe (the next holder goes on from it), one behind is not.
-                lease.totals = compose_slot(
-                    self.metrics.registry, base=self._base, already=self._already
-                ).totals
+                if self._latest is not None:
+                    lease.totals = self._latest
                 try:
                     lease.release()
                 except SweepError as exc:
@@ -329,6 +329,7 @@ class SlotReporter:
             lease = self.lease
             assert lease is not None
             composed = compose_slot(self.metrics.registry, base=self._base, already=self._already)
+            self._latest = composed.totals
             recorded = self._record(lease, composed.totals)
             if recorded is None:
                 return False
@@ -342,7 +343,7 @@ class SlotReporter:
                     timeout=self.push_timeout,
                 )
             # Taken over: the slot's chain holds our counts up to our last write; move on.
-            self._already, self.lease = self._recorded_own, None
+            self._already, self.lease, self._latest = self._recorded_own, None, None
         return False
 
     def _record(self, lease: SlotLease, totals: SlotTotals) -> bool | None:

@@ -72,10 +72,11 @@ class SlotTotals(BaseModel):
     @classmethod
     def of(cls, families: Iterable[Metric]) -> SlotTotals:
         """The totals of metric families (their ``_created`` samples left out), in key order."""
-        return cls(
+        # Built from samples prometheus_client made: no validation needed (a hot path: every push).
+        return cls.model_construct(
             families={
                 family.name: [
-                    SlotSample(name=s.name, labels=dict(s.labels), value=s.value)
+                    SlotSample.model_construct(name=s.name, labels=dict(s.labels), value=s.value)
                     for s in sorted(family.samples, key=lambda s: _key(s.name, s.labels))
                     if not s.name.endswith("_created")
                 ]

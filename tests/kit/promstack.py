@@ -274,7 +274,9 @@ class PrometheusAPI:
         The head keeps every series scraped in its last 2 to 3 hours, stale ones included, until
         head compaction: the memory a burst of short-lived series costs.
         """
-        with urllib.request.urlopen(self.base_url + "/api/v1/status/tsdb", timeout=self.timeout) as r:
+        with urllib.request.urlopen(
+            self.base_url + "/api/v1/status/tsdb", timeout=self.timeout
+        ) as r:
             return int(json.load(r)["data"]["headStats"]["numSeries"])
 
     def wait_for_value(self, expr: str, expected: float, *, timeout: float = 20.0) -> None:

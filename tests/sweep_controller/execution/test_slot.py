@@ -259,18 +259,18 @@ def test_a_failed_store_write_skips_the_push_and_the_next_one_catches_up(tmp_pat
     r = reporter(store, Holder.here("a" * 32), Clock(), url)
     failures = {**KEY}
     r.begin()
-    assert r.metrics.registry.get_sample_value(
-        "govsim_pushgateway_push_failures_total", failures
-    ) == 1  # pushed (and failed: nothing listens), so it was recorded first
+    assert (
+        r.metrics.registry.get_sample_value("govsim_pushgateway_push_failures_total", failures) == 1
+    )  # pushed (and failed: nothing listens), so it was recorded first
     observe(r, 2)
     slots = tmp_path / slots_prefix(SWEEP, NS)
     shutil.move(slots, tmp_path / "aside")
     slots.parent.mkdir(parents=True, exist_ok=True)
     slots.write_text("in the way")  # the slot's lease can no longer be written
     assert r.push() is False
-    assert r.metrics.registry.get_sample_value(
-        "govsim_pushgateway_push_failures_total", failures
-    ) == 1  # not pushed at all: the Pushgateway never gets ahead of the record
+    assert (
+        r.metrics.registry.get_sample_value("govsim_pushgateway_push_failures_total", failures) == 1
+    )  # not pushed at all: the Pushgateway never gets ahead of the record
     slots.unlink()
     shutil.move(tmp_path / "aside", slots)
     r.push()

@@ -58,9 +58,7 @@ def test_series_follow_parallelism_not_tasks(
     # A first small sweep: the Pushgateway's own metrics gain the series of its first requests.
     measure(pushgateway, prom_api, unique_sweep + "-0", tmp_path, tasks=4, parallelism=2)
     few = measure(pushgateway, prom_api, unique_sweep + "-a", tmp_path, tasks=300, parallelism=15)
-    many = measure(
-        pushgateway, prom_api, unique_sweep + "-b", tmp_path, tasks=1200, parallelism=15
-    )
+    many = measure(pushgateway, prom_api, unique_sweep + "-b", tmp_path, tasks=1200, parallelism=15)
     wide = measure(pushgateway, prom_api, unique_sweep + "-c", tmp_path, tasks=300, parallelism=60)
     by_index = measure(
         pushgateway, prom_api, unique_sweep + "-d", tmp_path, tasks=300, parallelism=15,

@@ -26,9 +26,9 @@ from sweep_controller.metrics import (
     WorkerMetrics,
     delete_sweep_groups,
     push_task_metrics,
-    slot_grouping_key,
     resolve_pushgateway_url,
     serve_metrics,
+    slot_grouping_key,
 )
 from sweep_controller.outcomes import REPORTED_TASK_OUTCOMES, TaskOutcome
 

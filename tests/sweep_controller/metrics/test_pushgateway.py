@@ -58,9 +58,7 @@ def task(sweep: str, runs: int, namespace: str = "") -> WorkerMetrics:
     return metrics
 
 
-def test_a_push_replaces_the_slots_group_whole(
-    pushgateway: Pushgateway, unique_sweep: str
-) -> None:
+def test_a_push_replaces_the_slots_group_whole(pushgateway: Pushgateway, unique_sweep: str) -> None:
     first = task(unique_sweep, runs=3)
     first.finish_task(TaskOutcome.FAILED, duration_seconds=5)
     assert push_task_metrics(pushgateway.url, first, slot=0)

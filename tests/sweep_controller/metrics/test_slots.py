@@ -5,6 +5,8 @@ Pure: WorkerMetrics over fresh registries, composed with ``compose_slot``; no se
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
@@ -33,7 +35,9 @@ def task(started: float = 100.0, total: int = 10) -> tuple[WorkerMetrics, Clock]
 
 
 def run(m: WorkerMetrics, duration: float = 0.02, flips: int = 3, passed: bool = True) -> None:
-    m.observe_run(duration_seconds=duration, agents=100, flips=flips, agents_flipped=2, passed=passed)
+    m.observe_run(
+        duration_seconds=duration, agents=100, flips=flips, agents_flipped=2, passed=passed
+    )
 
 
 def get(totals: SlotTotals, name: str, **labels: str) -> float | None:
@@ -47,9 +51,7 @@ def test_a_fresh_slot_pushes_the_holders_own_metrics() -> None:
     assert composed.totals == composed.own
     assert get(composed.totals, "govsim_runs_total", outcome="ok") == 1
     # _created is the holder's registry's own creation time, not the slot's: never pushed.
-    assert not [
-        s for f in composed.families for s in f.samples if s.name.endswith("_created")
-    ]
+    assert not [s for f in composed.families for s in f.samples if s.name.endswith("_created")]
     assert {f.name for f in composed.families} == {f.name for f in m.registry.collect()}
 
 
@@ -156,7 +158,7 @@ def test_holders_in_turn_add_up_to_one_registry_and_never_go_backwards() -> None
         }
         for p in pushed
     ]
-    for before, after in zip(cumulative, cumulative[1:], strict=False):
+    for before, after in itertools.pairwise(cumulative):
         assert all(after[k] >= v - 1e-9 for k, v in before.items()), "a counter went backwards"
     single = compose_slot(everything.registry, base=EMPTY, already=EMPTY).totals
     final = cumulative[-1]
@@ -168,4 +170,6 @@ def test_holders_in_turn_add_up_to_one_registry_and_never_go_backwards() -> None
     }
     assert final.keys() == expected.keys()
     assert all(final[k] == pytest.approx(v) for k, v in expected.items())
-    assert final[("govsim_tasks_total", tuple(sorted({**KEY, "status": "succeeded"}.items())))] == 10
+    assert (
+        final[("govsim_tasks_total", tuple(sorted({**KEY, "status": "succeeded"}.items())))] == 10
+    )
