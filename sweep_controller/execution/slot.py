@@ -244,12 +244,8 @@ class SlotReporter:
     ) -> None:
         if parallelism < 1:
             raise ValueError(f"slots: parallelism: {parallelism} is below 1")
-        self.gateway_url, self.metrics, self.store, self.holder = (
-            gateway_url,
-            metrics,
-            store,
-            holder,
-        )
+        self.gateway_url, self.metrics = gateway_url, metrics
+        self.store, self.holder = store, holder
         self.parallelism, self.first, self.job_uid = parallelism, first, job_uid
         self.ttl = slot_ttl(push_interval_seconds)
         self.push_timeout, self.clock = push_timeout, clock

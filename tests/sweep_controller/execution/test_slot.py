@@ -10,10 +10,13 @@ import shutil
 import subprocess
 import sys
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from kit.live_sweeps import gateway_value
+from kit.promstack import Pushgateway
 from kit.servers import free_port
 from prometheus_client import CollectorRegistry
 
@@ -287,3 +290,40 @@ def test_a_task_that_never_began_still_counts_at_its_end(store: Store) -> None:
         "govsim_tasks_total", {**KEY, "status": "skipped"}
     )
     assert skipped == 1 and r.slot is None
+
+
+@pytest.mark.integration
+def test_a_slots_pushed_counters_only_grow_as_holders_come_and_go(
+    tmp_path: Path, pushgateway: Pushgateway, unique_sweep: str
+) -> None:
+    """Five tasks in turn on one slot, through a real Pushgateway: what it shows never drops."""
+    store = FileStore(tmp_path)
+    group = {"sweep": unique_sweep, "slot": "0", "job": "govsim-worker"}
+    shown: list[tuple[float | None, float | None]] = []
+
+    def look() -> None:
+        shown.append(
+            (
+                gateway_value(pushgateway, "govsim_runs_total", {**group, "outcome": "ok"}),
+                gateway_value(pushgateway, "govsim_run_flips_bucket", {**group, "le": "+Inf"}),
+            )
+        )
+
+    for task in range(5):
+        m = WorkerMetrics(CollectorRegistry(), sweep=unique_sweep, total_tasks=5)
+        r = SlotReporter(pushgateway.url, m, store, Holder.here(uuid.uuid4().hex), first=task)
+        assert r.begin()
+        look()
+        for _ in range(task + 1):
+            m.observe_run(duration_seconds=0.1, agents=10, flips=1, agents_flipped=1, passed=True)
+            assert r.push()
+            look()
+        m.finish_task(TaskOutcome.SUCCEEDED, duration_seconds=1)
+        assert r.finish()
+        look()
+    runs = [s[0] or 0.0 for s in shown]
+    buckets = [s[1] or 0.0 for s in shown]
+    assert runs == sorted(runs) and buckets == sorted(buckets)
+    assert runs[-1] == buckets[-1] == 1 + 2 + 3 + 4 + 5
+    done = gateway_value(pushgateway, "govsim_tasks_total", {**group, "status": "succeeded"})
+    assert done == 5
