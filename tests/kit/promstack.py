@@ -138,10 +138,13 @@ class Prometheus(ManagedProcess):
         pushgateway: str | None,
         file_sd_jobs: Sequence[str] = (),
         binary: str = PROMETHEUS,
+        scrape_seconds: int = 1,
     ) -> None:
         super().__init__(workdir)
         self.binary = binary
         self.port = free_port()
+        self.scrape_seconds = scrape_seconds
+        """Scrape interval and timeout (a bench scraping 10^5 series needs more than 1 s)."""
         self.pushgateway = pushgateway
         self.file_sd_jobs = tuple(file_sd_jobs)
         self.config_path = self.workdir / "prometheus.yml"
@@ -155,7 +158,8 @@ class Prometheus(ManagedProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def config(self) -> dict[str, object]:
-        """Return the configuration: 1 s scrapes, the Pushgateway with honor_labels, file_sd."""
+        """Return the configuration: 1 s scrapes (by default), the Pushgateway with honor_labels,
+        file_sd."""
         scrape_configs: list[dict[str, object]] = []
         if self.pushgateway is not None:
             scrape_configs.append(
@@ -174,10 +178,11 @@ class Prometheus(ManagedProcess):
                     ],
                 }
             )
+        every = f"{self.scrape_seconds}s"
         return {
             "global": {
-                "scrape_interval": "1s",
-                "scrape_timeout": "1s",
+                "scrape_interval": every,
+                "scrape_timeout": every,
                 "evaluation_interval": "1s",
             },
             "scrape_configs": scrape_configs,
