@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from kit.cardinality import SeriesCount, measure_sweep  # noqa: E402
+from kit.cardinality import SeriesCount, delete_index_groups, measure_sweep  # noqa: E402
 from kit.promstack import (  # noqa: E402
     PROMETHEUS,
     PUSHGATEWAY,
@@ -100,6 +100,7 @@ def main() -> int:
                         gateway, api, f"index-{tasks}", tasks=tasks, p=p, store_dir=None
                     )
                     live, head = index.live, index.head_added
+                    delete_index_groups(gateway.url, NAMESPACE, f"index-{tasks}", tasks)
                     per_task = (live / tasks, head / tasks)
                     note = ""
                 elif per_task is not None:

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import push_to_gateway
+from prometheus_client.exposition import delete_from_gateway, push_to_gateway
 from prometheus_client.parser import text_string_to_metric_families
 
 from kit.promstack import PrometheusAPI
@@ -40,7 +40,14 @@ from sweep_controller.metrics import NAMESPACE_LABEL, WORKER_JOB, WorkerMetrics
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.store import Store
 
-__all__ = ["DrivenSweep", "SeriesCount", "drive_sweep", "failed_task", "measure_sweep"]
+__all__ = [
+    "DrivenSweep",
+    "SeriesCount",
+    "delete_index_groups",
+    "drive_sweep",
+    "failed_task",
+    "measure_sweep",
+]
 
 
 def failed_task(index: int) -> bool:
@@ -78,6 +85,22 @@ def _push_by_index(url: str, task: _Task) -> None:
         grouping_key={**key, "sweep": task.metrics.sweep, "index": str(task.index)},
         timeout=30,
     )
+
+
+def delete_index_groups(url: str, namespace: str, sweep: str, tasks: int) -> None:
+    """Delete the groups of a sweep pushed by task index (16 DELETEs at a time).
+
+    A Pushgateway checks every push against every group it holds, so 10^5 series left behind
+    would slow down every later push of the session.
+    """
+
+    def delete(index: int) -> None:
+        key = {NAMESPACE_LABEL: namespace} if namespace else {}
+        key |= {"sweep": sweep, "index": str(index)}
+        delete_from_gateway(url, job=WORKER_JOB, grouping_key=key, timeout=60)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(delete, range(tasks)))
 
 
 def drive_sweep(

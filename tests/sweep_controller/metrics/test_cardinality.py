@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 import pytest
-from kit.cardinality import SeriesCount, drive_sweep, measure_sweep
+from kit.cardinality import SeriesCount, delete_index_groups, drive_sweep, measure_sweep
 from kit.dashboard import load_dashboard, panel_queries, run_panel_queries
 from kit.live_sweeps import slot_groups
 from kit.promstack import PrometheusAPI, Pushgateway
@@ -44,6 +44,8 @@ def measure(
     count = measure_sweep(
         gateway.url, api, NAMESPACE, sweep, tasks=tasks, parallelism=parallelism, store=store
     )
+    if not by_slot:  # every later push of the session would check itself against them
+        delete_index_groups(gateway.url, NAMESPACE, sweep, tasks)
     how = "slots" if by_slot else "index"
     print(
         f"{how}: tasks {tasks} P {parallelism}: live {count.live}, head +{count.head_added} "
