@@ -61,7 +61,7 @@ def measure(
     how = "slot " if store is not None else "index"
     print(
         f"    by {how}: live {count.live:>9,}  head +{count.head_added:>9,}  "
-        f"(driven in {count.seconds:.0f} s)",
+        f"(the sweep's: {count.head_sweep:,}; driven in {count.seconds:.0f} s)",
         flush=True,
     )
     return count
