@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--pushgateway",
         metavar="URL",
         help="push task metrics to this Pushgateway (default: $PUSHGATEWAY_URL; unset: off), "
-        f"labelled with the namespace in ${NAMESPACE_ENV} (unset: none)",
+        f"labelled with the namespace in ${NAMESPACE_ENV} (unset: none), under a metric slot "
+        f"claimed from index mod ${PARALLELISM_ENV} (unset: 1)",
     )
     parser.set_defaults(handler=run)
 
