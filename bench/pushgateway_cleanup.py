@@ -1,8 +1,10 @@
 """Deleting a finished sweep's Pushgateway groups: one at a time vs concurrently within a budget.
 
-The baseline is what the controller did before: one DELETE per task index, in sequence, each with
-the 5 s push timeout. ``delete_sweep_groups`` runs up to ``--concurrency`` DELETEs at once and
-returns after ``--budget`` seconds at most. Two gateways:
+The baseline is what the controller did before: one DELETE per group, in sequence, each with the
+5 s push timeout (groups were per task index then; they are per metric slot now, so a sweep has
+fewer, but a controller cleaning up many sweeps at once still meets the same numbers).
+``delete_sweep_groups`` runs up to ``--concurrency`` DELETEs at once and returns after
+``--budget`` seconds at most. Two gateways:
 
 - **real**: a ``prometheus-pushgateway`` on a free loopback port (the Debian package), holding one
   group per index, pushed afresh before each side; both sides are measured in full;
@@ -43,7 +45,7 @@ from sweep_controller.metrics import (  # noqa: E402
     WorkerMetrics,
     delete_sweep_groups,
     push_task_metrics,
-    task_grouping_key,
+    slot_grouping_key,
 )
 
 NAMESPACE, SWEEP = "bench", "bench-cleanup"
@@ -57,7 +59,7 @@ def sequential(url: str, indexes: Iterable[int], timeout: float) -> tuple[float,
             delete_from_gateway(
                 url,
                 job=WORKER_JOB,
-                grouping_key=task_grouping_key(NAMESPACE, SWEEP, index),
+                grouping_key=slot_grouping_key(NAMESPACE, SWEEP, index),
                 timeout=timeout,
             )
         except Exception:
@@ -89,7 +91,7 @@ def push_groups(url: str, tasks: int) -> None:
         CollectorRegistry(), sweep=SWEEP, namespace=NAMESPACE, total_tasks=tasks
     )
     for index in range(tasks):
-        if not push_task_metrics(url, metrics, index=index):
+        if not push_task_metrics(url, metrics, slot=index):
             raise SystemExit(f"bench: push of index {index} to {url} failed")
 
 

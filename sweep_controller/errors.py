@@ -31,6 +31,10 @@ class StoreUnreachable(TransientStorageError):
     """The store does not answer at all: connection refused or reset, connect or read timeout."""
 
 
+class LeaseContended(TransientStorageError):
+    """Every try at taking the next generation of a lease lost a race to another taker."""
+
+
 class PermanentStorageError(StorageError):
     """A storage failure that will not succeed on retry (bad URI, missing bucket, access denied)."""
 

@@ -2,7 +2,10 @@
 
 The index comes from ``--index`` or else ``JOB_COMPLETION_INDEX`` (set by an Indexed Job). With
 ``--round K`` (an adaptive sweep's round Job) the index counts within round K: the task is
-``K * tasks_per_round + index``. The exit code tells the Job's podFailurePolicy what to do: 0 done
+``K * tasks_per_round + index``. With a Pushgateway, the task's metrics go out under a metric
+slot of the sweep, claimed from ``index mod GOVSIM_PARALLELISM`` on (unset: 1), and carried on
+within the Job ``GOVSIM_JOB_UID`` names (both set in a Job's pods; see docs/observability.md).
+The exit code tells the Job's podFailurePolicy what to do: 0 done
 or already done, 2 permanent (do not retry), 75 transient storage failure, 143 stopped by SIGTERM,
 1 other failure.
 """
@@ -16,7 +19,7 @@ import sys
 from collections.abc import Mapping
 
 from sweep_controller.commands.arguments import add_spec_and_output, int_in, local_sweep
-from sweep_controller.env import INDEX_ENV, NAMESPACE_ENV
+from sweep_controller.env import INDEX_ENV, JOB_UID_ENV, NAMESPACE_ENV, PARALLELISM_ENV
 from sweep_controller.errors import TaskError
 from sweep_controller.execution.layout import sweep_uri
 from sweep_controller.execution.worker import TaskContext, Termination, execute_task
@@ -46,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--pushgateway",
         metavar="URL",
         help="push task metrics to this Pushgateway (default: $PUSHGATEWAY_URL; unset: off), "
-        f"labelled with the namespace in ${NAMESPACE_ENV} (unset: none)",
+        f"labelled with the namespace in ${NAMESPACE_ENV} (unset: none), under a metric slot "
+        f"claimed from index mod ${PARALLELISM_ENV} (unset: 1)",
     )
     parser.set_defaults(handler=run)
 
@@ -86,9 +90,24 @@ def in_round(sweep: Sweep, round_index: int | None, index: int) -> int:
     return round_index * spec.tasks_per_round + index
 
 
+def resolve_parallelism(environ: Mapping[str, str]) -> int:
+    """The Job's parallelism from ``GOVSIM_PARALLELISM`` (1 when unset); ``TaskError`` if bad."""
+    raw = environ.get(PARALLELISM_ENV, "").strip()
+    if not raw:
+        return 1
+    try:
+        parallelism = int(raw)
+    except ValueError:
+        raise TaskError(f"{PARALLELISM_ENV}: {raw!r} is not an integer") from None
+    if parallelism < 1:
+        raise TaskError(f"{PARALLELISM_ENV}: {parallelism} is outside [1, inf)")
+    return parallelism
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the task and return its exit code."""
     index = resolve_index(args.index, os.environ)
+    parallelism = resolve_parallelism(os.environ)
     sweep = local_sweep(args)
     index = in_round(sweep, args.round, index)
     logging.basicConfig(
@@ -108,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         index,
         pushgateway_url=resolve_pushgateway_url(args.pushgateway, os.environ),
         namespace=os.environ.get(NAMESPACE_ENV, "").strip(),
+        parallelism=parallelism,
+        job_uid=os.environ.get(JOB_UID_ENV, "").strip(),
         should_stop=stop,
     )
     prefix = f"sweepctl worker {index}:"

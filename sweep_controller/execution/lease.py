@@ -25,6 +25,9 @@ it works with a write-only role.
   and may still commit: both commits are complete, and the last one wins.
 - Clocks: expiry compares the holder's clock with the reader's; they must agree to well within
   ``LEASE_SECONDS`` (S3 itself refuses requests signed more than 15 minutes off).
+
+The protocol lives in :class:`GenerationLease`; :class:`TaskLease` places it under a task's keys,
+and the metric slots (``sweep_controller.execution.slot``) use it for a slot of a sweep.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, ValidationError
 
@@ -45,9 +49,9 @@ from simulator.records.building import utc_now
 from simulator.records.schema import UtcDatetime
 from sweep_controller.errors import (
     KeyNotFound,
+    LeaseContended,
     StoreUnreachable,
     SweepError,
-    TransientStorageError,
 )
 from sweep_controller.execution.layout import lease_key, lease_prefix, parse_task_file
 from sweep_controller.store import Store
@@ -55,6 +59,7 @@ from sweep_controller.store import Store
 __all__ = [
     "LEASE_SECONDS",
     "RENEW_SECONDS",
+    "GenerationLease",
     "Holder",
     "LeaseRecord",
     "TaskLease",
@@ -141,32 +146,55 @@ def is_live(record: LeaseRecord, now: datetime, here: Holder) -> bool:
     return not (same_machine and _process_gone(record))
 
 
-class TaskLease:
-    """The lease of one task, as one attempt sees it: take, renew in the background, release."""
+class GenerationLease:
+    """A lease kept as a chain of generations below one key prefix: take, renew, release.
+
+    The concrete leases (:class:`TaskLease`, and the metric slots of
+    ``sweep_controller.execution.slot``) say where their generations live (``_key``,
+    ``_prefix``, ``_generation``), what a generation records (``record_type``) and any fields
+    of their own (``_fields``); the protocol above is the same for all.
+    """
+
+    record_type: type[LeaseRecord] = LeaseRecord
+    what = "lease"
+    """What the lease is of, for log lines (``task 3``)."""
 
     def __init__(
         self,
         store: Store,
-        sweep_name: str,
-        index: int,
         holder: Holder,
         *,
         ttl: float = LEASE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.store, self.sweep_name, self.index = store, sweep_name, index
-        self.holder, self.ttl, self.clock = holder, timedelta(seconds=ttl), clock
+        self.store, self.holder = store, holder
+        self.ttl, self.clock = timedelta(seconds=ttl), clock
         self.generation: int | None = None
         """The generation this attempt holds, once taken."""
+        self.previous: LeaseRecord | None = None
+        """What the generation below ours recorded when we took it (None: none, or unreadable);
+        after a create whose answer was lost, our own generation's record."""
 
     def _key(self, generation: int) -> str:
-        return lease_key(self.sweep_name, self.index, generation)
+        raise NotImplementedError
+
+    def _prefix(self) -> str:
+        """The key prefix that lists every generation (and perhaps other keys)."""
+        raise NotImplementedError
+
+    def _generation(self, name: str) -> int | None:
+        """The generation a listed key's last segment names; None for other keys."""
+        raise NotImplementedError
+
+    def _fields(self) -> dict[str, object]:
+        """Fields of ``record_type`` beyond the common ones, for the next write."""
+        return {}
 
     def _body(self, *, released: bool = False) -> bytes:
         now = self.clock()
         h = self.holder
         return (
-            LeaseRecord(
+            self.record_type(
                 holder=h.id,
                 host=h.host,
                 pid=h.pid,
@@ -175,6 +203,7 @@ class TaskLease:
                 acquired=now,
                 expires=now if released else now + self.ttl,
                 released=released,
+                **self._fields(),
             )
             .model_dump_json()
             .encode()
@@ -185,37 +214,39 @@ class TaskLease:
 
         The record is None too when it cannot be read: such a generation is free.
         """
-        prefix = lease_prefix(self.sweep_name, self.index)
-        cut = len(prefix) - len(prefix.rsplit("/", 1)[1])
         generations = [
-            parsed.generation
-            for key in self.store.list(prefix)
-            if (parsed := parse_task_file(key[cut:])) is not None and parsed.generation is not None
+            generation
+            for key in self.store.list(self._prefix())
+            if (generation := self._generation(key.rsplit("/", 1)[-1])) is not None
         ]
         if not generations:
             return 0, None
         top = max(generations)
         try:
-            return top, LeaseRecord.model_validate_json(self.store.get_bytes(self._key(top)))
+            return top, self.record_type.model_validate_json(self.store.get_bytes(self._key(top)))
         except (KeyNotFound, ValidationError):
             return top, None
 
     def acquire(self) -> LeaseRecord | None:
         """Take the lease; None when taken, else the live generation another attempt holds."""
+        self.previous = None
         if self.store.put_bytes(self._key(1), self._body(), if_absent=True):
-            self.generation = 1  # the task's first lease: no listing needed
+            self.generation = 1  # the first generation: no listing needed
             return None
         for _ in range(_TAKE_TRIES):
             top, record = self.latest()
             if record is not None and record.holder == self.holder.id:
                 self.generation = top  # our own create, whose answer was lost and retried
+                self.previous = record
                 return None
             if record is not None and is_live(record, self.clock(), self.holder):
                 return record
+            self.previous = record
             if self.store.put_bytes(self._key(top + 1), self._body(), if_absent=True):
                 self.generation = top + 1
                 return None
-        raise TransientStorageError(
+        self.previous = None
+        raise LeaseContended(
             f"{self.store.uri_for(self._key(top + 1))}: lease still contended after "
             f"{_TAKE_TRIES} tries"
         )
@@ -228,7 +259,7 @@ class TaskLease:
         except KeyNotFound:
             return None
         try:
-            return LeaseRecord.model_validate_json(raw)
+            return self.record_type.model_validate_json(raw)
         except ValidationError:
             return LeaseRecord(
                 holder="?", host="?", pid=0, acquired=self.clock(), expires=self.clock()
@@ -250,7 +281,7 @@ class TaskLease:
         self.generation = None
 
     @contextlib.contextmanager
-    def kept(self, every: float = RENEW_SECONDS) -> Iterator[TaskLease]:
+    def kept(self, every: float = RENEW_SECONDS) -> Iterator[Self]:
         """Renew the taken lease every ``every`` seconds while the block runs; release it after.
 
         Renewal and release are best effort: a storage error is logged, not raised, since the
@@ -264,13 +295,13 @@ class TaskLease:
                     taker = self.renew()
                 except SweepError as exc:
                     level = logging.DEBUG if isinstance(exc, StoreUnreachable) else logging.WARNING
-                    log.log(level, "task %d: could not renew its lease: %s", self.index, exc)
+                    log.log(level, "%s: could not renew its lease: %s", self.what, exc)
                     continue
                 if taker is not None:
                     log.warning(
-                        "task %d: lease lost to %s (this attempt was cut off for over %.0f s); "
+                        "%s: lease lost to %s (this attempt was cut off for over %.0f s); "
                         "both attempts may commit, the last complete commit wins",
-                        self.index,
+                        self.what,
                         taker.describe(),
                         self.ttl.total_seconds(),
                     )
@@ -288,11 +319,39 @@ class TaskLease:
             stop.set()
             thread.join()
             if unreachable:  # releasing would only wait for the same store; the lease expires
-                log.debug("task %d: lease left to expire: the store is unreachable", self.index)
+                log.debug("%s: lease left to expire: the store is unreachable", self.what)
             else:
                 try:
                     self.release()
                 except SweepError as exc:
                     # A store that stopped answering costs the task one error line, not two.
                     level = logging.DEBUG if isinstance(exc, StoreUnreachable) else logging.WARNING
-                    log.log(level, "task %d: could not release its lease: %s", self.index, exc)
+                    log.log(level, "%s: could not release its lease: %s", self.what, exc)
+
+
+class TaskLease(GenerationLease):
+    """The lease of one task, as one attempt sees it: take, renew in the background, release."""
+
+    def __init__(
+        self,
+        store: Store,
+        sweep_name: str,
+        index: int,
+        holder: Holder,
+        *,
+        ttl: float = LEASE_SECONDS,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        super().__init__(store, holder, ttl=ttl, clock=clock)
+        self.sweep_name, self.index = sweep_name, index
+        self.what = f"task {index}"
+
+    def _key(self, generation: int) -> str:
+        return lease_key(self.sweep_name, self.index, generation)
+
+    def _prefix(self) -> str:
+        return lease_prefix(self.sweep_name, self.index)
+
+    def _generation(self, name: str) -> int | None:
+        parsed = parse_task_file(name)
+        return parsed.generation if parsed is not None and parsed.index == self.index else None

@@ -101,6 +101,8 @@ class _TaskRunner:
     pushgateway_url: str | None
     shared: SharedProgress
     should_stop: Callable[[], bool]
+    parallelism: int = 1
+    """The pool's size: its tasks' metric slots are claimed from ``index mod parallelism``."""
 
     def __call__(self, index: int) -> TaskAttempt:
         return execute_task(
@@ -108,6 +110,7 @@ class _TaskRunner:
             index,
             wait_for_lease=False,  # the runner comes back to a held task itself
             pushgateway_url=self.pushgateway_url,
+            parallelism=self.parallelism,
             should_stop=self.should_stop,
             on_run=self.shared.count_run,
         )
@@ -139,7 +142,9 @@ def _child_sigterm(signum: int, frame: FrameType | None) -> None:
         os._exit(ExitCode.TERMINATED)
 
 
-def _init_child(sweep: Sweep, url: str | None, shared: SharedProgress, parent: int) -> None:
+def _init_child(
+    sweep: Sweep, url: str | None, shared: SharedProgress, parent: int, workers: int
+) -> None:
     """Pool initializer: signals, then one TaskContext (and store) for the process's lifetime."""
     global _CHILD, _CHILD_TERM
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -147,7 +152,11 @@ def _init_child(sweep: Sweep, url: str | None, shared: SharedProgress, parent: i
     signal.signal(signal.SIGTERM, _child_sigterm)
     _die_with_parent(parent)
     ctx = TaskContext.open(sweep)
-    _CHILD = _TaskRunner(ctx, url, shared, lambda: term.requested or shared.stop_requested())
+
+    def stop() -> bool:
+        return term.requested or shared.stop_requested()
+
+    _CHILD = _TaskRunner(ctx, url, shared, stop, parallelism=workers)
 
 
 def _child_run(index: int) -> TaskAttempt:
@@ -210,7 +219,7 @@ def start_executor(
         max_workers=workers,
         mp_context=shared.context,
         initializer=_init_child,
-        initargs=(ctx.sweep, pushgateway_url, shared, os.getpid()),
+        initargs=(ctx.sweep, pushgateway_url, shared, os.getpid(), workers),
     )
     return _PoolExecutor(pool)
 

@@ -56,7 +56,6 @@ disk, read-only file system); 75 transient storage failure after the store's ret
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import signal
 import time
@@ -102,15 +101,11 @@ from sweep_controller.execution.layout import (
 )
 from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.execution.rounds import round_points_loader
+from sweep_controller.execution.slot import SlotReporter
 from sweep_controller.execution.spec_copy import write_spec_copy
 from sweep_controller.execution.spool import Spool
 from sweep_controller.exit_codes import ExitCode, exit_code_for
-from sweep_controller.metrics import (
-    DEFAULT_PUSH_INTERVAL_SECONDS,
-    PeriodicPusher,
-    WorkerMetrics,
-    push_task_metrics,
-)
+from sweep_controller.metrics import DEFAULT_PUSH_INTERVAL_SECONDS, PeriodicPusher, WorkerMetrics
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Method, Sweep, spec_hash
@@ -293,6 +288,7 @@ def _run_and_commit(
     index: int,
     progress: _Progress,
     metrics: WorkerMetrics | None,
+    holder: Holder,
     *,
     wait_for_lease: bool,
     should_stop: Callable[[], bool],
@@ -304,7 +300,7 @@ def _run_and_commit(
 ) -> None:
     """Skip the task if done or held; else take its lease, simulate, validate and commit."""
     stop_point(should_stop)  # before reading the store
-    lease = TaskLease(ctx.store, ctx.name, index, Holder.here(new_id().hex), clock=clock)
+    lease = TaskLease(ctx.store, ctx.name, index, holder, clock=clock)
     check = _claim(
         ctx, index, progress, lease, wait_for_lease=wait_for_lease, should_stop=should_stop
     )
@@ -456,6 +452,8 @@ def execute_task(
     wait_for_lease: bool = True,
     pushgateway_url: str | None = None,
     namespace: str = "",
+    parallelism: int = 1,
+    job_uid: str = "",
     should_stop: Callable[[], bool] = lambda: False,
     on_run: Callable[[], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
@@ -470,28 +468,42 @@ def execute_task(
     ``on_run`` is called after each run (progress); ``should_stop`` is polled at safe points.
     Metrics go to ``pushgateway_url`` when given: once the lease is taken, every
     ``push_interval_seconds`` and at the end (not for a held attempt); a failed push never fails
-    the task. The metrics carry the sweep's ``namespace`` (the pod's; empty outside Kubernetes).
+    the task. The metrics carry the sweep's ``namespace`` (the pod's; empty outside Kubernetes)
+    and go out under a metric slot of the sweep (``sweep_controller.execution.slot``), claimed
+    from ``index mod parallelism`` on; ``job_uid`` is the Job whose pods carry a slot's totals
+    on (empty outside Kubernetes).
     """
     started = timer()
     try:
         ctx.plan.task_positions(index)
     except TaskError as exc:
         return TaskAttempt(index, TaskOutcome.FAILED, exit_code_for(exc), error=str(exc))
+    holder = Holder.here(new_id().hex)
     # Metrics exist to be pushed: without a Pushgateway nobody could read them, so none are kept.
     metrics: WorkerMetrics | None = None
-    push: Callable[[], object] | None = None
+    reporter: SlotReporter | None = None
     if pushgateway_url:
         metrics = WorkerMetrics(
             CollectorRegistry(), sweep=ctx.name, namespace=namespace, total_tasks=ctx.plan.n_tasks
         )
-        push = functools.partial(push_task_metrics, pushgateway_url, metrics, index=index)
+        reporter = SlotReporter(
+            pushgateway_url,
+            metrics,
+            ctx.store,
+            holder,
+            parallelism=parallelism,
+            first=index,
+            job_uid=job_uid,
+            push_interval_seconds=push_interval_seconds,
+            clock=clock,
+        )
     retries_before = ctx.store.retries
     progress = _Progress()
     outcome, code, error = TaskOutcome.SUCCEEDED, ExitCode.OK, None
     unreachable = False
     periodic = (
-        PeriodicPusher(push, interval_seconds=push_interval_seconds)
-        if push is not None
+        PeriodicPusher(reporter.push, interval_seconds=push_interval_seconds)
+        if reporter is not None
         else contextlib.nullcontext()
     )
     try:
@@ -501,10 +513,11 @@ def execute_task(
                 index,
                 progress,
                 metrics,
+                holder,
                 wait_for_lease=wait_for_lease,
                 should_stop=should_stop,
                 on_run=on_run,
-                on_claimed=push,
+                on_claimed=reporter.begin if reporter is not None else None,
                 clock=clock,
                 new_id=new_id,
                 timer=timer,
@@ -533,10 +546,10 @@ def execute_task(
             log.error("task %d: unexpected error\n%s", index, traceback.format_exc().rstrip())
         _write_failure(ctx, index, code, error, clock)
     duration = timer() - started
-    if metrics is not None and push is not None and outcome is not TaskOutcome.HELD:
+    if metrics is not None and reporter is not None and outcome is not TaskOutcome.HELD:
         metrics.add_storage_retry(ctx.store.retries - retries_before)
         metrics.finish_task(outcome, duration_seconds=duration)
-        push()
+        reporter.finish()
     return TaskAttempt(
         index=index,
         outcome=outcome,

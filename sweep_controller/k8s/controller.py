@@ -12,9 +12,10 @@ A create the API server refuses is fed back to the pure reconcile (``Observed.cr
 which decides the status: Failed for a permanent rejection, Pending with the message for a
 temporary one, whose error is then raised again so the caller retries. Any other API failure stops
 the list of actions where it happened; the next reconcile reads the world again and resumes,
-because every action is idempotent. Deleting the Pushgateway groups happens after the lock is
-released (a slow Pushgateway never blocks the Sweep's reconciles), once at a time per Sweep, and
-is recorded in the status with a patch of its own.
+because every action is idempotent. Deleting the Pushgateway groups (the sweep's slot groups, as
+the Pushgateway lists them) happens after the lock is released (a slow Pushgateway never blocks
+the Sweep's reconciles), once at a time per Sweep, and is recorded in the status with a patch of
+its own.
 
 An adaptive sweep (``method: optuna``) is also observed in its store: the planned rounds, and the
 values of the finished ones when the decision needs them (``sweep_controller.k8s.rounds``). The
@@ -66,12 +67,10 @@ from sweep_controller.k8s.reconcile import (
 from sweep_controller.k8s.rounds import SearchObserved, rounds_to_evaluate
 from sweep_controller.k8s.status import TERMINAL_PHASES, Phase, parse_status
 from sweep_controller.metrics import (
-    FOLDED_INDEX,
     ControllerMetrics,
     ErrorKind,
     delete_sweep_groups,
-    fold_finished_groups,
-    read_sweep_groups,
+    list_sweep_slots,
 )
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.loading import sweep_from_resource
@@ -189,8 +188,6 @@ class Controller:
         self._locks_guard = threading.Lock()
         self._phases: dict[tuple[str, str], str] = {}
         self._cleaning: set[tuple[str, str]] = set()
-        self._folding: set[tuple[str, str]] = set()
-        self._folded_at: dict[tuple[str, str], datetime] = {}
 
     @contextmanager
     def _serialised(self, key: tuple[str, str]) -> Iterator[None]:
@@ -210,7 +207,6 @@ class Controller:
             observed = observe(self.api, body, config=self.config, stores=self.stores)
             actions = self._reconcile_locked(body, observed, cleanups)
         self._run_cleanups(body, cleanups)
-        self.fold(body)
         return actions
 
     def reconcile_resource(
@@ -359,54 +355,26 @@ class Controller:
             with self._locks_guard:
                 self._cleaning.discard(key)
 
-    def fold(self, sweep: Mapping[str, Any]) -> None:
-        """Fold the Sweep's finished task groups into its folded group (outside the lock).
-
-        Runs for a Sweep whose groups are not cleaned up yet, at most once per
-        ``FOLD_MIN_INTERVAL_SECONDS`` and one at a time per Sweep (the Job watch reconciles at
-        every pod that ends), so the Pushgateway holds about the running tasks' groups.
-        """
-        url = self.config.pushgateway_url
-        status = sweep.get("status") or {}
-        if not url or status.get("pushgatewayCleanedUp") or not status.get("tasksTotal"):
-            return
-        meta = sweep["metadata"]
-        key = (meta["namespace"], meta["name"])
-        now = self.clock()
-        with self._locks_guard:
-            last = self._folded_at.get(key)
-            recent = last is not None and (now - last).total_seconds() < FOLD_MIN_INTERVAL_SECONDS
-            if key in self._folding or recent:
-                return
-            self._folding.add(key)
-            self._folded_at[key] = now
-        try:
-            result = fold_finished_groups(
-                url,
-                key[0],
-                key[1],
-                budget_seconds=self.config.pushgateway_cleanup_budget_seconds,
-            )
-            if self.metrics is not None:
-                self.metrics.record_fold(result)
-        finally:
-            with self._locks_guard:
-                self._folding.discard(key)
-
     def _cleanup(self, namespace: str, name: str, action: DeletePushgatewayGroups) -> None:
         url = self.config.pushgateway_url
         if not url:
             return
-        try:  # the groups that exist: about the parallelism, not one per task
-            indexes = list(read_sweep_groups(url, namespace, action.sweep).groups)
+        try:  # the slot groups that exist: about the parallelism, not one per task
+            slots = list_sweep_slots(url, namespace, action.sweep)
         except Exception as exc:
-            log.warning("Sweep %s/%s: listing Pushgateway groups failed: %s", namespace, name, exc)
-            indexes = [*action.indexes, FOLDED_INDEX]
+            log.warning(
+                "Sweep %s/%s: listing Pushgateway groups failed: %s: %s; retrying later",
+                namespace,
+                name,
+                type(exc).__name__,
+                exc,
+            )
+            return
         result = delete_sweep_groups(
             url,
             namespace,
             action.sweep,
-            indexes,
+            slots,
             budget_seconds=self.config.pushgateway_cleanup_budget_seconds,
         )
         if self.metrics is not None:
@@ -431,7 +399,6 @@ class Controller:
             self._phases.pop(key, None)
             with self._locks_guard:
                 self._locks.pop(key, None)
-                self._folded_at.pop(key, None)
             self.metrics.forget_sweep(meta["namespace"], meta["name"])
         else:
             raw = dict(sweep.get("status") or {})
@@ -462,10 +429,6 @@ class Controller:
         self.api.post_event(sweep, event, self.clock())
 
 
-FOLD_MIN_INTERVAL_SECONDS = 5.0
-"""The least time between two folds of one Sweep's Pushgateway groups."""
-
-
 class CreateFailed(Exception):
     """Creating a child failed; ``error`` is what reconcile is told, ``cause`` the kopf error."""
 
@@ -476,7 +439,6 @@ class CreateFailed(Exception):
 
 
 __all__ = [
-    "FOLD_MIN_INTERVAL_SECONDS",
     "STORE_RETRY_SECONDS",
     "Controller",
     "CreateFailed",

@@ -39,7 +39,14 @@ from typing import Any
 
 import yaml
 
-from sweep_controller.env import ADDRESSING_ENV, NAMESPACE_ENV, PUSHGATEWAY_ENV
+from sweep_controller.env import (
+    ADDRESSING_ENV,
+    JOB_UID_ENV,
+    JOB_UID_LABEL,
+    NAMESPACE_ENV,
+    PARALLELISM_ENV,
+    PUSHGATEWAY_ENV,
+)
 from sweep_controller.errors import SpecError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import (
@@ -191,7 +198,7 @@ def queue_name(sweep: Sweep, config: ControllerConfig) -> str | None:
     return sweep.spec.queue_name or config.default_queue
 
 
-def worker_env(config: ControllerConfig) -> list[dict[str, Any]]:
+def worker_env(config: ControllerConfig, *, parallelism: int = 1) -> list[dict[str, Any]]:
     """Environment of the worker container (optional entries only when configured)."""
     env: list[dict[str, Any]] = []
     if config.pushgateway_url:
@@ -199,6 +206,10 @@ def worker_env(config: ControllerConfig) -> list[dict[str, Any]]:
         # The pod's namespace keys its metrics: same-named sweeps of two namespaces stay apart.
         namespace_ref = {"fieldRef": {"fieldPath": "metadata.namespace"}}
         env.append({"name": NAMESPACE_ENV, "valueFrom": namespace_ref})
+        # Metric slots: tried from index mod parallelism; totals carried within one Job.
+        env.append({"name": PARALLELISM_ENV, "value": str(parallelism)})
+        job_uid_ref = {"fieldRef": {"fieldPath": f"metadata.labels['{JOB_UID_LABEL}']"}}
+        env.append({"name": JOB_UID_ENV, "valueFrom": job_uid_ref})
     if config.s3_endpoint:
         env.append({"name": "AWS_ENDPOINT_URL_S3", "value": config.s3_endpoint})
     env.append({"name": "AWS_REGION", "value": config.s3_region})
@@ -231,7 +242,9 @@ def _identity(config: ControllerConfig, *, fs_group: bool) -> dict[str, Any]:
     return ids | {"fsGroup": uid} if fs_group else ids
 
 
-def _pod_spec(sweep: Sweep, config: ControllerConfig, round_index: int) -> dict[str, Any]:
+def _pod_spec(
+    sweep: Sweep, config: ControllerConfig, round_index: int, *, parallelism: int
+) -> dict[str, Any]:
     args = ["worker", SPEC_PATH]
     if sweep.spec.method is Method.OPTUNA:
         args += ["--round", str(round_index)]
@@ -241,7 +254,7 @@ def _pod_spec(sweep: Sweep, config: ControllerConfig, round_index: int) -> dict[
         "imagePullPolicy": config.image_pull_policy,
         "command": ["sweepctl"],
         "args": args,
-        "env": worker_env(config),
+        "env": worker_env(config, parallelism=parallelism),
         "resources": json.loads(json.dumps(config.worker_resources)),
         "securityContext": {
             "runAsNonRoot": True,
@@ -343,10 +356,8 @@ def build_job(
     }
     if config.pod_annotations:
         template_meta["annotations"] = dict(config.pod_annotations)
-    job_spec["template"] = {
-        "metadata": template_meta,
-        "spec": _pod_spec(sweep, config, round_index),
-    }
+    pod_spec = _pod_spec(sweep, config, round_index, parallelism=parallelism)
+    job_spec["template"] = {"metadata": template_meta, "spec": pod_spec}
     extra = {QUEUE_LABEL: queue} if queue else {}
     return {
         "apiVersion": "batch/v1",

@@ -165,10 +165,10 @@ class EmitEvent:
 
 @dataclass(frozen=True)
 class DeletePushgatewayGroups:
-    """Delete the sweep's task groups; when ``mark_done``, record it in the status afterwards."""
+    """Delete the sweep's slot groups (the ones the Pushgateway lists); when ``mark_done``, record
+    it in the status afterwards."""
 
     sweep: str
-    indexes: range
     mark_done: bool = True
 
 
@@ -651,7 +651,7 @@ def _conditions(
 def _cleanup(
     name: str, status: SweepStatus, now: datetime, config: ControllerConfig, *, deleted: bool
 ) -> list[Action]:
-    """Delete the task groups once the sweep is over and past the grace period, or deleted."""
+    """Delete the slot groups once the sweep is over and past the grace period, or deleted."""
     if not config.pushgateway_url or status.pushgateway_cleaned_up:
         return []
     if status.start_time is None or not status.tasks_total:
@@ -662,7 +662,7 @@ def _cleanup(
         grace = timedelta(seconds=config.pushgateway_cleanup_grace_seconds)
         if now < status.completion_time + grace:
             return []
-    return [DeletePushgatewayGroups(name, range(status.tasks_total), mark_done=not deleted)]
+    return [DeletePushgatewayGroups(name, mark_done=not deleted)]
 
 
 def settled(resource: Mapping[str, Any], config: ControllerConfig) -> bool:

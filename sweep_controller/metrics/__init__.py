@@ -4,14 +4,14 @@ A sweep's work happens in short-lived batch processes, one per task index, that 
 scrape reliably; the controller and ``sweepctl run`` live long enough to be scraped. So:
 
 * each task records its facts in a :class:`WorkerMetrics` (``metrics.worker``) over a fresh
-  ``CollectorRegistry`` and pushes it to a Pushgateway (``metrics.pushgateway``) at task start,
-  every N seconds and at task end, under ``{job="govsim-worker", sweep_namespace, sweep, index}``;
+  ``CollectorRegistry`` and pushes them to a Pushgateway (``metrics.pushgateway``) at task start,
+  every N seconds and at task end, under ``{job="govsim-worker", sweep_namespace, sweep, slot}``:
+  a slot no two running tasks share, whose totals add up the tasks that held it in turn
+  (:class:`SlotTotals`, ``metrics.slots``), so the groups and series follow the parallelism, not
+  the task count;
 * the local runner (:class:`RunnerMetrics`, ``metrics.runner``) and the controller
   (:class:`ControllerMetrics`, ``metrics.controller``) serve their own registries on
   ``/metrics`` (``metrics.server``);
-* the controller folds each finished task's group into its sweep's folded group as tasks end
-  (:func:`fold_finished_groups`, ``metrics.fold``), so the groups follow the parallelism, not
-  the task count;
 * the controller deletes a finished sweep's groups after a grace period, concurrently and within
   a time budget (:func:`delete_sweep_groups`), because the Pushgateway never forgets a group.
 
@@ -21,13 +21,6 @@ Nothing here raises on a push or delete failure: observability never fails a tas
 """
 
 from sweep_controller.metrics.controller import RECONCILE_DURATION_BUCKETS, ControllerMetrics
-from sweep_controller.metrics.fold import (
-    FOLDED_INDEX,
-    FoldResult,
-    SweepGroups,
-    fold_finished_groups,
-    read_sweep_groups,
-)
 from sweep_controller.metrics.labels import (
     NAMESPACE_LABEL,
     ErrorKind,
@@ -40,17 +33,19 @@ from sweep_controller.metrics.pushgateway import (
     DEFAULT_DELETE_CONCURRENCY,
     DEFAULT_PUSH_INTERVAL_SECONDS,
     DEFAULT_PUSH_TIMEOUT_SECONDS,
+    SLOT_LABEL,
     WORKER_JOB,
     DeleteResult,
-    GroupIndex,
     PeriodicPusher,
     delete_sweep_groups,
+    list_sweep_slots,
     push_task_metrics,
     resolve_pushgateway_url,
-    task_grouping_key,
+    slot_grouping_key,
 )
 from sweep_controller.metrics.runner import RunnerMetrics
 from sweep_controller.metrics.server import MetricsServer, serve_metrics
+from sweep_controller.metrics.slots import ComposedSlot, SlotSample, SlotTotals, compose_slot
 from sweep_controller.metrics.worker import (
     AGENT_BUCKETS,
     FLIP_BUCKETS,
@@ -68,30 +63,30 @@ __all__ = [
     "DEFAULT_PUSH_TIMEOUT_SECONDS",
     "FLIPPED_RATIO_BUCKETS",
     "FLIP_BUCKETS",
-    "FOLDED_INDEX",
     "NAMESPACE_LABEL",
     "RECONCILE_DURATION_BUCKETS",
     "RUN_DURATION_BUCKETS",
+    "SLOT_LABEL",
     "TASK_DURATION_BUCKETS",
     "WORKER_JOB",
+    "ComposedSlot",
     "ControllerMetrics",
     "DeleteResult",
     "ErrorKind",
-    "FoldResult",
-    "GroupIndex",
     "MetricsServer",
     "PeriodicPusher",
     "ReconcileResult",
     "RunnerMetrics",
-    "SweepGroups",
+    "SlotSample",
+    "SlotTotals",
     "SweepTaskState",
     "VoteResult",
     "WorkerMetrics",
+    "compose_slot",
     "delete_sweep_groups",
-    "fold_finished_groups",
+    "list_sweep_slots",
     "push_task_metrics",
-    "read_sweep_groups",
     "resolve_pushgateway_url",
     "serve_metrics",
-    "task_grouping_key",
+    "slot_grouping_key",
 ]

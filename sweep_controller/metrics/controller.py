@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from sweep_controller.metrics.fold import FoldResult
 from sweep_controller.metrics.labels import (
     NAMESPACE_LABEL,
     ErrorKind,
@@ -70,15 +69,8 @@ class ControllerMetrics:
         )
         self.group_deletions = Counter(
             "govsim_controller_pushgateway_group_deletions",
-            "Pushgateway task groups of finished sweeps by cleanup result: ok (deleted), failed "
+            "Pushgateway slot groups of finished sweeps by cleanup result: ok (deleted), failed "
             "(the request failed) or timed_out (not done within the cleanup budget).",
-            ("result",),
-            registry=registry,
-        )
-        self.groups_folded = Counter(
-            "govsim_controller_pushgateway_groups_folded",
-            "Finished task groups added into their sweep's folded group (ok), or left for the "
-            "next fold because reading the sweep's groups or pushing the folded group failed.",
             ("result",),
             registry=registry,
         )
@@ -90,8 +82,6 @@ class ControllerMetrics:
             self.errors.labels(kind.value)
         for label in ("ok", "failed", "timed_out"):
             self.group_deletions.labels(label)
-        for label in ("ok", "failed"):
-            self.groups_folded.labels(label)
 
     def set_sweeps_by_phase(self, counts: Mapping[str, int]) -> None:
         """Set the number of sweeps per phase; phases seen before and absent now drop to 0."""
@@ -141,11 +131,3 @@ class ControllerMetrics:
         self.group_deletions.labels("ok").inc(len(result.deleted))
         self.group_deletions.labels("failed").inc(len(result.failed))
         self.group_deletions.labels("timed_out").inc(len(result.timed_out))
-
-    def record_fold(self, result: FoldResult) -> None:
-        """Count a ``fold_finished_groups`` call: groups folded, then the deletions of those."""
-        if result.error is not None:
-            self.groups_folded.labels("failed").inc()
-        self.groups_folded.labels("ok").inc(len(result.folded))
-        if result.deletion is not None:
-            self.record_group_deletions(result.deletion)

@@ -1,38 +1,46 @@
-"""Pushgateway I/O: push a task's metrics, push them periodically, delete a finished sweep's groups.
+"""Pushgateway I/O: push a task's metrics under its slot, periodically, and delete a sweep's groups.
 
-Batch tasks cannot be scraped reliably, so each pushes its registry to a Pushgateway under the
-grouping key ``{job="govsim-worker", sweep_namespace, sweep, index}``: once at start, every N
-seconds (:class:`PeriodicPusher`) and once at the end. The push is a PUT, so a group always
-mirrors the latest attempt of its index. The Pushgateway never forgets a group on its own, so the
-controller deletes a finished sweep's groups after a grace period (:func:`delete_sweep_groups`):
-concurrently and within a time budget, so a Pushgateway that never answers costs the controller
-the budget, not one timeout per task. Nothing here raises on a failed push or delete:
-observability never fails a task or a reconcile.
+Batch tasks cannot be scraped reliably, so each pushes to a Pushgateway under the grouping key
+``{job="govsim-worker", sweep_namespace, sweep, slot}``: once it holds its task, every N seconds
+(:class:`PeriodicPusher`) and once at the end. A slot is a place in the sweep that no two running
+tasks share (``sweep_controller.execution.slot`` claims it); tasks take turns on it, each
+pushing the slot's totals (``sweep_controller.metrics.slots``), so a sweep has about its
+parallelism's worth of groups, never one per task. The push is a PUT: the group always mirrors
+the slot's latest push. The Pushgateway never forgets a group on its own, so the controller
+deletes a finished sweep's groups after a grace period (:func:`list_sweep_slots`, then
+:func:`delete_sweep_groups`): concurrently and within a time budget, so a Pushgateway that never
+answers costs the controller the budget, not one timeout per group. Nothing here raises on a
+failed push or delete: observability never fails a task or a reconcile.
 
-A task's life, as the worker drives it (``url`` from :func:`resolve_pushgateway_url`)::
+A task's life, as the worker drives it through its slot (``url`` from
+:func:`resolve_pushgateway_url`)::
 
     metrics = WorkerMetrics(CollectorRegistry(), sweep=name, namespace=ns, total_tasks=n_tasks)
-    push = functools.partial(push_task_metrics, url, metrics, index=index)
-    push()                                              # the group exists from the start
-    with PeriodicPusher(push, interval_seconds=DEFAULT_PUSH_INTERVAL_SECONDS):
-        ...  # per run: metrics.observe_record(record_fields(...), duration_seconds=...)
-    metrics.finish_task(TaskOutcome.SUCCEEDED, duration_seconds=elapsed)
-    push()                                              # after the periodic thread is joined
+    composed = compose_slot(metrics.registry, base=slot_totals, already=SlotTotals())
+    push_task_metrics(url, metrics, slot=slot, families=composed.families)
+
+``sweep_controller.execution.slot.SlotReporter`` does this for the worker: it claims the slot,
+records the slot's totals in the slot's lease before each push, and releases the slot at the end.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import default_handler, delete_from_gateway, push_to_gateway
+from prometheus_client.metrics_core import Metric
 
 from sweep_controller.env import PUSHGATEWAY_ENV
 from sweep_controller.metrics.labels import NAMESPACE_LABEL, sweep_label
+from sweep_controller.metrics.slots import FamiliesCollector
 from sweep_controller.metrics.worker import WorkerMetrics
 
 __all__ = [
@@ -40,55 +48,56 @@ __all__ = [
     "DEFAULT_DELETE_CONCURRENCY",
     "DEFAULT_PUSH_INTERVAL_SECONDS",
     "DEFAULT_PUSH_TIMEOUT_SECONDS",
+    "SLOT_LABEL",
     "WORKER_JOB",
     "DeleteResult",
-    "GroupIndex",
     "PeriodicPusher",
     "delete_sweep_groups",
+    "list_sweep_slots",
     "push_task_metrics",
     "resolve_pushgateway_url",
-    "task_grouping_key",
+    "slot_grouping_key",
 ]
 
 log = logging.getLogger(__name__)
 
 WORKER_JOB = "govsim-worker"
+SLOT_LABEL = "slot"
+"""The grouping label that tells a sweep's groups apart: the slot its tasks push under."""
 DEFAULT_PUSH_TIMEOUT_SECONDS = 5.0
 DEFAULT_PUSH_INTERVAL_SECONDS = 30.0
 DEFAULT_CLEANUP_BUDGET_SECONDS = 30.0
 DEFAULT_DELETE_CONCURRENCY = 16
 
 Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
-GroupIndex = int | str
-"""A group's ``index`` label: a job index, or ``"folded"`` for a sweep's folded group."""
 
 
 @dataclass(frozen=True)
 class DeleteResult:
-    """Which task groups :func:`delete_sweep_groups` deleted and which it did not.
+    """Which slot groups :func:`delete_sweep_groups` deleted and which it did not.
 
     ``failed``: the DELETE failed (refused, an error status, its own timeout). ``timed_out``:
     not done when the budget ran out (never started, or still waiting for an answer).
     """
 
-    deleted: tuple[GroupIndex, ...]
-    failed: tuple[GroupIndex, ...]
-    timed_out: tuple[GroupIndex, ...] = ()
+    deleted: tuple[int, ...]
+    failed: tuple[int, ...]
+    timed_out: tuple[int, ...] = ()
 
     @property
-    def not_deleted(self) -> tuple[GroupIndex, ...]:
-        """The indexes to retry: failed or timed out, in order (job indexes first)."""
-        return tuple(sorted((*self.failed, *self.timed_out), key=lambda i: (isinstance(i, str), i)))
+    def not_deleted(self) -> tuple[int, ...]:
+        """The slots to retry: failed or timed out, in order."""
+        return tuple(sorted((*self.failed, *self.timed_out)))
 
 
-def task_grouping_key(namespace: str, sweep: str, index: GroupIndex) -> dict[str, str]:
-    """The Pushgateway grouping key of one task: the sweep's namespace and name, the job index.
+def slot_grouping_key(namespace: str, sweep: str, slot: int) -> dict[str, str]:
+    """The Pushgateway grouping key of one slot of a sweep: its namespace and name, the slot.
 
     Outside Kubernetes the namespace is empty and left out of the key (the Pushgateway, like
     Prometheus, treats an empty label as an absent one).
     """
     key = {NAMESPACE_LABEL: namespace} if namespace else {}
-    return {**key, "sweep": sweep_label(sweep), "index": str(index)}
+    return {**key, "sweep": sweep_label(sweep), SLOT_LABEL: str(slot)}
 
 
 def resolve_pushgateway_url(flag: str | None, environ: Mapping[str, str]) -> str | None:
@@ -103,34 +112,39 @@ def push_task_metrics(
     gateway_url: str,
     metrics: WorkerMetrics,
     *,
-    index: int,
+    slot: int,
+    families: list[Metric] | None = None,
     timeout: float = DEFAULT_PUSH_TIMEOUT_SECONDS,
     handler: Handler = default_handler,
 ) -> bool:
-    """PUT the registry as group ``{job="govsim-worker", sweep_namespace, sweep, index}``.
+    """PUT group ``{job="govsim-worker", sweep_namespace, sweep, slot}``: ``families`` (the
+    slot's totals, ``sweep_controller.metrics.slots.compose_slot``), else the task's registry.
 
     PUT (``push_to_gateway``), not POST (``pushadd_to_gateway``): the group is replaced whole, so
-    it mirrors this attempt exactly, and a retried index overwrites its failed attempt instead of
-    mixing with it. Never raises. On failure: a one-line warning,
+    it mirrors the slot's latest push. Never raises. On failure: a one-line warning,
     ``govsim_pushgateway_push_failures_total`` goes up (and is sent by the next successful push),
     and the result is False.
     """
+    registry = metrics.registry
+    if families is not None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(FamiliesCollector(families))
     try:
         push_to_gateway(
             gateway_url,
             job=WORKER_JOB,
-            registry=metrics.registry,
-            grouping_key=task_grouping_key(metrics.namespace, metrics.sweep, index),
+            registry=registry,
+            grouping_key=slot_grouping_key(metrics.namespace, metrics.sweep, slot),
             timeout=timeout,
             handler=handler,
         )
     except Exception as exc:
         metrics.push_failures.labels(*metrics.sweep_key).inc()
         log.warning(
-            "pushgateway %s: push of sweep %s index %d failed: %s: %s",
+            "pushgateway %s: push of sweep %s slot %d failed: %s: %s",
             gateway_url,
             _sweep_name(metrics.namespace, metrics.sweep),
-            index,
+            slot,
             type(exc).__name__,
             exc,
         )
@@ -138,24 +152,54 @@ def push_task_metrics(
     return True
 
 
+def list_sweep_slots(
+    gateway_url: str,
+    namespace: str,
+    sweep: str,
+    *,
+    timeout: float = DEFAULT_PUSH_TIMEOUT_SECONDS,
+) -> list[int]:
+    """The slots of sweep ``namespace/sweep`` that the Pushgateway holds a group of; may raise.
+
+    Read from the Pushgateway's ``/api/v1/metrics`` (every group's labels); only
+    ``job="govsim-worker"`` groups of that namespace and sweep count.
+    """
+    sweep_label(sweep)
+    url = gateway_url.rstrip("/") + "/api/v1/metrics"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        body = json.load(response)
+    slots: set[int] = set()
+    for group in body.get("data") or ():
+        labels = group.get("labels") or {}
+        slot = str(labels.get(SLOT_LABEL, ""))
+        if (
+            labels.get("job") == WORKER_JOB
+            and labels.get("sweep") == sweep
+            and labels.get(NAMESPACE_LABEL, "") == namespace
+            and slot.isdigit()
+        ):
+            slots.add(int(slot))
+    return sorted(slots)
+
+
 def delete_sweep_groups(
     gateway_url: str,
     namespace: str,
     sweep: str,
-    indexes: Iterable[GroupIndex],
+    slots: Iterable[int],
     *,
     budget_seconds: float = DEFAULT_CLEANUP_BUDGET_SECONDS,
     timeout: float = DEFAULT_PUSH_TIMEOUT_SECONDS,
     concurrency: int = DEFAULT_DELETE_CONCURRENCY,
     handler: Handler = default_handler,
 ) -> DeleteResult:
-    """Delete the task groups of sweep ``namespace/sweep`` for ``indexes`` within a time budget.
+    """Delete the slot groups of sweep ``namespace/sweep`` for ``slots`` within a time budget.
 
     Up to ``concurrency`` DELETEs run at once, each with a timeout of ``timeout`` (at most the
-    budget). The call returns as soon as every index is done or ``budget_seconds`` have passed,
+    budget). The call returns as soon as every slot is done or ``budget_seconds`` have passed,
     whichever comes first: a request still in flight then (a Pushgateway that accepts connections
     and never answers) is left to its own timeout on a daemon thread and reported as
-    ``timed_out``, like the indexes never started. Only groups of ``namespace`` are touched; a
+    ``timed_out``, like the slots never started. Only groups of ``namespace`` are touched; a
     same-named sweep of another namespace keeps its groups.
 
     Never raises on a Pushgateway failure; a ``ValueError`` names a bad argument. Deleting a
@@ -166,7 +210,7 @@ def delete_sweep_groups(
     if concurrency < 1:
         raise ValueError(f"metrics: concurrency: {concurrency} is below 1")
     sweep_label(sweep)
-    todo = list(dict.fromkeys(indexes))
+    todo = list(dict.fromkeys(slots))
     if not todo:
         return DeleteResult(deleted=(), failed=())
     deletion = _GroupDeletion(
@@ -200,9 +244,9 @@ def _sweep_name(namespace: str, sweep: str) -> str:
 
 
 class _GroupDeletion:
-    """One :func:`delete_sweep_groups` call: a queue of indexes, daemon workers, a deadline.
+    """One :func:`delete_sweep_groups` call: a queue of slots, daemon workers, a deadline.
 
-    Workers take indexes from the queue until it is empty or the deadline has passed; the caller
+    Workers take slots from the queue until it is empty or the deadline has passed; the caller
     waits on the condition for all outcomes or the deadline, then closes the books: outcomes
     arriving later (a request that outlived the budget) are dropped, not reported.
     """
@@ -212,7 +256,7 @@ class _GroupDeletion:
         gateway_url: str,
         namespace: str,
         sweep: str,
-        indexes: list[GroupIndex],
+        slots: list[int],
         *,
         request_timeout: float,
         handler: Handler,
@@ -220,12 +264,12 @@ class _GroupDeletion:
         self.gateway_url = gateway_url
         self.namespace = namespace
         self.sweep = sweep
-        self.indexes = indexes
+        self.slots = slots
         self.request_timeout = request_timeout
         self.handler = handler
         self.first_error: str | None = None
-        self._queue = collections.deque(indexes)
-        self._outcomes: dict[GroupIndex, bool] = {}
+        self._queue = collections.deque(slots)
+        self._outcomes: dict[int, bool] = {}
         self._done = threading.Condition()
         self._closed = False
         self._deadline = 0.0
@@ -233,21 +277,21 @@ class _GroupDeletion:
     def run(self, *, budget_seconds: float, concurrency: int) -> DeleteResult:
         """Start the workers, wait for every outcome or the budget, and report."""
         self._deadline = time.monotonic() + budget_seconds
-        for n in range(min(concurrency, len(self.indexes))):
+        for n in range(min(concurrency, len(self.slots))):
             name = f"govsim-pushgateway-delete-{n}"
             threading.Thread(target=self._work, name=name, daemon=True).start()
         with self._done:
             self._done.wait_for(
-                lambda: len(self._outcomes) == len(self.indexes),
+                lambda: len(self._outcomes) == len(self.slots),
                 timeout=max(0.0, self._deadline - time.monotonic()),
             )
             self._closed = True
             self._queue.clear()
             outcomes = dict(self._outcomes)
         return DeleteResult(
-            deleted=tuple(i for i in self.indexes if outcomes.get(i) is True),
-            failed=tuple(i for i in self.indexes if outcomes.get(i) is False),
-            timed_out=tuple(i for i in self.indexes if i not in outcomes),
+            deleted=tuple(i for i in self.slots if outcomes.get(i) is True),
+            failed=tuple(i for i in self.slots if outcomes.get(i) is False),
+            timed_out=tuple(i for i in self.slots if i not in outcomes),
         )
 
     def _work(self) -> None:
@@ -255,27 +299,27 @@ class _GroupDeletion:
             with self._done:
                 if self._closed or not self._queue or time.monotonic() >= self._deadline:
                     return
-                index = self._queue.popleft()
-            ok = self._delete(index)
+                slot = self._queue.popleft()
+            ok = self._delete(slot)
             with self._done:
                 if self._closed:
                     return
-                self._outcomes[index] = ok
+                self._outcomes[slot] = ok
                 self._done.notify_all()
 
-    def _delete(self, index: GroupIndex) -> bool:
+    def _delete(self, slot: int) -> bool:
         try:
             delete_from_gateway(
                 self.gateway_url,
                 job=WORKER_JOB,
-                grouping_key=task_grouping_key(self.namespace, self.sweep, index),
+                grouping_key=slot_grouping_key(self.namespace, self.sweep, slot),
                 timeout=self.request_timeout,
                 handler=self.handler,
             )
         except Exception as exc:
             with self._done:
                 if self.first_error is None:
-                    self.first_error = f"index {index}: {type(exc).__name__}: {exc}"
+                    self.first_error = f"slot {slot}: {type(exc).__name__}: {exc}"
             return False
         return True
 

@@ -2,7 +2,8 @@
 
 A task lives seconds to hours, too briefly to be scraped, so its facts (runs, durations, cascade
 sizes, bytes written, how it ended) are kept in a registry of its own and pushed
-(``sweep_controller.metrics.pushgateway``). Each labelled series starts at zero, so the first push
+(``sweep_controller.metrics.pushgateway``) on top of the totals of the slot it holds
+(``sweep_controller.metrics.slots``). Each labelled series starts at zero, so the first push
 already carries every family and queries can tell "zero failures" from "no data". Every series
 is labelled with the sweep's namespace (``sweep_namespace``; empty outside Kubernetes) and name
 (``sweep``), so same-named sweeps of two namespaces stay apart.
@@ -48,8 +49,9 @@ FLIPPED_RATIO_BUCKETS = (0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
 class WorkerMetrics:
     """One task's metrics; create one per task, over its own fresh ``CollectorRegistry``.
 
-    A registry shared by several tasks would push earlier tasks' counts again under each new
-    task's group, and the dashboard would count them twice. The constructor records the task's
+    The registry counts this task alone: its slot adds it to the totals of the tasks that held
+    the slot before. A registry shared by several tasks would add earlier tasks' counts again,
+    and the dashboard would count them twice. The constructor records the task's
     start time and the sweep's task count, and creates every labelled series at zero, so a push at
     task start already carries all families.
     """
@@ -119,7 +121,7 @@ class WorkerMetrics:
         )
         self.tasks = Counter(
             "govsim_tasks",
-            "Tasks by status (succeeded, failed, skipped) of the index's latest attempt.",
+            "Task attempts by how they ended (succeeded, failed, skipped).",
             (*s, "status"),
             registry=r,
         )

@@ -47,7 +47,7 @@ from kit.dashboard import (
     run_panel_queries,
     wait_for_complete_results,
 )
-from kit.live_sweeps import cumulative_counts, sweep_doc, task_groups
+from kit.live_sweeps import cumulative_counts, slot_groups, sweep_doc
 from kit.promstack import Prometheus, PrometheusAPI, Pushgateway
 from kit.runs import read_output
 from kit.servers import free_port
@@ -329,8 +329,9 @@ async def test_the_controller_deletes_a_finished_sweeps_groups_after_the_grace_p
     sweep = unique_sweep
     doc = sweep_doc(sweep, f"file://{tmp_path}/results", agents=(60, 80, 100), replicates=2)
     spec = write_spec(tmp_path / "sweep.yaml", doc)
-    # Each task runs as a Job's pod would: `sweepctl worker` with the pod's namespace.
-    env = {**os.environ, "GOVSIM_NAMESPACE": NAMESPACE}
+    # Each task runs as a Job's pod would: `sweepctl worker` with the pod's namespace and the
+    # Job's parallelism, so each task claims the metric slot its index points at.
+    env = {**os.environ, "GOVSIM_NAMESPACE": NAMESPACE, "GOVSIM_PARALLELISM": "3"}
     for index in range(3):
         done = await asyncio.to_thread(
             run_sweepctl,
@@ -343,7 +344,7 @@ async def test_the_controller_deletes_a_finished_sweeps_groups_after_the_grace_p
             env=env,
         )
         assert done.returncode == 0, done.stderr
-    assert task_groups(pushgateway, sweep) == [0, 1, 2]
+    assert slot_groups(pushgateway, sweep) == [0, 1, 2]
     assert {g.get("sweep_namespace") for g in pushgateway.groups() if g.get("sweep") == sweep} == {
         NAMESPACE
     }
@@ -364,7 +365,7 @@ async def test_the_controller_deletes_a_finished_sweeps_groups_after_the_grace_p
     # Within the grace period the groups stay, so the dashboard still shows the finished sweep.
     assert reconcile(body, observed, ENDED + GRACE - timedelta(seconds=1), config=config) == []
     actions = reconcile(body, observed, ENDED + GRACE, config=config)
-    assert actions == [DeletePushgatewayGroups(sweep, range(3))]
+    assert actions == [DeletePushgatewayGroups(sweep)]
 
     metrics = ControllerMetrics(CollectorRegistry())
     api = KubeApi(k8s.ApiClient(k8s.Configuration(host=str(kmock.url).rstrip("/"))))

@@ -1,34 +1,53 @@
 """Drive what a sweep's workers push, without simulating: the metrics side of a large sweep.
 
 ``drive_sweep`` runs ``tasks`` tasks in waves of ``parallelism`` through the real worker code
-paths (a fresh ``WorkerMetrics`` per task, ``push_task_metrics``): every task of a wave pushes at
-start, records its runs, pushes again (a periodic push), finishes and makes its final push. While a
+paths: a fresh ``WorkerMetrics`` per task, pushed through a ``SlotReporter`` (the slot claimed in
+a real store, its totals recorded there, ``push_task_metrics``), exactly as ``execute_task``
+pushes. Every task of a wave pushes once it holds its task (``begin``), records its runs, pushes
+again (a periodic push), finishes and makes its final push, which releases its slot. While a
 wave runs (after its periodic pushes), ``on_running`` is called: the most groups, each holding
 its run families, exist then.
-After each wave ``after_wave`` is called (the controller's fold, or nothing to model today's
-keep-everything behaviour). The bench (``bench/metrics_cardinality.py``) and the acceptance test
-share it.
+
+With ``store=None`` the tasks push the way workers did before slots: one group per task index,
+``{job, sweep_namespace, sweep, index}``, every group kept. Only the comparison in the test and
+the bench uses that; no product code pushes so any more.
+
+``measure_sweep`` counts what a driven sweep costs Prometheus, both ways the question is asked:
+the series it holds for the sweep while the last wave runs (``count({sweep="..."})``, the most
+it ever holds at once), and the series its head block gained while the sweep was driven
+(``/api/v1/status/tsdb`` ``headStats.numSeries`` before and after: every series ever scraped
+stays in the head until head compaction, stale or not). The bench
+(``bench/metrics_cardinality.py``) and the acceptance test share it.
 """
 
 from __future__ import annotations
 
-import math
+import time
+import urllib.request
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import delete_from_gateway, push_to_gateway
+from prometheus_client.parser import text_string_to_metric_families
 
 from kit.promstack import PrometheusAPI
-from sweep_controller.metrics import (
-    WorkerMetrics,
-    fold_finished_groups,
-    push_task_metrics,
-    read_sweep_groups,
-)
+from sweep_controller.execution.lease import Holder
+from sweep_controller.execution.slot import SlotReporter
+from sweep_controller.metrics import NAMESPACE_LABEL, WORKER_JOB, WorkerMetrics
 from sweep_controller.outcomes import TaskOutcome
+from sweep_controller.store import Store
 
-__all__ = ["DrivenSweep", "drive_sweep", "failed_task"]
+__all__ = [
+    "DrivenSweep",
+    "SeriesCount",
+    "delete_index_groups",
+    "drive_sweep",
+    "failed_task",
+    "measure_sweep",
+]
 
 
 def failed_task(index: int) -> bool:
@@ -45,6 +64,43 @@ class DrivenSweep:
     runs_failed: int
     tasks_succeeded: int
     tasks_failed: int
+    slots: frozenset[int] = field(default_factory=frozenset)
+    """The slots the tasks pushed under (empty when pushed by index)."""
+
+
+@dataclass
+class _Task:
+    index: int
+    metrics: WorkerMetrics
+    reporter: SlotReporter | None
+
+
+def _push_by_index(url: str, task: _Task) -> None:
+    """One task's push as workers made it before slots: a group of its own, by index."""
+    key = {NAMESPACE_LABEL: task.metrics.namespace} if task.metrics.namespace else {}
+    push_to_gateway(
+        url,
+        job=WORKER_JOB,
+        registry=task.metrics.registry,
+        grouping_key={**key, "sweep": task.metrics.sweep, "index": str(task.index)},
+        timeout=30,
+    )
+
+
+def delete_index_groups(url: str, namespace: str, sweep: str, tasks: int) -> None:
+    """Delete the groups of a sweep pushed by task index (16 DELETEs at a time).
+
+    A Pushgateway checks every push against every group it holds, so 10^5 series left behind
+    would slow down every later push of the session.
+    """
+
+    def delete(index: int) -> None:
+        key = {NAMESPACE_LABEL: namespace} if namespace else {}
+        key |= {"sweep": sweep, "index": str(index)}
+        delete_from_gateway(url, job=WORKER_JOB, grouping_key=key, timeout=60)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(delete, range(tasks)))
 
 
 def drive_sweep(
@@ -54,49 +110,72 @@ def drive_sweep(
     *,
     tasks: int,
     parallelism: int,
+    store: Store | None,
     runs_per_task: int = 3,
     on_running: Callable[[int], None] | None = None,
     after_wave: Callable[[int], None] | None = None,
     threads: int = 8,
 ) -> DrivenSweep:
-    """Push ``tasks`` tasks' metrics in waves of ``parallelism``; the callbacks get the wave."""
+    """Push ``tasks`` tasks' metrics in waves of ``parallelism``; the callbacks get the wave.
 
-    def start(index: int) -> WorkerMetrics:
+    ``store``: where the slots are claimed (the sweep's store); None pushes by task index.
+    """
+
+    def push(task: _Task) -> None:
+        if task.reporter is None:
+            _push_by_index(url, task)
+        else:
+            task.reporter.push()
+
+    def start(index: int) -> _Task:
         metrics = WorkerMetrics(
             CollectorRegistry(), sweep=sweep, namespace=namespace, total_tasks=tasks
         )
-        push_task_metrics(url, metrics, index=index)
-        return metrics
+        reporter = None
+        if store is not None:
+            holder = Holder.here(uuid.uuid4().hex)
+            reporter = SlotReporter(
+                url, metrics, store, holder, parallelism=parallelism, first=index, push_timeout=30
+            )
+        task = _Task(index, metrics, reporter)
+        if reporter is None:
+            push(task)
+        else:
+            reporter.begin()  # the task is held: claim a slot, push
+        return task
 
-    def run(item: tuple[int, WorkerMetrics]) -> None:
-        index, metrics = item
+    def run(task: _Task) -> None:
         for run in range(runs_per_task):
-            metrics.observe_run(
+            task.metrics.observe_run(
                 duration_seconds=0.01 * (1 + run),
                 agents=100,
                 flips=run,
                 agents_flipped=run,
                 passed=run % 2 == 0,
             )
-        push_task_metrics(url, metrics, index=index)  # a periodic push
+        push(task)  # a periodic push
 
-    def finish(item: tuple[int, WorkerMetrics]) -> None:
-        index, metrics = item
-        if index % 7 == 0:
-            metrics.observe_run_failure()
-        outcome = TaskOutcome.FAILED if failed_task(index) else TaskOutcome.SUCCEEDED
-        metrics.add_storage_written(1000)
-        metrics.finish_task(outcome, duration_seconds=1.0 + index % 5)
-        push_task_metrics(url, metrics, index=index)  # the final push
+    def finish(task: _Task) -> int | None:
+        if task.index % 7 == 0:
+            task.metrics.observe_run_failure()
+        outcome = TaskOutcome.FAILED if failed_task(task.index) else TaskOutcome.SUCCEEDED
+        task.metrics.add_storage_written(1000)
+        task.metrics.finish_task(outcome, duration_seconds=1.0 + task.index % 5)
+        if task.reporter is None:
+            push(task)  # the final push
+            return None
+        slot = task.reporter.slot
+        task.reporter.finish()  # the final push, then the slot's release
+        return slot
 
+    slots: set[int] = set()
     with ThreadPoolExecutor(threads) as pool:
         for wave, first in enumerate(range(0, tasks, parallelism)):
-            indexes = range(first, min(first + parallelism, tasks))
-            running = list(zip(indexes, pool.map(start, indexes), strict=True))
+            running = list(pool.map(start, range(first, min(first + parallelism, tasks))))
             list(pool.map(run, running))
             if on_running is not None:
                 on_running(wave)
-            list(pool.map(finish, running))
+            slots.update(s for s in pool.map(finish, running) if s is not None)
             if after_wave is not None:
                 after_wave(wave)
     failed = sum(failed_task(i) for i in range(tasks))
@@ -106,10 +185,61 @@ def drive_sweep(
         runs_failed=sum(i % 7 == 0 for i in range(tasks)),
         tasks_succeeded=tasks - failed,
         tasks_failed=failed,
+        slots=frozenset(slots),
     )
 
 
-def series_while_running(
+def gateway_series(gateway_url: str, namespace: str, sweep: str) -> int:
+    """The ``govsim_`` series (``_created`` ones aside) the gateway holds for the sweep."""
+    with urllib.request.urlopen(gateway_url.rstrip("/") + "/metrics", timeout=60) as response:
+        text = response.read().decode()
+    return sum(
+        1
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("govsim_")
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+        and sample.labels.get("job") == WORKER_JOB
+        and sample.labels.get("sweep") == sweep
+        and sample.labels.get(NAMESPACE_LABEL, "") == namespace
+    )
+
+
+def wait_until_scraped(
+    gateway_url: str, api: PrometheusAPI, namespace: str, sweep: str, *, timeout: float
+) -> int:
+    """Wait until Prometheus holds exactly the sweep's series the gateway holds; their count.
+
+    A group scraped between two of its pushes can hold fewer series than it does now (its
+    histograms come with its first run), so an earlier count could be short.
+    """
+    expected = gateway_series(gateway_url, namespace, sweep)
+    api.wait_for(
+        f'count({{sweep="{sweep}", __name__=~"govsim_.*", __name__!~".*_created"}})',
+        lambda answer: len(answer) == 1 and answer[0].value == expected,
+        timeout=timeout,
+    )
+    return expected
+
+
+@dataclass(frozen=True)
+class SeriesCount:
+    """What one driven sweep cost Prometheus."""
+
+    live: int
+    """Series Prometheus held for the sweep while its last wave ran (``count({sweep=...})``)."""
+    head_added: int
+    """Series the TSDB head gained while the sweep was driven (``headStats.numSeries``); the
+    Pushgateway's own metrics may add a few (a request type it had not served before)."""
+    head_sweep: int
+    """The sweep's own series in the head, stale ones included (``last_over_time`` over the
+    last hour): ``head_added`` without anything else the head gained meanwhile."""
+    seconds: float
+    """How long driving the sweep took."""
+    driven: DrivenSweep
+
+
+def measure_sweep(
     gateway_url: str,
     api: PrometheusAPI,
     namespace: str,
@@ -117,39 +247,38 @@ def series_while_running(
     *,
     tasks: int,
     parallelism: int,
-    fold: bool,
+    store: Store | None,
     timeout: float = 60,
-) -> int:
-    """Drive the sweep (folding after each wave if ``fold``); the series Prometheus holds for it
-    while its last wave runs, once it has scraped every group the Pushgateway holds then."""
-    waves = math.ceil(tasks / parallelism)
-    seen: list[int] = []
+) -> SeriesCount:
+    """Drive the sweep (by slot in ``store``, or by index when None) and count its series."""
+    waves = -(-tasks // parallelism)
+    live: list[int] = []
+    before = api.head_series()
+    started = time.monotonic()
 
     def on_running(wave: int) -> None:
-        if wave != waves - 1:
-            return
-        # Wait until Prometheus has scraped exactly what the gateway holds now: every govsim_
-        # series of every group (a group scraped between two of its pushes has fewer).
-        held = read_sweep_groups(gateway_url, namespace, sweep).groups
-        expected = sum(len(samples) for samples in held.values())
-        api.wait_for(
-            f'count({{sweep="{sweep}", __name__=~"govsim_.*", __name__!~".*_created"}})',
-            lambda answer: len(answer) == 1 and answer[0].value == expected,
-            timeout=timeout,
-        )
-        seen.append(int(api.query(f'count({{sweep="{sweep}"}})')[0].value))
+        if wave == waves - 1:
+            wait_until_scraped(gateway_url, api, namespace, sweep, timeout=timeout)
+            live.append(int(api.query(f'count({{sweep="{sweep}"}})')[0].value))
 
-    def after_wave(wave: int) -> None:
-        if fold:
-            fold_finished_groups(gateway_url, namespace, sweep)
-
-    drive_sweep(
+    driven = drive_sweep(
         gateway_url,
         namespace,
         sweep,
         tasks=tasks,
         parallelism=parallelism,
+        store=store,
         on_running=on_running,
-        after_wave=after_wave,
     )
-    return seen[0]
+    seconds = time.monotonic() - started
+    # Every series the sweep's groups hold now has been scraped (and so is in the head).
+    wait_until_scraped(gateway_url, api, namespace, sweep, timeout=timeout)
+    head_added = api.head_series() - before
+    ever = api.query(f'count(last_over_time({{sweep="{sweep}"}}[1h]))')
+    return SeriesCount(
+        live=live[0],
+        head_added=head_added,
+        head_sweep=int(ever[0].value),
+        seconds=seconds,
+        driven=driven,
+    )

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kit.promstack import Pushgateway
 from kit.specs import document
 
-__all__ = ["cumulative_counts", "gateway_value", "sweep_doc", "task_groups"]
+__all__ = ["cumulative_counts", "gateway_value", "slot_groups", "sweep_doc"]
 
 
 def sweep_doc(name: str, output: str, *, agents: Sequence[int], replicates: int) -> dict[str, Any]:
@@ -52,6 +52,6 @@ def gateway_value(gateway: Pushgateway, name: str, labels: Mapping[str, str]) ->
     return None
 
 
-def task_groups(gateway: Pushgateway, sweep: str) -> list[int]:
-    """The task indexes of ``sweep`` that have a group on the gateway, sorted."""
-    return sorted(int(g["index"]) for g in gateway.groups() if g.get("sweep") == sweep)
+def slot_groups(gateway: Pushgateway, sweep: str) -> list[int]:
+    """The slots of ``sweep`` that have a group on the gateway, sorted."""
+    return sorted(int(g["slot"]) for g in gateway.groups() if g.get("sweep") == sweep)

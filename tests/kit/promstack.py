@@ -138,10 +138,13 @@ class Prometheus(ManagedProcess):
         pushgateway: str | None,
         file_sd_jobs: Sequence[str] = (),
         binary: str = PROMETHEUS,
+        scrape_seconds: int = 1,
     ) -> None:
         super().__init__(workdir)
         self.binary = binary
         self.port = free_port()
+        self.scrape_seconds = scrape_seconds
+        """Scrape interval and timeout (a bench scraping 10^5 series needs more than 1 s)."""
         self.pushgateway = pushgateway
         self.file_sd_jobs = tuple(file_sd_jobs)
         self.config_path = self.workdir / "prometheus.yml"
@@ -155,7 +158,8 @@ class Prometheus(ManagedProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def config(self) -> dict[str, object]:
-        """Return the configuration: 1 s scrapes, the Pushgateway with honor_labels, file_sd."""
+        """Return the configuration: 1 s scrapes (by default), the Pushgateway with honor_labels,
+        file_sd."""
         scrape_configs: list[dict[str, object]] = []
         if self.pushgateway is not None:
             scrape_configs.append(
@@ -174,10 +178,11 @@ class Prometheus(ManagedProcess):
                     ],
                 }
             )
+        every = f"{self.scrape_seconds}s"
         return {
             "global": {
-                "scrape_interval": "1s",
-                "scrape_timeout": "1s",
+                "scrape_interval": every,
+                "scrape_timeout": every,
                 "evaluation_interval": "1s",
             },
             "scrape_configs": scrape_configs,
@@ -267,6 +272,17 @@ class PrometheusAPI:
     ) -> list[Series]:
         """Poll ``expr`` until ``predicate(answer)`` holds; TimeoutError shows the last answer."""
         return poll(lambda: self.query(expr), predicate, timeout=timeout, interval=0.1, what=expr)
+
+    def head_series(self) -> int:
+        """Series in the TSDB head block (``/api/v1/status/tsdb``, ``headStats.numSeries``).
+
+        The head keeps every series scraped in its last 2 to 3 hours, stale ones included, until
+        head compaction: the memory a burst of short-lived series costs.
+        """
+        with urllib.request.urlopen(
+            self.base_url + "/api/v1/status/tsdb", timeout=self.timeout
+        ) as r:
+            return int(json.load(r)["data"]["headStats"]["numSeries"])
 
     def wait_for_value(self, expr: str, expected: float, *, timeout: float = 20.0) -> None:
         """Poll until ``expr`` returns exactly one series whose value is ``expected``."""

@@ -160,6 +160,23 @@ def test_bad_indexes_exit_2_without_writing(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("four", "GOVSIM_PARALLELISM: 'four' is not an integer"),
+        ("0", "GOVSIM_PARALLELISM: 0 is outside [1, inf)"),
+    ],
+)
+def test_a_bad_parallelism_exits_2_without_writing(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    spec = write_spec(tmp_path / "s.yaml", grid_doc("w5", f"file://{tmp_path}/out"))
+    result = sweepctl("worker", spec, env={**job_env(1), "GOVSIM_PARALLELISM": value})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"sweepctl: error: {message}"
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_bad_spec_exits_2(tmp_path: Path) -> None:
     doc = grid_doc("w6", f"file://{tmp_path}/out", replicates=0)
     result = sweepctl("worker", write_spec(tmp_path / "s.yaml", doc), "--index", "0")
@@ -229,21 +246,37 @@ def test_worker_against_s3(tmp_path: Path, s3_uri: str) -> None:
 
 
 @pytest.mark.integration
-def test_worker_pushes_task_metrics(tmp_path: Path, pushgateway: object) -> None:
+def test_worker_pushes_task_metrics_under_its_slot(tmp_path: Path, pushgateway: object) -> None:
     url = pushgateway.url  # type: ignore[attr-defined]
     spec = write_spec(tmp_path / "s.yaml", grid_doc("w10", f"file://{tmp_path}/out"))
-    assert sweepctl("worker", spec, "--index", "2", "--pushgateway", url).returncode == 0
-    text = pushgateway.metrics_text()  # type: ignore[attr-defined]
-    samples = {
-        (s.name, s.labels.get("status") or s.labels.get("outcome")): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.labels.get("sweep") == "w10" and s.labels.get("index") == "2"
-    }
+
+    def pushed(slot: str) -> dict[tuple[str, str | None], float]:
+        text = pushgateway.metrics_text()  # type: ignore[attr-defined]
+        return {
+            (s.name, s.labels.get("status") or s.labels.get("outcome")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.labels.get("sweep") == "w10" and s.labels.get("slot") == slot
+        }
+
+    env = {**job_env(None), "GOVSIM_PARALLELISM": "3"}
+    assert sweepctl("worker", spec, "--index", "2", "--pushgateway", url, env=env).returncode == 0
+    samples = pushed("2")  # index 2 mod 3
     assert samples[("govsim_runs_total", "ok")] == 4
     assert samples[("govsim_tasks_total", "succeeded")] == 1
     assert samples[("govsim_sweep_tasks", None)] == 5
     assert samples[("govsim_storage_written_bytes_total", None)] > 0
+    # Task 4 (its last 2 runs) takes slot 4 mod 3 = 1. A re-run of task 2 takes slot 2 again
+    # and carries its totals on, adding its own attempt.
+    assert sweepctl("worker", spec, "--index", "4", "--pushgateway", url, env=env).returncode == 0
+    assert pushed("1")[("govsim_runs_total", "ok")] == 2
+    assert sweepctl("worker", spec, "--index", "2", "--pushgateway", url, env=env).returncode == 0
+    again = pushed("2")
+    assert again[("govsim_runs_total", "ok")] == 4  # the re-run ran nothing: it found task 2 done
+    assert (
+        again[("govsim_tasks_total", "succeeded")],
+        again[("govsim_tasks_total", "skipped")],
+    ) == (1, 1)
 
 
 def test_an_unreachable_pushgateway_never_fails_the_task(tmp_path: Path) -> None:
@@ -251,7 +284,7 @@ def test_an_unreachable_pushgateway_never_fails_the_task(tmp_path: Path) -> None
     env = {**job_env(0), "PUSHGATEWAY_URL": "http://127.0.0.1:9"}
     result = sweepctl("worker", spec, env=env)
     assert result.returncode == 0, result.stderr
-    assert "push of sweep w11 index 0 failed" in result.stderr
+    assert "push of sweep w11 slot 0 failed" in result.stderr
     check_committed_task(spec, 0)
 
 

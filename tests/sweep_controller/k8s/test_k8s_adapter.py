@@ -261,38 +261,66 @@ async def test_failed_api_call_counts_a_temporary_error(kmock: Any) -> None:
 # --- Pushgateway cleanup over HTTP --------------------------------------------------------------
 
 
+def serve_groups(kmock: Any, *groups: dict[str, str]) -> None:
+    """Answer the Pushgateway's group listing (``/api/v1/metrics``) with ``groups``' labels."""
+    data = [{"labels": {"job": "govsim-worker", **labels}} for labels in groups]
+    kmock["get", "/api/v1/metrics"] << {"status": "success", "data": data}
+
+
 async def test_pushgateway_groups_deleted_then_recorded_in_status(kmock: Any) -> None:
     kmock["delete", re.compile(r"/metrics/job/govsim-worker/.*")] << 202
+    ours = {"sweep": NAME, "sweep_namespace": NAMESPACE}
+    serve_groups(
+        kmock,
+        *({**ours, "slot": str(s)} for s in (0, 2, 1)),
+        {**ours, "sweep_namespace": "elsewhere", "slot": "7"},  # same name, other namespace
+        {"sweep": "other", "sweep_namespace": NAMESPACE, "slot": "5"},
+    )
     config = ControllerConfig(s3_bucket="govsim-results", pushgateway_url=str(kmock.url))
     metrics = ControllerMetrics(CollectorRegistry())
     controller = Controller(api_for(kmock), config, metrics=metrics)
     body = new_sweep(kmock)
-    action = DeletePushgatewayGroups(NAME, range(3))
+    action = DeletePushgatewayGroups(NAME)
     await call(controller.carry_out, body, [action], NOW)
-    # The groups of this namespace's sweep only (concurrent deletes: in any order). The fake
-    # has no /metrics to list the groups from, so every index and the folded group are deleted.
+    # The slot groups the Pushgateway lists for this namespace's sweep only (concurrent deletes:
+    # in any order), not one per task.
     deleted = sorted(r.url.path for r in requests(kmock, "DELETE", r"/metrics/.*"))
     prefix = "/metrics/job/govsim-worker"
     assert deleted == [
-        f"{prefix}/index/{i}/sweep/{NAME}/sweep_namespace/{NAMESPACE}" for i in [0, 1, 2, "folded"]
+        f"{prefix}/slot/{i}/sweep/{NAME}/sweep_namespace/{NAMESPACE}" for i in [0, 1, 2]
     ]
     assert objects(kmock, SWEEPS)[NAMESPACE, NAME]["status"] == {"pushgatewayCleanedUp": True}
     ok = {"result": "ok"}
     assert (
         metrics.registry.get_sample_value("govsim_controller_pushgateway_group_deletions_total", ok)
-        == 4
+        == 3
     )
+
+
+async def test_an_unreadable_group_listing_deletes_nothing_and_is_retried_later(
+    kmock: Any,
+) -> None:
+    kmock["get", "/api/v1/metrics"] << 503
+    config = ControllerConfig(s3_bucket="govsim-results", pushgateway_url=str(kmock.url))
+    body = new_sweep(kmock)
+    await call(
+        Controller(api_for(kmock), config).carry_out, body, [DeletePushgatewayGroups(NAME)], NOW
+    )
+    assert requests(kmock, "DELETE", r"/metrics/.*") == []
+    assert "status" not in objects(kmock, SWEEPS)[NAMESPACE, NAME]
 
 
 async def test_failed_group_deletion_is_not_recorded_and_retried_later(kmock: Any) -> None:
     kmock["delete", re.compile(r"/metrics/job/govsim-worker/.*")] << 500
+    serve_groups(kmock, {"sweep": NAME, "sweep_namespace": NAMESPACE, "slot": "0"})
     config = ControllerConfig(s3_bucket="govsim-results", pushgateway_url=str(kmock.url))
     body = new_sweep(kmock)
     await call(
         Controller(api_for(kmock), config).carry_out,
         body,
-        [DeletePushgatewayGroups(NAME, range(2))],
+        [DeletePushgatewayGroups(NAME)],
         NOW,
     )
+    assert len(requests(kmock, "DELETE", r"/metrics/.*")) == 1
     assert "status" not in objects(kmock, SWEEPS)[NAMESPACE, NAME]
     assert requests(kmock, "PATCH", r".*") == []

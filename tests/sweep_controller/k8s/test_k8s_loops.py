@@ -289,6 +289,16 @@ class _SlowPushgateway(http.server.BaseHTTPRequestHandler):
     release = threading.Event()
     entered = threading.Event()
 
+    def do_GET(self) -> None:
+        """The group listing: the sweep's one slot group."""
+        labels = {"job": "govsim-worker", "sweep": NAME, "sweep_namespace": NAMESPACE, "slot": "0"}
+        body = json.dumps({"status": "success", "data": [{"labels": labels}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_DELETE(self) -> None:
         type(self).entered.set()
         type(self).release.wait(20)

@@ -301,6 +301,12 @@ def test_config_from_env_reads_every_field() -> None:
     # The pod's own namespace keys its metrics (downward API).
     namespace_ref = {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["GOVSIM_NAMESPACE"]["valueFrom"] == namespace_ref
+    # Metric slots: claimed from index mod the Job's parallelism, carried on within the Job.
+    assert env["GOVSIM_PARALLELISM"]["value"] == str(job["spec"]["parallelism"])
+    job_uid_ref = {
+        "fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/controller-uid']"}
+    }
+    assert env["GOVSIM_JOB_UID"]["valueFrom"] == job_uid_ref
     assert env["AWS_ENDPOINT_URL_S3"]["value"] == "http://seaweedfs.govsim:8333"
     assert env["AWS_REGION"]["value"] == "eu-west-1"
     assert env["GOVSIM_S3_ADDRESSING"]["value"] == "path"

@@ -159,6 +159,13 @@ async def test_created_sweep_gets_no_finalizer_one_event_and_one_transition(kmoc
 async def test_deleting_a_sweep_deletes_its_pushgateway_groups(kmock: Any) -> None:
     declare(kmock)
     kmock["delete", re.compile(r"/metrics/job/govsim-worker/.*")] << 202
+    # The Pushgateway's group listing: the sweep's two slot groups (of 8 tasks).
+    groups = [
+        {"labels": {"job": "govsim-worker", "sweep": NAME, "sweep_namespace": NAMESPACE,
+                    "slot": str(slot)}}
+        for slot in (0, 1)
+    ]  # fmt: skip
+    kmock["get", "/api/v1/metrics"] << {"status": "success", "data": groups}
     config = ControllerConfig(s3_bucket="govsim-results", pushgateway_url=str(kmock.url))
     running = {"phase": "Running", "tasksTotal": 8, "startTime": "2025-01-01T00:10:00Z"}
     kmock.objects["govsim.io/v1alpha1/sweeps", NAMESPACE, NAME] = resource(status=running)
@@ -182,7 +189,8 @@ async def test_deleting_a_sweep_deletes_its_pushgateway_groups(kmock: Any) -> No
             "sweeps",
             NAME,
         )
-        # 8 task groups and the folded one (the fake serves no /metrics to list them from)
-        await until(lambda: len(deletes()) == 9, "9 group deletions")
-    first = f"/metrics/job/govsim-worker/index/0/sweep/{NAME}/sweep_namespace/{NAMESPACE}"
-    assert sorted(deletes())[0] == first
+        await until(lambda: len(deletes()) == 2, "2 group deletions")
+    assert sorted(deletes()) == [
+        f"/metrics/job/govsim-worker/slot/{slot}/sweep/{NAME}/sweep_namespace/{NAMESPACE}"
+        for slot in (0, 1)
+    ]

@@ -353,7 +353,7 @@ def test_deleted_sweep_that_ran_has_its_pushgateway_groups_deleted_at_once() -> 
     configmap, job = children(PENDING)
     running = settle(PENDING, Observed(configmap, with_job_status(job, startTime="2025-01-01Z")))
     actions = reconcile(running, Observed(deleted=True), NOW, config=CONFIG)
-    assert actions == [DeletePushgatewayGroups("whale-vs-conformity", range(TOTAL), False)]
+    assert actions == [DeletePushgatewayGroups("whale-vs-conformity", False)]
 
 
 # --- refusals -----------------------------------------------------------------------------------
@@ -467,7 +467,7 @@ def finished_at(end: str) -> dict[str, Any]:
         (
             timedelta(seconds=600),
             CONFIG,
-            [DeletePushgatewayGroups("whale-vs-conformity", range(TOTAL))],
+            [DeletePushgatewayGroups("whale-vs-conformity")],
         ),
         (timedelta(days=3), ControllerConfig(s3_bucket="govsim-results"), []),
     ],

@@ -24,9 +24,10 @@ from kit.servers import SeaweedFS
 
 from simulator.records.validate import validate_file
 from sweep_controller.execution.layout import Manifest, manifest_key, records_key
+from sweep_controller.execution.slot import SlotRecord, slot_lease_key
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import build_configmap, build_job
-from sweep_controller.metrics import delete_sweep_groups
+from sweep_controller.metrics import delete_sweep_groups, list_sweep_slots
 from sweep_controller.spec.loading import parse_sweep
 from sweep_controller.spec.models import Sweep
 
@@ -34,6 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SECRET = "s3-credentials"
 VENV_BIN = Path(sys.executable).parent
+JOB_UID = "0b5f3c52-6f1e-4b0e-9d51-2f5a3e0c9a11"
+"""What the Job controller labels every pod of the Job with (its uid)."""
 
 
 def render(
@@ -83,6 +86,12 @@ class Pod:
                 assert "emptyDir" in volume, f"volume {mount['name']}: not materialisable"
             self.mounts[mount["mountPath"]] = backing
         self.secret = secret
+        # What the downward API reads: the pod's namespace, and the label the Job controller
+        # puts on every pod of the Job (its uid).
+        self.downward = {
+            "metadata.namespace": self.namespace,
+            "metadata.labels['batch.kubernetes.io/controller-uid']": JOB_UID,
+        }
 
     def path(self, value: str) -> str:
         """A value naming a path under a mount, rewritten to the directory backing the mount."""
@@ -101,9 +110,9 @@ class Pod:
         for entry in self.container["env"]:
             if "value" in entry:
                 env[entry["name"]] = self.path(entry["value"])
-            elif "fieldRef" in entry["valueFrom"]:  # the downward API: the pod's namespace
-                assert entry["valueFrom"]["fieldRef"] == {"fieldPath": "metadata.namespace"}
-                env[entry["name"]] = self.namespace
+            elif "fieldRef" in entry["valueFrom"]:  # the downward API
+                field = entry["valueFrom"]["fieldRef"]["fieldPath"]
+                env[entry["name"]] = self.downward[field]
             else:
                 ref = entry["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == SECRET
@@ -207,6 +216,21 @@ def test_worker_pushes_its_metrics_under_its_namespace(
     pod = Pod(job, configmap, tmp_path / "pod", secret)
     done = pod.run(1)
     assert done.returncode == 0, done.stderr
+    # The metric slot index 1 points at: 1 mod the Job's parallelism.
+    slot = 1 % job["spec"]["parallelism"]
     groups = [g for g in pushgateway.groups() if g.get("sweep") == sweep.name]
-    assert {(g.get("sweep_namespace"), g["index"]) for g in groups} >= {("lab-x", "1")}
-    assert delete_sweep_groups(pushgateway.url, "lab-x", sweep.name, [1]).deleted == (1,)
+    assert {(g.get("sweep_namespace"), g["slot"]) for g in groups} == {("lab-x", str(slot))}
+    assert list_sweep_slots(pushgateway.url, "lab-x", sweep.name) == [slot]
+    # The slot's totals, kept beside its lease, belong to this Job's pods.
+    bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
+    key = f"{prefix}/{slot_lease_key(sweep.name, 'lab-x', slot, 1)}"
+    lease = SlotRecord.model_validate_json(
+        s3_env.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    )
+    assert lease.job_uid == JOB_UID and lease.released
+    ran = lease.totals.sample_value(
+        "govsim_tasks_total",
+        {"sweep_namespace": "lab-x", "sweep": sweep.name, "status": "succeeded"},
+    )
+    assert ran == 1
+    assert delete_sweep_groups(pushgateway.url, "lab-x", sweep.name, [slot]).deleted == (slot,)

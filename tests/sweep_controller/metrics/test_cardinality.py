@@ -1,73 +1,90 @@
 """The series a sweep costs Prometheus grow with its parallelism, not its task count.
 
-Real Pushgateway and Prometheus (``kit.promstack``). ``kit.cardinality.drive_sweep`` pushes what
-a sweep's workers push (start, a periodic push, the final push; waves of P tasks) through the real
-worker code, and the controller's fold (``fold_finished_groups``) runs after each wave, as the
-controller's reconciles do when pods end. While the last wave runs, Prometheus is asked how many
-series it holds for the sweep (``count({sweep="..."})``): that is the most the sweep ever holds.
-Without folding (how groups were kept before), the same count grows with every task. The
-dashboard's main queries must read the driven totals from the folded group plus the running ones.
-The counts are printed for comparison; ``bench/metrics_cardinality.py`` runs the same at 10^4.
+Real Pushgateway and Prometheus (``kit.promstack``), real slot claims in a file store.
+``kit.cardinality.measure_sweep`` pushes what a sweep's workers push (the task held, a periodic
+push, the final push; waves of P tasks) through the real worker code (``SlotReporter``), and
+counts two things: the series Prometheus holds for the sweep while its last wave runs
+(``count({sweep="..."})``), and the series its TSDB head gained while the sweep was driven
+(``headStats.numSeries`` before and after). The head keeps every series ever scraped until head
+compaction (hours), so it is the one that a per-task label makes grow with the tasks. Pushed by
+task index (how workers pushed before slots) the same sweep costs a hundred-odd series per task
+in both counts. The dashboard's main queries must read the driven totals from the slots' groups.
+The counts are printed; ``bench/metrics_cardinality.py`` runs the same at 10^3 and 10^4 tasks.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
-from kit.cardinality import drive_sweep
-from kit.cardinality import series_while_running as kit_series_while_running
+from kit.cardinality import SeriesCount, delete_index_groups, drive_sweep, measure_sweep
 from kit.dashboard import load_dashboard, panel_queries, run_panel_queries
+from kit.live_sweeps import slot_groups
 from kit.promstack import PrometheusAPI, Pushgateway
 
-from sweep_controller.metrics import FOLDED_INDEX, fold_finished_groups, read_sweep_groups
+from sweep_controller.store import FileStore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NAMESPACE = "lab-card"
 
 
-def series_while_running(
+def measure(
     gateway: Pushgateway,
     api: PrometheusAPI,
     sweep: str,
+    tmp_path: Path,
     *,
     tasks: int,
     parallelism: int,
-    fold: bool,
-) -> int:
-    """Drive the sweep; the series Prometheus holds for it while its last wave runs."""
-    return kit_series_while_running(
-        gateway.url, api, NAMESPACE, sweep, tasks=tasks, parallelism=parallelism, fold=fold
+    by_slot: bool = True,
+) -> SeriesCount:
+    store = FileStore(tmp_path / sweep) if by_slot else None
+    count = measure_sweep(
+        gateway.url, api, NAMESPACE, sweep, tasks=tasks, parallelism=parallelism, store=store
     )
+    if not by_slot:  # every later push of the session would check itself against them
+        delete_index_groups(gateway.url, NAMESPACE, sweep, tasks)
+    how = "slots" if by_slot else "index"
+    print(
+        f"{how}: tasks {tasks} P {parallelism}: live {count.live}, head +{count.head_added} "
+        f"(the sweep's: {count.head_sweep}), driven in {count.seconds:.1f} s"
+    )
+    return count
 
 
 def test_series_follow_parallelism_not_tasks(
-    pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str
+    pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str, tmp_path: Path
 ) -> None:
-    few = series_while_running(
-        pushgateway, prom_api, unique_sweep + "-a", tasks=300, parallelism=15, fold=True
-    )
-    many = series_while_running(
-        pushgateway, prom_api, unique_sweep + "-b", tasks=1200, parallelism=15, fold=True
-    )
-    wide = series_while_running(
-        pushgateway, prom_api, unique_sweep + "-c", tasks=300, parallelism=60, fold=True
-    )
-    kept = series_while_running(
-        pushgateway, prom_api, unique_sweep + "-d", tasks=300, parallelism=15, fold=False
-    )
-    print(f"series: tasks 300 P 15: {few}; tasks 1200 P 15: {many}; tasks 300 P 60: {wide}")
-    print(f"series without folding: tasks 300 P 15: {kept}")
-    # Four times the tasks: the same groups (15 running and the folded one). The series of a
-    # running group depend on what it has observed so far, so "the same" is within 20 %.
-    assert many <= 1.2 * few
-    assert wide > 3 * few  # four times the parallelism: about four times the series
-    assert kept > 15 * few  # every task's group kept: grows with the tasks
+    # A first small sweep: the Pushgateway's own metrics gain the series of its first requests.
+    measure(pushgateway, prom_api, unique_sweep + "-0", tmp_path, tasks=4, parallelism=2)
+    few = measure(pushgateway, prom_api, unique_sweep + "-a", tmp_path, tasks=300, parallelism=15)
+    many = measure(pushgateway, prom_api, unique_sweep + "-b", tmp_path, tasks=1200, parallelism=15)
+    wide = measure(pushgateway, prom_api, unique_sweep + "-c", tmp_path, tasks=300, parallelism=60)
+    by_index = measure(
+        pushgateway, prom_api, unique_sweep + "-d", tmp_path, tasks=300, parallelism=15,
+        by_slot=False,
+    )  # fmt: skip
+    # Waves of P tasks in turn: every task took the slot its index points at.
+    assert few.driven.slots == many.driven.slots == frozenset(range(15))
+    assert wide.driven.slots == frozenset(range(60))
+    # Four times the tasks: the same groups, so the same series, live and in the head. The
+    # head may gain a few series of the Pushgateway's own meanwhile: "the same" is within 2 %.
+    assert many.live == few.live
+    assert many.head_sweep == few.head_sweep == few.live  # no series ever went stale
+    assert abs(many.head_added - few.head_added) <= 0.02 * few.head_added
+    # Four times the parallelism: about four times the series.
+    assert 3.5 * few.live < wide.live < 4.5 * few.live
+    assert 3.5 * few.head_sweep < wide.head_sweep < 4.5 * few.head_sweep
+    assert 3.5 * few.head_added < wide.head_added < 4.5 * few.head_added
+    # By task index the head grows with every task (a hundred-odd series each).
+    assert by_index.head_sweep > 100 * 300
+    assert by_index.head_added > 15 * few.head_added
 
 
-def test_dashboard_reads_a_folded_sweep(
-    pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str
+def test_dashboard_reads_a_sweep_pushed_by_slot(
+    pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str, tmp_path: Path
 ) -> None:
     driven = drive_sweep(
         pushgateway.url,
@@ -75,17 +92,16 @@ def test_dashboard_reads_a_folded_sweep(
         unique_sweep,
         tasks=200,
         parallelism=20,
-        after_wave=lambda wave: fold_finished_groups(pushgateway.url, NAMESPACE, unique_sweep),
+        store=FileStore(tmp_path / "results"),
     )
-    assert list(read_sweep_groups(pushgateway.url, NAMESPACE, unique_sweep).groups) == [
-        FOLDED_INDEX
-    ]
+    assert slot_groups(pushgateway, unique_sweep) == list(range(20))
     expected = {
         ("Progress (tasks done / total)", "A"): driven.tasks_succeeded / driven.tasks,
         ("Tasks done / total / failed", "A"): driven.tasks_succeeded,
         ("Tasks done / total / failed", "B"): driven.tasks,
         ("Tasks done / total / failed", "C"): driven.tasks_failed,
         ("Agents per run (mean) and runs", "B"): driven.runs_ok,
+        ("Failure rate", "A"): driven.runs_failed / (driven.runs_ok + driven.runs_failed),
     }
     queries = [q for q in panel_queries(load_dashboard()) if (q.panel, q.ref_id) in expected]
     assert len(queries) == len(expected)
@@ -100,11 +116,15 @@ def test_dashboard_reads_a_folded_sweep(
         )
 
     prom_api.wait_for("vector(1)", lambda _answer: settled(), timeout=30)
-    # Throughput: folding PUTs the folded group before deleting the groups it holds, so a scrape
-    # in between may count those tasks twice for a moment (clamped by the panel); the count never
-    # ends above the runs driven.
-    runs = f'sum(govsim_runs_total{{sweep="{regex}", outcome="ok"}})'
-    assert prom_api.query(runs)[0].value == driven.runs_ok
+    # Quantiles: every task observed runs of 10, 20 and 30 ms, so the median is in (10, 25] ms.
+    (median,) = [
+        q
+        for q in panel_queries(load_dashboard())
+        if q.panel == "Run duration quantiles" and "0.5," in q.expr
+    ]
+    answer = run_panel_queries(prom_api, [median], sweep_regex=regex)[0].series
+    assert len(answer) == 1 and 0.01 < answer[0].value <= 0.025
+    # Throughput: the slots' run counters only grow, so the slope is finite and not negative.
     (throughput,) = [q for q in panel_queries(load_dashboard()) if q.panel == "Throughput (runs/s)"]
     answer = run_panel_queries(prom_api, [throughput], sweep_regex=regex)[0].series
     assert len(answer) == 1 and math.isfinite(answer[0].value) and answer[0].value >= 0

@@ -28,7 +28,7 @@ from sweep_controller.metrics import (
     push_task_metrics,
     resolve_pushgateway_url,
     serve_metrics,
-    task_grouping_key,
+    slot_grouping_key,
 )
 from sweep_controller.outcomes import REPORTED_TASK_OUTCOMES, TaskOutcome
 
@@ -329,10 +329,10 @@ def test_resolve_pushgateway_url(
     assert resolve_pushgateway_url(flag, env) == expected
 
 
-def test_grouping_key_is_namespace_sweep_and_index() -> None:
-    assert task_grouping_key("x", "s1", 7) == {"sweep_namespace": "x", "sweep": "s1", "index": "7"}
+def test_grouping_key_is_namespace_sweep_and_slot() -> None:
+    assert slot_grouping_key("x", "s1", 7) == {"sweep_namespace": "x", "sweep": "s1", "slot": "7"}
     # Outside Kubernetes there is no namespace: the key leaves the label out.
-    assert task_grouping_key("", "s1", 7) == {"sweep": "s1", "index": "7"}
+    assert slot_grouping_key("", "s1", 7) == {"sweep": "s1", "slot": "7"}
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}", "not a url::"])
@@ -342,10 +342,10 @@ def test_push_never_raises_when_the_gateway_is_unreachable(
     m = worker()
     gateway = url.format(port=free_port())  # nothing listens there
     with caplog.at_level(logging.WARNING, logger="sweep_controller.metrics"):
-        assert push_task_metrics(gateway, m, index=3, timeout=2) is False
-        assert push_task_metrics(gateway, m, index=3, timeout=2) is False
+        assert push_task_metrics(gateway, m, slot=3, timeout=2) is False
+        assert push_task_metrics(gateway, m, slot=3, timeout=2) is False
     assert value(m, "govsim_pushgateway_push_failures_total", sweep="s1") == 2
-    assert "push of sweep ns1/s1 index 3 failed" in caplog.text
+    assert "push of sweep ns1/s1 slot 3 failed" in caplog.text
 
 
 def test_delete_never_raises_when_the_gateway_is_unreachable() -> None:

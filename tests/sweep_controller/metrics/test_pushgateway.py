@@ -18,8 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sweep_controller.metrics import (
     DeleteResult,
+    SlotTotals,
     WorkerMetrics,
+    compose_slot,
     delete_sweep_groups,
+    list_sweep_slots,
     push_task_metrics,
 )
 from sweep_controller.outcomes import TaskOutcome
@@ -30,7 +33,7 @@ pytestmark = pytest.mark.integration
 def gateway_samples(
     gateway: Pushgateway, name: str, sweep: str, namespace: str = ""
 ) -> dict[tuple[str, str], float]:
-    """(index, outcome/status or '') -> value of the gateway's samples of ``name`` for a sweep."""
+    """(slot, outcome/status or '') -> value of the gateway's samples of ``name`` for a sweep."""
     found = {}
     for family in text_string_to_metric_families(gateway.metrics_text()):
         for sample in family.samples:
@@ -41,7 +44,7 @@ def gateway_samples(
                 and labels.get("sweep_namespace", "") == namespace
             ):
                 kind = sample.labels.get("outcome") or sample.labels.get("status") or ""
-                found[(sample.labels["index"], kind)] = sample.value
+                found[(sample.labels["slot"], kind)] = sample.value
                 assert sample.labels["job"] == "govsim-worker"
     return found
 
@@ -55,16 +58,16 @@ def task(sweep: str, runs: int, namespace: str = "") -> WorkerMetrics:
     return metrics
 
 
-def test_a_retried_index_replaces_its_group(pushgateway: Pushgateway, unique_sweep: str) -> None:
+def test_a_push_replaces_the_slots_group_whole(pushgateway: Pushgateway, unique_sweep: str) -> None:
     first = task(unique_sweep, runs=3)
     first.finish_task(TaskOutcome.FAILED, duration_seconds=5)
-    assert push_task_metrics(pushgateway.url, first, index=0)
-    assert push_task_metrics(pushgateway.url, task(unique_sweep, runs=1), index=1)
+    assert push_task_metrics(pushgateway.url, first, slot=0)
+    assert push_task_metrics(pushgateway.url, task(unique_sweep, runs=1), slot=1)
     runs = gateway_samples(pushgateway, "govsim_runs_total", unique_sweep)
     assert runs[("0", "ok")] == 3 and runs[("1", "ok")] == 1
-    # The retry of index 0 starts from zero and pushes: the group mirrors the new attempt only.
+    # A push is a PUT: the group mirrors the latest push only (a slot's pushes carry its totals).
     retry = task(unique_sweep, runs=0)
-    assert push_task_metrics(pushgateway.url, retry, index=0)
+    assert push_task_metrics(pushgateway.url, retry, slot=0)
     runs = gateway_samples(pushgateway, "govsim_runs_total", unique_sweep)
     assert runs[("0", "ok")] == 0 and runs[("1", "ok")] == 1
     tasks = gateway_samples(pushgateway, "govsim_tasks_total", unique_sweep)
@@ -78,19 +81,46 @@ def test_a_failed_push_is_counted_and_sent_with_the_next_push(
     pushgateway: Pushgateway, unique_sweep: str
 ) -> None:
     metrics = task(unique_sweep, runs=1)
-    assert not push_task_metrics(f"http://127.0.0.1:{free_port()}", metrics, index=0, timeout=2)
-    assert push_task_metrics(pushgateway.url, metrics, index=0)
+    assert not push_task_metrics(f"http://127.0.0.1:{free_port()}", metrics, slot=0, timeout=2)
+    assert push_task_metrics(pushgateway.url, metrics, slot=0)
     failures = gateway_samples(pushgateway, "govsim_pushgateway_push_failures_total", unique_sweep)
     assert failures == {("0", ""): 1}
+
+
+def test_a_slots_push_carries_its_totals_and_no_created_samples(
+    pushgateway: Pushgateway, unique_sweep: str
+) -> None:
+    earlier = task(unique_sweep, runs=3)
+    base = compose_slot(earlier.registry, base=SlotTotals(), already=SlotTotals()).totals
+    holder = task(unique_sweep, runs=2)
+    composed = compose_slot(holder.registry, base=base, already=SlotTotals())
+    assert push_task_metrics(pushgateway.url, holder, slot=5, families=composed.families)
+    assert gateway_samples(pushgateway, "govsim_runs_total", unique_sweep)[("5", "ok")] == 5
+    counts = gateway_samples(pushgateway, "govsim_run_duration_seconds_count", unique_sweep)
+    assert counts == {("5", ""): 5}
+    assert gateway_samples(pushgateway, "govsim_runs_created", unique_sweep) == {}
+
+
+def test_list_sweep_slots_names_only_the_sweeps_groups_of_its_namespace(
+    pushgateway: Pushgateway, unique_sweep: str
+) -> None:
+    for namespace, slot in (("x", 0), ("x", 11), ("x", 2), ("y", 3)):
+        metrics = task(unique_sweep, runs=1, namespace=namespace)
+        assert push_task_metrics(pushgateway.url, metrics, slot=slot)
+    assert push_task_metrics(pushgateway.url, task(f"{unique_sweep}-b", 1, "x"), slot=7)
+    assert list_sweep_slots(pushgateway.url, "x", unique_sweep) == [0, 2, 11]
+    assert list_sweep_slots(pushgateway.url, "", unique_sweep) == []
+    with pytest.raises(OSError):
+        list_sweep_slots(f"http://127.0.0.1:{free_port()}", "x", unique_sweep, timeout=2)
 
 
 def test_delete_removes_only_the_sweeps_groups_and_is_idempotent(
     pushgateway: Pushgateway, unique_sweep: str
 ) -> None:
     other = f"{unique_sweep}-other"
-    for index in (0, 1):
-        assert push_task_metrics(pushgateway.url, task(unique_sweep, runs=1), index=index)
-    assert push_task_metrics(pushgateway.url, task(other, runs=1), index=0)
+    for slot in (0, 1):
+        assert push_task_metrics(pushgateway.url, task(unique_sweep, runs=1), slot=slot)
+    assert push_task_metrics(pushgateway.url, task(other, runs=1), slot=0)
     result = delete_sweep_groups(pushgateway.url, "", unique_sweep, [0, 1, 2])
     assert result == DeleteResult(deleted=(0, 1, 2), failed=())
     # A DELETE is answered (202) before the gateway applies it: wait for the groups to go.
@@ -101,32 +131,32 @@ def test_delete_removes_only_the_sweeps_groups_and_is_idempotent(
     assert again == DeleteResult(deleted=(0, 1), failed=())
 
 
-def test_prometheus_keeps_pushed_job_and_index_labels(
+def test_prometheus_keeps_pushed_job_and_slot_labels(
     pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str
 ) -> None:
-    assert push_task_metrics(pushgateway.url, task(unique_sweep, runs=2), index=4)
+    assert push_task_metrics(pushgateway.url, task(unique_sweep, runs=2), slot=4)
     series = prom_api.wait_for(f'govsim_runs_total{{sweep="{unique_sweep}",outcome="ok"}}')
-    assert [(s.labels["job"], s.labels["index"], s.value) for s in series] == [
+    assert [(s.labels["job"], s.labels["slot"], s.value) for s in series] == [
         ("govsim-worker", "4", 2.0)
     ]
     assert "exported_job" not in series[0].labels
 
 
 def sweep_groups(groups: list[dict[str, str]], sweep: str) -> set[tuple[str, str]]:
-    """(sweep_namespace, index) of each group of ``sweep`` the gateway holds."""
-    return {(g.get("sweep_namespace", ""), g["index"]) for g in groups if g.get("sweep") == sweep}
+    """(sweep_namespace, slot) of each group of ``sweep`` the gateway holds."""
+    return {(g.get("sweep_namespace", ""), g["slot"]) for g in groups if g.get("sweep") == sweep}
 
 
 def test_same_named_sweeps_of_two_namespaces_are_kept_apart(
     pushgateway: Pushgateway, unique_sweep: str
 ) -> None:
     for namespace, runs in (("x", 1), ("y", 4)):
-        for index in (0, 1):
+        for slot in (0, 1):
             metrics = task(unique_sweep, runs=runs, namespace=namespace)
-            assert push_task_metrics(pushgateway.url, metrics, index=index)
+            assert push_task_metrics(pushgateway.url, metrics, slot=slot)
     groups = sweep_groups(pushgateway.groups(), unique_sweep)
     assert groups == {("x", "0"), ("x", "1"), ("y", "0"), ("y", "1")}
-    # Each namespace's group holds its own task's counts, not the other's.
+    # Each namespace's group holds its own counts, not the other's.
     assert gateway_samples(pushgateway, "govsim_runs_total", unique_sweep, "y")[("1", "ok")] == 4
 
     result = delete_sweep_groups(pushgateway.url, "x", unique_sweep, range(2))
@@ -141,8 +171,8 @@ def test_same_named_sweeps_of_two_namespaces_are_kept_apart(
 def test_many_groups_are_deleted_concurrently(pushgateway: Pushgateway, unique_sweep: str) -> None:
     n = 120
     metrics = task(unique_sweep, runs=1, namespace="ns-a")
-    for index in range(n):
-        assert push_task_metrics(pushgateway.url, metrics, index=index)
+    for slot in range(n):
+        assert push_task_metrics(pushgateway.url, metrics, slot=slot)
     assert len(sweep_groups(pushgateway.groups(), unique_sweep)) == n
     result = delete_sweep_groups(
         pushgateway.url, "ns-a", unique_sweep, range(n), concurrency=16, budget_seconds=60
@@ -164,7 +194,7 @@ def test_cleanup_against_a_blackholed_gateway_returns_within_its_budget() -> Non
     # The first wave was in flight together and nothing else was started after the budget.
     assert blackhole.max_open == concurrency
     assert len(result.timed_out) >= n - blackhole.accepted
-    # Loose on purpose (one timeout per index, in sequence, would take over 30 minutes).
+    # Loose on purpose (one timeout per group, in sequence, would take over 30 minutes).
     assert elapsed < 60, elapsed
 
 
@@ -201,7 +231,7 @@ def test_prometheus_keeps_the_pushed_sweep_namespace_label(
 ) -> None:
     for namespace in ("x", "y"):
         metrics = task(unique_sweep, runs=1, namespace=namespace)
-        assert push_task_metrics(pushgateway.url, metrics, index=0)
+        assert push_task_metrics(pushgateway.url, metrics, slot=0)
     series = prom_api.wait_for(
         f'govsim_runs_total{{sweep="{unique_sweep}",outcome="ok"}}', lambda answer: len(answer) == 2
     )
