@@ -83,6 +83,22 @@ def test_series_follow_parallelism_not_tasks(
     assert by_index.head_added > 15 * few.head_added
 
 
+def test_a_ten_thousand_task_sweep_costs_what_its_parallelism_does(
+    pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str, tmp_path: Path
+) -> None:
+    """10^4 tasks at P = 15 hold, live and in the head, the series 300 tasks at P = 15 hold (by
+    task index they would be some 1.3 M: ``bench/metrics_cardinality.py`` measures that side)."""
+    measure(pushgateway, prom_api, unique_sweep + "-0", tmp_path, tasks=4, parallelism=2)
+    small = measure(pushgateway, prom_api, unique_sweep + "-s", tmp_path, tasks=300, parallelism=15)
+    large = measure(
+        pushgateway, prom_api, unique_sweep + "-l", tmp_path, tasks=10_000, parallelism=15
+    )
+    assert large.driven.tasks == 10_000
+    assert large.driven.slots == small.driven.slots == frozenset(range(15))
+    assert large.live == small.live
+    assert large.head_sweep == small.head_sweep == small.live
+
+
 def test_dashboard_reads_a_sweep_pushed_by_slot(
     pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str, tmp_path: Path
 ) -> None:
