@@ -212,7 +212,7 @@ def _figure(
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10.5, 7.2), layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
+    axes = fig.subplots(2, 2, squeeze=False).ravel()
     log_x = bool(len(x) > 1 and x.min() > 0 and x.max() / x.min() >= 10)
     colours = [f"C{k % 10}" for k in range(len(estimates))]
     for ax, measure in zip(axes, PANELS, strict=True):
