@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.coalition import summarize
+from simulator.coalition import summarize_run
 from simulator.model import RunResult, simulate
 from simulator.outcome import tally
 from simulator.params import SimParams
@@ -58,19 +58,7 @@ class Observation:
 
 def observe(r: RunResult) -> Observation:
     """The largest bloc of one run and the outcome."""
-    a, f = r.agents, r.influence
-    assert r.blocs is not None and f.bloc_switches is not None
-    s = summarize(
-        r.blocs,
-        is_whale=a.is_whale,
-        stake=a.stake,
-        voting=r.participated,
-        utility=r.utility,
-        initial_votes=r.initial_votes,
-        final_votes=f.final_votes,
-        flip_count=f.flip_count,
-        bloc_switches=f.bloc_switches,
-    )
+    s = summarize_run(r)
     final, initial = tally(r), tally(r, initial=True)
     big = s.largest
     assert big is not None  # the largest holders vote almost surely

@@ -155,6 +155,15 @@ class CaseTimes:
     load_before: float
     load_after: float
 
+    def load_line(self) -> str:
+        """The load average around the runs, flagged when the machine was busy."""
+        cores = os.cpu_count() or 1
+        busy = max(self.load_before, self.load_after) > cores / 2
+        return (
+            f"  load average (1 min) before {self.load_before:.2f}, after {self.load_after:.2f} "
+            f"on {cores} cores{': a busy machine, times are inflated and noisy' if busy else ''}"
+        )
+
 
 def time_cli_cases(n: int, cases: dict[str, list[str]], repeats: int) -> CaseTimes:
     """Time ``govsim --agents n --mean-degree 10 CASE --agent-records none`` for every case,

@@ -16,7 +16,6 @@ Run: ``python -m bench.scenario_coalitions [--agents N] [--repeats K]``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 
 from bench.engine import time_cli_cases
@@ -37,7 +36,6 @@ def compare(n: int, repeats: int) -> dict[str, float]:
     """Time every case ``repeats`` times, in rotation; print them; return each wall ratio."""
     times = time_cli_cases(n, CASES, repeats)
     walls, cpus, rss = times.walls, times.cpus, times.rss
-    load_before, load_after = (times.load_before,), (times.load_after,)
     print(
         f"govsim N={n:.0e}, mean degree 10, rules v0.5 defaults, --agent-records none; "
         f"{repeats} runs of each case, in rotation (CLI subprocesses)"
@@ -52,12 +50,7 @@ def compare(n: int, repeats: int) -> dict[str, float]:
             f"{rss[name] / 2**20:.0f} MiB; on/off: wall {ratios[name]:.2f}x, CPU "
             f"{min(cpus[name]) / base_cpu:.2f}x"
         )
-    cores = os.cpu_count() or 1
-    busy = max(load_before[0], load_after[0]) > cores / 2
-    print(
-        f"  load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on "
-        f"{cores} cores{': a busy machine, times are inflated and noisy' if busy else ''}"
-    )
+    print(times.load_line())
     return ratios
 
 

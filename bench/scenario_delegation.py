@@ -23,7 +23,6 @@ Run: ``python -m bench.scenario_delegation [--agents N] [--repeats K]``, or
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -45,7 +44,6 @@ def compare(n: int, repeats: int) -> dict[str, float]:
     """Time every case ``repeats`` times, alternating; print them; return the ratios to off."""
     times = time_cli_cases(n, CASES, repeats)
     walls, cpus, rss = times.walls, times.cpus, times.rss
-    load_before, load_after = (times.load_before,), (times.load_after,)
     best = {name: min(v) for name, v in walls.items()}
     print(
         f"govsim N={n:.0e}, mean degree 10, rules v0.5 defaults, --agent-records none; "
@@ -61,12 +59,7 @@ def compare(n: int, repeats: int) -> dict[str, float]:
             f"{rss[name] / 2**20:.0f} MiB; on/off {ratios[name]:.2f}x wall, "
             f"{cpu[name] / cpu['off']:.2f}x CPU"
         )
-    cores = os.cpu_count() or 1
-    busy = max(load_before[0], load_after[0]) > cores / 2
-    print(
-        f"  load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on "
-        f"{cores} cores{': a busy machine, times are inflated and noisy' if busy else ''}"
-    )
+    print(times.load_line())
     return ratios
 
 

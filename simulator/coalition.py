@@ -22,11 +22,15 @@ schedule draw from ``simulator.seeding.scenario_rng(seed, SCENARIO)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
 from simulator.params import CoalitionRevision, CoalitionRule, SimParams
+
+if TYPE_CHECKING:  # the model imports this module
+    from simulator.model import RunResult
 
 __all__ = [
     "NO_BLOC",
@@ -336,4 +340,21 @@ def summarize(
         overruled_stake=float(stake[overruled].sum()),
         switches=int(bloc_switches.sum()),
         largest=largest,
+    )
+
+
+def summarize_run(result: RunResult) -> CoalitionSummary:
+    """The coalition summary of a run with coalitions on (``result.blocs`` set)."""
+    a, f = result.agents, result.influence
+    assert result.blocs is not None and f.bloc_switches is not None
+    return summarize(
+        result.blocs,
+        is_whale=a.is_whale,
+        stake=a.stake,
+        voting=result.participated,
+        utility=result.utility,
+        initial_votes=result.initial_votes,
+        final_votes=f.final_votes,
+        flip_count=f.flip_count,
+        bloc_switches=f.bloc_switches,
     )

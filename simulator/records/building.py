@@ -23,7 +23,7 @@ import numpy as np
 import simulator
 from simulator.attack import Attack
 from simulator.cascade_tree import summarise_forest
-from simulator.coalition import summarize
+from simulator.coalition import summarize_run
 from simulator.concentration import PowerProfile, gini_and_nakamoto
 from simulator.delegation import DelegationSummary
 from simulator.errors import ParameterError
@@ -240,19 +240,7 @@ def record_fields(
 
 
 def _coalitions(result: RunResult) -> dict[str, Any]:
-    a, f = result.agents, result.influence
-    assert result.blocs is not None and f.bloc_switches is not None
-    summary = summarize(
-        result.blocs,
-        is_whale=a.is_whale,
-        stake=a.stake,
-        voting=result.participated,
-        utility=result.utility,
-        initial_votes=result.initial_votes,
-        final_votes=f.final_votes,
-        flip_count=f.flip_count,
-        bloc_switches=f.bloc_switches,
-    )
+    summary = summarize_run(result)
     block = dataclasses.asdict(summary)
     block["rule"] = summary.rule.value
     return block
