@@ -39,6 +39,12 @@ VARIANTS: dict[str, dict[str, object]] = {
         "attack_borrowed_share": 0.2,
         "attack_sybils": -1,
     },
+    "delegation 0.5": {"delegation_rate": 0.5},
+    "budget 0.05, delegation 0.5": {
+        "attack_target": "auto",
+        "attack_budget": 0.05,
+        "delegation_rate": 0.5,
+    },
 }
 
 

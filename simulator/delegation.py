@@ -113,8 +113,13 @@ class DelegationSummary:
     """Concentration of the stake the holders would cast each for itself."""
 
     @classmethod
-    def of(cls, d: Delegation, stake: np.ndarray) -> DelegationSummary:
-        """The totals of ``d`` over agents holding ``stake``."""
+    def of(
+        cls, d: Delegation, stake: np.ndarray, attacker: np.ndarray | None = None
+    ) -> DelegationSummary:
+        """The totals of ``d`` over agents holding ``stake``; ``attacker`` is the voting power
+        of each vote a governance attacker casts itself (docs/model.md 11.3), which joins the
+        power cast with delegation. ``d.participated`` is who voted in the run (an attack's
+        bribed abstainers included); the totals without delegation are the holders' own."""
         delegating = d.delegating
         active = d.is_delegate & d.participated
         return cls(
@@ -127,7 +132,11 @@ class DelegationSummary:
             delegated_power_cast=float(d.delegated_power[active].sum()),
             votes_cast_without=int(np.count_nonzero(d.participated_alone)),
             stake_cast_without=float(stake[d.participated_alone].sum()),
-            with_delegation=power_profile(d.power[d.participated]),
+            with_delegation=power_profile(
+                d.power[d.participated]
+                if attacker is None
+                else np.concatenate([d.power[d.participated], attacker])
+            ),
             without_delegation=power_profile(stake[d.participated_alone]),
         )
 

@@ -14,7 +14,7 @@ restates them in plain Python.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import partial
 
@@ -649,6 +649,8 @@ def simulate(params: SimParams, seed: int, *, trace: bool = False) -> RunResult:
             attacked.degree,
         )
         influence, attack = attacked.influence, attacked.attack
+        if delegation is not None:  # a bribed delegate votes, with what it carries
+            delegation = replace(delegation, participated=participated)
     cascades = None
     if influence.trace is not None and attack is None:  # sybils are not in the network's rows
         cascades = cascade_forest(influence.trace, adjacency, agents)

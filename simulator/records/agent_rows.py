@@ -457,10 +457,10 @@ class _AgentTally:
         self.bribed += int(np.count_nonzero(c.bribed))
         self.bribed_given += c.bribed_given
         stake = np.where(finite, c.stake, 0.0)
-        self.bribed_stake.append(float(stake[c.bribed].sum()))
         self.stakes["total"].append(float(stake.sum()))
         # votes weigh by voting power: the stake, or with delegation the voting_power column
         power = stake if c.voting_power is None else np.nan_to_num(c.voting_power, posinf=0.0)
+        self.bribed_stake.append(float(power[c.bribed].sum()))
         self.stakes["initial.yes"].append(float(power[c.initial_vote & voted].sum()))
         self.stakes["initial.no"].append(float(power[~c.initial_vote & voted].sum()))
         self.stakes["final.yes"].append(float(power[c.final_vote & voted].sum()))
@@ -497,8 +497,8 @@ class _AgentTally:
         bought = math.fsum(self.bribed_stake)
         if not stakes_agree(bought, a.bribed_stake):
             p.append(
-                f"attack.bribed_stake: {a.bribed_stake}, but the stakes of the bribed agents sum "
-                f"to {bought}"
+                f"attack.bribed_stake: {a.bribed_stake}, but the voting power of the bribed "
+                f"agents sums to {bought}"
             )
 
     def finish(self) -> list[str]:

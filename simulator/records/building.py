@@ -66,7 +66,7 @@ def _attack(result: RunResult, passed: bool) -> dict[str, Any]:
         "spent": a.spent,
         "bribed": int(np.count_nonzero(a.bribed)),
         "bribed_abstainers": a.bribed_abstainers,
-        "bribed_stake": float(result.agents.stake[a.bribed].sum()),
+        "bribed_stake": float(result.voting_power[a.bribed].sum()),
         "borrowed_power": a.borrowed_power,
         "sybils": a.sybils,
         "sybil_stake": a.sybil_stake,
@@ -123,7 +123,12 @@ def _delegation_columns(result: RunResult) -> dict[str, np.ndarray]:
 def _delegation(result: RunResult) -> dict[str, Any]:
     """The run's ``delegation`` block (only called when the run delegates)."""
     assert result.delegation is not None
-    summary = DelegationSummary.of(result.delegation, result.agents.stake)
+    attack = result.attack
+    summary = DelegationSummary.of(
+        result.delegation,
+        result.agents.stake,
+        None if attack is None else attack.attacker_stakes(),
+    )
     return {
         f.name: asdict(value)
         if isinstance(value := getattr(summary, f.name), PowerProfile)

@@ -108,6 +108,16 @@ def check_delegation_block(r: RunRecord) -> list[str]:
     return p
 
 
+def _attacker_power(r: RunRecord) -> np.ndarray:
+    """The voting power of each vote a governance attacker casts itself (none without an
+    attack): the loan, then one stake quantum per sybil; they are cast with delegation too."""
+    a = r.attack
+    if a is None:
+        return np.zeros(0)
+    loan = [a.borrowed_power] if a.borrowed_power > 0 else []
+    return np.concatenate([np.asarray(loan, dtype=np.float64), np.full(a.sybils, a.sybil_stake)])
+
+
 def _profile_rules(name: str, c: PowerConcentration, voters: int, what: str) -> list[str]:
     where = f"delegation.{name}"
     if voters == 0 and (c.top10_share, c.nakamoto, c.gini) != (0.0, 0, 0.0):
@@ -269,7 +279,7 @@ class DelegationRows:
             summed_f = math.fsum(parts)
             if not _agree(recorded_f, summed_f):
                 p.append(f"delegation.{name}: {recorded_f}, but the agent records give {summed_f}")
-        measured = power_profile(np.concatenate(self.voter_power))
+        measured = power_profile(np.concatenate([*self.voter_power, _attacker_power(self.record)]))
         w = b.with_delegation
         if (
             w.nakamoto != measured.nakamoto

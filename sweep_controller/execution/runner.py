@@ -30,8 +30,10 @@ tasks, and their signals, are ``sweep_controller.execution.pool``.
   queued ones are taken back or stop before their first store call, running ones stop at their
   next safe point or fail the same way, and the run ends with exit 75 and one line saying so;
   done tasks are kept, so the same command resumes once the store is back. Each task prints at
-  most one line for such failures. How long this takes is bounded by the store's client
-  settings (docs/storage.md, "A dead store").
+  most one line for such failures. Such an attempt is the store's failure, not the task's: when
+  its retries are spent the task is left for the next run rather than counted against
+  ``maxFailedIndexes``, and the run ends with exit 75 even if the breaker never tripped. How
+  long this takes is bounded by the store's client settings (docs/storage.md, "A dead store").
 - **Stopping.** Ctrl-C or SIGTERM sets a shared stop flag: running tasks stop at their next safe
   point without leaving partial objects, no new task starts, and the runner exits 130 or 143. A
   second signal aborts at once.
@@ -247,7 +249,7 @@ def run_sweep(
         max_failed=sweep.spec.max_failed_indexes,
         interrupted_by=signals.received if shared.stop_requested() else None,
         wall_seconds=time.perf_counter() - started,
-        store_unreachable=loop.store_down,
+        store_unreachable=loop.store_down or loop.left_unreachable,
         cleaned=cleaned,
         held_seen=len(loop.held_seen),
     )
@@ -331,6 +333,7 @@ class _Loop:
         self.unreachable_streak = 0  # attempts in a row that could not reach the store
         self.unreachable_told: set[int] = set()  # tasks whose unreachable failure was printed
         self.store_down: str | None = None  # the breaker's reason, once it has tripped
+        self.left_unreachable: str | None = None  # last error of a task left for the store
 
     @property
     def attempts_total(self) -> int:
@@ -457,6 +460,10 @@ class _Loop:
             )
             if retry:
                 self.todo.append(index)
+            elif attempt.unreachable:
+                # The store's failure, not the task's: left for the next run, outside the budget.
+                self.interrupted.append(index)
+                self.left_unreachable = attempt.error or "the store does not answer"
             else:
                 self.failed[index] = attempt
                 budget = self.max_failed if self.max_failed is not None else len(self.failed)

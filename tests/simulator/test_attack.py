@@ -490,6 +490,95 @@ def test_success_rate_does_not_fall_as_the_budget_grows() -> None:
     assert wins[1] < wins[3], wins
 
 
+# --- with delegation (docs/model.md 11.3, "Composition with delegation") -------------------------
+
+
+@pytest.mark.parametrize(
+    ("budget", "bribed", "passed"),
+    [
+        # holder 2 (20, utility -1) delegated to holder 1 (30, -0.25): powers 40, 50, 0, 10 and
+        # holder 2 does not vote. yes 40 + 10 against no 50: a tie fails; target auto is pass.
+        # Holder 1 costs 50 (1 + 0.25) = 62.5 with what it carries; holder 2 has no power to sell
+        (0.6, [], False),
+        (0.625, [1], True),  # yes 100, no 0
+        (5.0, [1], True),  # any budget: holder 2 is never a candidate
+    ],
+)
+def test_buying_a_delegate_buys_the_power_it_carries(
+    budget: float, bribed: list[int], passed: bool
+) -> None:
+    power = np.array([40.0, 50.0, 0.0, 10.0])
+    params = SimParams.model_validate(
+        {"agents": 4, "mean_degree": 1, "attack_target": "auto", "attack_budget": budget}
+    )
+    out = run_attack(
+        params,
+        7,
+        adjacency=graph(4, []),
+        agents=agents([OPT, OPT, OPT, R], stake=STAKES, threshold=0.6),
+        votes=UTILITY > 0,
+        participated=np.array([True, True, False, True]),
+        utility=UTILITY,
+        rounds=FLAT,
+        rng=np.random.default_rng(0),
+        power=power,
+    )
+    a = out.attack
+    assert a.holders_stake == 100.0 and a.target_yes and not a.passed_without
+    assert np.flatnonzero(a.bribed).tolist() == bribed
+    assert a.spent == (62.5 if bribed else 0.0)
+    assert not out.participated[2]  # the delegator stays behind its (bought) delegate
+    t = a.with_attacker(tally_votes(power, out.influence.final_votes, out.participated, 0.0))
+    assert t.passed is passed and t.total == 100.0
+
+
+def delegated(**kw: object) -> SimParams:
+    return SimParams.model_validate({"agents": 400, "delegation_rate": 0.6} | kw)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"attack_budget": 0.05},
+        {"attack_budget": 0.02, "attack_sybils": 20, "attack_borrowed_share": 0.05},
+        {"attack_budget": 0.3, "quorum": 0.5, "delegation_mode": "similarity"},
+    ],
+)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_attack_on_a_delegated_vote(kw: dict[str, object], seed: int) -> None:
+    on = simulate(delegated(attack_target="auto", **kw), seed)
+    off = simulate(delegated(**{k: v for k, v in kw.items() if not k.startswith("attack")}), seed)
+    a, d, d_off = on.attack, on.delegation, off.delegation
+    assert a is not None and d is not None and d_off is not None
+    # delegation is drawn as in the same run without the attack: who delegates to whom, power
+    for name in ("delegate", "is_delegate", "overrode", "delegated_power", "power"):
+        assert np.array_equal(getattr(d, name), getattr(d_off, name)), name
+    # the budget is a share of the holders' voting power, which delegation only moves around
+    assert a.holders_stake == pytest.approx(float(on.agents.stake.sum()), rel=1e-12)
+    assert a.budget == pytest.approx(float(kw["attack_budget"]) * a.holders_stake, rel=1e-12)
+    # only holders with voting power are bought: never a delegator whose power its delegate votes
+    assert np.all(d.power[a.bribed] > 0) and a.bribed.any()
+    assert float(d.power[a.bribed].sum()) <= a.spent <= a.budget
+    # who votes: the delegated vote's voters and the bought ones; the delegation says the same
+    assert np.array_equal(on.participated, off.participated | a.bribed)
+    assert np.array_equal(d.participated, on.participated)
+    # the outcome without the attack is the delegated run's, tallied with voting power
+    assert a.passed_without == tally(off).passed and a.target_yes != tally(off).passed
+    t = tally(on)
+    yes = on.influence.final_votes & on.participated
+    own = a.attacker_power if a.target_yes else 0.0
+    assert t.yes == pytest.approx(float(d.power[yes].sum()) + own, rel=1e-12)
+
+
+def test_an_attack_without_resources_leaves_a_delegated_vote() -> None:
+    for seed in range(4):
+        on, off = simulate(delegated(attack_target="auto"), seed), simulate(delegated(), seed)
+        assert on.attack is not None and not on.attack.bribed.any()
+        assert np.array_equal(on.influence.final_votes, off.influence.final_votes)
+        assert np.array_equal(on.participated, off.participated)
+        assert tally(on) == tally(off)
+
+
 # --- parameters --------------------------------------------------------------------------------
 
 

@@ -168,6 +168,41 @@ def test_a_side_file_must_have_bribed_exactly_under_attack(tmp_path: Path) -> No
     assert any("column bribed: missing, but the run has an attack" in p for p in problems)
 
 
+DELEGATED_ATTACK = ATTACK.model_copy(update={"agents": 400, "delegation_rate": 0.7})
+
+
+@pytest.mark.parametrize("mode", [AgentRecords.INLINE, AgentRecords.PARQUET])
+def test_an_attack_on_a_delegated_vote_records_both_blocks(
+    mode: AgentRecords, tmp_path: Path
+) -> None:
+    params = SimParams.model_validate(DELEGATED_ATTACK.model_dump())
+    r = record(params, mode, tmp_path)
+    assert check_record(r, base_dir=tmp_path) == []
+    VALIDATOR.validate(r)
+    a, d = r["attack"], r["delegation"]
+    assert a["bribed"] > 0 and d["delegators"] > 0
+    # the concentration of the power cast counts the attacker's own votes, with delegation too
+    assert d["with_delegation"]["nakamoto"] == r["concentration"]["nakamoto"]
+    if mode is AgentRecords.INLINE:
+        rows = r["agents"]
+        # what was bought is voting power: a delegate's carries its delegators' stake
+        assert a["bribed_stake"] == pytest.approx(
+            sum(row["voting_power"] for row in rows if row["bribed"]), rel=1e-12
+        )
+        assert not any(row["bribed"] and row["voting_power"] == 0 for row in rows)
+
+
+def test_a_delegated_attack_record_states_bought_voting_power() -> None:
+    params = SimParams.model_validate(DELEGATED_ATTACK.model_dump() | {"attack_budget": 0.3})
+    r = record(params)
+    bought = [row for row in r["agents"] if row["bribed"]]
+    stake = sum(row["stake"] for row in bought)
+    power = sum(row["voting_power"] for row in bought)
+    assert power > stake  # a bought delegate carries delegated power
+    r["attack"]["bribed_stake"] = stake  # the bought holders' own stake is not what was bought
+    assert any("attack.bribed_stake: " in p for p in check_record(r))
+
+
 def test_govsim_writes_valid_attack_records(tmp_path: Path) -> None:
     out = tmp_path / "runs.jsonl"
     flags = ["--agents", "120", "--runs", "3", "--attack-target", "pass", "--attack-budget",

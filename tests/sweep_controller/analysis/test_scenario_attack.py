@@ -30,6 +30,7 @@ from sweep_controller.analysis.results import (
 from sweep_controller.analysis.stats import Estimate
 from sweep_controller.execution.runner import run_sweep
 from sweep_controller.spec.columns import ATTACK_COLUMNS as SCENARIO_COLUMNS
+from sweep_controller.spec.columns import DELEGATION_COLUMNS
 from sweep_controller.spec.loading import load_sweep, parse_sweep
 
 BUDGETS = [0.0, 0.1, 0.2, 0.4]
@@ -164,6 +165,40 @@ def test_an_attack_sweep_collects_and_reports(tmp_path: Path) -> None:
     md = (out / "index.md").read_text()
     assert "## Governance attack" in md and "![Attack success against attack_budget]" in md
     assert (out / "scenario-attack.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_an_attack_sweep_with_delegation_collects_and_reports(tmp_path: Path) -> None:
+    doc = grid_doc(
+        "attack-deleg-e2e",
+        f"file://{tmp_path}/out",
+        simulator={"agents": 200, "attack_target": "auto"},
+        parameters={
+            "attack_budget": {"values": [0, 0.05, 5]},
+            "delegation_rate": {"values": [0, 0.8]},
+        },
+        replicates=5,
+    )
+    spec = write_spec(tmp_path / "attack.yaml", doc)
+    summary = run_sweep(load_sweep(spec), workers=1, progress=False, handle_signals=False)
+    assert summary.exit_code == 0  # every record passed the worker's validation
+    cols = collect(load_sweep(spec)).columns
+    # both scenarios' columns, delegation's first (the registry's order)
+    names = list(cols)
+    assert set(SCENARIO_COLUMNS) <= set(names) and set(DELEGATION_COLUMNS) <= set(names)
+    assert names.index("delegators_share") < names.index("attack_succeeded")
+    rate, budget = cols["delegation_rate"], cols["attack_budget"]
+    assert (cols["delegators_share"][rate == 0] == 0).all()
+    assert (cols["delegators_share"][rate == 0.8] > 0.5).all()
+    assert not cols["attack_succeeded"][budget == 0].any()
+    assert cols["attack_succeeded"][budget == 5].all()  # everyone with power bought, delegated too
+    out = tmp_path / "report"
+    result = sweepctl("report", spec, "--out", out)
+    assert result.returncode == 0, result.stderr
+    md = (out / "index.md").read_text()
+    assert "## Governance attack" in md and "## Delegation" in md
+    # one success curve per delegation rate
+    assert "delegation_rate = 0," in md and "delegation_rate = 0.8," in md
 
 
 @pytest.mark.slow
