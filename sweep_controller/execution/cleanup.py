@@ -7,7 +7,11 @@ Three kinds of leftovers pile up under ``<sweep>/tasks/`` and nothing reads them
 - **unnamed data files**: ``NNNNNN.<commit>.<suffix>`` files that no manifest names, either from
   an attempt that died before its manifest or from a commit that a later one replaced;
 - **version-1 data**: an ``NNNNNN.jsonl`` of an earlier release that the task's (newer)
-  manifest no longer names.
+  manifest no longer names;
+- **checkpoints of done tasks** (``sweep_controller.execution.checkpoint``): the marker
+  ``NNNNNN.checkpoint.json`` of a task that is done, and, once old, its part files
+  ``NNNNNN.<commit>.part.jsonl``. The parts of a task that is not done are kept whatever
+  their age: its next attempt resumes from them.
 
 ``sweepctl run`` removes them when it starts (:func:`clean_sweep`). It removes only what cannot
 be in use: a temporary file whose writer ran on this machine and has ended (its name carries the
@@ -29,6 +33,7 @@ from datetime import datetime, timedelta
 
 from sweep_controller.errors import PermanentStorageError
 from sweep_controller.execution.layout import (
+    PART_SUFFIX,
     TaskCheck,
     TaskScan,
     TaskState,
@@ -84,6 +89,7 @@ def unnamed_files(keys: Iterable[str], prefix: str, scan: TaskScan, now: datetim
     manifest written since can only name files younger than ``GARBAGE_AGE``, which stay.
     """
     named, foreign = _named(scan.found.values())
+    done = {c.index for c in scan.found.values() if c.state is TaskState.DONE}
     n_tasks = scan.n_tasks
     found = []
     for key in keys:
@@ -92,6 +98,11 @@ def unnamed_files(keys: Iterable[str], prefix: str, scan: TaskScan, now: datetim
             continue
         if parsed.name in named.get(parsed.index, ()):
             continue
+        if parsed.kind == "checkpoint" and parsed.index in done:
+            found.append(key)
+            continue
+        if parsed.name.endswith(f".{PART_SUFFIX}") and parsed.index not in done:
+            continue  # a checkpoint's part: the task's next attempt resumes from it
         if (parsed.kind == "legacy-data" and parsed.index in named) or (
             parsed.kind == "data"
             and parsed.commit is not None

@@ -20,6 +20,11 @@ folder describes itself. Under ``<output uri>/<sweep name>/tasks/``:
     Generation GGGGGG of the task's lease (``sweep_controller.execution.lease``).
 ``NNNNNN.failed.json``
     The last failure of a task that is not done (error, exit code); removed when it succeeds.
+``NNNNNN.checkpoint.json`` and ``NNNNNN.<commit>.part.jsonl``
+    The runs an unfinished task has finished so far (``sweep_controller.execution.checkpoint``):
+    the marker names its part files, which hold the first runs of the task in run order. Only
+    the next attempt at the task reads them; readers of results never do. The commit copies
+    them into the task's records, and a task's checkpoint is removed once it is done.
 ``NNNNNN.traces/<run_id>.parquet``
     With ``spec.traces: parquet``, each run's flip trace, uploaded before the JSONL whose record
     names it (``traces.path`` is relative to the JSONL's folder, as for ``govsim --traces
@@ -61,6 +66,7 @@ from sweep_controller.errors import KeyNotFound
 from sweep_controller.store import Store
 
 __all__ = [
+    "PART_SUFFIX",
     "RECORDS",
     "ROUNDS_DIR",
     "SPEC_COPY",
@@ -73,6 +79,7 @@ __all__ = [
     "TaskScan",
     "TaskState",
     "check_task",
+    "checkpoint_key",
     "commit_time",
     "data_key",
     "failure_key",
@@ -104,6 +111,8 @@ SPEC_COPY = "sweep.json"
 """The name of the spec's copy in a sweep's results folder, beside ``tasks/``."""
 RECORDS = "records"
 """The role of the run records (JSONL) among a task's data files; every manifest names one."""
+PART_SUFFIX = "part.jsonl"
+"""The suffix of a checkpoint's part files (``NNNNNN.<commit>.part.jsonl``)."""
 _SHA256 = r"^[0-9a-f]{64}$"
 _COMMIT = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
 _COMMIT_TIME = "%Y%m%dT%H%M%SZ"
@@ -112,7 +121,7 @@ _TASK_FILE = re.compile(
     rf"^(?P<index>\d{{6,19}})\."
     rf"(?:(?P<commit>{_COMMIT})\.(?P<suffix>[0-9a-z][0-9a-z._-]*)"
     r"|lease\.(?P<generation>\d{6,})\.json"
-    r"|(?P<kind>jsonl|manifest\.json|failed\.json))$"
+    r"|(?P<kind>jsonl|manifest\.json|failed\.json|checkpoint\.json))$"
 )
 _REREADS = 3
 """Reads of a manifest whose named file is missing: it may have been replaced meanwhile."""
@@ -264,6 +273,11 @@ def failure_key(sweep_name: str, index: int) -> str:
     return f"{task_prefix(sweep_name, index)}failed.json"
 
 
+def checkpoint_key(sweep_name: str, index: int) -> str:
+    """Key of task ``index``'s checkpoint marker (the runs an unfinished task has kept)."""
+    return f"{task_prefix(sweep_name, index)}checkpoint.json"
+
+
 def lease_prefix(sweep_name: str, index: int) -> str:
     """The key prefix of task ``index``'s lease generations."""
     return f"{task_prefix(sweep_name, index)}lease."
@@ -290,13 +304,19 @@ class TaskFileName:
 
     index: int
     kind: str
-    """``data``, ``legacy-data`` (``NNNNNN.jsonl``), ``manifest``, ``lease`` or ``failed``."""
+    """``data``, ``legacy-data`` (``NNNNNN.jsonl``), ``manifest``, ``lease``, ``failed`` or
+    ``checkpoint``."""
     name: str
     commit: str | None = None
     generation: int | None = None
 
 
-_KINDS = {"jsonl": "legacy-data", "manifest.json": "manifest", "failed.json": "failed"}
+_KINDS = {
+    "jsonl": "legacy-data",
+    "manifest.json": "manifest",
+    "failed.json": "failed",
+    "checkpoint.json": "checkpoint",
+}
 
 
 def parse_task_file(name: str) -> TaskFileName | None:

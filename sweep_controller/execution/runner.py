@@ -10,7 +10,9 @@ tasks, and their signals, are ``sweep_controller.execution.pool``.
   so a runner killed at any moment (even ``kill -9``) leaves every task either done or not;
   running the same command again scans the store, removes the leftovers of interrupted writes
   (``sweep_controller.execution.cleanup``), skips the done tasks and runs the rest. No run is
-  lost or duplicated.
+  lost or duplicated. A task that was not done resumes after the runs its checkpoint kept
+  (``sweep_controller.execution.checkpoint``): Ctrl-C keeps every finished run, ``kill -9``
+  those up to the last checkpoint.
 - **Shared.** Any number of runners and Job pods may work on one sweep at once. A task whose
   lease another process holds is skipped and looked at again every ``HELD_RECHECK_SECONDS``
   until it is done or free, so the runners split the sweep between them, each ends only when
@@ -112,6 +114,8 @@ class RunSummary:
     """Leftovers of interrupted or superseded writes removed when the run started."""
     held_seen: int = 0
     """Tasks that another process held when this run first got to them."""
+    runs_resumed: int = 0
+    """Runs taken from the checkpoints of unfinished tasks instead of simulated again."""
 
     @property
     def completed(self) -> tuple[int, ...]:
@@ -245,6 +249,7 @@ def run_sweep(
         not_started=loop.not_started(),
         attempts=loop.attempts_total,
         runs_simulated=loop.runs_simulated,
+        runs_resumed=loop.runs_resumed,
         runs_done=runs_before + loop.runs_committed,
         max_failed=sweep.spec.max_failed_indexes,
         interrupted_by=signals.received if shared.stop_requested() else None,
@@ -253,6 +258,11 @@ def run_sweep(
         cleaned=cleaned,
         held_seen=len(loop.held_seen),
     )
+
+
+def _lost(attempt: TaskAttempt) -> int:
+    """Runs an attempt that did not commit simulated and did not keep in a checkpoint."""
+    return attempt.runs - max(0, attempt.checkpointed - attempt.resumed)
 
 
 def _runs_of(plan: SweepPlan, tasks: range) -> int:
@@ -325,7 +335,8 @@ class _Loop:
         self.interrupted: list[int] = []
         self.runs_committed = 0
         self.runs_simulated = 0
-        self.runs_discarded = 0  # simulated by attempts that did not commit
+        self.runs_discarded = 0  # simulated by attempts that did not commit nor keep them
+        self.runs_resumed = 0  # taken from checkpoints
         self.runs_found = 0  # committed by someone else before our attempt
         self.broken = False
         self.halted = False  # failure budget exceeded
@@ -392,7 +403,9 @@ class _Loop:
 
     def _refresh(self) -> None:
         simulated = self.shared.runs
-        shown = self.runs_before + self.runs_found + simulated - self.runs_discarded
+        shown = (
+            self.runs_before + self.runs_found + self.runs_resumed + simulated - self.runs_discarded
+        )
         if shown > self.bar.n:
             self.bar.update(shown - self.bar.n)
         if self.metrics is not None:
@@ -433,11 +446,12 @@ class _Loop:
             self.held_seen.add(index)
             return
         self.runs_simulated += attempt.runs
+        self.runs_resumed += attempt.resumed
         self._count_unreachable(attempt)
         if attempt.unreachable and self.store_down is not None:
             # The breaker is open: the task is left for the next run, and the breaker's line
             # has said why.
-            self.runs_discarded += attempt.runs
+            self.runs_discarded += _lost(attempt)
             self.interrupted.append(index)
             if self.metrics is not None:
                 self.metrics.record_task_finished(self.name, outcome)
@@ -449,7 +463,7 @@ class _Loop:
             if outcome is TaskOutcome.SKIPPED:
                 self.runs_found += attempt.records
         else:
-            self.runs_discarded += attempt.runs
+            self.runs_discarded += _lost(attempt)
         if outcome is TaskOutcome.INTERRUPTED:
             self.interrupted.append(index)
         elif outcome is TaskOutcome.FAILED:

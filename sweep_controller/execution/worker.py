@@ -41,9 +41,11 @@ Distributed semantics: results are written *at least once*, and a task is never 
 
 Stopping: a SIGTERM handler (:class:`Termination`) only sets a flag. The worker looks at it before
 each run, between upload chunks and before the upload starts, then raises ``TaskInterrupted``
-(exit 143) without committing. Once the data files are up the manifest is written regardless
-(a short commit). A run in progress is not cut short, so very large runs delay the stop
-by up to one run.
+(exit 143) without committing. Stopped while simulating, it first keeps the runs it finished in
+the task's checkpoint (``sweep_controller.execution.checkpoint``, also written every
+``CHECKPOINT_SECONDS`` of simulation), and the next attempt simulates only the runs after them.
+Once the data files are up the manifest is written regardless (a short commit). A run in progress
+is not cut short, so very large runs delay the stop by up to one run.
 
 Exit codes (``sweep_controller.exit_codes.ExitCode``, chosen by ``exit_code_for``): 0 done or
 skipped; 2 permanent, retrying cannot help (bad spec, index out of range, a simulation parameter
@@ -87,6 +89,7 @@ from sweep_controller.errors import (
     TaskInterrupted,
     TransientStorageError,
 )
+from sweep_controller.execution.checkpoint import CHECKPOINT_SECONDS, Checkpointer
 from sweep_controller.execution.commit import TaskFile, commit_task, stop_point
 from sweep_controller.execution.layout import (
     RECORDS,
@@ -140,6 +143,10 @@ class TaskAttempt:
     exit_code: int
     runs: int = 0
     """Runs this attempt simulated (0 when skipped)."""
+    resumed: int = 0
+    """Runs this attempt took from the task's checkpoint instead of simulating them."""
+    checkpointed: int = 0
+    """Runs the task's checkpoint holds when this attempt ended without committing."""
     records: int = 0
     """Records the task holds once done (its manifest's count); 0 if not done."""
     bytes_written: int = 0
@@ -189,6 +196,8 @@ class TaskContext:
     code_version: str = field(default=simulator.__version__)
     spec_copied: bool = False
     """The spec's copy beside the results was checked (and written if needed) by this process."""
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
+    """Seconds of simulation between two checkpoints of a task (``execution.checkpoint``)."""
 
     @classmethod
     def open(cls, sweep: Sweep, *, store: Store | None = None) -> TaskContext:
@@ -217,6 +226,8 @@ class _Progress:
     """Mutable progress of one attempt, read when it ends however it ends."""
 
     runs: int = 0
+    resumed: int = 0
+    checkpointed: int = 0
     records: int = 0
     bytes_written: int = 0
     skipped: bool = False
@@ -312,7 +323,13 @@ def _run_and_commit(
         if metrics is not None:
             metrics.add_storage_written(nbytes)
 
-    with lease.kept(), Spool() as records:
+    positions = ctx.plan.task_positions(index)
+    keeper = Checkpointer(ctx.store, ctx.name, index, spec_hash=ctx.spec_hash,
+                          code_version=ctx.code_version, positions=positions,
+                          run_indexes=ctx.plan.task_run_indexes(index),
+                          interval_seconds=ctx.checkpoint_seconds, timer=timer, clock=clock,
+                          token=lambda: new_id().hex, on_written=written)  # fmt: skip
+    with lease.kept(), Spool() as records, keeper:
         if on_claimed is not None:
             on_claimed()
         if check.state is TaskState.INVALID:
@@ -320,15 +337,21 @@ def _run_and_commit(
         if not ctx.spec_copied:  # the results folder describes itself (spec_copy.py)
             write_spec_copy(ctx.store, ctx.sweep)
             ctx.spec_copied = True
-        _simulate(ctx, index, progress, metrics, records, should_stop=should_stop, on_run=on_run,
-                  on_written=written, clock=clock, new_id=new_id, timer=timer)  # fmt: skip
+        progress.resumed = keeper.resume(records)
+        try:
+            _simulate(ctx, index, progress, metrics, records, keeper, should_stop=should_stop,
+                      on_run=on_run, on_written=written, clock=clock, new_id=new_id,
+                      timer=timer)  # fmt: skip
+        finally:
+            progress.checkpointed = keeper.count
         files = [TaskFile(RECORDS, "jsonl", records)]
         # Committing: once the data files are up, the manifest is written whatever happens.
         commit_task(ctx.store, ctx.name, index, files, count=records.count,
-                    positions=ctx.plan.task_positions(index), spec_hash=ctx.spec_hash,
+                    positions=positions, spec_hash=ctx.spec_hash,
                     code_version=ctx.code_version, should_stop=should_stop, clock=clock,
                     token=lambda: new_id().hex, on_written=written)  # fmt: skip
-        progress.records = records.count
+        progress.records, progress.checkpointed = records.count, 0
+    keeper.remove()
     try:
         ctx.store.delete(failure_key(ctx.name, index))
     except SweepError as exc:
@@ -341,6 +364,7 @@ def _simulate(
     progress: _Progress,
     metrics: WorkerMetrics | None,
     out: Spool,
+    keeper: Checkpointer,
     *,
     should_stop: Callable[[], bool],
     on_run: Callable[[], None] | None,
@@ -349,70 +373,99 @@ def _simulate(
     new_id: Callable[[], uuid.UUID],
     timer: Callable[[], float],
 ) -> None:
-    """Simulate the task's runs and append their validated JSONL lines to ``out``.
+    """Simulate the task's runs after the ``progress.resumed`` kept ones; append their lines.
 
-    Runs go in batches of ``VALIDATE_BATCH``: each batch is simulated, then serialised and
+    Runs go in batches of up to ``VALIDATE_BATCH``: each batch is simulated, then serialised and
     validated in one pass (the validator stays hot in the CPU caches instead of being evicted by
-    each run), its lines appended to ``out`` and its flip traces uploaded (before the JSONL that
-    names them; their keys hold the run's id, which no other attempt uses, so they need no commit
-    of their own). Memory holds one batch, whatever the task's size.
+    each run), its lines appended to ``out`` and to ``keeper``, and its flip traces uploaded
+    (before the JSONL that names them; their keys hold the run's id, which no other attempt
+    uses, so they need no commit of their own). A batch ends early when a checkpoint is due,
+    which is then written. On a stop request the runs finished so far are spooled and kept in
+    a last checkpoint before ``TaskInterrupted`` goes on. Memory holds one batch, whatever the
+    task's size.
     """
     traced = ctx.sweep.spec.traces is Traces.PARQUET
-    runs = ctx.plan.task_runs(index)
-    for start in range(0, len(runs), VALIDATE_BATCH):
+    runs = ctx.plan.task_runs(index)[progress.resumed :]
+    done = 0
+    while done < len(runs):
         batch: list[dict[str, Any]] = []
         traces: dict[str, tuple[str, memoryview]] = {}  # run_id -> (key, Parquet bytes)
-        for spec in runs[start : start + VALIDATE_BATCH]:
-            stop_point(should_stop)
-            started = timer()
-            try:
-                result = simulate(spec.params, spec.seed, trace=traced)
-                run_id = new_id()
-                ref = None
-                if result.influence.trace is not None:
-                    parquet = trace_parquet(result.influence.trace, spec.run_index)
-                    ref = traces_ref(
-                        parquet, task_trace_path(index, run_id), len(result.influence.trace)
+        try:
+            while done < len(runs) and len(batch) < VALIDATE_BATCH:
+                stop_point(should_stop)
+                spec = runs[done]
+                started = timer()
+                try:
+                    result = simulate(spec.params, spec.seed, trace=traced)
+                    run_id = new_id()
+                    ref = None
+                    if result.influence.trace is not None:
+                        parquet = trace_parquet(result.influence.trace, spec.run_index)
+                        ref = traces_ref(
+                            parquet, task_trace_path(index, run_id), len(result.influence.trace)
+                        )
+                        traces[str(run_id)] = (trace_key(ctx.name, index, run_id), parquet)
+                    fields = record_fields(
+                        result,
+                        run_id=run_id,
+                        timestamp=clock(),
+                        base_seed=ctx.plan.seed,
+                        run_index=spec.run_index,
+                        agent_records=AGENT_RECORDS,
+                        traces=ref,
                     )
-                    traces[str(run_id)] = (trace_key(ctx.name, index, run_id), parquet)
-                fields = record_fields(
-                    result,
-                    run_id=run_id,
-                    timestamp=clock(),
-                    base_seed=ctx.plan.seed,
-                    run_index=spec.run_index,
-                    agent_records=AGENT_RECORDS,
-                    traces=ref,
-                )
-            except Exception:
+                except Exception:
+                    if metrics is not None:
+                        metrics.observe_run_failure()
+                    raise
+                batch.append(fields)
+                done += 1
                 if metrics is not None:
-                    metrics.observe_run_failure()
-                raise
-            batch.append(fields)
-            if metrics is not None:
-                metrics.observe_record(fields, duration_seconds=timer() - started)
-            progress.runs += 1
-            if on_run is not None:
-                on_run()
-        for fields in batch:
-            line = to_json(fields, by_alias=True)
-            # The bytes that will be stored are what is validated: schema (strict), then tallies.
-            problems = check_json(line)
-            trace = traces.get(str(fields["run_id"]))
-            if trace is not None and not problems:
-                record, _ = parse_record(line)
-                assert record is not None  # check_json found no problem
-                problems = check_trace(record, trace[1])
-            if problems:
-                raise TaskError(
-                    f"task {index}: run {fields['run_index']}: the record fails validation: "
-                    f"{problems[0]}"
-                )
-            out.write(line + b"\n")
-        for key, trace_data in traces.values():
-            stop_point(should_stop)
-            ctx.store.put_bytes(key, bytes(trace_data))
-            on_written(len(trace_data))
+                    metrics.observe_record(fields, duration_seconds=timer() - started)
+                progress.runs += 1
+                if on_run is not None:
+                    on_run()
+                if keeper.due():
+                    break
+        except TaskInterrupted:
+            _spool(ctx, index, batch, traces, out, keeper, on_written=on_written)
+            keeper.save_on_stop()
+            raise
+        _spool(ctx, index, batch, traces, out, keeper, on_written=on_written)
+        if keeper.due() and done < len(runs):
+            keeper.save()
+
+
+def _spool(
+    ctx: TaskContext,
+    index: int,
+    batch: list[dict[str, Any]],
+    traces: dict[str, tuple[str, memoryview]],
+    out: Spool,
+    keeper: Checkpointer,
+    *,
+    on_written: Callable[[int], None],
+) -> None:
+    """Validate a batch's records as they will be stored, append them, upload their traces."""
+    for fields in batch:
+        line = to_json(fields, by_alias=True)
+        # The bytes that will be stored are what is validated: schema (strict), then tallies.
+        problems = check_json(line)
+        trace = traces.get(str(fields["run_id"]))
+        if trace is not None and not problems:
+            record, _ = parse_record(line)
+            assert record is not None  # check_json found no problem
+            problems = check_trace(record, trace[1])
+        if problems:
+            raise TaskError(
+                f"task {index}: run {fields['run_index']}: the record fails validation: "
+                f"{problems[0]}"
+            )
+        out.write(line + b"\n")
+        keeper.add(line + b"\n")
+    for key, trace_data in traces.values():  # a batch's few traces: no stop point between
+        ctx.store.put_bytes(key, bytes(trace_data))
+        on_written(len(trace_data))
 
 
 def _write_failure(
@@ -555,6 +608,8 @@ def execute_task(
         outcome=outcome,
         exit_code=code,
         runs=progress.runs,
+        resumed=progress.resumed,
+        checkpointed=progress.checkpointed,
         records=progress.records,
         bytes_written=progress.bytes_written,
         duration_seconds=duration,

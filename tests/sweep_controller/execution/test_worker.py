@@ -22,6 +22,7 @@ from simulator.records.validate import check_json
 from simulator.seeding import run_seed
 from sweep_controller.execution.layout import (
     FailureMarker,
+    checkpoint_key,
     failure_key,
     lease_key,
     manifest_key,
@@ -218,14 +219,26 @@ def test_sigterm_stops_the_task_without_a_partial_object(tmp_path: Path) -> None
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "SIGTERM received" in err and "stopped" in err
-    _, store = open_output(spec)
-    # Neither data nor a manifest nor a marker: at most the lease, released, and the spec's
-    # copy, written before the runs (a stop that comes before the worker first reads the store
-    # leaves nothing at all).
+    sweep, store = open_output(spec)
+    # Neither records nor a manifest nor a failure marker: at most the lease, released, the
+    # spec's copy, written before the runs (a stop that comes before the worker first reads the
+    # store leaves nothing at all), and the checkpoint of the runs finished before the stop: a
+    # marker and one part of whole, valid records, the task's first runs.
     left = sorted(store.list("w8/"))
-    assert left in ([], [spec_copy_key("w8"), lease_key("w8", 0, 1)])
+    kept = [key for key in left if key.endswith(".part.jsonl")]
+    assert [key for key in left if key not in kept] in (
+        [],
+        [spec_copy_key("w8"), lease_key("w8", 0, 1)],
+        sorted([spec_copy_key("w8"), checkpoint_key("w8", 0), lease_key("w8", 0, 1)]),
+    )
     if left:
         assert b'"released":true' in store.get_bytes(lease_key("w8", 0, 1))
+    if kept:
+        (part,) = kept
+        lines = store.get_bytes(part).splitlines()
+        assert all(check_json(line) == [] for line in lines)
+        indexes = [json.loads(line)["run_index"] for line in lines]
+        assert indexes == SweepPlan(sweep).task_run_indexes(0)[: len(lines)]
     assert temp_files(tmp_path / "out") == []
 
 
