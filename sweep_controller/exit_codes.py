@@ -17,6 +17,7 @@ from sweep_controller.errors import (
     AnalysisError,
     ClusterUnreachable,
     FlagError,
+    MissingExtra,
     PermanentStorageError,
     SpecError,
     TaskError,
@@ -52,7 +53,7 @@ read-only file system, a file over the size limit."""
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code for a failure: permanent if retrying cannot help, transient if it may.
 
-    Permanent: a bad spec or index, a design that cannot be analysed as asked, a simulation
+    Permanent: a bad spec or index, a feature whose optional extra is not installed, a design that cannot be analysed as asked, a simulation
     parameter or record error (runs are deterministic), a permanent storage error (missing
     bucket, access denied, bad credentials, full disk) and the OS errors in
     ``PERMANENT_ERRNOS``. Transient: a storage error worth
@@ -61,7 +62,13 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     """
     if isinstance(
         exc,
-        SpecError | TaskError | FlagError | PermanentStorageError | SimulatorError | AnalysisError,
+        SpecError
+        | TaskError
+        | FlagError
+        | MissingExtra
+        | PermanentStorageError
+        | SimulatorError
+        | AnalysisError,
     ):
         return ExitCode.PERMANENT
     if isinstance(exc, TransientStorageError | ClusterUnreachable):
