@@ -44,7 +44,7 @@ def installed(extra: str) -> bool:
 
 
 def require(feature: str, *extras: str) -> None:
-    """Raise :class:`MissingExtra` naming ``feature`` unless every one of ``extras`` is installed."""
+    """Raise :class:`MissingExtra` naming ``feature`` unless every one of ``extras`` is there."""
     missing = [extra for extra in extras if not installed(extra)]
     if not missing:
         return

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from sweep_controller.commands.arguments import add_metrics_address
 from sweep_controller.errors import SpecError, SweepError
-from sweep_controller.extras import require
 from sweep_controller.exit_codes import ExitCode
+from sweep_controller.extras import require
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.crd import SCHEMA_VERSION, installed_schema_version
 

@@ -29,6 +29,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sweep_controller.metrics.config import (
+        DEFAULT_CLEANUP_BUDGET_SECONDS,
+        DEFAULT_DELETE_CONCURRENCY,
+        DEFAULT_PUSH_INTERVAL_SECONDS,
+        DEFAULT_PUSH_TIMEOUT_SECONDS,
+        resolve_pushgateway_url,
+    )
     from sweep_controller.metrics.controller import RECONCILE_DURATION_BUCKETS, ControllerMetrics
     from sweep_controller.metrics.labels import (
         NAMESPACE_LABEL,
@@ -36,13 +43,6 @@ if TYPE_CHECKING:
         ReconcileResult,
         SweepTaskState,
         VoteResult,
-    )
-    from sweep_controller.metrics.config import (
-        DEFAULT_CLEANUP_BUDGET_SECONDS,
-        DEFAULT_DELETE_CONCURRENCY,
-        DEFAULT_PUSH_INTERVAL_SECONDS,
-        DEFAULT_PUSH_TIMEOUT_SECONDS,
-        resolve_pushgateway_url,
     )
     from sweep_controller.metrics.pushgateway import (
         SLOT_LABEL,
