@@ -74,7 +74,7 @@ def declared(pyproject: Path = PYPROJECT) -> dict[str, str]:
         for e, requirements in extras.items()
         if e not in UNPINNED_EXTRAS
     ]
-    own = normalize(project["name"])
+    own = normalize(project.get("name", ""))
     bounds: dict[str, str] = {}
     for where, requirements in sources:
         for requirement in requirements:
