@@ -118,7 +118,7 @@ build_wheelhouse() {
   project=$(compgen -G "$work/project/govsim-*.whl") || die "no govsim wheel was built"
   case $mode in
     build)
-      "${pip[@]}" wheel --quiet --find-links "$wheels" -w "$work/deps" "$project[all]"
+      "${pip[@]}" wheel --quiet --find-links "$wheels" -w "$work/deps" "${project}[all]"
       ;;
     download)
       local arch=${TARGET_ARCH:-$(uname -m)} platforms=() glibc
@@ -127,7 +127,7 @@ build_wheelhouse() {
       for glibc in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${glibc}_${arch}"); done
       platforms+=(--platform "manylinux2014_${arch}")
       "${pip[@]}" download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
-        --abi cp311 "${platforms[@]}" --find-links "$wheels" -d "$work/deps" "$project[all]"
+        --abi cp311 "${platforms[@]}" --find-links "$wheels" -d "$work/deps" "${project}[all]"
       ;;
     *) die "WHEEL_MODE must be build or download, not '$mode'" ;;
   esac
