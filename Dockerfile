@@ -1,7 +1,8 @@
 # govsim worker image: the simulator and the sweep controller in one venv on a slim Python base.
 #
 # Build with scripts/image-build.sh (the one build path). It writes the wheelhouse on the host
-# first: wheels/*.whl holds exactly the resolved runtime dependencies and wheels/project/ the
+# first: wheels/*.whl holds exactly the resolved runtime dependencies of govsim[all] (the worker
+# needs the s3 and metrics extras, the controller k8s too, both optuna) and wheels/project/ the
 # project's own wheel, so nothing is downloaded inside the build, and a change to the project's
 # code rebuilds only the small "app" layers while the dependency layers stay cached.
 #
@@ -33,6 +34,8 @@ RUN /opt/pip/bin/pip --python /opt/venv/bin/python install --no-cache-dir --no-i
        /wheels/project/*.whl \
     && /opt/pip/bin/pip --python /opt/venv/bin/python check \
     && /opt/venv/bin/python -c "import simulator, sweep_controller" \
+    && /opt/venv/bin/python -c "from sweep_controller.extras import EXTRAS, require; \
+require('the image', *EXTRAS)" \
     && /opt/venv/bin/python -c "import importlib.metadata as m, os; \
 print('\n'.join(os.path.normpath(f.locate()) for f in m.files('govsim')))" >/tmp/files \
     && tar -cf /tmp/project.tar -T /tmp/files \

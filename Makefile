@@ -11,6 +11,8 @@ DEMO_DIR = $(dir $(EXAMPLE))results/$(basename $(notdir $(EXAMPLE)))
 
 .PHONY: install install-test install-lowest constraints demo test test-fast test-lowest gate bench clean chart-readme
 
+# `install` is the core (simulator, local sweeps, file store, report: all `make demo` needs);
+# `install-test` adds the test extra, which brings every optional extra (govsim[all]).
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test

@@ -4,7 +4,9 @@
 #
 #   scripts/image-build.sh [IMAGE]
 #
-# Step 1 builds the wheelhouse wheels/ on the host: the project and its runtime dependencies only,
+# Step 1 builds the wheelhouse wheels/ on the host: the project and its runtime dependencies with
+# every optional extra (govsim[all]: the worker needs s3 and metrics, the controller k8s too, and
+# both plan adaptive rounds with optuna), nothing for tests,
 # from a clean copy of the source tree (so stale files under build/ never reach the wheel), with a
 # fixed SOURCE_DATE_EPOCH (so unchanged sources give a byte-identical wheel and the image layer
 # cache holds). Existing dependency wheels and pip's cache are reused. On a host that is not
@@ -92,7 +94,8 @@ sync_wheels() {
 }
 
 # The wheelhouse: wheels/project/ the project's wheel, wheels/*.whl exactly its resolved runtime
-# dependencies (built or downloaded into a scratch directory, reusing wheels/ and pip's cache).
+# dependencies with every extra (built or downloaded into a scratch directory, reusing wheels/
+# and pip's cache).
 build_wheelhouse() {
   local mode=${WHEEL_MODE:-}
   if [ -z "$mode" ]; then
@@ -115,7 +118,7 @@ build_wheelhouse() {
   project=$(compgen -G "$work/project/govsim-*.whl") || die "no govsim wheel was built"
   case $mode in
     build)
-      "${pip[@]}" wheel --quiet --find-links "$wheels" -w "$work/deps" "$project"
+      "${pip[@]}" wheel --quiet --find-links "$wheels" -w "$work/deps" "${project}[all]"
       ;;
     download)
       local arch=${TARGET_ARCH:-$(uname -m)} platforms=() glibc
@@ -124,7 +127,7 @@ build_wheelhouse() {
       for glibc in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${glibc}_${arch}"); done
       platforms+=(--platform "manylinux2014_${arch}")
       "${pip[@]}" download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
-        --abi cp311 "${platforms[@]}" --find-links "$wheels" -d "$work/deps" "$project"
+        --abi cp311 "${platforms[@]}" --find-links "$wheels" -d "$work/deps" "${project}[all]"
       ;;
     *) die "WHEEL_MODE must be build or download, not '$mode'" ;;
   esac

@@ -1,7 +1,7 @@
 """Parameter sweeps of the simulator: spec, expansion, worker, stores, runner and controller.
 
 ``load_results`` (a sweep's results as a pandas DataFrame, docs/sweeps.md) is imported on first
-use: it brings in the analysis stack (pandas, pyarrow, the stores' boto3), which the worker, the
+use: it brings in the analysis stack (pandas, pyarrow), which the worker, the
 controller and the Kubernetes object builders never need.
 """
 

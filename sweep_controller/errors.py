@@ -43,6 +43,10 @@ class FlagError(SweepError, ValueError):
     """A command-line argument cannot be used as given (an output path, a flag value); permanent."""
 
 
+class MissingExtra(SweepError):
+    """A feature needs an optional extra (``govsim[s3]``, ...) that is not installed (permanent)."""
+
+
 class TaskError(SweepError):
     """A task index is out of range or a task cannot be executed as specified."""
 

@@ -17,6 +17,7 @@ from sweep_controller.errors import (
     AnalysisError,
     ClusterUnreachable,
     FlagError,
+    MissingExtra,
     PermanentStorageError,
     SpecError,
     TaskError,
@@ -52,16 +53,22 @@ read-only file system, a file over the size limit."""
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code for a failure: permanent if retrying cannot help, transient if it may.
 
-    Permanent: a bad spec or index, a design that cannot be analysed as asked, a simulation
-    parameter or record error (runs are deterministic), a permanent storage error (missing
-    bucket, access denied, bad credentials, full disk) and the OS errors in
-    ``PERMANENT_ERRNOS``. Transient: a storage error worth
+    Permanent: a bad spec or index, a feature whose optional extra is not installed, a design
+    that cannot be analysed as asked, a simulation parameter or record error (runs are
+    deterministic), a permanent storage error (missing bucket, access denied, bad credentials,
+    full disk) and the OS errors in ``PERMANENT_ERRNOS``. Transient: a storage error worth
     retrying (timeouts, 5xx, throttling, refused connections). Anything else: ``FAILURE``,
     which a Job retries up to ``backoffLimitPerIndex``.
     """
     if isinstance(
         exc,
-        SpecError | TaskError | FlagError | PermanentStorageError | SimulatorError | AnalysisError,
+        SpecError
+        | TaskError
+        | FlagError
+        | MissingExtra
+        | PermanentStorageError
+        | SimulatorError
+        | AnalysisError,
     ):
         return ExitCode.PERMANENT
     if isinstance(exc, TransientStorageError | ClusterUnreachable):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep_controller.errors import FlagError
+from sweep_controller.extras import require
 from sweep_controller.spec.location import load_local_sweep
 from sweep_controller.spec.models import Sweep
 
@@ -150,6 +151,7 @@ def open_cluster(args: argparse.Namespace) -> tuple[Cluster, str]:
     The namespace is ``--namespace``, else the context's (or the pod's, in-cluster), else
     ``default``. The client library loads on first use, so local commands never import it.
     """
+    require("talking to a Kubernetes cluster", "k8s")
     from sweep_controller.k8s.cluster import Cluster, connect
 
     connection = connect(args.kubeconfig, args.context)

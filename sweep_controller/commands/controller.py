@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sweep_controller.commands.arguments import add_metrics_address
 from sweep_controller.errors import SpecError, SweepError
 from sweep_controller.exit_codes import ExitCode
+from sweep_controller.extras import require
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.crd import SCHEMA_VERSION, installed_schema_version
 
@@ -123,6 +124,7 @@ def check_crd(api: KubeApi) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the controller until it is stopped."""
+    require("sweepctl controller", "k8s", "s3", "metrics")
     import kopf
     from prometheus_client import CollectorRegistry
 

@@ -16,8 +16,6 @@ import os
 import sys
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from sweep_controller.commands.arguments import (
     add_metrics_address,
     add_spec_and_output,
@@ -28,7 +26,8 @@ from sweep_controller.execution.adaptive import SearchSummary, run_search
 from sweep_controller.execution.pool import default_workers
 from sweep_controller.execution.runner import RunSummary, run_sweep
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.metrics import RunnerMetrics, resolve_pushgateway_url, serve_metrics
+from sweep_controller.extras import require
+from sweep_controller.metrics.config import resolve_pushgateway_url
 from sweep_controller.spec.models import Method, Sweep
 from sweep_controller.spec.search import Answer, describe_point
 
@@ -178,7 +177,15 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("sweep_controller.store.retry").setLevel(logging.ERROR)
     metrics = None
     server = None
+    pushgateway_url = resolve_pushgateway_url(args.pushgateway, os.environ)
+    if pushgateway_url is not None:
+        require("--pushgateway (or $PUSHGATEWAY_URL)", "metrics")
     if args.metrics_port is not None:
+        require("--metrics-port", "metrics")
+        from prometheus_client import CollectorRegistry
+
+        from sweep_controller.metrics import RunnerMetrics, serve_metrics
+
         registry = CollectorRegistry()
         metrics = RunnerMetrics(registry)
         try:
@@ -194,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sweepctl run: metrics on {url}", file=sys.stderr)
     options: dict[str, Any] = {
         "workers": args.workers,
-        "pushgateway_url": resolve_pushgateway_url(args.pushgateway, os.environ),
+        "pushgateway_url": pushgateway_url,
         "metrics": metrics,
         "progress": not args.no_progress,
     }

@@ -23,7 +23,8 @@ from sweep_controller.env import INDEX_ENV, JOB_UID_ENV, NAMESPACE_ENV, PARALLEL
 from sweep_controller.errors import TaskError
 from sweep_controller.execution.layout import sweep_uri
 from sweep_controller.execution.worker import TaskContext, Termination, execute_task
-from sweep_controller.metrics import resolve_pushgateway_url
+from sweep_controller.extras import require
+from sweep_controller.metrics.config import resolve_pushgateway_url
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.models import Method, Sweep
 
@@ -122,10 +123,13 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    pushgateway_url = resolve_pushgateway_url(args.pushgateway, os.environ)
+    if pushgateway_url is not None:
+        require("--pushgateway (or $PUSHGATEWAY_URL)", "metrics")
     attempt = execute_task(
         ctx,
         index,
-        pushgateway_url=resolve_pushgateway_url(args.pushgateway, os.environ),
+        pushgateway_url=pushgateway_url,
         namespace=os.environ.get(NAMESPACE_ENV, "").strip(),
         parallelism=parallelism,
         job_uid=os.environ.get(JOB_UID_ENV, "").strip(),

@@ -52,7 +52,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
@@ -70,11 +70,13 @@ from sweep_controller.execution.pool import (
 from sweep_controller.execution.spec_copy import write_spec_copy
 from sweep_controller.execution.worker import TaskAttempt, TaskContext
 from sweep_controller.exit_codes import ExitCode
-from sweep_controller.metrics import RunnerMetrics
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Sweep
 from sweep_controller.store import Store
+
+if TYPE_CHECKING:  # the metrics extra, only with --metrics-port
+    from sweep_controller.metrics import RunnerMetrics
 
 __all__ = ["RunSummary", "run_sweep"]
 

@@ -67,9 +67,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from prometheus_client import CollectorRegistry
 from pydantic_core import to_json
 
 import simulator
@@ -104,15 +103,18 @@ from sweep_controller.execution.layout import (
 )
 from sweep_controller.execution.lease import Holder, TaskLease
 from sweep_controller.execution.rounds import round_points_loader
-from sweep_controller.execution.slot import SlotReporter
 from sweep_controller.execution.spec_copy import write_spec_copy
 from sweep_controller.execution.spool import Spool
 from sweep_controller.exit_codes import ExitCode, exit_code_for
-from sweep_controller.metrics import DEFAULT_PUSH_INTERVAL_SECONDS, PeriodicPusher, WorkerMetrics
+from sweep_controller.metrics.config import DEFAULT_PUSH_INTERVAL_SECONDS
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.expand import SweepPlan
 from sweep_controller.spec.models import Method, Sweep, spec_hash
 from sweep_controller.store import Store, open_store
+
+if TYPE_CHECKING:  # the metrics extra; imported only when a Pushgateway is given
+    from sweep_controller.execution.slot import SlotReporter
+    from sweep_controller.metrics import WorkerMetrics
 
 __all__ = [
     "AGENT_RECORDS",
@@ -536,6 +538,11 @@ def execute_task(
     metrics: WorkerMetrics | None = None
     reporter: SlotReporter | None = None
     if pushgateway_url:
+        from prometheus_client import CollectorRegistry
+
+        from sweep_controller.execution.slot import SlotReporter
+        from sweep_controller.metrics import PeriodicPusher, WorkerMetrics
+
         metrics = WorkerMetrics(
             CollectorRegistry(), sweep=ctx.name, namespace=namespace, total_tasks=ctx.plan.n_tasks
         )

@@ -31,14 +31,20 @@ import logging
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import default_handler, delete_from_gateway, push_to_gateway
 from prometheus_client.metrics_core import Metric
 
-from sweep_controller.env import PUSHGATEWAY_ENV
+from sweep_controller.metrics.config import (
+    DEFAULT_CLEANUP_BUDGET_SECONDS,
+    DEFAULT_DELETE_CONCURRENCY,
+    DEFAULT_PUSH_INTERVAL_SECONDS,
+    DEFAULT_PUSH_TIMEOUT_SECONDS,
+    resolve_pushgateway_url,
+)
 from sweep_controller.metrics.labels import NAMESPACE_LABEL, sweep_label
 from sweep_controller.metrics.slots import FamiliesCollector
 from sweep_controller.metrics.worker import WorkerMetrics
@@ -64,10 +70,6 @@ log = logging.getLogger(__name__)
 WORKER_JOB = "govsim-worker"
 SLOT_LABEL = "slot"
 """The grouping label that tells a sweep's groups apart: the slot its tasks push under."""
-DEFAULT_PUSH_TIMEOUT_SECONDS = 5.0
-DEFAULT_PUSH_INTERVAL_SECONDS = 30.0
-DEFAULT_CLEANUP_BUDGET_SECONDS = 30.0
-DEFAULT_DELETE_CONCURRENCY = 16
 
 Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
 
@@ -98,14 +100,6 @@ def slot_grouping_key(namespace: str, sweep: str, slot: int) -> dict[str, str]:
     """
     key = {NAMESPACE_LABEL: namespace} if namespace else {}
     return {**key, "sweep": sweep_label(sweep), SLOT_LABEL: str(slot)}
-
-
-def resolve_pushgateway_url(flag: str | None, environ: Mapping[str, str]) -> str | None:
-    """The Pushgateway URL from ``--pushgateway`` or else ``PUSHGATEWAY_URL``; None means off."""
-    for value in (flag, environ.get(PUSHGATEWAY_ENV)):
-        if value is not None and value.strip():
-            return value.strip()
-    return None
 
 
 def push_task_metrics(

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sweep_controller.extras import require
 from sweep_controller.spec.models import Direction, Method, SweepSpec
 from sweep_controller.spec.parameters import PARAM_KINDS, ParamKind, Scale, SweptValue
 
@@ -151,6 +152,7 @@ def distributions(spec: SweepSpec) -> dict[str, BaseDistribution]:
 
 def planner_name() -> str:
     """What plans the rounds, with its version (recorded in each round's file)."""
+    require("method: optuna", "optuna")
     import optuna
 
     return f"optuna {optuna.__version__} TPESampler"
@@ -163,6 +165,7 @@ def plan_round(spec: SweepSpec, round_index: int, history: Sequence[Evaluated]) 
     value is replayed as a failed trial, which TPE leaves out). Raises ``ValueError`` when it
     does not.
     """
+    require("method: optuna", "optuna")
     import optuna
     from optuna.trial import TrialState, create_trial
 

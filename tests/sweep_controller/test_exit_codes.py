@@ -10,6 +10,7 @@ import pytest
 from simulator.errors import MigrationError, ParameterError, RecordError
 from sweep_controller.errors import (
     KeyNotFound,
+    MissingExtra,
     OutputConflict,
     PermanentStorageError,
     ResultsError,
@@ -36,6 +37,7 @@ def os_error(code: int) -> OSError:
         (OutputConflict("the output prefix belongs to another sweep"), ExitCode.PERMANENT),
         (PermanentStorageError("NoSuchBucket (HTTP 404)"), ExitCode.PERMANENT),
         (KeyNotFound("s3://b/k: no such object"), ExitCode.PERMANENT),
+        (MissingExtra("--pushgateway needs the metrics extra"), ExitCode.PERMANENT),
         # the simulator's: a run is a pure function of its parameters and seed
         (ParameterError("agents: 0 is outside [1, inf)"), ExitCode.PERMANENT),
         (RecordError("votes.final: does not add up"), ExitCode.PERMANENT),
