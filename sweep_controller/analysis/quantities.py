@@ -139,7 +139,7 @@ QUANTITIES: dict[str, Quantity] = {
     "rounds_run": _count("cascade rounds run", "rounds"),
     "cascade_ending": _label("how the cascade ended"),
     "whale_signal_follow_events": _count("whale-signal follows", "agent-rounds"),
-    "gini_cast": Quantity("Gini of the voting power cast", "", Kind.INDEX, 0.0, 1.0, 2),
+    "gini_cast": Quantity("Gini of the voting power cast", "0-1", Kind.INDEX, 0.0, 1.0, 2),
     "nakamoto_cast": _count("Nakamoto count of the power cast", "voters", 1.0),
     # whale coalitions (docs/model.md 11.1)
     "coalition_blocs": _count("whale blocs", "blocs"),
@@ -162,7 +162,7 @@ QUANTITIES: dict[str, Quantity] = {
     "top10_share_cast": _share("top-10 share of the power cast", "% of power cast"),
     "top10_share_cast_without": _share("top-10 share without delegation", "% of stake cast"),
     "nakamoto_cast_without": _count("Nakamoto count without delegation", "voters", 1.0),
-    "gini_cast_without": Quantity("Gini without delegation", "", Kind.INDEX, 0.0, 1.0, 2),
+    "gini_cast_without": Quantity("Gini without delegation", "0-1", Kind.INDEX, 0.0, 1.0, 2),
     "stake_turnout_share_without": _share("stake turnout without delegation", "% of total stake"),
     # governance attack (11.3)
     "attack_resolved_target": _label("the attack's target"),
