@@ -222,7 +222,7 @@ def test_sensitivity_intervals() -> None:
             if not math.isnan(est.value):
                 assert est.low <= est.value <= est.high
         if not math.isnan(r.first_order.low):
-            assert 0.0 <= r.first_order.low and r.first_order.high <= 1.0
+            assert r.first_order.low >= 0.0 and r.first_order.high <= 1.0
     # the yes share follows whale_ratio: its index is far from 0; conformity's is not
     driven = by[("whale_ratio", "yes_share_weighted_final")]
     assert driven.first_order.low > 0.3 and driven.spearman.low > 0.5
