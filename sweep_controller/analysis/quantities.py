@@ -177,9 +177,7 @@ QUANTITIES: dict[str, Quantity] = {
     "mev_stake_changed_share": _share("stake whose vote the value changed", "% of stake cast"),
     "passed_honest": _rate("honest pass rate"),
     "outcome_changed_by_mev": _rate("outcome changed by extractable value"),
-    "mev_pass_change": Quantity(
-        "pass rate minus honest pass rate", "percentage points", Kind.SHARE, -1.0, 1.0
-    ),
+    "mev_pass_change": Quantity("net change in pass rate", "% of runs", Kind.SHARE, -1.0, 1.0),
     "welfare_pass": Quantity("welfare of a pass", "of welfare at stake", Kind.INDEX, -1, 1, 3),
     "welfare_loss": Quantity("welfare loss", "of welfare at stake", Kind.INDEX, -1, 1, 3),
     "welfare_regret": Quantity("welfare regret", "of welfare at stake", Kind.INDEX, 0, 1, 3),

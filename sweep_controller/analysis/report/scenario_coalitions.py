@@ -242,7 +242,7 @@ def _figure(
     return Plot(file, "Whale coalitions: the outcome against the coalition size", caption)
 
 
-def _tick_labels(x: np.ndarray, *, spacing: float = 1.3) -> list[str]:
+def _tick_labels(x: np.ndarray, *, spacing: float = 1.45) -> list[str]:
     """Labels of log-axis ticks at ``x`` (ascending); a tick closer than ``spacing`` times the
     previous labelled one stays unlabelled, so labels never overlap."""
     labels, last = [], -math.inf

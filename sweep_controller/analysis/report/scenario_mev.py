@@ -29,6 +29,7 @@ from sweep_controller.analysis.report.figures import (
     _errorbar,
     _new_figure,
     _save,
+    _wrapped,
     share_axis,
 )
 from sweep_controller.analysis.report.measures import format_interval, format_value
@@ -225,7 +226,7 @@ def _label(axes: Any, x_name: str, log: bool, linthresh: float) -> None:
     for ax, title, column in zip(axes, titles, PANELS, strict=True):
         ax.set_title(title)
         ax.set_xlabel(unit)
-        ax.set_ylabel(quantity(column).axis_label)
+        ax.set_ylabel(_wrapped(quantity(column).axis_label, 34), fontsize=9)
         if quantity(column).percent:
             share_axis(ax)
         ax.grid(alpha=0.3)
