@@ -2,16 +2,21 @@
 
 A sweep point is run a few times with different seeds, so every plotted value is an estimate:
 means get a Student-t interval, proportions (pass rate) a Wilson score interval, which stays
-inside [0, 1] and is sensible at 0 or n successes. Sensitivity of an outcome to a parameter is
+inside [0, 1] and is sensible at 0 or n successes. A t-interval of a few replicates can reach
+past what the quantity can be (a share below 0 or above 1, a count below 0): :func:`mean_ci`
+clips it to the quantity's range on both sides when given one, the one place intervals are
+clipped. Sensitivity of an outcome to a parameter is
 the first-order index ``Var(E[Y | X]) / Var(Y)``, estimated as a correlation ratio over groups of
 runs that share the parameter's value (grids) or fall in the same quantile bin (sampled designs),
-with the usual small-sample correction (epsilon squared), plus Spearman's rank correlation.
-Pure functions of arrays; no I/O.
+with the usual small-sample correction (epsilon squared), plus Spearman's rank correlation;
+:func:`stratified_bootstrap` gives either an interval by resampling runs within their groups.
+Pure functions of arrays; randomness comes in as a generator; no I/O.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +28,7 @@ __all__ = [
     "mean_ci",
     "quantile_bins",
     "spearman",
+    "stratified_bootstrap",
     "wilson_ci",
 ]
 
@@ -37,8 +43,17 @@ class Estimate:
     n: int
 
 
-def mean_ci(values: np.ndarray, confidence: float = 0.95) -> Estimate:
-    """Mean and Student-t interval of ``values`` (NaNs dropped); no interval below n = 2."""
+def mean_ci(
+    values: np.ndarray,
+    confidence: float = 0.95,
+    *,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> Estimate:
+    """Mean and Student-t interval of ``values`` (NaNs dropped); no interval below n = 2.
+
+    The interval is clipped to ``bounds``, the range the mean can take, on both sides (and
+    never excludes the mean itself).
+    """
     from scipy import stats
 
     x = np.asarray(values, dtype=np.float64)
@@ -50,7 +65,8 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95) -> Estimate:
     if n < 2:
         return Estimate(mean, math.nan, math.nan, n)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(x.std(ddof=1)) / math.sqrt(n)
-    return Estimate(mean, mean - half, mean + half, n)
+    low, high = bounds
+    return Estimate(mean, min(mean, max(low, mean - half)), max(mean, min(high, mean + half)), n)
 
 
 def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> Estimate:
@@ -116,3 +132,31 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     if keep.sum() < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
         return math.nan
     return float(stats.spearmanr(x[keep], y[keep]).statistic)
+
+
+def stratified_bootstrap(
+    statistic: Callable[[np.ndarray], float],
+    strata: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    resamples: int = 200,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic`` over resamples of the runs within each stratum.
+
+    ``statistic`` takes the positions of a resample (with repeats) and returns a number;
+    ``strata`` labels each run. Each resample draws, within every stratum, as many runs as it
+    has, with replacement, so every resample has the same strata and sizes. NaN resamples are
+    dropped; (NaN, NaN) when none is left.
+    """
+    parts = [idx for _, idx in group_indices(strata)]
+    values = np.empty(resamples)
+    for b in range(resamples):
+        picked = np.concatenate([idx[rng.integers(0, len(idx), len(idx))] for idx in parts])
+        values[b] = statistic(picked)
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)

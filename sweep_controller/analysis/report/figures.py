@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from simulator.atomic import write_atomic
+from sweep_controller.analysis.quantities import format_share, parameter_label
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.measures import (
     HEATMAP_MEASURES,
@@ -36,11 +37,18 @@ from sweep_controller.analysis.report.measures import (
     estimate,
     format_value,
 )
-from sweep_controller.analysis.report.tables import Sensitivity
+from sweep_controller.analysis.report.tables import SENSITIVITY_RESAMPLES, Sensitivity
 from sweep_controller.analysis.sensitivity import SobolIndices
 from sweep_controller.analysis.stats import Estimate, group_indices
 
-__all__ = ["Plot", "heatmap_figures", "parameter_figure", "sensitivity_figure", "sobol_figure"]
+__all__ = [
+    "Plot",
+    "heatmap_figures",
+    "parameter_figure",
+    "sensitivity_figure",
+    "share_axis",
+    "sobol_figure",
+]
 
 MAX_LINES = 6  # lines per panel before falling back to one pooled line
 MAX_HEATMAP_AXES = 4
@@ -49,11 +57,19 @@ DPI = 100
 
 @dataclass(frozen=True)
 class Plot:
-    """One PNG of the report: its file name in the report's folder, title and caption."""
+    """One figure of the report: its PNG's file name in the report's folder, title and caption.
+
+    The same figure is written as SVG beside the PNG (:attr:`svg`).
+    """
 
     file: str
     title: str
     caption: str
+
+    @property
+    def svg(self) -> str:
+        """The file name of the figure's SVG."""
+        return str(Path(self.file).with_suffix(".svg"))
 
 
 def parameter_figure(data: ReportData, axis: tuple[str, ...], out: Path) -> Plot:
@@ -69,10 +85,13 @@ def parameter_figure(data: ReportData, axis: tuple[str, ...], out: Path) -> Plot
         else:
             _grouped_panel(ax, data, name, measure, other)
         ax.set_title(measure.label)
-        ax.set_xlabel(name)
+        ax.set_xlabel(parameter_label(name))
+        ax.set_ylabel(measure.quantity.axis_label, fontsize=9)
         ax.grid(alpha=0.3)
         if measure.rate:
             ax.set_ylim(-0.03, 1.03)
+        if measure.quantity.percent:
+            share_axis(ax)
     kind = "binned means" if binned else "means over replicates"
     fig.suptitle(f"{data.name}: outcomes against {name}{zipped} ({kind}, 95% intervals)")
     file = f"param-{name}.png"
@@ -161,43 +180,59 @@ def heatmap_figures(data: ReportData, out: Path) -> list[Plot]:
 def _heatmap(data: ReportData, x_axis: tuple[str, ...], y_axis: tuple[str, ...], out: Path) -> Plot:
     cols = data.cols
     xs, ys = group_indices(cols[x_axis[0]]), group_indices(cols[y_axis[0]])
-    fig, axes = _new_figure(len(HEATMAP_MEASURES), cols=2, size=(5.2, 4.2))
+    width = max(5.2, 1.05 * len(xs) + 1.8)
+    fig, axes = _new_figure(
+        len(HEATMAP_MEASURES), cols=2, size=(width, max(4.2, 0.6 * len(ys) + 2))
+    )
     for ax, column in zip(axes, HEATMAP_MEASURES, strict=True):
-        measure = MEASURES_BY_COLUMN.get(column) or Measure(column, column)
+        measure = MEASURES_BY_COLUMN[column]
         y = cols[column]
+        cells = {}
         grid = np.full((len(ys), len(xs)), np.nan)
         for j, (_, yi) in enumerate(ys):
             for i, (_, xi) in enumerate(xs):
                 members = np.intersect1d(xi, yi, assume_unique=True)
                 if len(members):
-                    grid[j, i] = estimate(measure, y[members]).value
-        limits = {"vmin": 0.0, "vmax": 1.0} if measure.rate or "share" in column else {}
+                    cells[j, i] = estimate(measure, y[members])
+                    grid[j, i] = cells[j, i].value
+        limits = {"vmin": 0.0, "vmax": 1.0} if measure.quantity.percent else {}
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", **limits)
-        fig.colorbar(image, ax=ax, shrink=0.85)
+        bar = fig.colorbar(image, ax=ax, shrink=0.85)
+        bar.set_label(measure.quantity.axis_label, fontsize=8)
+        if measure.quantity.percent:
+            share_axis(bar.ax)
         lo, hi = image.get_clim()
-        for (j, i), value in np.ndenumerate(grid):
-            if math.isnan(value):
-                continue
-            bright = (value - lo) / (hi - lo) > 0.6 if hi > lo else False
-            ax.text(i, j, format(value, measure.fmt), ha="center", va="center", fontsize=8,
-                    color="black" if bright else "white")  # fmt: skip
+        for (j, i), est in cells.items():
+            bright = (est.value - lo) / (hi - lo) > 0.6 if hi > lo else False
+            ax.text(i, j, cell_text(measure, est), ha="center", va="center", fontsize=7,
+                    linespacing=1.3, color="black" if bright else "white")  # fmt: skip
         ax.set_xticks(range(len(xs)), [_tick(data, x_axis, idx) for _, idx in xs])
         ax.set_yticks(range(len(ys)), [_tick(data, y_axis, idx) for _, idx in ys])
-        ax.set_xlabel(" / ".join(x_axis))
-        ax.set_ylabel(" / ".join(y_axis))
+        ax.set_xlabel(" / ".join(parameter_label(name) for name in x_axis))
+        ax.set_ylabel(" / ".join(parameter_label(name) for name in y_axis))
         ax.set_title(("" if measure.rate else "mean ") + measure.label)
     n_cell = len(cols["run_index"]) // max(1, len(xs) * len(ys))
     fig.suptitle(
-        f"{data.name}: {' / '.join(y_axis)} x {' / '.join(x_axis)} (about {n_cell} runs per cell)"
+        f"{data.name}: {' / '.join(y_axis)} x {' / '.join(x_axis)} (about {n_cell} runs per cell; "
+        "value and 95% interval)"
     )
     file = f"heatmap-{x_axis[0]}-x-{y_axis[0]}.png"
     _save(fig, out / file)
     caption = (
         f"Each cell: the runs with that {x_axis[0]} and {y_axis[0]}"
         + (", averaged over the other parameters" if len(data.axes) > 2 else "")
-        + "; the number written is the pass rate or the mean."
+        + "; written in it: the pass rate or the mean, and below it its 95% interval "
+        "(Wilson for rates, Student-t clipped to the outcome's range for means)."
     )
     return Plot(file, f"{y_axis[0]} x {x_axis[0]}", caption)
+
+
+def cell_text(measure: Measure, est: Estimate) -> str:
+    """A heatmap cell's text: the value, and below it its interval ``[low, high]``."""
+    text = measure.format(est.value)
+    if not math.isnan(est.low):
+        text += f"\n[{measure.format(est.low)}, {measure.format(est.high)}]"
+    return text
 
 
 def _tick(data: ReportData, axis: tuple[str, ...], members: np.ndarray) -> str:
@@ -205,31 +240,65 @@ def _tick(data: ReportData, axis: tuple[str, ...], members: np.ndarray) -> str:
 
 
 def sensitivity_figure(data: ReportData, rows: list[Sensitivity], out: Path) -> Plot:
-    """Bars of the first-order index of each measure, one bar per parameter."""
-    fig, axes = _new_figure(1, size=(max(6.0, 1.6 * len(MEASURES) * 1.4), 3.8))
-    ax = axes[0]
+    """Bars of the first-order index and of Spearman's rho of each measure, one bar per
+    parameter, each with its bootstrap interval."""
+    fig, axes = _new_figure(2, cols=1, size=(max(7.5, 1.9 * len(MEASURES)), 3.4))
     names = [axis[0] for axis in data.axes]
     width = 0.8 / max(1, len(names))
-    table = {(r.parameter, r.column): r.first_order for r in rows}
-    for k, name in enumerate(names):
-        heights = [np.nan_to_num(table[(name, m.column)]) for m in MEASURES]
-        ax.bar(np.arange(len(MEASURES)) + (k - (len(names) - 1) / 2) * width, heights,
-               width=width, label=name, color=f"C{k % 10}")  # fmt: skip
-    ax.set_xticks(range(len(MEASURES)), [m.label for m in MEASURES], fontsize=8)
-    top = max((np.nan_to_num(r.first_order) for r in rows), default=0.0)
-    ax.set_ylim(0, min(1.0, max(0.2, 1.2 * top)))
-    ax.set_ylabel("first-order index")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{data.name}: share of each outcome's variance explained by one parameter")
+    table = {(r.parameter, r.column): r for r in rows}
+    panels = (
+        ("first_order", "first-order index\n(share of variance)", 0.0),
+        ("spearman", "Spearman rank\ncorrelation", -1.0),
+    )
+    for ax, (key, ylabel, bottom) in zip(axes, panels, strict=True):
+        reach = 0.0
+        for k, name in enumerate(names):
+            ests = [getattr(table[(name, m.column)], key) for m in MEASURES]
+            heights = np.asarray([e.value for e in ests])
+            shown = ~np.isnan(heights)
+            x = np.arange(len(MEASURES)) + (k - (len(names) - 1) / 2) * width
+            ax.bar(x[shown], heights[shown], width=width, label=name, color=f"C{k % 10}")
+            low = np.asarray([e.value - e.low for e in ests])
+            high = np.asarray([e.high - e.value for e in ests])
+            bars = shown & ~np.isnan(low)
+            ax.errorbar(x[bars], heights[bars], yerr=[low[bars], high[bars]], fmt="none",
+                        ecolor="0.15", elinewidth=1, capsize=3)  # fmt: skip
+            reach = max(
+                reach,
+                float(
+                    np.nanmax(np.abs([e.high for e in ests] + [e.low for e in ests]), initial=0.0)
+                ),
+            )
+            for xi in x[~shown]:
+                ax.text(xi, 0.0, "n/a", ha="center", va="bottom", fontsize=7, color="0.4")
+        ax.set_xticks(range(len(MEASURES)), [_wrapped(m.label) for m in MEASURES], fontsize=8)
+        ax.axhline(0.0, color="0.3", lw=0.8)
+        top = min(1.0, max(0.2, 1.15 * reach))  # the scale the largest interval needs
+        ax.set_ylim(max(bottom, -top) - 0.02, top + 0.02)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8, title="parameter", title_fontsize=8)
+    fig.suptitle(
+        f"{data.name}: how much each outcome depends on each parameter (95% bootstrap intervals)"
+    )
     _save(fig, out / "sensitivity.png")
     return Plot(
         "sensitivity.png",
         "Sensitivity",
-        "First-order index Var(E[outcome | parameter]) / Var(outcome), estimated from "
+        "Top: first-order index Var(E[outcome | parameter]) / Var(outcome), estimated from "
         + ("equal-count bins of each parameter" if data.sampled else "the grid's values")
-        + " with a small-sample correction; 0 means no main effect.",
+        + " with a small-sample correction; 0 means no main effect. Bottom: Spearman's rank "
+        "correlation of the outcome with the parameter (none for a choice parameter). Bars: 95% "
+        f"percentile intervals from {SENSITIVITY_RESAMPLES} bootstrap resamples of the runs within "
+        "each value (or bin) of the parameter, seeded by the sweep's seed.",
     )
+
+
+def _wrapped(label: str, width: int = 18) -> str:
+    """``label`` broken into lines of at most ``width`` characters, for a tick."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(label, width))
 
 
 def sobol_figure(data: ReportData, indices: SobolIndices, out: Path) -> Plot:
@@ -267,10 +336,10 @@ def sobol_figure(data: ReportData, indices: SobolIndices, out: Path) -> Plot:
         if not np.isnan(entry.noise_share):
             ax.axhline(entry.noise_share, color="0.4", ls="--", lw=1, label="noise share")
         ax.set_ylim(low, high)
-        ax.set_ylabel("Sobol index")
+        ax.set_ylabel("Sobol index (share of variance)")
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
-    level = f"{indices.confidence:.0%}"
+    level = format_share(indices.confidence)
     fig.legend(legend.values(), legend.keys(), loc="outside upper right", ncols=3, fontsize=8)
     fig.suptitle(
         f"{data.name}: first-order (S1) and total (ST) Sobol indices, {level} bootstrap intervals"
@@ -287,10 +356,30 @@ def sobol_figure(data: ReportData, indices: SobolIndices, out: Path) -> Plot:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    write_atomic(path, buffer.getvalue())
+    """Write ``fig`` as ``path`` (a PNG) and as SVG beside it, atomically and reproducibly.
+
+    The SVG keeps its text as text (``svg.fonttype: none``): it can be searched and edited,
+    and takes the reader's font. Neither file records a date, and the SVG's element ids are
+    salted with a constant, so the same figure gives the same bytes.
+    """
+    from matplotlib import rc_context
+
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
+    svg = io.BytesIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "govsim-report"}):
+        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    write_atomic(path, png.getvalue())
+    write_atomic(path.with_suffix(".svg"), svg.getvalue())
     return path
+
+
+def share_axis(ax: Any, axis: str = "y") -> None:
+    """Label ``ax``'s y (or x) ticks as percentages, in the report's one format for shares."""
+    from matplotlib.ticker import FuncFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda value, _: format_share(round(value, 9))))
 
 
 def _new_figure(panels: int, *, cols: int = 3, size: tuple[float, float] = (4.4, 3.4)) -> Any:

@@ -2,19 +2,22 @@
 
 Every figure and table of a report shows the same few measures of the runs (pass rate, how often
 the cascade changed the outcome, final weighted yes share, share of agents flipped, flips per run,
-cascade rounds run), each a column of
-the collected results. A measure knows its label, whether it is a proportion of runs (estimated
-with a Wilson interval) or a mean (Student-t, clipped to the range the measure can take), and
-how to print its value, so figures and tables cannot disagree.
+cascade rounds run), each a column of the collected results. A measure is a column with a short
+title; its label, unit, range and number format are the column's
+:class:`~sweep_controller.analysis.quantities.Quantity`. A rate (a yes/no outcome) is estimated
+with a Wilson interval, any other measure with a Student-t interval clipped to its range, so
+figures and tables cannot disagree.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from sweep_controller.analysis.quantities import Kind, Quantity, format_number, quantity
 from sweep_controller.analysis.stats import Estimate, mean_ci, wilson_ci
 
 __all__ = [
@@ -31,28 +34,43 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Measure:
-    """One plotted measure of runs: its results column, label, and whether it is a proportion."""
+    """One plotted measure of runs: its results column and the title of its panel."""
 
     column: str
-    label: str
-    rate: bool = False
-    fmt: str = ".2f"
+    title: str = ""
+
+    @property
+    def quantity(self) -> Quantity:
+        """What the column is: label, unit, range, format."""
+        return quantity(self.column)
+
+    @property
+    def label(self) -> str:
+        """The panel title: the given one, else the quantity's label."""
+        return self.title or self.quantity.label
+
+    @property
+    def rate(self) -> bool:
+        """A yes/no outcome, whose mean over runs is a rate (Wilson interval)."""
+        return self.quantity.kind is Kind.RATE
 
     @property
     def limits(self) -> tuple[float, float]:
-        """The range the measure's mean can take: shares in [0, 1], counts at least 0."""
-        if self.rate or "share" in self.column:
-            return 0.0, 1.0
-        return 0.0, math.inf
+        """The range the measure's mean can take."""
+        return self.quantity.low, self.quantity.high
+
+    def format(self, value: float) -> str:
+        """``value`` in the measure's format."""
+        return self.quantity.format(value)
 
 
 MEASURES: tuple[Measure, ...] = (
-    Measure("passed", "pass rate", rate=True, fmt=".0%"),
-    Measure("outcome_changed_by_cascade", "outcome changed by the cascade", rate=True, fmt=".0%"),
-    Measure("yes_share_weighted_final", "final weighted yes share"),
-    Measure("agents_flipped_share", "share of agents flipped"),
-    Measure("flips_total", "flips per run", fmt=".1f"),
-    Measure("rounds_run", "cascade rounds run", fmt=".1f"),
+    Measure("passed"),
+    Measure("outcome_changed_by_cascade"),
+    Measure("yes_share_weighted_final"),
+    Measure("agents_flipped_share"),
+    Measure("flips_total"),
+    Measure("rounds_run"),
 )
 MEASURES_BY_COLUMN = {m.column: m for m in MEASURES}
 HEATMAP_MEASURES = (
@@ -66,35 +84,32 @@ HEATMAP_MEASURES = (
 
 
 def estimate(measure: Measure, values: np.ndarray) -> Estimate:
-    """The measure's estimate over some runs: Wilson for rates, Student-t for means.
-
-    A t-interval of a few replicates can reach past what the measure can be (a share below 0);
-    the interval is clipped to the measure's range.
-    """
+    """The measure's estimate over some runs: Wilson for rates, Student-t (clipped to the
+    measure's range on both sides) for means."""
     if measure.rate:
         return wilson_ci(int(np.count_nonzero(values)), len(values))
-    est = mean_ci(values)
-    low, high = measure.limits
-    return Estimate(est.value, max(est.low, low), min(est.high, high), est.n)
+    return mean_ci(values, bounds=measure.limits)
 
 
 def format_value(value: object) -> str:
-    """A parameter value as shown in tables and ticks (floats to 4 significant digits)."""
+    """A parameter value as shown in tables and ticks (floats to 4 significant digits; 0 as 0)."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return "0" if value == 0 else f"{value:.4g}"
     return str(value)
 
 
 def format_estimate(measure: Measure, est: Estimate) -> str:
     """``value [low, high]`` in the measure's format; ``n/a`` without runs."""
-    return format_interval(est, measure.fmt)
+    return format_interval(est, measure.format)
 
 
-def format_interval(est: Estimate, fmt: str) -> str:
-    """``value [low, high]`` in format ``fmt``; ``n/a`` without runs, no interval below two."""
+def format_interval(est: Estimate, show: Callable[[float], str] | None = None) -> str:
+    """``value [low, high]``, each printed by ``show`` (a quantity's or measure's ``format``;
+    default two decimals); ``n/a`` without runs, no interval below two."""
+    show = show or (lambda v: format_number(v, 2))
     if math.isnan(est.value):
         return "n/a"
-    text = format(est.value, fmt)
+    text = show(est.value)
     if not math.isnan(est.low):
-        text += f" [{format(est.low, fmt)}, {format(est.high, fmt)}]"
+        text += f" [{show(est.low)}, {show(est.high)}]"
     return text

@@ -57,6 +57,7 @@ def render_markdown(title: str, sections: Sequence[Section]) -> str:
             md += [f"**{section.warning}**", ""]
         for plot in section.plots:
             md += [f"### {plot.title}", "", f"![{plot.title}]({plot.file})", "", plot.caption, ""]
+            md += [f"Files: [PNG]({plot.file}), [SVG]({plot.svg})", ""]
     return "\n".join(md) + "\n"
 
 
@@ -83,8 +84,9 @@ def render_html(title: str, sections: Sequence[Section], *, page_title: str) -> 
         for plot in section.plots:
             body.append(
                 f'<figure><h3>{html.escape(plot.title)}</h3><img src="{html.escape(plot.file)}" '
-                f'alt="{html.escape(plot.title)}"><figcaption>{html.escape(plot.caption)}'
-                "</figcaption></figure>"
+                f'alt="{html.escape(plot.title)}"><figcaption>{html.escape(plot.caption)} '
+                f'Files: <a href="{html.escape(plot.file)}">PNG</a>, '
+                f'<a href="{html.escape(plot.svg)}">SVG</a>.</figcaption></figure>'
             )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(page_title)}"

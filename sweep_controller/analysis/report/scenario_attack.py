@@ -15,7 +15,6 @@ value (or bin) whose rate reaches the level; its interval runs from the first va
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 from collections.abc import Sequence
@@ -25,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from simulator.atomic import write_atomic
+from sweep_controller.analysis.quantities import format_share, parameter_label
 from sweep_controller.analysis.report.data import ReportData
-from sweep_controller.analysis.report.figures import DPI, Plot
+from sweep_controller.analysis.report.figures import Plot, _save, share_axis
 from sweep_controller.analysis.report.measures import format_value
 from sweep_controller.analysis.report.pages import Section
 from sweep_controller.analysis.report.tables import Table
@@ -36,9 +35,8 @@ from sweep_controller.analysis.stats import Estimate, group_indices, wilson_ci
 __all__ = ["LEVELS", "RESOURCES", "Crossing", "attack_section", "crossing"]
 
 RESOURCES: dict[str, str] = {
-    "attack_budget": "attack budget (tokens paid / holders' total voting power)",
-    "attack_borrowed_share": "borrowed voting power (share of the holders' total)",
-    "attack_sybils": "sybil accounts",
+    name: parameter_label(name)
+    for name in ("attack_budget", "attack_borrowed_share", "attack_sybils")
 }
 """The attack's resources, in the order the x axis is chosen from, with their axis labels."""
 LEVELS = (0.5, 0.95)
@@ -203,12 +201,12 @@ def _table(curves: list[_Curve], resource: str | None) -> Table:
         "curve",
         "eligible runs",
         f"success at the largest {name} (95% CI)",
-        *(f"smallest {name} with success >= {level:.0%} (interval)" for level in LEVELS),
+        *(f"smallest {name} with success >= {format_share(level)} (interval)" for level in LEVELS),
     )
     rows = []
     for c in curves:
         last = c.ests[-1]
-        rate = f"{last.value:.0%} [{last.low:.0%}, {last.high:.0%}]"
+        rate = f"{format_share(last.value)} [{format_share(last.low)}, {format_share(last.high)}]"
         reached = [crossing(list(c.x), c.ests, level).text() for level in LEVELS]
         rows.append((c.direction, c.label, str(c.eligible), rate, *reached))
     return Table(head, tuple(rows))
@@ -265,16 +263,15 @@ def _figure(
             ax.axhline(level, color="0.5", lw=0.8, ls=":")
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel(RESOURCES[resource])
-        ax.set_ylabel("attack success rate (flipped / eligible runs)")
+        ax.set_ylabel("attack success (% of eligible runs)")
+        share_axis(ax)
         ax.set_title(f"proposals that {title}")
         ax.grid(alpha=0.3)
         _scale(ax, x_all)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"{data.name}: attack success against {resource} (95% Wilson intervals)")
     file = "scenario-attack.png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    write_atomic(out / file, buffer.getvalue())
+    _save(fig, out / file)
     caption = (
         "Share of the eligible runs (those whose outcome without the attack is not the target) "
         f"in which the attack flipped the outcome, against {resource}; dotted lines at 50% and "

@@ -15,16 +15,15 @@ runs, at that size and every larger one.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simulator.atomic import write_atomic
+from sweep_controller.analysis.quantities import format_share, parameter_label
 from sweep_controller.analysis.report.data import ReportData
-from sweep_controller.analysis.report.figures import Plot
+from sweep_controller.analysis.report.figures import Plot, _save, share_axis
 from sweep_controller.analysis.report.measures import (
     Measure,
     estimate,
@@ -41,24 +40,15 @@ AGREEMENT = 0.95
 """Share of runs whose outcome must be the largest bloc's round-0 vote for the outcome to count
 as no longer depending on everyone else."""
 
-DICTATES = Measure(
-    "largest_bloc_dictates", "largest bloc dictates the outcome", rate=True, fmt=".1%"
-)
-FOLLOWS = Measure(
-    "outcome_follows_largest_bloc", "outcome = largest bloc's round-0 vote", rate=True, fmt=".1%"
-)
-DECISIVE = Measure(
-    "largest_bloc_decisive", "largest bloc decides the tally alone", rate=True, fmt=".1%"
-)
-CHANGED = Measure(
-    "outcome_changed_by_cascade", "outcome changed by the influence rounds", rate=True, fmt=".1%"
-)
-SHARE = Measure("largest_bloc_stake_share", "largest bloc's share of the stake cast", fmt=".2f")
+DICTATES = Measure("largest_bloc_dictates")
+FOLLOWS = Measure("outcome_follows_largest_bloc")
+DECISIVE = Measure("largest_bloc_decisive")
+CHANGED = Measure("outcome_changed_by_cascade", "outcome changed by the influence rounds")
+SHARE = Measure("largest_bloc_stake_share")
 COALITION_MEASURES: tuple[Measure, ...] = (DICTATES, DECISIVE, FOLLOWS, CHANGED, SHARE)
 """The section's measures (the table's columns); the figure has a panel for each but the last."""
 PANELS = COALITION_MEASURES[:4]
 MAX_LINES = 6
-DPI = 100
 
 
 def coalition_section(data: ReportData, out_dir: Path) -> Section | None:
@@ -87,7 +77,7 @@ def coalition_section(data: ReportData, out_dir: Path) -> Section | None:
         "quorum (then nobody else's vote can change the outcome), and it dictates the outcome "
         "when, besides, it ends on its round-0 vote (then nobody else's influence on its members "
         "changed it either). Criterion: the largest bloc dictates the outcome in at least "
-        f"{AGREEMENT:.0%} of the runs, at that size and every larger one. Answer: "
+        f"{format_share(AGREEMENT)} of the runs, at that size and every larger one. Answer: "
         + " ".join(answers)
     )
     return Section("Whale coalitions", text=text, table=_table(groups, estimates), plots=(plot,))
@@ -161,10 +151,11 @@ def _answer(label: str, sizes: list[object], est: dict[str, list[Estimate]]) -> 
         )
     alone = _first_from_which(decisive)
     votes = (
-        f" It decides the tally alone in at least {AGREEMENT:.0%} of the runs from size "
+        f" It decides the tally alone in at least {format_share(AGREEMENT)} of the runs from size "
         f"{shown[alone]} on ({format_estimate(DECISIVE, decisive[alone])})."
         if alone is not None
-        else f" It decides the tally alone in fewer than {AGREEMENT:.0%} of the runs at every size."
+        else f" It decides the tally alone in fewer than {format_share(AGREEMENT)} of the runs at "
+        "every size."
     )
     top = len(sizes) - 1
     follows, changed = est[FOLLOWS.column][top], est[CHANGED.column][top]
@@ -197,7 +188,7 @@ def _size_text(size: object) -> str:
 def _table(
     groups: list[tuple[object, np.ndarray]], estimates: dict[str, dict[str, list[Estimate]]]
 ) -> Table:
-    head = ("line", "coalition size", "runs", *(m.label for m in COALITION_MEASURES))
+    head = ("line", "coalition size", "runs", *(m.quantity.axis_label for m in COALITION_MEASURES))
     rows = []
     for label, est in estimates.items():
         for k, (size, _) in enumerate(groups):
@@ -221,14 +212,15 @@ def _figure(
             xs = x * math.exp(shift) if log_x else x + shift * float(np.ptp(x) or 1.0)
             _errorbar(ax, xs, est[measure.column], colour, label)
         ax.set_ylim(-0.03, 1.03)
-        ax.set_ylabel("share of runs")
+        ax.set_ylabel("% of runs")
+        share_axis(ax)
         if measure is not CHANGED:
             ax.axhline(AGREEMENT, color="0.4", ls="--", lw=1)
         if log_x:
             ax.set_xscale("log")
             ax.set_xticks(x, _tick_labels(x))
             ax.minorticks_off()
-        ax.set_xlabel("coalition size (whales per bloc)")
+        ax.set_xlabel(parameter_label("coalition_size"))
         ax.set_title(measure.label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
@@ -237,22 +229,20 @@ def _figure(
         "(95% intervals)"
     )
     file = "coalitions.png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    write_atomic(out / file, buffer.getvalue())
+    _save(fig, out / file)
     caption = (
         "Against the coalition size (most whales per bloc, in preference order; 1: every whale "
         "on its own), the share of runs in which the largest bloc dictates the outcome (decides "
         "the tally alone and keeps its round-0 vote), decides the tally alone (more than half "
         "the stake cast, and at least the quorum), casts the round-0 vote the outcome agrees "
         "with, and the share whose outcome the influence rounds changed. Dashed: "
-        f"{AGREEMENT:.0%}. Bars: 95% Wilson intervals; size 0 (no limit) is drawn at its largest "
-        "bloc's mean number of whales."
+        f"{format_share(AGREEMENT)}. Bars: 95% Wilson intervals; size 0 (no limit) is drawn at its "
+        "largest bloc's mean number of whales."
     )
     return Plot(file, "Whale coalitions: the outcome against the coalition size", caption)
 
 
-def _tick_labels(x: np.ndarray, *, spacing: float = 1.3) -> list[str]:
+def _tick_labels(x: np.ndarray, *, spacing: float = 1.45) -> list[str]:
     """Labels of log-axis ticks at ``x`` (ascending); a tick closer than ``spacing`` times the
     previous labelled one stays unlabelled, so labels never overlap."""
     labels, last = [], -math.inf

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sweep_controller.analysis.quantities import format_number, format_share, quantity
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.figures import (
     MAX_LINES,
@@ -30,6 +31,7 @@ from sweep_controller.analysis.report.figures import (
     _errorbar,
     _new_figure,
     _save,
+    share_axis,
 )
 from sweep_controller.analysis.report.measures import format_value
 from sweep_controller.analysis.report.pages import Section
@@ -46,39 +48,22 @@ FILE = "scenario-delegation.png"
 class _Panel:
     column: str
     title: str
-    ylabel: str
-    share: bool
     baseline: str | None = None
     """Column of the same measure without delegation (drawn dashed)."""
 
+    @property
+    def share(self) -> bool:
+        """The panel shows a share (printed as a percentage)."""
+        return quantity(self.column).percent
+
 
 PANELS: tuple[_Panel, ...] = (
-    _Panel(
-        "top10_share_cast",
-        "top-10 share of the voting power cast",
-        "share of power cast",
-        True,
-        "top10_share_cast_without",
-    ),
-    _Panel(
-        "nakamoto_cast",
-        "Nakamoto count of the voting power cast",
-        "voters holding half (count)",
-        False,
-        "nakamoto_cast_without",
-    ),
-    _Panel(
-        "stake_turnout_share",
-        "voting power cast / total",
-        "share of all voting power",
-        True,
-        "stake_turnout_share_without",
-    ),
-    _Panel("flips_total", "cascade: flips per run", "flip events per run (count)", False),
-    _Panel(
-        "agents_flipped_total", "cascade: agents flipped per run", "agents per run (count)", False
-    ),
-    _Panel("turnout_share", "voters / agents", "share of agents", True),
+    _Panel("top10_share_cast", "top-10 share of the voting power cast", "top10_share_cast_without"),
+    _Panel("nakamoto_cast", "Nakamoto count of the voting power cast", "nakamoto_cast_without"),
+    _Panel("stake_turnout_share", "voting power cast / total", "stake_turnout_share_without"),
+    _Panel("flips_total", "cascade: flips per run"),
+    _Panel("agents_flipped_total", "cascade: agents flipped per run"),
+    _Panel("turnout_share", "voters / agents"),
 )
 
 
@@ -142,9 +127,8 @@ def _rate_groups(
 
 
 def _estimate(data: ReportData, column: str, runs: np.ndarray, share: bool) -> Estimate:
-    est = mean_ci(np.asarray(data.cols[column], dtype=np.float64)[runs])
-    high = 1.0 if share else math.inf
-    return Estimate(est.value, max(est.low, 0.0), min(est.high, high), est.n)
+    q = quantity(column)
+    return mean_ci(np.asarray(data.cols[column], dtype=np.float64)[runs], bounds=(q.low, q.high))
 
 
 def _line_runs(points: list[_Point], line: object) -> np.ndarray:
@@ -186,7 +170,9 @@ def _figure(data: ReportData, points: list[_Point], other: str | None, out_dir: 
                         label="same runs without delegation" if k == 0 else None)  # fmt: skip
         ax.set_title(panel.title)
         ax.set_xlabel("delegation_rate (share of non-delegates)")
-        ax.set_ylabel(panel.ylabel)
+        ax.set_ylabel(quantity(panel.column).axis_label)
+        if panel.share:
+            share_axis(ax)
         ax.grid(alpha=0.3)
         low, high = ax.get_ylim()
         ax.set_ylim(max(low, 0.0), min(high, 1.02) if panel.share else high)
@@ -206,7 +192,7 @@ def _figure(data: ReportData, points: list[_Point], other: str | None, out_dir: 
 def _fmt(est: Estimate, share: bool) -> str:
     if math.isnan(est.value):
         return "n/a"
-    return f"{est.value:.1%}" if share else f"{est.value:.3g}"
+    return format_share(est.value) if share else format_number(est.value, 1)
 
 
 def _interval(est: Estimate, share: bool) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sweep_controller.analysis.quantities import format_share, parameter_label, quantity
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.figures import (
     MAX_LINES,
@@ -28,6 +29,8 @@ from sweep_controller.analysis.report.figures import (
     _errorbar,
     _new_figure,
     _save,
+    _wrapped,
+    share_axis,
 )
 from sweep_controller.analysis.report.measures import format_interval, format_value
 from sweep_controller.analysis.report.pages import Section
@@ -39,6 +42,9 @@ __all__ = ["THRESHOLD", "increasing_fit", "mev_section", "onset"]
 THRESHOLD = 0.05
 """Share of runs with a changed outcome at which outcomes are said to start to change."""
 FILE = "scenario-mev.png"
+PANELS = ("outcome_changed_by_mev", "mev_pass_change", "welfare_loss", "mev_stake_changed_share")
+"""The figure's panels, left to right."""
+WELFARE = quantity("welfare_loss")
 
 
 def mev_section(data: ReportData, out_dir: Path) -> Section | None:
@@ -61,9 +67,9 @@ def mev_section(data: ReportData, out_dir: Path) -> Section | None:
         xs = np.asarray([value for value, _ in points], dtype=float)
         runs = [members[idx] for _, idx in points]
         rates = [wilson_ci(int(np.count_nonzero(changed[r])), len(r)) for r in runs]
-        shifts = [mean_ci(shift[r]) for r in runs]
-        losses = [mean_ci(loss[r]) for r in runs]
-        shares = [mean_ci(moved[r]) for r in runs]
+        shifts = [_mean(shift[r], "mev_pass_change") for r in runs]
+        losses = [_mean(loss[r], "welfare_loss") for r in runs]
+        shares = [_mean(moved[r], "mev_stake_changed_share") for r in runs]
         label = None if line_name is None else f"{line_name} = {format_value(line_value)}"
         shifted = _spread_out(xs, k - (len(lines) - 1) / 2, log)
         for ax, ests in zip(axes, (rates, shifts, losses, shares), strict=True):
@@ -73,9 +79,9 @@ def mev_section(data: ReportData, out_dir: Path) -> Section | None:
         for value, rate, up, lo, share in zip(xs, rates, shifts, losses, shares, strict=True):
             table_rows.append(
                 (*(() if line_name is None else (format_value(line_value),)),
-                 format_value(float(value)), str(rate.n), format_interval(rate, ".0%"),
-                 format_interval(up, "+.0%"), format_interval(lo, ".3f"),
-                 format_interval(share, ".1%"))
+                 format_value(float(value)), str(rate.n), format_interval(rate, format_share),
+                 format_interval(up, format_share), format_interval(lo, WELFARE.format),
+                 format_interval(share, format_share))
             )  # fmt: skip
     _label(axes, x_name, log, float(x[x > 0].min()) if log else 1.0)
     if line_name is not None:
@@ -89,7 +95,8 @@ def mev_section(data: ReportData, out_dir: Path) -> Section | None:
         FILE,
         f"Outcome against the honest counterfactual, by {x_name}",
         "Left: share of runs whose outcome differs from the same run with every extractable value "
-        f"zero (Wilson 95% intervals; dotted: {THRESHOLD:.0%}). Second: the pass rate minus "
+        f"zero (Wilson 95% intervals; dotted: {format_share(THRESHOLD)}). Second: the pass rate "
+        "minus "
         "the honest pass rate (mean of passed - passed_honest; changes both ways cancel, so "
         "this is the value's net push). Third: mean welfare loss, the honest stake-weighted "
         "welfare of the honest outcome minus that of the realised one, as a share of the welfare "
@@ -99,7 +106,8 @@ def mev_section(data: ReportData, out_dir: Path) -> Section | None:
     text = (
         "When does extractable value change outcomes? "
         + "; ".join(a[0].upper() + a[1:] if i == 0 else a for i, a in enumerate(answers))
-        + f". Outcomes are said to start to change where at least {THRESHOLD:.0%} of runs differ "
+        + f". Outcomes are said to start to change where at least {format_share(THRESHOLD)} of "
+        "runs differ "
         "from their honest counterfactual, read off the non-decreasing least-squares fit of "
         "those shares (interpolated between the swept values that bracket it). Once one vote "
         "differs, the random_fraction schedule's draws go to other agents, so a few outcomes "
@@ -163,11 +171,11 @@ def _answer(x_name: str, xs: np.ndarray, rates: list[Estimate]) -> str:
     values = [r.value for r in rates]
     at = onset(xs, increasing_fit(values, [r.n for r in rates]))
     top = int(np.argmax(values))
-    peak = f"the most is {values[top]:.0%} [{rates[top].low:.0%}, {rates[top].high:.0%}] at "
-    peak += f"{x_name} = {format_value(float(xs[top]))}"
+    peak = f"the most is {format_interval(rates[top], format_share)} at {x_name} = "
+    peak += format_value(float(xs[top]))
     if at is None:
         return (
-            f"outcomes stay below {THRESHOLD:.0%} changed up to {x_name} = "
+            f"outcomes stay below {format_share(THRESHOLD)} changed up to {x_name} = "
             f"{format_value(float(xs[-1]))} ({peak})"
         )
     return f"outcomes start to change at {x_name} ≈ {at:.3g} ({peak})"
@@ -176,10 +184,12 @@ def _answer(x_name: str, xs: np.ndarray, rates: list[Estimate]) -> str:
 def _overall(changed: np.ndarray, shift: np.ndarray, loss: np.ndarray) -> str:
     rate = wilson_ci(int(np.count_nonzero(changed)), len(changed))
     up, down = np.count_nonzero(shift > 0) / len(shift), np.count_nonzero(shift < 0) / len(shift)
+    welfare = WELFARE
+    mean_loss = _mean(loss, "welfare_loss")
     return (
-        f"{rate.value:.1%} [{rate.low:.1%}, {rate.high:.1%}] of {rate.n} runs differ from their "
-        f"honest counterfactual ({up:.1%} made to pass, {down:.1%} made to fail), at a mean "
-        f"welfare loss of {format_interval(mean_ci(loss), '.4f')}"
+        f"{format_interval(rate, format_share)} of {rate.n} runs differ from their honest "
+        f"counterfactual ({format_share(up)} made to pass, {format_share(down)} made to fail), "
+        f"at a mean welfare loss of {format_interval(mean_loss, welfare.format)}"
     )
 
 
@@ -193,6 +203,12 @@ def _spread_out(x: np.ndarray, step: float, log: bool) -> np.ndarray:
     return np.asarray(x * math.exp(step * 0.01 * span))
 
 
+def _mean(values: np.ndarray, column: str) -> Estimate:
+    """Mean of ``values`` of outcome ``column``, its interval clipped to the outcome's range."""
+    q = quantity(column)
+    return mean_ci(values, bounds=(q.low, q.high))
+
+
 def _log_like(x: np.ndarray) -> bool:
     """Swept values spanning 20x or more are drawn on a symmetric log axis (0 stays linear)."""
     positive = x[x > 0]
@@ -200,27 +216,23 @@ def _log_like(x: np.ndarray) -> bool:
 
 
 def _label(axes: Any, x_name: str, log: bool, linthresh: float) -> None:
-    unit = {
-        "mev_value": "mev_value (mean value, in spreads of utility)",
-        "mev_share": "mev_share (share of agents extracting)",
-    }.get(x_name, x_name)
+    unit = parameter_label(x_name)
     titles = (
         "outcome differs from honest",
         "pass rate minus honest pass rate",
         "welfare loss",
         "stake cast whose vote changed",
     )
-    for ax, title in zip(axes, titles, strict=True):
+    for ax, title, column in zip(axes, titles, PANELS, strict=True):
         ax.set_title(title)
         ax.set_xlabel(unit)
+        ax.set_ylabel(_wrapped(quantity(column).axis_label, 34), fontsize=9)
+        if quantity(column).percent:
+            share_axis(ax)
         ax.grid(alpha=0.3)
         if log:
             ax.set_xscale("symlog", linthresh=linthresh, linscale=0.5)
     axes[0].set_ylim(bottom=-0.01)
     axes[0].axhline(THRESHOLD, color="0.4", lw=0.8, ls=":")
-    axes[0].set_ylabel("share of runs")
     for ax in axes[1:3]:
         ax.axhline(0.0, color="0.5", lw=0.8)
-    axes[1].set_ylabel("change in the share of runs passing")
-    axes[2].set_ylabel("share of welfare at stake")
-    axes[3].set_ylabel("share of stake cast")

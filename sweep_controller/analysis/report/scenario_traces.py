@@ -18,6 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from sweep_controller.analysis.quantities import (
+    format_number,
+    format_share,
+    parameter_label,
+    quantity,
+)
 from sweep_controller.analysis.report.data import ReportData
 from sweep_controller.analysis.report.figures import (
     MAX_LINES,
@@ -26,6 +32,7 @@ from sweep_controller.analysis.report.figures import (
     _errorbar,
     _new_figure,
     _save,
+    share_axis,
 )
 from sweep_controller.analysis.report.measures import format_interval, format_value
 from sweep_controller.analysis.report.pages import Section
@@ -34,6 +41,8 @@ from sweep_controller.analysis.stats import Estimate, group_indices, mean_ci, wi
 from sweep_controller.spec.scenario_columns import parse_counts
 
 __all__ = ["BOOTSTRAP", "ccdf", "count_matrix", "traces_section"]
+
+SHARE_RANGE = (quantity("whale_signal_share").low, quantity("whale_signal_share").high)
 
 BOOTSTRAP = 400
 """Resamplings of the runs behind each interval of a pooled distribution."""
@@ -106,7 +115,7 @@ def traces_section(data: ReportData, out_dir: Path) -> Section | None:
             at = depth_values + (k - (len(groups) - 1) / 2) * width
             axes[1].bar(at, mid, width=width, color=colour, yerr=[mid - low, high - mid],
                         capsize=2, label=label)  # fmt: skip
-        share_ests.append(mean_ci(share[runs]))
+        share_ests.append(mean_ci(share[runs], bounds=SHARE_RANGE))
         decisive_ests.append(wilson_ci(int(np.count_nonzero(decisive[runs])), len(runs)))
         rows.append(_row(label, runs, sizes, size_values, depths, depth_values,
                          share_ests[-1], decisive_ests[-1]))  # fmt: skip
@@ -115,7 +124,7 @@ def traces_section(data: ReportData, out_dir: Path) -> Section | None:
     _errorbar(axes[2], x + 0.08, decisive_ests, "C3", "whale signal decided the outcome")
     axes[2].set_xticks(x, labels)
     axes[2].set_xlim(-0.5, len(groups) - 0.5)
-    axes[2].set_xlabel(group_name or "")
+    axes[2].set_xlabel(parameter_label(group_name) if group_name else "")
     _label(axes, group_name is not None)
     fig.suptitle(f"{data.name}: cascade trees of the flip traces (95% intervals)")
     _save(fig, out_dir / FILE)
@@ -159,13 +168,13 @@ def _row(label: str, runs: np.ndarray, sizes: np.ndarray, size_values: np.ndarra
     return (
         label,
         str(len(runs)),
-        f"{trees / len(runs):.1f}",
-        f"{flips / trees:.2f}" if trees else "n/a",
-        f"{large / trees:.2%}" if trees else "n/a",
+        format_number(trees / len(runs), 1),
+        format_number(flips / trees, 2) if trees else "n/a",
+        f"{format_share(large / trees)}" if trees else "n/a",
         str(int(size_values[pooled > 0].max())) if trees else "0",
         str(int(present.max())) if len(present) else "n/a",
-        format_interval(share, ".1%"),
-        format_interval(decisive, ".1%"),
+        format_interval(share, format_share),
+        format_interval(decisive, format_share),
     )
 
 
@@ -180,16 +189,18 @@ def _text(sizes: np.ndarray, size_values: np.ndarray, depths: np.ndarray,
     large = pooled[size_values >= LARGE].sum() / trees
     deep = depth_values[by_depth > 0]
     shallow = by_depth[depth_values <= 1].sum() / trees
-    s, d = mean_ci(share), wilson_ci(int(np.count_nonzero(decisive)), runs)
+    s, d = mean_ci(share, bounds=SHARE_RANGE), wilson_ci(int(np.count_nonzero(decisive)), runs)
     return (
         f"How large and deep are cascades? Over {runs} runs, {trees} cascade trees: "
-        f"{single:.0%} are a single flip, {large:.2%} reach {LARGE} flips or more, and the "
-        f"largest has {int(size_values[pooled > 0].max())}; {shallow:.0%} have depth 0 or 1 "
+        f"{format_share(single)} are a single flip, {format_share(large)} reach {LARGE} flips or "
+        f"more, and the largest has {int(size_values[pooled > 0].max())}; "
+        f"{format_share(shallow)} have depth 0 or 1 "
         f"and the deepest has depth {int(deep.max())}. How much of the outcome is the whale "
-        f"signal's? On average {format_interval(s, '.1%')} of the stake whose final vote the "
+        f"signal's? On average {format_interval(s, format_share)} of the stake whose final vote "
+        "the "
         f"influence rounds changed descends from a whale-signal flip (runs in which some final "
         f"vote changed: {s.n}), and setting those voters back to their round-0 votes changes the "
-        f"outcome in {format_interval(d, '.1%')} of the runs."
+        f"outcome in {format_interval(d, format_share)} of the runs."
     )
 
 
@@ -200,9 +211,11 @@ def _label(axes: Any, legend: bool) -> None:
     axes[0].set_ylabel("P(size >= s)")
     axes[0].set_title("cascade size distribution (CCDF)")
     axes[1].set_xlabel("depth (generations below the root)")
-    axes[1].set_ylabel("share of trees")
+    axes[1].set_ylabel("share of trees (%)")
+    share_axis(axes[1])
     axes[1].set_title("cascade depth")
-    axes[2].set_ylabel("share")
+    axes[2].set_ylabel("share of changed stake / of runs (%)")
+    share_axis(axes[2])
     axes[2].set_ylim(-0.03, 1.03)
     axes[2].set_title("whale signal")
     for ax in axes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -47,6 +48,15 @@ def pngs_referenced(out: Path) -> tuple[set[str], set[str]]:
     )
 
 
+def svg_texts(path: Path) -> list[str]:
+    """The text of every ``<text>`` element of an SVG (which must parse as XML)."""
+    root = ElementTree.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return [
+        "".join(node.itertext()).strip() for node in root.iter("{http://www.w3.org/2000/svg}text")
+    ]
+
+
 def test_two_parameter_grid_report(tmp_path: Path) -> None:
     spec = finished(tmp_path, "two")
     out = tmp_path / "report"
@@ -60,18 +70,32 @@ def test_two_parameter_grid_report(tmp_path: Path) -> None:
         "heatmap-whale_ratio-x-conformity_threshold.png",
         "sensitivity.png",
     }
-    assert files == expected_pngs | {"index.html", "index.md"}  # no temporary files left
+    expected_svgs = {name.replace(".png", ".svg") for name in expected_pngs}
+    # no temporary files left
+    assert files == expected_pngs | expected_svgs | {"index.html", "index.md"}
     for name in expected_pngs:
         assert_png(out / name)
     in_html, in_md = pngs_referenced(out)
     assert in_html == in_md == expected_pngs
-    md = (out / "index.md").read_text()
+    md, html = (out / "index.md").read_text(), (out / "index.html").read_text()
+    for svg in expected_svgs:  # both pages link every SVG
+        assert f"[SVG]({svg})" in md and f'<a href="{svg}">SVG</a>' in html
     assert "| runs collected | 18 of 18 |" in md and "| points | 6 |" in md
-    assert re.search(r"\| pass rate \(95% CI\) \| \d+% \[\d+%, \d+%\] \|", md)
+    share = r"(\d+(\.\d)?%|<0\.1%|>99\.9%)"
+    interval = rf"{share} \[{share}, {share}\]"
+    assert re.search(rf"\| pass rate \(% of runs\) \[95% CI\] \| {interval} \|", md), md
     assert md.count("\n| 5 | 0.3 | 0.8 | 3 |") == 1  # the points table: point 5 and its 3 runs
     # how often the cascade changed the outcome, overall and per swept value
-    changed = r"outcome changed by the cascade \(95% CI\) \| \d+% \[\d+%, \d+%\] \|"
+    changed = rf"outcome changed by the cascade \(% of runs\) \[95% CI\] \| {interval} \|"
     assert re.search(r"\| " + changed, md), md
+    assert re.search(r"\| mean flips per run \(flips\) \[95% CI\] \| \d+\.\d \[", md), md
+    # every figure's SVG is valid XML whose text holds the outcome and parameter labels
+    texts = svg_texts(out / "param-whale_ratio.svg")
+    assert "whale_ratio (share of agents)" in texts
+    for label in ("pass rate (% of runs)", "flips per run (flips)", "cascade rounds run (rounds)"):
+        assert label in texts, texts
+    for svg in expected_svgs:
+        assert svg_texts(out / svg)
 
 
 def test_v05_sweep_reports_how_often_the_cascade_changes_the_outcome(tmp_path: Path) -> None:
@@ -126,7 +150,8 @@ def test_sampled_design_gets_binned_figures_and_sensitivity(tmp_path: Path) -> N
     assert "No Sobol indices: spec.samples: 32 points are too few for Sobol indices" in md
     sensitivity = md.split("\n## Sensitivity\n")[1].split("\n## Points\n")[0]
     assert sensitivity.count("| mean_degree |") == len(MEASURES)  # one row per outcome
-    assert "[-" not in md  # intervals stay within what each outcome can be
+    outcomes = md.split("\n## Sensitivity\n")[0] + md.split("\n## Points\n")[1]
+    assert "[-" not in outcomes  # intervals stay within what each outcome can be
     assert "## Points" in md  # 32 points: small enough to list
 
 

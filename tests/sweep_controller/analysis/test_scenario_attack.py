@@ -107,9 +107,9 @@ def test_the_section_reads_the_smallest_budget_per_quorum_and_direction(tmp_path
     rows = {(r[0], r[1]): r[2:] for r in section.table.rows}
     assert rows == {
         ("would fail, attacked to pass", "quorum = 0"): (
-            "80", "100% [84%, 100%]", "0.2 in (0, 0.2]", "0.4 (> 0.2)"),
+            "80", "100% [83.9%, 100%]", "0.2 in (0, 0.2]", "0.4 (> 0.2)"),
         ("would pass, attacked to fail", "quorum = 0.5"): (
-            "40", "100% [72%, 100%]", "0.4 in (0, 0.4]", "0.4 (> 0.2)"),
+            "40", "100% [72.2%, 100%]", "0.4 in (0, 0.4]", "0.4 (> 0.2)"),
     }  # fmt: skip
     assert "would fail, attacked to pass (quorum = 0, 80 runs): 50% at 0.2 in (0, 0.2]" in (
         section.text
