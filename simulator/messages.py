@@ -13,6 +13,7 @@ unknown key where the format spells it by its alias, whatever the pydantic versi
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import types
@@ -30,6 +31,7 @@ __all__ = [
     "Interval",
     "Location",
     "clean_location",
+    "did_you_mean",
     "dotted",
     "field_interval",
     "plain_message",
@@ -88,6 +90,26 @@ class AliasOnlyModel(BaseModel):
     @classmethod
     def _alias_only(cls, data: Any) -> Any:
         return refuse_python_names(cls, data)
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
+    """The choice ``word`` most likely misspells, or None when none is close.
+
+    A choice spelled the same but for case, ``_`` and ``-`` wins (``runs_per_task`` is
+    ``runsPerTask``); otherwise the closest by ``difflib`` (ratio at least 0.75, so a shared
+    suffix alone, ``whale_share`` and ``mev_share``, is not close).
+    """
+
+    def folded(text: str) -> str:
+        return text.lower().replace("_", "").replace("-", "")
+
+    exact = [c for c in choices if folded(c) == folded(word)]
+    if exact:
+        return exact[0]
+    close = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.75)
+    if not close:
+        return None
+    return next(c for c in choices if c.lower() == close[0])
 
 
 def dotted(loc: Location) -> str:
@@ -222,7 +244,7 @@ class ErrorText:
 
     def lines(self, exc: ValidationError) -> list[str]:
         """Every distinct problem, one line each, in pydantic's order."""
-        errors = exc.errors(include_url=False)
+        errors = self._expanded(exc.errors(include_url=False))
         union_locs = [
             clean_location(e["loc"]) for e in errors if clean_location(e["loc"]) != tuple(e["loc"])
         ]
@@ -235,6 +257,28 @@ class ErrorText:
                 line = self.line(err)
             if line not in out:
                 out.append(line)
+        return out
+
+    @staticmethod
+    def _expanded(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+        """Errors with each validator error of several ``ctx.problems`` split into one each."""
+        out: list[ErrorDetails] = []
+        for err in errors:
+            problems = (err.get("ctx") or {}).get("problems")
+            if not problems:
+                out.append(err)
+                continue
+            for path, reason in problems:
+                ctx = {"path": path, "reason": reason}
+                out.append(
+                    ErrorDetails(
+                        type=err["type"],
+                        loc=err["loc"],
+                        msg=reason,
+                        input=err.get("input"),
+                        ctx=ctx,
+                    )
+                )
         return out
 
     def first(self, exc: ValidationError, *, source: str | None = None, more: str = "more") -> str:

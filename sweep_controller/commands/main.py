@@ -86,8 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with spec_warnings_as_lines():
             return int(handler(args))
-    except SweepError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except SweepError as exc:  # one line per problem (a spec reports all of its errors at once)
+        for line in str(exc).splitlines() or [""]:
+            print(f"{PROG}: error: {line}", file=sys.stderr)
         return exit_code_for(exc)
     except BrokenPipeError:
         # The reader went away (``sweepctl expand ... | head``): not an error.
