@@ -13,9 +13,11 @@ unknown key where the format spells it by its alias, whatever the pydantic versi
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -34,6 +36,7 @@ __all__ = [
     "did_you_mean",
     "dotted",
     "field_interval",
+    "flag_hint",
     "plain_message",
     "range_reason",
     "refuse_python_names",
@@ -110,6 +113,38 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
     if not close:
         return None
     return next(c for c in choices if c.lower() == close[0])
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and every subcommand parser below it."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _parsers(sub)
+    return found
+
+
+def flag_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """``; did you mean --seed?`` for the misspelt flag or choice of an argparse error, else ''.
+
+    A flag is compared with every flag of the program (its subcommands' too: argparse reports
+    a subcommand's unknown flag from the top parser); a choice (a subcommand) with the choices.
+    """
+    flag = re.search(r"unrecognized arguments: (-\S+)", message)
+    choice = re.search(r"invalid choice: '?([^'\s]+)'?", message)
+    if flag is not None:
+        word = flag.group(1).partition("=")[0]
+        known = [o for p in _parsers(parser) for a in p._actions for o in a.option_strings]
+    elif choice is not None:
+        word = choice.group(1)
+        known = [str(c) for p in _parsers(parser) for a in p._actions for c in a.choices or ()]
+    else:
+        return ""
+    guess = did_you_mean(
+        word, [k for k in known if k.startswith("--") or not word.startswith("--")]
+    )
+    return f"; did you mean {guess}?" if guess is not None and guess != word else ""
 
 
 def dotted(loc: Location) -> str:

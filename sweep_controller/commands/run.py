@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from sweep_controller.commands.arguments import (
     add_metrics_address,
+    add_set_flag,
     add_spec_and_output,
     int_in,
     local_sweep,
@@ -42,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Finished tasks are kept, so running the same command again resumes the sweep.",
     )
     add_spec_and_output(parser)
+    add_set_flag(parser)
     parser.add_argument(
         "--workers",
         type=int_in(1),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import re
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "load_sweep",
     "parse_sweep",
     "parse_yaml",
+    "read_document",
     "sweep_from_resource",
 ]
 
@@ -194,9 +195,16 @@ SPEC_TEXT = ErrorText(
 """How sweep specs word pydantic errors: ``spec.path: reason``."""
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """Every error, one line each: ``SOURCE: spec.path: reason``."""
-    return "\n".join(f"{source}: {line}" for line in SPEC_TEXT.lines(exc))
+def format_validation_error(
+    exc: ValidationError, source: str, blame: Callable[[str], str] | None = None
+) -> str:
+    """Every error, one line each: ``SOURCE: spec.path: reason``.
+
+    ``blame`` gives the text put before a line's ``spec.path`` (``--set KEY=VALUE: ``), from the
+    line's ``spec.path: reason``.
+    """
+    lines = SPEC_TEXT.lines(exc)
+    return "\n".join(f"{source}: {blame(line) if blame else ''}{line}" for line in lines)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -317,19 +325,29 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
 
 
-def parse_sweep(data: object, source: str = "<sweep>") -> Sweep:
-    """Validate a decoded Sweep document; every failure is a one-line ``SpecError``."""
+def parse_sweep(
+    data: object, source: str = "<sweep>", *, blame: Callable[[str], str] | None = None
+) -> Sweep:
+    """Validate a decoded Sweep document; a failure is a ``SpecError`` of one line per problem.
+
+    ``blame`` is as for ``format_validation_error``.
+    """
     if not isinstance(data, Mapping):
         got = type(data).__name__ if data is not None else "an empty document"
         raise SpecError(f"{source}: expected a Sweep mapping at the top level, got {got}")
     try:
         return Sweep.model_validate(data, context={"source": source})
     except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, source)) from None
+        raise SpecError(format_validation_error(exc, source, blame)) from None
 
 
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a Sweep YAML file; errors are ``SpecError('FILE: spec.path: reason')``."""
+    return parse_sweep(read_document(path), str(path))
+
+
+def read_document(path: str | Path) -> Any:
+    """The YAML document of a spec file, not validated; errors are one-line ``SpecError``."""
     source = str(path)
     try:
         with Path(path).open("rb") as file:
@@ -342,7 +360,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise SpecError(
             f"{source}: larger than {MAX_SPEC_BYTES} bytes; a sweep spec is at most 1 MiB"
         )
-    return parse_sweep(parse_yaml(text, source), source)
+    return parse_yaml(text, source)
 
 
 def parse_yaml(text: str, source: str = "<sweep>") -> Any:

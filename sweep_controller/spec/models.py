@@ -530,6 +530,23 @@ class Sweep(StrictModel):
         return self.metadata.name
 
 
+def full_form(document: Mapping[str, Any], sweep: Sweep) -> dict[str, Any]:
+    """``document`` (the validated ``sweep``'s) with each swept parameter spelled in full.
+
+    A plain list (``whale_ratio: [0.1, 0.2]``) is shorthand that only the spec models read; the
+    CRD's schema takes the full form (``whale_ratio: {values: [0.1, 0.2]}``), so whatever sends
+    a spec to the API server sends this. Nothing else of the document changes.
+    """
+    spec = document.get("spec")
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("parameters"), Mapping):
+        return dict(document)
+    parameters = {
+        name: param.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        for name, param in sweep.spec.parameters.items()
+    }
+    return {**document, "spec": {**spec, "parameters": parameters}}
+
+
 RESULT_FIELDS: frozenset[str] = frozenset(
     {
         "simulator",

@@ -164,12 +164,12 @@ class Problems:
 
 
 NOT_SWEPT: Mapping[str, str] = {
-    "archetype_mix": "a mapping of archetype weights, not one number",
-    "agent_records": "sweeps write no per-agent records (only govsim --agent-records does)",
-    "seed": "run seeds derive from spec.seed and the run's index",
+    "archetype_mix": "a mapping of archetype weights, not one value",
+    "agent_records": "sweeps write no per-agent records (it is a flag of govsim)",
+    "seed": "run seeds derive from spec.seed and each run's index; set spec.seed",
     "traces": "a setting of the whole sweep; set spec.traces",
     "replicates": "a setting of the whole sweep; set spec.replicates",
-    "runs": "a setting of govsim; a sweep has spec.replicates",
+    "runs": "a flag of govsim; a sweep has spec.replicates",
     "output": "a setting of the whole sweep; set spec.output.uri",
 }
 """Names a user may try to sweep that cannot vary from run to run, with the reason."""
@@ -179,11 +179,11 @@ def parameter_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a swept parameter, with the nearest sweepable name (None: it can)."""
     if name in PARAM_KINDS:
         return None
-    if name in NOT_SWEPT:
-        where = " and set it under spec.simulator" if name in SimParams.model_fields else ""
-        return f"cannot be swept ({NOT_SWEPT[name]}){where}"
     if name in SimParams.model_fields:
-        return "cannot be swept; set it under spec.simulator"
+        why = NOT_SWEPT.get(name, "not a number or a choice")
+        return f"cannot be swept ({why}); set it under spec.simulator"
+    if name in NOT_SWEPT:
+        return f"cannot be swept: {NOT_SWEPT[name]}"
     guess = did_you_mean(name, SWEEPABLE)
     if guess is not None:
         return f"unknown parameter; did you mean {guess}?"
