@@ -23,7 +23,14 @@ import simulator
 from simulator.atomic import Terminated, sigterm_raises
 from simulator.errors import RecordError, SimulatorError
 from simulator.memory import memory_problem
-from simulator.messages import ErrorText, Interval, Location, field_interval, plain_message
+from simulator.messages import (
+    ErrorText,
+    Interval,
+    Location,
+    field_interval,
+    flag_hint,
+    plain_message,
+)
 from simulator.params import (
     ARCHETYPES,
     DEFAULT_DENSITY,
@@ -107,7 +114,7 @@ class UsageError(SimulatorError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+        raise UsageError(message + flag_hint(self, message))
 
 
 def govsim_parser() -> argparse.ArgumentParser:

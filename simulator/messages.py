@@ -13,8 +13,11 @@ unknown key where the format spells it by its alias, whatever the pydantic versi
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -30,8 +33,10 @@ __all__ = [
     "Interval",
     "Location",
     "clean_location",
+    "did_you_mean",
     "dotted",
     "field_interval",
+    "flag_hint",
     "plain_message",
     "range_reason",
     "refuse_python_names",
@@ -88,6 +93,58 @@ class AliasOnlyModel(BaseModel):
     @classmethod
     def _alias_only(cls, data: Any) -> Any:
         return refuse_python_names(cls, data)
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
+    """The choice ``word`` most likely misspells, or None when none is close.
+
+    A choice spelled the same but for case, ``_`` and ``-`` wins (``runs_per_task`` is
+    ``runsPerTask``); otherwise the closest by ``difflib`` (ratio at least 0.75, so a shared
+    suffix alone, ``whale_share`` and ``mev_share``, is not close).
+    """
+
+    def folded(text: str) -> str:
+        return text.lower().replace("_", "").replace("-", "")
+
+    exact = [c for c in choices if folded(c) == folded(word)]
+    if exact:
+        return exact[0]
+    close = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.75)
+    if not close:
+        return None
+    return next(c for c in choices if c.lower() == close[0])
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and every subcommand parser below it."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _parsers(sub)
+    return found
+
+
+def flag_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """``; did you mean --seed?`` for the misspelt flag or choice of an argparse error, else ''.
+
+    A flag is compared with every flag of the program (its subcommands' too: argparse reports
+    a subcommand's unknown flag from the top parser); a choice (a subcommand) with the choices.
+    """
+    flag = re.search(r"unrecognized arguments: (-\S+)", message)
+    choice = re.search(r"invalid choice: '?([^'\s]+)'?", message)
+    if flag is not None:
+        word = flag.group(1).partition("=")[0]
+        known = [o for p in _parsers(parser) for a in p._actions for o in a.option_strings]
+    elif choice is not None:
+        word = choice.group(1)
+        known = [str(c) for p in _parsers(parser) for a in p._actions for c in a.choices or ()]
+    else:
+        return ""
+    guess = did_you_mean(
+        word, [k for k in known if k.startswith("--") or not word.startswith("--")]
+    )
+    return f"; did you mean {guess}?" if guess is not None and guess != word else ""
 
 
 def dotted(loc: Location) -> str:
@@ -222,7 +279,7 @@ class ErrorText:
 
     def lines(self, exc: ValidationError) -> list[str]:
         """Every distinct problem, one line each, in pydantic's order."""
-        errors = exc.errors(include_url=False)
+        errors = self._expanded(exc.errors(include_url=False))
         union_locs = [
             clean_location(e["loc"]) for e in errors if clean_location(e["loc"]) != tuple(e["loc"])
         ]
@@ -235,6 +292,28 @@ class ErrorText:
                 line = self.line(err)
             if line not in out:
                 out.append(line)
+        return out
+
+    @staticmethod
+    def _expanded(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+        """Errors with each validator error of several ``ctx.problems`` split into one each."""
+        out: list[ErrorDetails] = []
+        for err in errors:
+            problems = (err.get("ctx") or {}).get("problems")
+            if not problems:
+                out.append(err)
+                continue
+            for path, reason in problems:
+                ctx = {"path": path, "reason": reason}
+                out.append(
+                    ErrorDetails(
+                        type=err["type"],
+                        loc=err["loc"],
+                        msg=reason,
+                        input=err.get("input"),
+                        ctx=ctx,
+                    )
+                )
         return out
 
     def first(self, exc: ValidationError, *, source: str | None = None, more: str = "more") -> str:

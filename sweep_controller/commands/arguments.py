@@ -33,8 +33,26 @@ def add_spec_and_output(parser: argparse.ArgumentParser) -> None:
 
 
 def local_sweep(args: argparse.Namespace) -> Sweep:
-    """The spec of ``args.spec``, its output from ``--output`` or relative to the spec file."""
-    return load_local_sweep(args.spec, output=args.output)
+    """The spec of ``args.spec``, its output from ``--output`` or relative to the spec file.
+
+    With ``--set`` (``add_set_flag``), the overrides are written into the spec first.
+    """
+    overrides = getattr(args, "overrides", None) or ()
+    return load_local_sweep(args.spec, output=args.output, overrides=overrides)
+
+
+def add_set_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--set KEY=VALUE`` (repeatable): a change to the spec, validated as the file is."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the spec: KEY a dotted path (spec.replicates, or inside spec: replicates, "
+        "simulator.agents, parameters.quorum; a simulator parameter alone: agents), VALUE YAML "
+        "(50, [0, 0.5], sobol); repeatable, later ones win",
+    )
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:

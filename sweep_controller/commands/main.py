@@ -20,18 +20,24 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, TextIO
 
+import simulator
+from simulator.messages import flag_hint
 from sweep_controller import commands
 from sweep_controller.errors import SpecDeprecationWarning, SweepError
 from sweep_controller.exit_codes import ExitCode, exit_code_for
 
 PROG = "sweepctl"
+INTERNAL_COMMANDS = ("controller", "worker")
+"""Subcommands the cluster's pods run (the controller Deployment, the Job's worker pods); the
+help lists them apart from the commands a user types."""
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with a bad flag reported on one line (``PROG: error: ...``) without the usage."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        hint = flag_hint(self, message)
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,13 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG, description="Define, expand and run parameter sweeps of the simulator."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {simulator.__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         register = getattr(module, "register", None)
         if callable(register):
             register(subparsers)
+    _list_apart(parser, subparsers)
     return parser
+
+
+def _list_apart(
+    parser: argparse.ArgumentParser, subparsers: argparse._SubParsersAction[Any]
+) -> None:
+    """Show ``INTERNAL_COMMANDS`` under their own heading in ``--help`` (they work as before)."""
+    internal = parser.add_argument_group(
+        "internal commands",
+        "the cluster's pods run these (the controller Deployment, the Job's workers)",
+    )
+    for line in list(subparsers._choices_actions):
+        if line.dest in INTERNAL_COMMANDS:
+            subparsers._choices_actions.remove(line)
+            internal._group_actions.append(line)
 
 
 @contextmanager
@@ -86,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with spec_warnings_as_lines():
             return int(handler(args))
-    except SweepError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except SweepError as exc:  # one line per problem (a spec reports all of its errors at once)
+        for line in str(exc).splitlines() or [""]:
+            print(f"{PROG}: error: {line}", file=sys.stderr)
         return exit_code_for(exc)
     except BrokenPipeError:
         # The reader went away (``sweepctl expand ... | head``): not an error.

@@ -19,12 +19,14 @@ from typing import Any
 
 import yaml
 
+from sweep_controller.commands.arguments import add_set_flag
 from sweep_controller.errors import SpecError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import build_configmap, build_job, with_namespace
-from sweep_controller.spec.loading import load_sweep, parse_sweep
+from sweep_controller.spec.loading import parse_sweep
 from sweep_controller.spec.models import Method, Sweep
+from sweep_controller.spec.overrides import load_overridden
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "set the cluster defaults; the flags override them.",
     )
     parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    add_set_flag(parser)
     parser.add_argument("--image", help="worker image (default: $GOVSIM_WORKER_IMAGE)")
     parser.add_argument("--namespace", help="namespace of the objects (default: the spec's)")
     parser.add_argument(
@@ -96,7 +99,8 @@ def render(sweep: Sweep, config: ControllerConfig) -> str:
 def run(args: argparse.Namespace) -> int:
     """Render the sweep's objects to stdout."""
     config = ControllerConfig.from_env(os.environ, image=args.image)
-    sweep = with_output(with_namespace(load_sweep(args.spec), args.namespace), args.output_uri)
+    sweep = load_overridden(args.spec, args.overrides)
+    sweep = with_output(with_namespace(sweep, args.namespace), args.output_uri)
     try:
         text = render(sweep, config)
     except SpecError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sweep_controller.commands.arguments import (
     add_metrics_address,
+    add_set_flag,
     add_spec_and_output,
     int_in,
     local_sweep,
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Finished tasks are kept, so running the same command again resumes the sweep.",
     )
     add_spec_and_output(parser)
+    add_set_flag(parser)
     parser.add_argument(
         "--workers",
         type=int_in(1),

@@ -19,7 +19,7 @@ from sweep_controller.errors import ClusterError, FlagError, SpecError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
 from sweep_controller.spec.loading import load_sweep, parse_yaml, sweep_from_resource
-from sweep_controller.spec.models import Sweep
+from sweep_controller.spec.models import Sweep, full_form
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     cluster, context_namespace = open_cluster(args)
     namespace = target_namespace(sweep, args.namespace, context_namespace, args.spec)
     name = sweep.name
+    document = full_form(document, sweep)  # the CRD takes no shorthand
     body = {**document, "metadata": {**document["metadata"], "namespace": namespace}}
     from sweep_controller.k8s.cluster import SweepExists
 

@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from sweep_controller.commands.arguments import add_set_flag
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import DEFAULT_RESOURCES
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
-from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.location import absolute_output, spec_folder
 from sweep_controller.spec.models import Design, Method, Sweep, spec_hash
+from sweep_controller.spec.overrides import load_overridden
 from sweep_controller.spec.parameters import ParameterSpec, Scale, fmt_value
 from sweep_controller.spec.sizing import (
     TaskSize,
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Check a sweep spec and print points, replicates, runs and tasks.",
     )
     parser.add_argument("spec", metavar="SPEC", help="sweep YAML file")
+    add_set_flag(parser)
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -115,7 +117,7 @@ def size_estimate(size: TaskSize) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the spec, print its summary and estimates, and warn about its task size."""
-    sweep = load_sweep(args.spec)
+    sweep = load_overridden(args.spec, args.overrides)
     limit = memory_limit_bytes({"limits": {"memory": args.memory_limit}})
     if limit is None:
         print(

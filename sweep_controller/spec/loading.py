@@ -16,9 +16,10 @@ to 10^9 nodes, is refused after counting, before anything walks the expansion.
 
 from __future__ import annotations
 
+import enum
 import re
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,17 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from simulator.messages import ErrorText, Location, field_interval, plain_message, range_reason
+from simulator.messages import (
+    ErrorText,
+    Location,
+    did_you_mean,
+    field_interval,
+    plain_message,
+    range_reason,
+)
 from sweep_controller.errors import SpecError
 from sweep_controller.spec.models import NAME_PATTERN, OUTPUT_URI_PATTERN, Sweep
-from sweep_controller.spec.parameters import Bounds, fmt_value, unwrap_optional
+from sweep_controller.spec.parameters import Bounds, NotANumber, fmt_value, unwrap_optional
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -41,6 +49,7 @@ __all__ = [
     "load_sweep",
     "parse_sweep",
     "parse_yaml",
+    "read_document",
     "sweep_from_resource",
 ]
 
@@ -97,14 +106,54 @@ def _valid_keys(loc: Sequence[int | str]) -> list[str]:
     return []
 
 
+_SHAPES = {
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+}
+"""What a value of the wrong type should have been, by pydantic error type."""
+
+
+def _choices(loc: Location) -> list[str]:
+    """The allowed values of the enum or literal field at ``loc`` (empty if it is neither)."""
+    annotation = _annotation_at(loc)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [str(member.value) for member in annotation]
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(arg) for arg in typing.get_args(annotation)]
+    return []
+
+
+def _unknown_key(loc: Location) -> str:
+    valid = _valid_keys(loc[:-1])
+    guess = did_you_mean(str(loc[-1]), valid) if loc else None
+    if guess is not None:
+        return f"unknown key; did you mean {guess}?"
+    return "unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else "")
+
+
 def _spec_reason(err: ErrorDetails, loc: Location) -> str | None:
     """Reasons in the words of the sweep reference (keys, intervals, name rules)."""
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    if isinstance(value, NotANumber):
+        return value.reason
     if kind == "extra_forbidden":
-        valid = _valid_keys(loc[:-1])
-        return "unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else "")
+        return _unknown_key(loc)
     if kind == "missing":
         return None
+    if kind in ("enum", "literal_error"):
+        choices = _choices(loc)
+        if choices:
+            guess = did_you_mean(str(value), choices)
+            hint = f"; did you mean {guess}?" if guess is not None else ""
+            return f"{fmt_value(value)} is not one of {', '.join(choices)}{hint}"
+    if kind in _SHAPES:
+        return f"must be {_SHAPES[kind]} (got {_yaml_shown(value)})"
     ranged = range_reason(err, fmt_value)
     if ranged is not None:
         field = _field_at(loc)
@@ -128,6 +177,13 @@ def _spec_reason(err: ErrorDetails, loc: Location) -> str | None:
     return message
 
 
+def _yaml_shown(value: object) -> str:
+    """A value as YAML spells it, cut to 60 characters (``true``, ``[1, 2]``, ``{a: 1}``)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    text = text.removesuffix("\n...").strip()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 SPEC_TEXT = ErrorText(
     root="(top level)",
     missing="required",
@@ -139,9 +195,16 @@ SPEC_TEXT = ErrorText(
 """How sweep specs word pydantic errors: ``spec.path: reason``."""
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line for the first error: ``SOURCE: spec.path: reason`` (plus a count of the rest)."""
-    return SPEC_TEXT.first(exc, source=source)
+def format_validation_error(
+    exc: ValidationError, source: str, blame: Callable[[str], str] | None = None
+) -> str:
+    """Every error, one line each: ``SOURCE: spec.path: reason``.
+
+    ``blame`` gives the text put before a line's ``spec.path`` (``--set KEY=VALUE: ``), from the
+    line's ``spec.path: reason``.
+    """
+    lines = SPEC_TEXT.lines(exc)
+    return "\n".join(f"{source}: {blame(line) if blame else ''}{line}" for line in lines)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -262,19 +325,29 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
 
 
-def parse_sweep(data: object, source: str = "<sweep>") -> Sweep:
-    """Validate a decoded Sweep document; every failure is a one-line ``SpecError``."""
+def parse_sweep(
+    data: object, source: str = "<sweep>", *, blame: Callable[[str], str] | None = None
+) -> Sweep:
+    """Validate a decoded Sweep document; a failure is a ``SpecError`` of one line per problem.
+
+    ``blame`` is as for ``format_validation_error``.
+    """
     if not isinstance(data, Mapping):
         got = type(data).__name__ if data is not None else "an empty document"
         raise SpecError(f"{source}: expected a Sweep mapping at the top level, got {got}")
     try:
         return Sweep.model_validate(data, context={"source": source})
     except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, source)) from None
+        raise SpecError(format_validation_error(exc, source, blame)) from None
 
 
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a Sweep YAML file; errors are ``SpecError('FILE: spec.path: reason')``."""
+    return parse_sweep(read_document(path), str(path))
+
+
+def read_document(path: str | Path) -> Any:
+    """The YAML document of a spec file, not validated; errors are one-line ``SpecError``."""
     source = str(path)
     try:
         with Path(path).open("rb") as file:
@@ -287,7 +360,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise SpecError(
             f"{source}: larger than {MAX_SPEC_BYTES} bytes; a sweep spec is at most 1 MiB"
         )
-    return parse_sweep(parse_yaml(text, source), source)
+    return parse_yaml(text, source)
 
 
 def parse_yaml(text: str, source: str = "<sweep>") -> Any:

@@ -13,14 +13,15 @@ spec's output; a relative path there is a command-line path, relative to the wor
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from simulator.messages import shown
 from sweep_controller.errors import FlagError, SpecError
-from sweep_controller.spec.loading import load_sweep
 from sweep_controller.spec.models import Output, Sweep
+from sweep_controller.spec.overrides import load_overridden
 
 __all__ = ["absolute_output", "load_local_sweep", "relocated", "spec_folder"]
 
@@ -63,14 +64,19 @@ def spec_folder(path: str | Path) -> Path:
     return Path(path).absolute().parent.resolve()
 
 
-def load_local_sweep(path: str | Path, *, output: str | None = None) -> Sweep:
+def load_local_sweep(
+    path: str | Path, *, output: str | None = None, overrides: Sequence[str] = ()
+) -> Sweep:
     """Read a spec file for a command on this machine: its output made absolute.
+
+    ``overrides`` are ``--set KEY=VALUE`` texts written into the document before it is validated
+    (``sweep_controller.spec.overrides``).
 
     With ``output`` (``--output``), that location replaces the spec's, a relative path read from
     the working directory. Without it, a relative ``file://`` output is read from the directory
     of the spec file (the file's own folder, symbolic links in the folder resolved).
     """
-    sweep = load_sweep(path)
+    sweep = load_overridden(path, overrides)
     if output is not None:
         if not output.strip():
             raise FlagError("--output: is empty; give file://PATH, a plain PATH or s3://BUCKET")

@@ -29,11 +29,12 @@ from sweep_controller.errors import SpecDeprecationWarning
 from sweep_controller.spec.columns import OBJECTIVE_OUTCOMES, SCENARIOS, outcome_range
 from sweep_controller.spec.corners import check_points
 from sweep_controller.spec.parameters import (
-    PARAM_KINDS,
-    SWEEPABLE,
     ParameterSpec,
+    Problems,
     StrictModel,
+    check_integer_steps,
     check_parameter,
+    parameter_name_problem,
     spec_error,
 )
 
@@ -334,13 +335,38 @@ class SweepSpec(StrictModel):
             warnings.warn(message, SpecDeprecationWarning, stacklevel=2)
         return data
 
+    @field_validator("parameters")
+    @classmethod
+    def _sweepable(cls, parameters: dict[str, ParameterSpec]) -> dict[str, ParameterSpec]:
+        """Every swept name is a sweepable simulator parameter, its values in the field's range.
+
+        Checked with the fields, so these errors come together with every other field's.
+        """
+        problems = Problems()
+        for name, param in parameters.items():
+            problem = parameter_name_problem(name)
+            if problem is not None:
+                problems.add(name, problem)
+                continue
+            with problems.check():
+                check_parameter(name, param)
+        problems.raise_any()
+        return parameters
+
     @model_validator(mode="after")
     def _semantics(self) -> Self:
-        self._check_names()
-        self._check_zip()
-        self._check_method()
-        for name, param in self.parameters.items():
-            check_parameter(name, param, grid=self.method is Method.GRID)
+        problems = Problems()
+        with problems.check():
+            self._check_names()
+        with problems.check():
+            self._check_zip()
+        with problems.check():
+            self._check_method()
+        if self.method is Method.GRID:
+            for name, param in self.parameters.items():
+                with problems.check():
+                    check_integer_steps(name, param)
+        problems.raise_any()
         if self.n_runs > MAX_RUNS:
             raise spec_error("replicates", f"the sweep has {self.n_runs} runs; at most {MAX_RUNS}")
         self._check_merged()
@@ -348,11 +374,6 @@ class SweepSpec(StrictModel):
 
     def _check_names(self) -> None:
         for name in self.parameters:
-            if name not in PARAM_KINDS:
-                raise spec_error(
-                    f"parameters.{name}",
-                    f"not a simulator parameter; valid names: {', '.join(SWEEPABLE)}",
-                )
             if name in self.simulator.model_fields_set:
                 raise spec_error(
                     f"simulator.{name}",
@@ -507,6 +528,23 @@ class Sweep(StrictModel):
     def name(self) -> str:
         """The sweep's name (``metadata.name``)."""
         return self.metadata.name
+
+
+def full_form(document: Mapping[str, Any], sweep: Sweep) -> dict[str, Any]:
+    """``document`` (the validated ``sweep``'s) with each swept parameter spelled in full.
+
+    A plain list (``whale_ratio: [0.1, 0.2]``) is shorthand that only the spec models read; the
+    CRD's schema takes the full form (``whale_ratio: {values: [0.1, 0.2]}``), so whatever sends
+    a spec to the API server sends this. Nothing else of the document changes.
+    """
+    spec = document.get("spec")
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("parameters"), Mapping):
+        return dict(document)
+    parameters = {
+        name: param.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        for name, param in sweep.spec.parameters.items()
+    }
+    return {**document, "spec": {**spec, "parameters": parameters}}
 
 
 RESULT_FIELDS: frozenset[str] = frozenset(

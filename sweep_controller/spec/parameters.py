@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any, Self
@@ -19,7 +20,7 @@ from typing import Any, Self
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from simulator.messages import AliasOnlyModel, Interval, field_interval
+from simulator.messages import AliasOnlyModel, Interval, did_you_mean, field_interval
 from simulator.params import SimParams
 
 # Integer grids up to this many steps are checked exactly for duplicates after rounding.
@@ -124,6 +125,71 @@ def spec_error(path: str, reason: str) -> PydanticCustomError:
     return PydanticCustomError("sweep_spec", "{path}: {reason}", {"path": path, "reason": reason})
 
 
+class Problems:
+    """The spec errors of several independent checks, gathered to be reported together.
+
+    Each ``with problems.check():`` block runs one check; a ``spec_error`` it raises is kept and
+    the next block runs. ``raise_any`` then raises one error holding every problem
+    (``ctx.problems``: ``(path, reason)`` pairs), which ``ErrorText`` words as one line each.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """Run one check; keep its spec error, if any, and carry on."""
+        try:
+            yield
+        except PydanticCustomError as exc:
+            if exc.type != "sweep_spec":
+                raise
+            ctx = exc.context or {}
+            self.found += ctx.get("problems") or [(ctx["path"], ctx["reason"])]
+
+    def add(self, path: str, reason: str) -> None:
+        """Keep one problem."""
+        self.found.append((path, reason))
+
+    def raise_any(self) -> None:
+        """Raise every problem kept, as one error (nothing when there is none)."""
+        if len(self.found) == 1:
+            raise spec_error(*self.found[0])
+        if self.found:
+            raise PydanticCustomError(
+                "sweep_spec",
+                "{count} problems",
+                {"count": len(self.found), "problems": list(self.found)},
+            )
+
+
+NOT_SWEPT: Mapping[str, str] = {
+    "archetype_mix": "a mapping of archetype weights, not one value",
+    "agent_records": "sweeps write no per-agent records (it is a flag of govsim)",
+    "seed": "run seeds derive from spec.seed and each run's index; set spec.seed",
+    "traces": "a setting of the whole sweep; set spec.traces",
+    "replicates": "a setting of the whole sweep; set spec.replicates",
+    "runs": "a flag of govsim; a sweep has spec.replicates",
+    "output": "a setting of the whole sweep; set spec.output.uri",
+}
+"""Names a user may try to sweep that cannot vary from run to run, with the reason."""
+
+
+def parameter_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a swept parameter, with the nearest sweepable name (None: it can)."""
+    if name in PARAM_KINDS:
+        return None
+    if name in SimParams.model_fields:
+        why = NOT_SWEPT.get(name, "not a number or a choice")
+        return f"cannot be swept ({why}); set it under spec.simulator"
+    if name in NOT_SWEPT:
+        return f"cannot be swept: {NOT_SWEPT[name]}"
+    guess = did_you_mean(name, SWEEPABLE)
+    if guess is not None:
+        return f"unknown parameter; did you mean {guess}?"
+    return f"unknown parameter; valid names: {', '.join(SWEEPABLE)}"
+
+
 def yaml_value(value: object) -> str:
     """A value as a spec spells it: ``true``, ``null``, ``'text'``, ``0.5``."""
     if isinstance(value, bool):
@@ -144,40 +210,60 @@ def _numeric(annotation: Any) -> str | None:
     return None
 
 
-def refuse_non_numbers(model: type[BaseModel], data: object, path: str = "") -> None:
-    """Refuse a boolean or a string where ``model`` takes a number, at any depth.
+@dataclass(frozen=True)
+class NotANumber:
+    """A boolean or string found where a number belongs; pydantic refuses it as not a number."""
+
+    value: object
+    wanted: str
+    """``'an integer'`` or ``'a number'``."""
+
+    def __str__(self) -> str:
+        return yaml_value(self.value)
+
+    @property
+    def reason(self) -> str:
+        """``true is not an integer``."""
+        return f"{yaml_value(self.value)} is not {self.wanted}"
+
+
+def refuse_non_numbers(model: type[BaseModel], data: object, path: str = "") -> object:
+    """``data`` with each boolean or string where ``model`` takes a number made a ``NotANumber``.
 
     pydantic's lax mode reads ``true`` as 1 and ``"5"`` as 5; in a spec that is a mistake to
     report, not a value to convert (``replicates: true`` would silently mean one replicate).
-    Nested models that are not spec models (``SimParams``, ``ArchetypeMix``) are checked here;
-    spec models check themselves. The error names the key's path below ``model``.
+    The marker fails the field's own type check, so the mistake is reported at its path together
+    with every other error of the document. Nested models that are not spec models
+    (``SimParams``, ``ArchetypeMix``) are checked here; spec models check themselves.
     """
     if not isinstance(data, Mapping):
-        return
+        return data
+    out = dict(data)
     for name, info in model.model_fields.items():
         key = info.alias or name
-        if key not in data:
+        if key not in out:
             continue
-        value, where = data[key], f"{path}{key}"
+        value = out[key]
         annotation = unwrap_optional(info.annotation)
         wanted = _numeric(annotation)
         if wanted is not None:
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
-                raise spec_error(where, f"{yaml_value(value)} is not {wanted}")
+                out[key] = NotANumber(value, wanted)
         elif typing.get_origin(annotation) is list and isinstance(value, list):
             items = typing.get_args(annotation)[0]
             if any(_numeric(a) for a in (typing.get_args(items) or (items,))):
-                for i, item in enumerate(value):
+                for i, item in enumerate(value):  # (a marker would fail every union branch)
                     if isinstance(item, bool):
-                        raise spec_error(f"{where}.{i}", f"{yaml_value(item)} is not a number")
+                        raise spec_error(f"{path}{key}.{i}", f"{yaml_value(item)} is not a number")
         elif (
             isinstance(annotation, type)
             and issubclass(annotation, BaseModel)
             and not issubclass(annotation, StrictModel)
         ):
-            refuse_non_numbers(annotation, value, f"{where}.")
+            out[key] = refuse_non_numbers(annotation, value, f"{path}{key}.")
+    return out
 
 
 class StrictModel(AliasOnlyModel):
@@ -191,8 +277,7 @@ class StrictModel(AliasOnlyModel):
     @model_validator(mode="before")
     @classmethod
     def _numbers_are_numbers(cls, data: Any) -> Any:
-        refuse_non_numbers(cls, data)
-        return data
+        return refuse_non_numbers(cls, data)
 
 
 class ParameterSpec(StrictModel):
@@ -210,6 +295,20 @@ class ParameterSpec(StrictModel):
         description="Grid only: number of evenly spaced values from min to max.",
     )
     scale: Scale = Field(Scale.LINEAR, description="Spacing of the range: linear or log.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_is_values(cls, data: Any) -> Any:
+        """A plain list is shorthand for ``values`` (``whale_ratio: [0.1, 0.2]``)."""
+        if isinstance(data, list):
+            return {"values": data}
+        if isinstance(data, int | float | str):
+            raise PydanticCustomError(
+                "sweep_spec_scalar",
+                "one value does not sweep; give a list of values (or min and max), or set it "
+                "under spec.simulator",
+            )
+        return data
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
@@ -252,18 +351,24 @@ class ParameterSpec(StrictModel):
         return len(self.values) if self.values is not None else self.steps
 
 
-def check_parameter(name: str, param: ParameterSpec, *, grid: bool) -> None:
-    """Types and ranges of one swept parameter against its SimParams field."""
+def check_parameter(name: str, param: ParameterSpec) -> None:
+    """Types and ranges of one swept parameter against its SimParams field (a known name).
+
+    Errors are at paths below ``spec.parameters`` (``whale_ratio.values.1``).
+    """
     kind = PARAM_KINDS[name]
-    base = f"parameters.{name}"
+    base = name
     if kind is ParamKind.CHOICE:
         choices = param_choices(name)
         if param.values is None:
             raise spec_error(base, f"takes values only (any of {', '.join(choices)})")
         for i, choice in enumerate(param.values):
             if choice not in choices:
+                guess = did_you_mean(str(choice), choices)
+                hint = f"; did you mean {guess}?" if guess is not None else ""
                 raise spec_error(
-                    f"{base}.values.{i}", f"{fmt_value(choice)} is not one of {', '.join(choices)}"
+                    f"{base}.values.{i}",
+                    f"{fmt_value(choice)} is not one of {', '.join(choices)}{hint}",
                 )
         return
     bounds = param_bounds(name)
@@ -279,12 +384,16 @@ def check_parameter(name: str, param: ParameterSpec, *, grid: bool) -> None:
             raise spec_error(f"{base}.{key}", f"{fmt_value(value)} is not an integer")
         if value not in bounds:
             raise spec_error(f"{base}.{key}", f"{fmt_value(value)} is outside {bounds}")
-    if kind is ParamKind.INT and grid and param.steps is not None:
-        _check_integer_steps(base, param)
 
 
-def _check_integer_steps(base: str, param: ParameterSpec) -> None:
-    """An integer grid range must not produce the same integer twice after rounding."""
+def check_integer_steps(name: str, param: ParameterSpec) -> None:
+    """An integer grid range must not produce the same integer twice after rounding.
+
+    Errors are at paths below the sweep's spec (``parameters.agents.steps``).
+    """
+    if PARAM_KINDS[name] is not ParamKind.INT or param.steps is None:
+        return
+    base = f"parameters.{name}"
     assert param.min is not None and param.max is not None and param.steps is not None
     steps, low, high = param.steps, param.min, param.max
     why = f"steps {steps} over [{fmt_value(low)}, {fmt_value(high)}] repeat integers after rounding"

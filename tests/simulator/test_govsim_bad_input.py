@@ -79,6 +79,8 @@ ROWS: list[tuple[str, tuple[str, ...], int, str]] = [
     ("agent-records", ("--agent-records", "csv"), 2,
      r"^govsim: error: --agent-records: 'csv' is not one of inline, parquet, none$"),
     ("unknown-flag", ("--bogus",), 2, r"^govsim: error: unrecognized arguments: --bogus$"),
+    ("misspelt-flag", ("--whale-ratoi", "0.1"), 2,
+     r"^govsim: error: unrecognized arguments: --whale-ratoi 0\.1; did you mean --whale-ratio\?$"),
     # outputs
     ("output-directory", ("--output", "{tmp}"), 2,
      r"^govsim: error: --output: '.*' is a directory; give a JSONL file to append to$"),

@@ -103,9 +103,7 @@ def test_validate_unknown_parameter_lists_valid_names(tmp_path: Path) -> None:
     doc["spec"]["parameters"]["whale_share"] = {"values": [0.1]}
     result = sweepctl("validate", write(tmp_path, doc))
     assert result.returncode == 2
-    assert "spec.parameters.whale_share: not a simulator parameter; valid names: agents," in (
-        result.stderr
-    )
+    assert "spec.parameters.whale_share: unknown parameter; valid names: agents," in (result.stderr)
     assert "Traceback" not in result.stderr
 
 

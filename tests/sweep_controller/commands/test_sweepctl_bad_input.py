@@ -287,7 +287,9 @@ ROWS = [
     ),
     spec_row("uri-scheme", "  output: {uri: 'ftp://x'}\n", r"must be file://PATH or s3://BUCKET"),
     spec_row(
-        "unknown-key", "  replicate: 2\n", r"spec\.replicate: unknown key; valid keys: simulator"
+        "unknown-key",
+        "  replicate: 2\n",
+        r"spec\.replicate: unknown key; did you mean replicates\?$",
     ),
     spec_row(
         "sobol-not-a-power-of-2",

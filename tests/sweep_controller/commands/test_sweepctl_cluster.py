@@ -139,6 +139,22 @@ async def test_submit_creates_the_sweep_in_the_context_namespace(
     assert f"kubectl get sweeps -n {NAMESPACE}" in out
 
 
+async def test_submit_sends_swept_parameters_in_full_form(
+    kmock: Any, cluster: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full = example()["spec"]["parameters"]
+    spec = spec_file(
+        tmp_path, spec={"parameters": {n: p.get("values", p) for n, p in full.items()}}
+    )
+    assert any(
+        isinstance(p, list) for p in yaml.safe_load(spec.read_text())["spec"]["parameters"].values()
+    )
+    code, _, err = await sweepctl(capsys, "submit", spec, "--kubeconfig", cluster)
+    assert (code, err) == (0, "")
+    (post,) = requests(kmock, "POST", f"/apis/govsim.io/v1alpha1/namespaces/{NAMESPACE}/sweeps")
+    assert json.loads(post.body)["spec"] == example()["spec"]
+
+
 async def test_submit_honours_context_then_spec_namespace_then_flag(
     kmock: Any, cluster: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,7 +22,7 @@ from sweep_controller.errors import SpecDeprecationWarning, SpecError
 from sweep_controller.k8s import crd
 from sweep_controller.k8s.status import SweepStatus
 from sweep_controller.spec.loading import parse_sweep
-from sweep_controller.spec.models import spec_hash
+from sweep_controller.spec.models import full_form, spec_hash
 
 K8S_VERSION = "1.31.0"
 CHECKED_IN = ROOT / "charts" / "govsim" / "crds" / "sweeps.govsim.io.yaml"
@@ -296,6 +296,23 @@ def test_semantic_errors_pass_the_crd_and_are_left_to_the_controller() -> None:
     assert VALIDATOR.is_valid(document)
     with pytest.raises(SpecError, match="power of 2"):
         parse_sweep(document)
+
+
+def test_list_shorthand_is_the_models_alone_and_full_form_is_what_the_crd_takes() -> None:
+    # kubectl users write values in full; sweepctl submit sends full_form of what it read.
+    document = _broken(parameters={"whale_ratio": [0.1, 0.2], "cascade_rounds": {"values": [1, 2]}})
+    assert not VALIDATOR.is_valid(document)
+    sweep = parse_sweep(document)
+    sent = full_form(document, sweep)
+    assert sent["spec"]["parameters"] == {
+        "whale_ratio": {"values": [0.1, 0.2]},
+        "cascade_rounds": {"values": [1, 2]},
+    }
+    assert VALIDATOR.is_valid(sent)
+    assert {k: v for k, v in sent["spec"].items() if k != "parameters"} == {
+        k: v for k, v in document["spec"].items() if k != "parameters"
+    }
+    assert spec_hash(parse_sweep(sent)) == spec_hash(sweep)
 
 
 def test_mixed_type_values_pass_the_crd_and_pydantic_checks_types() -> None:

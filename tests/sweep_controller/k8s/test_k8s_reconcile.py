@@ -379,7 +379,7 @@ def test_deleted_sweep_that_ran_has_its_pushgateway_groups_deleted_at_once() -> 
             {"parameters": {"whale_size": {"values": [1]}}},
             CONFIG,
             "InvalidSpec",
-            "spec.parameters.whale_size: not a simulator parameter",
+            "spec.parameters.whale_size: unknown parameter",
         ),
         ({}, ControllerConfig(), "InvalidOutput", "spec.output.uri: 'file://results'"),
     ],

@@ -94,7 +94,7 @@ def test_another_seed_gives_another_design() -> None:
             "spec.design: saltelli is only used by method sobol, not latin_hypercube",
         ),
         ({"method": "random"}, "spec.design: saltelli is only used by method sobol, not random"),
-        ({"design": "jansen"}, "spec.design: Input should be 'plain' or 'saltelli'"),
+        ({"design": "jansen"}, "spec.design: 'jansen' is not one of plain, saltelli"),
         ({"samples": 12}, "spec.samples: 12 is not a power of 2 (sobol needs one: 8 or 16)"),
         (
             {"samples": 524288},

@@ -123,7 +123,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     (
         "unknown direction",
         {"objective": {"outcome": "passed", "direction": "up"}},
-        "spec.objective.direction: Input should be 'minimize' or 'maximize' (got 'up')",
+        "spec.objective.direction: 'up' is not one of minimize, maximize",
     ),
     (
         "rate target out of range",
