@@ -26,9 +26,10 @@ from kit.rendered_pod import RenderedSweep, render_sweep
 from kit.servers import SeaweedFS
 
 from simulator.records.schema import RunRecord
-from simulator.records.validate import validate_file
+from simulator.records.validate import check_json, validate_file
 from sweep_controller.execution.layout import (
     Manifest,
+    checkpoint_key,
     lease_key,
     manifest_key,
     records_key,
@@ -270,11 +271,20 @@ def test_sigterm_during_a_task_leaves_no_partial_object(
         proc = running.wait(timeout=120)
     assert proc.returncode == SIGTERM_EXIT, proc.stderr
     assert "SIGTERM received" in proc.stderr and "stopped" in proc.stderr
-    # Nothing under the task's keys but its released lease: the worker exits 143 only if it
-    # had not yet uploaded its data; no upload is left open either. (The spec's copy was
-    # written before the runs started.)
+    # Neither records nor a manifest under the task's keys: its released lease, the spec's copy
+    # (written before the runs started) and the checkpoint of the runs finished before the stop:
+    # a marker and one part of whole, valid records, the task's first runs. No upload is left
+    # open either.
     objects = sweep_objects(seaweedfs, s3_uri, rendered.sweep_name)
     name = rendered.sweep_name
-    assert sorted(objects) == sorted([lease_key(name, 0, 1), spec_copy_key(name)])
+    parts = [key for key in objects if key.endswith(".part.jsonl")]
+    rest = sorted(key for key in objects if key not in parts)
+    assert rest == sorted([lease_key(name, 0, 1), spec_copy_key(name), checkpoint_key(name, 0)])
     assert b'"released":true' in objects[lease_key(name, 0, 1)]
+    (part,) = parts
+    lines = objects[part].splitlines()
+    assert lines and all(check_json(line) == [] for line in lines)
+    sweep = parse_sweep(yaml.safe_load(rendered.mounted_spec))
+    indexes = [json.loads(line)["run_index"] for line in lines]
+    assert indexes == SweepPlan(sweep).task_run_indexes(0)[: len(lines)]
     assert open_uploads(seaweedfs, s3_uri, rendered.sweep_name) == []
