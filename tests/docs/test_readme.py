@@ -11,7 +11,7 @@ from kit.paths import REPO
 def quickstart_commands(text: str) -> list[str]:
     """Non-empty, non-comment lines of the fenced blocks between the Quickstart heading and the
     next heading."""
-    section = re.search(r"^#+ .*quick ?start.*$(.*?)(?=^#+ )", text, re.I | re.M | re.S)
+    section = re.search(r"^#+ [^\n]*quick ?start[^\n]*\n(.*?)(?=^#+ )", text, re.I | re.M | re.S)
     assert section is not None, "README.md has no Quickstart section"
     blocks = re.findall(r"^```[^\n]*\n(.*?)^```", section.group(1), re.M | re.S)
     lines = [line.strip() for block in blocks for line in block.splitlines()]
