@@ -1,12 +1,16 @@
 """Seeds: the one place where random generators are made.
 
-A run's seed derives from a base seed (``--seed`` or the sweep seed) and the run's index through
-``numpy.random.SeedSequence(base_seed, spawn_key=(index,))``, never from time or process ids, so a
-run's result does not depend on where or in which order it is scheduled.
+A run's seed derives from a base seed (``--seed`` or the sweep seed) and a key through
+``numpy.random.SeedSequence(base_seed, spawn_key=(key,))``, never from time or process ids, so a
+run's result does not depend on where or in which order it is scheduled. For ``govsim`` runs the
+key is the run's index (:func:`run_seed`); a sweep's run is keyed by what it is, its point's
+parameters and its replicate (:func:`content_seed`), so that a run keeps its seed when the sweep
+around it grows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from typing import Annotated
 
@@ -26,6 +30,19 @@ def run_seed(base_seed: int, index: int) -> int:
     """The 63-bit seed of run ``index`` under ``base_seed``."""
     seq = np.random.SeedSequence(base_seed, spawn_key=(index,))
     return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def content_key(content: str, replicate: int) -> int:
+    """The 64-bit spawn key of replicate ``replicate`` of the point whose canonical JSON is
+    ``content``: the first 8 bytes (big-endian) of sha256 of ``content``, a newline and the
+    replicate in decimal."""
+    digest = hashlib.sha256(f"{content}\n{replicate}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def content_seed(base_seed: int, content: str, replicate: int) -> int:
+    """The 63-bit seed of a run keyed by its content: ``run_seed(base_seed, content_key(...))``."""
+    return run_seed(base_seed, content_key(content, replicate))
 
 
 def make_rng(seed: int) -> np.random.Generator:

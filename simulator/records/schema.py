@@ -413,7 +413,10 @@ class RunRecord(_Strict):
     timestamp: UtcDatetime
     seed: NonNegativeInt = Field(description="The seed the run's generator was made from.")
     base_seed: NonNegativeInt = Field(description="The --seed (or sweep seed) it derives from.")
-    run_index: NonNegativeInt = Field(description="Index whose SeedSequence child gave `seed`.")
+    run_index: NonNegativeInt = Field(
+        description="The run's index: its position in its sweep's plan (point-major), or for "
+        "govsim runs the SeedSequence child index that gave `seed`."
+    )
     code_version: str
     params: SimParams
     rules: RuleSet = Field(description="The run's rule set (params.rules).")

@@ -44,6 +44,7 @@ from sweep_controller.execution.layout import (
     sweep_uri,
     tasks_prefix,
 )
+from sweep_controller.execution.plans import identify
 from sweep_controller.intervals import format_gaps, format_intervals
 from sweep_controller.spec.columns import (
     DELEGATION_COLUMNS,
@@ -56,7 +57,7 @@ from sweep_controller.spec.columns import (
     used_scenarios,
 )
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import Sweep, spec_hash
+from sweep_controller.spec.models import Sweep
 from sweep_controller.store import Store, open_store
 
 __all__ = [
@@ -148,16 +149,41 @@ def collect(
     ``require_complete``); a task that does not verify always raises ``ResultsError``.
     """
     store = store if store is not None else open_store(sweep.spec.output.uri)
-    plan, name, digest = SweepPlan(sweep), sweep.name, spec_hash(sweep)
+    identity = identify(store, sweep)
+    plan = SweepPlan(sweep, legacy_seeds=identity.legacy)
+    name, digest = sweep.name, identity.spec_hash
     prefix = tasks_prefix(name)
-    committed = sorted(
+    listed = sorted(
         int(key[len(prefix) :].split(".")[0])
         for key in store.list(prefix)
         if key.endswith(".manifest.json") and key[len(prefix) :].split(".")[0].isdigit()
     )
-    committed = [i for i in committed if i < plan.n_tasks]
-    n_missing = plan.n_tasks - len(committed)  # never listed: a sweep may have 10^12 tasks
     where = sweep_uri(store, name)
+    swept = plan.swept_names
+    used = used_scenarios(sweep.spec)
+    outcomes = outcome_columns(sweep)
+    rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *outcomes)}
+    fixed: dict[str, list[Any]] = {}
+    code_versions: set[str] = set()
+    schema_versions: set[str] = set()
+    committed: list[int] = []
+    for index in (i for i in listed if i < plan.n_tasks):
+        check = check_task(store, name, index, digest, keep_data=True, runs_hash=identity.runs_hash)
+        if check.state is TaskState.PENDING:  # an earlier plan's commit: not this plan's task
+            continue
+        if check.state is TaskState.FOREIGN:
+            raise ResultsError(f"task {index}: {check.reason}: another sweep's results")
+        if check.state is not TaskState.DONE or check.data is None or check.manifest is None:
+            raise ResultsError(
+                f"task {index}: {check.reason or check.state.value}; "
+                "run `sweepctl run` to rewrite it"
+            )
+        committed.append(index)
+        code_versions.add(check.manifest.code_version)
+        records_uri = store.uri_for(records_key(name, check.manifest))
+        versions = _add_task(rows, fixed, check.data, index, plan, swept, records_uri, used)
+        schema_versions |= versions
+    n_missing = plan.n_tasks - len(committed)  # never listed: a sweep may have 10^12 tasks
     if not committed:
         raise ResultsError(
             f"{name}: no runs found in {where} (0 of {plan.n_tasks} tasks are done); run "
@@ -169,26 +195,6 @@ def collect(
             raise ResultsError(f"{message}; run `sweepctl run` to finish the sweep")
         if warn is not None:
             warn(f"{message}; collecting the {len(committed)} that are")
-    swept = plan.swept_names
-    used = used_scenarios(sweep.spec)
-    outcomes = outcome_columns(sweep)
-    rows: dict[str, list[Any]] = {c: [] for c in (*BASE_COLUMNS, *swept, *outcomes)}
-    fixed: dict[str, list[Any]] = {}
-    code_versions: set[str] = set()
-    schema_versions: set[str] = set()
-    for index in committed:
-        check = check_task(store, name, index, digest, keep_data=True)
-        if check.state is TaskState.FOREIGN:
-            raise ResultsError(f"task {index}: {check.reason}: another sweep's results")
-        if check.state is not TaskState.DONE or check.data is None or check.manifest is None:
-            raise ResultsError(
-                f"task {index}: {check.reason or check.state.value}; "
-                "run `sweepctl run` to rewrite it"
-            )
-        code_versions.add(check.manifest.code_version)
-        records_uri = store.uri_for(records_key(name, check.manifest))
-        versions = _add_task(rows, fixed, check.data, index, plan, swept, records_uri, used)
-        schema_versions |= versions
     order = np.argsort(np.asarray(rows["run_index"], dtype=np.int64), kind="stable")
     columns = {key: _column(values, order) for key, values in rows.items()}
     provenance = Provenance(

@@ -76,6 +76,11 @@ def summary_lines(summary: RunSummary) -> list[str]:
         f"it; {summary.runs_done}/{summary.n_runs} runs; simulated {summary.runs_simulated} "
         f"runs in {summary.wall_seconds:.1f} s ({rate:.0f} runs/s)",
     ]
+    if summary.runs_reused:
+        lines.append(
+            f"{p} {summary.runs_reused} runs reused from an earlier plan of this sweep "
+            "(copied, not simulated)"
+        )
     if summary.runs_resumed:
         lines.append(
             f"{p} {summary.runs_resumed} runs of unfinished tasks were kept by their "

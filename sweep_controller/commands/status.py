@@ -21,10 +21,11 @@ import sys
 from sweep_controller.commands.arguments import add_spec_and_output, local_sweep
 from sweep_controller.commands.run import answer_lines
 from sweep_controller.execution.layout import TaskScan, TaskState, scan_store, sweep_uri
+from sweep_controller.execution.plans import identify
 from sweep_controller.execution.rounds import read_search
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.intervals import format_intervals
-from sweep_controller.spec.models import Method, Sweep, spec_hash
+from sweep_controller.spec.models import Method, Sweep
 from sweep_controller.spec.search import answer
 from sweep_controller.store import Store, open_store
 
@@ -127,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     sweep = local_sweep(args)
     store = open_store(sweep.spec.output.uri)
     spec = sweep.spec
-    scan = scan_store(store, sweep.name, spec.n_tasks, spec_hash(sweep), verify=not args.no_verify)
+    identity = identify(store, sweep)
+    scan = scan_store(store, sweep.name, spec.n_tasks, identity.spec_hash,
+                      verify=not args.no_verify, runs_hash=identity.runs_hash)  # fmt: skip
     doc = status_document(sweep.name, sweep_uri(store, sweep.name), spec.n_tasks, spec.n_runs, scan)
     extra: list[str] = []
     if spec.method is Method.OPTUNA:

@@ -8,6 +8,8 @@ Three kinds of leftovers pile up under ``<sweep>/tasks/`` and nothing reads them
   an attempt that died before its manifest or from a commit that a later one replaced;
 - **version-1 data**: an ``NNNNNN.jsonl`` of an earlier release that the task's (newer)
   manifest no longer names;
+- (data files that a retired plan's manifest names, ``sweep_controller.execution.plans``, are
+  not leftovers: the runner passes their names to keep);
 - **checkpoints of done tasks** (``sweep_controller.execution.checkpoint``): the marker
   ``NNNNNN.checkpoint.json`` of a task that is done, and, once old, its part files
   ``NNNNNN.<commit>.part.jsonl``. The parts of a task that is not done are kept whatever
@@ -27,7 +29,7 @@ replaced, and whose files were then removed, reads the new manifest instead (``c
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,13 +84,23 @@ def _named(checks: Iterable[TaskCheck]) -> tuple[dict[int, set[str]], set[int]]:
     return named, foreign
 
 
-def unnamed_files(keys: Iterable[str], prefix: str, scan: TaskScan, now: datetime) -> list[str]:
+def unnamed_files(
+    keys: Iterable[str],
+    prefix: str,
+    scan: TaskScan,
+    now: datetime,
+    *,
+    keep: Collection[str] = frozenset(),
+) -> list[str]:
     """The keys among ``keys`` (below ``prefix``) that ``clean_sweep`` removes.
 
     ``scan`` holds the tasks' states (``scan_store``), read after ``keys`` were listed; a
     manifest written since can only name files younger than ``GARBAGE_AGE``, which stay.
+    ``keep`` names more files to keep: those that retired plans' manifests name, and the
+    files of earlier plans' manifests still in the folder are kept too.
     """
     named, foreign = _named(scan.found.values())
+    kept = set(keep) | {f.name for m in scan.earlier.values() for f in m.files.values()}
     done = {c.index for c in scan.found.values() if c.state is TaskState.DONE}
     n_tasks = scan.n_tasks
     found = []
@@ -96,7 +108,7 @@ def unnamed_files(keys: Iterable[str], prefix: str, scan: TaskScan, now: datetim
         parsed = parse_task_file(key[len(prefix) :])
         if parsed is None or parsed.index >= n_tasks or parsed.index in foreign:
             continue
-        if parsed.name in named.get(parsed.index, ()):
+        if parsed.name in named.get(parsed.index, ()) or parsed.name in kept:
             continue
         if parsed.kind == "checkpoint" and parsed.index in done:
             found.append(key)
@@ -112,7 +124,14 @@ def unnamed_files(keys: Iterable[str], prefix: str, scan: TaskScan, now: datetim
     return found
 
 
-def clean_sweep(store: Store, sweep_name: str, scan: TaskScan, now: datetime) -> Cleaned:
+def clean_sweep(
+    store: Store,
+    sweep_name: str,
+    scan: TaskScan,
+    now: datetime,
+    *,
+    keep: Collection[str] = frozenset(),
+) -> Cleaned:
     """Remove a sweep's old partial writes and unnamed data files (see the module docstring).
 
     Best effort: a store that refuses deletes (a write-only role) stops the cleanup, and the
@@ -122,7 +141,7 @@ def clean_sweep(store: Store, sweep_name: str, scan: TaskScan, now: datetime) ->
     partial = unnamed = 0
     try:
         partial = store.remove_partial_writes(prefix, before=now - PARTIAL_AGE)
-        for key in unnamed_files(scan.keys, prefix, scan, now):  # the scan's own listing
+        for key in unnamed_files(scan.keys, prefix, scan, now, keep=keep):  # the scan's own listing
             store.delete(key)
             unnamed += 1
     except PermanentStorageError as exc:

@@ -31,14 +31,22 @@ folder describes itself. Under ``<output uri>/<sweep name>/tasks/``:
     parquet``). Keys hold the run's id, which no other attempt uses. An attempt that does not
     commit may leave traces that no record names; they are never read.
 
+A sweep grown from earlier results (``sweep_controller.execution.plans``) also keeps
+``<output uri>/<sweep name>/plans/<hash12>/``: the retired earlier plan whose spec hash starts
+with those 12 hex digits, as its spec copy ``sweep.json`` and copies of its manifests
+``NNNNNN.manifest.json``, which name data files in ``tasks/`` (retired manifests are copied
+byte for byte, so they resolve against ``tasks/`` like any manifest).
+
 An adaptive sweep (``method: optuna``) also keeps ``<output uri>/<sweep name>/rounds/RRRR.json``:
 the points of round RRRR (4 digits), written once before the round's tasks run
 (``sweep_controller.execution.rounds``). Its tasks sit in ``tasks/`` with the others, round after
 round (``SweepPlan.round_tasks``).
 
 A task is *done* when its manifest parses, names this sweep's spec hash, and every file it names
-exists with the size and sha256 it states. A manifest with another spec hash means the prefix
-holds another sweep's results (``foreign``); a manifest whose files are missing or differ is
+exists with the size and sha256 it states. A manifest with another spec hash but this sweep's
+runs hash (``sweep_controller.spec.growth``) is an earlier plan's commit: the task is pending
+for this plan. A manifest with another spec hash means the prefix holds another sweep's results
+(``foreign``); a manifest whose files are missing or differ is
 ``invalid`` and the task is run again. Data files that no manifest names are uncommitted or
 superseded copies; readers never look at them (``sweep_controller.execution.cleanup`` removes
 old ones). Manifests of version 1 (``NNNNNN.jsonl`` beside them, from earlier releases) are
@@ -52,7 +60,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -67,6 +75,7 @@ from sweep_controller.store import Store
 
 __all__ = [
     "PART_SUFFIX",
+    "PLANS_DIR",
     "RECORDS",
     "ROUNDS_DIR",
     "SPEC_COPY",
@@ -90,6 +99,8 @@ __all__ = [
     "new_commit",
     "parse_manifest",
     "parse_task_file",
+    "plan_prefix",
+    "plans_prefix",
     "read_failure",
     "records_key",
     "round_key",
@@ -106,6 +117,7 @@ __all__ = [
 ]
 
 TASKS_DIR = "tasks"
+PLANS_DIR = "plans"
 ROUNDS_DIR = "rounds"
 SPEC_COPY = "sweep.json"
 """The name of the spec's copy in a sweep's results folder, beside ``tasks/``."""
@@ -162,6 +174,11 @@ class Manifest(_Strict):
     count: NonNegativeInt = Field(description="Run records (lines) in the records file.")
     files: dict[str, DataFile] = Field(description="The task's data files by role.")
     spec_hash: str = Field(pattern=_SHA256, description="spec_hash() of the sweep that wrote it.")
+    runs_hash: str | None = Field(
+        default=None,
+        pattern=_SHA256,
+        description="runs_hash() of the sweep that wrote it (absent before sweeps could grow).",
+    )
     code_version: str
     position_start: NonNegativeInt = Field(description="First position in the run order.")
     position_stop: NonNegativeInt = Field(description="One past the last position.")
@@ -216,6 +233,16 @@ class FailureMarker(_Strict):
 def tasks_prefix(sweep_name: str) -> str:
     """The key prefix of a sweep's task objects: ``<name>/tasks/``."""
     return f"{sweep_name}/{TASKS_DIR}/"
+
+
+def plans_prefix(sweep_name: str) -> str:
+    """The key prefix of a sweep's retired plans: ``<name>/plans/``."""
+    return f"{sweep_name}/{PLANS_DIR}/"
+
+
+def plan_prefix(sweep_name: str, plan_hash: str) -> str:
+    """The key prefix of one retired plan: ``<name>/plans/<first 12 hex digits of its hash>/``."""
+    return f"{plans_prefix(sweep_name)}{plan_hash[:12]}/"
 
 
 def spec_copy_key(sweep_name: str) -> str:
@@ -381,8 +408,12 @@ def check_task(
     *,
     verify: bool = True,
     keep_data: bool = False,
+    runs_hash: str | None = None,
 ) -> TaskCheck:
     """Read task ``index``'s manifest (and its files, when ``verify``) and classify the task.
+
+    A manifest of another spec hash whose runs hash is ``runs_hash`` (an earlier plan of this
+    sweep) leaves the task pending, with that manifest and the reason in the check.
 
     A named file that is missing sends the reader back to the manifest: a newer commit may
     have replaced it and the old files been removed since. Never returns FAILED: failure
@@ -400,7 +431,9 @@ def check_task(
         if raw == previous:
             break
         previous = raw
-        check = _check_manifest(store, sweep_name, index, spec_hash, raw, verify, keep_data)
+        check = _check_manifest(
+            store, sweep_name, index, (spec_hash, runs_hash), raw, verify, keep_data
+        )
         if isinstance(check, TaskCheck):
             return check
         missing = check
@@ -413,7 +446,7 @@ def _check_manifest(
     store: Store,
     sweep_name: str,
     index: int,
-    spec_hash: str,
+    hashes: tuple[str, str | None],
     raw: bytes,
     verify: bool,
     keep_data: bool,
@@ -423,6 +456,15 @@ def _check_manifest(
     parsed = parse_manifest(raw)
     if isinstance(parsed, str):
         return TaskCheck(index, TaskState.INVALID, f"{store.uri_for(mkey)}: {parsed}")
+    spec_hash, runs_hash = hashes
+    if parsed.spec_hash != spec_hash and runs_hash is not None and parsed.runs_hash == runs_hash:
+        return TaskCheck(
+            index,
+            TaskState.PENDING,
+            f"{store.uri_for(mkey)} is a commit of an earlier plan of this sweep (spec hash "
+            f"{parsed.spec_hash[:12]}...)",
+            parsed,
+        )
     if parsed.spec_hash != spec_hash:
         return TaskCheck(
             index,
@@ -479,6 +521,8 @@ class TaskScan:
     """The checks of the tasks that are not pending, by index."""
     keys: tuple[str, ...] = ()
     """The listing of the tasks folder the scan was made from (read before any manifest)."""
+    earlier: dict[int, Manifest] = field(default_factory=dict)
+    """The manifests of earlier plans of this sweep (same runs hash), by task index: pending."""
 
     def check(self, index: int) -> TaskCheck:
         """Task ``index``'s check (pending when the store holds nothing of it)."""
@@ -510,19 +554,36 @@ class TaskScan:
 
 
 def scan_store(
-    store: Store, sweep_name: str, n_tasks: int, spec_hash: str, *, verify: bool = True
+    store: Store,
+    sweep_name: str,
+    n_tasks: int,
+    spec_hash: str,
+    *,
+    verify: bool = True,
+    runs_hash: str | None = None,
+    all_manifests: bool = False,
 ) -> TaskScan:
     """The state of every task ``0 .. n_tasks-1``, from one listing plus one read per manifest.
 
-    Memory and time grow with the objects in the store, not with ``n_tasks``.
+    Memory and time grow with the objects in the store, not with ``n_tasks``. With
+    ``runs_hash``, the manifests of earlier plans of the sweep are pending and kept in
+    ``earlier``; ``all_manifests`` also reads the manifests of tasks at ``n_tasks`` or above (an
+    earlier, larger plan's), which only ``earlier`` holds.
     """
     prefix = tasks_prefix(sweep_name)
     keys = tuple(store.list(prefix))
-    files = _task_files(keys, prefix, n_tasks)
+    files = _task_files(keys, prefix, n_tasks, all_manifests=all_manifests)
     found: dict[int, TaskCheck] = {}
+    earlier: dict[int, Manifest] = {}
     for index in sorted(files["manifest"] | files["failed"]):
         if index in files["manifest"]:
-            check = check_task(store, sweep_name, index, spec_hash, verify=verify)
+            check = check_task(
+                store, sweep_name, index, spec_hash, verify=verify, runs_hash=runs_hash
+            )
+            if check.state is TaskState.PENDING and check.manifest is not None:
+                earlier[index] = check.manifest
+            if index >= n_tasks:
+                continue
         else:
             check = TaskCheck(index, TaskState.PENDING)
         if check.state is not TaskState.DONE and index in files["failed"]:
@@ -532,7 +593,7 @@ def scan_store(
                 check = TaskCheck(index, TaskState.FAILED, reason)
         if check.state is not TaskState.PENDING:
             found[index] = check
-    return TaskScan(n_tasks, found, keys)
+    return TaskScan(n_tasks, found, keys, earlier)
 
 
 def scan_tasks(
@@ -542,12 +603,17 @@ def scan_tasks(
     return list(scan_store(store, sweep_name, n_tasks, spec_hash, verify=verify).checks())
 
 
-def _task_files(keys: Iterable[str], prefix: str, n_tasks: int) -> dict[str, set[int]]:
-    """Task indexes that have a manifest, and that have a failure marker."""
+def _task_files(
+    keys: Iterable[str], prefix: str, n_tasks: int, *, all_manifests: bool = False
+) -> dict[str, set[int]]:
+    """Task indexes below ``n_tasks`` that have a manifest (any index with ``all_manifests``),
+    and those that have a failure marker."""
     found: dict[str, set[int]] = {"manifest": set(), "failed": set()}
     for key in keys:
         parsed = parse_task_file(key[len(prefix) :])
-        if parsed is not None and parsed.kind in found and parsed.index < n_tasks:
+        if parsed is None or parsed.kind not in found:
+            continue
+        if parsed.index < n_tasks or (all_manifests and parsed.kind == "manifest"):
             found[parsed.kind].add(parsed.index)
     return found
 
@@ -567,4 +633,6 @@ def read_failure(store: Store, sweep_name: str, index: int) -> FailureMarker | N
 def manifest_json(manifest: Manifest) -> bytes:
     """The manifest as the bytes stored (sorted keys, one line)."""
     data = manifest.model_dump(mode="json")
+    if data["runs_hash"] is None:  # manifests of plans that cannot grow keep their old shape
+        del data["runs_hash"]
     return (json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n").encode()

@@ -39,6 +39,11 @@ tasks, and their signals, are ``sweep_controller.execution.pool``.
 - **Stopping.** Ctrl-C or SIGTERM sets a shared stop flag: running tasks stop at their next safe
   point without leaving partial objects, no new task starts, and the runner exits 130 or 143. A
   second signal aborts at once.
+- **Growing.** When the prefix holds an earlier plan of this sweep (the same spec with more or
+  fewer replicates, or grid values, or random samples: the same runs hash), the runner retires
+  it before anything else (``sweep_controller.execution.plans``) and each task copies the runs
+  the earlier plans committed instead of simulating them; the summary counts them. A change
+  that alters runs (a fixed parameter, the seed, ...) is refused as another sweep's results.
 - **Overhead.** The parent only hands out indexes; each pool process keeps one ``TaskContext``.
 """
 
@@ -57,9 +62,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tqdm import tqdm
 
 from simulator.records.building import utc_now
-from sweep_controller.errors import OutputConflict
+from sweep_controller.errors import OutputConflict, ResultsError
 from sweep_controller.execution.cleanup import Cleaned, clean_sweep
 from sweep_controller.execution.layout import TaskState, scan_store, sweep_uri
+from sweep_controller.execution.plans import Retired, retire, retired_names
 from sweep_controller.execution.pool import (
     RunnerSignals,
     SharedProgress,
@@ -67,11 +73,12 @@ from sweep_controller.execution.pool import (
     default_workers,
     start_executor,
 )
-from sweep_controller.execution.spec_copy import write_spec_copy
+from sweep_controller.execution.spec_copy import read_spec_copy, write_spec_copy
 from sweep_controller.execution.worker import TaskAttempt, TaskContext
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.expand import SweepPlan
+from sweep_controller.spec.growth import growth_problem
 from sweep_controller.spec.models import Sweep
 from sweep_controller.store import Store
 
@@ -118,6 +125,10 @@ class RunSummary:
     """Tasks that another process held when this run first got to them."""
     runs_resumed: int = 0
     """Runs taken from the checkpoints of unfinished tasks instead of simulated again."""
+    runs_reused: int = 0
+    """Runs copied from an earlier plan's records instead of simulated."""
+    retired: Retired = field(default_factory=Retired)
+    """Earlier plans' manifests found, and copied into ``plans/`` by this run."""
 
     @property
     def completed(self) -> tuple[int, ...]:
@@ -170,20 +181,27 @@ def run_sweep(
     started = time.perf_counter()
     ctx = TaskContext.open(sweep, store=store)
     plan, name = ctx.plan, sweep.name
-    scan = scan_store(ctx.store, name, plan.n_tasks, ctx.spec_hash)
+    scan = scan_store(
+        ctx.store, name, plan.n_tasks, ctx.spec_hash, runs_hash=ctx.runs_hash, all_manifests=True
+    )
     foreign = scan.with_state(TaskState.FOREIGN)
     if foreign:
+        problem = _growth_problem(ctx.store, sweep)
         raise OutputConflict(
-            f"{foreign[0].reason} ({len(foreign)} such task(s)): the output prefix "
+            problem
+            or f"{foreign[0].reason} ({len(foreign)} such task(s)): the output prefix "
             f"{sweep_uri(ctx.store, name)} belongs to another sweep; change metadata.name or "
             "spec.output.uri, or delete the old results"
         )
+    # An earlier plan of this sweep is retired before any task of this one commits.
+    retired = retire(ctx.store, sweep, ctx.identity, scan) if ctx.identity else Retired()
     write_spec_copy(ctx.store, sweep)  # the results folder describes itself
     ctx.spec_copied = True
     selected = range(plan.n_tasks) if tasks is None else tasks
     done_before = [c for c in scan.with_state(TaskState.DONE) if c.index in selected]
     runs_before = sum(c.manifest.count for c in done_before if c.manifest is not None)
-    cleaned = clean_sweep(ctx.store, name, scan, utc_now())
+    keep = retired_names(ctx.store, name) if ctx.runs_hash is not None else set()
+    cleaned = clean_sweep(ctx.store, name, scan, utc_now(), keep=keep)
     fresh = (i for i in selected if scan.check(i).state is not TaskState.DONE)
     todo = _Queue(fresh, len(selected) - len(done_before))
     n_tasks = len(selected)
@@ -197,6 +215,13 @@ def run_sweep(
         file=out,
         flush=True,
     )
+    if retired.manifests:
+        print(
+            f"sweepctl run: {name}: {retired.manifests} task(s) of an earlier plan of this sweep "
+            f"retired to {sweep_uri(ctx.store, name)}plans/; their runs are reused",
+            file=out,
+            flush=True,
+        )
     if cleaned.total:
         print(
             f"sweepctl run: {name}: removed {cleaned.partial} partial write(s) and "
@@ -252,6 +277,8 @@ def run_sweep(
         attempts=loop.attempts_total,
         runs_simulated=loop.runs_simulated,
         runs_resumed=loop.runs_resumed,
+        runs_reused=loop.runs_reused,
+        retired=retired,
         runs_done=runs_before + loop.runs_committed,
         max_failed=sweep.spec.max_failed_indexes,
         interrupted_by=signals.received if shared.stop_requested() else None,
@@ -263,8 +290,19 @@ def run_sweep(
 
 
 def _lost(attempt: TaskAttempt) -> int:
-    """Runs an attempt that did not commit simulated and did not keep in a checkpoint."""
-    return attempt.runs - max(0, attempt.checkpointed - attempt.resumed)
+    """Runs an attempt that did not commit simulated (or copied) and did not keep in a
+    checkpoint."""
+    return attempt.runs + attempt.reused - max(0, attempt.checkpointed - attempt.resumed)
+
+
+def _growth_problem(store: Store, sweep: Sweep) -> str | None:
+    """Why the spec copy's sweep cannot grow into ``sweep`` (one line), if that is the reason
+    its results are another sweep's."""
+    try:
+        old = read_spec_copy(store, sweep.name)
+    except ResultsError:
+        return None
+    return growth_problem(old, sweep) if old is not None else None
 
 
 def _runs_of(plan: SweepPlan, tasks: range) -> int:
@@ -339,6 +377,7 @@ class _Loop:
         self.runs_simulated = 0
         self.runs_discarded = 0  # simulated by attempts that did not commit nor keep them
         self.runs_resumed = 0  # taken from checkpoints
+        self.runs_reused = 0  # copied from an earlier plan
         self.runs_found = 0  # committed by someone else before our attempt
         self.broken = False
         self.halted = False  # failure budget exceeded
@@ -448,6 +487,7 @@ class _Loop:
             self.held_seen.add(index)
             return
         self.runs_simulated += attempt.runs
+        self.runs_reused += attempt.reused
         self.runs_resumed += attempt.resumed
         self._count_unreachable(attempt)
         if attempt.unreachable and self.store_down is not None:

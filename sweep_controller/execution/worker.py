@@ -37,7 +37,10 @@ Distributed semantics: results are written *at least once*, and a task is never 
 - A task that is already done is skipped (exit 0), so a retried pod, a duplicate pod or a re-run
   of ``sweepctl run`` repeats no work once the task has committed.
 - A manifest with another spec hash means that the output prefix belongs to another sweep: the
-  worker refuses to touch it (``OutputConflict``, exit 2).
+  worker refuses to touch it (``OutputConflict``, exit 2), unless it has this sweep's runs hash:
+  then it is an earlier plan of this sweep (``sweep_controller.execution.plans``), and the
+  worker retires the spec copy before replacing it and its task's earlier manifest before
+  simulating, and copies each run that a retired plan committed instead of simulating it.
 
 Stopping: a SIGTERM handler (:class:`Termination`) only sets a flag. The worker looks at it before
 each run, between upload chunks and before the upload starts, then raises ``TaskInterrupted``
@@ -58,6 +61,8 @@ disk, read-only file system); 75 transient storage failure after the store's ret
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import signal
 import time
@@ -102,6 +107,13 @@ from sweep_controller.execution.layout import (
     trace_key,
 )
 from sweep_controller.execution.lease import Holder, TaskLease
+from sweep_controller.execution.plans import (
+    PlanIdentity,
+    Reuse,
+    identify,
+    retire_manifest,
+    retire_spec_copy,
+)
 from sweep_controller.execution.rounds import round_points_loader
 from sweep_controller.execution.spec_copy import write_spec_copy
 from sweep_controller.execution.spool import Spool
@@ -109,7 +121,7 @@ from sweep_controller.exit_codes import ExitCode, exit_code_for
 from sweep_controller.metrics.config import DEFAULT_PUSH_INTERVAL_SECONDS
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.expand import SweepPlan
-from sweep_controller.spec.models import Method, Sweep, spec_hash
+from sweep_controller.spec.models import Method, Sweep
 from sweep_controller.store import Store, open_store
 
 if TYPE_CHECKING:  # the metrics extra; imported only when a Pushgateway is given
@@ -145,6 +157,8 @@ class TaskAttempt:
     exit_code: int
     runs: int = 0
     """Runs this attempt simulated (0 when skipped)."""
+    reused: int = 0
+    """Runs this attempt copied from an earlier plan's records instead of simulating them."""
     resumed: int = 0
     """Runs this attempt took from the task's checkpoint instead of simulating them."""
     checkpointed: int = 0
@@ -195,6 +209,8 @@ class TaskContext:
     plan: SweepPlan
     store: Store
     spec_hash: str
+    identity: PlanIdentity | None = None
+    """The hashes the results carry (default: this spec's, content-seeded)."""
     code_version: str = field(default=simulator.__version__)
     spec_copied: bool = False
     """The spec's copy beside the results was checked (and written if needed) by this process."""
@@ -210,12 +226,27 @@ class TaskContext:
         """
         store = store if store is not None else open_store(sweep.spec.output.uri)
         points = round_points_loader(store, sweep) if sweep.spec.method is Method.OPTUNA else None
+        identity = identify(store, sweep)
         return cls(
             sweep=sweep,
-            plan=SweepPlan(sweep, round_points=points),
+            plan=SweepPlan(sweep, round_points=points, legacy_seeds=identity.legacy),
             store=store,
-            spec_hash=spec_hash(sweep),
+            spec_hash=identity.spec_hash,
+            identity=identity,
         )
+
+    @property
+    def runs_hash(self) -> str | None:
+        """The runs hash of a plan that may grow (None otherwise)."""
+        return self.identity.runs_hash if self.identity is not None else None
+
+    @functools.cached_property
+    def reuse(self) -> Reuse | None:
+        """The retired plans' runs (None when the plan cannot grow or writes traces: a trace's
+        rows name their run's index, so traced runs are simulated again)."""
+        if self.runs_hash is None or self.sweep.spec.traces is Traces.PARQUET:
+            return None
+        return Reuse(self.store, self.name, self.runs_hash)
 
     @property
     def name(self) -> str:
@@ -228,6 +259,7 @@ class _Progress:
     """Mutable progress of one attempt, read when it ends however it ends."""
 
     runs: int = 0
+    reused: int = 0
     resumed: int = 0
     checkpointed: int = 0
     records: int = 0
@@ -238,7 +270,7 @@ class _Progress:
 
 def _look(ctx: TaskContext, index: int, progress: _Progress) -> TaskCheck | None:
     """The task's state; None (and ``progress.skipped``) when it is done already."""
-    check = check_task(ctx.store, ctx.name, index, ctx.spec_hash)
+    check = check_task(ctx.store, ctx.name, index, ctx.spec_hash, runs_hash=ctx.runs_hash)
     if check.state is TaskState.FOREIGN:
         raise OutputConflict(
             f"{check.reason}: the output prefix {sweep_uri(ctx.store, ctx.name)} belongs to "
@@ -337,8 +369,12 @@ def _run_and_commit(
         if check.state is TaskState.INVALID:
             log.warning("task %d: rewriting: %s", index, check.reason)
         if not ctx.spec_copied:  # the results folder describes itself (spec_copy.py)
+            if ctx.identity is not None:
+                retire_spec_copy(ctx.store, ctx.sweep, ctx.identity)
             write_spec_copy(ctx.store, ctx.sweep)
             ctx.spec_copied = True
+        if check.state is TaskState.PENDING and check.manifest is not None:
+            retire_manifest(ctx.store, ctx.name, check.manifest)  # an earlier plan's commit
         progress.resumed = keeper.resume(records)
         try:
             _simulate(ctx, index, progress, metrics, records, keeper, should_stop=should_stop,
@@ -349,7 +385,7 @@ def _run_and_commit(
         files = [TaskFile(RECORDS, "jsonl", records)]
         # Committing: once the data files are up, the manifest is written whatever happens.
         commit_task(ctx.store, ctx.name, index, files, count=records.count,
-                    positions=positions, spec_hash=ctx.spec_hash,
+                    positions=positions, spec_hash=ctx.spec_hash, runs_hash=ctx.runs_hash,
                     code_version=ctx.code_version, should_stop=should_stop, clock=clock,
                     token=lambda: new_id().hex, on_written=written)  # fmt: skip
         progress.records, progress.checkpointed = records.count, 0
@@ -388,14 +424,23 @@ def _simulate(
     """
     traced = ctx.sweep.spec.traces is Traces.PARQUET
     runs = ctx.plan.task_runs(index)[progress.resumed :]
+    reuse = ctx.reuse
     done = 0
     while done < len(runs):
-        batch: list[dict[str, Any]] = []
+        batch: list[dict[str, Any] | bytes] = []
         traces: dict[str, tuple[str, memoryview]] = {}  # run_id -> (key, Parquet bytes)
         try:
             while done < len(runs) and len(batch) < VALIDATE_BATCH:
                 stop_point(should_stop)
                 spec = runs[done]
+                reused = reuse.line(spec) if reuse is not None else None
+                if reused is not None:
+                    batch.append(reused)
+                    done += 1
+                    progress.reused += 1
+                    if on_run is not None:
+                        on_run()
+                    continue
                 started = timer()
                 try:
                     result = simulate(spec.params, spec.seed, trace=traced)
@@ -441,18 +486,22 @@ def _simulate(
 def _spool(
     ctx: TaskContext,
     index: int,
-    batch: list[dict[str, Any]],
+    batch: list[dict[str, Any] | bytes],
     traces: dict[str, tuple[str, memoryview]],
     out: Spool,
     keeper: Checkpointer,
     *,
     on_written: Callable[[int], None],
 ) -> None:
-    """Validate a batch's records as they will be stored, append them, upload their traces."""
+    """Validate a batch's records as they will be stored, append them, upload their traces.
+
+    An entry is a new run's fields, or the line of a run copied from an earlier plan."""
     for fields in batch:
-        line = to_json(fields, by_alias=True)
+        line = fields if isinstance(fields, bytes) else to_json(fields, by_alias=True)
         # The bytes that will be stored are what is validated: schema (strict), then tallies.
         problems = check_json(line)
+        if isinstance(fields, bytes):
+            fields = json.loads(line)
         trace = traces.get(str(fields["run_id"]))
         if trace is not None and not problems:
             record, _ = parse_record(line)
@@ -615,6 +664,7 @@ def execute_task(
         outcome=outcome,
         exit_code=code,
         runs=progress.runs,
+        reused=progress.reused,
         resumed=progress.resumed,
         checkpointed=progress.checkpointed,
         records=progress.records,

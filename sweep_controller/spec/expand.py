@@ -5,8 +5,11 @@ Index contract (see docs/sweeps.md):
   last axis varies fastest, like ``itertools.product``); for sampled methods row ``p`` of the
   sample (for ``design: saltelli``, row ``p`` of SALib's Saltelli matrix: base sample ``p // (d +
   2)``, as A, then A with column ``0 .. d-1`` from B, then B);
-- runs are numbered point-major: run ``p * replicates + r`` is replicate ``r`` of point ``p``, and
-  its seed is ``SeedSequence(sweep seed, spawn_key=(run index,))`` (``simulator.seeding.run_seed``);
+- runs are numbered point-major: run ``p * replicates + r`` is replicate ``r`` of point ``p``;
+  its seed is keyed by its content, ``simulator.seeding.content_seed(sweep seed, the point's
+  canonical JSON, r)`` (:func:`point_content`), so a run keeps its seed when the sweep grows
+  (``sweep_controller.spec.growth``); results written before seeds were keyed by content, and
+  adaptive (optuna) sweeps, use ``run_seed(sweep seed, run index)`` (``legacy_seeds``);
 - runs are dealt to tasks in an order: position ``k`` holds run ``k`` (sequential) or run
   ``perm(k)`` (shuffled: a seeded bijection of ``[0, n_runs)``, computed per position);
 - task ``i`` performs the runs at positions ``[i * runs_per_task, min((i + 1) * runs_per_task,
@@ -24,6 +27,7 @@ pod, a local worker, a report) computes the same runs for the same task.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,9 +37,9 @@ from functools import lru_cache
 import numpy as np
 
 from simulator.params import SimParams
-from simulator.seeding import run_seed
+from simulator.seeding import content_seed, run_seed
 from sweep_controller.errors import TaskError
-from sweep_controller.spec.models import Design, Method, Order, Sweep
+from sweep_controller.spec.models import Design, Method, Order, Sweep, content_seeded
 from sweep_controller.spec.parameters import PARAM_KINDS, SweptValue, grid_value, sample_value
 
 # Entropy tags: the sampler and the shuffle draw from streams that differ from every run's stream
@@ -60,6 +64,13 @@ class RunSpec:
     seed: int
     params: SimParams
     swept: dict[str, SweptValue]
+
+
+def point_content(params: SimParams) -> str:
+    """A point's canonical JSON: its resolved parameters that differ from the simulator's
+    defaults, sorted keys, no spaces (what keys its runs' seeds and identifies them)."""
+    data = params.model_dump(mode="json", exclude_defaults=True)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 # --- shuffled order -----------------------------------------------------------------------------
@@ -186,11 +197,20 @@ class SweepPlan:
 
     ``round_points`` gives an adaptive sweep's planned points by round (default: round 0 only,
     see :func:`first_round_only`); other methods compute their points and ignore it.
+    ``legacy_seeds`` seeds runs by their index (``run_seed(seed, run_index)``), as results
+    written before content seeds require; adaptive sweeps always are.
     """
 
-    def __init__(self, sweep: Sweep, *, round_points: RoundPoints | None = None) -> None:
+    def __init__(
+        self,
+        sweep: Sweep,
+        *,
+        round_points: RoundPoints | None = None,
+        legacy_seeds: bool = False,
+    ) -> None:
         spec = sweep.spec
         self.sweep = sweep
+        self.legacy_seeds = legacy_seeds or not content_seeded(sweep)
         self.method = spec.method
         self.design = spec.design
         self.seed = spec.seed
@@ -216,7 +236,7 @@ class SweepPlan:
         self._order = (
             ShuffledOrder(self.n_runs, self.seed) if spec.order is Order.SHUFFLED else None
         )
-        self._cached: tuple[int, SimParams, dict[str, SweptValue]] | None = None
+        self._cached: tuple[int, SimParams, dict[str, SweptValue], str] | None = None
         self.points_per_round = spec.points_per_round or self.n_points
         self.tasks_per_round = spec.tasks_per_round
         self.n_rounds = spec.rounds or 1
@@ -292,15 +312,23 @@ class SweepPlan:
 
     def point(self, point_index: int) -> tuple[SimParams, dict[str, SweptValue]]:
         """The resolved parameters of a point and its swept values (as the parameters hold them)."""
+        cached = self._point(point_index)
+        return cached[1], cached[2]
+
+    def point_content(self, point_index: int) -> str:
+        """The point's canonical JSON (:func:`point_content`)."""
+        return self._point(point_index)[3]
+
+    def _point(self, point_index: int) -> tuple[int, SimParams, dict[str, SweptValue], str]:
         if self._cached is not None and self._cached[0] == point_index:
-            return self._cached[1], self._cached[2]
+            return self._cached
         params = SimParams.model_validate({**self._fixed, **self.point_values(point_index)})
         swept: dict[str, SweptValue] = {}
         for name in self.swept_names:
             value = getattr(params, name)
             swept[name] = value.value if isinstance(value, Enum) else value
-        self._cached = (point_index, params, swept)
-        return params, swept
+        self._cached = (point_index, params, swept, point_content(params))
+        return self._cached
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -309,12 +337,16 @@ class SweepPlan:
         if not 0 <= run_index < self.n_runs:
             raise TaskError(f"run index {run_index} is outside [0, {self.n_runs - 1}]")
         point_index, replicate = divmod(run_index, self.replicates)
-        params, swept = self.point(point_index)
+        _, params, swept, content = self._point(point_index)
+        if self.legacy_seeds:
+            seed = run_seed(self.seed, run_index)
+        else:
+            seed = content_seed(self.seed, content, replicate)
         return RunSpec(
             run_index=run_index,
             point_index=point_index,
             replicate=replicate,
-            seed=run_seed(self.seed, run_index),
+            seed=seed,
             params=params,
             swept=dict(swept),
         )

@@ -568,8 +568,12 @@ RESULT_FIELDS: frozenset[str] = frozenset(
 """The spec fields that decide which runs each task performs and what it writes."""
 
 
-def spec_hash(sweep: Sweep) -> str:
-    """Hex sha256 of the canonical JSON of the result-determining fields (``RESULT_FIELDS``).
+SEEDING = "content"
+"""The seeding tag in the spec hash: run seeds keyed by the run's content (docs/sweeps.md)."""
+
+
+def hashed_fields(sweep: Sweep) -> dict[str, Any]:
+    """The result-determining fields (``RESULT_FIELDS``) as the spec hash sees them.
 
     ``simulator.rules`` is hashed only when it is not v0.4: sweeps hashed before the rule set was
     a parameter ran v0.4 and had no such key, so their hashes stay stable; a sweep that runs v0.5
@@ -589,5 +593,29 @@ def spec_hash(sweep: Sweep) -> str:
             del data[key]
     for old, new in RENAMED_SPEC_KEYS.items():  # hashed under the old name: hashes stay stable
         data[old] = data.pop(new)
+    return data
+
+
+def canonical_digest(data: Mapping[str, Any]) -> str:
+    """Hex sha256 of ``data``'s canonical JSON (sorted keys, no spaces, ASCII)."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def legacy_spec_hash(sweep: Sweep) -> str:
+    """The spec hash of releases whose run seeds came from run indexes (``hashed_fields``)."""
+    return canonical_digest(hashed_fields(sweep))
+
+
+def content_seeded(sweep: Sweep) -> bool:
+    """Whether the sweep's run seeds are keyed by content: every method but optuna, whose
+    rounds are planned from results and which never grows."""
+    return sweep.spec.method is not Method.OPTUNA
+
+
+def spec_hash(sweep: Sweep) -> str:
+    """Hex sha256 of the canonical JSON of the result-determining fields (``hashed_fields``),
+    with ``seeding: content`` for content-seeded sweeps (``legacy_spec_hash`` without it)."""
+    if not content_seeded(sweep):
+        return legacy_spec_hash(sweep)
+    return canonical_digest({**hashed_fields(sweep), "seeding": SEEDING})

@@ -112,7 +112,7 @@ def test_status_exits_1_when_tasks_are_invalid_or_foreign(tmp_path: Path) -> Non
     )
 
     other = json.loads(store.get_bytes(manifest_key("loc", 1)))
-    other["spec_hash"] = "0" * 64  # task 1 written by another sweep
+    other["spec_hash"] = other["runs_hash"] = "0" * 64  # task 1 written by another sweep
     store.put_bytes(manifest_key("loc", 1), json.dumps(other).encode())
     both = sweepctl("status", spec, "--format", "json", cwd=b)
     assert both.returncode == 1

@@ -234,10 +234,11 @@ def test_exceeding_max_failed_indexes_stops_starting_tasks(tmp_path: Path) -> No
 def test_another_sweeps_output_is_refused_before_running(tmp_path: Path) -> None:
     out = f"file://{tmp_path}/out"
     assert sweepctl("run", write_spec(tmp_path / "a.yaml", grid_doc("mine", out))).returncode == 0
-    other = write_spec(tmp_path / "b.yaml", grid_doc("mine", out, replicates=4))
+    other = write_spec(tmp_path / "b.yaml", grid_doc("mine", out, seed=12))
     refused = sweepctl("run", other)
     assert refused.returncode == 2
     assert "belongs to another sweep" in refused.stderr and "(5 such task(s))" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
 
 
 def test_runner_metrics_count_tasks(tmp_path: Path) -> None:

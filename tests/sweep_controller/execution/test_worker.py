@@ -19,7 +19,7 @@ from simulator.model import simulate
 from simulator.params import AgentRecords
 from simulator.records.building import build_record
 from simulator.records.validate import check_json
-from simulator.seeding import run_seed
+from simulator.seeding import content_seed
 from sweep_controller.execution.layout import (
     FailureMarker,
     checkpoint_key,
@@ -61,7 +61,8 @@ def check_committed_task(spec: Path, index: int) -> list[bytes]:
         assert check_json(line) == []
         record = json.loads(line)
         assert record["run_index"] == run.run_index
-        assert record["seed"] == run.seed == run_seed(sweep.spec.seed, run.run_index)
+        content = plan.point_content(run.point_index)
+        assert record["seed"] == run.seed == content_seed(sweep.spec.seed, content, run.replicate)
         assert record["base_seed"] == sweep.spec.seed
         assert record["params"] == run.params.model_dump(mode="json")
         assert record["agent_records"] == {"mode": "none", "path": None, "sha256": None, "count": 0}

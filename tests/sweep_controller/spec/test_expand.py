@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from kit.specs import sweep_doc
 
 from simulator.params import InfluenceModel, SimParams
+from simulator.seeding import run_seed
 from sweep_controller.errors import TaskError
 from sweep_controller.spec.expand import (
     RunSpec,
@@ -268,11 +271,27 @@ def test_swept_parameter_names_follow_the_spec() -> None:
 # --- seeds and determinism -----------------------------------------------------------------------
 
 
-def test_run_seeds_derive_from_seed_sequence_of_the_run_index() -> None:
-    plan = plan_of(seed=12345, replicates=3, order="shuffled")
+def test_legacy_run_seeds_derive_from_seed_sequence_of_the_run_index() -> None:
+    plan = SweepPlan(sweep_of(seed=12345, replicates=3, order="shuffled"), legacy_seeds=True)
     for run in all_task_runs(plan):
         seq = np.random.SeedSequence(12345, spawn_key=(run.run_index,))
         assert run.seed == int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1
+
+
+def test_run_seeds_derive_from_the_points_content_and_replicate() -> None:
+    """The spawn key is sha256 of the point's canonical JSON, a newline and the replicate."""
+    plan = plan_of(seed=12345, replicates=3, order="shuffled")
+    for run in all_task_runs(plan):
+        content = json.dumps(
+            run.params.model_dump(mode="json", exclude_defaults=True),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        digest = hashlib.sha256(f"{content}\n{run.replicate}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big")
+        seq = np.random.SeedSequence(12345, spawn_key=(key,))
+        assert run.seed == int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1
+        assert run.seed != run_seed(12345, run.run_index)
 
 
 def test_same_seed_same_runs_other_seed_other_runs() -> None:

@@ -11,7 +11,13 @@ from kit.specs import document, sweep_doc
 from sweep_controller.errors import SpecError
 from sweep_controller.spec.columns import OBJECTIVE_OUTCOMES, OUTCOME_COLUMNS, SCENARIO_COLUMNS
 from sweep_controller.spec.loading import parse_sweep
-from sweep_controller.spec.models import MAX_ROUNDS, MAX_SEARCH_POINTS, Method, spec_hash
+from sweep_controller.spec.models import (
+    MAX_ROUNDS,
+    MAX_SEARCH_POINTS,
+    Method,
+    legacy_spec_hash,
+    spec_hash,
+)
 
 DELETE = object()
 
@@ -226,7 +232,8 @@ def test_sweeps_without_search_keep_their_hash(method: str) -> None:
         doc = sweep_doc(
             method="random", samples=8, parameters={"whale_ratio": {"min": 0.0, "max": 0.5}}
         )
-    assert spec_hash(parse_sweep(doc)) == HASHES_BEFORE_SEARCH[method]
+    assert legacy_spec_hash(parse_sweep(doc)) == HASHES_BEFORE_SEARCH[method]
+    assert spec_hash(parse_sweep(doc)) != HASHES_BEFORE_SEARCH[method]  # content seeds: tagged
 
 
 def test_a_scenario_objective_needs_its_scenario() -> None:
