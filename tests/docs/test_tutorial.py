@@ -36,7 +36,7 @@ def steps(text: str) -> list[tuple[str, str]]:
 
 def test_the_page_has_commands_and_files() -> None:
     kinds = [kind for kind, _ in steps(TUTORIAL.read_text())]
-    assert kinds.count("run") >= 8 and kinds.count("file") == 2
+    assert kinds.count("run") >= 8 and kinds.count("file") == 3
     # a block the reader saves comes before the first command that uses it
     assert kinds.index("file") < len(kinds) - 1
 
@@ -49,6 +49,7 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     env = {k: v for k, v in without_extras(site).items() if not k.startswith(("GOVSIM_", "AWS_"))}
     env["MPLBACKEND"] = "Agg"
     printed: list[str] = []
+    errors: dict[str, str] = {}
     for kind, what in steps(TUTORIAL.read_text()):
         if kind == "file":
             path, body = what.split("\0", 1)
@@ -61,6 +62,7 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
         )  # fmt: skip
         assert done.returncode == 0, f"$ {what}\n{done.stdout}\n{done.stderr}"
         printed.append(done.stdout)
+        errors[what] = done.stderr
     out = tmp_path / "tutorial"
     assert (out / "report" / "index.html").is_file() and (out / "report" / "index.md").is_file()
     assert (out / "results" / "tutorial-whales" / "sweep.json").is_file()
@@ -72,3 +74,7 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     assert analysis.startswith("180 runs; spec hash ")
     assert "conformity_threshold" in analysis and "0.3" in analysis
     assert "kind: Job" in (out / "job.yaml").read_text()
+    # the grown sweep simulated only its 180 new runs, and its report covers all 360
+    grown = errors[".venv/bin/sweepctl run tutorial/whales-more.yaml"]
+    assert "180 runs reused from an earlier plan of this sweep" in grown, grown
+    assert "| runs collected | 360 of 360 |" in (out / "report-more" / "index.md").read_text()
