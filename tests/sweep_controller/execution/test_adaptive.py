@@ -122,9 +122,11 @@ def test_report_draws_an_adaptive_sweep_as_a_sampled_design(tmp_path: Path) -> N
     search(sweep, store)
     write_report(collect(sweep, store=store), tmp_path / "report")
     names = sorted(path.name for path in (tmp_path / "report").iterdir())
-    # one figure per parameter and no heatmap: 12 distinct points are no grid
-    assert names == ["index.html", "index.md", "param-quorum.png", "param-whale_ratio.png",
-                     "sensitivity.png"]  # fmt: skip
+    # one figure per parameter and no heatmap: 12 distinct points are no grid (each figure as
+    # PNG and SVG)
+    figures = ["param-quorum", "param-whale_ratio", "sensitivity"]
+    assert names == sorted(["index.html", "index.md", *(f"{f}.{kind}" for f in figures
+                                                        for kind in ("png", "svg"))])  # fmt: skip
     assert "| method | optuna |" in (tmp_path / "report" / "index.md").read_text()
 
 
