@@ -138,6 +138,11 @@ def test_run_with_set_writes_and_hashes_the_effective_spec(tmp_path: Path) -> No
     assert copy["spec"]["parameters"]["whale_ratio"] == {"values": [0.1, 0.2]}
     effective = parse_sweep(copy)
     assert "4/4 runs" in result.stderr  # 2 whale ratios x 2 conformity thresholds x 1 replicate
-    # the file alone is another spec: its results cannot go where these are
-    again = sweepctl("run", path, "--workers", "1", "--no-progress", cwd=tmp_path)
+    # an override that changes the runs already there (a fixed parameter) makes another sweep,
+    # whose results cannot go where these are
+    again = sweepctl(
+        "run", path, "--workers", "1", "--no-progress", *overrides, "--set", "agents=30",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert again.returncode == 2 and spec_hash(effective)[:12] in again.stderr, again.stderr
+    assert "belongs to another sweep" in again.stderr
