@@ -83,6 +83,9 @@ def test_series_follow_parallelism_not_tasks(
     assert by_index.head_added > 15 * few.head_added
 
 
+# It drives 10^4 tasks through the worker's code against a real Pushgateway and Prometheus:
+# about 6.5 minutes on 2 cores alone, more when other suites share them.
+@pytest.mark.timeout(1800)
 def test_a_ten_thousand_task_sweep_costs_what_its_parallelism_does(
     pushgateway: Pushgateway, prom_api: PrometheusAPI, unique_sweep: str, tmp_path: Path
 ) -> None:
