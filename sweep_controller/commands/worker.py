@@ -64,13 +64,18 @@ def resolve_index(flag: str | None, environ: Mapping[str, str]) -> int:
         source, raw = INDEX_ENV, environ[INDEX_ENV].strip()
     else:
         raise TaskError(f"--index: not given and {INDEX_ENV} is not set")
+    return _integer(source, raw, lowest=0)
+
+
+def _integer(source: str, raw: str, *, lowest: int) -> int:
+    """``raw`` as an integer of at least ``lowest``; ``TaskError`` naming ``source`` if not."""
     try:
-        index = int(raw)
+        value = int(raw)
     except ValueError:
         raise TaskError(f"{source}: {raw!r} is not an integer") from None
-    if index < 0:
-        raise TaskError(f"{source}: {index} is outside [0, inf)")
-    return index
+    if value < lowest:
+        raise TaskError(f"{source}: {value} is outside [{lowest}, inf)")
+    return value
 
 
 def in_round(sweep: Sweep, round_index: int | None, index: int) -> int:
@@ -96,13 +101,7 @@ def resolve_parallelism(environ: Mapping[str, str]) -> int:
     raw = environ.get(PARALLELISM_ENV, "").strip()
     if not raw:
         return 1
-    try:
-        parallelism = int(raw)
-    except ValueError:
-        raise TaskError(f"{PARALLELISM_ENV}: {raw!r} is not an integer") from None
-    if parallelism < 1:
-        raise TaskError(f"{PARALLELISM_ENV}: {parallelism} is outside [1, inf)")
-    return parallelism
+    return _integer(PARALLELISM_ENV, raw, lowest=1)
 
 
 def run(args: argparse.Namespace) -> int:
