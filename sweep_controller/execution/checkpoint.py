@@ -20,8 +20,9 @@ runs. While it simulates, an attempt therefore also keeps what it has finished i
 - The commit is unchanged: the task's records file holds every line (the kept ones copied from
   the parts), and its manifest is the commit point. Readers of results read only manifests, so
   a run counts once, in its task's committed records, and never from a part. Once committed,
-  the worker removes the marker; ``sweepctl run``'s cleanup removes the markers of done tasks
-  and, after ``GARBAGE_AGE``, their parts, and keeps the parts of tasks that are not done.
+  the worker removes the marker and the parts it named; ``sweepctl run``'s cleanup removes
+  what is left of done tasks (markers, and after ``GARBAGE_AGE`` parts), and keeps the parts of
+  tasks that are not done.
 
 Distributed semantics: only the lease holder writes a task's checkpoint. A holder that lost its
 lease and goes on may still write one beside the new holder's: each marker is complete and
@@ -243,13 +244,22 @@ class Checkpointer:
             log.warning("task %d: could not keep its finished runs: %s", self.index, exc)
 
     def remove(self) -> None:
-        """Remove the task's marker once the task is committed (best effort)."""
+        """Remove the task's marker, then the parts it named, once the task is committed.
+
+        Best effort: the committed records hold every kept line, so nothing reads the parts any
+        more, and a part left behind (a failed delete, a part only another attempt's marker
+        named) is what ``sweepctl run``'s cleanup removes. Removing them here keeps a Job's
+        tasks, whose workers do no cleanup, from storing their lines twice.
+        """
         if not self._marker_seen:
             return
         try:
             self.store.delete(checkpoint_key(self.sweep_name, self.index))
+            for part in self.parts:
+                self.store.delete(f"{tasks_prefix(self.sweep_name)}{part.name}")
         except SweepError as exc:
             log.warning("task %d: could not remove its checkpoint: %s", self.index, exc)
+        self.parts, self._marker_seen = [], False
 
     def close(self) -> None:
         """Release the buffer of lines not yet kept."""

@@ -119,7 +119,9 @@ def test_a_stopped_task_keeps_its_runs_and_the_next_attempt_simulates_only_the_r
     assert normalised(lines) == normalised(reference_lines(tmp_path))
     table = collect(sweep, store=store, require_complete=True)
     assert sorted(table.columns["run_index"].tolist()) == list(range(RUNS))
-    assert not store.exists(checkpoint_key(sweep.name, 0))  # done: the marker is gone
+    # Done: the committing attempt deleted the marker and the part it named.
+    assert not store.exists(checkpoint_key(sweep.name, 0))
+    assert parts(store, sweep) == []
     if output.startswith("file://"):
         assert temp_files(tmp_path / "out") == []
 
@@ -134,9 +136,11 @@ def test_a_killed_task_resumes_after_its_last_periodic_checkpoint(
         attempt(sweep, die_after=10, checkpoint_seconds=0.0)
     marker = read_checkpoint(store, sweep.name, 0)
     assert marker is not None and marker.count == 9 and len(marker.parts) == 9
+    assert len(parts(store, sweep)) == 9
     resumed = attempt(sweep)
     assert (resumed.outcome, resumed.resumed, resumed.runs) == (TaskOutcome.SUCCEEDED, 9, 9)
     assert normalised(task_lines(store, sweep)[0]) == normalised(reference_lines(tmp_path))
+    assert parts(store, sweep) == [] and not store.exists(checkpoint_key(sweep.name, 0))
 
 
 def test_stopped_twice_the_task_keeps_both_attempts_runs(tmp_path: Path) -> None:
@@ -149,6 +153,7 @@ def test_stopped_twice_the_task_keeps_both_attempts_runs(tmp_path: Path) -> None
     assert marker is not None and marker.count == 9 and len(marker.parts) == 2
     last = attempt(sweep)
     assert (last.resumed, last.runs, last.records) == (9, RUNS - 9, RUNS)
+    assert parts(store, sweep) == []  # both attempts' parts: the last marker named them all
     assert normalised(task_lines(store, sweep)[0]) == normalised(reference_lines(tmp_path))
 
 
