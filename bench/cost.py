@@ -7,8 +7,9 @@ Inputs, each stated in the docs beside the table:
   10^6-agent run ~1.1 s), taken to hold per vCPU of the batch instances;
 - pod overhead: ``POD_OVERHEAD_SECONDS`` per task (the sizing rule);
 - JSONL bytes per run: 1.5 KB (``python -m bench.worker_memory``: 14 MiB for 10^4 default runs);
-- the batch instance: c6i.2xlarge, 8 vCPU, 7 one-CPU workers per node (one vCPU's worth goes to
-  the node's daemons), $0.34 per hour on demand in us-east-1; spot at an assumed 65% discount;
+- the batch instance: c6i.2xlarge, 8 vCPU, 8 one-CPU workers per node (the chart's worker request
+  is sized so that 8 fit beside the reservations and DaemonSets: docs/aws.md "Batch scaling"),
+  $0.34 per hour on demand in us-east-1; spot at an assumed 65% discount;
 - S3 (us-east-1, S3 Standard): $0.023 per GB-month, $0.005 per 1,000 PUT/LIST-class requests,
   $0.0004 per 1,000 GET-class requests; the worker's requests per task are counted below.
 
@@ -22,25 +23,43 @@ import math
 from dataclasses import dataclass
 
 from simulator.params import SimParams
+from sweep_controller.execution.checkpoint import CHECKPOINT_SECONDS
+from sweep_controller.execution.lease import RENEW_SECONDS
+from sweep_controller.metrics.config import DEFAULT_PUSH_INTERVAL_SECONDS
 from sweep_controller.spec.sizing import POD_OVERHEAD_SECONDS, format_seconds, run_seconds
 
 INSTANCE = "c6i.2xlarge"
 ON_DEMAND_PER_HOUR = 0.34
 SPOT_DISCOUNT = 0.65
-WORKERS_PER_NODE = 7
+WORKERS_PER_NODE = 8  # tests/charts/test_karpenter.py holds it to the chart's fit
 JSONL_BYTES_PER_RUN = 1500
 S3_GB_MONTH = 0.023
 S3_PUT_PER_1000 = 0.005
 S3_GET_PER_1000 = 0.0004
 PART_BYTES = 8 * 2**20
-LEASE_RENEW_SECONDS = 20
-# A task's S3 calls, recorded with botocore's event hooks against SeaweedFS: GetObject (manifest,
-# lease, manifest again), ListObjectsV2 (the bucket check; billed like a PUT), PutObject (lease),
-# the JSONL (PutObject, or CreateMultipartUpload + UploadPart per part +
-# CompleteMultipartUpload), PutObject (manifest), PutObject (lease release), DeleteObject
-# (failure marker; free). Lease renewals are one PutObject every 20 s.
-PUTS_PER_TASK = 4
-GETS_PER_TASK = 3
+# What one task's pod asks of S3, recorded against a real S3 server with the worker's metrics on
+# (tests/infra/test_worker_s3_requests.py holds these to the recording). Fixed, per task: the
+# bucket check and the look for the folder's seeding (LISTs), the task's lease (taken,
+# released), the manifest, spec-copy and checkpoint reads, the look for earlier plans (a LIST),
+# the JSONL (one PutObject; multipart above 16 MiB), the manifest, and the metric slot an earlier
+# task released (claimed: a create that finds it taken, a LIST, a read and a create; written
+# before the first and the last push; released), plus free deletes (the failure marker).
+TASK_PUTS = 12
+# The metric slot's record (its lease generation with the slot's totals), in bytes: a task creates
+# one, kept, and overwrites it at each push and at its release; the bucket is versioned, so each
+# overwritten version is kept, billed, for NONCURRENT_DAYS (tests/infra/test_worker_s3_requests.py).
+SLOT_RECORD_BYTES = 13_000
+SLOT_OVERWRITES = 3  # the first push, the last push, the release
+NONCURRENT_DAYS = 30  # Terraform's noncurrent_version_expiration_days default
+TASK_GETS = 10
+# Periodic, per task: (what, every so many seconds, PUT-class, GET-class requests). A checkpoint
+# uploads a part and rewrites the marker (both deleted, free, once the task commits); a metrics
+# push and a lease renewal each read whether the lease was taken over, then rewrite it.
+PERIODIC: tuple[tuple[str, float, int, int], ...] = (
+    ("checkpoint", CHECKPOINT_SECONDS, 2, 0),
+    ("metrics push", DEFAULT_PUSH_INTERVAL_SECONDS, 1, 1),
+    ("lease renewal", RENEW_SECONDS, 1, 1),
+)
 
 
 @dataclass(frozen=True)
@@ -88,11 +107,13 @@ def cost(sweep: Sweep) -> Cost:
     node_hours = (work + overhead) / WORKERS_PER_NODE
     task_bytes = sweep.runs_per_task * JSONL_BYTES_PER_RUN
     parts = max(1, math.ceil(task_bytes / PART_BYTES))
-    upload_puts = 1 if parts == 1 else parts + 2  # create + parts + complete
-    renewals = math.floor(task_seconds / LEASE_RENEW_SECONDS)
-    puts = tasks * (PUTS_PER_TASK + upload_puts + renewals)
-    gets = tasks * GETS_PER_TASK
-    gb = sweep.runs * JSONL_BYTES_PER_RUN / 1e9
+    upload_puts = 0 if parts == 1 else parts + 1  # create + parts + complete, not one PutObject
+    periodic = [(math.floor(task_seconds / every), p, g) for _, every, p, g in PERIODIC]
+    puts = tasks * (TASK_PUTS + upload_puts + sum(n * p for n, p, _ in periodic))
+    gets = tasks * (TASK_GETS + sum(n * g for n, _, g in periodic))
+    pushes = math.floor(task_seconds / DEFAULT_PUSH_INTERVAL_SECONDS)
+    slot_versions = 1 + (SLOT_OVERWRITES + pushes) * NONCURRENT_DAYS / 30
+    gb = (sweep.runs * JSONL_BYTES_PER_RUN + tasks * slot_versions * SLOT_RECORD_BYTES) / 1e9
     return Cost(
         tasks=tasks,
         task_minutes=task_seconds / 60,
@@ -106,7 +127,8 @@ def cost(sweep: Sweep) -> Cost:
     )
 
 
-def _hours(value: float) -> str:
+def _figure(value: float) -> str:
+    """Two significant figures below 10, whole numbers with thousands separators above."""
     return f"{value:.2g}" if value < 10 else f"{value:,.0f}"
 
 
@@ -126,9 +148,9 @@ def table() -> str:
         c = cost(sweep)
         rows.append(
             f"| {sweep.label} | {run_seconds(sweep.params):.2g} | {sweep.runs_per_task:,} "
-            f"| {c.tasks:,} | {format_seconds(c.task_minutes * 60)} | {_hours(c.work_hours)} | "
-            f"{_hours(c.overhead_hours)} | {_money(c.on_demand)} | {_money(c.spot)} | "
-            f"{_money(c.s3_requests)} | {c.s3_gb:,.2g} ({_money(c.s3_month)}) |"
+            f"| {c.tasks:,} | {format_seconds(c.task_minutes * 60)} | {_figure(c.work_hours)} | "
+            f"{_figure(c.overhead_hours)} | {_money(c.on_demand)} | {_money(c.spot)} | "
+            f"{_money(c.s3_requests)} | {_figure(c.s3_gb)} ({_money(c.s3_month)}) |"
         )
     return head + "\n".join(rows) + "\n"
 

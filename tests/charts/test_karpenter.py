@@ -30,6 +30,8 @@ from kit.kube import strict_jsonschema
 from kit.paths import REPO
 from pydantic import ValidationError
 
+from bench import cost
+
 VALUES: dict[str, Any] = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 AWS_DOC = REPO / "docs" / "aws.md"
 ENABLED = {
@@ -308,6 +310,12 @@ def test_one_worker_per_vcpu_fills_every_node_with_little_waste(row: Fit) -> Non
     assert row.workers == row.vcpus
     assert row.unused_cpu_m >= 0 and row.unused_mib >= 0
     assert row.unused_cpu_m < 0.05 * row.vcpus * 1000
+
+
+def test_the_cost_table_prices_the_workers_a_node_holds() -> None:
+    """bench.cost bills its instance (c 2xlarge) at the workers the chart's request fits on it."""
+    (row,) = [f for f in fits() if (f.family_class, f.size) == ("c", cost.INSTANCE.split(".")[1])]
+    assert cost.INSTANCE.startswith("c") and row.workers == cost.WORKERS_PER_NODE
 
 
 def test_worker_limits_match_the_single_threaded_worker() -> None:

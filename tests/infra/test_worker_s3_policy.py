@@ -3,7 +3,8 @@
 Workers run task attempts (``execute_task``, what ``sweepctl worker`` runs in a Job pod) against
 a real S3 server (SeaweedFS): a success, a task already done, a failure that leaves its failure
 marker and a retry that succeeds and deletes it, a lease held by another attempt then released,
-and a large task whose multipart upload is interrupted (and aborted) and then completed. A
+and a large task whose multipart upload is interrupted (and aborted) and then completed, each
+pushing its metrics to a real Pushgateway under a metric slot it claims in the store. A
 botocore hook on the store's own client records every S3 call: operation, bucket, key or list
 prefix. Each call is mapped to the IAM actions it needs (with the KMS actions S3 performs for
 the bucket's SSE-KMS key) and checked against the worker policy *as Terraform renders it*: the
@@ -39,11 +40,13 @@ from kit.iam import (
     refused,
     used_grants,
 )
+from kit.promstack import Pushgateway
 from kit.servers import SeaweedFS
 from kit.specs import grid_doc
 
 from sweep_controller.execution.layout import failure_key, manifest_key
 from sweep_controller.execution.lease import Holder, TaskLease
+from sweep_controller.execution.slot import SLOTS_DIR
 from sweep_controller.execution.worker import TaskContext, execute_task
 from sweep_controller.outcomes import TaskOutcome
 from sweep_controller.spec.models import Sweep
@@ -72,7 +75,7 @@ class Cycle:
     committed: dict[tuple[str, int], bool]
 
 
-def _run_cycle(server: SeaweedFS, bucket: str) -> Cycle:
+def _run_cycle(server: SeaweedFS, bucket: str, pushgateway_url: str) -> Cycle:
     plain = server.client()  # the test's own client: its checks are not recorded
     recorder = S3CallRecorder()
     # A low multipart threshold sends the large task through the multipart path with a small
@@ -96,7 +99,7 @@ def _run_cycle(server: SeaweedFS, bucket: str) -> Cycle:
     errors: dict[str, str] = {}
 
     def attempt(label: str, task: TaskContext, index: int, **options: Any) -> None:
-        done = execute_task(task, index, **options)
+        done = execute_task(task, index, pushgateway_url=pushgateway_url, parallelism=2, **options)
         outcomes[label] = done.outcome
         if done.error:
             errors[label] = done.error
@@ -142,9 +145,9 @@ def _run_cycle(server: SeaweedFS, bucket: str) -> Cycle:
 
 
 @pytest.fixture(scope="module")
-def cycle(aws_to_seaweedfs: SeaweedFS, iam_bucket: str) -> Cycle:
-    """Run the recorded task attempts once for the module."""
-    return _run_cycle(aws_to_seaweedfs, iam_bucket)
+def cycle(aws_to_seaweedfs: SeaweedFS, iam_bucket: str, pushgateway: Pushgateway) -> Cycle:
+    """Run the recorded task attempts once for the module, metrics on (as in a Job's pods)."""
+    return _run_cycle(aws_to_seaweedfs, iam_bucket, pushgateway.url)
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +187,14 @@ def test_the_recording_covers_every_path(cycle: Cycle) -> None:
         "AbortMultipartUpload",
     } <= operations, operations
     assert {c.bucket for c in cycle.calls} == {cycle.bucket}
+    # The metric slots: claimed (a create if absent), listed, written before pushes.
+    slots = [c for c in cycle.calls if f"/{SLOTS_DIR}/" in (c.key or c.prefix or "")]
+    assert {(c.operation, c.if_none_match) for c in slots} >= {
+        ("PutObject", "*"),
+        ("PutObject", None),
+        ("GetObject", None),
+        ("ListObjectsV2", None),
+    }
 
 
 def test_every_recorded_call_is_allowed(
