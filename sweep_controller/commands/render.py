@@ -27,6 +27,7 @@ from sweep_controller.k8s.objects import build_configmap, build_job, with_namesp
 from sweep_controller.spec.loading import parse_sweep
 from sweep_controller.spec.models import Method, Sweep
 from sweep_controller.spec.overrides import load_overridden
+from sweep_controller.spec.sizing import job_sizing_warnings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         hint = "; or pass --output-uri s3://BUCKET/PREFIX" if "spec.output.uri" in str(exc) else ""
         raise SpecError(f"{args.spec}: {exc}{hint}") from None
     sys.stdout.write(text)
+    for line in job_sizing_warnings(sweep, config.worker_resources):
+        print(f"sweepctl: warning: {line}", file=sys.stderr)
     if note := rounds_note(sweep):
         print(f"sweepctl render: {note}", file=sys.stderr)
     return ExitCode.OK

@@ -11,15 +11,18 @@ with another spec is refused with the way out.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from sweep_controller.commands.arguments import add_cluster_flags, open_cluster
 from sweep_controller.errors import ClusterError, FlagError, SpecError
 from sweep_controller.exit_codes import ExitCode
+from sweep_controller.k8s.config import DEFAULT_RESOURCES
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
 from sweep_controller.spec.loading import load_sweep, parse_yaml, sweep_from_resource
 from sweep_controller.spec.models import Sweep, full_form
+from sweep_controller.spec.sizing import job_sizing_warnings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,5 +101,8 @@ def run(args: argparse.Namespace) -> int:
             f"sweep {namespace}/{name} created: {spec.n_tasks} tasks, {spec.n_runs} runs "
             f"(context {cluster.connection.context})"
         )
+        # The controller emits these as TaskSize Events as well; here they come before any wait.
+        for line in job_sizing_warnings(sweep, DEFAULT_RESOURCES):
+            print(f"sweepctl: warning: {line}", file=sys.stderr)
     print("\n".join(watch_hint(name, namespace)))
     return ExitCode.OK

@@ -88,7 +88,7 @@ from sweep_controller.k8s.status import (
 from sweep_controller.spec.loading import sweep_from_resource
 from sweep_controller.spec.models import Method, Sweep
 from sweep_controller.spec.search import plan_round
-from sweep_controller.spec.sizing import estimate_task, memory_limit_bytes, sizing_warnings
+from sweep_controller.spec.sizing import job_sizing_warnings
 
 
 class EventType(StrEnum):
@@ -374,8 +374,7 @@ def _first_creation(old: SweepStatus) -> bool:
 
 def _size_events(sweep: Sweep, config: ControllerConfig) -> list[Action]:
     """One Warning Event per task-size warning of the sweep."""
-    limit = memory_limit_bytes(config.worker_resources)
-    lines = sizing_warnings(estimate_task(sweep), memory_limit_bytes=limit)
+    lines = job_sizing_warnings(sweep, config.worker_resources)
     return [EmitEvent(EventType.WARNING, "TaskSize", line) for line in lines]
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "expected_rounds",
     "format_bytes",
     "format_seconds",
+    "job_sizing_warnings",
     "memory_limit_bytes",
     "run_seconds",
     "sizing_warnings",
@@ -281,6 +282,13 @@ _QUANTITY_SUFFIXES = {
     "Gi": 2**30,
     "Ti": 2**40,
 }
+
+
+def job_sizing_warnings(sweep: Sweep, worker_resources: Mapping[str, Any]) -> list[str]:
+    """``sizing_warnings`` of ``sweep`` run as a Job whose workers have ``worker_resources``."""
+    return sizing_warnings(
+        estimate_task(sweep), memory_limit_bytes=memory_limit_bytes(worker_resources)
+    )
 
 
 def memory_limit_bytes(resources: Mapping[str, Any]) -> int | None:

@@ -59,3 +59,10 @@ def write_spec(path: Path, doc: Mapping[str, Any]) -> Path:
     """Write a Sweep document as YAML; return the path."""
     path.write_text(yaml.safe_dump(dict(doc), sort_keys=False))
     return path
+
+
+def size_warnings_only(err: str) -> bool:
+    """Whether every line of ``err`` is a task-size warning (``sweepctl`` says how to resize)."""
+    return all(
+        line.startswith("sweepctl: warning: spec.runsPerTask: ") for line in err.splitlines()
+    )

@@ -65,6 +65,21 @@ def test_validate_strict_fails_on_a_warning_and_passes_a_well_sized_sweep(
     assert (result.returncode, result.stderr) == (0, "")
 
 
+def test_render_warns_as_validate_does_and_a_well_sized_sweep_renders_quietly(
+    tmp_path: Path,
+) -> None:
+    tiny = write(tmp_path, sweep_doc(replicates=2_000, runsPerTask=10), "tiny.yaml")
+    validated = sweepctl("validate", tiny)
+    rendered = sweepctl("render", tiny, "--output-uri", "s3://results/sweeps")
+    assert rendered.returncode == 0 and yaml.safe_load_all(rendered.stdout)
+    warnings = [line for line in validated.stderr.splitlines() if "runsPerTask" in line]
+    assert warnings and rendered.stderr.splitlines() == warnings
+    good = sweep_doc(simulator={"agents": 100_000, "mean_degree": 10}, replicates=1000,
+                     runsPerTask=3000)  # fmt: skip
+    quiet = sweepctl("render", write(tmp_path, good, "good.yaml"), "--output-uri", "s3://results/s")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
 def test_validate_memory_limit(tmp_path: Path) -> None:
     doc = sweep_doc(simulator={"agents": 100_000, "mean_degree": 10}, replicates=1000,
                     runsPerTask=1000)  # fmt: skip
