@@ -6,8 +6,9 @@
 # project's own wheel, so nothing is downloaded inside the build, and a change to the project's
 # code rebuilds only the small "app" layers while the dependency layers stay cached.
 #
-# BASE is pinned to an exact tag; for releases pin the digest too
-# (python:3.11.14-slim-bookworm@sha256:...). Machines without a registry build a compatible base
+# BASE is pinned to an exact tag; release.yml resolves that tag to its digest once and builds on
+# python:3.11.14-slim-bookworm@sha256:..., which the image records in its
+# org.opencontainers.image.base.name label. Machines without a registry build a compatible base
 # with scripts/image-base.sh and pass --build-arg BASE=localhost/pybase:bookworm. Every stage uses
 # the same BASE, so the venv's python symlink resolves in the final image.
 #
@@ -60,8 +61,10 @@ CMD ["worker", "--help"]
 # Last, so a new revision rebuilds only this metadata layer.
 ARG VERSION=dev
 ARG REVISION=unknown
+ARG BASE
 LABEL org.opencontainers.image.title="govsim" \
       org.opencontainers.image.description="Governance vote cascade simulations and sweep worker" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}"
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="${BASE}"

@@ -480,8 +480,20 @@ build_and_load() {
     || die "image $image is not in the node's containerd after kind load"
 }
 
+# The installed kind must be the release infra/terraform/kubernetes-versions.json pins: the node
+# image in kind-config.yaml is the one that kind release publishes.
+check_kind_version() {
+  local pinned installed
+  pinned=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["kind"]["version"])' \
+    infra/terraform/kubernetes-versions.json)
+  installed=$(kind version | awk '{print $2}')
+  [ "$installed" = "$pinned" ] \
+    || die "kind $installed is installed, but infra/terraform/kubernetes-versions.json pins kind $pinned"
+}
+
 setup() {
-  need docker kind kubectl helm
+  need docker kind kubectl helm python3
+  check_kind_version
   docker info >/dev/null 2>&1 || die "docker has no running daemon"
   if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
     die "a kind cluster named $cluster exists already; delete it (kind delete cluster --name $cluster) or set CLUSTER"

@@ -1,7 +1,8 @@
 # GitHub Actions federation: workflows of one repository exchange their OIDC token for short-lived
 # AWS credentials, so no access key is stored in GitHub.
-#   release: runs of .github/workflows/release.yml on release tags only (sub and job_workflow_ref);
-#            pushes the image and the chart to our two ECR repositories.
+#   release: jobs of .github/workflows/release.yml at a release tag (job_workflow_ref) that run in
+#            the repository's `release` environment (sub); pushes the image and the chart to our
+#            two ECR repositories.
 #   plan:    runs on pull requests; reads the configuration of what this configuration manages
 #            and the state object, for `terraform plan -lock=false`; writes nothing.
 # Nothing is created when var.github_repository is null.
@@ -17,10 +18,15 @@ locals {
 
   # Each role: the token subjects it trusts, and (release only) the workflow files whose jobs
   # may use it. job_workflow_ref names the workflow file and ref that define the running job, so
-  # another workflow on a release tag (or one called from elsewhere) cannot assume the role.
+  # another workflow on a release tag (or one called from elsewhere) cannot assume the role. A job
+  # that runs in a GitHub environment gets the subject repo:<owner>/<repo>:environment:<name>
+  # instead of its ref, so the release role requires both: the `release` environment (whose
+  # required reviewers approve each run, and whose deployment rule admits only tags v*) and
+  # release.yml at a release ref. A release.yml edited on a pushed tag still waits for approval.
+  github_release_environment = "release"
   github_roles = local.github_enabled ? {
     release = {
-      sub = [for ref in var.github_release_refs : "repo:${var.github_repository}:ref:${ref}"]
+      sub = ["repo:${var.github_repository}:environment:${local.github_release_environment}"]
       job_workflow_ref = [
         for ref in var.github_release_refs : "${var.github_repository}/.github/workflows/release.yml@${ref}"
       ]

@@ -564,3 +564,60 @@ def test_chart_rendered_with_the_e2e_values_is_valid(files: tuple[Path, ...]) ->
         assert namespace in namespaces, f"nothing rendered in worker namespace {namespace}"
         accounts = [d for d in docs if d["kind"] == "ServiceAccount"]
         assert any(d["metadata"].get("namespace") == namespace for d in accounts)
+
+
+def _shell_function(name: str) -> str:
+    """The whole source of a top-level shell function of the script."""
+    match = re.search(rf"^{name}\(\) {{\n.*?^}}$", script_text(), re.MULTILINE | re.DOTALL)
+    assert match, f"scripts/e2e-kind.sh has no function {name}"
+    return match.group(0)
+
+
+def _one_line_function(name: str) -> str:
+    """The source of a one-line shell function of the script, such as log()."""
+    match = re.search(rf"^{name}\(\) {{ .* }}$", script_text(), re.MULTILINE)
+    assert match, f"scripts/e2e-kind.sh has no one-line function {name}"
+    return match.group(0)
+
+
+def _kind_check(tmp_path: Path, reported: str) -> subprocess.CompletedProcess[str]:
+    """Run the script's check_kind_version with a `kind` on PATH that reports ``reported``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    fake = bin_dir / "kind"
+    fake.write_text(f"#!/bin/sh\necho 'kind {reported} go1.25.1 linux/amd64'\n")
+    fake.chmod(0o755)
+    harness = "\n".join(
+        [
+            "set -euo pipefail",
+            "scenario=setup",
+            _one_line_function("log"),
+            _shell_function("die"),
+            _shell_function("check_kind_version"),
+            "check_kind_version",
+        ]
+    )
+    return subprocess.run(
+        ["bash", "-c", harness],
+        cwd=REPO,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_setup_refuses_a_kind_other_than_the_pinned_release(tmp_path: Path) -> None:
+    """setup() checks `kind version` against kubernetes-versions.json first, in one error line."""
+    pinned = json.loads((REPO / "infra" / "terraform" / "kubernetes-versions.json").read_text())
+    version = pinned["kind"]["version"]
+    assert re.search(r"^setup\(\) \{\n  need [^\n]*\n  check_kind_version$", script_text(), re.M)
+    assert _kind_check(tmp_path / "same", version).returncode == 0
+    done = _kind_check(tmp_path / "other", "v0.31.0")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        f"[e2e-kind] setup: error: kind v0.31.0 is installed, but "
+        f"infra/terraform/kubernetes-versions.json pins kind {version}"
+    ], lines

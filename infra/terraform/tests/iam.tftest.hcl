@@ -235,11 +235,11 @@ run "github_release_role_trusts_release_tags_of_one_repository" {
     condition = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Condition == {
       StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
       StringLike = {
-        "token.actions.githubusercontent.com:sub"              = ["repo:example-org/govsim:ref:refs/tags/v*"]
+        "token.actions.githubusercontent.com:sub"              = ["repo:example-org/govsim:environment:release"]
         "token.actions.githubusercontent.com:job_workflow_ref" = ["example-org/govsim/.github/workflows/release.yml@refs/tags/v*"]
       }
     }
-    error_message = "The release role must trust only the release workflow (job_workflow_ref) on release tags of example-org/govsim."
+    error_message = "The release role must trust only jobs of the release workflow (job_workflow_ref) on release tags of example-org/govsim that run in its release environment (sub)."
   }
   assert {
     condition     = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Principal.Federated == aws_iam_openid_connect_provider.github[0].arn
@@ -262,7 +262,7 @@ run "github_release_role_trusts_release_tags_of_one_repository" {
   }
 }
 
-run "release_refs_move_sub_and_workflow_ref_together" {
+run "release_refs_name_the_workflow_refs_and_keep_the_environment_subject" {
   variables {
     github_release_refs = ["refs/tags/v*", "refs/tags/rc-*"]
   }
@@ -272,6 +272,10 @@ run "release_refs_move_sub_and_workflow_ref_together" {
       "example-org/govsim/.github/workflows/release.yml@refs/tags/rc-*",
     ]
     error_message = "Each release ref must be trusted only through release.yml at that ref."
+  }
+  assert {
+    condition     = jsondecode(aws_iam_role.github["release"].assume_role_policy).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:sub"] == ["repo:example-org/govsim:environment:release"]
+    error_message = "Whatever the release refs, the release role's subject must stay the release environment."
   }
   assert {
     condition     = !can(jsondecode(aws_iam_role.github["plan"].assume_role_policy).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:job_workflow_ref"])
