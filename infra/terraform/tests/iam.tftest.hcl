@@ -30,11 +30,14 @@ run "worker_policy_names_only_the_bucket_and_its_prefix" {
     error_message = "The worker may list, read, write and delete objects, abort its uploads and use the data key, nothing more (tests/infra/test_worker_s3_policy.py derives this from recorded calls)."
   }
   assert {
-    condition = alltrue([
-      for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement :
-      contains(s.Action, "s3:ListBucket") ? toset(s.Condition.StringLike["s3:prefix"]) == toset(["sweeps", "sweeps/*"]) : true
-    ])
-    error_message = "ListBucket must be limited to the results prefix by an s3:prefix condition."
+    condition = {
+      for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Sid => jsonencode(s.Condition)
+      if contains(s.Action, "s3:ListBucket")
+      } == {
+      ListResultsPrefix       = jsonencode({ StringLike = { "s3:prefix" = ["sweeps", "sweeps/*"] } })
+      ListBucketWithoutPrefix = jsonencode({ Null = { "s3:prefix" = "true" } })
+    }
+    error_message = "The worker may list the bucket only under the results prefix (s3:prefix condition) or with no prefix at all (which S3 needs to answer a read of a missing key with 404)."
   }
   assert {
     condition = alltrue([
@@ -56,19 +59,23 @@ run "controller_policy_reads_the_prefix_and_creates_only_round_files" {
     condition = {
       for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Sid => { actions = s.Action, resources = s.Resource }
       } == {
-      ListResultsPrefix   = { actions = ["s3:ListBucket"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"] }
-      ReadResultsPrefix   = { actions = ["s3:GetObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*"] }
-      CreateRoundFiles    = { actions = ["s3:PutObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*/rounds/*"] }
-      UseDataKeyThroughS3 = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.data.arn] }
+      ListResultsPrefix       = { actions = ["s3:ListBucket"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"] }
+      ListBucketWithoutPrefix = { actions = ["s3:ListBucket"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"] }
+      ReadResultsPrefix       = { actions = ["s3:GetObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*"] }
+      CreateRoundFiles        = { actions = ["s3:PutObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*/rounds/*"] }
+      UseDataKeyThroughS3     = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.data.arn] }
     }
     error_message = "The controller may list and read under the results prefix, create round files (<prefix>/*/rounds/*) and use the data key, nothing more (tests/infra/test_controller_s3_policy.py derives this from recorded calls)."
   }
   assert {
-    condition = alltrue([
-      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement :
-      contains(s.Action, "s3:ListBucket") ? toset(s.Condition.StringLike["s3:prefix"]) == toset(["sweeps", "sweeps/*"]) : true
-    ])
-    error_message = "The controller's ListBucket must be limited to the results prefix by an s3:prefix condition."
+    condition = {
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Sid => jsonencode(s.Condition)
+      if contains(s.Action, "s3:ListBucket")
+      } == {
+      ListResultsPrefix       = jsonencode({ StringLike = { "s3:prefix" = ["sweeps", "sweeps/*"] } })
+      ListBucketWithoutPrefix = jsonencode({ Null = { "s3:prefix" = "true" } })
+    }
+    error_message = "The controller may list the bucket only under the results prefix (s3:prefix condition) or with no prefix at all (which S3 needs to answer a read of a missing key with 404)."
   }
   assert {
     condition = alltrue([
@@ -120,9 +127,10 @@ run "prefix_variable_moves_every_grant" {
     condition = {
       for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Sid => s.Resource if startswith(s.Action[0], "s3:")
       } == {
-      ListResultsPrefix = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"]
-      ReadResultsPrefix = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*"]
-      CreateRoundFiles  = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*/rounds/*"]
+      ListResultsPrefix       = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"]
+      ListBucketWithoutPrefix = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"]
+      ReadResultsPrefix       = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*"]
+      CreateRoundFiles        = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*/rounds/*"]
     }
     error_message = "The controller must be granted the configured prefix and its round files."
   }
