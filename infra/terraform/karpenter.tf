@@ -78,13 +78,15 @@ locals {
   karpenter_discovery_tags = { for k, v in { "karpenter.sh/discovery" = var.name } : k => v if local.karpenter_enabled }
 
   # The four interruption event kinds of Karpenter's template, plus capacity-reservation
-  # interruptions (the template's fifth rule; harmless when no reservation is used).
+  # interruptions (the template's fifth rule; harmless when no reservation is used). Each key
+  # ends a rule name, <name>-karpenter-<key>: EventBridge allows 64 characters, and name may have
+  # 24, so keys stay within 21.
   karpenter_events = {
     spot-interruption = { source = "aws.ec2", detail_type = "EC2 Spot Instance Interruption Warning" }
     rebalance         = { source = "aws.ec2", detail_type = "EC2 Instance Rebalance Recommendation" }
     state-change      = { source = "aws.ec2", detail_type = "EC2 Instance State-change Notification" }
     scheduled-change  = { source = "aws.health", detail_type = "AWS Health Event" }
-    capacity-reservation-interruption = {
+    capacity-reservation = {
       source = "aws.ec2", detail_type = "EC2 Capacity Reservation Instance Interruption Warning"
     }
   }
