@@ -7,7 +7,8 @@
 #                       manifests and records), create round files (<prefix>/<sweep>/rounds/*),
 #                       nothing else: no task results, no delete; grid and sampled sweeps make it
 #                       no AWS call at all;
-#   cluster-autoscaler: describe Auto Scaling groups, resize only this cluster's groups.
+#   cluster-autoscaler: describe Auto Scaling groups, resize only this cluster's groups (only
+#                       with batch_scaler = "cluster-autoscaler").
 # Both govsim roles may also list the bucket with no prefix: S3 needs that grant to answer a read
 # of a missing key with 404 rather than 403. Both use the results bucket's data key only through
 # S3 (kms:ViaService).
@@ -144,7 +145,11 @@ locals {
     ]
   }
 
-  irsa_roles = {
+  # The cluster autoscaler's role exists only when it scales the batch pool (batch_scaler =
+  # "cluster-autoscaler"); Karpenter has its own role (karpenter.tf).
+  irsa_roles = { for k, v in local.all_irsa_roles : k => v if k != "cluster-autoscaler" || !local.karpenter_enabled }
+
+  all_irsa_roles = {
     worker = {
       namespace       = local.k8s_namespace
       service_account = local.worker_service_account

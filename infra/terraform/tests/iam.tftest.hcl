@@ -98,8 +98,8 @@ run "controller_policy_reads_the_prefix_and_creates_only_round_files" {
     error_message = "The controller's policy must be attached to the controller's role."
   }
   assert {
-    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "controller", "cluster-autoscaler"])
-    error_message = "The worker, the controller and the autoscaler roles carry a policy, no other IRSA role."
+    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "controller"])
+    error_message = "With Karpenter (the default) the worker and the controller roles carry a policy, no other IRSA role."
   }
 }
 
@@ -151,12 +151,6 @@ run "irsa_roles_trust_exactly_one_service_account" {
     error_message = "The controller role must trust only govsim/govsim-controller."
   }
   assert {
-    condition = jsondecode(aws_iam_role.irsa["cluster-autoscaler"].assume_role_policy).Statement[0].Condition.StringEquals[
-      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
-    ] == ["system:serviceaccount:kube-system:cluster-autoscaler"]
-    error_message = "The autoscaler role must trust only kube-system/cluster-autoscaler."
-  }
-  assert {
     condition = alltrue([
       for r in aws_iam_role.irsa :
       length(jsondecode(r.assume_role_policy).Statement) == 1
@@ -205,7 +199,38 @@ run "worker_namespaces_refuse_the_release_namespace" {
   expect_failures = [var.worker_namespaces]
 }
 
+run "autoscaler_role_exists_only_without_karpenter" {
+  command = plan
+
+  assert {
+    condition     = !contains(keys(aws_iam_role.irsa), "cluster-autoscaler") && !contains(keys(aws_iam_policy.irsa), "cluster-autoscaler")
+    error_message = "With Karpenter (the default) there is no cluster autoscaler, so no role for it."
+  }
+  assert {
+    condition     = output.cluster_autoscaler_role_arn == null
+    error_message = "With Karpenter cluster_autoscaler_role_arn must be null."
+  }
+}
+
 run "autoscaler_resizes_only_this_clusters_groups" {
+  variables {
+    batch_scaler = "cluster-autoscaler"
+  }
+
+  assert {
+    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "controller", "cluster-autoscaler"])
+    error_message = "With the cluster autoscaler its role carries a policy too."
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.irsa["cluster-autoscaler"].assume_role_policy).Statement[0].Condition.StringEquals[
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
+    ] == ["system:serviceaccount:kube-system:cluster-autoscaler"]
+    error_message = "The autoscaler role must trust only kube-system/cluster-autoscaler."
+  }
+  assert {
+    condition     = output.cluster_autoscaler_role_arn == aws_iam_role.irsa["cluster-autoscaler"].arn
+    error_message = "cluster_autoscaler_role_arn must name the autoscaler's role."
+  }
   assert {
     condition = alltrue([
       for s in jsondecode(aws_iam_policy.irsa["cluster-autoscaler"].policy).Statement :
