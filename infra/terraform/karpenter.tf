@@ -42,7 +42,9 @@ locals {
     enabled         = true
     clusterName     = var.name
     instanceProfile = try(aws_iam_instance_profile.karpenter_node[0].name, "")
-    rootVolumeSize  = "${var.node_disk_size_gb}Gi"
+    # The EC2NodeClass's AMI, one release for every node (kubernetes-versions.json).
+    amiAlias       = local.kubernetes_versions.karpenter_ami_alias
+    rootVolumeSize = "${var.node_disk_size_gb}Gi"
     limits = {
       cpu    = tostring(var.karpenter_limits.cpu)
       memory = "${var.karpenter_limits.memory_gib}Gi"
