@@ -7,8 +7,11 @@
 #                       manifests and records), create round files (<prefix>/<sweep>/rounds/*),
 #                       nothing else: no task results, no delete; grid and sampled sweeps make it
 #                       no AWS call at all;
-#   cluster-autoscaler: describe Auto Scaling groups, resize only this cluster's groups.
-# Both govsim roles use the results bucket's data key only through S3 (kms:ViaService).
+#   cluster-autoscaler: describe Auto Scaling groups, resize only this cluster's groups (only
+#                       with batch_scaler = "cluster-autoscaler").
+# Both govsim roles may also list the bucket with no prefix: S3 needs that grant to answer a read
+# of a missing key with 404 rather than 403. Both use the results bucket's data key only through
+# S3 (kms:ViaService).
 #
 # Both govsim policies follow from the code: tests/infra/test_worker_s3_policy.py runs workers
 # through success, failure, retry, a held lease and an interrupted multipart upload, and
@@ -35,6 +38,20 @@ locals {
     }
   }
 
+  # S3 answers a read (GetObject, HeadObject) of a missing key with 404 only if the caller may
+  # list the bucket, else with 403; that check's request context has no s3:prefix, so the
+  # prefix-conditioned grant above does not cover it. Both roles read keys that may not exist
+  # (a task's manifest, the next lease generation, round files) and must tell "not found" from
+  # "denied". This grant lists key names anywhere in the bucket only in a listing with no
+  # prefix; reads and writes stay under the results prefix.
+  list_bucket_without_prefix = {
+    Sid       = "ListBucketWithoutPrefix"
+    Effect    = "Allow"
+    Action    = ["s3:ListBucket"]
+    Resource  = [local.results_bucket_arn]
+    Condition = { Null = { "s3:prefix" = "true" } }
+  }
+
   # The data key, only when S3 uses it for a read (decrypt) or a write (a new data key).
   use_data_key_through_s3 = {
     Sid       = "UseDataKeyThroughS3"
@@ -48,6 +65,7 @@ locals {
     Version = "2012-10-17"
     Statement = [
       local.list_results_prefix,
+      local.list_bucket_without_prefix,
       {
         # GetObject also covers HeadObject; PutObject covers conditional puts (If-None-Match, the
         # lease) and the multipart calls (create, upload part, complete). DeleteObject removes a
@@ -66,6 +84,7 @@ locals {
     Version = "2012-10-17"
     Statement = [
       local.list_results_prefix,
+      local.list_bucket_without_prefix,
       {
         # Round files, and the manifests and records of the rounds' tasks.
         Sid      = "ReadResultsPrefix"
@@ -126,7 +145,11 @@ locals {
     ]
   }
 
-  irsa_roles = {
+  # The cluster autoscaler's role exists only when it scales the batch pool (batch_scaler =
+  # "cluster-autoscaler"); Karpenter has its own role (karpenter.tf).
+  irsa_roles = { for k, v in local.all_irsa_roles : k => v if k != "cluster-autoscaler" || !local.karpenter_enabled }
+
+  all_irsa_roles = {
     worker = {
       namespace       = local.k8s_namespace
       service_account = local.worker_service_account

@@ -42,7 +42,9 @@ locals {
     enabled         = true
     clusterName     = var.name
     instanceProfile = try(aws_iam_instance_profile.karpenter_node[0].name, "")
-    rootVolumeSize  = "${var.node_disk_size_gb}Gi"
+    # The EC2NodeClass's AMI, one release for every node (kubernetes-versions.json).
+    amiAlias       = local.kubernetes_versions.karpenter_ami_alias
+    rootVolumeSize = "${var.node_disk_size_gb}Gi"
     limits = {
       cpu    = tostring(var.karpenter_limits.cpu)
       memory = "${var.karpenter_limits.memory_gib}Gi"
@@ -78,13 +80,15 @@ locals {
   karpenter_discovery_tags = { for k, v in { "karpenter.sh/discovery" = var.name } : k => v if local.karpenter_enabled }
 
   # The four interruption event kinds of Karpenter's template, plus capacity-reservation
-  # interruptions (the template's fifth rule; harmless when no reservation is used).
+  # interruptions (the template's fifth rule; harmless when no reservation is used). Each key
+  # ends a rule name, <name>-karpenter-<key>: EventBridge allows 64 characters, and name may have
+  # 24, so keys stay within 21.
   karpenter_events = {
     spot-interruption = { source = "aws.ec2", detail_type = "EC2 Spot Instance Interruption Warning" }
     rebalance         = { source = "aws.ec2", detail_type = "EC2 Instance Rebalance Recommendation" }
     state-change      = { source = "aws.ec2", detail_type = "EC2 Instance State-change Notification" }
     scheduled-change  = { source = "aws.health", detail_type = "AWS Health Event" }
-    capacity-reservation-interruption = {
+    capacity-reservation = {
       source = "aws.ec2", detail_type = "EC2 Capacity Reservation Instance Interruption Warning"
     }
   }

@@ -102,8 +102,8 @@ output "controller_role_arn" {
 }
 
 output "cluster_autoscaler_role_arn" {
-  description = "IRSA role for the cluster autoscaler (service account kube-system/cluster-autoscaler)."
-  value       = aws_iam_role.irsa["cluster-autoscaler"].arn
+  description = "IRSA role for the cluster autoscaler (service account kube-system/cluster-autoscaler); null unless batch_scaler = \"cluster-autoscaler\"."
+  value       = try(aws_iam_role.irsa["cluster-autoscaler"].arn, null)
 }
 
 output "github_release_role_arn" {

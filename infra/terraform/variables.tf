@@ -302,7 +302,7 @@ variable "force_destroy" {
 }
 
 variable "ecr_keep_images" {
-  description = "How many images the ECR lifecycle policy keeps per repository (older ones expire)."
+  description = "How many tagged images (releases) the ECR lifecycle policy keeps per repository (older ones expire)."
   type        = number
   default     = 50
 

@@ -1,8 +1,9 @@
 """Every Kubernetes version pin follows infra/terraform/kubernetes-versions.json.
 
-Terraform reads the file itself (the default version, the floor and the add-on versions). The
-pins it cannot read are checked here: the kind node image and the kind and kubectl releases of the
-end-to-end workflow, the cluster-autoscaler image tag and the versions stated in docs/aws.md.
+Terraform reads the file itself (the default version, the floor, the add-on versions and the AMI
+release of Karpenter's nodes). The pins it cannot read are checked here: the kind node image and the
+kind and kubectl releases of the end-to-end workflow, the cluster-autoscaler image tag, the chart's
+default AMI alias and the versions stated in docs/aws.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ KIND_CONFIG = REPO / "scripts" / "e2e" / "kind-config.yaml"
 WORKFLOW = REPO / ".github" / "workflows" / "e2e-kind.yml"
 AWS_DOC = REPO / "docs" / "aws.md"
 KUBERNETES_DOC = REPO / "docs" / "kubernetes.md"
+CHART = REPO / "charts" / "govsim"
 ADDONS = {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"}
 EKS_BUILD = re.compile(r"v(\d+)\.(\d+)\.\d+-eksbuild\.\d+")
 
@@ -112,6 +114,26 @@ def test_docs_state_the_pinned_versions() -> None:
     for version, pins in data["addons"].items():
         if version == default:
             assert all(pin in text for pin in pins.values()), pins
+
+
+def test_chart_and_docs_use_the_pinned_ami_release() -> None:
+    """The chart's default karpenter.amiAlias is the pinned AMI release, and docs/aws.md names it
+    and checks it through the SSM parameter of that release (not of the newest one)."""
+    alias = versions()["karpenter_ami_alias"]
+    match = re.fullmatch(r"al2023@(v\d{8})", alias)
+    assert match, f"{alias!r} is not an al2023@vYYYYMMDD release"
+    release = match.group(1)
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["karpenter"]["amiAlias"] == alias
+    assert f'`"{alias}"`' in (CHART / "README.md").read_text()
+    text = AWS_DOC.read_text()
+    assert f"`{alias}`" in text
+    parameter = (
+        "/aws/service/eks/optimized-ami/<k8s version>/amazon-linux-2023/x86_64/standard/"
+        f"amazon-eks-node-al2023-x86_64-standard-<k8s version>-{release}/image_id"
+    )
+    assert parameter in text
+    assert "/standard/recommended/image_id" not in text
 
 
 def test_kubernetes_doc_names_the_kind_release() -> None:

@@ -14,8 +14,10 @@ used by some recorded call (least privilege).
 
 The policy refuses nothing the worker does: the store's check that the bucket exists is a
 ListObjectsV2 of at most one key under its own prefix (``S3Store._require_bucket``), which the
-prefix-conditioned s3:ListBucket grant covers; a HeadBucket would need s3:ListBucket on the whole
-bucket.
+prefix-conditioned s3:ListBucket grant covers. Every read (GetObject) also needs s3:ListBucket on
+the bucket with no s3:prefix, since S3 answers a read of a missing key with 404 only to a caller
+that may list the bucket (``kit.iam``); the lease's next generation and a task's manifest are
+often missing.
 
 The evaluation (call -> IAM requests -> policy) lives in ``kit.iam``, shared with
 tests/infra/test_controller_s3_policy.py, which derives the controller's policy the same way.

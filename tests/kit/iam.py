@@ -10,9 +10,14 @@ renders it* (``rendered_state``: the state of ``infra/terraform/tests/rendered_p
 applied with the mocked provider). ``granted`` gives the other direction: every grant must be
 used by some recorded call.
 
+A read of a key (``GetObject``, ``HeadObject``) also needs ``s3:ListBucket`` on the bucket with no
+``s3:prefix`` in the request's context: S3 answers a read of a missing key with 404 only to a caller
+that may list the bucket (else 403), and that check carries no prefix. The code reads keys that may
+not exist (a task's manifest, the next lease generation, round files), so every read needs it.
+
 The evaluator knows what these policies use: Allow statements, resource and action wildcards
-(``*`` and ``?``, which in IAM also match ``/``), and the ``StringEquals`` and ``StringLike``
-condition operators; anything else fails the test that meets it instead of being misread.
+(``*`` and ``?``, which in IAM also match ``/``), and the ``StringEquals``, ``StringLike`` and
+``Null`` condition operators; anything else fails the test that meets it instead of being misread.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ __all__ = [
     "KMS_ACTIONS",
     "OBJECT_ACTIONS",
     "PREFIX",
+    "READS_ANSWERING_NOT_FOUND",
     "REGION",
     "Request",
     "S3Call",
@@ -71,6 +77,10 @@ BUCKET_ACTIONS: Mapping[str, str] = {
     "HeadBucket": "s3:ListBucket",
     "ListMultipartUploads": "s3:ListBucketMultipartUploads",
 }
+# Reads whose missing key S3 answers with 404 only if the caller may list the bucket (with no
+# s3:prefix in that check's context); otherwise S3 answers 403.
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html ("Permissions").
+READS_ANSWERING_NOT_FOUND: frozenset[str] = frozenset({"GetObject", "HeadObject"})
 # What S3 asks KMS for on the caller's behalf when the bucket uses an SSE-KMS key: a data key to
 # write, a decrypt to read; a multipart upload needs both (S3 reads the parts to complete it).
 KMS_ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -143,6 +153,8 @@ def requests_for(call: S3Call, kms_key_arn: str, region: str) -> list[Request]:
         assert call.key is not None, call
         arn = f"arn:aws:s3:::{call.bucket}/{call.key}"
         found = [Request(a, arn) for a in OBJECT_ACTIONS[call.operation]]
+        if call.operation in READS_ANSWERING_NOT_FOUND:
+            found.append(Request("s3:ListBucket", f"arn:aws:s3:::{call.bucket}"))
     elif call.operation in BUCKET_ACTIONS:
         context = () if call.prefix is None else (("s3:prefix", call.prefix),)
         found = [Request(BUCKET_ACTIONS[call.operation], f"arn:aws:s3:::{call.bucket}", context)]
@@ -171,6 +183,11 @@ def _condition_holds(
     for operator, block in condition.items():
         for key, wanted in block.items():
             value = context.get(key)
+            if operator == "Null":  # "true": the key is absent; "false": it is present
+                assert wanted in ("true", "false"), f"Null {key}: {wanted!r}"
+                if (value is None) != (wanted == "true"):
+                    return False
+                continue
             if value is None:  # a missing key fails every String* operator without IfExists
                 return False
             if operator == "StringEquals":

@@ -88,6 +88,10 @@ run "ebs_csi_driver_has_a_least_privilege_role" {
     error_message = "The EBS CSI role's volume permissions must be the AWS managed AmazonEBSCSIDriverPolicy."
   }
   assert {
+    condition     = length(toset([aws_kms_key.ebs.arn, aws_kms_key.data.arn, aws_kms_key.eks.arn])) == 3
+    error_message = "The keys must have distinct ARNs here (tests/mocks), or the next assertion tells no key from another."
+  }
+  assert {
     condition     = toset(flatten([for s in jsondecode(aws_iam_role_policy.ebs_csi_kms.policy).Statement : s.Resource])) == toset([aws_kms_key.ebs.arn])
     error_message = "The EBS CSI role may use only the EBS volume key."
   }

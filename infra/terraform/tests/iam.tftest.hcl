@@ -30,11 +30,14 @@ run "worker_policy_names_only_the_bucket_and_its_prefix" {
     error_message = "The worker may list, read, write and delete objects, abort its uploads and use the data key, nothing more (tests/infra/test_worker_s3_policy.py derives this from recorded calls)."
   }
   assert {
-    condition = alltrue([
-      for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement :
-      contains(s.Action, "s3:ListBucket") ? toset(s.Condition.StringLike["s3:prefix"]) == toset(["sweeps", "sweeps/*"]) : true
-    ])
-    error_message = "ListBucket must be limited to the results prefix by an s3:prefix condition."
+    condition = {
+      for s in jsondecode(aws_iam_policy.irsa["worker"].policy).Statement : s.Sid => jsonencode(s.Condition)
+      if contains(s.Action, "s3:ListBucket")
+      } == {
+      ListResultsPrefix       = jsonencode({ StringLike = { "s3:prefix" = ["sweeps", "sweeps/*"] } })
+      ListBucketWithoutPrefix = jsonencode({ Null = { "s3:prefix" = "true" } })
+    }
+    error_message = "The worker may list the bucket only under the results prefix (s3:prefix condition) or with no prefix at all (which S3 needs to answer a read of a missing key with 404)."
   }
   assert {
     condition = alltrue([
@@ -56,19 +59,23 @@ run "controller_policy_reads_the_prefix_and_creates_only_round_files" {
     condition = {
       for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Sid => { actions = s.Action, resources = s.Resource }
       } == {
-      ListResultsPrefix   = { actions = ["s3:ListBucket"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"] }
-      ReadResultsPrefix   = { actions = ["s3:GetObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*"] }
-      CreateRoundFiles    = { actions = ["s3:PutObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*/rounds/*"] }
-      UseDataKeyThroughS3 = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.data.arn] }
+      ListResultsPrefix       = { actions = ["s3:ListBucket"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"] }
+      ListBucketWithoutPrefix = { actions = ["s3:ListBucket"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"] }
+      ReadResultsPrefix       = { actions = ["s3:GetObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*"] }
+      CreateRoundFiles        = { actions = ["s3:PutObject"], resources = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/sweeps/*/rounds/*"] }
+      UseDataKeyThroughS3     = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.data.arn] }
     }
     error_message = "The controller may list and read under the results prefix, create round files (<prefix>/*/rounds/*) and use the data key, nothing more (tests/infra/test_controller_s3_policy.py derives this from recorded calls)."
   }
   assert {
-    condition = alltrue([
-      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement :
-      contains(s.Action, "s3:ListBucket") ? toset(s.Condition.StringLike["s3:prefix"]) == toset(["sweeps", "sweeps/*"]) : true
-    ])
-    error_message = "The controller's ListBucket must be limited to the results prefix by an s3:prefix condition."
+    condition = {
+      for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Sid => jsonencode(s.Condition)
+      if contains(s.Action, "s3:ListBucket")
+      } == {
+      ListResultsPrefix       = jsonencode({ StringLike = { "s3:prefix" = ["sweeps", "sweeps/*"] } })
+      ListBucketWithoutPrefix = jsonencode({ Null = { "s3:prefix" = "true" } })
+    }
+    error_message = "The controller may list the bucket only under the results prefix (s3:prefix condition) or with no prefix at all (which S3 needs to answer a read of a missing key with 404)."
   }
   assert {
     condition = alltrue([
@@ -91,8 +98,8 @@ run "controller_policy_reads_the_prefix_and_creates_only_round_files" {
     error_message = "The controller's policy must be attached to the controller's role."
   }
   assert {
-    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "controller", "cluster-autoscaler"])
-    error_message = "The worker, the controller and the autoscaler roles carry a policy, no other IRSA role."
+    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "controller"])
+    error_message = "With Karpenter (the default) the worker and the controller roles carry a policy, no other IRSA role."
   }
 }
 
@@ -120,9 +127,10 @@ run "prefix_variable_moves_every_grant" {
     condition = {
       for s in jsondecode(aws_iam_policy.irsa["controller"].policy).Statement : s.Sid => s.Resource if startswith(s.Action[0], "s3:")
       } == {
-      ListResultsPrefix = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"]
-      ReadResultsPrefix = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*"]
-      CreateRoundFiles  = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*/rounds/*"]
+      ListResultsPrefix       = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"]
+      ListBucketWithoutPrefix = ["arn:aws:s3:::govsim-results-123456789012-us-east-1"]
+      ReadResultsPrefix       = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*"]
+      CreateRoundFiles        = ["arn:aws:s3:::govsim-results-123456789012-us-east-1/experiments/*/rounds/*"]
     }
     error_message = "The controller must be granted the configured prefix and its round files."
   }
@@ -141,12 +149,6 @@ run "irsa_roles_trust_exactly_one_service_account" {
       "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
     ] == ["system:serviceaccount:govsim:govsim-controller"]
     error_message = "The controller role must trust only govsim/govsim-controller."
-  }
-  assert {
-    condition = jsondecode(aws_iam_role.irsa["cluster-autoscaler"].assume_role_policy).Statement[0].Condition.StringEquals[
-      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
-    ] == ["system:serviceaccount:kube-system:cluster-autoscaler"]
-    error_message = "The autoscaler role must trust only kube-system/cluster-autoscaler."
   }
   assert {
     condition = alltrue([
@@ -197,7 +199,38 @@ run "worker_namespaces_refuse_the_release_namespace" {
   expect_failures = [var.worker_namespaces]
 }
 
+run "autoscaler_role_exists_only_without_karpenter" {
+  command = plan
+
+  assert {
+    condition     = !contains(keys(aws_iam_role.irsa), "cluster-autoscaler") && !contains(keys(aws_iam_policy.irsa), "cluster-autoscaler")
+    error_message = "With Karpenter (the default) there is no cluster autoscaler, so no role for it."
+  }
+  assert {
+    condition     = output.cluster_autoscaler_role_arn == null
+    error_message = "With Karpenter cluster_autoscaler_role_arn must be null."
+  }
+}
+
 run "autoscaler_resizes_only_this_clusters_groups" {
+  variables {
+    batch_scaler = "cluster-autoscaler"
+  }
+
+  assert {
+    condition     = toset(keys(aws_iam_role_policy_attachment.irsa)) == toset(["worker", "controller", "cluster-autoscaler"])
+    error_message = "With the cluster autoscaler its role carries a policy too."
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.irsa["cluster-autoscaler"].assume_role_policy).Statement[0].Condition.StringEquals[
+      "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789:sub"
+    ] == ["system:serviceaccount:kube-system:cluster-autoscaler"]
+    error_message = "The autoscaler role must trust only kube-system/cluster-autoscaler."
+  }
+  assert {
+    condition     = output.cluster_autoscaler_role_arn == aws_iam_role.irsa["cluster-autoscaler"].arn
+    error_message = "cluster_autoscaler_role_arn must name the autoscaler's role."
+  }
   assert {
     condition = alltrue([
       for s in jsondecode(aws_iam_policy.irsa["cluster-autoscaler"].policy).Statement :

@@ -196,10 +196,11 @@ run "karpenter_is_the_default_and_feeds_both_charts" {
       enabled         = true
       clusterName     = "govsim"
       instanceProfile = aws_iam_instance_profile.karpenter_node[0].name
+      amiAlias        = jsondecode(file("kubernetes-versions.json")).karpenter_ami_alias
       rootVolumeSize  = "50Gi"
       limits          = { cpu = "640", memory = "5120Gi" }
     }
-    error_message = "helm_values.karpenter must name the cluster, the instance profile, the disk size and the limits."
+    error_message = "helm_values.karpenter must name the cluster, the instance profile, the AMI release pinned in kubernetes-versions.json, the disk size and the limits."
   }
   assert {
     condition = yamldecode(output.karpenter_helm_values).settings == {

@@ -45,26 +45,28 @@ run "ecr_repositories_are_immutable_scanned_and_encrypted" {
   }
 }
 
-run "ecr_lifecycle_expires_untagged_and_bounds_the_count" {
+run "ecr_lifecycle_keeps_signatures_and_bounds_the_releases" {
   variables {
     ecr_keep_images = 10
   }
 
   assert {
     condition = alltrue([
-      for p in aws_ecr_lifecycle_policy.this : jsondecode(p.policy).rules[0].selection == {
-        tagStatus = "untagged", countType = "sinceImagePushed", countUnit = "days", countNumber = 7
-      }
+      for p in aws_ecr_lifecycle_policy.this : contains([for r in jsondecode(p.policy).rules : jsonencode(r.selection)], jsonencode({
+        tagStatus = "tagged", tagPatternList = ["*"], countType = "imageCountMoreThan", countNumber = 10
+      }))
     ])
-    error_message = "Untagged images must expire after 7 days."
+    error_message = "Each repository keeps the newest ecr_keep_images tagged images, untagged artifacts not counted."
   }
   assert {
-    condition = alltrue([
-      for p in aws_ecr_lifecycle_policy.this : jsondecode(p.policy).rules[1].selection == {
-        tagStatus = "any", countType = "imageCountMoreThan", countNumber = 10
-      }
-    ])
-    error_message = "Only the newest ecr_keep_images images may be kept."
+    condition     = [for r in jsondecode(aws_ecr_lifecycle_policy.this["image"].policy).rules : r.selection.tagStatus] == ["tagged"]
+    error_message = "The image repository must expire no untagged artifact: cosign's signatures and SBOM attestations are untagged."
+  }
+  assert {
+    condition = contains([for r in jsondecode(aws_ecr_lifecycle_policy.this["chart"].policy).rules : jsonencode(r.selection)], jsonencode({
+      tagStatus = "untagged", countType = "sinceImagePushed", countUnit = "days", countNumber = 7
+    }))
+    error_message = "The chart repository expires untagged artifacts after 7 days."
   }
   assert {
     condition     = length(aws_ecr_lifecycle_policy.this) == 2

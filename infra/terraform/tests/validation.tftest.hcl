@@ -157,3 +157,49 @@ run "spot_or_on_demand_only" {
   }
   expect_failures = [var.batch_capacity_type]
 }
+
+# The longest name the variable accepts (24 characters) keeps every derived name within AWS's
+# limits: EventBridge rules and IAM roles 64 characters, SQS queues 80, IAM policies and instance
+# profiles 128. A name over a limit would fail only at apply, after other resources exist.
+run "longest_name_fits_every_aws_name_limit" {
+  command = plan
+  variables {
+    name              = "abcdefghij-klmnopqrstu-v"
+    github_repository = "example-org/govsim"
+  }
+
+  assert {
+    condition     = length(var.name) == 24 && length(aws_cloudwatch_event_rule.karpenter) == 5
+    error_message = "This run needs a 24-character name and Karpenter's event rules."
+  }
+  assert {
+    condition     = alltrue([for r in aws_cloudwatch_event_rule.karpenter : length(r.name) <= 64])
+    error_message = "EventBridge rule names must be at most 64 characters."
+  }
+  assert {
+    condition = alltrue([
+      for n in concat(
+        [for r in aws_iam_role.irsa : r.name],
+        [for r in aws_iam_role.github : r.name],
+        aws_iam_role.karpenter_controller[*].name,
+        aws_iam_role.karpenter_node[*].name,
+        [aws_iam_role.node.name, aws_iam_role.cluster.name, aws_iam_role.flow_logs.name, aws_iam_role.ebs_csi.name],
+      ) : length(n) <= 64
+    ])
+    error_message = "IAM role names must be at most 64 characters."
+  }
+  assert {
+    condition = alltrue([
+      for n in concat([for p in aws_iam_policy.irsa : p.name], aws_iam_policy.karpenter_controller[*].name) : length(n) <= 128
+    ])
+    error_message = "IAM policy names must be at most 128 characters."
+  }
+  assert {
+    condition     = alltrue([for q in aws_sqs_queue.karpenter : length(q.name) <= 80])
+    error_message = "SQS queue names must be at most 80 characters."
+  }
+  assert {
+    condition     = alltrue([for p in aws_iam_instance_profile.karpenter_node : length(p.name) <= 128])
+    error_message = "Instance profile names must be at most 128 characters."
+  }
+}

@@ -48,6 +48,22 @@ mock_resource "aws_kms_key" {
   }
 }
 
+# Each key its own ARN, so a test that a policy names one key tells it from the others.
+override_resource {
+  target = aws_kms_key.eks
+  values = { arn = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111" }
+}
+
+override_resource {
+  target = aws_kms_key.data
+  values = { arn = "arn:aws:kms:us-east-1:123456789012:key/22222222-2222-2222-2222-222222222222" }
+}
+
+override_resource {
+  target = aws_kms_key.ebs
+  values = { arn = "arn:aws:kms:us-east-1:123456789012:key/33333333-3333-3333-3333-333333333333" }
+}
+
 mock_resource "aws_ecr_repository" {
   defaults = {
     arn            = "arn:aws:ecr:us-east-1:123456789012:repository/govsim"
