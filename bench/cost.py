@@ -3,8 +3,9 @@
 Inputs, each stated in the docs beside the table:
 
 - seconds per run: the sizing model's coefficients (``sweep_controller.spec.sizing``, fitted by
-  ``python -m bench.sizing`` on the 2-core development machine; a default run ~1.1 ms, a
-  10^6-agent run ~1.1 s), taken to hold per vCPU of the batch instances;
+  ``python -m bench.sizing`` on the 2-core development machine with one BLAS thread, as worker
+  pods run; a default run ~1.2 ms, a 10^6-agent run ~0.55 s), taken to hold per vCPU of the
+  batch instances;
 - pod overhead: ``POD_OVERHEAD_SECONDS`` per task (the sizing rule);
 - JSONL bytes per run: 1.5 KB (``python -m bench.worker_memory``: 14 MiB for 10^4 default runs);
 - the batch instance: c6i.2xlarge, 8 vCPU, 8 one-CPU workers per node (the chart's worker request

@@ -8,6 +8,9 @@ coefficients in the code and that of the new fit. The baseline is the measuremen
 predicted/measured near 1 is the goal (the warnings need a factor of 2; their targets span 15).
 Paste the printed ``Coefficients(...)`` into ``sizing.py`` with the date and the machine.
 
+It measures with one BLAS thread, as worker pods run (it starts itself again with
+``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to 1 when they are not).
+
 Run: ``python -m bench.sizing [--quick]`` (``--quick`` skips 10^6 agents; about 30 s without).
 """
 
@@ -18,6 +21,7 @@ import datetime as dt
 import os
 import platform
 import statistics
+import sys
 import time
 import uuid
 from typing import Any
@@ -31,6 +35,7 @@ from simulator.params import AgentRecords, SimParams
 from simulator.records.building import record_fields
 from simulator.records.io import trace_parquet, traces_ref
 from simulator.records.validate import check_json
+from sweep_controller.k8s.objects import SINGLE_THREADED_ENV
 from sweep_controller.spec.sizing import COEFFICIENTS, Coefficients, expected_rounds, run_seconds
 
 STAMP = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -88,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip 10^6 agents")
     args = parser.parse_args(argv)
+    pinned = {name: "1" for name in SINGLE_THREADED_ENV}
+    if any(os.environ.get(name) != value for name, value in pinned.items()):
+        # Measure what a worker pod runs: one BLAS thread (docs/kubernetes.md, "Worker
+        # threads"). The libraries read these at import, so start again with them set.
+        again = [sys.executable, "-m", "bench.sizing", *(["--quick"] if args.quick else [])]
+        os.execve(sys.executable, again, {**os.environ, **pinned})
     rows: list[tuple[str, SimParams, bool, float]] = []
     for fields, traces in SIZES:
         params = SimParams(**fields)

@@ -198,6 +198,10 @@ def queue_name(sweep: Sweep, config: ControllerConfig) -> str | None:
     return sweep.spec.queue_name or config.default_queue
 
 
+SINGLE_THREADED_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Thread counts of the numerical libraries, set to 1 in worker pods."""
+
+
 def worker_env(config: ControllerConfig, *, parallelism: int = 1) -> list[dict[str, Any]]:
     """Environment of the worker container (optional entries only when configured)."""
     env: list[dict[str, Any]] = []
@@ -229,6 +233,9 @@ def worker_env(config: ControllerConfig, *, parallelism: int = 1) -> list[dict[s
         {"name": "TMPDIR", "value": "/tmp"},
         {"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"},
     ]
+    # One process on one CPU (the worker's limit): numpy's BLAS would otherwise start a thread
+    # per core of the node, which the CPU limit throttles (docs/kubernetes.md, "Worker threads").
+    env += [{"name": name, "value": "1"} for name in SINGLE_THREADED_ENV]
     return env
 
 
@@ -383,6 +390,7 @@ __all__ = [
     "MAX_COMPLETIONS",
     "QUEUE_LABEL",
     "ROUND_LABEL",
+    "SINGLE_THREADED_ENV",
     "SWEEP_LABEL",
     "Owner",
     "SweepTooLarge",

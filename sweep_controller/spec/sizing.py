@@ -95,16 +95,17 @@ class Coefficients:
 
 
 COEFFICIENTS = Coefficients(
-    base=1.03e-3,
-    per_agent=1.02e-6,
-    per_edge=2.31e-8,
-    round_agent=4.93e-10,
+    base=1.2e-3,
+    per_agent=4.27e-7,
+    per_edge=2.46e-8,
+    round_agent=0.0,
     round_edge=0.0,
-    trace_agent=0.0,
-    measured_on="2026-12-07, the 2-core development VM (x86_64), python -m bench.sizing",
+    trace_agent=1.36e-7,
+    measured_on="2026-12-07, the 2-core development VM (x86_64), one BLAS thread as in a worker "
+    "pod, python -m bench.sizing",
 )
-"""Fitted by ``bench.sizing``: predicted/measured 0.74-1.15 from 50 to 10^6 agents under v0.5
-and v0.4 (1.7 with traces, whose extra cost was within the noise of that run)."""
+"""Fitted by ``bench.sizing`` with one BLAS thread (as worker pods run): predicted/measured
+0.79-1.19 from 50 to 10^6 agents under v0.5 and v0.4, 1.00 with traces."""
 
 
 def expected_rounds(params: SimParams) -> float:

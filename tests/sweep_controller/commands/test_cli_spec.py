@@ -43,10 +43,10 @@ def test_validate_prints_the_size() -> None:
         "memory per task: ~289 MiB",
     ):
         assert expected in lines
-    assert "work per task: ~0.17 s (50 runs of ~3.3 ms; up to ~0.17 s)" in lines
+    assert "work per task: ~0.11 s (50 runs of ~2.3 ms; up to ~0.11 s)" in lines
     # A laptop-sized example: its tasks are far too small for pods, which is a warning only.
     (warning,) = result.stderr.splitlines()
-    assert warning.startswith("sweepctl: warning: spec.runsPerTask: 50 runs of ~3.3 ms each")
+    assert warning.startswith("sweepctl: warning: spec.runsPerTask: 50 runs of ~2.3 ms each")
 
 
 def test_validate_strict_fails_on_a_warning_and_passes_a_well_sized_sweep(
@@ -58,7 +58,7 @@ def test_validate_strict_fails_on_a_warning_and_passes_a_well_sized_sweep(
     assert strict.returncode == 1
     assert strict.stderr.startswith("sweepctl: warning: spec.runsPerTask: 10 runs of ~")
     assert "raise runsPerTask to >= " in strict.stderr
-    # 10^5-agent runs of ~0.1 s: 3,000 of them are about 6 min of work.
+    # 10^5-agent runs of ~56 ms: 3,000 of them are about 3 min of work.
     good = sweep_doc(simulator={"agents": 100_000, "mean_degree": 10}, replicates=1000,
                      runsPerTask=3000)  # fmt: skip
     result = sweepctl("validate", "--strict", write(tmp_path, good, "good.yaml"))

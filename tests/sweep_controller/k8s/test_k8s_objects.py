@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from sweep_controller.k8s.config import ControllerConfig
 from sweep_controller.k8s.objects import (
     MAX_COMPLETIONS,
     MAX_PARALLELISM,
+    SINGLE_THREADED_ENV,
     Owner,
     SweepTooLarge,
     build_configmap,
@@ -420,7 +424,41 @@ def test_config_refuses_unknown_fields_and_changes() -> None:
 
 def test_worker_env_has_only_configured_optionals() -> None:
     names = [e["name"] for e in worker_env(ControllerConfig())]
-    assert names == ["AWS_REGION", "AWS_DEFAULT_REGION", "HOME", "TMPDIR", "MPLCONFIGDIR"]
+    assert names == [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "HOME",
+        "TMPDIR",
+        "MPLCONFIGDIR",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+    ]
+
+
+_THREADS_AFTER_BLAS = (
+    "import os, numpy as np; np.dot(np.ones(10**6), np.ones(10**6)); "
+    "print(len(os.listdir('/proc/self/task')))"
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_the_worker_env_keeps_numpys_blas_to_the_one_thread_of_its_cpu_limit() -> None:
+    """In the worker's environment numpy runs no BLAS threads beside the main one; without it,
+    BLAS starts one per core it sees (on a node, the node's cores, whatever the pod's limit)."""
+    base = {k: v for k, v in os.environ.items() if k not in SINGLE_THREADED_ENV}
+    pinned = base | {e["name"]: e["value"] for e in worker_env(ControllerConfig())}
+
+    def threads(env: dict[str, str]) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", _THREADS_AFTER_BLAS],
+            env=env, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return int(done.stdout)
+
+    assert threads(pinned) == 1
+    if (os.cpu_count() or 1) > 1:
+        assert threads(base) > 1  # what the setting prevents
 
 
 # --- sweepctl render ----------------------------------------------------------------------------

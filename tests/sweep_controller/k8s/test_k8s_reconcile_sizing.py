@@ -26,7 +26,7 @@ CONFIG = ControllerConfig(s3_bucket="govsim-results")
 WELL_SIZED = {
     "simulator": {"agents": 100_000, "mean_degree": 10},
     "replicates": 10_000,
-    "runsPerTask": 2_000,
+    "runsPerTask": 5_000,  # runs of ~56 ms: about 5 min of work per task
 }
 
 
