@@ -37,7 +37,8 @@ JSONL_BYTES_PER_RUN = 1500
 S3_GB_MONTH = 0.023
 S3_PUT_PER_1000 = 0.005
 S3_GET_PER_1000 = 0.0004
-PART_BYTES = 8 * 2**20
+PART_BYTES = 8 * 2**20  # S3Store's part_size
+MULTIPART_ABOVE_BYTES = 16 * 2**20  # S3Store's multipart_threshold
 # What one task's pod asks of S3, recorded against a real S3 server with the worker's metrics on
 # (tests/infra/test_worker_s3_requests.py holds these to the recording). Fixed, per task: the
 # bucket check and the look for the folder's seeding (LISTs), the task's lease (taken,
@@ -46,13 +47,13 @@ PART_BYTES = 8 * 2**20
 # task released (claimed: a create that finds it taken, a LIST, a read and a create; written
 # before the first and the last push; released), plus free deletes (the failure marker).
 TASK_PUTS = 12
+TASK_GETS = 10
 # The metric slot's record (its lease generation with the slot's totals), in bytes: a task creates
 # one, kept, and overwrites it at each push and at its release; the bucket is versioned, so each
 # overwritten version is kept, billed, for NONCURRENT_DAYS (tests/infra/test_worker_s3_requests.py).
 SLOT_RECORD_BYTES = 13_000
 SLOT_OVERWRITES = 3  # the first push, the last push, the release
 NONCURRENT_DAYS = 30  # Terraform's noncurrent_version_expiration_days default
-TASK_GETS = 10
 # Periodic, per task: (what, every so many seconds, PUT-class, GET-class requests). A checkpoint
 # uploads a part and rewrites the marker (both deleted, free, once the task commits); a metrics
 # push and a lease renewal each read whether the lease was taken over, then rewrite it.
@@ -107,7 +108,7 @@ def cost(sweep: Sweep) -> Cost:
     overhead = tasks * POD_OVERHEAD_SECONDS / 3600
     node_hours = (work + overhead) / WORKERS_PER_NODE
     task_bytes = sweep.runs_per_task * JSONL_BYTES_PER_RUN
-    parts = max(1, math.ceil(task_bytes / PART_BYTES))
+    parts = 1 if task_bytes <= MULTIPART_ABOVE_BYTES else math.ceil(task_bytes / PART_BYTES)
     upload_puts = 0 if parts == 1 else parts + 1  # create + parts + complete, not one PutObject
     periodic = [(math.floor(task_seconds / every), p, g) for _, every, p, g in PERIODIC]
     puts = tasks * (TASK_PUTS + upload_puts + sum(n * p for n, p, _ in periodic))
