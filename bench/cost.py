@@ -110,11 +110,10 @@ def cost(sweep: Sweep) -> Cost:
     task_bytes = sweep.runs_per_task * JSONL_BYTES_PER_RUN
     parts = 1 if task_bytes <= MULTIPART_ABOVE_BYTES else math.ceil(task_bytes / PART_BYTES)
     upload_puts = 0 if parts == 1 else parts + 1  # create + parts + complete, not one PutObject
-    periodic = [(math.floor(task_seconds / every), p, g) for _, every, p, g in PERIODIC]
-    puts = tasks * (TASK_PUTS + upload_puts + sum(n * p for n, p, _ in periodic))
-    gets = tasks * (TASK_GETS + sum(n * g for n, _, g in periodic))
-    pushes = math.floor(task_seconds / DEFAULT_PUSH_INTERVAL_SECONDS)
-    slot_versions = 1 + (SLOT_OVERWRITES + pushes) * NONCURRENT_DAYS / 30
+    times = {what: math.floor(task_seconds / every) for what, every, _, _ in PERIODIC}
+    puts = tasks * (TASK_PUTS + upload_puts + sum(times[w] * p for w, _, p, _ in PERIODIC))
+    gets = tasks * (TASK_GETS + sum(times[w] * g for w, _, _, g in PERIODIC))
+    slot_versions = 1 + (SLOT_OVERWRITES + times["metrics push"]) * NONCURRENT_DAYS / 30
     gb = (sweep.runs * JSONL_BYTES_PER_RUN + tasks * slot_versions * SLOT_RECORD_BYTES) / 1e9
     return Cost(
         tasks=tasks,

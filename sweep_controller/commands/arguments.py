@@ -7,7 +7,8 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,12 @@ from sweep_controller.spec.models import Sweep
 
 if TYPE_CHECKING:
     from sweep_controller.k8s.cluster import Cluster
+
+
+def print_warnings(lines: Iterable[str]) -> None:
+    """Print each line as one ``sweepctl: warning: ...`` line on stderr."""
+    for line in lines:
+        print(f"sweepctl: warning: {line}", file=sys.stderr)
 
 
 def add_spec_and_output(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from sweep_controller.commands.arguments import add_set_flag
+from sweep_controller.commands.arguments import add_set_flag, print_warnings
 from sweep_controller.errors import SpecError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import ControllerConfig
@@ -108,8 +108,7 @@ def run(args: argparse.Namespace) -> int:
         hint = "; or pass --output-uri s3://BUCKET/PREFIX" if "spec.output.uri" in str(exc) else ""
         raise SpecError(f"{args.spec}: {exc}{hint}") from None
     sys.stdout.write(text)
-    for line in job_sizing_warnings(sweep, config.worker_resources):
-        print(f"sweepctl: warning: {line}", file=sys.stderr)
+    print_warnings(job_sizing_warnings(sweep, config.worker_resources))
     if note := rounds_note(sweep):
         print(f"sweepctl render: {note}", file=sys.stderr)
     return ExitCode.OK

@@ -11,11 +11,10 @@ with another spec is refused with the way out.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from sweep_controller.commands.arguments import add_cluster_flags, open_cluster
+from sweep_controller.commands.arguments import add_cluster_flags, open_cluster, print_warnings
 from sweep_controller.errors import ClusterError, FlagError, SpecError
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import DEFAULT_RESOURCES
@@ -102,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
             f"(context {cluster.connection.context})"
         )
         # The controller emits these as TaskSize Events as well; here they come before any wait.
-        for line in job_sizing_warnings(sweep, DEFAULT_RESOURCES):
-            print(f"sweepctl: warning: {line}", file=sys.stderr)
+        print_warnings(job_sizing_warnings(sweep, DEFAULT_RESOURCES))
     print("\n".join(watch_hint(name, namespace)))
     return ExitCode.OK

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sweep_controller.commands.arguments import add_set_flag
+from sweep_controller.commands.arguments import add_set_flag, print_warnings
 from sweep_controller.exit_codes import ExitCode
 from sweep_controller.k8s.config import DEFAULT_RESOURCES
 from sweep_controller.k8s.objects import SweepTooLarge, check_job_size
@@ -134,6 +134,5 @@ def run(args: argparse.Namespace) -> int:
     except SweepTooLarge as exc:
         # Runs locally, but the controller refuses it: one Job takes a bounded number of indexes.
         warnings.append(f"too large for Kubernetes: {exc}")
-    for line in warnings:
-        print(f"sweepctl: warning: {line}", file=sys.stderr)
+    print_warnings(warnings)
     return ExitCode.FAILURE if warnings and args.strict else ExitCode.OK

@@ -170,10 +170,14 @@ class Checkpointer:
             return f"holds {marker.count} runs; the task has {len(self.run_indexes)}"
         return ""
 
+    def _part_key(self, part: DataFile) -> str:
+        """The store key of one of the task's parts."""
+        return f"{tasks_prefix(self.sweep_name)}{part.name}"
+
     def _read_parts(self, marker: Checkpoint, lines: list[bytes]) -> str:
         """Read and check the marker's parts into ``lines``; why not ('' when they are good)."""
         for part in marker.parts:
-            key = f"{tasks_prefix(self.sweep_name)}{part.name}"
+            key = self._part_key(part)
             if not part.name.startswith(f"{self.index:06d}.") or not part.name.endswith(
                 f".{PART_SUFFIX}"
             ):
@@ -256,7 +260,7 @@ class Checkpointer:
         try:
             self.store.delete(checkpoint_key(self.sweep_name, self.index))
             for part in self.parts:
-                self.store.delete(f"{tasks_prefix(self.sweep_name)}{part.name}")
+                self.store.delete(self._part_key(part))
         except SweepError as exc:
             log.warning("task %d: could not remove its checkpoint: %s", self.index, exc)
         self.parts, self._marker_seen = [], False
